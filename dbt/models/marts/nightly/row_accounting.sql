@@ -1,0 +1,51 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_night',
+        on_schema_change='append_new_columns'
+    )
+}}
+
+with
+
+accounting as (
+
+    select * from {{ ref('stg_accounting') }}
+
+),
+
+per_source as (
+
+    select
+        ds,
+        source_name as source,
+        sum(delivered) as delivered,
+        sum(accepted) as accepted,
+        sum(quarantined) as quarantined,
+        sum(duplicates) as duplicates,
+        count(*) as files
+
+    from accounting
+    group by
+        ds,
+        source_name
+
+),
+
+final as (
+
+    select
+        ds,
+        source,
+        cast(delivered as bigint) as delivered,
+        cast(accepted as bigint) as accepted,
+        cast(quarantined as bigint) as quarantined,
+        cast(duplicates as bigint) as duplicates,
+        cast(files as integer) as files,
+        cast(quarantined as double) / nullif(delivered, 0) as quarantine_share
+
+    from per_source
+
+)
+
+select * from final

@@ -1,0 +1,28 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_night',
+        on_schema_change='append_new_columns'
+    )
+}}
+
+with
+
+exclusions as (
+
+    select * from {{ ref('stg_exclusions') }}
+
+),
+
+final as (
+
+    select distinct
+        ds,
+        user_key,
+        exclusion_code
+
+    from exclusions
+
+)
+
+select * from final

@@ -1,0 +1,195 @@
+"""Features: validated events -> one row per user per night with every characteristic of the five factors.
+
+Each transform is a pure function of DataFrames and the night `ds`. Point in time: a night sees only records
+delivered by that night (delivery partition `ds` <= night) whose event happened by that night. Windows count
+back from the night inclusive: a 30-day window on 2026-11-23 covers 2026-10-25..2026-11-23.
+
+The feature names, factors and windows are declared once in dbt/seeds/feature_registry.csv.
+
+Usage: spark-submit spark_jobs/features.py --ds YYYY-MM-DD [--ds YYYY-MM-DD ...]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from sesame.config import Settings, settings
+from sesame.features import FEATURES
+from sesame.schemas import ESSENTIAL_CATEGORIES, LOCAL_SERVICE_CATEGORIES
+
+
+def known_by(df: DataFrame, night: str, window_days: int | None = None) -> DataFrame:
+    """Records delivered by the night whose event fell in the window ending that night."""
+    out = df.filter((F.col("ds") <= F.lit(night)) & (F.col("event_date") <= F.to_date(F.lit(night))))
+    if window_days:
+        out = out.filter(F.col("event_date") > F.date_sub(F.to_date(F.lit(night)), window_days))
+    return out
+
+
+def _safe_div(num, den):
+    return F.when(den > 0, num / den)
+
+
+def order_features(orders: DataFrame, night: str) -> DataFrame:
+    o = known_by(orders, night, 90)
+    completed = F.col("status") == "completed"
+    spend = F.when(completed, F.col("amount")).otherwise(0.0)
+    return o.groupBy("user_id").agg(
+        F.count("*").cast("double").alias("bp_order_count_90"),
+        F.sum(spend).alias("bp_spend_90"),
+        _safe_div(F.sum((F.col("status") == "cancelled").cast("double")), F.count("*")).alias("bp_cancel_rate_90"),
+        _safe_div(F.sum((F.col("status") == "returned").cast("double")), F.count("*")).alias("bp_return_rate_90"),
+        _safe_div(F.sum(F.when(F.col("category").isin(*LOCAL_SERVICE_CATEGORIES), spend).otherwise(0.0)),
+                  F.sum(spend)).alias("bp_local_services_share_90"),
+        _safe_div(F.sum(F.when(F.col("category").isin(*ESSENTIAL_CATEGORIES), spend).otherwise(0.0)),
+                  F.sum(spend)).alias("bp_essential_share_90"),
+    )
+
+
+def payment_features(payments: DataFrame, night: str) -> DataFrame:
+    p = known_by(payments, night, 90)
+    recent = F.col("event_date") > F.date_sub(F.to_date(F.lit(night)), 30)
+    inflow = F.when(F.col("direction") == "in", F.col("amount")).otherwise(0.0)
+    outflow = F.when(F.col("direction") == "out", F.col("amount")).otherwise(0.0)
+    windows = p.groupBy("user_id").agg(
+        F.sum(F.when(recent, inflow).otherwise(0.0)).alias("fc_inflow_30"),
+        F.sum(F.when(F.col("kind") == "salary", F.col("amount")).otherwise(0.0)).alias("fc_salary_90"),
+        (F.sum(inflow) - F.sum(outflow)).alias("fc_net_flow_90"),
+        F.sum((F.col("kind") == "utility").cast("double")).alias("fc_utility_payments_90"),
+    )
+    # Balances: the last movement known by the night, however old.
+    last = Window.partitionBy("user_id").orderBy(F.col("payment_ts").desc(), F.col("payment_id").desc())
+    balances = (known_by(payments, night).withColumn("_r", F.row_number().over(last)).filter("_r = 1")
+                .select("user_id", F.col("balance_after").alias("fc_balance"),
+                        F.col("wealth_balance_after").alias("fc_wealth_balance")))
+    return balances.join(windows, "user_id", "full")
+
+
+def bill_features(bills: DataFrame, night: str) -> DataFrame:
+    b = known_by(bills, night)
+    night_d = F.to_date(F.lit(night))
+    in_year = F.col("event_date") > F.date_sub(night_d, 365)
+    per_bill = b.groupBy("user_id", "bill_id").agg(
+        F.max(F.when(in_year, F.col("days_past_due"))).alias("max_dpd"),
+        F.first("due_date").alias("due_date"),
+        F.max(F.when(F.col("paid_date") <= F.col("due_date"), 1).otherwise(0)).alias("on_time"),
+        F.min("statement_date").alias("statement_date"),
+        F.max(F.struct("statement_date", "amount_due", "credit_limit")).alias("_stmt"),
+    )
+    due_in_year = (F.col("due_date") < night_d) & (F.col("due_date") >= F.date_sub(night_d, 365))
+    latest = Window.partitionBy("user_id").orderBy(F.col("_stmt.statement_date").desc(), F.col("bill_id").desc())
+    utilization = (per_bill.withColumn("_r", F.row_number().over(latest)).filter("_r = 1")
+                   .select("user_id", _safe_div(F.col("_stmt.amount_due"), F.col("_stmt.credit_limit")).alias("ch_utilization")))
+    agg = per_bill.groupBy("user_id").agg(
+        F.max("max_dpd").cast("double").alias("ch_max_dpd_365"),
+        F.sum((F.col("max_dpd") >= 30).cast("double")).alias("ch_delinquent_bills_365"),
+        _safe_div(F.sum(F.when(due_in_year, F.col("on_time")).otherwise(0)).cast("double"),
+                  F.sum(due_in_year.cast("double"))).alias("ch_ontime_rate_365"),
+        F.datediff(night_d, F.min("statement_date")).cast("double").alias("ch_credit_age_days"),
+    )
+    return agg.join(utilization, "user_id", "left")
+
+
+def listed_users(blacklist: DataFrame, night: str) -> DataFrame:
+    return known_by(blacklist, night).select("user_id").distinct()
+
+
+def delinquent_users(bills: DataFrame, night: str) -> DataFrame:
+    """Users with a bill 30+ days past due reported in the last 90 days."""
+    return known_by(bills, night, 90).filter(F.col("days_past_due") >= 30).select("user_id").distinct()
+
+
+def profile(users: DataFrame, night: str) -> DataFrame:
+    """The latest KYC snapshot delivered by the night."""
+    u = users.filter(F.col("ds") <= F.lit(night))
+    last_ds = u.agg(F.max("ds")).first()[0]
+    return u.filter(F.col("ds") == F.lit(last_ds)) if last_ds else u.limit(0)
+
+
+def identity_features(users: DataFrame, night: str) -> DataFrame:
+    night_d = F.to_date(F.lit(night))
+    return profile(users, night).select(
+        "user_id",
+        F.col("identity_verified").cast("double").alias("it_identity_verified"),
+        F.datediff(night_d, F.col("registered_date")).cast("double").alias("it_account_age_days"),
+        F.col("phone_tenure_months").cast("double").alias("it_phone_tenure_months"),
+        F.col("address_months").cast("double").alias("it_address_months"),
+        F.datediff(night_d, F.col("registered_date")).alias("history_days"),
+    )
+
+
+def social_features(edges: DataFrame, delinquent: DataFrame, listed: DataFrame, night: str) -> DataFrame:
+    e = known_by(edges, night).select("src_user_id", "dst_user_id")
+    # The graph is undirected for these features: a contact is a contact whoever added whom.
+    pairs = (e.select(F.col("src_user_id").alias("user_id"), F.col("dst_user_id").alias("nbr"))
+             .unionByName(e.select(F.col("dst_user_id").alias("user_id"), F.col("src_user_id").alias("nbr")))
+             .distinct())
+    flagged = (pairs
+               .join(delinquent.select(F.col("user_id").alias("nbr"), F.lit(1.0).alias("nbr_delinquent")), "nbr", "left")
+               .join(listed.select(F.col("user_id").alias("nbr"), F.lit(1.0).alias("nbr_listed")), "nbr", "left"))
+    return flagged.groupBy("user_id").agg(
+        F.count("*").cast("double").alias("sc_degree"),
+        (F.sum(F.coalesce("nbr_delinquent", F.lit(0.0))) / F.count("*")).alias("sc_neighbor_delinquent_share"),
+        (F.sum(F.coalesce("nbr_listed", F.lit(0.0))) / F.count("*")).alias("sc_neighbor_listed_share"),
+    )
+
+
+# Counts and sums are zero when a user simply had no such events; rates and balances stay missing.
+ZERO_WHEN_ABSENT = ("bp_order_count_90", "bp_spend_90", "fc_inflow_30", "fc_salary_90", "fc_net_flow_90",
+                    "fc_utility_payments_90", "ch_delinquent_bills_365", "sc_degree", "ch_court_listed")
+
+
+def user_features(sources: dict[str, DataFrame], night: str) -> DataFrame:
+    """All characteristics for the night, one row per user in the latest KYC profile."""
+    listed = listed_users(sources["blacklist"], night)
+    base = identity_features(sources["users"], night)
+    out = (base
+           .join(bill_features(sources["bills"], night), "user_id", "left")
+           .join(listed.withColumn("ch_court_listed", F.lit(1.0)), "user_id", "left")
+           .join(order_features(sources["orders"], night), "user_id", "left")
+           .join(payment_features(sources["payments"], night), "user_id", "left")
+           .join(social_features(sources["social_edges"], delinquent_users(sources["bills"], night), listed, night),
+                 "user_id", "left"))
+    out = out.fillna(0.0, subset=list(ZERO_WHEN_ABSENT))
+    names = [f.name for f in FEATURES]
+    return out.select("user_id", "history_days", *[F.col(n).cast("double").alias(n) for n in names]).withColumn(
+        "ds", F.lit(night))
+
+
+def read_sources(spark: SparkSession, cfg: Settings) -> dict[str, DataFrame]:
+    from sesame.schemas import SOURCES
+
+    return {name: spark.read.parquet(str(cfg.zone("validated", name))).withColumn("ds", F.col("ds").cast("string"))
+            for name in SOURCES}
+
+
+def run(spark: SparkSession, cfg: Settings, nights: list[str]) -> None:
+    sources = read_sources(spark, cfg)
+    frames = [user_features(sources, night) for night in nights]
+    result = frames[0]
+    for frame in frames[1:]:
+        result = result.unionByName(frame)
+    result.write.mode("overwrite").partitionBy("ds").parquet(str(cfg.zone("features", "user_features")))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ds", required=True, action="append", type=lambda s: dt.date.fromisoformat(s).isoformat())
+    args = parser.parse_args(argv)
+    from sesame.spark import get_session
+
+    cfg = settings()
+    spark = get_session("sesame-features", cfg)
+    try:
+        run(spark, cfg, args.ds)
+    finally:
+        spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

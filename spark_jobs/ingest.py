@@ -1,0 +1,277 @@
+"""Ingest: raw deliveries -> validated Parquet + quarantine (with a reason per record) + row accounting.
+
+For every source and delivery day: read the file as text-typed columns, check the header against the declared
+schema (an added column is tolerated and reported; a missing or renamed required column fails the night),
+cast, apply the declared rules, deduplicate by natural key within the batch and against earlier deliveries,
+and write each delivery day's partition (overwrite, so any night can be re-run).
+
+    delivered = accepted + quarantined + duplicates      (per source, per delivery day)
+
+Usage: spark-submit spark_jobs/ingest.py --ds YYYY-MM-DD [--catch-up]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from sesame.config import Settings, settings
+from sesame.deliveries import delivered_days
+from sesame.schemas import SOURCES, Source
+
+CORRUPT = "_corrupt_record"
+
+
+class DeliveryRejected(Exception):
+    """A delivery unusable as a whole; the message names the source, the file and the rule."""
+
+
+# ---------------------------------------------------------------- reading
+
+def delivery_file(raw: Path, source: Source, ds: str) -> Path:
+    return raw / source.name / f"ds={ds}" / source.file
+
+
+def count_records(path: Path, source: Source) -> int:
+    """Records in the file as delivered, counted apart from Spark so that the accounting can catch losses."""
+    if source.format == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    with open(path, "rb") as fh:
+        lines = sum(1 for line in fh if line.strip())
+    return lines - 1 if source.format == "csv" and lines else lines
+
+
+def read_header(path: Path, source: Source) -> list[str]:
+    """Column names as delivered: the CSV header, the keys of the first JSON lines, or the Parquet schema."""
+    if source.format == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.read_schema(path).names
+        except Exception as exc:  # truncated or not Parquet at all
+            raise DeliveryRejected(
+                f"source {source.name}, file {path}: rule file.readable: the Parquet file cannot be read ({exc}). "
+                "Ask the upstream team to re-deliver the day, then re-run the night.") from exc
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        if source.format == "csv":
+            return [c.strip() for c in fh.readline().rstrip("\r\n").split(",")]
+        keys: dict[str, None] = {}
+        for _, line in zip(range(200), fh):
+            try:
+                keys.update(dict.fromkeys(json.loads(line)))
+            except (ValueError, AttributeError, TypeError):
+                continue
+        return list(keys)
+
+
+def check_columns(path: Path, source: Source, found: list[str]) -> list[str]:
+    """Fail on breaking drift (a declared column missing); return added columns (additive drift is tolerated)."""
+    declared = source.column_names
+    missing = [c for c in declared if c not in found and source.column(c).required]
+    added = [c for c in found if c not in declared]
+    if missing:
+        hint = f" (found unexpected {added})" if added else ""
+        raise DeliveryRejected(
+            f"source {source.name}, file {path}: rule schema.required_columns: missing {missing}{hint}. "
+            "A renamed or dropped column is a breaking change: agree the schema with the upstream team "
+            "(src/sesame/schemas.py), then re-run the night.")
+    return added
+
+
+def read_as_text(spark: SparkSession, source: Source, paths: list[Path], header: list[str], base: Path) -> DataFrame:
+    """Every delivered column as a string, plus the raw record and the delivery day `ds`."""
+    str_paths = [str(p) for p in paths]
+    if source.format == "parquet":
+        df = spark.read.option("basePath", str(base)).parquet(*str_paths)
+        df = df.select(*[F.col(c).cast("string").alias(c) for c in header], "ds")
+        return df.withColumn(CORRUPT, F.lit(None).cast("string")).withColumn(
+            "raw_record", F.to_json(F.struct(*[F.col(c) for c in header])))
+    schema = T.StructType([T.StructField(c, T.StringType()) for c in header] + [T.StructField(CORRUPT, T.StringType())])
+    reader = (spark.read.schema(schema).option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT)
+              .option("basePath", str(base)))
+    if source.format == "csv":
+        df = reader.option("header", True).option("enforceSchema", True).csv(str_paths)
+    else:
+        df = reader.json(str_paths)
+    df = df.withColumn("ds", F.col("ds").cast("string"))
+    return df.withColumn("raw_record", F.coalesce(F.col(CORRUPT), F.to_json(F.struct(*[F.col(c) for c in header]))))
+
+
+# ---------------------------------------------------------------- validating
+
+def _cast(col: str, spark_type: str):
+    """Cast a delivered text value; a value that does not parse becomes null (and the record is quarantined)."""
+    c = F.trim(F.col(col))
+    if spark_type == "timestamp":
+        return F.try_to_timestamp(c, F.lit("yyyy-MM-dd'T'HH:mm:ss"))
+    if spark_type == "date":
+        return F.try_to_date(F.substring(c, 1, 10), "yyyy-MM-dd")
+    if spark_type == "int":
+        # "3.0" from a float-typed upstream column is still the integer 3
+        as_double = c.try_cast("double")
+        return F.when(as_double == F.floor(as_double), as_double.try_cast("int"))
+    return c.try_cast(spark_type)
+
+
+def validate(df: DataFrame, source: Source) -> DataFrame:
+    """Typed declared columns plus `reject_reason` (null for a good record): the first rule the record breaks."""
+    checks = [F.when(F.col(CORRUPT).isNotNull(), F.lit("malformed_record"))]
+    typed = {}
+    for col in source.columns:
+        raw = F.col(col.name) if col.name in df.columns else F.lit(None).cast("string")
+        value = _cast(col.name, col.type) if col.name in df.columns else F.lit(None).cast(col.type)
+        typed[col.name] = value
+        present = raw.isNotNull() & (F.trim(raw) != "")
+        if col.required:
+            checks.append(F.when(~present, F.lit(f"required_null:{col.name}")))
+        checks.append(F.when(present & value.isNull(), F.lit(f"bad_type:{col.name}")))
+        if col.allowed is not None:
+            checks.append(F.when(value.isNotNull() & ~value.cast("string").isin(*col.allowed),
+                                 F.lit(f"not_allowed:{col.name}")))
+        if col.min is not None:
+            checks.append(F.when(value < F.lit(col.min), F.lit(f"below_min:{col.name}")))
+        if col.max is not None:
+            checks.append(F.when(value > F.lit(col.max), F.lit(f"above_max:{col.name}")))
+    out = df.select(
+        *[typed[c].alias(c) for c in source.column_names],
+        F.coalesce(*checks).alias("reject_reason"),
+        "raw_record", "ds",
+    )
+    return out.withColumn("event_date", event_date(source))
+
+
+def event_date(source: Source):
+    if source.event_col is None:
+        return F.to_date("ds")
+    col = F.col(source.event_col)
+    return F.to_date(col)
+
+
+def deduplicate(valid: DataFrame, source: Source, earlier_keys: DataFrame | None) -> DataFrame:
+    """Mark repeats of a natural key: within the batch the first delivery (then first record) wins;
+    a key accepted on an earlier night is a duplicate whenever it comes again."""
+    keys = list(source.key)
+    order = Window.partitionBy(*keys, *([] if not source.full_snapshot else ["ds"])).orderBy("ds", "raw_record")
+    marked = valid.withColumn("_n", F.row_number().over(order))
+    if earlier_keys is not None and not source.full_snapshot:
+        seen = earlier_keys.select(*keys).distinct().withColumn("_seen", F.lit(True))
+        marked = marked.join(seen, keys, "left")
+    else:
+        marked = marked.withColumn("_seen", F.lit(None).cast("boolean"))
+    return marked.withColumn("is_duplicate", (F.col("_n") > 1) | F.coalesce(F.col("_seen"), F.lit(False))).drop("_n", "_seen")
+
+
+# ---------------------------------------------------------------- the job
+
+def ingest_source(spark: SparkSession, cfg: Settings, source: Source, days: list[str]) -> list[dict]:
+    base = cfg.raw / source.name
+    files = {ds: delivery_file(cfg.raw, source, ds) for ds in days}
+    # Days whose header agrees are read in one pass.
+    batches: dict[tuple[str, ...], list[str]] = {}
+    drift: dict[str, list[str]] = {}
+    for ds, path in files.items():
+        if not path.exists():
+            raise DeliveryRejected(f"source {source.name}, file {path}: rule delivery.present: the file is missing "
+                                   "although the delivery is marked complete. Ask for a re-delivery.")
+        header = read_header(path, source)
+        added = check_columns(path, source, header)
+        if added:
+            drift[ds] = added
+        batches.setdefault(tuple(header), []).append(ds)
+
+    records = None
+    for header, batch_days in batches.items():
+        text = read_as_text(spark, source, [files[d] for d in batch_days], list(header), base)
+        part = validate(text, source)
+        records = part if records is None else records.unionByName(part)
+
+    valid_zone = cfg.zone("validated", source.name)
+    earlier = None
+    if not source.full_snapshot and valid_zone.exists():
+        first = min(days)
+        earlier_parts = [p for p in valid_zone.glob("ds=*") if p.name[3:] < first]
+        if earlier_parts:
+            earlier = spark.read.option("basePath", str(valid_zone)).parquet(*[str(p) for p in earlier_parts])
+
+    good = records.filter(F.col("reject_reason").isNull())
+    bad = records.filter(F.col("reject_reason").isNotNull())
+    marked = deduplicate(good, source, earlier).cache()
+
+    accepted = marked.filter(~F.col("is_duplicate")).drop("is_duplicate", "reject_reason", "raw_record")
+    quarantined = bad.select("raw_record", "reject_reason", "ds").withColumn("source", F.lit(source.name))
+
+    accepted.write.mode("overwrite").partitionBy("ds").parquet(str(valid_zone))
+    quarantined.write.mode("overwrite").partitionBy("ds").parquet(str(cfg.zone("quarantine", source.name)))
+
+    counts = {r["ds"]: r for r in marked.groupBy("ds").agg(
+        F.count("*").alias("good"), F.sum(F.col("is_duplicate").cast("int")).alias("dups")).collect()}
+    q_counts = dict(bad.groupBy("ds").count().collect())
+    marked.unpersist()
+    rows = []
+    for ds in days:
+        good_n = counts[ds]["good"] if ds in counts else 0
+        dups = (counts[ds]["dups"] or 0) if ds in counts else 0
+        quarantined_n = q_counts.get(ds, 0)
+        delivered = count_records(files[ds], source)
+        if delivered != good_n + quarantined_n:
+            raise DeliveryRejected(
+                f"source {source.name}, file {files[ds]}: rule accounting.balance: {delivered} records delivered "
+                f"but {good_n} read and {quarantined_n} quarantined. Inspect the file's line structure.")
+        rows.append({
+            "ds": ds, "source": source.name, "file": str(files[ds].relative_to(cfg.home)),
+            "delivered": delivered, "accepted": good_n - dups,
+            "quarantined": quarantined_n, "duplicates": dups,
+            "added_columns": ",".join(drift.get(ds, [])),
+        })
+    return rows
+
+
+def days_to_ingest(cfg: Settings, ds: str, catch_up: bool) -> list[str]:
+    """Tonight, plus (with catch-up) every earlier delivered day that has no row accounting yet."""
+    if not catch_up:
+        return [ds]
+    done = {p.name[3:] for p in (cfg.lake / "accounting").glob("ds=*")}
+    return [d for d in delivered_days(cfg, ds) if d not in done or d == ds]
+
+
+def run(spark: SparkSession, cfg: Settings, ds: str, catch_up: bool = False) -> list[dict]:
+    days = days_to_ingest(cfg, ds, catch_up)
+    accounting = []
+    for source in SOURCES.values():
+        accounting += ingest_source(spark, cfg, source, days)
+    acc_df = spark.createDataFrame(accounting)
+    acc_df.coalesce(1).write.mode("overwrite").partitionBy("ds").parquet(str(cfg.lake / "accounting"))
+    return accounting
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ds", required=True, type=lambda s: dt.date.fromisoformat(s).isoformat())
+    parser.add_argument("--catch-up", action="store_true", help="also ingest earlier days not ingested yet")
+    args = parser.parse_args(argv)
+    from sesame.spark import get_session
+
+    cfg = settings()
+    spark = get_session("sesame-ingest", cfg)
+    try:
+        rows = run(spark, cfg, args.ds, args.catch_up)
+    except DeliveryRejected as exc:
+        print(f"SESAME-ERROR: {exc}", flush=True)
+        return 1
+    finally:
+        spark.stop()
+    tonight = [r for r in rows if r["ds"] == args.ds]
+    print(json.dumps({"ingested_days": len({r['ds'] for r in rows}), "tonight": tonight}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

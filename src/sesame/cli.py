@@ -1,0 +1,268 @@
+"""The `sesame` command line. Exit codes: 0 success, 1 the night failed closed, 2 wrong usage."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from sesame.config import REPO_ROOT, Settings, settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _date(value: str) -> str:
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}")
+
+
+# ------------------------------------------------------------------ Airflow
+
+def airflow_env(cfg: Settings) -> dict:
+    env = dict(os.environ)
+    env.update({
+        "AIRFLOW_HOME": str(cfg.airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "SESAME_HOME": str(cfg.home),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "FEAST_USAGE": "False", "GX_ANALYTICS_ENABLED": "False",
+        "PYSPARK_PYTHON": sys.executable,
+    })
+    return env
+
+
+def _airflow_bin() -> str:
+    return str(Path(sys.executable).parent / "airflow")
+
+
+def ensure_airflow(cfg: Settings) -> None:
+    """Prepare AIRFLOW_HOME with a SQLite metadata database, once."""
+    marker = cfg.airflow_home / ".sesame-initialized"
+    if marker.exists():
+        return
+    cfg.airflow_home.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run([_airflow_bin(), "db", "migrate"], env=airflow_env(cfg), capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+        raise SystemExit(EXIT_FAILED)
+    marker.write_text("ok\n")
+
+
+def run_dag(cfg: Settings, dag_id: str, ds: str, conf: dict | None = None) -> tuple[bool, str]:
+    """Run one DAG run for ds through Airflow (`airflow dags test`); returns (succeeded, log path)."""
+    ensure_airflow(cfg)
+    log = cfg.home / "logs" / f"{dag_id}-{ds}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [_airflow_bin(), "dags", "test", dag_id, ds]
+    if conf:
+        cmd += ["-c", json.dumps(conf)]
+    with open(log, "w") as fh:
+        proc = subprocess.run(cmd, env=airflow_env(cfg), stdout=fh, stderr=subprocess.STDOUT)
+    return proc.returncode == 0, str(log)
+
+
+def failure_reason(log_path: str) -> str:
+    """The first error a failed stage raised, from the run's log."""
+    text = Path(log_path).read_text(errors="replace")
+    for pattern in (r"NightFailed: (.*?)(?:\n\S|\Z)", r"GateFailed: (.*?)(?:\n\S|\Z)", r"\w+Error: (.*?)(?:\n|\Z)"):
+        match = re.search(pattern, text, re.S)
+        if match:
+            return match.group(1).strip()[:4000]
+    return "see the log"
+
+
+# ------------------------------------------------------------------ commands
+
+def cmd_simulate(args, cfg: Settings) -> int:
+    from sesame.simulate import simulate
+
+    end = dt.date.fromisoformat(args.end_ds) if args.end_ds else dt.date.today() - dt.timedelta(days=1)
+    marker = cfg.raw / "_simulation.json"
+    if args.if_missing and marker.exists():
+        previous = json.loads(marker.read_text())
+        if (previous.get("users"), previous.get("days"), previous.get("seed")) == (args.users, args.days, args.seed):
+            print(f"simulation already present in {cfg.raw} (ending {previous.get('end_ds')}); reusing it")
+            return EXIT_OK
+    summary = simulate(cfg.raw, users=args.users, days=args.days, end_ds=end, seed=args.seed,
+                       progress=sys.stderr.isatty())
+    print(json.dumps({"raw": str(cfg.raw), **{k: v for k, v in summary.items() if k != "per_day"}}, indent=1,
+                     default=str))
+    return EXIT_OK
+
+
+def latest_delivered_day(cfg: Settings) -> str | None:
+    from sesame.deliveries import delivered_days
+
+    days = delivered_days(cfg, "9999-12-31")
+    return days[-1] if days else None
+
+
+def cmd_train(args, cfg: Settings) -> int:
+    ds = args.ds or latest_delivered_day(cfg)
+    if not ds:
+        print(f"no complete deliveries under {cfg.raw}: run `sesame simulate` first", file=sys.stderr)
+        return EXIT_USAGE
+    ok, log = run_dag(cfg, "sesame_train", ds)
+    if not ok:
+        print(f"sesame_train failed for {ds}: {failure_reason(log)}\nlog: {log}", file=sys.stderr)
+        return EXIT_FAILED
+    from sesame.registry import Registry
+
+    registry = Registry(cfg.models)
+    newest = registry.list()[-1] if registry.list() else None
+    print(f"sesame_train {ds}: champion {registry.champion().version if registry.has_champion() else 'none'}; "
+          f"newest {newest}")
+    return EXIT_OK
+
+
+def run_night(cfg: Settings, ds: str, quiet: bool = False) -> int:
+    from sesame import snapshots
+
+    run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    ok, log = run_dag(cfg, "sesame_nightly", ds, {"run_id": run_id})
+    published = (cfg.published / "sesame_scores" / f"ds={ds}" / f"run={run_id}" / "_manifest.json").exists()
+    if not (ok and published):
+        print(f"night {ds} failed closed; nothing was published and LATEST is unchanged.\n"
+              f"reason: {failure_reason(log)}\nlog: {log}", file=sys.stderr)
+        return EXIT_FAILED
+    if not quiet:
+        from sesame.night import summary
+
+        s = summary(cfg, ds)
+        latest = snapshots.latest(cfg.published, "sesame_scores")
+        print(f"night {ds} published (run {run_id})")
+        print(f"  users scored: {s['scored']}  excluded: {s['excluded']}")
+        print(f"  scores: mean {s['score_mean']:.0f}, p10 {s['score_p10']:.0f}, median {s['score_median']:.0f}, "
+              f"p90 {s['score_p90']:.0f}; tiers {s['tiers']}")
+        print(f"  visa-eligible users per destination: {s['visa_eligible']}")
+        print(f"  checks passed: {s['checks_passed']}/{s['checks_total']}")
+        print(f"  warehouse: {cfg.warehouse_path} (schema marts)")
+        print(f"  snapshots: {cfg.published}/<dataset>/LATEST -> {latest['snapshot'] if latest else None}")
+        print(f"  run log: {log}")
+    return EXIT_OK
+
+
+def cmd_night(args, cfg: Settings) -> int:
+    return run_night(cfg, args.ds)
+
+
+def cmd_backfill(args, cfg: Settings) -> int:
+    start, end = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
+    if end < start:
+        print("--end is before --start", file=sys.stderr)
+        return EXIT_USAGE
+    nights = [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+    for i, ds in enumerate(nights, 1):
+        done = any((cfg.published / "sesame_scores" / f"ds={ds}").glob("run=*/_manifest.json"))
+        if done and not args.force:
+            print(f"[{i}/{len(nights)}] {ds} already published; skipping (--force re-runs it)")
+            continue
+        print(f"[{i}/{len(nights)}] {ds} ...", flush=True)
+        code = run_night(cfg, ds, quiet=True)
+        if code != EXIT_OK:
+            print(f"backfill stopped at {ds}; re-run the same command to resume from it", file=sys.stderr)
+            return code
+    print(f"backfill {args.start}..{args.end}: done")
+    return EXIT_OK
+
+
+def cmd_models(args, cfg: Settings) -> int:
+    from sesame.registry import Registry
+
+    registry = Registry(cfg.models)
+    if args.action == "list":
+        for entry in registry.list():
+            gates = entry.get("gates", {})
+            verdict = "passed" if gates and all(g["passed"] for g in gates.values()) else "failed"
+            print(f"{'*' if entry['champion'] else ' '} {entry['version']}  registered {entry['registered_at']}  "
+                  f"gates {verdict}")
+    elif args.action == "promote":
+        if not args.version:
+            print("promote needs a version", file=sys.stderr)
+            return EXIT_USAGE
+        registry.promote(args.version, reason="promoted by an operator")
+        print(f"champion: {args.version}")
+    else:
+        print(f"champion: {registry.rollback()}")
+    return EXIT_OK
+
+
+def cmd_setup(args, cfg: Settings) -> int:
+    ensure_airflow(cfg)
+    print(f"SESAME_HOME={cfg.home}\nAIRFLOW_HOME={cfg.airflow_home}")
+    return EXIT_OK
+
+
+def cmd_has_champion(args, cfg: Settings) -> int:
+    from sesame.registry import Registry
+
+    return EXIT_OK if Registry(cfg.models).has_champion() else EXIT_FAILED
+
+
+def cmd_latest_day(args, cfg: Settings) -> int:
+    day = latest_delivered_day(cfg)
+    if not day:
+        return EXIT_FAILED
+    print(day)
+    return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sesame", description="Open, explainable nightly credit scoring.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("simulate", help="write upstream deliveries into lake/raw")
+    s.add_argument("--users", type=int, required=True)
+    s.add_argument("--days", type=int, required=True)
+    s.add_argument("--end-ds", type=_date, help="last day (default: yesterday)")
+    s.add_argument("--seed", type=int, default=7)
+    s.add_argument("--if-missing", action="store_true", help="reuse an existing simulation with the same sizes")
+    s.set_defaults(func=cmd_simulate)
+
+    s = sub.add_parser("night", help="run sesame_nightly for one night through Airflow")
+    s.add_argument("--ds", type=_date, required=True)
+    s.set_defaults(func=cmd_night)
+
+    s = sub.add_parser("train", help="run sesame_train through Airflow and register the model")
+    s.add_argument("--ds", type=_date)
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("backfill", help="run the nights of a range in order, resuming where it stopped")
+    s.add_argument("--start", type=_date, required=True)
+    s.add_argument("--end", type=_date, required=True)
+    s.add_argument("--force", action="store_true", help="re-run nights already published")
+    s.set_defaults(func=cmd_backfill)
+
+    s = sub.add_parser("models", help="the model registry")
+    s.add_argument("action", choices=["list", "promote", "rollback"])
+    s.add_argument("version", nargs="?")
+    s.set_defaults(func=cmd_models)
+
+    s = sub.add_parser("setup", help="prepare Airflow's home (SQLite)")
+    s.set_defaults(func=cmd_setup)
+    s = sub.add_parser("has-champion", help="exit 0 when a champion model is registered")
+    s.set_defaults(func=cmd_has_champion)
+    s = sub.add_parser("latest-day", help="print the latest completely delivered day")
+    s.set_defaults(func=cmd_latest_day)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    for key in ("DBT_SEND_ANONYMOUS_USAGE_STATS", "FEAST_USAGE", "GX_ANALYTICS_ENABLED"):
+        os.environ.setdefault(key, "False")
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as exc:
+        return EXIT_USAGE if exc.code else EXIT_OK
+    return args.func(args, settings())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

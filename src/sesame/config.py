@@ -1,0 +1,80 @@
+"""Settings, all read from environment variables prefixed SESAME_, with working defaults.
+
+Every setting is documented in README.md ("Settings"). Paths derive from SESAME_HOME so that one
+variable moves a whole installation.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"SESAME_{name}", default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = field(default_factory=lambda: Path(_env("HOME", str(REPO_ROOT / "var"))).resolve())
+    spark_master: str = field(default_factory=lambda: _env("SPARK_MASTER", "local[*]"))
+    spark_driver_memory: str = field(default_factory=lambda: _env("SPARK_DRIVER_MEMORY", "4g"))
+    spark_shuffle_partitions: int = field(default_factory=lambda: int(_env("SPARK_SHUFFLE_PARTITIONS", "8")))
+    # Secret for the keyed hash that turns upstream ids into analysts' user_key.
+    user_key_secret: str = field(default_factory=lambda: _env("USER_KEY_SECRET", "change-me-in-production"))
+    # Labels: a user is "bad" at an observation date when a bill reaches this many days past due
+    # within the performance window that follows it.
+    bad_dpd: int = field(default_factory=lambda: int(_env("BAD_DPD", "90")))
+    performance_days: int = field(default_factory=lambda: int(_env("PERFORMANCE_DAYS", "90")))
+    # Thin files: fewer days of history than this and a user gets an exclusion code, not a score.
+    min_history_days: int = field(default_factory=lambda: int(_env("MIN_HISTORY_DAYS", "14")))
+    # A source with a larger share of records quarantined fails the night.
+    max_quarantine_share: float = field(default_factory=lambda: float(_env("MAX_QUARANTINE_SHARE", "0.01")))
+    # Promotion gates for a challenger model.
+    gate_auc_tolerance: float = field(default_factory=lambda: float(_env("GATE_AUC_TOLERANCE", "0.01")))
+    gate_min_fairness_ratio: float = field(default_factory=lambda: float(_env("GATE_MIN_FAIRNESS_RATIO", "0.8")))
+    gate_min_group_size: int = field(default_factory=lambda: int(_env("GATE_MIN_GROUP_SIZE", "200")))
+    # Training observation dates: one every `obs_step_days`, the latest `oot_dates` held out for validation.
+    obs_step_days: int = field(default_factory=lambda: int(_env("OBS_STEP_DAYS", "7")))
+    oot_dates: int = field(default_factory=lambda: int(_env("OOT_DATES", "1")))
+    # Nights of published snapshots kept; the one LATEST names is never removed.
+    retention_nights: int = field(default_factory=lambda: int(_env("RETENTION_NIGHTS", "30")))
+
+    @property
+    def lake(self) -> Path:
+        return self.home / "lake"
+
+    @property
+    def raw(self) -> Path:
+        return self.lake / "raw"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse" / "sesame.duckdb"
+
+    @property
+    def published(self) -> Path:
+        return self.home / "published"
+
+    @property
+    def models(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+    @property
+    def reports(self) -> Path:
+        return self.home / "reports"
+
+    def zone(self, *parts: str, ds: str | None = None) -> Path:
+        """A lake path: lake/<zone>[/<dataset>][/ds=YYYY-MM-DD]."""
+        p = self.lake.joinpath(*parts)
+        return p / f"ds={ds}" if ds else p
+
+
+def settings() -> Settings:
+    return Settings()

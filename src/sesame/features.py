@@ -1,0 +1,41 @@
+"""The feature registry: every characteristic's name, factor, reason code, window, unit and descriptions.
+
+Declared once in dbt/seeds/feature_registry.csv, which the warehouse loads as a seed (the reason-code
+dictionary analysts read) and the code reads here.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+
+from sesame import FACTORS
+from sesame.config import REPO_ROOT
+
+REGISTRY_CSV = REPO_ROOT / "dbt" / "seeds" / "feature_registry.csv"
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    factor: str
+    reason_code: str
+    window_days: int
+    unit: str
+    definition: str
+    description_en: str
+    description_zh: str
+
+
+def _load() -> tuple[Feature, ...]:
+    with open(REGISTRY_CSV, encoding="utf-8", newline="") as fh:
+        rows = [Feature(name=row.pop("feature"), **{**row, "window_days": int(row["window_days"])})
+                for row in csv.DictReader(fh)]
+    unknown = {f.factor for f in rows} - set(FACTORS)
+    if unknown:
+        raise ValueError(f"{REGISTRY_CSV}: factors {sorted(unknown)} are not among {FACTORS}")
+    return tuple(rows)
+
+
+FEATURES: tuple[Feature, ...] = _load()
+FACTOR_OF = {f.name: f.factor for f in FEATURES}
+REASON_CODE_OF = {f.name: f.reason_code for f in FEATURES}

@@ -1,0 +1,238 @@
+"""The stages of one night, as plain functions the thin DAG in dags/sesame_nightly.py calls in order.
+
+Write-audit-publish: everything is built into the lake and a staging copy of the warehouse first; only after
+the audit passes are snapshots published, the warehouse file swapped in and LATEST moved. A failure at any
+stage raises, the DAG run fails, and yesterday's LATEST and warehouse stay as they were.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sesame import quality, snapshots
+from sesame.config import REPO_ROOT, Settings, settings
+from sesame.deliveries import missing_deliveries
+from sesame.schemas import SOURCES
+from sesame.spark import submit
+
+
+class NightFailed(RuntimeError):
+    """The night failed closed; the message says what, where and what to do next."""
+
+
+def run_id_for(airflow_run_id: str, conf: dict | None = None) -> str:
+    """The snapshot run id: the one `sesame night` chose, or a path-safe form of Airflow's own."""
+    if conf and conf.get("run_id"):
+        return str(conf["run_id"])
+    return re.sub(r"[^0-9A-Za-z]+", "", airflow_run_id)[:48]
+
+
+@contextmanager
+def stage(cfg: Settings, ds: str, run_id: str, name: str):
+    """Record the stage's wall time in the run log (runs/<ds>/<run_id>.json)."""
+    started = time.time()
+    status = "failed"
+    try:
+        yield
+        status = "ok"
+    finally:
+        log = cfg.home / "runs" / ds / f"{run_id}.json"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        entries = json.loads(log.read_text()) if log.exists() else {"ds": ds, "run_id": run_id, "stages": []}
+        entries["stages"].append({"stage": name, "status": status, "seconds": round(time.time() - started, 2),
+                                  "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
+        log.write_text(json.dumps(entries, indent=1))
+
+
+# ------------------------------------------------------------------ stages
+
+def check_deliveries(cfg: Settings, ds: str) -> dict:
+    missing = missing_deliveries(cfg, ds)
+    if missing:
+        raise NightFailed(
+            "rule delivery.complete: no complete delivery (no _SUCCESS marker) for "
+            + "; ".join(missing)
+            + ". Wait for the upstream delivery or ask for it, then re-run `sesame night --ds " + ds + "`.")
+    return {"sources": len(SOURCES)}
+
+
+def spark_job(job: str, args: list[str], cfg: Settings) -> None:
+    from sesame.spark import JobFailed
+
+    try:
+        submit(job, args, cfg)
+    except JobFailed as exc:
+        raise NightFailed(str(exc)) from exc
+
+
+def ingest(cfg: Settings, ds: str) -> None:
+    spark_job("ingest", ["--ds", ds, "--catch-up"], cfg)
+
+
+def input_gate(cfg: Settings, ds: str) -> list[dict]:
+    try:
+        return quality.input_gate(cfg, ds)
+    except quality.GateFailed as exc:
+        raise NightFailed(str(exc)) from exc
+
+
+def features(cfg: Settings, ds: str) -> None:
+    spark_job("features", ["--ds", ds], cfg)
+
+
+def score(cfg: Settings, ds: str) -> None:
+    spark_job("score", ["--ds", ds], cfg)
+
+
+def staged_warehouse(cfg: Settings, run_id: str) -> Path:
+    return cfg.warehouse_path.parent / ".staging" / f"sesame-{run_id}.duckdb"
+
+
+def dbt_env(cfg: Settings, warehouse: Path) -> dict:
+    env = dict(os.environ)
+    env.update({"SESAME_HOME": str(cfg.home), "SESAME_WAREHOUSE_PATH": str(warehouse),
+                "SESAME_USER_KEY_SECRET": cfg.user_key_secret, "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"})
+    return env
+
+
+def dbt(cfg: Settings, warehouse: Path, command: list[str], ds: str) -> None:
+    """Run a dbt command on the project in dbt/ against the given warehouse file."""
+    dbt_bin = Path(sys.executable).parent / "dbt"
+    work = cfg.home / "tmp" / "dbt"
+    cmd = [str(dbt_bin), *command, "--project-dir", str(REPO_ROOT / "dbt"), "--profiles-dir", str(REPO_ROOT / "dbt"),
+           "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
+           "--vars", json.dumps({"ds": ds})]
+    proc = subprocess.run(cmd, env=dbt_env(cfg, warehouse), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sys.stdout.write(proc.stdout[-20000:])
+    if proc.returncode != 0:
+        errors = [ln for ln in proc.stdout.splitlines() if "ERROR" in ln or "FAIL" in ln or "Failure" in ln]
+        raise NightFailed(f"dbt {' '.join(command)} failed for the night {ds}: " + " | ".join(errors[-8:])
+                          + f". Full log: {work / 'logs' / 'dbt.log'}")
+
+
+def warehouse(cfg: Settings, ds: str, run_id: str) -> Path:
+    """Build the marts into a staging copy of the analysts' warehouse."""
+    staged = staged_warehouse(cfg, run_id)
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    if cfg.warehouse_path.exists():
+        shutil.copyfile(cfg.warehouse_path, staged)
+    elif staged.exists():
+        staged.unlink()
+    dbt(cfg, staged, ["build"], ds)
+    return staged
+
+
+def _published_tables(cfg: Settings, ds: str, staged: Path) -> dict[str, pa.Table]:
+    """The night's datasets for services, read from the staged warehouse and keyed by upstream user_id."""
+    from sesame.privacy import user_key
+
+    scores = pq.read_table(cfg.zone("scores", ds=ds)).to_pandas()
+    keys = {user_key(u, cfg.user_key_secret): u for u in scores["user_id"]}
+    con = duckdb.connect(str(staged), read_only=True)
+    try:
+        tiers = con.execute("select user_key, tier from marts.sesame_scores where ds = ?", [ds]).df()
+        elig = con.execute("select destination, user_key, score, rule_version from marts.visa_eligibility "
+                           "where ds = ? order by destination, user_key", [ds]).df()
+    finally:
+        con.close()
+    tiers["user_id"] = tiers["user_key"].map(keys)
+    scores = scores.merge(tiers[["user_id", "tier"]], on="user_id", how="left")
+    scores.insert(0, "ds", dt.date.fromisoformat(ds))
+    elig.insert(0, "ds", dt.date.fromisoformat(ds))
+    elig.insert(2, "user_id", elig.pop("user_key").map(keys))
+    scores = scores.sort_values("user_id").reset_index(drop=True)
+    elig = elig.sort_values(["destination", "user_id"]).reset_index(drop=True)
+    return {"sesame_scores": pa.Table.from_pandas(scores, preserve_index=False),
+            "visa_eligibility": pa.Table.from_pandas(elig, preserve_index=False)}
+
+
+def audit(cfg: Settings, ds: str, run_id: str) -> list[dict]:
+    """Checks on the staged outputs before anything is published."""
+    staged = staged_warehouse(cfg, run_id)
+    tables = _published_tables(cfg, ds, staged)
+    checks = []
+    con = duckdb.connect(str(staged), read_only=True)
+    try:
+        in_marts = con.execute("select count(*) from marts.sesame_scores where ds = ?", [ds]).fetchone()[0]
+        bad_tier = con.execute("select count(*) from marts.sesame_scores where ds = ? and tier is null", [ds]).fetchone()[0]
+    finally:
+        con.close()
+    scores = tables["sesame_scores"]
+    checks.append({"name": "rows.scores_match_marts", "rule": "rows.match", "passed": in_marts == scores.num_rows,
+                   "detail": f"marts.sesame_scores has {in_marts} rows for {ds}, lake scores {scores.num_rows}"})
+    checks.append({"name": "marts.tier_present", "rule": "tier.not_null", "passed": bad_tier == 0,
+                   "detail": f"{bad_tier} scores without a tier"})
+    unmapped = scores.column("user_id").null_count + tables["visa_eligibility"].column("user_id").null_count
+    checks.append({"name": "keys.resolve", "rule": "keys.resolve", "passed": unmapped == 0,
+                   "detail": f"{unmapped} warehouse keys that map to no scored user"})
+    try:
+        checks += quality.output_gate(cfg, ds, {name: t.to_pandas() for name, t in tables.items()})
+    except quality.GateFailed as exc:
+        raise NightFailed(str(exc)) from exc
+    failed = [c for c in checks if not c["passed"]]
+    if failed:
+        raise NightFailed("audit failed; nothing published: " + "; ".join(c["detail"] for c in failed))
+    (cfg.zone("checks", ds=ds) / "audit.json").write_text(json.dumps(checks, indent=1))
+    return checks
+
+
+def publish(cfg: Settings, ds: str, run_id: str) -> dict:
+    """Snapshots first, then the warehouse swap, then LATEST: each step atomic, LATEST last."""
+    from sesame.registry import Registry
+
+    staged = staged_warehouse(cfg, run_id)
+    tables = _published_tables(cfg, ds, staged)
+    model_version = Registry(cfg.models).champion().version
+    checks = []
+    for stage_name in ("input", "output"):
+        path = cfg.zone("checks", ds=ds) / f"{stage_name}.json"
+        checks += [{"name": c["name"], "passed": c["passed"]} for c in json.loads(path.read_text())["checks"]]
+    audit_path = cfg.zone("checks", ds=ds) / "audit.json"
+    checks += [{"name": c["name"], "passed": c["passed"]} for c in json.loads(audit_path.read_text())]
+    written = {name: snapshots.write_snapshot(cfg.published, name, ds, run_id, table, model_version, checks)
+               for name, table in tables.items()}
+    cfg.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(staged, cfg.warehouse_path)  # readers holding the old file keep it until they reconnect
+    for name, rel in written.items():
+        snapshots.flip_latest(cfg.published, name, rel)
+        snapshots.apply_retention(cfg.published, name, cfg.retention_nights)
+    return written
+
+
+def summary(cfg: Settings, ds: str) -> dict:
+    con = duckdb.connect(str(cfg.warehouse_path), read_only=True)
+    try:
+        scored, avg, p10, p50, p90 = con.execute(
+            "select count(*), avg(score), quantile_cont(score, 0.1), median(score), quantile_cont(score, 0.9) "
+            "from marts.sesame_scores where ds = ?", [ds]).fetchone()
+        tiers = dict(con.execute("select tier, count(*) from marts.sesame_scores where ds = ? group by 1 order by 1",
+                                 [ds]).fetchall())
+        excluded = dict(con.execute("select exclusion_code, count(*) from marts.score_exclusions where ds = ? "
+                                    "group by 1", [ds]).fetchall())
+        visa = dict(con.execute("select destination, count(*) from marts.visa_eligibility where ds = ? group by 1 "
+                                "order by 1", [ds]).fetchall())
+    finally:
+        con.close()
+    checks = []
+    for name in ("input.json", "output.json"):
+        path = cfg.zone("checks", ds=ds) / name
+        if path.exists():
+            checks += json.loads(path.read_text())["checks"]
+    audit_path = cfg.zone("checks", ds=ds) / "audit.json"
+    if audit_path.exists():
+        checks += json.loads(audit_path.read_text())
+    return {"ds": ds, "scored": scored, "excluded": excluded, "score_mean": avg, "score_p10": p10,
+            "score_median": p50, "score_p90": p90, "tiers": tiers, "visa_eligible": visa,
+            "checks_passed": sum(c["passed"] for c in checks), "checks_total": len(checks)}

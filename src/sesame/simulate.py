@@ -1,0 +1,1115 @@
+"""Synthetic upstream deliveries for every source declared in `sesame.schemas`.
+
+The simulator keeps a hidden creditworthiness per user and lets it drive every source: shopping
+(`orders`), wallet movements (`payments`), credit-product bills (`bills`), the social graph
+(`social_edges`) and the court list (`blacklist`), beside the daily KYC snapshot (`users`).
+
+Model, in short:
+
+* Users live in communities of 20-200 members that mostly share a city. Creditworthiness
+  ``z`` is standard normal and partly shared within a community, so friends resemble each other.
+  Gender and birth year are drawn independently of ``z``.
+* The creditworthiness a user shows on a day is ``c = 0.8 z + 0.6 drift`` where ``drift`` is a slow
+  AR(1) process, partly shared by the community (local economic ups and downs). A two-state "distress" chain (think job loss) is entered more often and left more
+  slowly by users with a low ``c``; while distressed, salaries stop, wallets drain, friends lend
+  money, orders get cancelled and credit bills are missed and cured slowly.
+* Credit bills are simulated for a year before the window (a warm-up), and the first delivery
+  carries that history, so credit-history features are informative from the first day.
+
+Generation and writing are separate: :func:`generate` yields one pandas DataFrame per source and
+day, in schema column order; :func:`write_delivery` writes one of them in the declared format.
+Anything that alters data on its way (for instance injecting dirt) fits between the two.
+
+Every random draw comes from a generator seeded by ``(seed, purpose, day)``, so the same arguments
+give byte-identical files.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sesame.schemas import (
+    CREDIT_PRODUCTS,
+    ESSENTIAL_CATEGORIES,
+    LOCAL_SERVICE_CATEGORIES,
+    ORDER_CATEGORIES,
+    RELATIONS,
+    SOURCES,
+    Source,
+)
+
+SUCCESS_MARKER = "_SUCCESS"
+SIMULATION_FILE = "_simulation.json"
+
+WARMUP_DAYS = 365          # credit history simulated (and delivered on the first day) before the window
+MAX_DPD_REPORTED = 181     # a bill is charged off after this
+_EPOCH = date(1970, 1, 1).toordinal()
+
+# --------------------------------------------------------------------------------------------------
+# Static vocabularies
+# --------------------------------------------------------------------------------------------------
+
+# (city, court code, tier)
+CITIES: tuple[tuple[str, str, int], ...] = (
+    ("Beijing", "BJ", 1), ("Shanghai", "SH", 1), ("Guangzhou", "GZ", 1), ("Shenzhen", "SZ", 1),
+    ("Hangzhou", "HZ", 2), ("Chengdu", "CD", 2), ("Wuhan", "WH", 2), ("Nanjing", "NJ", 2),
+    ("Xi'an", "XA", 2), ("Chongqing", "CQ", 2), ("Suzhou", "SU", 2), ("Tianjin", "TJ", 2),
+    ("Luoyang", "LY", 3), ("Guilin", "GL", 3), ("Yichang", "YC", 3), ("Shantou", "ST", 3),
+    ("Yancheng", "YN", 3), ("Zhanjiang", "ZJ", 3),
+    ("Zhoukou", "ZK", 4), ("Shangqiu", "SQ", 4), ("Heze", "HE", 4), ("Anshun", "AS", 4),
+    ("Tianshui", "TS", 4), ("Qujing", "QJ", 4),
+)
+_TIER_SHARE = {1: 0.20, 2: 0.35, 3: 0.25, 4: 0.20}
+_TIER_INCOME = {1: 0.40, 2: 0.15, 3: -0.10, 4: -0.28}   # log-income shift
+_TIER_LOCAL = {1: 0.60, 2: 0.30, 3: 0.00, 4: -0.35}     # propensity for local on-demand services
+
+SURNAMES = (
+    "Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Huang", "Zhao", "Wu", "Zhou", "Xu", "Sun", "Ma",
+    "Zhu", "Hu", "Guo", "He", "Lin", "Gao", "Luo", "Zheng", "Liang", "Xie", "Song", "Tang", "Han",
+    "Feng", "Deng", "Cao", "Peng", "Zeng", "Xiao", "Tian", "Dong", "Pan", "Yuan", "Cai", "Jiang",
+)
+_SURNAME_WEIGHT = np.linspace(3.0, 0.6, len(SURNAMES))
+GIVEN_F = (
+    "Fang", "Hong", "Juan", "Li", "Ling", "Mei", "Min", "Na", "Ping", "Qian", "Qing", "Rui", "Shan",
+    "Ting", "Wen", "Xia", "Xin", "Xue", "Yan", "Yi", "Ying", "Yu", "Yun", "Jing", "Hui", "Lan",
+)
+GIVEN_M = (
+    "Bin", "Bo", "Chao", "Cheng", "Feng", "Gang", "Hao", "Hui", "Jian", "Jie", "Jun", "Kai", "Lei",
+    "Long", "Ming", "Peng", "Qiang", "Tao", "Wei", "Wen", "Xiang", "Yang", "Yong", "Zhi", "Hong", "Guo",
+)
+OCCUPATIONS = (
+    "factory_worker", "driver", "sales", "service_worker", "office_worker", "teacher", "nurse",
+    "engineer", "civil_servant", "manager", "self_employed", "freelancer",
+)
+# log-income slope of each occupation's logit (higher income -> more likely professional roles)
+_OCC_BASE = np.array([0.6, 0.3, 0.5, 0.6, 0.8, 0.0, -0.2, 0.0, -0.3, -0.8, 0.2, -0.2])
+_OCC_SLOPE = np.array([-1.6, -1.0, -0.3, -1.5, 0.2, 0.4, 0.2, 1.6, 0.9, 2.4, 0.5, 0.4])
+_NO_SALARY_OCC = ("self_employed", "freelancer", "student")
+
+BLACKLIST_REASONS = (
+    "loan default", "failure to perform judgment", "contract dispute", "credit card default",
+    "guarantee liability",
+)
+
+# order categories: (median CNY, log sigma, return propensity)
+_CAT_AMOUNT = {
+    "electronics": (650.0, 0.95, -2.4), "apparel": (160.0, 0.70, -1.9), "groceries": (85.0, 0.60, -4.5),
+    "home": (190.0, 0.80, -3.0), "books": (48.0, 0.50, -3.6), "travel": (1100.0, 0.80, -3.4),
+    "food_delivery": (36.0, 0.45, -5.5), "flowers": (150.0, 0.50, -4.6), "beauty": (210.0, 0.60, -4.6),
+    "cleaning": (150.0, 0.40, -5.0), "car_repair": (580.0, 0.80, -5.0),
+}
+_CAT_INDEX = {c: i for i, c in enumerate(ORDER_CATEGORIES)}
+_CAT_BASE_WEIGHT = {
+    "electronics": 0.8, "apparel": 1.6, "groceries": 2.4, "home": 1.0, "books": 0.5, "travel": 0.3,
+    "food_delivery": 3.0, "flowers": 0.25, "beauty": 0.6, "cleaning": 0.35, "car_repair": 0.2,
+}
+_DOW_ORDERS = np.array([0.94, 0.93, 0.95, 0.98, 1.08, 1.14, 1.02])  # Monday..Sunday
+_DOW_MERCHANT = np.array([0.97, 0.96, 0.97, 0.99, 1.05, 1.10, 1.00])
+_NORMAL_HOURS = np.array([1, 0.6, 0.3, 0.2, 0.2, 0.4, 1.0, 2.0, 3.0, 4.0, 5.0, 5.5, 5.5, 5.0, 4.5,
+                          4.5, 4.6, 4.8, 5.0, 5.8, 6.5, 6.8, 5.5, 3.0])
+_MEAL_HOURS = np.array([0.6, 0.3, 0.1, 0.1, 0.1, 0.2, 0.5, 1.5, 1.5, 1.2, 2.0, 8.0, 10.0, 4.0, 1.5,
+                        1.2, 1.8, 6.0, 9.0, 6.0, 3.0, 2.5, 1.8, 1.0])
+_ORDER_SUBGROUPS = (  # (essential, local)
+    [c for c in ORDER_CATEGORIES if c not in ESSENTIAL_CATEGORIES and c not in LOCAL_SERVICE_CATEGORIES],
+    [c for c in ORDER_CATEGORIES if c not in ESSENTIAL_CATEGORIES and c in LOCAL_SERVICE_CATEGORIES],
+    [c for c in ORDER_CATEGORIES if c in ESSENTIAL_CATEGORIES and c not in LOCAL_SERVICE_CATEGORIES],
+    [c for c in ORDER_CATEGORIES if c in ESSENTIAL_CATEGORIES and c in LOCAL_SERVICE_CATEGORIES],
+)
+
+_INCOME_REF = 6500.0       # CNY per month, the median salary the shapes below are scaled around
+_MAX_AMOUNT_CENTS = 100_000_000   # payments.amount max (1,000,000 CNY)
+
+_PAY = {"salary": 0, "transfer": 1, "merchant": 2, "utility": 3, "wealth_buy": 4, "wealth_redeem": 5}
+_PAY_NAMES = np.array(list(_PAY), dtype=object)
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------------
+
+def _rng(seed: int, purpose: str, day: int = 0) -> np.random.Generator:
+    """A PCG64 generator that depends only on the seed, a purpose label and a day ordinal."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(
+        [int(seed), zlib.crc32(purpose.encode("utf-8")), int(day)])))
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _monthly_to_daily(p):
+    """Daily probability equivalent to a per-30-day probability."""
+    return -np.expm1(np.log1p(-np.clip(p, 0.0, 0.999999)) / 30.0)
+
+
+def _lookup(table: dict[int, float], keys: np.ndarray) -> np.ndarray:
+    return np.array([table[t] for t in range(1, 5)])[np.asarray(keys, dtype=np.int64) - 1]
+
+
+def _ids(prefix: str, numbers: np.ndarray, width: int) -> np.ndarray:
+    return np.array([f"{prefix}{n:0{width}d}" for n in numbers.tolist()], dtype=object)
+
+
+_HMS: np.ndarray | None = None
+
+
+def _hms_table() -> np.ndarray:
+    global _HMS
+    if _HMS is None:
+        _HMS = np.array([f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86400)],
+                        dtype=object)
+    return _HMS
+
+
+def _hours_to_secs(rng: np.random.Generator, n: int, hour_weights: np.ndarray) -> np.ndarray:
+    cum = np.cumsum(hour_weights) / hour_weights.sum()
+    hours = np.minimum(np.searchsorted(cum, rng.random(n), side="right"), 23)
+    return hours * 3600 + rng.integers(0, 3600, size=n)
+
+
+def _cents(x) -> np.ndarray:
+    return np.rint(np.asarray(x, dtype=np.float64) * 100.0).astype(np.int64)
+
+
+def _money(cents: np.ndarray) -> np.ndarray:
+    return np.asarray(cents, dtype=np.int64) / 100.0
+
+
+def _group_cumsum(keys_sorted: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Running sum of `values` within runs of equal `keys_sorted` (keys already sorted)."""
+    cs = np.cumsum(values)
+    if len(cs) == 0:
+        return cs
+    starts = np.r_[True, keys_sorted[1:] != keys_sorted[:-1]]
+    base = np.maximum.accumulate(np.where(starts, np.arange(len(cs)), 0))
+    return cs - (cs - values)[base]
+
+
+def _gumbel_top_k(rng: np.random.Generator, logits: np.ndarray, k: int) -> np.ndarray:
+    if k <= 0 or len(logits) == 0:
+        return np.zeros(0, dtype=np.int64)
+    k = min(k, len(logits))
+    keys = logits + rng.gumbel(size=len(logits))
+    return np.sort(np.argpartition(-keys, k - 1)[:k])
+
+
+class _Buckets:
+    """Day-keyed queues of integer arrays (scheduled events)."""
+
+    def __init__(self) -> None:
+        self._d: dict[int, list[np.ndarray]] = {}
+
+    def add(self, days: np.ndarray, items: np.ndarray) -> None:
+        if len(items) == 0:
+            return
+        order = np.argsort(days, kind="stable")
+        days, items = days[order], items[order]
+        uniq, start = np.unique(days, return_index=True)
+        for d, part in zip(uniq.tolist(), np.split(items, start[1:])):
+            self._d.setdefault(int(d), []).append(part)
+
+    def pop(self, day: int) -> np.ndarray:
+        parts = self._d.pop(day, None)
+        if not parts:
+            return np.zeros(0, dtype=np.int64)
+        return np.concatenate(parts).astype(np.int64)
+
+    def pop_until(self, day: int) -> np.ndarray:
+        keys = sorted(k for k in self._d if k <= day)
+        parts = [p for k in keys for p in self._d.pop(k)]
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
+
+
+class _Grow:
+    """Column arrays that grow by appending (amortised doubling)."""
+
+    def __init__(self, **dtypes) -> None:
+        self.n = 0
+        self._cap = 1024
+        self.cols = {k: np.zeros(self._cap, dtype=t) for k, t in dtypes.items()}
+
+    def append(self, **values) -> np.ndarray:
+        m = len(next(iter(values.values())))
+        if self.n + m > self._cap:
+            while self.n + m > self._cap:
+                self._cap *= 2
+            for k, a in self.cols.items():
+                b = np.zeros(self._cap, dtype=a.dtype)
+                b[: self.n] = a[: self.n]
+                self.cols[k] = b
+        for k, v in values.items():
+            self.cols[k][self.n: self.n + m] = v
+        idx = np.arange(self.n, self.n + m)
+        self.n += m
+        return idx
+
+    def __getitem__(self, k: str) -> np.ndarray:
+        return self.cols[k][: self.n]
+
+
+# --------------------------------------------------------------------------------------------------
+# The simulated world
+# --------------------------------------------------------------------------------------------------
+
+@dataclass
+class _BillRows:
+    bill: np.ndarray
+    status: np.ndarray
+    paid_cents: np.ndarray
+    paid: np.ndarray       # paid ordinal or -1
+    dpd: np.ndarray
+
+    @staticmethod
+    def concat(parts: list[_BillRows]) -> _BillRows:
+        if not parts:
+            z = np.zeros(0, dtype=np.int64)
+            return _BillRows(z, z, z, z, z)
+        return _BillRows(*(np.concatenate([getattr(p, f) for p in parts]).astype(np.int64)
+                           for f in ("bill", "status", "paid_cents", "paid", "dpd")))
+
+
+class _World:
+    def __init__(self, users: int, days: int, end_ds: date, seed: int) -> None:
+        self.seed = int(seed)
+        self.N = int(users)
+        self.days = int(days)
+        self.end = end_ds.toordinal()
+        self.start = self.end - self.days + 1
+        self.warm = self.start - WARMUP_DAYS
+        self._date_base = self.start - 6000
+        span = range(self._date_base, self.end + 400)
+        self._iso = np.array([date.fromordinal(o).isoformat() for o in span], dtype=object)
+        self._ymd = np.array([s.replace("-", "") for s in self._iso], dtype=object)
+        self._build_population()
+        self._build_graph()
+        self._init_state()
+
+    # ---- dates ------------------------------------------------------------------------------------
+    def iso(self, ords) -> np.ndarray:
+        return self._iso[np.asarray(ords, dtype=np.int64) - self._date_base]
+
+    def ymd(self, ords) -> np.ndarray:
+        return self._ymd[np.asarray(ords, dtype=np.int64) - self._date_base]
+
+    def n_reg(self, d: int) -> int:
+        return int(np.searchsorted(self.reg, d, side="right"))
+
+    def rng(self, purpose: str, day: int = 0) -> np.random.Generator:
+        return _rng(self.seed, purpose, day)
+
+    # ---- population -------------------------------------------------------------------------------
+    def _build_population(self) -> None:
+        N, start, end = self.N, self.start, self.end
+        rng = self.rng("population")
+        end_year = date.fromordinal(end).year
+
+        # registration: most users years before the window, some during it (thin files)
+        n_new = int(round(N * min(0.2, 0.0005 * self.days)))
+        n_new = min(n_new, N - 1) if N > 1 else 0
+        old_back = 1 + np.floor(rng.gamma(1.6, 650.0, size=N - n_new)).astype(np.int64)
+        too_old = old_back > 4000
+        old_back[too_old] = rng.integers(1000, 4001, size=int(too_old.sum()))
+        reg = np.concatenate([start - old_back, start + rng.integers(0, self.days, size=n_new)])
+        self.reg = np.sort(reg).astype(np.int64)          # user i is the i-th to register
+        self.uid = _ids("U", np.arange(1, N + 1), 8)
+        self.unum = _ids("", np.arange(1, N + 1), 8)
+
+        # protected attributes: independent of everything that drives credit
+        self.gender = np.where(rng.random(N) < 0.49, "F", "M").astype(object)
+        age = np.clip(18 + np.floor(rng.gamma(2.3, 8.5, size=N)), 18, 78).astype(np.int64)
+        reg_year = (self.reg - _EPOCH).astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+        age = np.maximum(age, end_year - reg_year + 17)
+        self.birth_year = (end_year - age).astype(np.int64)
+        birth_ord = (self.birth_year - 1970).astype("datetime64[Y]").astype("datetime64[D]").astype(np.int64) + _EPOCH
+
+        f = self.gender == "F"
+        sur = rng.choice(len(SURNAMES), size=N, p=_SURNAME_WEIGHT / _SURNAME_WEIGHT.sum())
+        g1 = np.where(f, rng.integers(0, len(GIVEN_F), N), rng.integers(0, len(GIVEN_M), N))
+        g2 = np.where(f, rng.integers(0, len(GIVEN_F), N), rng.integers(0, len(GIVEN_M), N))
+        two = rng.random(N) < 0.7
+        gf, gm = np.array(GIVEN_F, dtype=object), np.array(GIVEN_M, dtype=object)
+        first = np.where(f, gf[g1 % len(gf)], gm[g1 % len(gm)])
+        second = np.where(f, gf[g2 % len(gf)], gm[g2 % len(gm)])
+        second = np.array([s.lower() for s in second], dtype=object)
+        given = np.where(two, first + second, first)
+        self.full_name = np.array(SURNAMES, dtype=object)[sur] + " " + given
+
+        # communities (20-200 members), a shared creditworthiness component and a home city
+        sizes = []
+        while sum(sizes) < N:
+            sizes.append(int(np.clip(round(rng.lognormal(np.log(70), 0.6)), 20, 200)))
+        n_comm = len(sizes)
+        comm = np.repeat(np.arange(n_comm), sizes)[:N]
+        self.comm = rng.permutation(comm)
+        comm_effect = rng.standard_normal(n_comm)
+        # long-standing customers are slightly more creditworthy
+        tenure = np.log1p(np.maximum(start - self.reg, 0) + 30.0)
+        tenure = (tenure - tenure.mean()) / max(tenure.std(), 1e-9)
+        indiv = 0.15 * tenure + np.sqrt(1 - 0.15 ** 2) * rng.standard_normal(N)
+        self.z = np.sqrt(0.5) * comm_effect[self.comm] + np.sqrt(0.5) * indiv
+        z = self.z
+
+        tiers = np.array([t for _, _, t in CITIES])
+        city_p = np.array([_TIER_SHARE[t] / (tiers == t).sum() for t in tiers])
+        home_city = rng.choice(len(CITIES), size=n_comm, p=city_p)
+        self.city = np.where(rng.random(N) < 0.8, home_city[self.comm],
+                             rng.choice(len(CITIES), size=N, p=city_p)).astype(np.int64)
+        self._city_name = np.array([c for c, _, _ in CITIES], dtype=object)
+        self._city_code = np.array([k for _, k, _ in CITIES], dtype=object)
+        self._city_tier = tiers.astype(np.int64)
+        self._city_p = city_p
+        tier = self._city_tier[self.city]
+
+        # income and occupation
+        student = (age <= 23) & (rng.random(N) < 0.55)
+        retired = (age >= 60) & (rng.random(N) < 0.75)
+        log_inc = (np.log(_INCOME_REF) + _lookup(_TIER_INCOME, tier) + 0.30 * z
+                   + 0.45 * rng.standard_normal(N))
+        rel = log_inc - np.log(_INCOME_REF)
+        logits = _OCC_BASE[None, :] + _OCC_SLOPE[None, :] * rel[:, None] + rng.gumbel(size=(N, len(OCCUPATIONS)))
+        occ = np.array(OCCUPATIONS, dtype=object)[np.argmax(logits, axis=1)]
+        occ = np.where(student, "student", np.where(retired, "retired", occ)).astype(object)
+        log_inc = np.where(student, log_inc + np.log(0.25), np.where(retired, log_inc + np.log(0.6), log_inc))
+        self.income = np.clip(np.exp(log_inc), 800.0, 300_000.0)   # CNY / month
+        self.occupation = np.where(rng.random(N) < 0.03, None, occ).astype(object)
+        self.inc_rel = self.income / _INCOME_REF
+
+        # identity and stability traits (more creditworthy -> more stable, more often verified)
+        verified0 = rng.random(N) < _sigmoid(0.7 + 1.2 * z)
+        later = np.floor(rng.exponential(1.0 / (0.003 * _sigmoid(-0.5 + 1.5 * z) + 1e-5), size=N))
+        later = np.minimum(later, 100_000)
+        self.verify = np.where(verified0, self.reg, self.reg + 1 + later.astype(np.int64))
+        phone_back = np.floor(rng.gamma(2.0, 650.0 * np.exp(0.25 * z))).astype(np.int64)
+        self.phone_start = np.maximum(self.reg - phone_back, birth_ord + 14 * 365)
+        self.phone_start = np.minimum(self.phone_start, self.reg)
+        addr_back = np.floor(rng.gamma(1.5, 800.0 * np.exp(0.30 * z))).astype(np.int64)
+        self.addr_start = np.maximum(np.minimum(self.reg, start) - addr_back, birth_ord + 18 * 365)
+        self.addr_start = np.minimum(self.addr_start, start)
+        # moves during the window: Poisson process, more frequent for less stable users
+        move_rate = 1.0 / (5 * 365) * np.exp(-0.35 * z)
+        n_moves = rng.poisson(move_rate * self.days)
+        mu = np.repeat(np.arange(N), n_moves)
+        self._moves = _Buckets()
+        self._moves.add(start + rng.integers(0, self.days, size=len(mu)), mu)
+
+        # wallet habits
+        has_salary_occ = ~np.isin(occ, _NO_SALARY_OCC)
+        self.has_salary = has_salary_occ & (rng.random(N) < _sigmoid(0.7 + 0.6 * z))
+        self.pay_day = np.where(rng.random(N) < 0.6, rng.choice([1, 5, 10, 15, 20, 25, 28], size=N),
+                                rng.integers(1, 29, size=N))
+        self.util_user = rng.random(N) < _sigmoid(0.9 + 0.7 * z)
+        self.util_day = rng.integers(1, 29, size=N)
+        self.util_regular = _sigmoid(1.2 + 1.3 * z)        # share of months paid on the day itself
+        self.keep = self.income * 0.9 * np.exp(0.3 * z + 0.4 * rng.standard_normal(N))
+        self.wealth_holder = rng.random(N) < _sigmoid(-0.6 + 1.2 * z + 0.5 * np.log(self.inc_rel))
+        self.merchant_rate = 0.55 * self.inc_rel ** 0.25 * np.exp(0.3 * rng.standard_normal(N))
+        self.merchant_mu = np.log(42.0 * self.inc_rel ** 0.6)
+        self.p2p_rate = 0.045 * self.inc_rel ** 0.2 * np.exp(0.4 * rng.standard_normal(N))
+        self.topup_base = np.where(self.has_salary, 0.01, 0.05)
+
+        # shopping habits
+        self.order_rate = 0.28 * self.inc_rel ** 0.2 * np.exp(0.6 * rng.standard_normal(N) - 0.18)
+        self.p_ess = _sigmoid(0.15 + 0.45 * z + 0.4 * rng.standard_normal(N))
+        self.p_local = _sigmoid(-1.0 + _lookup(_TIER_LOCAL, tier) + 0.25 * z
+                                + 0.5 * rng.standard_normal(N))
+        self.cancel_bias = 0.35 * rng.standard_normal(N)
+
+        # credit products: about 70% hold one, opened some time after registration
+        holder = rng.random(N) < 0.78
+        self.product = np.where(rng.random(N) < 0.75, 0, 1).astype(np.int64)   # huabei / jiebei
+        open_delay = np.floor(rng.exponential(np.where(self.reg < start, 240.0, 40.0))).astype(np.int64)
+        self.open = np.where(holder, self.reg + open_delay, np.iinfo(np.int64).max // 2)
+        lim = self.income * np.exp(0.35 * z + 0.3 * rng.standard_normal(N)) * np.where(self.product == 0, 0.9, 1.6)
+        lim = np.clip(np.round(lim / 100.0) * 100.0, 500.0, np.where(self.product == 0, 50_000.0, 200_000.0))
+        self.limit_cents = _cents(lim)
+        self.stmt_day = rng.integers(1, 29, size=N)
+
+        # court list: existing entries, concentrated among the least creditworthy
+        self.listed = np.zeros(N, dtype=bool)
+        old = np.flatnonzero(self.reg < start)
+        k0 = int(round(0.005 * len(old)))
+        chosen = old[_gumbel_top_k(rng, -2.2 * z[old], k0)]
+        lo = np.maximum(self.reg[chosen] + 30, start - 5 * 365)
+        lo = np.minimum(lo, start - 1)
+        listed_on = lo + np.floor(rng.random(len(chosen)) * (start - lo)).astype(np.int64)
+        self._listings = _Buckets()
+        self._listings.add(listed_on, chosen)
+        self.listed[chosen] = True
+
+        # initial wallet balances (cents)
+        self.balance = _cents(np.minimum(self.income * np.exp(rng.normal(-0.6 + 0.5 * z, 0.8)), 5e6))
+        self.wealth = np.where(self.wealth_holder,
+                               _cents(np.minimum(self.income * np.exp(rng.normal(0.9 + 0.6 * z, 1.0)), 5e7)),
+                               0).astype(np.int64)
+        new = self.reg >= start
+        self.balance[new] = self.balance[new] // 5
+        self.wealth[new] = 0
+
+    # ---- social graph ------------------------------------------------------------------------------
+    def _build_graph(self) -> None:
+        N, start, end = self.N, self.start, self.end
+        rng = self.rng("graph")
+        w = np.exp(0.15 * self.z + 0.7 * rng.standard_normal(N))    # attachment weight (hubs)
+        order = np.argsort(self.comm, kind="stable")
+        cw = np.cumsum(w[order])
+        comm_sorted = self.comm[order]
+        n_comm = int(self.comm.max()) + 1
+        first = np.searchsorted(comm_sorted, np.arange(n_comm), side="left")
+        last = np.searchsorted(comm_sorted, np.arange(n_comm), side="right")
+        size = last - first
+        lo = np.where(first > 0, cw[np.maximum(first - 1, 0)], 0.0)
+        hi = cw[np.maximum(last - 1, 0)]
+
+        def pick_in(c: np.ndarray) -> np.ndarray:
+            r = lo[c] + rng.random(len(c)) * (hi[c] - lo[c])
+            pos = np.clip(np.searchsorted(cw, r, side="right"), first[c], last[c] - 1)
+            return order[pos]
+
+        m_in = np.round(size * 10.5 / 2).astype(np.int64)
+        ec = np.repeat(np.arange(n_comm), m_in)
+        a_in, b_in = pick_in(ec), pick_in(ec)
+        m_out = int(round(N * 1.6 / 2))
+        gp = np.cumsum(w) / w.sum()
+        a_out = np.minimum(np.searchsorted(gp, rng.random(m_out), side="right"), N - 1)
+        b_out = np.minimum(np.searchsorted(gp, rng.random(m_out), side="right"), N - 1)
+        a = np.concatenate([a_in, a_out]).astype(np.int64)
+        b = np.concatenate([b_in, b_out]).astype(np.int64)
+        intra = np.r_[np.ones(len(a_in), bool), np.zeros(m_out, bool)]
+        keep = a != b
+        a, b, intra = a[keep], b[keep], intra[keep]
+        key = np.minimum(a, b) * N + np.maximum(a, b)
+        _, first_idx = np.unique(key, return_index=True)
+        first_idx = np.sort(first_idx)
+        a, b, intra = a[first_idx], b[first_idx], intra[first_idx]
+        m = len(a)
+        rel_p_in = np.cumsum([0.55, 0.15, 0.30])     # friend, family, colleague
+        rel_p_out = np.cumsum([0.60, 0.05, 0.35])
+        r = rng.random(m)
+        rel = np.where(intra, np.searchsorted(rel_p_in, r, side="right"), np.searchsorted(rel_p_out, r, side="right"))
+        rel = np.minimum(rel, 2)
+        rel_idx = np.array([RELATIONS.index("friend"), RELATIONS.index("family"), RELATIONS.index("colleague")])
+        rel = rel_idx[rel]
+        # created date: after both registered; a few edges between old users appear during the window
+        both = np.maximum(self.reg[a], self.reg[b])
+        in_window = rng.random(m) < 0.03
+        past = both + np.floor(rng.random(m) * np.maximum(start - both, 1)).astype(np.int64)
+        past = np.where(in_window, start + rng.integers(0, self.days, size=m), past)
+        newer = both + rng.geometric(0.12, size=m) - 1
+        created = np.where(both < start, past, newer)
+        keep = created <= end
+        a, b, rel, created = a[keep], b[keep], rel[keep], created[keep]
+        flip = rng.random(len(a)) < 0.5
+        self.e_src = np.where(flip, b, a)
+        self.e_dst = np.where(flip, a, b)
+        self.e_rel = rel.astype(np.int64)
+        self.e_created = created.astype(np.int64)
+        # adjacency (both directions) for picking a neighbour
+        u = np.concatenate([self.e_src, self.e_dst])
+        v = np.concatenate([self.e_dst, self.e_src])
+        cr = np.concatenate([self.e_created, self.e_created])
+        o = np.lexsort((v, u))
+        self.adj_v, self.adj_created = v[o], cr[o]
+        self.adj_ptr = np.r_[0, np.cumsum(np.bincount(u, minlength=N))].astype(np.int64)
+
+    def neighbour(self, rng: np.random.Generator, users: np.ndarray, d: int, n_active: int,
+                  p_neigh: float = 0.85) -> np.ndarray:
+        """A contact of each user (edge existing on day d), else a random registered user; -1 if none."""
+        deg = self.adj_ptr[users + 1] - self.adj_ptr[users]
+        j = self.adj_ptr[users] + np.floor(rng.random(len(users)) * deg).astype(np.int64)
+        j = np.minimum(j, max(len(self.adj_v) - 1, 0))
+        ok = (deg > 0) & (rng.random(len(users)) < p_neigh)
+        if len(self.adj_v):
+            ok &= self.adj_created[j] <= d
+            cand = np.where(ok, self.adj_v[j], -1)
+        else:
+            cand = np.full(len(users), -1)
+        rnd = rng.integers(0, max(n_active, 1), size=len(users))
+        rnd = np.where(rnd == users, (rnd + 1) % max(n_active, 1), rnd)
+        out = np.where(cand >= 0, cand, rnd)
+        out = np.where((out == users) | (n_active < 2) & (cand < 0), -1, out)
+        return out
+
+    # ---- evolving state --------------------------------------------------------------------------
+    def _init_state(self) -> None:
+        N = self.N
+        rng = self.rng("state-init")
+        self.drift = rng.standard_normal(N)
+        self.comm_drift = rng.standard_normal(int(self.comm.max()) + 1)
+        c = self.c_now()
+        p01, p10 = self._distress_rates(c)
+        self.distress = rng.random(N) < p01 / (p01 + p10)
+        self.closed_until = np.full(N, -1, dtype=np.int64)   # account closed after a charge-off
+        self.bills = _Grow(user=np.int64, stmt=np.int64, amount=np.int64, limit=np.int64)
+        self._pay_sched = _Buckets()
+        self._overdue_sched = _Buckets()
+        self._overdue = np.zeros(0, dtype=np.int64)
+        self._utility_sched = _Buckets()
+        self._case_seq = 0
+
+    def c_now(self) -> np.ndarray:
+        return 0.8 * self.z + 0.6 * (np.sqrt(0.6) * self.drift + np.sqrt(0.4) * self.comm_drift[self.comm])
+
+    @staticmethod
+    def _distress_rates(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Monthly probabilities of entering and of leaving distress."""
+        return _sigmoid(-4.1 - 1.3 * c), _sigmoid(-1.2 + 0.8 * c)
+
+    def step_state(self, d: int) -> None:
+        rng = self.rng("state", d)
+        phi = np.exp(-1.0 / 365.0)
+        self.drift = phi * self.drift + np.sqrt(1 - phi * phi) * rng.standard_normal(self.N)
+        self.comm_drift = phi * self.comm_drift + np.sqrt(1 - phi * phi) * rng.standard_normal(len(self.comm_drift))
+        c = self.c_now()
+        p01, p10 = self._distress_rates(c)
+        r = rng.random(self.N)
+        self.distress = np.where(self.distress, r >= _monthly_to_daily(p10), r < _monthly_to_daily(p01))
+        if d >= self.start:
+            movers = self._moves.pop(d)
+            if len(movers):
+                self.addr_start[movers] = d
+                change = rng.random(len(movers)) < 0.12
+                self.city[movers[change]] = rng.choice(len(CITIES), size=int(change.sum()), p=self._city_p)
+
+    # ---- credit bills ----------------------------------------------------------------------------
+    def credit_step(self, d: int) -> _BillRows:
+        rng = self.rng("bills", d)
+        N = self.N
+        c = self.c_now()
+        parts: list[_BillRows] = []
+        bu, bstmt = self.bills["user"], self.bills["stmt"]
+
+        # accounts frozen while a bill is 31+ days past due, closed for a while after a charge-off
+        # (then reopened with half the limit)
+        closed = self.closed_until > d
+        reopen = np.flatnonzero(self.closed_until == d)
+        if len(reopen):
+            self.limit_cents[reopen] = np.maximum(50_000, self.limit_cents[reopen] // 200 * 100)
+        frozen = closed.copy()
+        if len(self._overdue):
+            od_dpd = d - (bstmt[self._overdue] + 15)
+            frozen[bu[self._overdue[od_dpd >= 31]]] = True
+
+        # statements
+        dom = date.fromordinal(d).day
+        cand = np.flatnonzero((self.stmt_day == dom) & (self.open < d) & ~frozen)
+        if len(cand):
+            cu = c[cand]
+            dis = self.distress[cand]
+            used = rng.random(len(cand)) >= 0.12 - 0.05 * _sigmoid(-cu)
+            cand, cu, dis = cand[used], cu[used], dis[used]
+            mean_u = _sigmoid(-1.1 - 0.6 * cu + 1.0 * dis)
+            util = rng.beta(np.maximum(mean_u * 4, 0.05), np.maximum((1 - mean_u) * 4, 0.05))
+            amount = np.maximum(100, np.rint(self.limit_cents[cand] * util)).astype(np.int64)
+            idx = self.bills.append(user=cand, stmt=np.full(len(cand), d), amount=amount,
+                                    limit=self.limit_cents[cand])
+            bu, bstmt = self.bills["user"], self.bills["stmt"]
+            p_miss = np.where(dis, _sigmoid(1.0 - 0.5 * cu), _sigmoid(-3.9 - 0.8 * cu))
+            miss = rng.random(len(cand)) < p_miss
+            on_time = idx[~miss]
+            self._pay_sched.add(d + rng.integers(1, 16, size=len(on_time)), on_time)
+            self._overdue_sched.add(np.full(int(miss.sum()), d + 16), idx[miss])
+            z0 = np.zeros(len(idx), dtype=np.int64)
+            parts.append(_BillRows(idx, np.full(len(idx), d), z0, z0 - 1, z0))
+
+        # payments made on time (scheduled at statement)
+        paid = self._pay_sched.pop(d)
+        if len(paid):
+            z0 = np.zeros(len(paid), dtype=np.int64)
+            parts.append(_BillRows(paid, np.full(len(paid), d), self.bills["amount"][paid], np.full(len(paid), d), z0))
+
+        # overdue bills: cure with a hazard that depends on the state of the user today
+        od = np.concatenate([self._overdue, self._overdue_sched.pop(d)]).astype(np.int64)
+        if len(od):
+            u = bu[od]
+            dpd = d - (bstmt[od] + 15)
+            cu = c[u]
+            hazard = np.where(self.distress[u], 0.006 * np.exp(0.5 * cu), 0.12 * np.exp(0.3 * cu))
+            hazard = np.where(closed[u], 0.0, hazard)
+            cured = rng.random(len(od)) < hazard
+            amt = self.bills["amount"][od]
+            if cured.any():
+                pc = amt[cured] + np.rint(amt[cured] * 0.0005 * dpd[cured]).astype(np.int64)
+                parts.append(_BillRows(od[cured], np.full(int(cured.sum()), d), pc,
+                                       np.full(int(cured.sum()), d), dpd[cured]))
+            report = ~cured & ((dpd - 1) % 30 == 0) & (dpd <= MAX_DPD_REPORTED)
+            if report.any():
+                k = int(report.sum())
+                z0 = np.zeros(k, dtype=np.int64)
+                parts.append(_BillRows(od[report], np.full(k, d), z0, z0 - 1, dpd[report]))
+            charged = ~cured & (dpd >= MAX_DPD_REPORTED)
+            if charged.any():
+                cu_users = np.unique(u[charged])
+                self.closed_until[cu_users] = d + rng.integers(30, 120, size=len(cu_users))
+                cand = cu_users[~self.listed[cu_users]]
+                go = cand[rng.random(len(cand)) < 0.1]
+                self.listed[go] = True
+                self._listings.add(d + rng.integers(15, 120, size=len(go)), go)
+            self._overdue = od[~cured & ~charged]
+        return _BillRows.concat(parts)
+
+    def bills_frame(self, rows: _BillRows) -> pd.DataFrame:
+        o = np.lexsort((rows.bill, rows.status))
+        b = rows.bill[o]
+        u = self.bills["user"][b]
+        stmt = self.bills["stmt"][b]
+        paid = rows.paid[o]
+        return pd.DataFrame({
+            "bill_id": "B" + self.unum[u] + self.ymd(stmt),
+            "user_id": self.uid[u],
+            "product": np.array(CREDIT_PRODUCTS, dtype=object)[self.product[u]],
+            "credit_limit": _money(self.bills["limit"][b]),
+            "statement_date": stmt + 0,
+            "due_date": stmt + 15,
+            "amount_due": _money(self.bills["amount"][b]),
+            "amount_paid": _money(rows.paid_cents[o]),
+            "paid_date": np.where(paid >= 0, paid, -1),
+            "days_past_due": rows.dpd[o].astype(np.int32),
+            "status_date": rows.status[o],
+        })
+
+    # ---- users -----------------------------------------------------------------------------------
+    def users_frame(self, d: int) -> pd.DataFrame:
+        n = self.n_reg(d)
+        return pd.DataFrame({
+            "user_id": self.uid[:n],
+            "full_name": self.full_name[:n],
+            "gender": self.gender[:n],
+            "birth_year": self.birth_year[:n],
+            "city": self._city_name[self.city[:n]],
+            "city_tier": self._city_tier[self.city[:n]],
+            "registered_date": self.iso(self.reg[:n]),
+            "identity_verified": (self.verify[:n] <= d).astype(np.int64),
+            "phone_tenure_months": np.clip((d - self.phone_start[:n]) * 12 // 365, 0, 600),
+            "address_months": np.clip((d - self.addr_start[:n]) * 12 // 365, 0, 1200),
+            "occupation": self.occupation[:n],
+        })
+
+    # ---- orders ----------------------------------------------------------------------------------
+    def orders_frame(self, d: int) -> pd.DataFrame:
+        rng = self.rng("orders", d)
+        day = date.fromordinal(d)
+        n = self.n_reg(d)
+        c = self.c_now()
+        season = 1.0 + 0.08 * np.cos(2 * np.pi * (day.timetuple().tm_yday - 350) / 365.0)
+        season *= {(11, 11): 2.2, (11, 10): 1.3, (6, 18): 1.6, (12, 12): 1.4}.get((day.month, day.day), 1.0)
+        lam = self.order_rate[:n] * _DOW_ORDERS[day.weekday()] * season * np.where(self.distress[:n], 0.8, 1.0)
+        k = rng.poisson(lam)
+        u = np.repeat(np.arange(n), k)
+        m = len(u)
+        # category: essential or not, local service or not (user habits), then by the day's weights
+        weights = dict(_CAT_BASE_WEIGHT)
+        if day.weekday() >= 5:
+            weights["food_delivery"] *= 1.2
+        if day.month in (7, 8) or (day.month == 10 and day.day <= 7):
+            weights["travel"] *= 1.6
+        if (day.month, day.day) in ((2, 14), (5, 20), (3, 8)):
+            weights["flowers"] *= 5.0
+        cum = np.zeros((4, len(ORDER_CATEGORIES)))
+        for g, cats in enumerate(_ORDER_SUBGROUPS):
+            wv = np.array([weights[cat] if cat in cats else 0.0 for cat in ORDER_CATEGORIES])
+            cum[g] = np.cumsum(wv) / wv.sum()
+        sub = (rng.random(m) < self.p_ess[u]).astype(np.int64) * 2 + (rng.random(m) < self.p_local[u])
+        cat = np.minimum((rng.random(m)[:, None] >= cum[sub]).sum(axis=1), len(ORDER_CATEGORIES) - 1)
+        med = np.array([_CAT_AMOUNT[x][0] for x in ORDER_CATEGORIES])
+        sig = np.array([_CAT_AMOUNT[x][1] for x in ORDER_CATEGORIES])
+        ret = np.array([_CAT_AMOUNT[x][2] for x in ORDER_CATEGORIES])
+        amount = np.exp(np.log(med[cat]) + 0.25 * np.log(self.inc_rel[u]) + sig[cat] * rng.standard_normal(m))
+        cents = np.clip(_cents(amount), 1, 20_000_000)
+        cu = c[u]
+        dis = self.distress[u]
+        p_cancel = _sigmoid(-3.0 - 0.6 * cu + 0.8 * dis + self.cancel_bias[u])
+        p_return = _sigmoid(ret[cat] - 0.5 * cu + 0.5 * dis)
+        r = rng.random(m)
+        status = np.where(r < p_cancel, "cancelled", np.where(r < p_cancel + p_return, "returned", "completed"))
+        meal = cat == _CAT_INDEX["food_delivery"]
+        secs = np.where(meal, _hours_to_secs(rng, m, _MEAL_HOURS), _hours_to_secs(rng, m, _NORMAL_HOURS))
+        local = np.isin(cat, [_CAT_INDEX[x] for x in LOCAL_SERVICE_CATEGORIES])
+        rank = np.floor(600 * rng.random(m) ** 3).astype(np.int64)
+        merchant = cat * 1_000_000 + np.where(local, self.city[u] * 10_000, 900_000) + rank
+        o = np.lexsort((u, secs))
+        ymd = self.ymd(d)
+        return pd.DataFrame({
+            "order_id": _ids(f"O{ymd}", np.arange(1, m + 1), 7),
+            "user_id": self.uid[u[o]],
+            "order_ts": f"{self.iso(d)}T" + _hms_table()[secs[o]],
+            "category": np.array(ORDER_CATEGORIES, dtype=object)[cat[o]],
+            "amount": _money(cents[o]),
+            "status": status[o].astype(object),
+            "merchant_id": _ids("M", merchant[o], 8),
+        })
+
+    # ---- payments --------------------------------------------------------------------------------
+    def payments_frame(self, d: int) -> pd.DataFrame:
+        rng = self.rng("payments", d)
+        day = date.fromordinal(d)
+        n = self.n_reg(d)
+        c = self.c_now()
+        act = np.arange(n)
+        dis = self.distress[:n]
+        bal = self.balance[:n]
+        inc = self.income[:n]
+        rows: dict[str, list[np.ndarray]] = {k: [] for k in ("user", "secs", "kind", "out", "cents", "cp", "pair", "wd")}
+
+        def add(user, secs, kind, out, cents, cp=None, pair=None, wd=None):
+            k = len(user)
+            if k == 0:
+                return
+            rows["user"].append(np.asarray(user, np.int64))
+            rows["secs"].append(np.asarray(secs, np.int64))
+            rows["kind"].append(np.full(k, _PAY[kind]))
+            rows["out"].append(np.full(k, out, dtype=bool))
+            rows["cents"].append(np.clip(np.asarray(cents, np.int64), 1, _MAX_AMOUNT_CENTS))
+            rows["cp"].append(np.full(k, -1) if cp is None else np.asarray(cp, np.int64))
+            rows["pair"].append(np.full(k, -1) if pair is None else np.asarray(pair, np.int64))
+            rows["wd"].append(np.zeros(k, np.int64) if wd is None else np.asarray(wd, np.int64))
+
+        # salary (or pension) on the user's pay day; distressed users often receive none
+        s = act[self.has_salary[:n] & (self.pay_day[:n] == day.day)]
+        skip = rng.random(len(s)) < np.where(dis[s], 0.7, 0.015)
+        s = s[~skip]
+        amt = inc[s] * (1 + 0.03 * rng.standard_normal(len(s)))
+        if day.month == 1:
+            amt *= np.where(rng.random(len(s)) < 0.25, 1.3 + 1.2 * rng.random(len(s)), 1.0)
+        add(s, 8 * 3600 + rng.integers(0, 4 * 3600, len(s)), "salary", False, _cents(amt))
+
+        # top-ups from the user's own bank card when the wallet runs low
+        p = self.topup_base[:n] + 0.25 * (bal < _cents(0.15 * inc))
+        p = p * np.where(dis, 0.4, 1.0)
+        t = act[rng.random(n) < p]
+        share = np.where(self.has_salary[t], 0.15, 0.4)
+        add(t, 9 * 3600 + rng.integers(0, 14 * 3600, len(t)), "transfer", False,
+            _cents(inc[t] * share * rng.lognormal(0, 0.5, len(t))))
+
+        # merchant payments (QR codes in shops)
+        rate = self.merchant_rate[:n] * _DOW_MERCHANT[day.weekday()] * np.where(dis, 0.7, 1.0)
+        k = rng.poisson(rate)
+        mu_ = np.repeat(act, k)
+        add(mu_, _hours_to_secs(rng, len(mu_), _NORMAL_HOURS), "merchant", True,
+            _cents(np.exp(self.merchant_mu[mu_] + 0.95 * rng.standard_normal(len(mu_)))))
+
+        # utilities: monthly on a user-specific day; less creditworthy users pay late or skip
+        due = act[self.util_user[:n] & (self.util_day[:n] == day.day)]
+        pay = rng.random(len(due)) < _sigmoid(1.6 + 1.2 * c[due] - 1.5 * self.distress[due])
+        due = due[pay]
+        delay = np.where(rng.random(len(due)) < self.util_regular[due], 0,
+                         rng.integers(1, 12, len(due)))
+        self._utility_sched.add(d + delay, due)
+        ut = self._utility_sched.pop(d)
+        ut = ut[ut < n]
+        tfac = _lookup({1: 1.25, 2: 1.15, 3: 1.0, 4: 0.85}, self._city_tier[self.city[ut]])
+        seas = 1.3 if day.month in (1, 2, 7, 8, 12) else 1.0
+        add(ut, 9 * 3600 + rng.integers(0, 13 * 3600, len(ut)), "utility", True,
+            _cents(120.0 * seas * tfac * self.inc_rel[ut] ** 0.3 * rng.lognormal(0, 0.35, len(ut))))
+
+        # transfers between users: a contact mostly; distressed users borrow from contacts
+        snd = act[(rng.random(n) < self.p2p_rate[:n]) & (bal > 0)]
+        rcv = self.neighbour(rng, snd, d, n)
+        amt = np.exp(np.log(150.0 * self.inc_rel[snd] ** 0.5) + 0.9 * rng.standard_normal(len(snd)))
+        amt = np.where(rng.random(len(snd)) < 0.5, np.maximum(1.0, np.round(amt, -1)), amt)
+        brw = act[dis & (rng.random(n) < 0.06)]
+        lender = self.neighbour(rng, brw, d, n, p_neigh=0.95)
+        bamt = np.maximum(1.0, np.round(np.exp(np.log(800.0) + 0.6 * rng.standard_normal(len(brw))), -1))
+        src = np.concatenate([snd, lender])
+        dst = np.concatenate([rcv, brw])
+        tamt = np.concatenate([amt, bamt])
+        ok = (src >= 0) & (dst >= 0)
+        src, dst, tamt = src[ok], dst[ok], _cents(tamt[ok])
+        pid = np.arange(len(src))
+        tsec = _hours_to_secs(rng, len(src), _NORMAL_HOURS)
+        add(src, tsec, "transfer", True, tamt, cp=dst, pair=pid)
+        add(dst, tsec, "transfer", False, tamt, cp=src, pair=pid)
+
+        # sweeps of surplus: into wealth products (holders) or out to the bank card
+        keep = _cents(self.keep[:n])
+        sw = act[(bal > 2 * keep) & (rng.random(n) < 0.12)]
+        to_wealth = self.wealth_holder[sw] & (rng.random(len(sw)) < 0.75)
+        samt = np.minimum(bal[sw] - keep[sw], _MAX_AMOUNT_CENTS)
+        ssec = 19 * 3600 + rng.integers(0, 5 * 3600, len(sw))
+        add(sw[to_wealth], ssec[to_wealth], "wealth_buy", True, samt[to_wealth], wd=samt[to_wealth])
+        add(sw[~to_wealth], ssec[~to_wealth], "transfer", True, samt[~to_wealth])
+        # regular small investments
+        hold = self.wealth_holder[:n]
+        ai = act[hold & ~dis & (rng.random(n) < 0.03)]
+        aamt = _cents(0.1 * inc[ai] * rng.lognormal(0, 0.5, len(ai)))
+        add(ai, 7 * 3600 + rng.integers(0, 16 * 3600, len(ai)), "wealth_buy", True, aamt, wd=aamt)
+        # redemptions: more often when distressed or short of cash (at most one per user a day)
+        wl = self.wealth[:n]
+        p = 0.008 + 0.05 * dis + 0.2 * (bal < _cents(0.1 * inc))
+        rd = act[(wl > 100) & (rng.random(n) < p)]
+        ramt = np.minimum(np.maximum(1, np.floor(wl[rd] * (0.1 + 0.6 * rng.random(len(rd))))).astype(np.int64),
+                          _MAX_AMOUNT_CENTS)
+        add(rd, 8 * 3600 + rng.integers(0, 14 * 3600, len(rd)), "wealth_redeem", False, ramt, wd=-ramt)
+
+        if not rows["user"]:
+            return self._payments_df(*(np.zeros(0, np.int64) for _ in range(9)))
+        user, secs, kind, out, cents, cp, pair, wd = (np.concatenate(rows[k]) for k in rows)
+        seq = np.arange(len(user))
+        signed = np.where(out, -cents, cents)
+
+        # keep wallets non-negative: an outgoing movement that the balance cannot cover fails
+        # (and so does the incoming side of a failed transfer); repeat until nothing fails
+        o = np.lexsort((seq, secs, user))
+        u_s, sg_s, out_s, pair_s = user[o], signed[o], out[o], pair[o]
+        alive = np.ones(len(o), dtype=bool)
+        start_bal = self.balance[u_s]
+        while True:
+            run = start_bal + _group_cumsum(u_s, np.where(alive, sg_s, 0))
+            bad = alive & out_s & (run < 0)
+            if not bad.any():
+                break
+            alive &= ~bad
+            dead_pairs = pair_s[bad & (pair_s >= 0)]
+            if len(dead_pairs):
+                alive &= ~np.isin(pair_s, dead_pairs)
+        o = o[alive]
+        u_s, run = u_s[alive], run[alive]
+        w_run = self.wealth[u_s] + _group_cumsum(u_s, wd[o])
+        # new state: last value per user
+        last = np.r_[u_s[1:] != u_s[:-1], True] if len(u_s) else np.zeros(0, bool)
+        self.balance[u_s[last]] = run[last]
+        self.wealth[u_s[last]] = w_run[last]
+        # wealth products accrue a small yield every day (no wallet movement)
+        self.wealth += (self.wealth * 0.025 / 365.0).astype(np.int64)
+        return self._payments_df(user[o], secs[o], kind[o], out[o], cents[o], cp[o], run, w_run, seq[o], d=d)
+
+    def _payments_df(self, user, secs, kind, out, cents, cp, bal, wbal, seq, d: int | None = None) -> pd.DataFrame:
+        fin = np.lexsort((seq, user, secs))
+        m = len(user)
+        prefix = f"{self.iso(d)}T" if d is not None else ""
+        ymd = self.ymd(d) if d is not None else ""
+        cpf = cp[fin]
+        return pd.DataFrame({
+            "payment_id": _ids(f"P{ymd}", np.arange(1, m + 1), 8),
+            "user_id": self.uid[user[fin]] if m else np.zeros(0, object),
+            "payment_ts": prefix + _hms_table()[secs[fin]] if m else np.zeros(0, object),
+            "direction": np.where(out[fin], "out", "in").astype(object),
+            "kind": _PAY_NAMES[kind[fin]] if m else np.zeros(0, object),
+            "amount": _money(cents[fin]),
+            "counterparty_id": np.where(cpf >= 0, self.uid[np.maximum(cpf, 0)], None) if m else np.zeros(0, object),
+            "balance_after": _money(bal[fin]),
+            "wealth_balance_after": _money(wbal[fin]),
+        })
+
+    # ---- social edges ----------------------------------------------------------------------------
+    def edges_frame(self, d: int, first: bool) -> pd.DataFrame:
+        sel = (self.e_created <= d) if first else (self.e_created == d)
+        idx = np.flatnonzero(sel)
+        idx = idx[np.lexsort((self.e_dst[idx], self.e_src[idx], self.e_created[idx]))]
+        return pd.DataFrame({
+            "src_user_id": self.uid[self.e_src[idx]],
+            "dst_user_id": self.uid[self.e_dst[idx]],
+            "relation": np.array(RELATIONS, dtype=object)[self.e_rel[idx]],
+            "created_date": self.e_created[idx],
+        })
+
+    # ---- court list ------------------------------------------------------------------------------
+    def blacklist_frame(self, d: int, first: bool) -> pd.DataFrame:
+        rng = self.rng("blacklist", d)
+        n = self.n_reg(d)
+        # a small daily hazard of new judgements, higher for low creditworthiness and in distress
+        h = 8e-6 * np.exp(-1.5 * self.z[:n]) * np.where(self.distress[:n], 3.0, 1.0)
+        new = np.flatnonzero((rng.random(n) < h) & ~self.listed[:n] & (self.reg[:n] < d - 30))
+        self.listed[new] = True
+        self._listings.add(np.full(len(new), d), new)
+        if first:
+            # everything scheduled up to today: the existing list plus charge-offs from the history
+            parts_u, parts_d = [], []
+            for day in sorted(k for k in self._listings._d if k <= d):
+                us = self._listings.pop(day)
+                parts_u.append(us)
+                parts_d.append(np.full(len(us), day))
+            users = np.concatenate(parts_u) if parts_u else np.zeros(0, np.int64)
+            when = np.concatenate(parts_d) if parts_d else np.zeros(0, np.int64)
+        else:
+            users = self._listings.pop(d)
+            when = np.full(len(users), d)
+        o = np.lexsort((users, when))
+        users, when = users[o], when[o]
+        k = len(users)
+        court_no = rng.integers(0, 2, size=k)
+        city = self.city[users]
+        seq = self._case_seq + np.arange(1, k + 1)
+        self._case_seq += k
+        years = np.array([date.fromordinal(int(x)).year for x in when], dtype=np.int64)
+        case = [f"({y}){cc}{cn + 1:02d}zhi{s:07d}" for y, cc, cn, s in
+                zip(years.tolist(), self._city_code[city].tolist(), court_no.tolist(), seq.tolist())]
+        court = np.where(court_no == 0, self._city_name[city] + " Intermediate People's Court",
+                         self._city_name[city] + " People's Court")
+        reasons = np.array(BLACKLIST_REASONS, dtype=object)
+        reason = reasons[rng.choice(len(reasons), size=k, p=[0.45, 0.25, 0.15, 0.1, 0.05])]
+        reason = np.where(rng.random(k) < 0.05, None, reason)
+        return pd.DataFrame({
+            "case_id": np.array(case, dtype=object),
+            "user_id": self.uid[users],
+            "court": court.astype(object),
+            "listed_date": when,
+            "reason": reason.astype(object),
+        })
+
+
+# --------------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------------
+
+def _finish(world: _World, name: str, df: pd.DataFrame) -> pd.DataFrame:
+    """Turn date ordinals into ISO strings / dates and order the columns as declared."""
+    src = SOURCES[name]
+    for col in src.columns:
+        if col.type == "date" and col.name in df and df[col.name].dtype.kind in "iu":
+            v = df[col.name].to_numpy()
+            iso = world.iso(np.where(v >= 0, v, world.start))
+            df[col.name] = np.where(v >= 0, iso, None).astype(object)
+    return df[src.column_names]
+
+
+def generate(users: int, days: int, end_ds: date, seed: int = 7,
+             progress: bool = False) -> Iterator[tuple[str, str, pd.DataFrame]]:
+    """Yield ``(source, ds, frame)`` for every source and day, in day order.
+
+    Frames hold the declared columns in declared order; dates are ISO strings ("YYYY-MM-DD"),
+    timestamps ISO strings ("YYYY-MM-DDTHH:MM:SS"), nulls are None.
+    """
+    if users < 1 or days < 1:
+        raise ValueError("users and days must be positive")
+    if seed < 0:
+        raise ValueError("seed must be a non-negative integer")
+    world = _World(users, days, end_ds, seed)
+    show = progress and sys.stderr.isatty()
+    history: list[_BillRows] = []
+    for d in range(world.warm, world.start):
+        world.step_state(d)
+        history.append(world.credit_step(d))
+    for i, d in enumerate(range(world.start, world.end + 1)):
+        first = i == 0
+        ds = world.iso(d)
+        world.step_state(d)
+        bill_rows = world.credit_step(d)
+        if first:
+            bill_rows = _BillRows.concat(history + [bill_rows])
+            history = []
+        frames = {
+            "users": world.users_frame(d),
+            "orders": world.orders_frame(d),
+            "payments": world.payments_frame(d),
+            "bills": world.bills_frame(bill_rows),
+            "social_edges": world.edges_frame(d, first),
+            "blacklist": world.blacklist_frame(d, first),
+        }
+        for name in SOURCES:
+            yield name, ds, _finish(world, name, frames[name])
+        if show:
+            print(f"\rsimulate: day {i + 1}/{world.days}", end="", file=sys.stderr, flush=True)
+    if show:
+        print(file=sys.stderr, flush=True)
+
+
+_ARROW_TYPES = {"string": pa.string(), "int": pa.int32(), "bigint": pa.int64(), "double": pa.float64(),
+                "date": pa.date32(), "timestamp": pa.string(), "boolean": pa.bool_()}
+
+
+def _arrow_table(source: Source, df: pd.DataFrame) -> pa.Table:
+    arrays, fields = [], []
+    for col in source.columns:
+        values = df[col.name] if col.name in df else pd.Series([None] * len(df), dtype=object)
+        typ = _ARROW_TYPES.get(col.type, pa.string())
+        try:
+            if col.type == "date":
+                parsed = pd.to_datetime(values, format="%Y-%m-%d")
+                arr = pa.array(parsed.to_numpy().astype("datetime64[D]"), type=typ,
+                               mask=parsed.isna().to_numpy())
+            else:
+                arr = pa.array(values.to_numpy(), type=typ, from_pandas=True)
+        except (ValueError, TypeError, pa.ArrowException):
+            # data that does not fit the declared type is written as it is
+            arr = pa.array(values.astype(object).where(values.notna(), None).tolist())
+            typ = arr.type
+        arrays.append(arr)
+        fields.append(pa.field(col.name, typ, nullable=True))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _json_default(v):
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if isinstance(v, (date, pd.Timestamp)):
+        return v.isoformat()
+    raise TypeError(f"cannot write {type(v).__name__} as JSON")
+
+
+def _write_jsonl(path: Path, df: pd.DataFrame) -> None:
+    """One JSON object per line; floats in their shortest exact form, nulls as null."""
+    records = df.astype(object).where(df.notna(), None).to_dict("records")
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default,
+                             allow_nan=False).encode
+    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+        fh.writelines(dumps(r) + "\n" for r in records)
+
+
+def write_delivery(raw_dir: Path, source: str, ds: str, df: pd.DataFrame) -> Path:
+    """Write one day's delivery of a source in its declared format, then its `_SUCCESS` marker.
+
+    The data file is written under a hidden temporary name and renamed into place, and the marker
+    is written last, so a reader never sees a marker beside a partial file.
+    """
+    src = SOURCES[source]
+    folder = Path(raw_dir) / source / f"ds={ds}"
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / SUCCESS_MARKER
+    if marker.exists():
+        marker.unlink()
+    target = folder / src.file
+    tmp = folder / f".{src.file}.inprogress"
+    if src.format == "csv":
+        df.to_csv(tmp, index=False, lineterminator="\n")
+    elif src.format == "jsonl":
+        _write_jsonl(tmp, df)
+    elif src.format == "parquet":
+        pq.write_table(_arrow_table(src, df), tmp)
+    else:  # pragma: no cover - schemas only declare the three formats above
+        raise ValueError(f"unknown format {src.format!r}")
+    os.replace(tmp, target)
+    marker.touch()
+    return target
+
+
+def simulate(raw_dir: Path, users: int, days: int, end_ds: date, seed: int = 7,
+             progress: bool = False) -> dict:
+    """Write `days` days of upstream deliveries ending at `end_ds` (inclusive) under `raw_dir`.
+
+    Each source gets ``raw_dir/<source>/ds=YYYY-MM-DD/<file>`` plus an empty ``_SUCCESS`` marker.
+    Returns (and writes to ``raw_dir/_simulation.json``) the parameters and the rows written per
+    source: ``{"users", "days", "start_ds", "end_ds", "seed", "sources": {name: {"rows", "per_day"}}}``.
+    """
+    raw_dir = Path(raw_dir)
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    counts: dict[str, dict[str, int]] = {name: {} for name in SOURCES}
+    for name, ds, frame in generate(users, days, end_ds, seed, progress):
+        write_delivery(raw_dir, name, ds, frame)
+        counts[name][ds] = int(len(frame))
+    summary = {
+        "users": int(users),
+        "days": int(days),
+        "start_ds": (end_ds - timedelta(days=days - 1)).isoformat(),
+        "end_ds": end_ds.isoformat(),
+        "seed": int(seed),
+        "sources": {name: {"rows": sum(per_day.values()), "per_day": per_day} for name, per_day in counts.items()},
+    }
+    tmp = raw_dir / f".{SIMULATION_FILE}.inprogress"
+    tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, raw_dir / SIMULATION_FILE)
+    return summary

@@ -1,0 +1,99 @@
+"""The one place a SparkSession is made, and the one way the pipeline launches a Spark job.
+
+Jobs in spark_jobs/ are pure DataFrame transforms with a small main(); the pipeline runs each under
+spark-submit against SESAME_SPARK_MASTER (local[*] by default, a standalone cluster in production) and ships
+the project's code to executors as a zip on --py-files.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from sesame.config import REPO_ROOT, Settings, settings
+
+
+def spark_conf(cfg: Settings) -> dict[str, str]:
+    return {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": str(cfg.spark_shuffle_partitions),
+        "spark.sql.sources.partitionOverwriteMode": "dynamic",
+        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.parquet.compression.codec": "zstd",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.driver.memory": cfg.spark_driver_memory,
+        "spark.sql.legacy.timeParserPolicy": "CORRECTED",
+    }
+
+
+def get_session(app_name: str = "sesame", cfg: Settings | None = None):
+    """A SparkSession configured for the pipeline. Under spark-submit the master comes from the command line."""
+    from pyspark.sql import SparkSession
+
+    cfg = cfg or settings()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # executors use the project's interpreter
+    builder = SparkSession.builder.appName(app_name)
+    if not os.environ.get("SESAME_UNDER_SUBMIT"):  # spark-submit already set the master
+        builder = builder.master(cfg.spark_master)
+    for key, value in spark_conf(cfg).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("WARN")
+    return session
+
+
+def code_zip(cfg: Settings) -> Path:
+    """Zip the library and the jobs so executors on other machines import the same code."""
+    target = cfg.home / "tmp" / "sesame_code.zip"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".zip.tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for package in (REPO_ROOT / "src" / "sesame", REPO_ROOT / "spark_jobs"):
+            for path in sorted(package.rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts:
+                    zf.write(path, str(path.relative_to(package.parent)))
+    os.replace(tmp, target)
+    return target
+
+
+def submit(job: str, args: list[str], cfg: Settings | None = None) -> None:
+    """Run spark_jobs/<job>.py under spark-submit; raise JobFailed with the job's last error lines on failure."""
+    cfg = cfg or settings()
+    pyspark_home = Path(__import__("pyspark").__file__).parent
+    spark_submit = pyspark_home / "bin" / "spark-submit"
+    cmd = [
+        str(spark_submit),
+        "--master", cfg.spark_master,
+        "--name", f"sesame-{job}",
+        "--py-files", str(code_zip(cfg)),
+        "--driver-memory", cfg.spark_driver_memory,
+    ]
+    for key, value in spark_conf(cfg).items():
+        if key != "spark.driver.memory":
+            cmd += ["--conf", f"{key}={value}"]
+    cmd += [str(REPO_ROOT / "spark_jobs" / f"{job}.py"), *args]
+    env = dict(os.environ)
+    env.setdefault("PYSPARK_PYTHON", sys.executable)
+    env.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    env["SESAME_UNDER_SUBMIT"] = "1"
+    env["SESAME_HOME"] = str(cfg.home)
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sys.stdout.write(proc.stdout[-20000:])
+    if proc.returncode != 0:
+        raise JobFailed(job, proc.returncode, proc.stdout)
+
+
+class JobFailed(RuntimeError):
+    def __init__(self, job: str, returncode: int, output: str):
+        lines = [ln for ln in output.splitlines() if ln.strip()]
+        # A job that fails closed prints one line starting with "SESAME-ERROR:"; show that when present.
+        reasons = [ln.split("SESAME-ERROR:", 1)[1].strip() for ln in lines if "SESAME-ERROR:" in ln]
+        detail = reasons[-1] if reasons else "\n".join(lines[-15:])
+        super().__init__(f"Spark job {job} failed (exit {returncode}): {detail}")
+        self.job = job
+        self.detail = detail

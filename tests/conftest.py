@@ -1,0 +1,29 @@
+"""Shared fixtures: one local SparkSession for the whole run, and a private SESAME_HOME per test."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
+os.environ.setdefault("FEAST_USAGE", "False")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from sesame.config import Settings
+    from sesame.spark import get_session
+
+    cfg = Settings(spark_master="local[2]", spark_driver_memory="2g", spark_shuffle_partitions=2)
+    session = get_session("sesame-tests", cfg)
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A fresh SESAME_HOME; Settings() made inside the test read it."""
+    monkeypatch.setenv("SESAME_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"

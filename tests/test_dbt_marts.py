@@ -1,0 +1,426 @@
+"""The dbt project end to end on a tiny hand-made lake.
+
+Three nights are built, then the third is built again. The lake is written with pyarrow so that the
+expected lists are known by hand:
+
+    user  night 1 / 2 / 3   verified  history  notes
+    A     750 / 750 / 740   yes       400
+    B     749 / 749 / 755   yes       400
+    C     800 / 800 / 800   yes       400      court-listed from night 2
+    D     780 / 780 / 780   no        400
+    E     760 / 760 / 760   yes       100
+    F     820 / 820 / 820   yes       400      court-listed from night 3
+    G     735 / 735 / 735   yes       400
+    I      -  /  -  / 705   yes        95      no KYC profile on nights 1-2 (excluded NO_PROFILE)
+    H      -  /  -  /  -    yes         5      excluded THIN_FILE every night
+    J     700 / 700 / 700   yes        90
+    K     699 / 699 / 699   yes       400
+    L     650 / 650 / 650   no         40
+    M     740 / 725 / 740   yes       400
+    plus fillers scored below 650 (never eligible).
+
+The court list has no partition at all on night 1 (a zone that does not exist yet must not fail the
+build), C is delivered on night 2 and F on night 3. Rules (seed visa_rules, all in force in March 2026):
+LU 750/verified/not listed/180 days; SG 700/verified/not listed/90 days; CH 800/verified/not listed/
+365 days; JP 730/verified/not listed/365 days/3 qualifying nights; AE 650/not listed/30 days.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DBT_DIR = REPO / "dbt"
+SECRET = "test-secret-not-for-production"
+NIGHTS = ["2026-03-01", "2026-03-02", "2026-03-03"]
+DESTINATIONS = ["LU", "SG", "CH", "JP", "AE"]
+
+FEATURES = [row["feature"] for row in csv.DictReader((DBT_DIR / "seeds" / "feature_registry.csv").open())]
+REASON_CODES = [row["reason_code"] for row in csv.DictReader((DBT_DIR / "seeds" / "feature_registry.csv").open())]
+
+# user: (scores per night, None = not scored that night), identity_verified, history_days
+USERS: dict[str, tuple[list[int | None], int, int]] = {
+    "A": ([750, 750, 740], 1, 400),
+    "B": ([749, 749, 755], 1, 400),
+    "C": ([800, 800, 800], 1, 400),
+    "D": ([780, 780, 780], 0, 400),
+    "E": ([760, 760, 760], 1, 100),
+    "F": ([820, 820, 820], 1, 400),
+    "G": ([735, 735, 735], 1, 400),
+    "I": ([None, None, 705], 1, 95),
+    "H": ([None, None, None], 1, 5),
+    "J": ([700, 700, 700], 1, 90),
+    "K": ([699, 699, 699], 1, 400),
+    "L": ([650, 650, 650], 0, 40),
+    "M": ([740, 725, 740], 1, 400),
+}
+FILLER_SCORES = [350, 420, 500, 549, 550, 575, 599, 600, 620, 649, 380, 455, 530, 560, 610, 640, 590, 505, 612, 633]
+for _i, _s in enumerate(FILLER_SCORES):
+    USERS[f"Z{_i:02d}"] = ([_s, _s + (_i % 3), max(350, _s - (_i % 2))], _i % 2, 200 + _i)
+
+COURT_LIST = {NIGHTS[1]: ["C"], NIGHTS[2]: ["F"]}  # nothing delivered yet on night 1
+
+EXPECTED_ELIGIBLE = {
+    NIGHTS[0]: {
+        "LU": {"A", "C", "F"},
+        "SG": {"A", "B", "C", "E", "F", "G", "J", "M"},
+        "CH": {"C", "F"},
+        "JP": set(),
+        "AE": {"A", "B", "C", "D", "E", "F", "G", "J", "K", "L", "M"},
+    },
+    NIGHTS[1]: {
+        "LU": {"A", "F"},
+        "SG": {"A", "B", "E", "F", "G", "J", "M"},
+        "CH": {"F"},
+        "JP": set(),
+        "AE": {"A", "B", "D", "E", "F", "G", "J", "K", "L", "M"},
+    },
+    NIGHTS[2]: {
+        "LU": {"B"},
+        "SG": {"A", "B", "E", "G", "I", "J", "M"},
+        "CH": set(),
+        "JP": {"A", "B", "G"},
+        "AE": {"A", "B", "D", "E", "G", "I", "J", "K", "L", "M"},
+    },
+}
+EXPECTED_RULE_VERSIONS = {"LU": "LU-2024.1", "SG": "SG-2024.1", "CH": "CH-2024.1", "JP": "JP-2025.1", "AE": "AE-2024.1"}
+
+CONTRACT_COLUMNS = {
+    "sesame_scores": [
+        "ds", "user_key", "score", "tier",
+        "credit_history_score", "behavior_preference_score", "fulfillment_capacity_score",
+        "identity_traits_score", "social_connections_score",
+        "credit_history_points", "behavior_preference_points", "fulfillment_capacity_points",
+        "identity_traits_points", "social_connections_points",
+        "reason_codes", "model_version", "city_tier",
+    ],
+    "score_exclusions": ["ds", "user_key", "exclusion_code"],
+    "reason_code_dictionary": ["reason_code", "factor", "description_en", "description_zh", "feature", "definition"],
+    "exclusion_code_dictionary": ["exclusion_code", "description_en", "description_zh"],
+    "visa_rule_versions": [
+        "destination", "rule_version", "min_score", "require_identity_verified", "exclude_court_listed",
+        "min_history_days", "min_qualifying_nights", "valid_from", "valid_to",
+    ],
+    "visa_eligibility": ["ds", "destination", "user_key", "score", "rule_version", "qualifying_nights"],
+    "visa_eligibility_changes": ["ds", "destination", "user_key", "change"],
+    "row_accounting": ["ds", "source", "delivered", "accepted", "quarantined", "duplicates"],
+    "score_history": ["user_key", "score", "tier", "model_version", "ds", "dbt_valid_from", "dbt_valid_to"],
+}
+INCREMENTAL_MARTS = ["sesame_scores", "score_exclusions", "visa_eligibility", "visa_eligibility_changes", "row_accounting"]
+
+
+def raw_id(user: str) -> str:
+    return f"CUST-{user}-{sum(map(ord, user)):04d}"
+
+
+def user_key(user: str) -> str:
+    """The pseudonymous key, computed independently of the dbt macro."""
+    return hashlib.sha256(f"{SECRET}|{raw_id(user)}".encode("utf-8")).hexdigest()[:32]
+
+
+KEY_TO_USER = {user_key(u): u for u in USERS}
+
+
+def tier(score: int) -> str:
+    if score < 550:
+        return "poor"
+    if score < 600:
+        return "fair"
+    if score < 650:
+        return "good"
+    if score < 700:
+        return "very_good"
+    return "excellent"
+
+
+# --------------------------------------------------------------------------------------------- lake
+def _write(lake: Path, zone: str, ds: str, table: pa.Table) -> None:
+    folder = lake / zone / f"ds={ds}"
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, folder / "part-00000.parquet")
+
+
+def write_night(home: Path, n: int) -> None:
+    """Write what the night's jobs leave in the lake before dbt runs for NIGHTS[n]."""
+    lake = home / "lake"
+    ds = NIGHTS[n]
+    scored = [(u, s[n]) for u, (s, _, _) in USERS.items() if s[n] is not None]
+    has_profile = [u for u in USERS if not (u == "I" and n < 2)]
+
+    _write(lake, "scores", ds, pa.table({
+        "user_id": pa.array([raw_id(u) for u, _ in scored], pa.string()),
+        "score": pa.array([s for _, s in scored], pa.int32()),
+        **{f"{f}_score": pa.array([round(10 + (s - 350) / 7.5, 2) for _, s in scored], pa.float64())
+           for f in ("credit_history", "behavior_preference", "fulfillment_capacity", "identity_traits",
+                     "social_connections")},
+        **{f"{f}_points": pa.array([(s - 350) // 5 for _, s in scored], pa.int32())
+           for f in ("credit_history", "behavior_preference", "fulfillment_capacity", "identity_traits",
+                     "social_connections")},
+        "reason_codes": pa.array([REASON_CODES[i % 7: i % 7 + (i % 5)] for i, _ in enumerate(scored)],
+                                 pa.list_(pa.string())),
+        "model_version": pa.array(["scorecard-2026.03"] * len(scored), pa.string()),
+    }))
+
+    excluded = [(u, "THIN_FILE") for u in USERS if u == "H"] + \
+               [(u, "NO_PROFILE") for u in USERS if u == "I" and n < 2]
+    _write(lake, "exclusions", ds, pa.table({
+        "user_id": pa.array([raw_id(u) for u, _ in excluded], pa.string()),
+        "exclusion_code": pa.array([c for _, c in excluded], pa.string()),
+    }))
+
+    _write(lake, "validated/users", ds, pa.table({
+        "user_id": pa.array([raw_id(u) for u in has_profile], pa.string()),
+        "full_name": pa.array([f"Name of {u}" for u in has_profile], pa.string()),
+        "gender": pa.array(["F" if i % 2 else "M" for i, _ in enumerate(has_profile)], pa.string()),
+        "birth_year": pa.array([1960 + i for i, _ in enumerate(has_profile)], pa.int32()),
+        "city": pa.array(["Hangzhou"] * len(has_profile), pa.string()),
+        "city_tier": pa.array([1 + i % 4 for i, _ in enumerate(has_profile)], pa.int32()),
+        "registered_date": pa.array([date(2024, 1, 1)] * len(has_profile), pa.date32()),
+        "identity_verified": pa.array([USERS[u][1] for u in has_profile], pa.int32()),
+        "phone_tenure_months": pa.array([36] * len(has_profile), pa.int32()),
+        "address_months": pa.array([24] * len(has_profile), pa.int32()),
+        "occupation": pa.array(["engineer"] * len(has_profile), pa.string()),
+        "event_date": pa.array([date.fromisoformat(ds)] * len(has_profile), pa.date32()),
+    }))
+
+    if ds in COURT_LIST:
+        listed = COURT_LIST[ds]
+        _write(lake, "validated/blacklist", ds, pa.table({
+            "case_id": pa.array([f"CASE-{ds}-{u}" for u in listed], pa.string()),
+            "user_id": pa.array([raw_id(u) for u in listed], pa.string()),
+            "court": pa.array(["Hangzhou Intermediate People's Court"] * len(listed), pa.string()),
+            "listed_date": pa.array([date.fromisoformat(ds)] * len(listed), pa.date32()),
+            "reason": pa.array(["judgement not performed"] * len(listed), pa.string()),
+        }))
+
+    _write(lake, "features/user_features", ds, pa.table({
+        "user_id": pa.array([raw_id(u) for u in USERS], pa.string()),
+        "history_days": pa.array([h for _, _, h in USERS.values()], pa.int32()),
+        **{f: pa.array([float(i + k) / 10 for i in range(len(USERS))], pa.float64())
+           for k, f in enumerate(FEATURES)},
+    }))
+
+    _write(lake, "accounting", ds, pa.table({
+        "source": pa.array(["users", "orders", "orders", "blacklist"], pa.string()),
+        "delivered": pa.array([40, 100 + n, 50, 1], pa.int64()),
+        "accepted": pa.array([40, 97 + n, 49, 1], pa.int64()),
+        "quarantined": pa.array([0, 2, 0, 0], pa.int64()),
+        "duplicates": pa.array([0, 1, 1, 0], pa.int64()),
+        "file": pa.array(["users.csv", "orders.jsonl", "orders-late.jsonl", "blacklist.csv"], pa.string()),
+    }))
+
+
+# ---------------------------------------------------------------------------------------------- dbt
+def dbt_executable() -> str:
+    here = Path(sys.executable).parent / "dbt"
+    return str(here) if here.exists() else (shutil.which("dbt") or "dbt")
+
+
+def run_dbt(env: dict, tmp: Path, ds: str) -> float:
+    cmd = [
+        dbt_executable(), "build",
+        "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
+        "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs"),
+        "--vars", f'{{ds: "{ds}"}}',
+    ]
+    started = time.monotonic()
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    elapsed = time.monotonic() - started
+    if result.returncode != 0:
+        pytest.fail(f"dbt build for {ds} failed:\n{result.stdout[-8000:]}\n{result.stderr[-3000:]}")
+    return elapsed
+
+
+def query(warehouse: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.sql(sql).fetchall()
+
+
+def eligible_by_destination(warehouse: Path, ds: str) -> dict[str, set[str]]:
+    rows = query(warehouse, f"select destination, user_key from marts.visa_eligibility where ds = date '{ds}'")
+    out: dict[str, set[str]] = {d: set() for d in DESTINATIONS}
+    for destination, key in rows:
+        out.setdefault(destination, set()).add(KEY_TO_USER.get(key, key))
+    return out
+
+
+def table_rows(warehouse: Path, table: str) -> list[tuple]:
+    return sorted(query(warehouse, f"select * from marts.{table}"), key=repr)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sesame")
+    home = tmp / "home"
+    warehouse = tmp / "warehouse" / "sesame.duckdb"
+    warehouse.parent.mkdir(parents=True)
+    env = {
+        **os.environ,
+        "SESAME_HOME": str(home),
+        "SESAME_WAREHOUSE_PATH": str(warehouse),
+        "SESAME_USER_KEY_SECRET": SECRET,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+    }
+    timings = {}
+    for n, ds in enumerate(NIGHTS):
+        write_night(home, n)
+        timings[ds] = run_dbt(env, tmp, ds)
+    before_rerun = {t: table_rows(warehouse, t) for t in INCREMENTAL_MARTS + ["score_history"]}
+    timings["rerun"] = run_dbt(env, tmp, NIGHTS[-1])
+    print("dbt build seconds:", {k: round(v, 1) for k, v in timings.items()})
+    return {"warehouse": warehouse, "before_rerun": before_rerun, "tmp": tmp}
+
+
+# -------------------------------------------------------------------------------------------- tests
+def test_contract_tables_exist_with_their_columns(built):
+    rows = query(built["warehouse"], "select table_name, column_name from information_schema.columns "
+                                     "where table_schema = 'marts'")
+    columns: dict[str, set[str]] = {}
+    for table, column in rows:
+        columns.setdefault(table, set()).add(column)
+    for table, expected in CONTRACT_COLUMNS.items():
+        assert table in columns, f"marts.{table} is missing"
+        assert set(expected) <= columns[table], f"marts.{table} lacks {set(expected) - columns[table]}"
+
+
+def test_column_types_of_sesame_scores(built):
+    types = dict(query(built["warehouse"], "select column_name, data_type from information_schema.columns "
+                                           "where table_schema = 'marts' and table_name = 'sesame_scores'"))
+    assert types["ds"] == "DATE"
+    assert types["user_key"] == "VARCHAR"
+    assert types["score"] == "INTEGER"
+    assert types["credit_history_score"] == "DOUBLE"
+    assert types["social_connections_points"] == "INTEGER"
+    assert types["reason_codes"] == "VARCHAR[]"
+
+
+def test_eligibility_lists_match_hand_computed(built):
+    for ds, expected in EXPECTED_ELIGIBLE.items():
+        got = eligible_by_destination(built["warehouse"], ds)
+        for destination in DESTINATIONS:
+            assert got.get(destination, set()) == expected[destination], (ds, destination)
+
+
+def test_eligibility_rows_carry_score_and_rule_version(built):
+    rows = query(built["warehouse"], "select ds, destination, user_key, score, rule_version, qualifying_nights "
+                                     "from marts.visa_eligibility")
+    assert rows
+    for ds, destination, key, score, rule_version, qualifying_nights in rows:
+        user = KEY_TO_USER[key]
+        night = NIGHTS.index(ds.isoformat())
+        assert score == USERS[user][0][night]
+        assert rule_version == EXPECTED_RULE_VERSIONS[destination]
+        assert qualifying_nights == (3 if destination == "JP" else 1)
+
+
+def test_changes_across_nights(built):
+    rows = query(built["warehouse"], "select ds, destination, user_key, change from marts.visa_eligibility_changes")
+    changes: dict[str, set[tuple[str, str, str]]] = {ds: set() for ds in NIGHTS}
+    for ds, destination, key, change in rows:
+        changes[ds.isoformat()].add((destination, KEY_TO_USER[key], change))
+
+    first = {(d, u, "added") for d, users in EXPECTED_ELIGIBLE[NIGHTS[0]].items() for u in users}
+    assert changes[NIGHTS[0]] == first
+    for prev, ds in zip(NIGHTS, NIGHTS[1:]):
+        expected = set()
+        for d in DESTINATIONS:
+            before, after = EXPECTED_ELIGIBLE[prev][d], EXPECTED_ELIGIBLE[ds][d]
+            expected |= {(d, u, "added") for u in after - before}
+            expected |= {(d, u, "removed") for u in before - after}
+        assert changes[ds] == expected, ds
+    # spelled out for the last night
+    assert changes[NIGHTS[2]] == {
+        ("LU", "B", "added"), ("LU", "A", "removed"), ("LU", "F", "removed"),
+        ("SG", "I", "added"), ("SG", "F", "removed"),
+        ("CH", "F", "removed"),
+        ("JP", "A", "added"), ("JP", "B", "added"), ("JP", "G", "added"),
+        ("AE", "I", "added"), ("AE", "F", "removed"),
+    }
+
+
+def test_rerunning_a_night_gives_the_same_rows(built):
+    for table, rows in built["before_rerun"].items():
+        assert table_rows(built["warehouse"], table) == rows, table
+    dupes = query(built["warehouse"], "select ds, user_key, count(*) from marts.sesame_scores "
+                                      "group by all having count(*) > 1")
+    assert dupes == []
+
+
+def test_scores_tiers_and_nights(built):
+    rows = query(built["warehouse"], "select ds, user_key, score, tier, city_tier from marts.sesame_scores")
+    expected = {(ds, u) for u, (s, _, _) in USERS.items() for ds, v in zip(NIGHTS, s) if v is not None}
+    assert {(ds.isoformat(), KEY_TO_USER[key]) for ds, key, *_ in rows} == expected
+    for ds, key, score, got_tier, city_tier in rows:
+        assert score == USERS[KEY_TO_USER[key]][0][NIGHTS.index(ds.isoformat())]
+        assert got_tier == tier(score), (score, got_tier)
+        assert city_tier in (1, 2, 3, 4)
+
+
+def test_exclusions(built):
+    rows = query(built["warehouse"], "select ds, user_key, exclusion_code from marts.score_exclusions")
+    got = {(ds.isoformat(), KEY_TO_USER[key], code) for ds, key, code in rows}
+    assert got == {(ds, "H", "THIN_FILE") for ds in NIGHTS} | {(ds, "I", "NO_PROFILE") for ds in NIGHTS[:2]}
+
+
+def test_no_raw_identifiers_or_protected_attributes_in_the_warehouse(built):
+    warehouse = built["warehouse"]
+    forbidden = {"user_id", "full_name", "gender", "birth_year"}
+    columns = query(warehouse, "select table_schema, table_name, column_name from information_schema.columns")
+    assert not [c for c in columns if c[2].lower() in forbidden]
+
+    raw_ids = {raw_id(u) for u in USERS}
+    text_columns = [c for c in query(warehouse, "select column_name from information_schema.columns where "
+                                                "table_schema = 'marts' and table_name = 'sesame_scores' "
+                                                "and data_type = 'VARCHAR'")]
+    for (column,) in text_columns:
+        values = {v for (v,) in query(warehouse, f'select distinct "{column}" from marts.sesame_scores')}
+        assert not values & raw_ids, column
+    keys = {k for (k,) in query(warehouse, "select distinct user_key from marts.sesame_scores")}
+    assert all(len(k) == 32 and set(k) <= set("0123456789abcdef") for k in keys)
+
+    # the secret is not kept in the warehouse (view definitions are stored as SQL text)
+    views = query(warehouse, "select sql from duckdb_views() where not internal")
+    assert not [v for (v,) in views if v and SECRET in v]
+
+
+def test_score_history_snapshot(built):
+    rows = query(built["warehouse"], "select user_key, score, ds, dbt_valid_from, dbt_valid_to "
+                                     "from marts.score_history order by user_key, dbt_valid_from")
+    history: dict[str, list[tuple[int, str, bool]]] = {}
+    for key, score, ds, _valid_from, valid_to in rows:
+        history.setdefault(KEY_TO_USER[key], []).append((score, ds.isoformat(), valid_to is None))
+    assert history["A"] == [(750, NIGHTS[0], False), (740, NIGHTS[2], True)]
+    assert history["M"] == [(740, NIGHTS[0], False), (725, NIGHTS[1], False), (740, NIGHTS[2], True)]
+    assert history["C"] == [(800, NIGHTS[0], True)]
+    assert history["I"] == [(705, NIGHTS[2], True)]
+    assert "H" not in history
+
+
+def test_row_accounting(built):
+    rows = query(built["warehouse"], "select ds, source, delivered, accepted, quarantined, duplicates "
+                                     "from marts.row_accounting order by ds, source")
+    assert len(rows) == 3 * len(NIGHTS)
+    for _ds, source, delivered, accepted, quarantined, duplicates in rows:
+        assert delivered == accepted + quarantined + duplicates
+        if source == "orders":
+            assert delivered >= 150
+
+
+def test_dictionaries(built):
+    codes = {c for (c,) in query(built["warehouse"], "select reason_code from marts.reason_code_dictionary")}
+    assert codes == set(REASON_CODES)
+    exclusion_codes = {c for (c,) in query(built["warehouse"],
+                                           "select exclusion_code from marts.exclusion_code_dictionary")}
+    assert exclusion_codes == {"THIN_FILE", "NO_PROFILE", "NO_FEATURES"}

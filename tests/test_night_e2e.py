@@ -1,0 +1,114 @@
+"""One whole night through Airflow on tiny simulated data: train a champion with sesame_train, run
+sesame_nightly, and check the marts and the published snapshots the way downstream users read them."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from sesame import FACTORS
+from sesame.cli import main as sesame
+
+END = "2026-11-23"
+TIERS = [(550, "poor"), (600, "fair"), (650, "good"), (700, "very_good"), (951, "excellent")]
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory):
+    home = tmp_path_factory.mktemp("e2e") / "home"
+    old = os.environ.get("SESAME_HOME")
+    os.environ["SESAME_HOME"] = str(home)
+    os.environ["SESAME_SPARK_SHUFFLE_PARTITIONS"] = "4"
+    os.environ["SESAME_SPARK_DRIVER_MEMORY"] = "2g"
+    try:
+        assert sesame(["simulate", "--users", "2000", "--days", "110", "--end-ds", END, "--seed", "11"]) == 0
+        assert sesame(["train", "--ds", END]) == 0
+        assert sesame(["night", "--ds", END]) == 0
+        yield home
+    finally:
+        if old is None:
+            os.environ.pop("SESAME_HOME", None)
+        else:
+            os.environ["SESAME_HOME"] = old
+
+
+def _con(home):
+    return duckdb.connect(str(home / "warehouse" / "sesame.duckdb"), read_only=True)
+
+
+def test_marts_hold_the_night(night):
+    con = _con(night)
+    rows = con.execute("select * from marts.sesame_scores where ds = ?", [END]).df()
+    assert len(rows) > 1000
+    assert rows["score"].between(350, 950).all()
+    assert rows["score"].nunique() >= 50
+    expected_tier = rows["score"].map(lambda s: next(t for bound, t in TIERS if s < bound))
+    assert (rows["tier"] == expected_tier).all()
+    for f in FACTORS:
+        assert rows[f"{f}_score"].between(0, 100).all()
+    assert rows["reason_codes"].map(len).max() <= 4
+    codes = {r[0] for r in con.execute("select reason_code from marts.reason_code_dictionary").fetchall()}
+    assert {c for rc in rows["reason_codes"] for c in rc} <= codes
+    assert not rows["user_key"].str.startswith("U").any()  # pseudonymous, never the upstream id
+    for table in ("score_exclusions", "visa_eligibility", "visa_eligibility_changes", "reason_code_dictionary"):
+        assert con.execute(f"select count(*) from information_schema.tables where table_schema='marts' "
+                           f"and table_name='{table}'").fetchone()[0] == 1
+    lu = con.execute("select min(score), count(*) from marts.visa_eligibility where ds=? and destination='LU'",
+                     [END]).fetchone()
+    sg = con.execute("select min(score), count(*) from marts.visa_eligibility where ds=? and destination='SG'",
+                     [END]).fetchone()
+    assert lu[1] > 0 and lu[0] >= 750 and sg[1] >= lu[1] and sg[0] >= 700
+
+
+def test_published_snapshot_matches_its_manifest(night):
+    for dataset in ("sesame_scores", "visa_eligibility"):
+        folder = night / "published" / dataset
+        latest = json.loads((folder / "LATEST").read_text())
+        assert latest["snapshot"].startswith(f"ds={END}/run=")
+        snap = folder / latest["snapshot"]
+        manifest = json.loads((snap / "_manifest.json").read_text())
+        for key in ("dataset", "ds", "run_id", "created_at", "row_count", "schema", "model_version", "checks", "files"):
+            assert key in manifest
+        assert manifest["checks"] and all(c["passed"] for c in manifest["checks"])
+        total = 0
+        for f in manifest["files"]:
+            data = (snap / f["path"]).read_bytes()
+            assert hashlib.sha256(data).hexdigest() == f["sha256"]
+            assert pq.ParquetFile(snap / f["path"]).metadata.num_rows == f["rows"]
+            total += f["rows"]
+        assert total == manifest["row_count"]
+    scored = _con(night).execute("select count(*) from marts.sesame_scores where ds=?", [END]).fetchone()[0]
+    scores_manifest = json.loads((night / "published" / "sesame_scores" / json.loads(
+        (night / "published" / "sesame_scores" / "LATEST").read_text())["snapshot"] / "_manifest.json").read_text())
+    assert scores_manifest["row_count"] == scored
+
+
+def test_services_read_upstream_ids_through_the_reader(night, monkeypatch):
+    from sesame.snapshots import open_latest
+
+    table = open_latest("sesame_scores", root=night / "published").to_table()
+    assert table.num_rows > 0
+    assert all(u.startswith("U") for u in table.column("user_id").to_pylist()[:50])
+
+
+def test_missing_delivery_fails_closed_and_keeps_latest(night):
+    latest_before = (night / "published" / "sesame_scores" / "LATEST").read_text()
+    next_day = (dt.date.fromisoformat(END) + dt.timedelta(days=1)).isoformat()
+    assert sesame(["night", "--ds", next_day]) == 1
+    assert (night / "published" / "sesame_scores" / "LATEST").read_text() == latest_before
+    assert not (night / "published" / "sesame_scores" / f"ds={next_day}").exists()
+
+
+def test_model_card_has_out_of_time_metrics_and_fairness(night):
+    from sesame.registry import Registry
+
+    card = Registry(night / "models").champion().card
+    oot = card["metrics"]["out_of_time"]
+    assert 0.6 < oot["auc"] <= 1.0 and oot["ks"] > 0
+    assert {"gender", "age_band"} <= set(oot["fairness"])
+    assert all(g["passed"] for g in card["gates"].values())

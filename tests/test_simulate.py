@@ -1,0 +1,452 @@
+"""Tests for the upstream simulator: layout, declared schema, keys, determinism and the behaviour
+that makes the data worth modelling (creditworthiness drives outcomes; friends resemble friends)."""
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from sesame.schemas import SOURCES
+from sesame.simulate import SIMULATION_FILE, SUCCESS_MARKER, generate, simulate
+
+END = date(2025, 3, 31)
+USERS, DAYS = 300, 40
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
+ARROW = {"string": pa.string(), "int": pa.int32(), "double": pa.float64(), "date": pa.date32()}
+
+
+def _ds_list(end: date, days: int) -> list[str]:
+    return [(end - timedelta(days=i)).isoformat() for i in range(days - 1, -1, -1)]
+
+
+def _read(path: Path, fmt: str) -> pd.DataFrame:
+    """Read a delivery as raw as possible: CSV as strings, JSON as Python values, Parquet typed."""
+    if fmt == "csv":
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    if fmt == "jsonl":
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        cols = list(rows[0]) if rows else []
+        return pd.DataFrame(rows, columns=cols)
+    return pq.read_table(path).to_pandas()
+
+
+def _load(raw: Path, name: str) -> pd.DataFrame:
+    src = SOURCES[name]
+    parts = []
+    for folder in sorted((raw / name).glob("ds=*")):
+        df = _read(folder / src.file, src.format)
+        df["_ds"] = folder.name[3:]
+        parts.append(df)
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("raw")
+    simulate(out, USERS, DAYS, END, seed=7)
+    return out
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory) -> Path:
+    """A larger population for the statistical checks."""
+    out = tmp_path_factory.mktemp("big")
+    simulate(out, 2000, 45, END, seed=11)
+    return out
+
+
+# ---- layout ---------------------------------------------------------------------------------------
+
+def test_every_delivery_has_its_file_and_marker(raw):
+    expected = _ds_list(END, DAYS)
+    for name, src in SOURCES.items():
+        folders = sorted(p.name for p in (raw / name).iterdir())
+        assert folders == [f"ds={ds}" for ds in expected], name
+        for ds in expected:
+            folder = raw / name / f"ds={ds}"
+            assert sorted(p.name for p in folder.iterdir()) == sorted([src.file, SUCCESS_MARKER])
+            assert (folder / SUCCESS_MARKER).stat().st_size == 0
+            assert (folder / SUCCESS_MARKER).stat().st_mtime_ns >= (folder / src.file).stat().st_mtime_ns
+
+
+def test_end_ds_and_days_give_exactly_those_folders(tmp_path):
+    summary = simulate(tmp_path, 40, 3, date(2024, 1, 1), seed=3)
+    assert sorted(p.name for p in (tmp_path / "orders").iterdir()) == [
+        "ds=2023-12-30", "ds=2023-12-31", "ds=2024-01-01"]
+    assert summary["start_ds"] == "2023-12-30" and summary["end_ds"] == "2024-01-01"
+
+
+def test_summary_matches_files(raw):
+    meta = json.loads((raw / SIMULATION_FILE).read_text())
+    assert (meta["users"], meta["days"], meta["end_ds"], meta["seed"]) == (USERS, DAYS, END.isoformat(), 7)
+    for name, src in SOURCES.items():
+        per_day = meta["sources"][name]["per_day"]
+        assert sorted(per_day) == _ds_list(END, DAYS)
+        for ds, n in per_day.items():
+            assert len(_read(raw / name / f"ds={ds}" / src.file, src.format)) == n
+        assert meta["sources"][name]["rows"] == sum(per_day.values())
+    assert meta["sources"]["users"]["per_day"][END.isoformat()] == USERS
+
+
+# ---- declared schema ------------------------------------------------------------------------------
+
+def _check_value_types(name: str, df: pd.DataFrame) -> None:
+    src = SOURCES[name]
+    for col in src.columns:
+        s = df[col.name]
+        present = s[s.notna() & (s.astype(str) != "")]
+        if col.type == "date":
+            if src.format == "parquet":
+                continue  # checked through the Arrow schema
+            assert present.astype(str).str.match(DATE_RE).all(), (name, col.name)
+            pd.to_datetime(present, format="%Y-%m-%d")  # real dates
+        elif col.type == "timestamp":
+            assert present.astype(str).str.match(TS_RE).all(), (name, col.name)
+            pd.to_datetime(present, format="%Y-%m-%dT%H:%M:%S")
+        elif col.type == "int":
+            if src.format == "csv":
+                assert present.str.fullmatch(r"-?\d+").all(), (name, col.name)
+        elif col.type == "double":
+            values = present.astype(float)
+            assert np.allclose(values, values.round(2), atol=1e-9, rtol=0), (name, col.name)
+            if src.format == "jsonl":
+                assert all(isinstance(v, (int, float)) for v in present), (name, col.name)
+
+
+def _check_constraints(name: str, df: pd.DataFrame) -> None:
+    for col in SOURCES[name].columns:
+        s = df[col.name]
+        missing = s.isna() | (s.astype(str) == "")
+        if col.required:
+            assert not missing.any(), (name, col.name)
+        present = s[~missing]
+        if col.allowed is not None:
+            assert set(present.astype(str)) <= set(col.allowed), (name, col.name, set(present.astype(str)))
+        if col.min is not None or col.max is not None:
+            values = present.astype(float)
+            if col.min is not None:
+                assert (values >= col.min).all(), (name, col.name, values.min())
+            if col.max is not None:
+                assert (values <= col.max).all(), (name, col.name, values.max())
+
+
+@pytest.mark.parametrize("name", list(SOURCES))
+def test_columns_types_and_constraints(raw, name):
+    src = SOURCES[name]
+    for folder in sorted((raw / name).glob("ds=*")):
+        path = folder / src.file
+        if src.format == "parquet":
+            schema = pq.read_schema(path)
+            assert schema.names == src.column_names
+            for col in src.columns:
+                assert schema.field(col.name).type == ARROW[col.type], (name, col.name)
+        elif src.format == "csv":
+            header = path.read_text(encoding="utf-8").split("\n", 1)[0]
+            assert header.split(",") == src.column_names
+        else:
+            for line in path.read_text(encoding="utf-8").splitlines():
+                assert list(json.loads(line)) == src.column_names
+        df = _read(path, src.format)
+        assert list(df.columns) == src.column_names or len(df) == 0
+        if len(df):
+            _check_value_types(name, df)
+            _check_constraints(name, df)
+
+
+def test_frames_from_generate_follow_the_schema():
+    seen = set()
+    for name, ds, frame in generate(60, 2, END, seed=5):
+        assert list(frame.columns) == SOURCES[name].column_names
+        seen.add((name, ds))
+    assert len(seen) == 2 * len(SOURCES)
+
+
+# ---- keys and event dates -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", list(SOURCES))
+def test_natural_keys_unique_within_each_delivery(raw, name):
+    df = _load(raw, name)
+    key = list(SOURCES[name].key)
+    assert not df.duplicated(key + ["_ds"]).any()
+
+
+@pytest.mark.parametrize("name,col", [("orders", "order_id"), ("payments", "payment_id"),
+                                      ("blacklist", "case_id")])
+def test_ids_unique_across_days(raw, name, col):
+    df = _load(raw, name)
+    assert df[col].is_unique
+
+
+def test_bills_and_edges_keys_unique_across_days(raw):
+    bills = _load(raw, "bills")
+    assert not bills.duplicated(["bill_id", "status_date"]).any()
+    edges = _load(raw, "social_edges")
+    assert not edges.duplicated(["src_user_id", "dst_user_id", "relation"]).any()
+    assert (edges.src_user_id != edges.dst_user_id).all()
+    pair = edges[["src_user_id", "dst_user_id"]].apply(lambda r: tuple(sorted(r)), axis=1)
+    assert pair.is_unique
+
+
+def test_events_land_on_their_delivery_day_except_first_day_history(raw):
+    first = _ds_list(END, DAYS)[0]
+    for name in ("orders", "payments"):
+        df = _load(raw, name)
+        ts = df[SOURCES[name].event_col].astype(str).str[:10]
+        assert (ts == df["_ds"]).all(), name
+    for name in ("bills", "social_edges", "blacklist"):
+        df = _load(raw, name)
+        when = pd.to_datetime(df[SOURCES[name].event_col]).dt.strftime("%Y-%m-%d")
+        later = df["_ds"] != first
+        assert (when[later] == df["_ds"][later]).all(), name
+        assert (when[~later] <= first).all(), name
+    # the first delivery carries about a year of statement history
+    bills = _load(raw, "bills")
+    hist = pd.to_datetime(bills.loc[bills._ds == first, "status_date"])
+    assert hist.min() <= pd.Timestamp(first) - pd.Timedelta(days=330)
+
+
+def test_users_snapshot_grows_and_covers_every_event_user(raw):
+    users = _load(raw, "users")
+    counts = users.groupby("_ds").size()
+    assert counts.is_monotonic_increasing
+    assert counts.iloc[-1] == USERS and counts.iloc[0] < USERS   # some register during the window
+    assert users.groupby("_ds").user_id.apply(lambda s: s.is_unique).all()
+    assert users.user_id.str.fullmatch(r"U\d{8}").all()
+    assert (users.registered_date <= users._ds).all()
+    registered = set(users.user_id)
+    for name, cols in (("orders", ["user_id"]), ("payments", ["user_id", "counterparty_id"]),
+                       ("bills", ["user_id"]), ("social_edges", ["src_user_id", "dst_user_id"]),
+                       ("blacklist", ["user_id"])):
+        df = _load(raw, name)
+        for col in cols:
+            values = set(df[col][df[col].notna() & (df[col].astype(str) != "")])
+            assert values <= registered, (name, col)
+    # a user's registration date never changes; an address move resets address_months
+    assert (users.groupby("user_id").registered_date.nunique() == 1).all()
+
+
+def test_orders_and_payments_are_recorded_only_after_registration(raw):
+    users = _load(raw, "users")
+    reg = users.drop_duplicates("user_id").set_index("user_id").registered_date
+    for name in ("orders", "payments"):
+        df = _load(raw, name)
+        assert (df["_ds"] >= df.user_id.map(reg)).all(), name
+
+
+# ---- consistency inside sources -------------------------------------------------------------------
+
+def test_wallet_balances_follow_the_movements(raw):
+    pay = _load(raw, "payments")
+    for col in ("amount", "balance_after", "wealth_balance_after"):
+        pay[col] = pay[col].astype(float)
+    pay = pay.sort_values(["user_id", "payment_ts", "payment_id"])
+    sign = np.where(pay.direction == "out", -1.0, 1.0)
+    prev = pay.groupby(["user_id", "_ds"]).balance_after.shift()
+    step = (pay.balance_after - prev).round(2)
+    ok = prev.isna() | np.isclose(step, (sign * pay.amount).round(2), atol=0.005)
+    assert ok.all()
+    assert (pay.balance_after >= 0).all() and (pay.wealth_balance_after >= 0).all()
+    # wealth moves only with wealth products
+    wprev = pay.groupby(["user_id", "_ds"]).wealth_balance_after.shift()
+    wstep = (pay.wealth_balance_after - wprev).round(2)
+    expected = np.select([pay.kind == "wealth_buy", pay.kind == "wealth_redeem"], [pay.amount, -pay.amount], 0.0)
+    assert (wprev.isna() | np.isclose(wstep, expected, atol=0.005)).all()
+    # transfers between users come in pairs; salary and merchant payments have the right direction
+    transfers = pay[(pay.kind == "transfer") & (pay.counterparty_id != "")]
+    outs = transfers[transfers.direction == "out"]
+    ins = transfers[transfers.direction == "in"]
+    assert len(outs) == len(ins) > 0
+    assert set(pay.loc[pay.kind == "salary", "direction"]) == {"in"}
+    assert set(pay.loc[pay.kind.isin(["merchant", "utility", "wealth_buy"]), "direction"]) == {"out"}
+    assert (pay.loc[pay.kind != "transfer", "counterparty_id"] == "").all()
+
+
+def test_bill_lifecycle_rows(raw):
+    bills = _load(raw, "bills")
+    for col in ("statement_date", "due_date", "paid_date", "status_date"):
+        bills[col] = pd.to_datetime(bills[col])
+    assert ((bills.due_date - bills.statement_date).dt.days == 15).all()
+    paid = bills[bills.paid_date.notna()]
+    unpaid = bills[bills.paid_date.isna()]
+    assert (paid.paid_date == paid.status_date).all()
+    assert (paid.days_past_due == (paid.paid_date - paid.due_date).dt.days.clip(lower=0)).all()
+    assert (paid.amount_paid >= paid.amount_due - 0.005).all()
+    statements = unpaid[unpaid.status_date == unpaid.statement_date]
+    assert (statements.days_past_due == 0).all() and (statements.amount_paid == 0).all()
+    overdue = unpaid[unpaid.status_date != unpaid.statement_date]
+    assert set(overdue.days_past_due) <= {1, 31, 61, 91, 121, 151, 181}
+    assert (overdue.days_past_due == (overdue.status_date - overdue.due_date).dt.days).all()
+    assert (bills.amount_due <= bills.credit_limit + 0.005).all()
+    # one product per user: roughly 70% of users hold one
+    users = _load(raw, "users")
+    share = bills.user_id.nunique() / users.user_id.nunique()
+    assert 0.5 < share < 0.85
+    assert set(bills["product"]) == {"huabei", "jiebei"}
+
+
+def test_graph_density_and_first_day_graph(raw):
+    edges = _load(raw, "social_edges")
+    users = _load(raw, "users").drop_duplicates("user_id")
+    degree = 2 * len(edges) / len(users)
+    assert 8 <= degree <= 20
+    first = _ds_list(END, DAYS)[0]
+    assert (edges._ds == first).mean() > 0.85   # the first delivery holds the graph so far
+
+
+def test_blacklist_size(raw):
+    bl = _load(raw, "blacklist")
+    first = _ds_list(END, DAYS)[0]
+    initial = (bl._ds == first).sum()
+    assert 1 <= initial <= 0.02 * USERS
+    assert bl.user_id.is_unique
+
+
+# ---- determinism ----------------------------------------------------------------------------------
+
+def _digest(raw: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(raw)): p.read_bytes() for p in sorted(raw.rglob("*")) if p.is_file()}
+
+
+def test_same_seed_gives_identical_bytes(tmp_path):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    simulate(a, 120, 6, END, seed=21)
+    simulate(b, 120, 6, END, seed=21)
+    simulate(c, 120, 6, END, seed=22)
+    da, db, dc = _digest(a), _digest(b), _digest(c)
+    assert da == db
+    assert da.keys() == dc.keys()
+    for name, src in SOURCES.items():
+        if name == "blacklist":
+            continue  # a handful of rows may coincide by chance
+        files = [k for k in da if k.startswith(f"{name}/") and k.endswith(src.file)]
+        assert any(da[k] != dc[k] for k in files), name
+
+
+def test_rerun_into_the_same_folder_replaces_files(tmp_path):
+    simulate(tmp_path, 50, 2, END, seed=1)
+    before = _digest(tmp_path)
+    simulate(tmp_path, 50, 2, END, seed=1)
+    assert _digest(tmp_path) == before
+    assert not list(tmp_path.rglob(".*"))   # no temporary files left behind
+
+
+def test_progress_is_silent_without_a_terminal(tmp_path, capsys):
+    simulate(tmp_path, 30, 2, END, seed=1, progress=True)
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
+
+
+def test_rejects_bad_arguments(tmp_path):
+    with pytest.raises(ValueError):
+        simulate(tmp_path, 0, 5, END)
+    with pytest.raises(ValueError):
+        simulate(tmp_path, 10, 0, END)
+
+
+# ---- behaviour: the hidden creditworthiness drives every source ------------------------------------
+
+@pytest.fixture(scope="module")
+def behaviour(big):
+    bills = _load(big, "bills")
+    users = _load(big, "users").drop_duplicates("user_id", keep="last").set_index("user_id")
+    d30 = set(bills.loc[bills.days_past_due >= 30, "user_id"])
+    holders = set(bills.user_id)
+    return big, bills, users, d30, holders
+
+
+def test_delinquent_users_earn_less_and_cancel_more(behaviour):
+    raw, _, users, d30, holders = behaviour
+    pay = _load(raw, "payments")
+    pay["amount"] = pay.amount.astype(float)
+    inflow = pay[pay.direction == "in"].groupby("user_id").amount.sum()
+    salary = pay[pay.kind == "salary"].groupby("user_id").amount.sum()
+    frame = pd.DataFrame(index=sorted(holders))
+    frame["bad"] = frame.index.isin(d30)
+    frame["inflow"] = inflow.reindex(frame.index).fillna(0)
+    frame["salary"] = salary.reindex(frame.index).fillna(0)
+    assert 0.05 < frame.bad.mean() < 0.4
+    med = frame.groupby("bad").median()
+    assert med.loc[True, "inflow"] < 0.75 * med.loc[False, "inflow"]
+    assert frame.groupby("bad").salary.mean()[True] < 0.75 * frame.groupby("bad").salary.mean()[False]
+
+    orders = _load(raw, "orders")
+    orders["bad"] = orders.user_id.isin(d30)
+    cancel = orders.assign(c=orders.status == "cancelled").groupby("bad").c.mean()
+    assert cancel[True] > 1.4 * cancel[False]
+    ret = orders.assign(r=orders.status == "returned").groupby("bad").r.mean()
+    assert ret[True] > ret[False]
+    # essential spending share is higher for users who pay their bills
+    done = orders[orders.status == "completed"].copy()
+    done["amount"] = done.amount.astype(float)
+    done["ess"] = done.category.isin(["groceries", "food_delivery", "cleaning", "car_repair", "home"])
+    share = done.assign(e=done.amount * done.ess).groupby("user_id")[["e", "amount"]].sum()
+    share = (share.e / share.amount).rename("s").to_frame()
+    share["bad"] = share.index.isin(d30)
+    assert share.groupby("bad").s.mean()[False] > share.groupby("bad").s.mean()[True]
+
+
+def test_identity_traits_and_court_list_follow_creditworthiness(behaviour):
+    raw, _, users, d30, holders = behaviour
+    users = users.copy()
+    users["bad"] = users.index.isin(d30)
+    verified = users.groupby("bad").identity_verified.apply(lambda s: s.astype(int).mean())
+    assert verified[False] > verified[True]
+    bl = _load(raw, "blacklist")
+    listed_bad = bl.user_id.isin(d30).mean()
+    assert listed_bad > 2 * users.bad.mean()
+    first = _ds_list(END, 45)[0]
+    n_users = (_load(raw, "users")._ds == first).sum()
+    assert 0.003 * n_users <= (bl._ds == first).sum() <= 0.02 * n_users
+
+
+def test_prior_delinquency_predicts_future_delinquency(behaviour):
+    raw, bills, _, _, _ = behaviour
+    first = pd.Timestamp(_ds_list(END, 45)[0])
+    bills = bills.copy()
+    bills["status_date"] = pd.to_datetime(bills.status_date)
+    obs = first - pd.Timedelta(days=120)   # inside the delivered history
+    before = bills[bills.status_date <= obs]
+    after = bills[(bills.status_date > obs) & (bills.status_date <= obs + pd.Timedelta(days=120))]
+    holders = before.user_id.unique()
+    prior = before[before.status_date > obs - pd.Timedelta(days=240)].groupby("user_id").days_past_due.max()
+    later = set(after.loc[after.days_past_due >= 90, "user_id"])
+    frame = pd.DataFrame({"prior": prior.reindex(holders).fillna(0)}, index=holders)
+    frame["bad"] = frame.index.isin(later)
+    clean = frame.loc[frame.prior == 0, "bad"].mean()
+    dirty = frame.loc[frame.prior >= 30, "bad"].mean()
+    assert 0.02 < frame.bad.mean() < 0.2
+    assert dirty > 4 * clean
+
+
+def test_friends_of_delinquent_users_are_delinquent_more_often(behaviour):
+    raw, _, users, d30, _ = behaviour
+    edges = _load(raw, "social_edges")
+    both = pd.concat([
+        edges[["src_user_id", "dst_user_id"]].set_axis(["u", "v"], axis=1),
+        edges[["dst_user_id", "src_user_id"]].set_axis(["u", "v"], axis=1),
+    ])
+    both["u_bad"] = both.u.isin(d30)
+    both["v_bad"] = both.v.isin(d30)
+    of_bad = both[both.u_bad].groupby("u").v_bad.mean().mean()
+    of_good = both[~both.u_bad].groupby("u").v_bad.mean().mean()
+    assert of_bad > 1.15 * of_good
+    assert of_bad > users.index.isin(d30).mean()
+
+
+def test_protected_attributes_do_not_drive_delinquency(behaviour):
+    _, _, users, d30, holders = behaviour
+    h = users.loc[users.index.isin(holders)].copy()
+    h["bad"] = h.index.isin(d30)
+    by_gender = h.groupby("gender").bad.mean()
+    assert abs(by_gender["F"] - by_gender["M"]) < 0.07
+    age = END.year - h.birth_year.astype(int)
+    young, old = h.bad[age < 35].mean(), h.bad[age >= 35].mean()
+    assert abs(young - old) < 0.07
