@@ -91,7 +91,7 @@ def read_as_text(spark: SparkSession, source: Source, paths: list[Path], header:
     str_paths = [str(p) for p in paths]
     if source.format == "parquet":
         df = spark.read.option("basePath", str(base)).parquet(*str_paths)
-        df = df.select(*[F.col(c).cast("string").alias(c) for c in header], "ds")
+        df = df.select(*[F.col(c).cast("string").alias(c) for c in header], F.col("ds").cast("string"))
         return df.withColumn(CORRUPT, F.lit(None).cast("string")).withColumn(
             "raw_record", F.to_json(F.struct(*[F.col(c) for c in header])))
     schema = T.StructType([T.StructField(c, T.StringType()) for c in header] + [T.StructField(CORRUPT, T.StringType())])

@@ -397,7 +397,7 @@ def test_protected_names_are_recognised(name):
 
 @pytest.mark.parametrize("name", [
     "page_views", "average_balance", "usage_count", "stage", "message_count", "trace_id",
-    "essex_branch", "credit_history", "sextant",
+    "essex_branch", "credit_history", "sextant", "ch_credit_age_days", "account_age_days",
 ])
 def test_ordinary_names_are_not_protected(name):
     assert not is_protected(name)

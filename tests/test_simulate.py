@@ -87,13 +87,14 @@ def test_end_ds_and_days_give_exactly_those_folders(tmp_path):
 def test_summary_matches_files(raw):
     meta = json.loads((raw / SIMULATION_FILE).read_text())
     assert (meta["users"], meta["days"], meta["end_ds"], meta["seed"]) == (USERS, DAYS, END.isoformat(), 7)
+    assert sorted(meta["rows"]) == sorted(meta["per_day"]) == sorted(SOURCES)
     for name, src in SOURCES.items():
-        per_day = meta["sources"][name]["per_day"]
+        per_day = meta["per_day"][name]
         assert sorted(per_day) == _ds_list(END, DAYS)
         for ds, n in per_day.items():
             assert len(_read(raw / name / f"ds={ds}" / src.file, src.format)) == n
-        assert meta["sources"][name]["rows"] == sum(per_day.values())
-    assert meta["sources"]["users"]["per_day"][END.isoformat()] == USERS
+        assert meta["rows"][name] == sum(per_day.values())
+    assert meta["per_day"]["users"][END.isoformat()] == USERS
 
 
 # ---- declared schema ------------------------------------------------------------------------------

@@ -9,7 +9,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# The project's files (dags, dbt, expectations). Jobs under spark-submit import this module from a zip,
+# so the launcher passes the real location on.
+REPO_ROOT = Path(os.environ.get("SESAME_REPO") or Path(__file__).resolve().parents[2])
 
 
 def _env(name: str, default: str) -> str:

@@ -24,8 +24,9 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 class GateFailed(RuntimeError):
     def __init__(self, failures: list[dict]):
         self.failures = failures
-        lines = [f"- {f['detail']}" for f in failures]
-        super().__init__("quality gate failed; nothing will be published tonight:\n" + "\n".join(lines))
+        shown = "; ".join(f["detail"] for f in failures[:10])
+        more = f" (and {len(failures) - 10} more)" if len(failures) > 10 else ""
+        super().__init__(f"quality gate failed, nothing will be published tonight: {shown}{more}")
 
 
 def load_suite(name: str) -> dict:
@@ -96,8 +97,14 @@ def data_docs_index(cfg: Settings) -> Path:
 
 
 def validated_frame(cfg: Settings, source: str, ds: str) -> pd.DataFrame:
+    """The night's validated partition; a day with no accepted record has no partition and reads as empty."""
+    from sesame.schemas import SOURCES
+
     folder = cfg.zone("validated", source, ds=ds)
-    frame = pd.read_parquet(folder) if folder.exists() else pd.DataFrame()
+    if folder.exists():
+        frame = pd.read_parquet(folder)
+    else:
+        frame = pd.DataFrame({c: pd.Series(dtype="object") for c in [*SOURCES[source].column_names, "event_date"]})
     night = pd.Timestamp(ds)
     if "event_date" in frame:
         frame["event_lag_days"] = (night - pd.to_datetime(frame["event_date"])).dt.days

@@ -135,19 +135,30 @@ def _name_tokens(name: str) -> list[str]:
     return [t for t in re.split(r"[^a-z]+", spaced.lower()) if t]
 
 
+# "age" of a person is protected; the age of an account, a credit file or a debt is not.
+_AGE_OF_A_THING = frozenset({"account", "credit", "file", "history", "loan", "bill", "card", "debt", "phone",
+                             "address", "relationship", "tenure", "product", "record", "balance", "oldest"})
+
+
 def is_protected(name: str) -> bool:
     """Whether a column name denotes a protected attribute (never a model input).
 
     True for the names in ``sesame.schemas.PROTECTED_COLUMNS`` and for any name whose tokens (split on
     non-letters and camelCase, case-insensitive) include gender, sex, age, ethnicity, race, religion,
     marital, birth, birthdate, birthday, birthyear or dob. So
-    ``"personal.status.and.sex"`` and ``"age.in.years"`` are protected, ``"page_views"`` is not.
+    ``"personal.status.and.sex"`` and ``"age.in.years"`` are protected, ``"page_views"`` is not, and
+    neither is the age of a thing (``"credit_age_days"``, ``"account_age_days"``).
     """
     lowered = str(name).lower()
     if lowered in {c.lower() for c in PROTECTED_COLUMNS}:
         return True
     tokens = _name_tokens(name)
-    return any(t in _PROTECTED_TOKENS for t in tokens)
+    for i, t in enumerate(tokens):
+        if t == "age" and i > 0 and tokens[i - 1] in _AGE_OF_A_THING:
+            continue
+        if t in _PROTECTED_TOKENS:
+            return True
+    return False
 
 
 def check_protected(columns) -> None:

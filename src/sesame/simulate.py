@@ -10,9 +10,10 @@ Model, in short:
   ``z`` is standard normal and partly shared within a community, so friends resemble each other.
   Gender and birth year are drawn independently of ``z``.
 * The creditworthiness a user shows on a day is ``c = 0.8 z + 0.6 drift`` where ``drift`` is a slow
-  AR(1) process, partly shared by the community (local economic ups and downs). A two-state "distress" chain (think job loss) is entered more often and left more
-  slowly by users with a low ``c``; while distressed, salaries stop, wallets drain, friends lend
-  money, orders get cancelled and credit bills are missed and cured slowly.
+  AR(1) process, partly shared by the community (local economic ups and downs). A two-state
+  "distress" chain (think job loss) is entered more often and left more slowly by users with a
+  low ``c``; while distressed, salaries stop, wallets drain, friends lend money, orders get
+  cancelled and credit bills are missed and cured slowly.
 * Credit bills are simulated for a year before the window (a warm-up), and the first delivery
   carries that history, so credit-history features are informative from the first day.
 
@@ -157,6 +158,13 @@ def _lookup(table: dict[int, float], keys: np.ndarray) -> np.ndarray:
     return np.array([table[t] for t in range(1, 5)])[np.asarray(keys, dtype=np.int64) - 1]
 
 
+def _nulls(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """An object array of `values` with None where `mask` is set."""
+    out = np.asarray(values, dtype=object).copy()
+    out[mask] = None
+    return out
+
+
 def _ids(prefix: str, numbers: np.ndarray, width: int) -> np.ndarray:
     return np.array([f"{prefix}{n:0{width}d}" for n in numbers.tolist()], dtype=object)
 
@@ -225,10 +233,14 @@ class _Buckets:
             return np.zeros(0, dtype=np.int64)
         return np.concatenate(parts).astype(np.int64)
 
-    def pop_until(self, day: int) -> np.ndarray:
-        keys = sorted(k for k in self._d if k <= day)
-        parts = [p for k in keys for p in self._d.pop(k)]
-        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
+    def pop_until(self, day: int) -> tuple[np.ndarray, np.ndarray]:
+        """Everything scheduled up to `day`: (items, their days)."""
+        items, days = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+        for k in sorted(k for k in self._d if k <= day):
+            part = np.concatenate(self._d.pop(k)).astype(np.int64)
+            items.append(part)
+            days.append(np.full(len(part), k, dtype=np.int64))
+        return np.concatenate(items), np.concatenate(days)
 
 
 class _Grow:
@@ -325,13 +337,16 @@ class _World:
         self.uid = _ids("U", np.arange(1, N + 1), 8)
         self.unum = _ids("", np.arange(1, N + 1), 8)
 
-        # protected attributes: independent of everything that drives credit
+        # protected attributes: drawn independently of creditworthiness (age is only bounded below so
+        # that nobody registered as a child)
         self.gender = np.where(rng.random(N) < 0.49, "F", "M").astype(object)
         age = np.clip(18 + np.floor(rng.gamma(2.3, 8.5, size=N)), 18, 78).astype(np.int64)
         reg_year = (self.reg - _EPOCH).astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
         age = np.maximum(age, end_year - reg_year + 17)
-        self.birth_year = (end_year - age).astype(np.int64)
-        birth_ord = (self.birth_year - 1970).astype("datetime64[Y]").astype("datetime64[D]").astype(np.int64) + _EPOCH
+        max_year = int(SOURCES["users"].column("birth_year").max or end_year)
+        self.birth_year = np.minimum(end_year - age, max_year).astype(np.int64)
+        birth_ord = ((self.birth_year - 1970).astype("datetime64[Y]").astype("datetime64[D]").astype(np.int64)
+                     + _EPOCH)
 
         f = self.gender == "F"
         sur = rng.choice(len(SURNAMES), size=N, p=_SURNAME_WEIGHT / _SURNAME_WEIGHT.sum())
@@ -346,7 +361,7 @@ class _World:
         self.full_name = np.array(SURNAMES, dtype=object)[sur] + " " + given
 
         # communities (20-200 members), a shared creditworthiness component and a home city
-        sizes = []
+        sizes: list[int] = []
         while sum(sizes) < N:
             sizes.append(int(np.clip(round(rng.lognormal(np.log(70), 0.6)), 20, 200)))
         n_comm = len(sizes)
@@ -380,9 +395,9 @@ class _World:
         logits = _OCC_BASE[None, :] + _OCC_SLOPE[None, :] * rel[:, None] + rng.gumbel(size=(N, len(OCCUPATIONS)))
         occ = np.array(OCCUPATIONS, dtype=object)[np.argmax(logits, axis=1)]
         occ = np.where(student, "student", np.where(retired, "retired", occ)).astype(object)
-        log_inc = np.where(student, log_inc + np.log(0.25), np.where(retired, log_inc + np.log(0.6), log_inc))
+        log_inc = np.where(student, log_inc + np.log(0.4), np.where(retired, log_inc + np.log(0.7), log_inc))
         self.income = np.clip(np.exp(log_inc), 800.0, 300_000.0)   # CNY / month
-        self.occupation = np.where(rng.random(N) < 0.03, None, occ).astype(object)
+        self.occupation = _nulls(occ, rng.random(N) < 0.03)
         self.inc_rel = self.income / _INCOME_REF
 
         # identity and stability traits (more creditworthy -> more stable, more often verified)
@@ -496,7 +511,8 @@ class _World:
         rel_p_in = np.cumsum([0.55, 0.15, 0.30])     # friend, family, colleague
         rel_p_out = np.cumsum([0.60, 0.05, 0.35])
         r = rng.random(m)
-        rel = np.where(intra, np.searchsorted(rel_p_in, r, side="right"), np.searchsorted(rel_p_out, r, side="right"))
+        rel = np.where(intra, np.searchsorted(rel_p_in, r, side="right"),
+                       np.searchsorted(rel_p_out, r, side="right"))
         rel = np.minimum(rel, 2)
         rel_idx = np.array([RELATIONS.index("friend"), RELATIONS.index("family"), RELATIONS.index("colleague")])
         rel = rel_idx[rel]
@@ -569,7 +585,8 @@ class _World:
         rng = self.rng("state", d)
         phi = np.exp(-1.0 / 365.0)
         self.drift = phi * self.drift + np.sqrt(1 - phi * phi) * rng.standard_normal(self.N)
-        self.comm_drift = phi * self.comm_drift + np.sqrt(1 - phi * phi) * rng.standard_normal(len(self.comm_drift))
+        self.comm_drift = (phi * self.comm_drift
+                           + np.sqrt(1 - phi * phi) * rng.standard_normal(len(self.comm_drift)))
         c = self.c_now()
         p01, p10 = self._distress_rates(c)
         r = rng.random(self.N)
@@ -584,7 +601,6 @@ class _World:
     # ---- credit bills ----------------------------------------------------------------------------
     def credit_step(self, d: int) -> _BillRows:
         rng = self.rng("bills", d)
-        N = self.N
         c = self.c_now()
         parts: list[_BillRows] = []
         bu, bstmt = self.bills["user"], self.bills["stmt"]
@@ -626,7 +642,8 @@ class _World:
         paid = self._pay_sched.pop(d)
         if len(paid):
             z0 = np.zeros(len(paid), dtype=np.int64)
-            parts.append(_BillRows(paid, np.full(len(paid), d), self.bills["amount"][paid], np.full(len(paid), d), z0))
+            today = np.full(len(paid), d)
+            parts.append(_BillRows(paid, today, self.bills["amount"][paid], today, z0))
 
         # overdue bills: cure with a hazard that depends on the state of the user today
         od = np.concatenate([self._overdue, self._overdue_sched.pop(d)]).astype(np.int64)
@@ -759,7 +776,9 @@ class _World:
         dis = self.distress[:n]
         bal = self.balance[:n]
         inc = self.income[:n]
-        rows: dict[str, list[np.ndarray]] = {k: [] for k in ("user", "secs", "kind", "out", "cents", "cp", "pair", "wd")}
+        rows: dict[str, list[np.ndarray]] = {
+            k: [np.zeros(0, dtype=bool if k == "out" else np.int64)]
+            for k in ("user", "secs", "kind", "out", "cents", "cp", "pair", "wd")}
 
         def add(user, secs, kind, out, cents, cp=None, pair=None, wd=None):
             k = len(user)
@@ -851,8 +870,6 @@ class _World:
                           _MAX_AMOUNT_CENTS)
         add(rd, 8 * 3600 + rng.integers(0, 14 * 3600, len(rd)), "wealth_redeem", False, ramt, wd=-ramt)
 
-        if not rows["user"]:
-            return self._payments_df(*(np.zeros(0, np.int64) for _ in range(9)))
         user, secs, kind, out, cents, cp, pair, wd = (np.concatenate(rows[k]) for k in rows)
         seq = np.arange(len(user))
         signed = np.where(out, -cents, cents)
@@ -881,22 +898,22 @@ class _World:
         self.wealth[u_s[last]] = w_run[last]
         # wealth products accrue a small yield every day (no wallet movement)
         self.wealth += (self.wealth * 0.025 / 365.0).astype(np.int64)
-        return self._payments_df(user[o], secs[o], kind[o], out[o], cents[o], cp[o], run, w_run, seq[o], d=d)
+        return self._payments_df(d, user[o], secs[o], kind[o], out[o], cents[o], cp[o], run, w_run, seq[o])
 
-    def _payments_df(self, user, secs, kind, out, cents, cp, bal, wbal, seq, d: int | None = None) -> pd.DataFrame:
+    def _payments_df(self, d: int, user, secs, kind, out, cents, cp, bal, wbal, seq) -> pd.DataFrame:
         fin = np.lexsort((seq, user, secs))
         m = len(user)
-        prefix = f"{self.iso(d)}T" if d is not None else ""
-        ymd = self.ymd(d) if d is not None else ""
         cpf = cp[fin]
+        counterparty = np.full(m, None, dtype=object)
+        counterparty[cpf >= 0] = self.uid[cpf[cpf >= 0]]
         return pd.DataFrame({
-            "payment_id": _ids(f"P{ymd}", np.arange(1, m + 1), 8),
-            "user_id": self.uid[user[fin]] if m else np.zeros(0, object),
-            "payment_ts": prefix + _hms_table()[secs[fin]] if m else np.zeros(0, object),
+            "payment_id": _ids(f"P{self.ymd(d)}", np.arange(1, m + 1), 8),
+            "user_id": self.uid[user[fin]],
+            "payment_ts": f"{self.iso(d)}T" + _hms_table()[secs[fin]],
             "direction": np.where(out[fin], "out", "in").astype(object),
-            "kind": _PAY_NAMES[kind[fin]] if m else np.zeros(0, object),
+            "kind": _PAY_NAMES[kind[fin]],
             "amount": _money(cents[fin]),
-            "counterparty_id": np.where(cpf >= 0, self.uid[np.maximum(cpf, 0)], None) if m else np.zeros(0, object),
+            "counterparty_id": counterparty,
             "balance_after": _money(bal[fin]),
             "wealth_balance_after": _money(wbal[fin]),
         })
@@ -924,13 +941,7 @@ class _World:
         self._listings.add(np.full(len(new), d), new)
         if first:
             # everything scheduled up to today: the existing list plus charge-offs from the history
-            parts_u, parts_d = [], []
-            for day in sorted(k for k in self._listings._d if k <= d):
-                us = self._listings.pop(day)
-                parts_u.append(us)
-                parts_d.append(np.full(len(us), day))
-            users = np.concatenate(parts_u) if parts_u else np.zeros(0, np.int64)
-            when = np.concatenate(parts_d) if parts_d else np.zeros(0, np.int64)
+            users, when = self._listings.pop_until(d)
         else:
             users = self._listings.pop(d)
             when = np.full(len(users), d)
@@ -948,7 +959,7 @@ class _World:
                          self._city_name[city] + " People's Court")
         reasons = np.array(BLACKLIST_REASONS, dtype=object)
         reason = reasons[rng.choice(len(reasons), size=k, p=[0.45, 0.25, 0.15, 0.1, 0.05])]
-        reason = np.where(rng.random(k) < 0.05, None, reason)
+        reason = _nulls(reason, rng.random(k) < 0.05)
         return pd.DataFrame({
             "case_id": np.array(case, dtype=object),
             "user_id": self.uid[users],
@@ -969,7 +980,7 @@ def _finish(world: _World, name: str, df: pd.DataFrame) -> pd.DataFrame:
         if col.type == "date" and col.name in df and df[col.name].dtype.kind in "iu":
             v = df[col.name].to_numpy()
             iso = world.iso(np.where(v >= 0, v, world.start))
-            df[col.name] = np.where(v >= 0, iso, None).astype(object)
+            df[col.name] = _nulls(iso, v < 0)
     return df[src.column_names]
 
 
@@ -1007,7 +1018,7 @@ def generate(users: int, days: int, end_ds: date, seed: int = 7,
             "blacklist": world.blacklist_frame(d, first),
         }
         for name in SOURCES:
-            yield name, ds, _finish(world, name, frames[name])
+            yield name, str(ds), _finish(world, name, frames[name])
         if show:
             print(f"\rsimulate: day {i + 1}/{world.days}", end="", file=sys.stderr, flush=True)
     if show:
@@ -1092,8 +1103,9 @@ def simulate(raw_dir: Path, users: int, days: int, end_ds: date, seed: int = 7,
     """Write `days` days of upstream deliveries ending at `end_ds` (inclusive) under `raw_dir`.
 
     Each source gets ``raw_dir/<source>/ds=YYYY-MM-DD/<file>`` plus an empty ``_SUCCESS`` marker.
-    Returns (and writes to ``raw_dir/_simulation.json``) the parameters and the rows written per
-    source: ``{"users", "days", "start_ds", "end_ds", "seed", "sources": {name: {"rows", "per_day"}}}``.
+    Returns (and writes to ``raw_dir/_simulation.json``) the parameters and the rows written:
+    ``{"users", "days", "start_ds", "end_ds", "seed", "rows": {source: total},
+    "per_day": {source: {ds: rows}}}``.
     """
     raw_dir = Path(raw_dir)
     raw_dir.mkdir(parents=True, exist_ok=True)
@@ -1107,7 +1119,8 @@ def simulate(raw_dir: Path, users: int, days: int, end_ds: date, seed: int = 7,
         "start_ds": (end_ds - timedelta(days=days - 1)).isoformat(),
         "end_ds": end_ds.isoformat(),
         "seed": int(seed),
-        "sources": {name: {"rows": sum(per_day.values()), "per_day": per_day} for name, per_day in counts.items()},
+        "rows": {name: sum(per_day.values()) for name, per_day in counts.items()},
+        "per_day": counts,
     }
     tmp = raw_dir / f".{SIMULATION_FILE}.inprogress"
     tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")

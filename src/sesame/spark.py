@@ -20,6 +20,8 @@ def spark_conf(cfg: Settings) -> dict[str, str]:
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": str(cfg.spark_shuffle_partitions),
         "spark.sql.sources.partitionOverwriteMode": "dynamic",
+        # ds=YYYY-MM-DD partition values stay strings, whatever the zone
+        "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
         "spark.sql.adaptive.enabled": "true",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.parquet.compression.codec": "zstd",
@@ -82,6 +84,7 @@ def submit(job: str, args: list[str], cfg: Settings | None = None) -> None:
     env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     env["SESAME_UNDER_SUBMIT"] = "1"
     env["SESAME_HOME"] = str(cfg.home)
+    env["SESAME_REPO"] = str(REPO_ROOT)
     proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     sys.stdout.write(proc.stdout[-20000:])
     if proc.returncode != 0:
