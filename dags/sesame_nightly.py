@@ -49,6 +49,10 @@ def sesame_nightly():
         _stage("features", night.features)
 
     @task
+    def feature_store():
+        _stage("feature_store", night.feature_store)
+
+    @task
     def score():
         _stage("score", night.score)
 
@@ -64,7 +68,8 @@ def sesame_nightly():
     def publish():
         return _stage("publish", night.publish, True)
 
-    check_deliveries() >> ingest() >> quality_gate() >> features() >> score() >> warehouse() >> audit() >> publish()
+    (check_deliveries() >> ingest() >> quality_gate() >> features() >> feature_store() >> score() >> warehouse()
+     >> audit() >> publish())
 
 
 sesame_nightly()

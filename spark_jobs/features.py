@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import sys
 
 from pyspark.sql import DataFrame, SparkSession, Window
@@ -156,8 +157,12 @@ def user_features(sources: dict[str, DataFrame], night: str) -> DataFrame:
                  "user_id", "left"))
     out = out.fillna(0.0, subset=list(ZERO_WHEN_ABSENT))
     names = [f.name for f in FEATURES]
-    return out.select("user_id", "history_days", *[F.col(n).cast("double").alias(n) for n in names]).withColumn(
-        "ds", F.lit(night))
+    return out.select(
+        "user_id", "history_days", *[F.col(n).cast("double").alias(n) for n in names],
+        # the feature store's event time: the features of a night are as known at its start
+        F.to_timestamp(F.lit(night)).alias("feature_timestamp"),
+        F.lit(night).alias("ds"),
+    )
 
 
 def read_sources(spark: SparkSession, cfg: Settings) -> dict[str, DataFrame]:
@@ -167,13 +172,18 @@ def read_sources(spark: SparkSession, cfg: Settings) -> dict[str, DataFrame]:
             for name in SOURCES}
 
 
+def union_all(frames: list[DataFrame]) -> DataFrame:
+    return functools.reduce(DataFrame.unionByName, frames)
+
+
+def write_features(frame: DataFrame, cfg: Settings) -> None:
+    """Overwrite the nights in `frame` in the feature table, leaving other nights alone."""
+    frame.write.mode("overwrite").partitionBy("ds").parquet(str(cfg.zone("features", "user_features")))
+
+
 def run(spark: SparkSession, cfg: Settings, nights: list[str]) -> None:
     sources = read_sources(spark, cfg)
-    frames = [user_features(sources, night) for night in nights]
-    result = frames[0]
-    for frame in frames[1:]:
-        result = result.unionByName(frame)
-    result.write.mode("overwrite").partitionBy("ds").parquet(str(cfg.zone("features", "user_features")))
+    write_features(union_all([user_features(sources, night) for night in nights]), cfg)
 
 
 def main(argv: list[str] | None = None) -> int:

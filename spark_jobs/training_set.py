@@ -1,4 +1,5 @@
-"""Training set: for each observation date, the features as known that night and a label from the future.
+"""Training set: for each observation date, the features as known that night (written to the feature table,
+where the feature store reads them point in time) and a label from the future (written to lake/training).
 
 label = 1 when any of the user's bills is reported `bad_dpd`+ days past due in the performance window
 (observation date, observation date + performance_days], using only deliveries up to the training night.
@@ -16,7 +17,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from sesame.config import Settings, settings
-from spark_jobs.features import profile, read_sources, user_features
+from spark_jobs.features import profile, read_sources, union_all, user_features, write_features
 
 
 def labels(bills: DataFrame, obs: str, performance_days: int, bad_dpd: int, known_until: str) -> DataFrame:
@@ -26,21 +27,20 @@ def labels(bills: DataFrame, obs: str, performance_days: int, bad_dpd: int, know
     return window.groupBy("user_id").agg(F.max((F.col("days_past_due") >= bad_dpd).cast("int")).alias("bad"))
 
 
-def training_rows(sources: dict[str, DataFrame], obs: str, cfg: Settings, known_until: str) -> DataFrame:
-    feats = user_features(sources, obs).withColumnRenamed("ds", "obs_date")
+def labelled_population(sources: dict[str, DataFrame], obs: str, cfg: Settings, known_until: str) -> DataFrame:
+    """Every user profiled at the observation date, with the label and the protected attributes."""
     lab = labels(sources["bills"], obs, cfg.performance_days, cfg.bad_dpd, known_until)
-    protected = profile(sources["users"], obs).select("user_id", "gender", "birth_year")
-    return (feats.join(lab, "user_id", "left").fillna(0, subset=["bad"])
-            .join(protected, "user_id", "left"))
+    return (profile(sources["users"], obs).select("user_id", "gender", "birth_year")
+            .join(lab, "user_id", "left").fillna(0, subset=["bad"])
+            .withColumn("obs_date", F.lit(obs)))
 
 
 def run(spark, cfg: Settings, train_ds: str, observation_dates: list[str]) -> None:
     sources = read_sources(spark, cfg)
-    frames = [training_rows(sources, obs, cfg, train_ds) for obs in observation_dates]
-    result = frames[0]
-    for frame in frames[1:]:
-        result = result.unionByName(frame)
-    result.coalesce(4).write.mode("overwrite").parquet(str(cfg.zone("training", ds=train_ds)))
+    features = [user_features(sources, obs) for obs in observation_dates]
+    population = [labelled_population(sources, obs, cfg, train_ds) for obs in observation_dates]
+    write_features(union_all(features), cfg)
+    union_all(population).coalesce(4).write.mode("overwrite").parquet(str(cfg.zone("training", ds=train_ds)))
 
 
 def main(argv: list[str] | None = None) -> int:

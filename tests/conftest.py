@@ -1,6 +1,7 @@
 """Shared fixtures: one local SparkSession for the whole run, and a private SESAME_HOME per test."""
 from __future__ import annotations
 
+import logging
 import os
 
 import pytest
@@ -9,6 +10,8 @@ os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
 os.environ.setdefault("FEAST_USAGE", "False")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+# py4j logs its shutdown after pytest has closed the captured streams
+logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")

@@ -92,7 +92,7 @@ def test_user_features_by_hand(sources):
 
 def test_every_registered_feature_is_computed(sources):
     cols = feat.user_features(sources, NIGHT).columns
-    assert [f.name for f in FEATURES] == [c for c in cols if c not in ("user_id", "history_days", "ds")]
+    assert [f.name for f in FEATURES] == [c for c in cols if c not in ("user_id", "history_days", "feature_timestamp", "ds")]
 
 
 def test_point_in_time_earlier_night_sees_less(sources):

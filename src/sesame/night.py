@@ -92,6 +92,14 @@ def features(cfg: Settings, ds: str) -> None:
     spark_job("features", ["--ds", ds], cfg)
 
 
+def feature_store(cfg: Settings, ds: str) -> None:
+    """Register the feature views and load the night into the online store."""
+    from sesame import feature_store as fs
+
+    fs.apply(cfg)
+    fs.materialize(ds, cfg)
+
+
 def score(cfg: Settings, ds: str) -> None:
     spark_job("score", ["--ds", ds], cfg)
 

@@ -8,12 +8,21 @@ Model, in short:
 
 * Users live in communities of 20-200 members that mostly share a city. Creditworthiness
   ``z`` is standard normal and partly shared within a community, so friends resemble each other.
-  Gender and birth year are drawn independently of ``z``.
+  Gender and birth year are drawn independently of ``z``; income barely depends on age.
 * The creditworthiness a user shows on a day is ``c = 0.8 z + 0.6 drift`` where ``drift`` is a slow
   AR(1) process, partly shared by the community (local economic ups and downs). A two-state
-  "distress" chain (think job loss) is entered more often and left more slowly by users with a
-  low ``c``; while distressed, salaries stop, wallets drain, friends lend money, orders get
-  cancelled and credit bills are missed and cured slowly.
+  "distress" chain is entered more often and left more slowly by users with a low ``c``; while
+  distressed, salaries often stop, wallets drain, friends lend money, orders get cancelled.
+* Idiosyncratic shocks hit anyone, whatever ``z``: job loss (salary stops), illness (no visible
+  sign) and fraud (the wallet is emptied once). They last months and push otherwise good users
+  into arrears.
+* Bills are missed now and then by anyone and mostly paid within days; users in hardship
+  (distress or a shock) miss most bills and cure slowly, collections step up at 90 days past due.
+  A hidden payment discipline ("grit"), seen in no source but the bills, lets some weak users
+  pay through hard times and makes others late, so behaviour is only a noisy proxy of outcomes
+  and prior delinquency predicts, without deciding, the next one.
+* Observable traits (income, cancellations and returns, balances, utility regularity, identity
+  checks) follow ``z`` loosely, with wide individual noise.
 * Credit bills are simulated for a year before the window (a warm-up), and the first delivery
   carries that history, so credit-history features are informative from the first day.
 
@@ -131,8 +140,16 @@ _ORDER_SUBGROUPS = (  # (essential, local)
 _INCOME_REF = 6500.0       # CNY per month, the median salary the shapes below are scaled around
 _MAX_AMOUNT_CENTS = 100_000_000   # payments.amount max (1,000,000 CNY)
 
+# idiosyncratic shocks (job loss, illness, fraud): monthly probabilities of entering and leaving,
+# independent of creditworthiness, and the share of each kind
+_SHOCK_KINDS = ("job_loss", "illness", "fraud")
+_SHOCK_SHARE = np.array([0.45, 0.35, 0.20])
+_SHOCK_ENTER, _SHOCK_LEAVE = 0.014, 0.15
+_JOB_LOSS, _ILLNESS, _FRAUD = 1, 2, 3
+_COLLECTIONS_BOOST = 8.0
+
+_ORDER_STATUS_NAMES = ("completed", "cancelled", "returned")
 _PAY = {"salary": 0, "transfer": 1, "merchant": 2, "utility": 3, "wealth_buy": 4, "wealth_redeem": 5}
-_PAY_NAMES = np.array(list(_PAY), dtype=object)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -165,19 +182,74 @@ def _nulls(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def _ids(prefix: str, numbers: np.ndarray, width: int) -> np.ndarray:
-    return np.array([f"{prefix}{n:0{width}d}" for n in numbers.tolist()], dtype=object)
+_CHUNK_ROWS = 4_000_000    # rows formatted at a time when building fixed-width strings
 
 
-_HMS: np.ndarray | None = None
+def _fixed_width(parts: list, n: int) -> pa.ChunkedArray:
+    """`n` strings of equal width built in bulk from literal text (str) and zero-padded
+    non-negative integers ((values, width) pairs), without making a Python object per string."""
+    widths = [len(x.encode("ascii")) if isinstance(x, str) else int(x[1]) for x in parts]
+    w = sum(widths)
+    for x in parts:
+        if not isinstance(x, str) and len(x[0]) and (np.min(x[0]) < 0 or np.max(x[0]) >= 10 ** x[1]):
+            raise ValueError(f"value does not fit in {x[1]} digits")
+    chunks = []
+    for lo in range(0, max(n, 1), _CHUNK_ROWS):
+        hi = min(n, lo + _CHUNK_ROWS)
+        buf = np.empty((hi - lo, w), dtype=np.uint8)
+        pos = 0
+        for x, wd in zip(parts, widths):
+            if isinstance(x, str):
+                buf[:, pos:pos + wd] = np.frombuffer(x.encode("ascii"), dtype=np.uint8)
+            else:
+                v = np.asarray(x[0][lo:hi], dtype=np.int64).copy()
+                for k in range(wd - 1, -1, -1):
+                    buf[:, pos + k] = v % 10 + 48
+                    v //= 10
+            pos += wd
+        offsets = np.arange(0, (hi - lo + 1) * w, w, dtype=np.int32)
+        chunks.append(pa.StringArray.from_buffers(hi - lo, pa.py_buffer(offsets), pa.py_buffer(buf)))
+    return pa.chunked_array(chunks, type=pa.string())
 
 
-def _hms_table() -> np.ndarray:
-    global _HMS
-    if _HMS is None:
-        _HMS = np.array([f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86400)],
-                        dtype=object)
-    return _HMS
+def _ids(prefix: str, numbers: np.ndarray, width: int) -> pa.ChunkedArray:
+    numbers = np.asarray(numbers, dtype=np.int64)
+    return _fixed_width([prefix, (numbers, width)], len(numbers))
+
+
+def _timestamps(iso_day: str, secs: np.ndarray) -> pa.ChunkedArray:
+    """"YYYY-MM-DDTHH:MM:SS" for seconds into the day `iso_day`."""
+    secs = np.asarray(secs, dtype=np.int64)
+    return _fixed_width([f"{iso_day}T", (secs // 3600, 2), ":", (secs // 60 % 60, 2), ":", (secs % 60, 2)],
+                        len(secs))
+
+
+def _take(values: pa.Array | pa.ChunkedArray, idx, null: np.ndarray | None = None) -> pa.ChunkedArray:
+    """values[idx] as an Arrow array; null where `null` is set."""
+    idx = np.asarray(idx, dtype=np.int64)
+    if null is not None and null.any():
+        indices = pa.array(np.where(null, 0, idx), mask=np.asarray(null, dtype=bool))
+    else:
+        indices = pa.array(idx)
+    out = values.take(indices)
+    return out if isinstance(out, pa.ChunkedArray) else pa.chunked_array([out], type=out.type)
+
+
+def _texts(values) -> pa.ChunkedArray:
+    """A string column from Python strings (None for null)."""
+    return pa.chunked_array([pa.array(np.asarray(values, dtype=object), type=pa.string(), from_pandas=True)],
+                            type=pa.string())
+
+
+def _col(values) -> pd.api.extensions.ExtensionArray | np.ndarray:
+    """A DataFrame column: Arrow arrays stay in Arrow memory (no Python object per value)."""
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return pd.arrays.ArrowExtensionArray(values)
+    return values
+
+
+def _frame(columns: dict) -> pd.DataFrame:
+    return pd.DataFrame({k: _col(v) for k, v in columns.items()}, copy=False)
 
 
 def _hours_to_secs(rng: np.random.Generator, n: int, hour_weights: np.ndarray) -> np.ndarray:
@@ -303,6 +375,7 @@ class _World:
         span = range(self._date_base, self.end + 400)
         self._iso = np.array([date.fromordinal(o).isoformat() for o in span], dtype=object)
         self._ymd = np.array([s.replace("-", "") for s in self._iso], dtype=object)
+        self._iso_pa = pa.array(list(self._iso), type=pa.string())
         self._build_population()
         self._build_graph()
         self._init_state()
@@ -313,6 +386,10 @@ class _World:
 
     def ymd(self, ords) -> np.ndarray:
         return self._ymd[np.asarray(ords, dtype=np.int64) - self._date_base]
+
+    def iso_pa(self, ords, null: np.ndarray | None = None) -> pa.ChunkedArray:
+        """ISO dates of day ordinals as an Arrow string column (null where `null` is set)."""
+        return _take(self._iso_pa, np.asarray(ords, dtype=np.int64) - self._date_base, null)
 
     def n_reg(self, d: int) -> int:
         return int(np.searchsorted(self.reg, d, side="right"))
@@ -334,12 +411,12 @@ class _World:
         old_back[too_old] = rng.integers(1000, 4001, size=int(too_old.sum()))
         reg = np.concatenate([start - old_back, start + rng.integers(0, self.days, size=n_new)])
         self.reg = np.sort(reg).astype(np.int64)          # user i is the i-th to register
-        self.uid = _ids("U", np.arange(1, N + 1), 8)
-        self.unum = _ids("", np.arange(1, N + 1), 8)
+        self.uid = _ids("U", np.arange(1, N + 1), 8).combine_chunks()
 
         # protected attributes: drawn independently of creditworthiness (age is only bounded below so
         # that nobody registered as a child)
         self.gender = np.where(rng.random(N) < 0.49, "F", "M").astype(object)
+        self.gender_pa = _texts(self.gender).combine_chunks()
         age = np.clip(18 + np.floor(rng.gamma(2.3, 8.5, size=N)), 18, 78).astype(np.int64)
         reg_year = (self.reg - _EPOCH).astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
         age = np.maximum(age, end_year - reg_year + 17)
@@ -358,7 +435,7 @@ class _World:
         second = np.where(f, gf[g2 % len(gf)], gm[g2 % len(gm)])
         second = np.array([s.lower() for s in second], dtype=object)
         given = np.where(two, first + second, first)
-        self.full_name = np.array(SURNAMES, dtype=object)[sur] + " " + given
+        self.full_name = _texts(np.array(SURNAMES, dtype=object)[sur] + " " + given).combine_chunks()
 
         # communities (20-200 members), a shared creditworthiness component and a home city
         sizes: list[int] = []
@@ -381,53 +458,58 @@ class _World:
         self.city = np.where(rng.random(N) < 0.8, home_city[self.comm],
                              rng.choice(len(CITIES), size=N, p=city_p)).astype(np.int64)
         self._city_name = np.array([c for c, _, _ in CITIES], dtype=object)
+        self._city_name_pa = pa.array(list(self._city_name), type=pa.string())
+        self._product_pa = pa.array(list(CREDIT_PRODUCTS), type=pa.string())
         self._city_code = np.array([k for _, k, _ in CITIES], dtype=object)
         self._city_tier = tiers.astype(np.int64)
         self._city_p = city_p
         tier = self._city_tier[self.city]
 
-        # income and occupation
-        student = (age <= 23) & (rng.random(N) < 0.55)
+        # income and occupation: income follows creditworthiness only loosely, and barely depends on
+        # age (pensions are close to the last salary; students often have part-time pay)
+        student = (age <= 23) & (rng.random(N) < 0.35)
         retired = (age >= 60) & (rng.random(N) < 0.75)
-        log_inc = (np.log(_INCOME_REF) + _lookup(_TIER_INCOME, tier) + 0.30 * z
-                   + 0.45 * rng.standard_normal(N))
+        log_inc = (np.log(_INCOME_REF) + _lookup(_TIER_INCOME, tier) + 0.16 * z
+                   + 0.55 * rng.standard_normal(N))
         rel = log_inc - np.log(_INCOME_REF)
         logits = _OCC_BASE[None, :] + _OCC_SLOPE[None, :] * rel[:, None] + rng.gumbel(size=(N, len(OCCUPATIONS)))
         occ = np.array(OCCUPATIONS, dtype=object)[np.argmax(logits, axis=1)]
         occ = np.where(student, "student", np.where(retired, "retired", occ)).astype(object)
-        log_inc = np.where(student, log_inc + np.log(0.4), np.where(retired, log_inc + np.log(0.7), log_inc))
+        log_inc = np.where(student, log_inc + np.log(0.75), np.where(retired, log_inc + np.log(0.92), log_inc))
         self.income = np.clip(np.exp(log_inc), 800.0, 300_000.0)   # CNY / month
-        self.occupation = _nulls(occ, rng.random(N) < 0.03)
+        self.occupation = _texts(_nulls(occ, rng.random(N) < 0.03)).combine_chunks()
         self.inc_rel = self.income / _INCOME_REF
 
         # identity and stability traits (more creditworthy -> more stable, more often verified)
-        verified0 = rng.random(N) < _sigmoid(0.7 + 1.2 * z)
-        later = np.floor(rng.exponential(1.0 / (0.003 * _sigmoid(-0.5 + 1.5 * z) + 1e-5), size=N))
+        verified0 = rng.random(N) < _sigmoid(0.8 + 0.7 * z + 0.8 * rng.standard_normal(N))
+        later = np.floor(rng.exponential(1.0 / (0.003 * _sigmoid(-0.5 + 0.8 * z) + 1e-5), size=N))
         later = np.minimum(later, 100_000)
         self.verify = np.where(verified0, self.reg, self.reg + 1 + later.astype(np.int64))
-        phone_back = np.floor(rng.gamma(2.0, 650.0 * np.exp(0.25 * z))).astype(np.int64)
+        phone_back = np.floor(rng.gamma(2.0, 650.0 * np.exp(0.15 * z))).astype(np.int64)
         self.phone_start = np.maximum(self.reg - phone_back, birth_ord + 14 * 365)
         self.phone_start = np.minimum(self.phone_start, self.reg)
-        addr_back = np.floor(rng.gamma(1.5, 800.0 * np.exp(0.30 * z))).astype(np.int64)
+        addr_back = np.floor(rng.gamma(1.5, 800.0 * np.exp(0.18 * z))).astype(np.int64)
         self.addr_start = np.maximum(np.minimum(self.reg, start) - addr_back, birth_ord + 18 * 365)
         self.addr_start = np.minimum(self.addr_start, start)
         # moves during the window: Poisson process, more frequent for less stable users
-        move_rate = 1.0 / (5 * 365) * np.exp(-0.35 * z)
+        move_rate = 1.0 / (5 * 365) * np.exp(-0.2 * z)
         n_moves = rng.poisson(move_rate * self.days)
         mu = np.repeat(np.arange(N), n_moves)
         self._moves = _Buckets()
         self._moves.add(start + rng.integers(0, self.days, size=len(mu)), mu)
 
         # wallet habits
-        has_salary_occ = ~np.isin(occ, _NO_SALARY_OCC)
-        self.has_salary = has_salary_occ & (rng.random(N) < _sigmoid(0.7 + 0.6 * z))
+        has_salary_occ = ~np.isin(occ, _NO_SALARY_OCC) | (student & (rng.random(N) < 0.75))   # part-time
+        self.has_salary = has_salary_occ & (rng.random(N) < _sigmoid(0.8 + 0.3 * z))
         self.pay_day = np.where(rng.random(N) < 0.6, rng.choice([1, 5, 10, 15, 20, 25, 28], size=N),
                                 rng.integers(1, 29, size=N))
-        self.util_user = rng.random(N) < _sigmoid(0.9 + 0.7 * z)
+        self.util_user = rng.random(N) < _sigmoid(0.9 + 0.35 * z)
         self.util_day = rng.integers(1, 29, size=N)
-        self.util_regular = _sigmoid(1.2 + 1.3 * z)        # share of months paid on the day itself
-        self.keep = self.income * 0.9 * np.exp(0.3 * z + 0.4 * rng.standard_normal(N))
-        self.wealth_holder = rng.random(N) < _sigmoid(-0.6 + 1.2 * z + 0.5 * np.log(self.inc_rel))
+        # share of months paid on the day itself
+        self.util_regular = _sigmoid(1.2 + 0.6 * z + 1.0 * rng.standard_normal(N))
+        self.keep = self.income * 0.9 * np.exp(0.15 * z + 0.6 * rng.standard_normal(N))
+        self.wealth_holder = rng.random(N) < _sigmoid(-0.6 + 0.6 * z + 0.5 * np.log(self.inc_rel)
+                                                      + 0.5 * rng.standard_normal(N))
         self.merchant_rate = 0.55 * self.inc_rel ** 0.25 * np.exp(0.3 * rng.standard_normal(N))
         self.merchant_mu = np.log(42.0 * self.inc_rel ** 0.6)
         self.p2p_rate = 0.045 * self.inc_rel ** 0.2 * np.exp(0.4 * rng.standard_normal(N))
@@ -435,17 +517,18 @@ class _World:
 
         # shopping habits
         self.order_rate = 0.28 * self.inc_rel ** 0.2 * np.exp(0.6 * rng.standard_normal(N) - 0.18)
-        self.p_ess = _sigmoid(0.15 + 0.45 * z + 0.4 * rng.standard_normal(N))
+        self.p_ess = _sigmoid(0.15 + 0.3 * z + 0.5 * rng.standard_normal(N))
         self.p_local = _sigmoid(-1.0 + _lookup(_TIER_LOCAL, tier) + 0.25 * z
                                 + 0.5 * rng.standard_normal(N))
-        self.cancel_bias = 0.35 * rng.standard_normal(N)
+        self.cancel_bias = 0.6 * rng.standard_normal(N)
+        self.return_bias = 0.5 * rng.standard_normal(N)
 
         # credit products: about 70% hold one, opened some time after registration
         holder = rng.random(N) < 0.78
         self.product = np.where(rng.random(N) < 0.75, 0, 1).astype(np.int64)   # huabei / jiebei
         open_delay = np.floor(rng.exponential(np.where(self.reg < start, 240.0, 40.0))).astype(np.int64)
         self.open = np.where(holder, self.reg + open_delay, np.iinfo(np.int64).max // 2)
-        lim = self.income * np.exp(0.35 * z + 0.3 * rng.standard_normal(N)) * np.where(self.product == 0, 0.9, 1.6)
+        lim = self.income * np.exp(0.25 * z + 0.4 * rng.standard_normal(N)) * np.where(self.product == 0, 0.9, 1.6)
         lim = np.clip(np.round(lim / 100.0) * 100.0, 500.0, np.where(self.product == 0, 50_000.0, 200_000.0))
         self.limit_cents = _cents(lim)
         self.stmt_day = rng.integers(1, 29, size=N)
@@ -463,13 +546,17 @@ class _World:
         self.listed[chosen] = True
 
         # initial wallet balances (cents)
-        self.balance = _cents(np.minimum(self.income * np.exp(rng.normal(-0.6 + 0.5 * z, 0.8)), 5e6))
+        self.balance = _cents(np.minimum(self.income * np.exp(rng.normal(-0.6 + 0.25 * z, 1.0)), 5e6))
         self.wealth = np.where(self.wealth_holder,
-                               _cents(np.minimum(self.income * np.exp(rng.normal(0.9 + 0.6 * z, 1.0)), 5e7)),
+                               _cents(np.minimum(self.income * np.exp(rng.normal(0.9 + 0.3 * z, 1.1)), 5e7)),
                                0).astype(np.int64)
         new = self.reg >= start
         self.balance[new] = self.balance[new] // 5
         self.wealth[new] = 0
+
+        # payment discipline: how a user handles bills beside their means, seen nowhere but in the bills
+        self.grit = rng.standard_normal(N)
+        self.spend_bias = rng.standard_normal(N)    # habitual use of the credit limit
 
     # ---- social graph ------------------------------------------------------------------------------
     def _build_graph(self) -> None:
@@ -565,6 +652,10 @@ class _World:
         c = self.c_now()
         p01, p10 = self._distress_rates(c)
         self.distress = rng.random(N) < p01 / (p01 + p10)
+        # idiosyncratic shocks, unrelated to creditworthiness (0 none, else a _SHOCK_KINDS index + 1)
+        self.shock = np.where(rng.random(N) < _SHOCK_ENTER / (_SHOCK_ENTER + _SHOCK_LEAVE),
+                              1 + rng.choice(len(_SHOCK_KINDS), size=N, p=_SHOCK_SHARE), 0).astype(np.int8)
+        self.shock_start = np.full(N, -10**6, dtype=np.int64)
         self.closed_until = np.full(N, -1, dtype=np.int64)   # account closed after a charge-off
         self.bills = _Grow(user=np.int64, stmt=np.int64, amount=np.int64, limit=np.int64)
         self._pay_sched = _Buckets()
@@ -579,7 +670,11 @@ class _World:
     @staticmethod
     def _distress_rates(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Monthly probabilities of entering and of leaving distress."""
-        return _sigmoid(-4.1 - 1.3 * c), _sigmoid(-1.2 + 0.8 * c)
+        return _sigmoid(-3.3 - 1.0 * c), _sigmoid(-1.0 + 0.5 * c)
+
+    def hardship(self) -> np.ndarray:
+        """Users who struggle to pay today: in distress or hit by a shock."""
+        return self.distress | (self.shock > 0)
 
     def step_state(self, d: int) -> None:
         rng = self.rng("state", d)
@@ -591,6 +686,13 @@ class _World:
         p01, p10 = self._distress_rates(c)
         r = rng.random(self.N)
         self.distress = np.where(self.distress, r >= _monthly_to_daily(p10), r < _monthly_to_daily(p01))
+        r = rng.random(self.N)
+        hit = self.shock > 0
+        leave = hit & (r < _monthly_to_daily(_SHOCK_LEAVE))
+        enter = np.flatnonzero(~hit & (r < _monthly_to_daily(_SHOCK_ENTER)))
+        self.shock[leave] = 0
+        self.shock[enter] = 1 + rng.choice(len(_SHOCK_KINDS), size=len(enter), p=_SHOCK_SHARE)
+        self.shock_start[enter] = d
         if d >= self.start:
             movers = self._moves.pop(d)
             if len(movers):
@@ -605,7 +707,7 @@ class _World:
         parts: list[_BillRows] = []
         bu, bstmt = self.bills["user"], self.bills["stmt"]
 
-        # accounts frozen while a bill is 31+ days past due, closed for a while after a charge-off
+        # accounts frozen while a bill is past due, closed for a while after a charge-off
         # (then reopened with half the limit)
         closed = self.closed_until > d
         reopen = np.flatnonzero(self.closed_until == d)
@@ -614,23 +716,26 @@ class _World:
         frozen = closed.copy()
         if len(self._overdue):
             od_dpd = d - (bstmt[self._overdue] + 15)
-            frozen[bu[self._overdue[od_dpd >= 31]]] = True
+            frozen[bu[self._overdue[od_dpd >= 1]]] = True
 
         # statements
         dom = date.fromordinal(d).day
         cand = np.flatnonzero((self.stmt_day == dom) & (self.open < d) & ~frozen)
         if len(cand):
             cu = c[cand]
-            dis = self.distress[cand]
+            dis = self.hardship()[cand]
             used = rng.random(len(cand)) >= 0.12 - 0.05 * _sigmoid(-cu)
             cand, cu, dis = cand[used], cu[used], dis[used]
-            mean_u = _sigmoid(-1.1 - 0.6 * cu + 1.0 * dis)
+            mean_u = _sigmoid(-1.1 - 0.35 * cu + 0.6 * dis + 0.5 * self.spend_bias[cand])
             util = rng.beta(np.maximum(mean_u * 4, 0.05), np.maximum((1 - mean_u) * 4, 0.05))
             amount = np.maximum(100, np.rint(self.limit_cents[cand] * util)).astype(np.int64)
             idx = self.bills.append(user=cand, stmt=np.full(len(cand), d), amount=amount,
                                     limit=self.limit_cents[cand])
             bu, bstmt = self.bills["user"], self.bills["stmt"]
-            p_miss = np.where(dis, _sigmoid(1.0 - 0.5 * cu), _sigmoid(-3.9 - 0.8 * cu))
+            # a bill is missed now and then by anyone (and then mostly paid within days); users in
+            # hardship miss most bills, unless their payment discipline carries them through
+            g = self.grit[cand]
+            p_miss = np.where(dis, _sigmoid(0.8 - 0.4 * cu - 0.9 * g), _sigmoid(-3.1 - 0.4 * cu - 0.6 * g))
             miss = rng.random(len(cand)) < p_miss
             on_time = idx[~miss]
             self._pay_sched.add(d + rng.integers(1, 16, size=len(on_time)), on_time)
@@ -651,7 +756,12 @@ class _World:
             u = bu[od]
             dpd = d - (bstmt[od] + 15)
             cu = c[u]
-            hazard = np.where(self.distress[u], 0.006 * np.exp(0.5 * cu), 0.12 * np.exp(0.3 * cu))
+            g = self.grit[u]
+            hazard = np.where(self.shock[u] > 0, 0.008 * np.exp(0.6 * g),
+                              np.where(self.distress[u], 0.016 * np.exp(0.3 * cu + 0.6 * g),
+                                       0.08 * np.exp(0.2 * cu + 0.5 * g)))
+            # collections step up once a bill is 90 days past due: many then find the money
+            hazard = np.where(dpd > 90, _COLLECTIONS_BOOST * hazard, hazard)
             hazard = np.where(closed[u], 0.0, hazard)
             cured = rng.random(len(od)) < hazard
             amt = self.bills["amount"][od]
@@ -681,31 +791,36 @@ class _World:
         u = self.bills["user"][b]
         stmt = self.bills["stmt"][b]
         paid = rows.paid[o]
-        return pd.DataFrame({
-            "bill_id": "B" + self.unum[u] + self.ymd(stmt),
-            "user_id": self.uid[u],
-            "product": np.array(CREDIT_PRODUCTS, dtype=object)[self.product[u]],
+        stmt_date = (stmt - _EPOCH).astype("datetime64[D]")
+        year = stmt_date.astype("datetime64[Y]").astype(np.int64) + 1970
+        month = stmt_date.astype("datetime64[M]").astype(np.int64) % 12 + 1
+        dom = (stmt_date - stmt_date.astype("datetime64[M]")).astype(np.int64) + 1
+        del stmt_date
+        return _frame({
+            "bill_id": _fixed_width(["B", (u + 1, 8), (year, 4), (month, 2), (dom, 2)], len(u)),
+            "user_id": _take(self.uid, u),
+            "product": _take(self._product_pa, self.product[u]),
             "credit_limit": _money(self.bills["limit"][b]),
-            "statement_date": stmt + 0,
-            "due_date": stmt + 15,
+            "statement_date": self.iso_pa(stmt),
+            "due_date": self.iso_pa(stmt + 15),
             "amount_due": _money(self.bills["amount"][b]),
             "amount_paid": _money(rows.paid_cents[o]),
-            "paid_date": np.where(paid >= 0, paid, -1),
+            "paid_date": self.iso_pa(paid, null=paid < 0),
             "days_past_due": rows.dpd[o].astype(np.int32),
-            "status_date": rows.status[o],
+            "status_date": self.iso_pa(rows.status[o]),
         })
 
     # ---- users -----------------------------------------------------------------------------------
     def users_frame(self, d: int) -> pd.DataFrame:
         n = self.n_reg(d)
-        return pd.DataFrame({
+        return _frame({
             "user_id": self.uid[:n],
             "full_name": self.full_name[:n],
-            "gender": self.gender[:n],
+            "gender": self.gender_pa[:n],
             "birth_year": self.birth_year[:n],
-            "city": self._city_name[self.city[:n]],
+            "city": _take(self._city_name_pa, self.city[:n]),
             "city_tier": self._city_tier[self.city[:n]],
-            "registered_date": self.iso(self.reg[:n]),
+            "registered_date": self.iso_pa(self.reg[:n]),
             "identity_verified": (self.verify[:n] <= d).astype(np.int64),
             "phone_tenure_months": np.clip((d - self.phone_start[:n]) * 12 // 365, 0, 600),
             "address_months": np.clip((d - self.addr_start[:n]) * 12 // 365, 0, 1200),
@@ -720,7 +835,8 @@ class _World:
         c = self.c_now()
         season = 1.0 + 0.08 * np.cos(2 * np.pi * (day.timetuple().tm_yday - 350) / 365.0)
         season *= {(11, 11): 2.2, (11, 10): 1.3, (6, 18): 1.6, (12, 12): 1.4}.get((day.month, day.day), 1.0)
-        lam = self.order_rate[:n] * _DOW_ORDERS[day.weekday()] * season * np.where(self.distress[:n], 0.8, 1.0)
+        lam = (self.order_rate[:n] * _DOW_ORDERS[day.weekday()] * season
+               * np.where(self.distress[:n], 0.8, 1.0) * np.where(self.shock[:n] == _JOB_LOSS, 0.85, 1.0))
         k = rng.poisson(lam)
         u = np.repeat(np.arange(n), k)
         m = len(u)
@@ -745,10 +861,10 @@ class _World:
         cents = np.clip(_cents(amount), 1, 20_000_000)
         cu = c[u]
         dis = self.distress[u]
-        p_cancel = _sigmoid(-3.0 - 0.6 * cu + 0.8 * dis + self.cancel_bias[u])
-        p_return = _sigmoid(ret[cat] - 0.5 * cu + 0.5 * dis)
+        p_cancel = _sigmoid(-3.0 - 0.45 * cu + 0.7 * dis + self.cancel_bias[u])
+        p_return = _sigmoid(ret[cat] - 0.3 * cu + 0.4 * dis + self.return_bias[u])
         r = rng.random(m)
-        status = np.where(r < p_cancel, "cancelled", np.where(r < p_cancel + p_return, "returned", "completed"))
+        status = np.where(r < p_cancel, 1, np.where(r < p_cancel + p_return, 2, 0))   # _ORDER_STATUS_NAMES
         meal = cat == _CAT_INDEX["food_delivery"]
         secs = np.where(meal, _hours_to_secs(rng, m, _MEAL_HOURS), _hours_to_secs(rng, m, _NORMAL_HOURS))
         local = np.isin(cat, [_CAT_INDEX[x] for x in LOCAL_SERVICE_CATEGORIES])
@@ -756,13 +872,13 @@ class _World:
         merchant = cat * 1_000_000 + np.where(local, self.city[u] * 10_000, 900_000) + rank
         o = np.lexsort((u, secs))
         ymd = self.ymd(d)
-        return pd.DataFrame({
+        return _frame({
             "order_id": _ids(f"O{ymd}", np.arange(1, m + 1), 7),
-            "user_id": self.uid[u[o]],
-            "order_ts": f"{self.iso(d)}T" + _hms_table()[secs[o]],
-            "category": np.array(ORDER_CATEGORIES, dtype=object)[cat[o]],
+            "user_id": _take(self.uid, u[o]),
+            "order_ts": _timestamps(self.iso(d), secs[o]),
+            "category": _take(pa.array(list(ORDER_CATEGORIES)), cat[o]),
             "amount": _money(cents[o]),
-            "status": status[o].astype(object),
+            "status": _take(pa.array(list(_ORDER_STATUS_NAMES)), status[o]),
             "merchant_id": _ids("M", merchant[o], 8),
         })
 
@@ -793,9 +909,11 @@ class _World:
             rows["pair"].append(np.full(k, -1) if pair is None else np.asarray(pair, np.int64))
             rows["wd"].append(np.zeros(k, np.int64) if wd is None else np.asarray(wd, np.int64))
 
-        # salary (or pension) on the user's pay day; distressed users often receive none
+        # salary (or pension) on the user's pay day; distressed users often receive none, and nor do
+        # those who lost their job
+        shock = self.shock[:n]
         s = act[self.has_salary[:n] & (self.pay_day[:n] == day.day)]
-        skip = rng.random(len(s)) < np.where(dis[s], 0.7, 0.015)
+        skip = rng.random(len(s)) < np.where(shock[s] == _JOB_LOSS, 0.85, np.where(dis[s], 0.5, 0.015))
         s = s[~skip]
         amt = inc[s] * (1 + 0.03 * rng.standard_normal(len(s)))
         if day.month == 1:
@@ -810,8 +928,14 @@ class _World:
         add(t, 9 * 3600 + rng.integers(0, 14 * 3600, len(t)), "transfer", False,
             _cents(inc[t] * share * rng.lognormal(0, 0.5, len(t))))
 
+        # a fraud victim's wallet is emptied the day it happens
+        fv = act[(shock == _FRAUD) & (self.shock_start[:n] == d) & (bal > 100)]
+        add(fv, rng.integers(0, 86400, len(fv)), "transfer", True,
+            np.floor(bal[fv] * (0.5 + 0.45 * rng.random(len(fv)))).astype(np.int64))
+
         # merchant payments (QR codes in shops)
-        rate = self.merchant_rate[:n] * _DOW_MERCHANT[day.weekday()] * np.where(dis, 0.7, 1.0)
+        rate = (self.merchant_rate[:n] * _DOW_MERCHANT[day.weekday()] * np.where(dis, 0.7, 1.0)
+                * np.where(shock == _JOB_LOSS, 0.85, 1.0))
         k = rng.poisson(rate)
         mu_ = np.repeat(act, k)
         add(mu_, _hours_to_secs(rng, len(mu_), _NORMAL_HOURS), "merchant", True,
@@ -819,7 +943,7 @@ class _World:
 
         # utilities: monthly on a user-specific day; less creditworthy users pay late or skip
         due = act[self.util_user[:n] & (self.util_day[:n] == day.day)]
-        pay = rng.random(len(due)) < _sigmoid(1.6 + 1.2 * c[due] - 1.5 * self.distress[due])
+        pay = rng.random(len(due)) < _sigmoid(1.8 + 0.6 * c[due] - 1.0 * self.distress[due])
         due = due[pay]
         delay = np.where(rng.random(len(due)) < self.util_regular[due], 0,
                          rng.integers(1, 12, len(due)))
@@ -904,16 +1028,14 @@ class _World:
         fin = np.lexsort((seq, user, secs))
         m = len(user)
         cpf = cp[fin]
-        counterparty = np.full(m, None, dtype=object)
-        counterparty[cpf >= 0] = self.uid[cpf[cpf >= 0]]
-        return pd.DataFrame({
+        return _frame({
             "payment_id": _ids(f"P{self.ymd(d)}", np.arange(1, m + 1), 8),
-            "user_id": self.uid[user[fin]],
-            "payment_ts": f"{self.iso(d)}T" + _hms_table()[secs[fin]],
-            "direction": np.where(out[fin], "out", "in").astype(object),
-            "kind": _PAY_NAMES[kind[fin]],
+            "user_id": _take(self.uid, user[fin]),
+            "payment_ts": _timestamps(self.iso(d), secs[fin]),
+            "direction": _take(pa.array(["in", "out"]), out[fin].astype(np.int64)),
+            "kind": _take(pa.array(list(_PAY)), kind[fin]),
             "amount": _money(cents[fin]),
-            "counterparty_id": counterparty,
+            "counterparty_id": _take(self.uid, cpf, null=cpf < 0),
             "balance_after": _money(bal[fin]),
             "wealth_balance_after": _money(wbal[fin]),
         })
@@ -923,11 +1045,11 @@ class _World:
         sel = (self.e_created <= d) if first else (self.e_created == d)
         idx = np.flatnonzero(sel)
         idx = idx[np.lexsort((self.e_dst[idx], self.e_src[idx], self.e_created[idx]))]
-        return pd.DataFrame({
-            "src_user_id": self.uid[self.e_src[idx]],
-            "dst_user_id": self.uid[self.e_dst[idx]],
-            "relation": np.array(RELATIONS, dtype=object)[self.e_rel[idx]],
-            "created_date": self.e_created[idx],
+        return _frame({
+            "src_user_id": _take(self.uid, self.e_src[idx]),
+            "dst_user_id": _take(self.uid, self.e_dst[idx]),
+            "relation": _take(pa.array(list(RELATIONS)), self.e_rel[idx]),
+            "created_date": self.iso_pa(self.e_created[idx]),
         })
 
     # ---- court list ------------------------------------------------------------------------------
@@ -960,12 +1082,12 @@ class _World:
         reasons = np.array(BLACKLIST_REASONS, dtype=object)
         reason = reasons[rng.choice(len(reasons), size=k, p=[0.45, 0.25, 0.15, 0.1, 0.05])]
         reason = _nulls(reason, rng.random(k) < 0.05)
-        return pd.DataFrame({
-            "case_id": np.array(case, dtype=object),
-            "user_id": self.uid[users],
-            "court": court.astype(object),
-            "listed_date": when,
-            "reason": reason.astype(object),
+        return _frame({
+            "case_id": _texts(case),
+            "user_id": _take(self.uid, users),
+            "court": _texts(court),
+            "listed_date": self.iso_pa(when),
+            "reason": _texts(reason),
         })
 
 
@@ -973,15 +1095,9 @@ class _World:
 # Public API
 # --------------------------------------------------------------------------------------------------
 
-def _finish(world: _World, name: str, df: pd.DataFrame) -> pd.DataFrame:
-    """Turn date ordinals into ISO strings / dates and order the columns as declared."""
-    src = SOURCES[name]
-    for col in src.columns:
-        if col.type == "date" and col.name in df and df[col.name].dtype.kind in "iu":
-            v = df[col.name].to_numpy()
-            iso = world.iso(np.where(v >= 0, v, world.start))
-            df[col.name] = _nulls(iso, v < 0)
-    return df[src.column_names]
+def _finish(name: str, df: pd.DataFrame) -> pd.DataFrame:
+    """Order the columns as declared."""
+    return df[SOURCES[name].column_names]
 
 
 def generate(users: int, days: int, end_ds: date, seed: int = 7,
@@ -1018,7 +1134,7 @@ def generate(users: int, days: int, end_ds: date, seed: int = 7,
             "blacklist": world.blacklist_frame(d, first),
         }
         for name in SOURCES:
-            yield name, str(ds), _finish(world, name, frames[name])
+            yield name, str(ds), _finish(name, frames[name])
         if show:
             print(f"\rsimulate: day {i + 1}/{world.days}", end="", file=sys.stderr, flush=True)
     if show:
@@ -1029,24 +1145,34 @@ _ARROW_TYPES = {"string": pa.string(), "int": pa.int32(), "bigint": pa.int64(), 
                 "date": pa.date32(), "timestamp": pa.string(), "boolean": pa.bool_()}
 
 
+def _arrow_column(values: pd.Series) -> pa.Array | pa.ChunkedArray:
+    if isinstance(values.dtype, pd.ArrowDtype):
+        return pa.chunked_array(values.array.__arrow_array__())
+    return pa.array(values.to_numpy(), from_pandas=True)
+
+
 def _arrow_table(source: Source, df: pd.DataFrame) -> pa.Table:
+    """The frame's columns (in the frame's order) as an Arrow table, declared columns in their
+    declared types; data that does not fit the declared type is written as it is."""
     arrays, fields = [], []
-    for col in source.columns:
-        values = df[col.name] if col.name in df else pd.Series([None] * len(df), dtype=object)
-        typ = _ARROW_TYPES.get(col.type, pa.string())
+    declared = {c.name: c for c in source.columns}
+    for name in df.columns:
+        values = df[name]
+        col = declared.get(name)
+        typ = _ARROW_TYPES.get(col.type, pa.string()) if col is not None else None
         try:
-            if col.type == "date":
-                parsed = pd.to_datetime(values, format="%Y-%m-%d")
-                arr = pa.array(parsed.to_numpy().astype("datetime64[D]"), type=typ,
-                               mask=parsed.isna().to_numpy())
+            if typ is None:
+                raise TypeError("not a declared column")
+            if isinstance(values.dtype, pd.ArrowDtype) or col.type == "date":
+                arr = _arrow_column(values if col.type != "date" else values.astype(pd.ArrowDtype(pa.string())))
+                arr = arr.cast(typ)
             else:
                 arr = pa.array(values.to_numpy(), type=typ, from_pandas=True)
         except (ValueError, TypeError, pa.ArrowException):
-            # data that does not fit the declared type is written as it is
-            arr = pa.array(values.astype(object).where(values.notna(), None).tolist())
-            typ = arr.type
+            arr = _arrow_column(values) if isinstance(values.dtype, pd.ArrowDtype) else pa.array(
+                values.astype(object).where(values.notna(), None).tolist())
         arrays.append(arr)
-        fields.append(pa.field(col.name, typ, nullable=True))
+        fields.append(pa.field(name, arr.type, nullable=True))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 

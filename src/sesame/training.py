@@ -229,6 +229,16 @@ def build_training_set(cfg: Settings, ds: str) -> list[str]:
     return dates
 
 
+def training_table(cfg: Settings, ds: str) -> pd.DataFrame:
+    """Labels from lake/training joined point in time to the features through the feature store."""
+    from sesame import feature_store
+
+    population = pd.read_parquet(cfg.zone("training", ds=ds))
+    population["event_timestamp"] = pd.to_datetime(population["obs_date"]).dt.tz_localize("UTC")
+    feature_store.apply(cfg)
+    table = feature_store.historical_features(population, cfg)
+    return table.sort_values(["obs_date", "user_id"]).reset_index(drop=True)
+
+
 def fit_from_lake(cfg: Settings, ds: str) -> dict:
-    table = pd.read_parquet(cfg.zone("training", ds=ds))
-    return train(table, ds, cfg, Registry(cfg.models))
+    return train(training_table(cfg, ds), ds, cfg, Registry(cfg.models))

@@ -1,0 +1,69 @@
+"""The Feast feature store over the nightly feature table: apply the definitions in feature_store/,
+materialize a night into the SQLite online store, build point-in-time training sets, look users up online.
+
+Online lookup, for a service that needs a user's current features:
+
+    from sesame.feature_store import online_features
+    online_features(["U0000042"])      # DataFrame: user_id + every characteristic of the latest night
+"""
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import os
+
+import pandas as pd
+
+from sesame import FACTORS
+from sesame.config import REPO_ROOT, Settings, settings
+
+REPO = REPO_ROOT / "feature_store"
+
+
+def _definitions():
+    spec = importlib.util.spec_from_file_location("sesame_feast_definitions", REPO / "features.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def store(cfg: Settings | None = None):
+    from feast import FeatureStore
+
+    cfg = cfg or settings()
+    os.environ["SESAME_HOME"] = str(cfg.home)  # feature_store.yaml and the definitions read it
+    os.environ.setdefault("FEAST_USAGE", "False")
+    (cfg.home / "feature_store").mkdir(parents=True, exist_ok=True)
+    return FeatureStore(repo_path=str(REPO))
+
+
+def apply(cfg: Settings | None = None) -> list[str]:
+    """`feast apply`: register the entity, the source and the feature views."""
+    defs = _definitions()
+    views = [getattr(defs, f"{f}_features") for f in FACTORS] + [defs.history]
+    store(cfg).apply([defs.user, defs.user_features_source, *views])
+    return [v.name for v in views]
+
+
+def feature_refs() -> list[str]:
+    from sesame.features import FEATURES
+
+    return [f"{f.factor}_features:{f.name}" for f in FEATURES] + ["user_history:history_days"]
+
+
+def materialize(ds: str, cfg: Settings | None = None) -> None:
+    """Load the night's features into the online store."""
+    night = dt.datetime.fromisoformat(ds).replace(tzinfo=dt.timezone.utc)
+    store(cfg).materialize(start_date=night - dt.timedelta(days=1), end_date=night + dt.timedelta(hours=1))
+
+
+def historical_features(entities: pd.DataFrame, cfg: Settings | None = None) -> pd.DataFrame:
+    """Point-in-time join: `entities` has user_id and event_timestamp (the observation night); each row gets
+    the features of the latest night at or before it (within the views' ttl), never later ones."""
+    job = store(cfg).get_historical_features(entity_df=entities, features=feature_refs())
+    return job.to_df()
+
+
+def online_features(user_ids: list[str], cfg: Settings | None = None) -> pd.DataFrame:
+    result = store(cfg).get_online_features(features=feature_refs(), entity_rows=[{"user_id": u} for u in user_ids])
+    return result.to_df()
