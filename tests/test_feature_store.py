@@ -14,7 +14,7 @@ def _night(home, ds, values: dict[str, float]):
     folder.mkdir(parents=True)
     rows = []
     for user, v in values.items():
-        row = {"user_id": user, "history_days": 100, "feature_timestamp": pd.Timestamp(ds)}
+        row = {"user_id": user, "history_days": 100, "feature_timestamp": pd.Timestamp(ds, tz="UTC")}  # as Spark writes it
         row.update({f.name: v for f in FEATURES})
         rows.append(row)
     pd.DataFrame(rows).to_parquet(folder / "part-0.parquet", index=False)
@@ -35,18 +35,19 @@ def test_point_in_time_join(lake):
     assert len(feature_store.apply(cfg)) == 6
     entities = pd.DataFrame({
         "user_id": ["U1", "U1", "U1", "U2", "U2"],
-        "event_timestamp": pd.to_datetime(["2026-11-20", "2026-11-21 12:00", "2026-11-22", "2026-11-22",
-                                           "2026-11-19"]).tz_localize("UTC"),
+        "event_timestamp": pd.to_datetime(["2026-11-20T00:00", "2026-11-21T12:00", "2026-11-22T00:00", "2026-11-22T00:00",
+                                           "2026-11-19T00:00"]).tz_localize("UTC"),
         "label": [0, 1, 0, 1, 0],
     })
     out = feature_store.historical_features(entities, cfg).sort_values(["user_id", "event_timestamp"])
-    labels = out["label"].tolist()
-    spend = out["bp_spend_90"].tolist()
-    assert out["user_id"].tolist() == ["U1", "U1", "U1", "U2", "U2"]
-    assert labels == [0, 1, 0, 0, 1]  # the entity rows come back with their own columns
-    assert spend[:3] == [1.0, 2.0, 3.0]  # the night itself; later that day still that night, never the next
-    assert pd.isna(spend[3])  # before any night: nothing rather than a later night's value
-    assert spend[4] == 20.0  # no row on the 22nd: the 21st's features, within the ttl
+    rows = [(u, str(t)[:16], lab, v) for u, t, lab, v in
+            out[["user_id", "event_timestamp", "label", "bp_spend_90"]].itertuples(index=False)]
+    assert rows == [
+        ("U1", "2026-11-20 00:00", 0, 1.0),   # the night itself
+        ("U1", "2026-11-21 12:00", 1, 2.0),   # later that day: that night's features, never the next night's
+        ("U1", "2026-11-22 00:00", 0, 3.0),
+        ("U2", "2026-11-22 00:00", 1, 20.0),  # no row on the 22nd: the 21st's, within the ttl
+    ]  # U2 on the 19th, before any night, gets no row at all rather than a later night's values
 
 
 def test_online_store_serves_the_latest_night(lake):

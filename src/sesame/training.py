@@ -237,6 +237,10 @@ def training_table(cfg: Settings, ds: str) -> pd.DataFrame:
     population["event_timestamp"] = pd.to_datetime(population["obs_date"]).dt.tz_localize("UTC")
     feature_store.apply(cfg)
     table = feature_store.historical_features(population, cfg)
+    if len(table) != len(population):
+        # the point-in-time join leaves out users with no features as of their observation date
+        missing = len(population) - len(table)
+        print(f"training set: {missing} of {len(population)} labelled users had no features at their observation date")
     return table.sort_values(["obs_date", "user_id"]).reset_index(drop=True)
 
 
