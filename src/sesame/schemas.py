@@ -146,3 +146,30 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
 )}
 
 PROTECTED_COLUMNS = frozenset(c.name for s in SOURCES.values() for c in s.columns if c.protected)
+
+
+def sources_markdown() -> str:
+    """docs/sources.md: the declared schemas as tables (a test keeps the file in step with this module)."""
+    out = ["# Upstream sources", "",
+           "Generated from `src/sesame/schemas.py` (`python -m sesame.schemas > docs/sources.md`). Every delivery "
+           "lands in `lake/raw/<source>/ds=YYYY-MM-DD/<file>` with a `_SUCCESS` marker written last.", ""]
+    for s in SOURCES.values():
+        out += [f"## {s.name}", "", f"{s.description} File `{s.file}` ({s.format}); natural key "
+                f"({', '.join(s.key)}); " + (f"event date from `{s.event_col}`." if s.event_col else
+                                              "a full snapshot each day."), "",
+                "| column | type | required | rule | note |", "|---|---|---|---|---|"]
+        for c in s.columns:
+            rules = []
+            if c.allowed:
+                rules.append("one of " + ", ".join(c.allowed))
+            if c.min is not None or c.max is not None:
+                rules.append(f"between {c.min:g} and {c.max:g}" if c.min is not None and c.max is not None
+                             else (f">= {c.min:g}" if c.min is not None else f"<= {c.max:g}"))
+            note = "protected: never a model input" if c.protected else c.description
+            out.append(f"| {c.name} | {c.type} | {'yes' if c.required else 'no'} | {'; '.join(rules)} | {note} |")
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(sources_markdown(), end="")

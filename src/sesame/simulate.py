@@ -375,7 +375,6 @@ class _World:
         span = range(self._date_base, self.end + 400)
         self._iso = np.array([date.fromordinal(o).isoformat() for o in span], dtype=object)
         self._ymd = np.array([s.replace("-", "") for s in self._iso], dtype=object)
-        self._iso_pa = pa.array(list(self._iso), type=pa.string())
         self._build_population()
         self._build_graph()
         self._init_state()
@@ -387,9 +386,11 @@ class _World:
     def ymd(self, ords) -> np.ndarray:
         return self._ymd[np.asarray(ords, dtype=np.int64) - self._date_base]
 
-    def iso_pa(self, ords, null: np.ndarray | None = None) -> pa.ChunkedArray:
-        """ISO dates of day ordinals as an Arrow string column (null where `null` is set)."""
-        return _take(self._iso_pa, np.asarray(ords, dtype=np.int64) - self._date_base, null)
+    @staticmethod
+    def dates(ords, null: np.ndarray | None = None) -> pa.Array:
+        """Day ordinals as an Arrow date column (null where `null` is set)."""
+        days = (np.asarray(ords, dtype=np.int64) - _EPOCH).astype(np.int32)
+        return pa.array(days, type=pa.int32(), mask=null).view(pa.date32())
 
     def n_reg(self, d: int) -> int:
         return int(np.searchsorted(self.reg, d, side="right"))
@@ -801,13 +802,13 @@ class _World:
             "user_id": _take(self.uid, u),
             "product": _take(self._product_pa, self.product[u]),
             "credit_limit": _money(self.bills["limit"][b]),
-            "statement_date": self.iso_pa(stmt),
-            "due_date": self.iso_pa(stmt + 15),
+            "statement_date": self.dates(stmt),
+            "due_date": self.dates(stmt + 15),
             "amount_due": _money(self.bills["amount"][b]),
             "amount_paid": _money(rows.paid_cents[o]),
-            "paid_date": self.iso_pa(paid, null=paid < 0),
+            "paid_date": self.dates(paid, null=paid < 0),
             "days_past_due": rows.dpd[o].astype(np.int32),
-            "status_date": self.iso_pa(rows.status[o]),
+            "status_date": self.dates(rows.status[o]),
         })
 
     # ---- users -----------------------------------------------------------------------------------
@@ -820,7 +821,7 @@ class _World:
             "birth_year": self.birth_year[:n],
             "city": _take(self._city_name_pa, self.city[:n]),
             "city_tier": self._city_tier[self.city[:n]],
-            "registered_date": self.iso_pa(self.reg[:n]),
+            "registered_date": self.dates(self.reg[:n]),
             "identity_verified": (self.verify[:n] <= d).astype(np.int64),
             "phone_tenure_months": np.clip((d - self.phone_start[:n]) * 12 // 365, 0, 600),
             "address_months": np.clip((d - self.addr_start[:n]) * 12 // 365, 0, 1200),
@@ -1049,7 +1050,7 @@ class _World:
             "src_user_id": _take(self.uid, self.e_src[idx]),
             "dst_user_id": _take(self.uid, self.e_dst[idx]),
             "relation": _take(pa.array(list(RELATIONS)), self.e_rel[idx]),
-            "created_date": self.iso_pa(self.e_created[idx]),
+            "created_date": self.dates(self.e_created[idx]),
         })
 
     # ---- court list ------------------------------------------------------------------------------
@@ -1086,7 +1087,7 @@ class _World:
             "case_id": _texts(case),
             "user_id": _take(self.uid, users),
             "court": _texts(court),
-            "listed_date": self.iso_pa(when),
+            "listed_date": self.dates(when),
             "reason": _texts(reason),
         })
 
@@ -1097,15 +1098,18 @@ class _World:
 
 def _finish(name: str, df: pd.DataFrame) -> pd.DataFrame:
     """Order the columns as declared."""
-    return df[SOURCES[name].column_names]
+    names = SOURCES[name].column_names
+    return df if list(df.columns) == names else df[names]
 
 
 def generate(users: int, days: int, end_ds: date, seed: int = 7,
              progress: bool = False) -> Iterator[tuple[str, str, pd.DataFrame]]:
     """Yield ``(source, ds, frame)`` for every source and day, in day order.
 
-    Frames hold the declared columns in declared order; dates are ISO strings ("YYYY-MM-DD"),
-    timestamps ISO strings ("YYYY-MM-DDTHH:MM:SS"), nulls are None.
+    Frames hold the declared columns in declared order. Text columns are Arrow-backed strings
+    (``string[pyarrow]``), dates Arrow dates (``date32[day][pyarrow]``, written as "YYYY-MM-DD"),
+    timestamps ISO strings ("YYYY-MM-DDTHH:MM:SS"), numbers numpy integers and floats; nulls are
+    missing values. A frame is built when it is asked for and not kept afterwards.
     """
     if users < 1 or days < 1:
         raise ValueError("users and days must be positive")
@@ -1119,22 +1123,29 @@ def generate(users: int, days: int, end_ds: date, seed: int = 7,
         history.append(world.credit_step(d))
     for i, d in enumerate(range(world.start, world.end + 1)):
         first = i == 0
-        ds = world.iso(d)
+        ds = str(world.iso(d))
         world.step_state(d)
-        bill_rows = world.credit_step(d)
+        bill_rows: _BillRows | None = world.credit_step(d)
         if first:
             bill_rows = _BillRows.concat(history + [bill_rows])
             history = []
-        frames = {
-            "users": world.users_frame(d),
-            "orders": world.orders_frame(d),
-            "payments": world.payments_frame(d),
-            "bills": world.bills_frame(bill_rows),
-            "social_edges": world.edges_frame(d, first),
-            "blacklist": world.blacklist_frame(d, first),
-        }
+        # frames are built one at a time, in this order (some change the world's state), and
+        # dropped once handed over, so that only one large frame is alive at a time
         for name in SOURCES:
-            yield name, str(ds), _finish(name, frames[name])
+            if name == "users":
+                frame = world.users_frame(d)
+            elif name == "orders":
+                frame = world.orders_frame(d)
+            elif name == "payments":
+                frame = world.payments_frame(d)
+            elif name == "bills":
+                frame, bill_rows = world.bills_frame(bill_rows), None
+            elif name == "social_edges":
+                frame = world.edges_frame(d, first)
+            else:
+                frame = world.blacklist_frame(d, first)
+            yield name, ds, _finish(name, frame)
+            del frame
         if show:
             print(f"\rsimulate: day {i + 1}/{world.days}", end="", file=sys.stderr, flush=True)
     if show:
@@ -1163,9 +1174,10 @@ def _arrow_table(source: Source, df: pd.DataFrame) -> pa.Table:
         try:
             if typ is None:
                 raise TypeError("not a declared column")
-            if isinstance(values.dtype, pd.ArrowDtype) or col.type == "date":
-                arr = _arrow_column(values if col.type != "date" else values.astype(pd.ArrowDtype(pa.string())))
-                arr = arr.cast(typ)
+            if isinstance(values.dtype, pd.ArrowDtype):
+                arr = _arrow_column(values).cast(typ)
+            elif col.type == "date":   # ISO strings
+                arr = _arrow_column(values.astype(pd.ArrowDtype(pa.string()))).cast(typ)
             else:
                 arr = pa.array(values.to_numpy(), type=typ, from_pandas=True)
         except (ValueError, TypeError, pa.ArrowException):
