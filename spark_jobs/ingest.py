@@ -197,7 +197,8 @@ def ingest_source(spark: SparkSession, cfg: Settings, source: Source, days: list
     earlier = None
     if not source.full_snapshot and valid_zone.exists():
         first = min(days)
-        earlier_parts = [p for p in valid_zone.glob("ds=*") if p.name[3:] < first]
+        horizon = (dt.date.fromisoformat(first) - dt.timedelta(days=cfg.dedupe_lookback_days)).isoformat()
+        earlier_parts = [p for p in valid_zone.glob("ds=*") if horizon <= p.name[3:] < first]
         if earlier_parts:
             earlier = spark.read.option("basePath", str(valid_zone)).parquet(*[str(p) for p in earlier_parts])
 

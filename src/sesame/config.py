@@ -41,6 +41,9 @@ class Settings:
     # Training observation dates: one every `obs_step_days`, the latest `oot_dates` held out for validation.
     obs_step_days: int = field(default_factory=lambda: int(_env("OBS_STEP_DAYS", "7")))
     oot_dates: int = field(default_factory=lambda: int(_env("OOT_DATES", "1")))
+    # A record re-delivered within this many days of its first delivery counts as a duplicate; bounding the
+    # look-back keeps a night's ingestion cost independent of the length of history.
+    dedupe_lookback_days: int = field(default_factory=lambda: int(_env("DEDUPE_LOOKBACK_DAYS", "60")))
     # Nights of published snapshots kept; the one LATEST names is never removed.
     retention_nights: int = field(default_factory=lambda: int(_env("RETENTION_NIGHTS", "30")))
 

@@ -166,6 +166,11 @@ def _published_tables(cfg: Settings, ds: str, staged: Path) -> dict[str, pa.Tabl
             "visa_eligibility": pa.Table.from_pandas(elig, preserve_index=False)}
 
 
+def audited_dir(cfg: Settings, run_id: str) -> Path:
+    """Where the audit leaves the datasets it verified, for publish to write out unchanged."""
+    return cfg.home / "tmp" / "audited" / run_id
+
+
 def audit(cfg: Settings, ds: str, run_id: str) -> list[dict]:
     """Checks on the staged outputs before anything is published."""
     staged = staged_warehouse(cfg, run_id)
@@ -193,16 +198,20 @@ def audit(cfg: Settings, ds: str, run_id: str) -> list[dict]:
     if failed:
         raise NightFailed("audit failed; nothing published: " + "; ".join(c["detail"] for c in failed))
     (cfg.zone("checks", ds=ds) / "audit.json").write_text(json.dumps(checks, indent=1))
+    folder = audited_dir(cfg, run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        pq.write_table(table, folder / f"{name}.parquet")
     return checks
 
 
 def publish(cfg: Settings, ds: str, run_id: str) -> dict:
     """Snapshots first, then the warehouse swap, then LATEST: each step atomic, LATEST last."""
-    from sesame.registry import Registry
-
     staged = staged_warehouse(cfg, run_id)
-    tables = _published_tables(cfg, ds, staged)
-    model_version = Registry(cfg.models).champion().version
+    audited = audited_dir(cfg, run_id)
+    tables = {path.stem: pq.read_table(path) for path in sorted(audited.glob("*.parquet"))}
+    versions = set(tables["sesame_scores"].column("model_version").to_pylist())
+    model_version = ",".join(sorted(versions))  # the model that scored the night, whatever is champion now
     checks = []
     for stage_name in ("input", "output"):
         path = cfg.zone("checks", ds=ds) / f"{stage_name}.json"
@@ -216,6 +225,7 @@ def publish(cfg: Settings, ds: str, run_id: str) -> dict:
     for name, rel in written.items():
         snapshots.flip_latest(cfg.published, name, rel)
         snapshots.apply_retention(cfg.published, name, cfg.retention_nights)
+    shutil.rmtree(audited, ignore_errors=True)
     return written
 
 

@@ -354,13 +354,13 @@ class _BillRows:
     paid: np.ndarray       # paid ordinal or -1
     dpd: np.ndarray
 
+    _DTYPES = {"bill": np.int64, "status": np.int32, "paid_cents": np.int64, "paid": np.int32, "dpd": np.int32}
+
     @staticmethod
     def concat(parts: list[_BillRows]) -> _BillRows:
-        if not parts:
-            z = np.zeros(0, dtype=np.int64)
-            return _BillRows(z, z, z, z, z)
-        return _BillRows(*(np.concatenate([getattr(p, f) for p in parts]).astype(np.int64)
-                           for f in ("bill", "status", "paid_cents", "paid", "dpd")))
+        """One set of rows (in compact types: a year of them is kept for the first delivery)."""
+        return _BillRows(*(np.concatenate([np.zeros(0, t)] + [getattr(p, f) for p in parts]).astype(t, copy=False)
+                           for f, t in _BillRows._DTYPES.items()))
 
 
 class _World:
@@ -375,6 +375,7 @@ class _World:
         span = range(self._date_base, self.end + 400)
         self._iso = np.array([date.fromordinal(o).isoformat() for o in span], dtype=object)
         self._ymd = np.array([s.replace("-", "") for s in self._iso], dtype=object)
+        self._ymd_num = self._ymd.astype(np.int64)
         self._build_population()
         self._build_graph()
         self._init_state()
@@ -787,29 +788,29 @@ class _World:
         return _BillRows.concat(parts)
 
     def bills_frame(self, rows: _BillRows) -> pd.DataFrame:
+        """One row per status change; columns are built one by one to keep a year of history small."""
         o = np.lexsort((rows.bill, rows.status))
         b = rows.bill[o]
         u = self.bills["user"][b]
         stmt = self.bills["stmt"][b]
+        cols: dict[str, object] = {}
+        cols["bill_id"] = _fixed_width(["B", (u + 1, 8), (self._ymd_num[stmt - self._date_base], 8)], len(u))
+        cols["user_id"] = _take(self.uid, u)
+        cols["product"] = _take(self._product_pa, self.product[u])
+        del u
+        cols["credit_limit"] = _money(self.bills["limit"][b])
+        cols["statement_date"] = self.dates(stmt)
+        cols["due_date"] = self.dates(stmt + 15)
+        del stmt
+        cols["amount_due"] = _money(self.bills["amount"][b])
+        del b
+        cols["amount_paid"] = _money(rows.paid_cents[o])
         paid = rows.paid[o]
-        stmt_date = (stmt - _EPOCH).astype("datetime64[D]")
-        year = stmt_date.astype("datetime64[Y]").astype(np.int64) + 1970
-        month = stmt_date.astype("datetime64[M]").astype(np.int64) % 12 + 1
-        dom = (stmt_date - stmt_date.astype("datetime64[M]")).astype(np.int64) + 1
-        del stmt_date
-        return _frame({
-            "bill_id": _fixed_width(["B", (u + 1, 8), (year, 4), (month, 2), (dom, 2)], len(u)),
-            "user_id": _take(self.uid, u),
-            "product": _take(self._product_pa, self.product[u]),
-            "credit_limit": _money(self.bills["limit"][b]),
-            "statement_date": self.dates(stmt),
-            "due_date": self.dates(stmt + 15),
-            "amount_due": _money(self.bills["amount"][b]),
-            "amount_paid": _money(rows.paid_cents[o]),
-            "paid_date": self.dates(paid, null=paid < 0),
-            "days_past_due": rows.dpd[o].astype(np.int32),
-            "status_date": self.dates(rows.status[o]),
-        })
+        cols["paid_date"] = self.dates(paid, null=paid < 0)
+        del paid
+        cols["days_past_due"] = rows.dpd[o].astype(np.int32)
+        cols["status_date"] = self.dates(rows.status[o])
+        return _frame(cols)
 
     # ---- users -----------------------------------------------------------------------------------
     def users_frame(self, d: int) -> pd.DataFrame:
