@@ -117,8 +117,14 @@ def cmd_train(args, cfg: Settings) -> int:
 
     registry = Registry(cfg.models)
     newest = registry.list()[-1] if registry.list() else None
-    print(f"sesame_train {ds}: champion {registry.champion().version if registry.has_champion() else 'none'}; "
-          f"newest {newest}")
+    card = registry.get(newest["version"]).card if newest else {}
+    failed = [name for name, gate in card.get("gates", {}).items() if not gate["passed"]]
+    oot = card.get("metrics", {}).get("out_of_time", {})
+    print(f"sesame_train {ds}: registered {card.get('version')} (out-of-time AUC {oot.get('auc', float('nan')):.3f}, "
+          f"KS {oot.get('ks', float('nan')):.3f}); "
+          + (f"gates failed: {failed}, champion unchanged" if failed else "all gates passed")
+          + f"; champion {registry.champion().version if registry.has_champion() else 'none'}")
+    print(f"  model card: {cfg.models / str(card.get('version')) / 'card.html'}")
     return EXIT_OK
 
 

@@ -114,8 +114,8 @@ class Registry:
 
     def list(self) -> list[dict]:
         index = self._index()
-        return [{"version": v, "champion": v == index["champion"], **meta}
-                for v, meta in sorted(index["versions"].items())]
+        rows = [{"version": v, "champion": v == index["champion"], **meta} for v, meta in index["versions"].items()]
+        return sorted(rows, key=lambda r: (r["registered_at"], r["version"]))  # oldest first
 
 
 def _now() -> str:
