@@ -139,6 +139,20 @@ def social_features(edges: DataFrame, delinquent: DataFrame, listed: DataFrame, 
     )
 
 
+def transfer_trust(payments: DataFrame, night: str, max_iter: int = 20) -> DataFrame:
+    """PageRank over the last 90 days' transfer graph (payer -> payee, weighted by amount), scaled so that
+    the average node scores 1. Money sent to someone is a vote of trust in them."""
+    from spark_jobs.graph import pagerank
+
+    transfers = known_by(payments, night, 90).filter(
+        (F.col("kind") == "transfer") & (F.col("direction") == "out") & F.col("counterparty_id").isNotNull())
+    edges = transfers.select(F.col("user_id").alias("src"), F.col("counterparty_id").alias("dst"),
+                             F.col("amount").alias("weight"))
+    ranks = pagerank(edges, max_iter=max_iter)
+    nodes = ranks.count()
+    return ranks.select(F.col("node").alias("user_id"), (F.col("rank") * nodes).alias("sc_transfer_trust"))
+
+
 # Counts and sums are zero when a user simply had no such events; rates and balances stay missing.
 ZERO_WHEN_ABSENT = ("bp_order_count_90", "bp_spend_90", "fc_inflow_30", "fc_salary_90", "fc_net_flow_90",
                     "fc_utility_payments_90", "ch_delinquent_bills_365", "sc_degree", "ch_court_listed")
@@ -154,7 +168,8 @@ def user_features(sources: dict[str, DataFrame], night: str) -> DataFrame:
            .join(order_features(sources["orders"], night), "user_id", "left")
            .join(payment_features(sources["payments"], night), "user_id", "left")
            .join(social_features(sources["social_edges"], delinquent_users(sources["bills"], night), listed, night),
-                 "user_id", "left"))
+                 "user_id", "left")
+           .join(transfer_trust(sources["payments"], night), "user_id", "left"))
     out = out.fillna(0.0, subset=list(ZERO_WHEN_ABSENT))
     names = [f.name for f in FEATURES]
     return out.select(
