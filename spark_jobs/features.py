@@ -24,10 +24,15 @@ from sesame.schemas import ESSENTIAL_CATEGORIES, LOCAL_SERVICE_CATEGORIES
 
 
 def known_by(df: DataFrame, night: str, window_days: int | None = None) -> DataFrame:
-    """Records delivered by the night whose event fell in the window ending that night."""
+    """Records delivered by the night whose event fell in the window ending that night.
+
+    A record is never delivered before its event happened, so a windowed read needs only the deliveries of
+    the window's own days: the partition filter below is exact, and keeps a night's cost independent of the
+    length of history."""
     out = df.filter((F.col("ds") <= F.lit(night)) & (F.col("event_date") <= F.to_date(F.lit(night))))
     if window_days:
-        out = out.filter(F.col("event_date") > F.date_sub(F.to_date(F.lit(night)), window_days))
+        first_day = (dt.date.fromisoformat(night) - dt.timedelta(days=window_days - 1)).isoformat()
+        out = out.filter((F.col("ds") >= F.lit(first_day)) & (F.col("event_date") >= F.to_date(F.lit(first_day))))
     return out
 
 

@@ -140,6 +140,10 @@ def validate(df: DataFrame, source: Source) -> DataFrame:
             checks.append(F.when(value < F.lit(col.min), F.lit(f"below_min:{col.name}")))
         if col.max is not None:
             checks.append(F.when(value > F.lit(col.max), F.lit(f"above_max:{col.name}")))
+    if source.event_col:
+        # an event cannot be delivered before it happened; windows rely on it (spark_jobs/features.py)
+        checks.append(F.when(F.to_date(typed[source.event_col]) > F.to_date(F.col("ds")),
+                             F.lit(f"future_event:{source.event_col}")))
     out = df.select(
         *[typed[c].alias(c) for c in source.column_names],
         F.coalesce(*checks).alias("reject_reason"),

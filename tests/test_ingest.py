@@ -38,18 +38,19 @@ def test_orders_rules_quarantine_and_accounting(spark, cfg):
         _order("O1"),                               # duplicate of O1
         _order("O6", ts="2026-11-17T08:00:00"),     # late: happened three days before delivery
         _order("O7", amount="abc"),                 # not a number
+        _order("O8", ts="2026-11-25T10:00:00"),     # dated after its delivery
     ]
     _deliver(cfg, "orders", "2026-11-20", "\n".join(lines) + "\n")
     rows = ingest.ingest_source(spark, cfg, SOURCES["orders"], ["2026-11-20"])
     (acc,) = rows
-    assert acc["delivered"] == 8
-    assert acc["accepted"] == 2 and acc["duplicates"] == 1 and acc["quarantined"] == 5
+    assert acc["delivered"] == 9
+    assert acc["accepted"] == 2 and acc["duplicates"] == 1 and acc["quarantined"] == 6
     assert acc["delivered"] == acc["accepted"] + acc["quarantined"] + acc["duplicates"]
 
     q = pd.read_parquet(cfg.zone("quarantine", "orders", ds="2026-11-20"))
     reasons = sorted(q["reject_reason"])
     assert reasons == sorted(["below_min:amount", "not_allowed:category", "required_null:user_id",
-                              "malformed_record", "bad_type:amount"])
+                              "malformed_record", "bad_type:amount", "future_event:order_ts"])
     assert q["raw_record"].str.len().min() > 0  # the record is kept as delivered
 
     v = pd.read_parquet(cfg.zone("validated", "orders", ds="2026-11-20"))
