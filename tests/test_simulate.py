@@ -374,14 +374,15 @@ def test_delinquent_users_earn_less_and_cancel_more(behaviour):
     frame["inflow"] = inflow.reindex(frame.index).fillna(0)
     frame["salary"] = salary.reindex(frame.index).fillna(0)
     assert 0.05 < frame.bad.mean() < 0.4
+    # behaviour is a noisy proxy: the direction of every effect holds, not its old strength
     med = frame.groupby("bad").median()
-    assert med.loc[True, "inflow"] < 0.75 * med.loc[False, "inflow"]
-    assert frame.groupby("bad").salary.mean()[True] < 0.75 * frame.groupby("bad").salary.mean()[False]
+    assert med.loc[True, "inflow"] < 0.9 * med.loc[False, "inflow"]
+    assert frame.groupby("bad").salary.mean()[True] < 0.8 * frame.groupby("bad").salary.mean()[False]
 
     orders = _load(raw, "orders")
     orders["bad"] = orders.user_id.isin(d30)
     cancel = orders.assign(c=orders.status == "cancelled").groupby("bad").c.mean()
-    assert cancel[True] > 1.4 * cancel[False]
+    assert cancel[True] > 1.15 * cancel[False]
     ret = orders.assign(r=orders.status == "returned").groupby("bad").r.mean()
     assert ret[True] > ret[False]
     # essential spending share is higher for users who pay their bills
@@ -451,3 +452,61 @@ def test_protected_attributes_do_not_drive_delinquency(behaviour):
     age = END.year - h.birth_year.astype(int)
     young, old = h.bad[age < 35].mean(), h.bad[age >= 35].mean()
     assert abs(young - old) < 0.07
+
+
+def test_income_barely_depends_on_age(behaviour):
+    raw, _, users, _, _ = behaviour
+    pay = _load(raw, "payments")
+    pay["amount"] = pay.amount.astype(float)
+    salary = pay[pay.kind == "salary"].groupby("user_id").amount.median()
+    age = END.year - users.birth_year.astype(int)
+    band = pd.cut(age, [0, 30, 45, 200], right=False, labels=["<30", "30-44", "45+"])
+    med = salary.groupby(band.reindex(salary.index), observed=True).median()
+    assert len(med) == 3 and med.max() / med.min() < 1.2
+    salaried = pd.Series(users.index.isin(salary.index), index=users.index).groupby(band, observed=True).mean()
+    assert salaried.max() / salaried.min() < 1.25
+
+
+# ---- realism: outcomes are predictable, but far from perfectly -------------------------------------
+
+def _auc(y: np.ndarray, score: np.ndarray) -> float:
+    ranks = pd.Series(score).rank().to_numpy()
+    pos = int(y.sum())
+    return float((ranks[y].sum() - pos * (pos + 1) / 2) / (pos * (len(y) - pos)))
+
+
+@pytest.fixture(scope="module")
+def outcomes():
+    """3,000 users' first-day bill history (a year): credit history up to an observation date 100
+    days back, and whether a bill reaches 90 days past due in the 90 days after it."""
+    bills = next(frame for name, _, frame in generate(3000, 1, END, seed=11) if name == "bills")
+    bills = pd.DataFrame({"user_id": bills.user_id.astype(str), "bill_id": bills.bill_id.astype(str),
+                          "status_date": bills.status_date.astype(str), "dpd": bills.days_past_due})
+    obs = (END - timedelta(days=100)).isoformat()
+    until = (END - timedelta(days=10)).isoformat()
+    before = bills[bills.status_date <= obs]
+    after = bills[(bills.status_date > obs) & (bills.status_date <= until)]
+    frame = pd.DataFrame(index=pd.Index(before.user_id.unique()))
+    frame["worst"] = before.groupby("user_id").dpd.max()
+    frame["delinquent_bills"] = before[before.dpd >= 30].groupby("user_id").bill_id.nunique()
+    frame = frame.fillna(0)
+    frame["bad"] = frame.index.isin(set(after.loc[after.dpd >= 90, "user_id"]))
+    return frame
+
+
+def test_bad_rate_is_in_a_realistic_range(outcomes):
+    assert len(outcomes) > 1500
+    assert 0.04 < outcomes.bad.mean() < 0.11
+
+
+def test_credit_history_predicts_outcomes_but_not_perfectly(outcomes):
+    y = outcomes.bad.to_numpy()
+    auc = _auc(y, (outcomes.worst + 1000 * outcomes.delinquent_bills).to_numpy())
+    assert 0.7 < auc < 0.9
+    # some users without any serious delinquency go 90+ (shocks hit good payers too) ...
+    clean = outcomes.worst < 30
+    assert (clean & outcomes.bad).sum() >= 5
+    # ... and prior delinquency is a strong signal, not a verdict: most who were late before cure
+    assert outcomes.bad[outcomes.worst >= 30].mean() > 4 * outcomes.bad[clean].mean()
+    assert outcomes.bad[outcomes.worst >= 30].mean() < 0.25
+    assert outcomes.bad[outcomes.worst >= 90].mean() < 0.3

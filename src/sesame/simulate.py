@@ -39,7 +39,7 @@ import json
 import os
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -1180,7 +1180,7 @@ def _arrow_table(source: Source, df: pd.DataFrame) -> pa.Table:
             elif col.type == "date":   # ISO strings
                 arr = _arrow_column(values.astype(pd.ArrowDtype(pa.string()))).cast(typ)
             else:
-                arr = pa.array(values.to_numpy(), type=typ, from_pandas=True)
+                arr = pa.array(values, type=typ, from_pandas=True)
         except (ValueError, TypeError, pa.ArrowException):
             arr = _arrow_column(values) if isinstance(values.dtype, pd.ArrowDtype) else pa.array(
                 values.astype(object).where(values.notna(), None).tolist())
@@ -1201,20 +1201,52 @@ def _json_default(v):
     raise TypeError(f"cannot write {type(v).__name__} as JSON")
 
 
+def _python_values(values: pd.Series) -> list:
+    """A column as Python values (None for missing, dates as `datetime.date`)."""
+    if isinstance(values.dtype, pd.ArrowDtype):
+        return _arrow_column(values).to_pylist()
+    if values.dtype == object:
+        return values.where(values.notna(), None).tolist()
+    return pa.array(values, from_pandas=True).to_pylist()
+
+
 def _write_jsonl(path: Path, df: pd.DataFrame) -> None:
     """One JSON object per line; floats in their shortest exact form, nulls as null."""
-    records = df.astype(object).where(df.notna(), None).to_dict("records")
+    names = [str(c) for c in df.columns]
+    columns = [_python_values(df[c]) for c in df.columns]
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default,
                              allow_nan=False).encode
     with open(path, "w", encoding="utf-8", newline="\n") as fh:
-        fh.writelines(dumps(r) + "\n" for r in records)
+        fh.writelines(dumps(dict(zip(names, row))) + "\n" for row in zip(*columns))
 
 
-def write_delivery(raw_dir: Path, source: str, ds: str, df: pd.DataFrame) -> Path:
+def _write_csv(path: Path, df: pd.DataFrame) -> None:
+    """A header line, then one line per record; nulls as empty fields, dates as YYYY-MM-DD."""
+    plain = {}
+    for name in df.columns:
+        values = df[name]
+        if isinstance(values.dtype, pd.ArrowDtype):
+            arr = _arrow_column(values)
+            if not pa.types.is_string(arr.type):
+                arr = arr.cast(pa.string())
+            values = pd.Series(arr.to_numpy(), dtype=object, index=df.index)
+        plain[name] = values
+    pd.DataFrame(plain, index=df.index, copy=False).to_csv(path, index=False, lineterminator="\n")
+
+
+def write_delivery(raw_dir: Path, source: str, ds: str, df: pd.DataFrame, *,
+                   patch: Callable[[Path], None] | None = None, sidecars: dict[str, str] | None = None,
+                   complete: bool = True) -> Path:
     """Write one day's delivery of a source in its declared format, then its `_SUCCESS` marker.
 
     The data file is written under a hidden temporary name and renamed into place, and the marker
     is written last, so a reader never sees a marker beside a partial file.
+
+    Hooks for altering a delivery on its way: `patch` is called with the temporary data file
+    before it is moved into place; `sidecars` (name -> text, names starting with an underscore so
+    that readers skip them) are written beside the data before the marker; ``complete=False``
+    leaves the marker out, as for a delivery that never finished. Sidecars of an earlier run in
+    the same folder are removed.
     """
     src = SOURCES[source]
     folder = Path(raw_dir) / source / f"ds={ds}"
@@ -1222,44 +1254,73 @@ def write_delivery(raw_dir: Path, source: str, ds: str, df: pd.DataFrame) -> Pat
     marker = folder / SUCCESS_MARKER
     if marker.exists():
         marker.unlink()
+    for old in folder.glob("_*"):
+        if old.is_file() and old.name not in (sidecars or {}):
+            old.unlink()
     target = folder / src.file
     tmp = folder / f".{src.file}.inprogress"
     if src.format == "csv":
-        df.to_csv(tmp, index=False, lineterminator="\n")
+        _write_csv(tmp, df)
     elif src.format == "jsonl":
         _write_jsonl(tmp, df)
     elif src.format == "parquet":
         pq.write_table(_arrow_table(src, df), tmp)
     else:  # pragma: no cover - schemas only declare the three formats above
         raise ValueError(f"unknown format {src.format!r}")
+    if patch is not None:
+        patch(tmp)
     os.replace(tmp, target)
-    marker.touch()
+    for name, text in (sidecars or {}).items():
+        side_tmp = folder / f".{name}.inprogress"
+        side_tmp.write_text(text, encoding="utf-8")
+        os.replace(side_tmp, folder / name)
+    if complete:
+        marker.touch()
     return target
 
 
 def simulate(raw_dir: Path, users: int, days: int, end_ds: date, seed: int = 7,
-             progress: bool = False) -> dict:
+             progress: bool = False, dirty: dict[str, float | int | str] | str | None = None) -> dict:
     """Write `days` days of upstream deliveries ending at `end_ds` (inclusive) under `raw_dir`.
 
     Each source gets ``raw_dir/<source>/ds=YYYY-MM-DD/<file>`` plus an empty ``_SUCCESS`` marker.
-    Returns (and writes to ``raw_dir/_simulation.json``) the parameters and the rows written:
+    `dirty` asks for dirt (see :mod:`sesame.dirt`): a profile name such as ``"default"``, a spec
+    such as ``"default,late=0.05"``, or ``{kind: rate}``; each delivery then also gets a
+    ``_dirt.json`` with what was done and what ingestion should count.
+    Returns (and writes to ``raw_dir/_simulation.json``) the parameters and the records delivered:
     ``{"users", "days", "start_ds", "end_ds", "seed", "rows": {source: total},
-    "per_day": {source: {ds: rows}}}``.
+    "per_day": {source: {ds: rows}}, "dirty": None | {"spec", "values", "faults", "records",
+    "expected"}}``.
     """
     raw_dir = Path(raw_dir)
+    start_ds = end_ds - timedelta(days=days - 1)
+    injector = None
+    if dirty is not None:
+        from sesame.dirt import DirtInjector
+
+        injector = DirtInjector(dirty, seed, [(start_ds + timedelta(days=i)).isoformat() for i in range(days)])
+        if not injector.active:   # e.g. the "none" profile: a clean run
+            injector = None
     raw_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, dict[str, int]] = {name: {} for name in SOURCES}
     for name, ds, frame in generate(users, days, end_ds, seed, progress):
-        write_delivery(raw_dir, name, ds, frame)
-        counts[name][ds] = int(len(frame))
+        if injector is None:
+            write_delivery(raw_dir, name, ds, frame)
+            counts[name][ds] = int(len(frame))
+        else:
+            delivery = injector.apply(name, ds, frame)
+            del frame
+            delivery.write(raw_dir)
+            counts[name][ds] = delivery.delivered
     summary = {
         "users": int(users),
         "days": int(days),
-        "start_ds": (end_ds - timedelta(days=days - 1)).isoformat(),
+        "start_ds": start_ds.isoformat(),
         "end_ds": end_ds.isoformat(),
         "seed": int(seed),
         "rows": {name: sum(per_day.values()) for name, per_day in counts.items()},
         "per_day": counts,
+        "dirty": injector.summary() if injector is not None else None,
     }
     tmp = raw_dir / f".{SIMULATION_FILE}.inprogress"
     tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
