@@ -156,6 +156,8 @@ def run_night(cfg: Settings, ds: str, quiet: bool = False) -> int:
 
 
 def cmd_night(args, cfg: Settings) -> int:
+    if args.accept_drift:
+        os.environ["SESAME_ACCEPT_DRIFT"] = "1"  # read by the audit stage of this run only
     return run_night(cfg, args.ds)
 
 
@@ -234,6 +236,8 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("night", help="run sesame_nightly for one night through Airflow")
     s.add_argument("--ds", type=_date, required=True)
+    s.add_argument("--accept-drift", action="store_true",
+                   help="publish even if score or characteristic PSI reaches the failing level (after review)")
     s.set_defaults(func=cmd_night)
 
     s = sub.add_parser("train", help="run sesame_train through Airflow and register the model")

@@ -44,6 +44,8 @@ class Settings:
     # A record re-delivered within this many days of its first delivery counts as a duplicate; bounding the
     # look-back keeps a night's ingestion cost independent of the length of history.
     dedupe_lookback_days: int = field(default_factory=lambda: int(_env("DEDUPE_LOOKBACK_DAYS", "60")))
+    # An operator's acceptance of score or characteristic drift beyond the failing PSI for a night.
+    accept_drift: bool = field(default_factory=lambda: _env("ACCEPT_DRIFT", "0").lower() in ("1", "true", "yes"))
     # Nights of published snapshots kept; the one LATEST names is never removed.
     retention_nights: int = field(default_factory=lambda: int(_env("RETENTION_NIGHTS", "30")))
 

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -171,6 +172,21 @@ def audited_dir(cfg: Settings, run_id: str) -> Path:
     return cfg.home / "tmp" / "audited" / run_id
 
 
+def drift(cfg: Settings, ds: str, scores: pa.Table) -> list[dict]:
+    """PSI of tonight's scores and characteristics against the scoring model's development sample."""
+    from sesame.drift import drift_checks
+    from sesame.registry import Registry
+
+    version = scores.column("model_version")[0].as_py()
+    entry = Registry(cfg.models).get(version)
+    profile = entry.card.get("development_profile")
+    if not profile:
+        return []
+    features = pd.read_parquet(cfg.zone("features", "user_features", ds=ds))
+    scored = features[features["user_id"].isin(scores.column("user_id").to_pylist())]
+    return drift_checks(entry.load(), profile, scored[entry.inputs], accept=cfg.accept_drift)
+
+
 def audit(cfg: Settings, ds: str, run_id: str) -> list[dict]:
     """Checks on the staged outputs before anything is published."""
     staged = staged_warehouse(cfg, run_id)
@@ -187,6 +203,7 @@ def audit(cfg: Settings, ds: str, run_id: str) -> list[dict]:
                    "detail": f"marts.sesame_scores has {in_marts} rows for {ds}, lake scores {scores.num_rows}"})
     checks.append({"name": "marts.tier_present", "rule": "tier.not_null", "passed": bad_tier == 0,
                    "detail": f"{bad_tier} scores without a tier"})
+    checks += drift(cfg, ds, scores)
     unmapped = scores.column("user_id").null_count + tables["visa_eligibility"].column("user_id").null_count
     checks.append({"name": "keys.resolve", "rule": "keys.resolve", "passed": unmapped == 0,
                    "detail": f"{unmapped} warehouse keys that map to no scored user"})

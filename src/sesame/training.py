@@ -16,6 +16,7 @@ from sesame import FACTORS
 from sesame.config import Settings
 from sesame.features import FACTOR_OF, FEATURES, REASON_CODE_OF
 from sesame import metrics
+from sesame.drift import development_profile
 from sesame.registry import Registry
 
 FAIRNESS_THRESHOLDS = (700, 750)
@@ -108,7 +109,6 @@ def gates(card: dict, champion_card: dict | None, champion_auc_on_oot: float | N
 def model_card(model, inputs: list[str], dev: pd.DataFrame, oot: pd.DataFrame, train_ds: str, cfg: Settings) -> dict:
     on_year = dt.date.fromisoformat(train_ds).year
     used = [c for c in inputs if c not in getattr(model, "dropped_", {})]
-    dev_scores = model.score(dev[inputs])
     return {
         "train_ds": train_ds,
         "trained_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -124,7 +124,7 @@ def model_card(model, inputs: list[str], dev: pd.DataFrame, oot: pd.DataFrame, t
         "dropped": getattr(model, "dropped_", {}),
         "metrics": {"development": evaluate(model, dev, inputs, on_year, cfg),
                     "out_of_time": evaluate(model, oot, inputs, on_year, cfg)},
-        "development_scores": np.asarray(dev_scores).astype(int).tolist()[:20000],
+        "development_profile": development_profile(model, dev[inputs]),
     }
 
 
