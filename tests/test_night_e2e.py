@@ -1,5 +1,6 @@
-"""One whole night through Airflow on tiny simulated data: train a champion with sesame_train, run
-sesame_nightly, and check the marts and the published snapshots the way downstream users read them."""
+"""One whole night through Airflow on tiny simulated data with the default dirt: train a champion with
+sesame_train, run sesame_nightly, and check the marts and the published snapshots the way downstream users read
+them. Then the nights after it, each with one unusable delivery, must fail closed and leave LATEST alone."""
 from __future__ import annotations
 
 import datetime as dt
@@ -15,6 +16,10 @@ from sesame import FACTORS
 from sesame.cli import main as sesame
 
 END = "2026-11-23"
+DAY = lambda n: (dt.date.fromisoformat(END) + dt.timedelta(days=n)).isoformat()  # noqa: E731
+# The good night END carries the default dirt; each of the four nights after it has one unusable delivery.
+DIRT = (f"default,renamed_column=orders@{DAY(1)},truncated_file=bills@{DAY(2)},"
+        f"missing_delivery=payments@{DAY(3)}")
 TIERS = [(550, "poor"), (600, "fair"), (650, "good"), (700, "very_good"), (951, "excellent")]
 
 
@@ -26,7 +31,8 @@ def night(tmp_path_factory):
     os.environ["SESAME_SPARK_SHUFFLE_PARTITIONS"] = "4"
     os.environ["SESAME_SPARK_DRIVER_MEMORY"] = "2g"
     try:
-        assert sesame(["simulate", "--users", "2000", "--days", "110", "--end-ds", END, "--seed", "11"]) == 0
+        assert sesame(["simulate", "--users", "2000", "--days", "194", "--end-ds", DAY(4), "--seed", "11",
+                       "--dirty", DIRT]) == 0
         assert sesame(["train", "--ds", END]) == 0
         assert sesame(["night", "--ds", END]) == 0
         yield home
@@ -96,12 +102,67 @@ def test_services_read_upstream_ids_through_the_reader(night, monkeypatch):
     assert all(u.startswith("U") for u in table.column("user_id").to_pylist()[:50])
 
 
-def test_missing_delivery_fails_closed_and_keeps_latest(night):
-    latest_before = (night / "published" / "sesame_scores" / "LATEST").read_text()
-    next_day = (dt.date.fromisoformat(END) + dt.timedelta(days=1)).isoformat()
-    assert sesame(["night", "--ds", next_day]) == 1
-    assert (night / "published" / "sesame_scores" / "LATEST").read_text() == latest_before
-    assert not (night / "published" / "sesame_scores" / f"ds={next_day}").exists()
+def test_dirty_night_accounting_balances_to_the_record(night):
+    con = _con(night)
+    rows = con.execute("select source, delivered, accepted, quarantined, duplicates from marts.row_accounting "
+                       "where ds = ?", [END]).fetchall()
+    assert {r[0] for r in rows} == {"users", "orders", "payments", "bills", "social_edges", "blacklist"}
+    dirtied = 0
+    for source, delivered, accepted, quarantined, duplicates in rows:
+        expected = json.loads((night / "lake" / "raw" / source / f"ds={END}" / "_dirt.json").read_text())["expected"]
+        assert (delivered, accepted, quarantined, duplicates) == (
+            expected["delivered"], expected["accepted"], expected["quarantined"], expected["duplicates"]), source
+        assert delivered == accepted + quarantined + duplicates
+        dirtied += quarantined + duplicates
+        if expected["quarantined"]:
+            q = pq.read_table(night / "lake" / "quarantine" / source / f"ds={END}").to_pandas()
+            assert q["reject_reason"].value_counts().to_dict() == expected["quarantine_reasons"], source
+    assert dirtied > 0  # the night really was dirty
+
+
+def _fails_closed(home, ds, *rules):
+    latest_before = {d: (home / "published" / d / "LATEST").read_text() for d in ("sesame_scores", "visa_eligibility")}
+    warehouse_before = (home / "warehouse" / "sesame.duckdb").stat().st_mtime_ns
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = sesame(["night", "--ds", ds])
+    assert code == 1
+    message = err.getvalue()
+    for rule in rules:
+        assert rule in message, message
+    for d, text in latest_before.items():
+        assert (home / "published" / d / "LATEST").read_text() == text
+        assert not (home / "published" / d / f"ds={ds}").exists()
+    assert (home / "warehouse" / "sesame.duckdb").stat().st_mtime_ns == warehouse_before
+    return message
+
+
+def _set_aside(home, ds):
+    """What an operator does with an unusable delivery: take it out of the set of complete deliveries."""
+    for marker in (home / "lake" / "raw").glob(f"*/ds={ds}/_SUCCESS"):
+        marker.unlink()
+
+
+def test_renamed_column_fails_closed(night):
+    _fails_closed(night, DAY(1), "source orders", "orders.jsonl", "schema.required_columns")
+    _set_aside(night, DAY(1))
+
+
+def test_truncated_file_fails_closed(night):
+    _fails_closed(night, DAY(2), "source bills", "bills.parquet", "file.readable")
+    _set_aside(night, DAY(2))
+
+
+def test_missing_delivery_fails_closed(night):
+    _fails_closed(night, DAY(3), "source payments", "delivery.complete")
+
+
+def test_quarantine_over_threshold_fails_closed(night, monkeypatch):
+    monkeypatch.setenv("SESAME_MAX_QUARANTINE_SHARE", "0.0001")
+    _fails_closed(night, DAY(4), "quarantine.max_share", "file lake/raw/")
 
 
 def test_model_card_has_out_of_time_metrics_and_fairness(night):

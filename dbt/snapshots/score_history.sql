@@ -11,16 +11,17 @@
 }}
 
 -- Tonight's scores. A new version of a user's row is recorded when the
--- score, tier or model version changes; its validity starts at the night
--- (scored_at = ds at midnight), not at the time of the build, so rebuilding
--- a night records nothing new.
+-- score, tier or model version changes; its validity starts on the night
+-- (scored_at = ds plus the build's time of day), so rebuilding a night with
+-- the same results records nothing new, and a night re-scored by another
+-- model is recorded as a correction within that night.
 select
     user_key,
     score,
     tier,
     model_version,
     ds,
-    cast(ds as timestamp) as scored_at
+    cast(ds as timestamp) + cast('{{ run_started_at.strftime("%H:%M:%S") }}' as interval) as scored_at
 
 from {{ ref('sesame_scores') }}
 where ds = {{ night() }}

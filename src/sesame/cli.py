@@ -87,11 +87,21 @@ def cmd_simulate(args, cfg: Settings) -> int:
     marker = cfg.raw / "_simulation.json"
     if args.if_missing and marker.exists():
         previous = json.loads(marker.read_text())
-        if (previous.get("users"), previous.get("days"), previous.get("seed")) == (args.users, args.days, args.seed):
+        previous_dirt = (previous.get("dirty") or {}).get("spec") if isinstance(previous.get("dirty"), dict) else None
+        if (previous.get("users"), previous.get("days"), previous.get("seed"), previous_dirt) == (
+                args.users, args.days, args.seed, args.dirty):
             print(f"simulation already present in {cfg.raw} (ending {previous.get('end_ds')}); reusing it")
             return EXIT_OK
+    if args.dirty:
+        from sesame.dirt import parse_dirty
+
+        try:
+            parse_dirty(args.dirty)
+        except ValueError as exc:
+            print(f"--dirty: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     summary = simulate(cfg.raw, users=args.users, days=args.days, end_ds=end, seed=args.seed,
-                       progress=sys.stderr.isatty())
+                       progress=sys.stderr.isatty(), dirty=args.dirty)
     print(json.dumps({"raw": str(cfg.raw), **{k: v for k, v in summary.items() if k != "per_day"}}, indent=1,
                      default=str))
     return EXIT_OK
@@ -231,6 +241,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--days", type=int, required=True)
     s.add_argument("--end-ds", type=_date, help="last day (default: yesterday)")
     s.add_argument("--seed", type=int, default=7)
+    s.add_argument("--dirty", metavar="SPEC",
+                   help="inject dirt with exact counts beside each delivery: a profile (default, heavy) and/or "
+                        "kind=rate items, e.g. 'default,late=0.05' or 'renamed_column=orders@2026-11-23'")
     s.add_argument("--if-missing", action="store_true", help="reuse an existing simulation with the same sizes")
     s.set_defaults(func=cmd_simulate)
 

@@ -40,6 +40,9 @@ class Settings:
     gate_min_group_size: int = field(default_factory=lambda: int(_env("GATE_MIN_GROUP_SIZE", "200")))
     # Training observation dates: one every `obs_step_days`, the latest `oot_dates` held out for validation.
     obs_step_days: int = field(default_factory=lambda: int(_env("OBS_STEP_DAYS", "7")))
+    # An observation date needs this many days of delivered history, so that its 90-day windows are full and
+    # the model learns on the same kind of population it will score.
+    maturity_days: int = field(default_factory=lambda: int(_env("MATURITY_DAYS", "90")))
     oot_dates: int = field(default_factory=lambda: int(_env("OOT_DATES", "1")))
     # A record re-delivered within this many days of its first delivery counts as a duplicate; bounding the
     # look-back keeps a night's ingestion cost independent of the length of history.

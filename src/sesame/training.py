@@ -23,15 +23,14 @@ FAIRNESS_THRESHOLDS = (700, 750)
 
 
 def observation_dates(delivered: list[str], train_ds: str, cfg: Settings) -> list[str]:
-    """Dates whose performance window has ended by the training night, every `obs_step_days`, newest first
-    counting back to the first delivered day (which the first observation date must follow)."""
+    """Dates whose performance window has ended by the training night and whose feature windows are full,
+    every `obs_step_days`, counting back from the latest such date."""
     if not delivered:
         return []
-    first = dt.date.fromisoformat(min(delivered))
-    last_obs = dt.date.fromisoformat(train_ds) - dt.timedelta(days=cfg.performance_days)
+    earliest = dt.date.fromisoformat(min(delivered)) + dt.timedelta(days=cfg.maturity_days)
+    d = dt.date.fromisoformat(train_ds) - dt.timedelta(days=cfg.performance_days)
     dates = []
-    d = last_obs
-    while d > first:
+    while d >= earliest:
         dates.append(d.isoformat())
         d -= dt.timedelta(days=cfg.obs_step_days)
     return sorted(dates)
@@ -220,8 +219,10 @@ def build_training_set(cfg: Settings, ds: str) -> list[str]:
 
     dates = observation_dates(delivered_days(cfg, ds), ds, cfg)
     if len(dates) < 2:
-        raise NightFailed(f"rule training.history: only {len(dates)} observation dates whose {cfg.performance_days}-day "
-                          f"performance window ended by {ds}; deliver or simulate a longer history")
+        raise NightFailed(f"rule training.history: only {len(dates)} observation dates with {cfg.maturity_days} days of "
+                          f"history before them and a {cfg.performance_days}-day performance window ended by {ds}; "
+                          f"need at least {cfg.maturity_days + cfg.performance_days + cfg.obs_step_days} days of "
+                          "deliveries: deliver or simulate a longer history")
     args = ["--ds", ds]
     for d in dates:
         args += ["--obs", d]
