@@ -120,6 +120,30 @@ def test_dirty_night_accounting_balances_to_the_record(night):
     assert dirtied > 0  # the night really was dirty
 
 
+def test_rerun_publishes_identical_content_and_readers_are_never_blocked(night):
+    """Re-running the night while an analyst holds the warehouse open: the reader keeps a consistent old
+    state and is not blocked; the new snapshot has the same rows and the same checksums."""
+    scores = night / "published" / "sesame_scores"
+    first = json.loads((scores / "LATEST").read_text())["snapshot"]
+    reader = _con(night)
+    before = reader.execute("select count(*), sum(score) from marts.sesame_scores where ds = ?", [END]).fetchone()
+    assert sesame(["night", "--ds", END]) == 0
+    # the open connection still answers, with the state it had
+    assert reader.execute("select count(*), sum(score) from marts.sesame_scores where ds = ?", [END]).fetchone() \
+        == before
+    reader.close()
+    second = json.loads((scores / "LATEST").read_text())["snapshot"]
+    assert second != first and (scores / first).exists()  # a new immutable folder; the old one untouched
+    for dataset in ("sesame_scores", "visa_eligibility"):
+        folder = night / "published" / dataset
+        runs = sorted(folder.glob(f"ds={END}/run=*/_manifest.json"))
+        manifests = [json.loads(p.read_text()) for p in runs[-2:]]
+        assert [(f["rows"], f["sha256"]) for f in manifests[0]["files"]] == \
+            [(f["rows"], f["sha256"]) for f in manifests[1]["files"]], dataset
+    assert _con(night).execute("select count(*), sum(score) from marts.sesame_scores where ds = ?",
+                               [END]).fetchone() == before
+
+
 def _fails_closed(home, ds, *rules):
     latest_before = {d: (home / "published" / d / "LATEST").read_text() for d in ("sesame_scores", "visa_eligibility")}
     warehouse_before = (home / "warehouse" / "sesame.duckdb").stat().st_mtime_ns

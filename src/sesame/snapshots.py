@@ -78,7 +78,12 @@ def write_snapshot(root: Path, dataset: str, ds: str, run_id: str, table: pa.Tab
     }
     (staging / "_manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     final.parent.mkdir(parents=True, exist_ok=True)
-    os.rename(staging, final)  # whole folder appears at once
+    try:
+        os.rename(staging, final)  # the whole folder appears at once
+    except BaseException:
+        if not any(final.parent.iterdir()):
+            final.parent.rmdir()
+        raise
     return rel
 
 
