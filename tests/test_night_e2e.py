@@ -197,3 +197,16 @@ def test_model_card_has_out_of_time_metrics_and_fairness(night):
     assert 0.6 < oot["auc"] <= 1.0 and oot["ks"] > 0
     assert {"gender", "age_band"} <= set(oot["fairness"])
     assert all(g["passed"] for g in card["gates"].values())
+
+
+def test_dbt_docs_for_analysts_carry_no_secret(night):
+    from sesame.config import Settings
+
+    assert sesame(["docs"]) == 0
+    site = night / "docs" / "dbt"
+    assert (site / "index.html").exists() and (site / "manifest.json").exists() and (site / "catalog.json").exists()
+    secret = Settings().user_key_secret
+    for path in site.iterdir():
+        assert secret not in path.read_text(errors="replace"), path.name
+    catalog = json.loads((site / "catalog.json").read_text())
+    assert "model.sesame.sesame_scores" in catalog["nodes"]

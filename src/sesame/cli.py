@@ -212,6 +212,20 @@ def cmd_models(args, cfg: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_docs(args, cfg: Settings) -> int:
+    from sesame.night import NightFailed, docs
+
+    if not cfg.warehouse_path.exists():
+        print(f"no warehouse at {cfg.warehouse_path}: run a night first", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        print(f"dbt docs: {docs(cfg)}")
+    except NightFailed as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
 def cmd_setup(args, cfg: Settings) -> int:
     ensure_airflow(cfg)
     print(f"SESAME_HOME={cfg.home}\nAIRFLOW_HOME={cfg.airflow_home}")
@@ -267,6 +281,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("action", choices=["list", "promote", "rollback"])
     s.add_argument("version", nargs="?")
     s.set_defaults(func=cmd_models)
+
+    s = sub.add_parser("docs", help="write the dbt docs site for analysts under $SESAME_HOME/docs/dbt")
+    s.set_defaults(func=cmd_docs)
 
     s = sub.add_parser("setup", help="prepare Airflow's home (SQLite)")
     s.set_defaults(func=cmd_setup)

@@ -116,12 +116,12 @@ def dbt_env(cfg: Settings, warehouse: Path) -> dict:
     return env
 
 
-def dbt(cfg: Settings, warehouse: Path, command: list[str], ds: str) -> None:
+def dbt(cfg: Settings, warehouse: Path, command: list[str], ds: str, target_path: Path | None = None) -> None:
     """Run a dbt command on the project in dbt/ against the given warehouse file."""
     dbt_bin = Path(sys.executable).parent / "dbt"
     work = cfg.home / "tmp" / "dbt"
     cmd = [str(dbt_bin), *command, "--project-dir", str(REPO_ROOT / "dbt"), "--profiles-dir", str(REPO_ROOT / "dbt"),
-           "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
+           "--target-path", str(target_path or work / "target"), "--log-path", str(work / "logs"),
            "--vars", json.dumps({"ds": ds})]
     proc = subprocess.run(cmd, env=dbt_env(cfg, warehouse), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     sys.stdout.write(proc.stdout[-20000:])
@@ -141,6 +141,23 @@ def warehouse(cfg: Settings, ds: str, run_id: str) -> Path:
         staged.unlink()
     dbt(cfg, staged, ["build"], ds)
     return staged
+
+
+def docs(cfg: Settings) -> Path:
+    """dbt docs for analysts, from a copy of the live warehouse. Not compiled: compiled SQL would carry the
+    user-key secret in clear."""
+    target = cfg.home / "docs" / "dbt"
+    copy = cfg.warehouse_path.parent / ".staging" / "docs.duckdb"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(cfg.warehouse_path, copy)
+    try:
+        dbt(cfg, copy, ["parse"], dt.date.today().isoformat(), target_path=target)
+        dbt(cfg, copy, ["docs", "generate", "--no-compile"], dt.date.today().isoformat(), target_path=target)
+    finally:
+        copy.unlink(missing_ok=True)
+    for leftover in ("partial_parse.msgpack", "semantic_manifest.json", "perf_info.json"):
+        (target / leftover).unlink(missing_ok=True)  # build state, not docs (and it records env values)
+    return target / "index.html"
 
 
 def _published_tables(cfg: Settings, ds: str, staged: Path) -> dict[str, pa.Table]:
