@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 
 from sesame.config import Settings, settings
 from sesame.features import FEATURES
-from sesame.schemas import ESSENTIAL_CATEGORIES, LOCAL_SERVICE_CATEGORIES
+from spark_jobs.windows import daily_aggregates, window_features, windows_full, windows_incremental
 
 
 def known_by(df: DataFrame, night: str, window_days: int | None = None) -> DataFrame:
@@ -40,39 +40,12 @@ def _safe_div(num, den):
     return F.when(den > 0, num / den)
 
 
-def order_features(orders: DataFrame, night: str) -> DataFrame:
-    o = known_by(orders, night, 90)
-    completed = F.col("status") == "completed"
-    spend = F.when(completed, F.col("amount")).otherwise(0.0)
-    return o.groupBy("user_id").agg(
-        F.count("*").cast("double").alias("bp_order_count_90"),
-        F.sum(spend).alias("bp_spend_90"),
-        _safe_div(F.sum((F.col("status") == "cancelled").cast("double")), F.count("*")).alias("bp_cancel_rate_90"),
-        _safe_div(F.sum((F.col("status") == "returned").cast("double")), F.count("*")).alias("bp_return_rate_90"),
-        _safe_div(F.sum(F.when(F.col("category").isin(*LOCAL_SERVICE_CATEGORIES), spend).otherwise(0.0)),
-                  F.sum(spend)).alias("bp_local_services_share_90"),
-        _safe_div(F.sum(F.when(F.col("category").isin(*ESSENTIAL_CATEGORIES), spend).otherwise(0.0)),
-                  F.sum(spend)).alias("bp_essential_share_90"),
-    )
-
-
-def payment_features(payments: DataFrame, night: str) -> DataFrame:
-    p = known_by(payments, night, 90)
-    recent = F.col("event_date") > F.date_sub(F.to_date(F.lit(night)), 30)
-    inflow = F.when(F.col("direction") == "in", F.col("amount")).otherwise(0.0)
-    outflow = F.when(F.col("direction") == "out", F.col("amount")).otherwise(0.0)
-    windows = p.groupBy("user_id").agg(
-        F.sum(F.when(recent, inflow).otherwise(0.0)).alias("fc_inflow_30"),
-        F.sum(F.when(F.col("kind") == "salary", F.col("amount")).otherwise(0.0)).alias("fc_salary_90"),
-        (F.sum(inflow) - F.sum(outflow)).alias("fc_net_flow_90"),
-        F.sum((F.col("kind") == "utility").cast("double")).alias("fc_utility_payments_90"),
-    )
-    # Balances: the last movement known by the night, however old.
+def balance_features(payments: DataFrame, night: str) -> DataFrame:
+    """Wallet and wealth balances after the last movement of the past year known by the night."""
     last = Window.partitionBy("user_id").orderBy(F.col("payment_ts").desc(), F.col("payment_id").desc())
-    balances = (known_by(payments, night).withColumn("_r", F.row_number().over(last)).filter("_r = 1")
-                .select("user_id", F.col("balance_after").alias("fc_balance"),
-                        F.col("wealth_balance_after").alias("fc_wealth_balance")))
-    return balances.join(windows, "user_id", "full")
+    return (known_by(payments, night, 365).withColumn("_r", F.row_number().over(last)).filter("_r = 1")
+            .select("user_id", F.col("balance_after").alias("fc_balance"),
+                    F.col("wealth_balance_after").alias("fc_wealth_balance")))
 
 
 def bill_features(bills: DataFrame, night: str) -> DataFrame:
@@ -163,15 +136,16 @@ ZERO_WHEN_ABSENT = ("bp_order_count_90", "bp_spend_90", "fc_inflow_30", "fc_sala
                     "fc_utility_payments_90", "ch_delinquent_bills_365", "sc_degree", "ch_court_listed")
 
 
-def user_features(sources: dict[str, DataFrame], night: str) -> DataFrame:
-    """All characteristics for the night, one row per user in the latest KYC profile."""
+def user_features(sources: dict[str, DataFrame], night: str, windows: DataFrame) -> DataFrame:
+    """All characteristics for the night, one row per user in the latest KYC profile; `windows` are the
+    night's order and payment window sums (spark_jobs/windows.py)."""
     listed = listed_users(sources["blacklist"], night)
     base = identity_features(sources["users"], night)
     out = (base
            .join(bill_features(sources["bills"], night), "user_id", "left")
            .join(listed.withColumn("ch_court_listed", F.lit(1.0)), "user_id", "left")
-           .join(order_features(sources["orders"], night), "user_id", "left")
-           .join(payment_features(sources["payments"], night), "user_id", "left")
+           .join(window_features(windows), "user_id", "left")
+           .join(balance_features(sources["payments"], night), "user_id", "left")
            .join(social_features(sources["social_edges"], delinquent_users(sources["bills"], night), listed, night),
                  "user_id", "left")
            .join(transfer_trust(sources["payments"], night), "user_id", "left"))
@@ -201,21 +175,54 @@ def write_features(frame: DataFrame, cfg: Settings) -> None:
     frame.write.mode("overwrite").partitionBy("ds").parquet(str(cfg.zone("features", "user_features")))
 
 
-def run(spark: SparkSession, cfg: Settings, nights: list[str]) -> None:
+def ingested_days(cfg: Settings, until: str) -> list[str]:
+    return sorted(p.name[3:] for p in (cfg.lake / "accounting").glob("ds=*") if p.name[3:] <= until)
+
+
+def ensure_daily(spark: SparkSession, cfg: Settings, sources: dict[str, DataFrame], nights: list[str]) -> DataFrame:
+    """Daily aggregates for tonight's delivery (always) and for every earlier delivery that has none yet,
+    computed in one pass with the same transform; returns the whole daily table."""
+    zone = cfg.zone("features", "daily")
+    have = {p.name[3:] for p in zone.glob("ds=*")}
+    wanted = set(nights) | {d for d in ingested_days(cfg, max(nights)) if d not in have}
+    if wanted:
+        picked = [F.col("ds").isin(*sorted(wanted))]
+        daily = daily_aggregates(sources["orders"].filter(*picked), sources["payments"].filter(*picked))
+        daily.write.mode("overwrite").partitionBy("ds").parquet(str(zone))
+    return spark.read.parquet(str(zone)).withColumn("ds", F.col("ds").cast("string"))
+
+
+def night_windows(spark: SparkSession, cfg: Settings, daily: DataFrame, night: str, incremental: bool) -> DataFrame:
+    """The night's window sums: from last night's when they exist (incremental), otherwise recomputed."""
+    zone = cfg.zone("features", "windows")
+    previous = cfg.zone("features", "windows", ds=(dt.date.fromisoformat(night) - dt.timedelta(days=1)).isoformat())
+    if incremental and previous.exists():
+        windows = windows_incremental(spark.read.parquet(str(previous)), daily, night)
+    else:
+        windows = windows_full(daily, night)
+    windows.withColumn("ds", F.lit(night)).write.mode("overwrite").partitionBy("ds").parquet(str(zone))
+    return spark.read.parquet(str(zone / f"ds={night}"))
+
+
+def run(spark: SparkSession, cfg: Settings, nights: list[str], incremental: bool = True) -> None:
     sources = read_sources(spark, cfg)
-    write_features(union_all([user_features(sources, night) for night in nights]), cfg)
+    daily = ensure_daily(spark, cfg, sources, nights)
+    frames = [user_features(sources, night, night_windows(spark, cfg, daily, night, incremental))
+              for night in sorted(nights)]
+    write_features(union_all(frames), cfg)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ds", required=True, action="append", type=lambda s: dt.date.fromisoformat(s).isoformat())
+    parser.add_argument("--rebuild", action="store_true", help="recompute windows from the daily aggregates")
     args = parser.parse_args(argv)
     from sesame.spark import get_session
 
     cfg = settings()
     spark = get_session("sesame-features", cfg)
     try:
-        run(spark, cfg, args.ds)
+        run(spark, cfg, args.ds, incremental=not args.rebuild)
     finally:
         spark.stop()
     return 0

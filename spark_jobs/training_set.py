@@ -17,7 +17,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from sesame.config import Settings, settings
-from spark_jobs.features import profile, read_sources, union_all, user_features, write_features
+from spark_jobs.features import (ensure_daily, night_windows, profile, read_sources, union_all, user_features,
+                                 write_features)
 
 
 def labels(bills: DataFrame, obs: str, performance_days: int, bad_dpd: int, known_until: str) -> DataFrame:
@@ -37,7 +38,9 @@ def labelled_population(sources: dict[str, DataFrame], obs: str, cfg: Settings, 
 
 def run(spark, cfg: Settings, train_ds: str, observation_dates: list[str]) -> None:
     sources = read_sources(spark, cfg)
-    features = [user_features(sources, obs) for obs in observation_dates]
+    daily = ensure_daily(spark, cfg, sources, observation_dates)
+    features = [user_features(sources, obs, night_windows(spark, cfg, daily, obs, incremental=False))
+                for obs in observation_dates]
     population = [labelled_population(sources, obs, cfg, train_ds) for obs in observation_dates]
     write_features(union_all(features), cfg)
     union_all(population).coalesce(4).write.mode("overwrite").parquet(str(cfg.zone("training", ds=train_ds)))

@@ -8,6 +8,7 @@ from pyspark.sql import functions as F
 
 from sesame.features import FEATURES
 from spark_jobs import features as feat
+from spark_jobs.windows import daily_aggregates, windows_full
 
 NIGHT = "2026-11-23"
 D = dt.date.fromisoformat
@@ -60,8 +61,13 @@ def sources(spark):
             "blacklist": blacklist}
 
 
+def _features(sources, night):
+    daily = daily_aggregates(sources["orders"], sources["payments"])
+    return feat.user_features(sources, night, windows_full(daily, night))
+
+
 def test_user_features_by_hand(sources):
-    rows = {r["user_id"]: r for r in feat.user_features(sources, NIGHT).collect()}
+    rows = {r["user_id"]: r for r in _features(sources, NIGHT).collect()}
     assert set(rows) == {"U1", "U2", "U3"}
     u1, u2, u3 = rows["U1"], rows["U2"], rows["U3"]
     # orders in the 90 days to the night, delivered by the night: O1, O2, O3 (O4 too old, O5 delivered late)
@@ -91,16 +97,16 @@ def test_user_features_by_hand(sources):
 
 
 def test_every_registered_feature_is_computed(sources):
-    cols = feat.user_features(sources, NIGHT).columns
+    cols = _features(sources, NIGHT).columns
     assert [f.name for f in FEATURES] == [c for c in cols if c not in ("user_id", "history_days", "feature_timestamp", "ds")]
 
 
 def test_point_in_time_earlier_night_sees_less(sources):
-    early = {r["user_id"]: r for r in feat.user_features(sources, "2026-11-05").collect()}
+    early = {r["user_id"]: r for r in _features(sources, "2026-11-05").collect()}
     # on 2026-11-05 the KYC snapshot of 2026-11-23 was not delivered yet: no profile, no users
     assert early == {}
     users = sources["users"].withColumn("ds", F.lit("2026-11-01"))
-    early = {r["user_id"]: r for r in feat.user_features({**sources, "users": users}, "2026-11-05").collect()}
+    early = {r["user_id"]: r for r in _features({**sources, "users": users}, "2026-11-05").collect()}
     assert early["U1"]["bp_order_count_90"] == 2  # O2 and O3 only
     assert early["U1"]["fc_balance"] == 1000.0  # the last movement known by then
     assert early["U2"]["ch_court_listed"] == 1.0
