@@ -67,3 +67,18 @@ def test_registry_promote_and_rollback(tmp_path):
     with pytest.raises(ValueError):
         reg.register("v1", "{}", {}, "")
     assert [r["version"] for r in reg.list()] == ["v1", "v2"]
+
+
+def test_monotonic_bad_rate_allows_noise_not_reversals():
+    from sesame.metrics import monotonic_bad_rate
+
+    def table(users, bads):
+        return pd.DataFrame({"users": users, "bads": bads})
+
+    assert monotonic_bad_rate(table([500, 400, 300], [100, 40, 6]))
+    # 1 bad in 40 after 0 in 45: noise, not a reversal
+    assert monotonic_bad_rate(table([500, 45, 40], [100, 0, 1]))
+    # a clear reversal
+    assert not monotonic_bad_rate(table([500, 400, 300], [20, 40, 90]))
+    # bands too thin to judge are ignored
+    assert monotonic_bad_rate(table([500, 10, 400], [100, 9, 8]))

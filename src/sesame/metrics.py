@@ -48,10 +48,19 @@ def bad_rate_by_band(scores, y) -> pd.DataFrame:
     return table.reset_index()
 
 
-def monotonic_bad_rate(table: pd.DataFrame, min_users: int = 30) -> bool:
-    """Bad rate falls (or stays) as the score band rises, over bands with enough users to say."""
-    rates = table.loc[table["users"] >= min_users, "bad_rate"].to_numpy()
-    return bool(np.all(np.diff(rates) <= 1e-9))
+def monotonic_bad_rate(table: pd.DataFrame, min_users: int = 30, z: float = 2.0) -> bool:
+    """Bad rate falls as the score band rises: no higher band (with enough users to say) has a bad rate above
+    a lower band's by more than `z` standard errors of the difference, so sampling noise in thin bands does
+    not count as a reversal."""
+    bands = table.loc[table["users"] >= min_users, ["users", "bads"]].to_numpy(dtype=float)
+    for i in range(len(bands)):
+        for j in range(i + 1, len(bands)):
+            (n_lo, b_lo), (n_hi, b_hi) = bands[i], bands[j]
+            pooled = (b_lo + b_hi) / (n_lo + n_hi)
+            se = np.sqrt(pooled * (1 - pooled) * (1 / n_lo + 1 / n_hi))
+            if b_hi / n_hi - b_lo / n_lo > z * se + 1e-12:
+                return False
+    return True
 
 
 def age_band(birth_year, on_year: int) -> pd.Series:
