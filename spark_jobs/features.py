@@ -68,7 +68,9 @@ def bill_features(bills: DataFrame, night: str) -> DataFrame:
         F.sum((F.col("max_dpd") >= 30).cast("double")).alias("ch_delinquent_bills_365"),
         _safe_div(F.sum(F.when(due_in_year, F.col("on_time")).otherwise(0)).cast("double"),
                   F.sum(due_in_year.cast("double"))).alias("ch_ontime_rate_365"),
-        F.datediff(night_d, F.min("statement_date")).cast("double").alias("ch_credit_age_days"),
+        # capped at a year: bill history reaches a year back, so longer spans say nothing more and would
+        # only drift upwards night after night
+        F.least(F.datediff(night_d, F.min("statement_date")), F.lit(365)).cast("double").alias("ch_credit_age_days"),
     )
     return agg.join(utilization, "user_id", "left")
 
