@@ -25,17 +25,24 @@ def pagerank(edges: DataFrame, damping: float = 0.85, max_iter: int = 50, tol: f
               .localCheckpoint())
     dangling = nodes.join(out_weight.select(F.col("src").alias("node")), "node", "left_anti").localCheckpoint()
     ranks = nodes.withColumn("rank", F.lit(1.0 / n)).localCheckpoint()
+    previous = ranks
     for i in range(max_iter):
-        dangling_mass = dangling.join(ranks, "node").agg(F.sum("rank")).first()[0] or 0.0
+        # no Spark action inside an iteration: the dangling mass joins in as a one-row frame
+        dangling_mass = dangling.join(ranks, "node").agg(F.coalesce(F.sum("rank"), F.lit(0.0)).alias("dangling"))
         flow = (shares.join(ranks.withColumnRenamed("node", "src"), "src")
                 .groupBy(F.col("dst").alias("node")).agg(F.sum(F.col("share") * F.col("rank")).alias("inflow")))
-        base = (1.0 - damping) / n + damping * dangling_mass / n
-        new = (nodes.join(flow, "node", "left")
-               .select("node", (F.lit(base) + damping * F.coalesce("inflow", F.lit(0.0))).alias("rank")))
-        new = new.localCheckpoint() if (i + 1) % checkpoint_every == 0 else new.cache()
-        change = new.join(ranks.withColumnRenamed("rank", "old"), "node").agg(
-            F.sum(F.abs(F.col("rank") - F.col("old")))).first()[0]
-        ranks = new
-        if change < n * tol:
-            break
+        ranks = (nodes.join(flow, "node", "left").crossJoin(dangling_mass)
+                 .select("node", (F.lit((1.0 - damping) / n) + damping * F.col("dangling") / n
+                                  + damping * F.coalesce("inflow", F.lit(0.0))).alias("rank")))
+        if (i + 1) % checkpoint_every == 0 or i + 1 == max_iter:
+            # materialize, then test convergence over the last iteration (networkx's criterion)
+            ranks = ranks.localCheckpoint()
+            before_last = previous
+            previous = ranks
+            change = ranks.join(before_last.withColumnRenamed("rank", "old"), "node").agg(
+                F.sum(F.abs(F.col("rank") - F.col("old")))).first()[0]
+            if change < n * tol * checkpoint_every:
+                break
+        else:
+            ranks = ranks.cache()
     return ranks

@@ -67,11 +67,9 @@ def cluster(tmp_path_factory):
                 proc.wait(timeout=30)
 
 
-def _night(home: Path, master: str, model_json: str | None = None) -> Settings:
+def _lake(home: Path, master: str) -> Settings:
     cfg = Settings(home=home, spark_master=master, spark_driver_memory="1g", spark_shuffle_partitions=4)
-    simulate(cfg.raw, users=200, days=20, end_ds=dt.date.fromisoformat(END), seed=3)
-    submit("ingest", ["--ds", END, "--catch-up"], cfg)
-    submit("features", ["--ds", END], cfg)
+    simulate(cfg.raw, users=150, days=15, end_ds=dt.date.fromisoformat(END), seed=3)
     return cfg
 
 
@@ -96,11 +94,19 @@ def _read(cfg: Settings, *zone: str, ds: str = END) -> pd.DataFrame:
     return frame.sort_values(list(frame.columns[:2])).reset_index(drop=True)
 
 
-def test_cluster_gives_the_same_outputs_as_local(cluster, tmp_path):
-    local = _night(tmp_path / "local", "local[2]")
+def test_cluster_gives_the_same_outputs_as_local(spark, cluster, tmp_path):
+    from spark_jobs import features, ingest, score
+
+    # local mode, in process
+    local = _lake(tmp_path / "local", "local[2]")
+    ingest.run(spark, local, END, catch_up=True)
+    features.run(spark, local, [END])
     model_json = _champion(local, None)
-    submit("score", ["--ds", END], local)
-    remote = _night(tmp_path / "cluster", cluster)
+    score.run(spark, local, END)
+    # the same jobs under spark-submit against the standalone cluster
+    remote = _lake(tmp_path / "cluster", cluster)
+    submit("ingest", ["--ds", END, "--catch-up"], remote)
+    submit("features", ["--ds", END], remote)
     _champion(remote, model_json)
     submit("score", ["--ds", END], remote)
 
