@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sesame import quality, snapshots
-from sesame.config import REPO_ROOT, Settings, settings
+from sesame.config import REPO_ROOT, Settings
 from sesame.deliveries import missing_deliveries
 from sesame.schemas import SOURCES
 from sesame.spark import submit
