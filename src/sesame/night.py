@@ -224,14 +224,14 @@ def audit(cfg: Settings, ds: str, run_id: str) -> list[dict]:
     unmapped = scores.column("user_id").null_count + tables["visa_eligibility"].column("user_id").null_count
     checks.append({"name": "keys.resolve", "rule": "keys.resolve", "passed": unmapped == 0,
                    "detail": f"{unmapped} warehouse keys that map to no scored user"})
+    quality.record_checks(cfg, ds, "audit", checks)
+    failed = [c for c in checks if not c["passed"]]
+    if failed:
+        raise NightFailed("audit failed; nothing published: " + "; ".join(c["detail"] for c in failed))
     try:
         checks += quality.output_gate(cfg, ds, {name: t.to_pandas() for name, t in tables.items()})
     except quality.GateFailed as exc:
         raise NightFailed(str(exc)) from exc
-    failed = [c for c in checks if not c["passed"]]
-    if failed:
-        raise NightFailed("audit failed; nothing published: " + "; ".join(c["detail"] for c in failed))
-    (cfg.zone("checks", ds=ds) / "audit.json").write_text(json.dumps(checks, indent=1))
     folder = audited_dir(cfg, run_id)
     folder.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
@@ -246,12 +246,7 @@ def publish(cfg: Settings, ds: str, run_id: str) -> dict:
     tables = {path.stem: pq.read_table(path) for path in sorted(audited.glob("*.parquet"))}
     versions = set(tables["sesame_scores"].column("model_version").to_pylist())
     model_version = ",".join(sorted(versions))  # the model that scored the night, whatever is champion now
-    checks = []
-    for stage_name in ("input", "output"):
-        path = cfg.zone("checks", ds=ds) / f"{stage_name}.json"
-        checks += [{"name": c["name"], "passed": c["passed"]} for c in json.loads(path.read_text())["checks"]]
-    audit_path = cfg.zone("checks", ds=ds) / "audit.json"
-    checks += [{"name": c["name"], "passed": c["passed"]} for c in json.loads(audit_path.read_text())]
+    checks = [{"name": c["name"], "passed": c["passed"]} for c in quality.read_checks(cfg, ds)]
     written = {name: snapshots.write_snapshot(cfg.published, name, ds, run_id, table, model_version, checks)
                for name, table in tables.items()}
     cfg.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
@@ -277,14 +272,7 @@ def summary(cfg: Settings, ds: str) -> dict:
                                 "order by 1", [ds]).fetchall())
     finally:
         con.close()
-    checks = []
-    for name in ("input.json", "output.json"):
-        path = cfg.zone("checks", ds=ds) / name
-        if path.exists():
-            checks += json.loads(path.read_text())["checks"]
-    audit_path = cfg.zone("checks", ds=ds) / "audit.json"
-    if audit_path.exists():
-        checks += json.loads(audit_path.read_text())
+    checks = quality.read_checks(cfg, ds)
     return {"ds": ds, "scored": scored, "excluded": excluded, "score_mean": avg, "score_p10": p10,
             "score_median": p50, "score_p90": p90, "tiers": tiers, "visa_eligible": visa,
             "checks_passed": sum(c["passed"] for c in checks), "checks_total": len(checks)}

@@ -151,11 +151,29 @@ def output_gate(cfg: Settings, ds: str, outputs: dict[str, pd.DataFrame]) -> lis
     return _finish(cfg, ds, "output", run_suites(cfg, frames, f"output-{ds}"))
 
 
-def _finish(cfg: Settings, ds: str, stage: str, checks: list[dict]) -> list[dict]:
+STAGES = ("input", "output", "audit")
+
+
+def record_checks(cfg: Settings, ds: str, stage: str, checks: list[dict]) -> None:
+    """Keep a stage's verdicts in lake/checks/ds=…/<stage>.json (the manifest and the summary read them)."""
     out = cfg.zone("checks", ds=ds) / f"{stage}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"ds": ds, "stage": stage, "checked_at": dt.datetime.now(dt.timezone.utc).isoformat(),
                                "checks": checks}, indent=1), encoding="utf-8")
+
+
+def read_checks(cfg: Settings, ds: str) -> list[dict]:
+    """Every verdict recorded for the night, stage by stage."""
+    checks = []
+    for stage in STAGES:
+        path = cfg.zone("checks", ds=ds) / f"{stage}.json"
+        if path.exists():
+            checks += json.loads(path.read_text(encoding="utf-8"))["checks"]
+    return checks
+
+
+def _finish(cfg: Settings, ds: str, stage: str, checks: list[dict]) -> list[dict]:
+    record_checks(cfg, ds, stage, checks)
     failures = [c for c in checks if not c["passed"]]
     if failures:
         raise GateFailed(failures)
