@@ -27,7 +27,7 @@ def _stage(name: str, fn, *with_run_id: bool):
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 0},
+    default_args={"retries": 0, "on_failure_callback": night.alert_on_failure},
     tags=["sesame"],
     doc_md=__doc__,
 )

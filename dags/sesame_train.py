@@ -5,7 +5,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, get_current_context, task
 
-from sesame import training
+from sesame import night, training
 from sesame.config import settings
 
 
@@ -15,7 +15,7 @@ from sesame.config import settings
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 0},
+    default_args={"retries": 0, "on_failure_callback": night.alert_on_failure},
     tags=["sesame"],
     doc_md=__doc__,
 )

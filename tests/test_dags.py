@@ -1,6 +1,7 @@
 """The DAGs import cleanly and have the expected shape (thin: every task calls into the library)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,22 @@ def test_dag_files_hold_no_business_logic():
         text = path.read_text()
         for forbidden in ("pyspark", "duckdb", "pandas", "sklearn", "SELECT", "select "):
             assert forbidden not in text, f"{path.name} contains {forbidden!r}: logic belongs in src/sesame"
+
+
+def test_failures_alert_the_operator(dagbag, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from sesame import night
+
+    for dag_id in ("sesame_nightly", "sesame_train"):
+        assert dagbag.dags[dag_id].default_args["on_failure_callback"] is night.alert_on_failure
+    monkeypatch.setenv("SESAME_HOME", str(tmp_path))
+    context = {"dag": SimpleNamespace(dag_id="sesame_nightly"), "ds": "2026-11-24", "run_id": "r1",
+               "task_instance": SimpleNamespace(task_id="ingest", dag_id="sesame_nightly"),
+               "exception": RuntimeError("source orders, file x.jsonl: rule schema.required_columns")}
+    path = night.alert_on_failure(context)
+    alert = json.loads(path.read_text())
+    assert alert["task"] == "ingest" and "schema.required_columns" in alert["what_failed"]
+    assert "sesame night --ds 2026-11-24" in alert["next_step"]
+    lines = (tmp_path / "alerts" / "alerts.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["ds"] == "2026-11-24"

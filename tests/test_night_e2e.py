@@ -182,6 +182,20 @@ def test_truncated_file_fails_closed(night):
 
 def test_missing_delivery_fails_closed(night):
     _fails_closed(night, DAY(3), "source payments", "delivery.complete")
+    alerts = [json.loads(line) for line in (night / "alerts" / "alerts.jsonl").read_text().splitlines()]
+    assert any(a["ds"] == DAY(3) and "delivery.complete" in a["what_failed"] for a in alerts)
+
+
+def test_backfill_resumes_at_the_night_that_failed(night):
+    import contextlib
+    import io
+
+    for _ in range(2):  # the second run resumes where the first stopped
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            assert sesame(["backfill", "--start", END, "--end", DAY(3)]) == 1
+        assert f"{END} already published; skipping" in out.getvalue()
+        assert f"backfill stopped at {DAY(1)}" in err.getvalue()  # set aside above: no complete delivery
 
 
 def test_quarantine_over_threshold_fails_closed(night, monkeypatch):

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sesame import quality, snapshots
-from sesame.config import REPO_ROOT, Settings
+from sesame.config import REPO_ROOT, Settings, settings
 from sesame.deliveries import missing_deliveries
 from sesame.schemas import SOURCES
 from sesame.spark import submit
@@ -256,6 +256,34 @@ def publish(cfg: Settings, ds: str, run_id: str) -> dict:
         snapshots.apply_retention(cfg.published, name, cfg.retention_nights)
     shutil.rmtree(audited, ignore_errors=True)
     return written
+
+
+def alert_on_failure(context: dict) -> Path:
+    """Airflow failure callback: what failed, which rule, where the details are, appended to
+    $SESAME_HOME/alerts/alerts.jsonl (the file an operator watches) and kept per night."""
+    cfg = settings()
+    ti = context.get("task_instance")
+    error = context.get("exception")
+    alert = {
+        "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "dag": getattr(context.get("dag"), "dag_id", None) or getattr(ti, "dag_id", None),
+        "ds": context.get("ds"),
+        "run_id": context.get("run_id"),
+        "task": getattr(ti, "task_id", None),
+        "what_failed": str(error) if error else "task failed",
+        "details": {"run_log": str(cfg.home / "runs" / str(context.get("ds"))),
+                    "checks": str(cfg.zone("checks", ds=str(context.get("ds")))),
+                    "data_docs": str(quality.data_docs_index(cfg))},
+        "next_step": "fix the named source, file or rule, then re-run `sesame night --ds "
+                     f"{context.get('ds')}`; nothing was published and LATEST is unchanged",
+    }
+    folder = cfg.home / "alerts"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "alerts.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(alert) + "\n")
+    path = folder / f"{alert['dag']}-{alert['ds']}-{alert['task']}.json"
+    path.write_text(json.dumps(alert, indent=1), encoding="utf-8")
+    return path
 
 
 def summary(cfg: Settings, ds: str) -> dict:
