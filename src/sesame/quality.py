@@ -47,7 +47,7 @@ def _context(cfg: Settings):
     return ctx
 
 
-def run_suites(cfg: Settings, frames: dict[str, tuple[pd.DataFrame, str]], run_name: str) -> list[dict]:
+def run_suites(cfg: Settings, frames: dict[str, tuple[pd.DataFrame, str]]) -> list[dict]:
     """Validate each (DataFrame, file description) against its suite; returns one check per expectation."""
     import great_expectations as gx
 
@@ -142,13 +142,13 @@ def input_gate(cfg: Settings, ds: str) -> list[dict]:
     checks = accounting_checks(cfg, ds)
     frames = {f"validated.{name}": (validated_frame(cfg, name, ds), f"lake/validated/{name}/ds={ds}")
               for name in SOURCES}
-    checks += run_suites(cfg, frames, f"input-{ds}")
+    checks += run_suites(cfg, frames)
     return _finish(cfg, ds, "input", checks)
 
 
 def output_gate(cfg: Settings, ds: str, outputs: dict[str, pd.DataFrame]) -> list[dict]:
     frames = {f"output.{name}": (frame, f"{name} for {ds}") for name, frame in outputs.items()}
-    return _finish(cfg, ds, "output", run_suites(cfg, frames, f"output-{ds}"))
+    return _finish(cfg, ds, "output", run_suites(cfg, frames))
 
 
 STAGES = ("input", "output", "audit")

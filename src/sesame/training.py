@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import html
-import json
 
 import numpy as np
 import pandas as pd
@@ -198,10 +197,6 @@ def _fmt(v) -> str:
     if isinstance(v, dict):
         return html.escape(", ".join(f"{k}: {_fmt(x)}" for k, x in v.items()))
     return html.escape(str(v))
-
-
-def to_json(card: dict) -> str:
-    return json.dumps(card, indent=1, default=str)
 
 
 # ------------------------------------------------------------------ stages of the sesame_train DAG
