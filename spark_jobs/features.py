@@ -15,11 +15,12 @@ import datetime as dt
 import functools
 import sys
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from sesame.config import Settings, settings
 from sesame.features import FEATURES
+from spark_jobs.state import STATES, balance_features, bill_features
 from spark_jobs.windows import daily_aggregates, window_features, windows_full, windows_incremental
 
 
@@ -34,45 +35,6 @@ def known_by(df: DataFrame, night: str, window_days: int | None = None) -> DataF
         first_day = (dt.date.fromisoformat(night) - dt.timedelta(days=window_days - 1)).isoformat()
         out = out.filter((F.col("ds") >= F.lit(first_day)) & (F.col("event_date") >= F.to_date(F.lit(first_day))))
     return out
-
-
-def _safe_div(num, den):
-    return F.when(den > 0, num / den)
-
-
-def balance_features(payments: DataFrame, night: str) -> DataFrame:
-    """Wallet and wealth balances after the last movement of the past year known by the night."""
-    last = Window.partitionBy("user_id").orderBy(F.col("payment_ts").desc(), F.col("payment_id").desc())
-    return (known_by(payments, night, 365).withColumn("_r", F.row_number().over(last)).filter("_r = 1")
-            .select("user_id", F.col("balance_after").alias("fc_balance"),
-                    F.col("wealth_balance_after").alias("fc_wealth_balance")))
-
-
-def bill_features(bills: DataFrame, night: str) -> DataFrame:
-    b = known_by(bills, night)
-    night_d = F.to_date(F.lit(night))
-    in_year = F.col("event_date") > F.date_sub(night_d, 365)
-    per_bill = b.groupBy("user_id", "bill_id").agg(
-        F.max(F.when(in_year, F.col("days_past_due"))).alias("max_dpd"),
-        F.first("due_date").alias("due_date"),
-        F.max(F.when(F.col("paid_date") <= F.col("due_date"), 1).otherwise(0)).alias("on_time"),
-        F.min("statement_date").alias("statement_date"),
-        F.max(F.struct("statement_date", "amount_due", "credit_limit")).alias("_stmt"),
-    )
-    due_in_year = (F.col("due_date") < night_d) & (F.col("due_date") >= F.date_sub(night_d, 365))
-    latest = Window.partitionBy("user_id").orderBy(F.col("_stmt.statement_date").desc(), F.col("bill_id").desc())
-    utilization = (per_bill.withColumn("_r", F.row_number().over(latest)).filter("_r = 1")
-                   .select("user_id", _safe_div(F.col("_stmt.amount_due"), F.col("_stmt.credit_limit")).alias("ch_utilization")))
-    agg = per_bill.groupBy("user_id").agg(
-        F.max("max_dpd").cast("double").alias("ch_max_dpd_365"),
-        F.sum((F.col("max_dpd") >= 30).cast("double")).alias("ch_delinquent_bills_365"),
-        _safe_div(F.sum(F.when(due_in_year, F.col("on_time")).otherwise(0)).cast("double"),
-                  F.sum(due_in_year.cast("double"))).alias("ch_ontime_rate_365"),
-        # capped at a year: bill history reaches a year back, so longer spans say nothing more and would
-        # only drift upwards night after night
-        F.least(F.datediff(night_d, F.min("statement_date")), F.lit(365)).cast("double").alias("ch_credit_age_days"),
-    )
-    return agg.join(utilization, "user_id", "left")
 
 
 def listed_users(blacklist: DataFrame, night: str) -> DataFrame:
@@ -103,29 +65,55 @@ def identity_features(users: DataFrame, night: str) -> DataFrame:
     )
 
 
-def social_features(edges: DataFrame, delinquent: DataFrame, listed: DataFrame, night: str) -> DataFrame:
+def recent_transfers(payments: DataFrame, night: str) -> DataFrame:
+    """Money sent to another user in the last 90 days: (user_id -> counterparty_id, amount)."""
+    return known_by(payments, night, 90).filter(
+        (F.col("kind") == "transfer") & (F.col("direction") == "out") & F.col("counterparty_id").isNotNull())
+
+
+def contacts(edges: DataFrame, night: str) -> DataFrame:
+    """(user_id, nbr) both ways: the graph is undirected for these features, a contact is a contact whoever
+    added whom."""
     e = known_by(edges, night).select("src_user_id", "dst_user_id")
-    # The graph is undirected for these features: a contact is a contact whoever added whom.
-    pairs = (e.select(F.col("src_user_id").alias("user_id"), F.col("dst_user_id").alias("nbr"))
-             .unionByName(e.select(F.col("dst_user_id").alias("user_id"), F.col("src_user_id").alias("nbr")))
-             .distinct())
+    return (e.select(F.col("src_user_id").alias("user_id"), F.col("dst_user_id").alias("nbr"))
+            .unionByName(e.select(F.col("dst_user_id").alias("user_id"), F.col("src_user_id").alias("nbr")))
+            .distinct())
+
+
+# A contact one also exchanges money with counts more in the neighbours' mean score, but at most this many
+# times a bare contact, so no single relation dominates.
+MAX_CONTACT_WEIGHT = 5
+
+
+def social_features(pairs: DataFrame, delinquent: DataFrame, listed: DataFrame, transfers: DataFrame,
+                    last_scores: DataFrame | None) -> DataFrame:
+    exchanged = (transfers.select("user_id", F.col("counterparty_id").alias("nbr"))
+                 .unionByName(transfers.select(F.col("counterparty_id").alias("user_id"), F.col("user_id").alias("nbr")))
+                 .groupBy("user_id", "nbr").agg(F.count("*").alias("transfers")))
+    if last_scores is None:
+        last_scores = pairs.sparkSession.createDataFrame([], "user_id string, score double")
     flagged = (pairs
                .join(delinquent.select(F.col("user_id").alias("nbr"), F.lit(1.0).alias("nbr_delinquent")), "nbr", "left")
-               .join(listed.select(F.col("user_id").alias("nbr"), F.lit(1.0).alias("nbr_listed")), "nbr", "left"))
+               .join(listed.select(F.col("user_id").alias("nbr"), F.lit(1.0).alias("nbr_listed")), "nbr", "left")
+               .join(exchanged, ["user_id", "nbr"], "left")
+               .join(last_scores.select(F.col("user_id").alias("nbr"), F.col("score").cast("double").alias("nbr_score")),
+                     "nbr", "left")
+               .withColumn("weight", F.least(F.lit(1) + F.coalesce("transfers", F.lit(0)), F.lit(MAX_CONTACT_WEIGHT))))
+    scored_weight = F.sum(F.when(F.col("nbr_score").isNotNull(), F.col("weight")))
     return flagged.groupBy("user_id").agg(
         F.count("*").cast("double").alias("sc_degree"),
         (F.sum(F.coalesce("nbr_delinquent", F.lit(0.0))) / F.count("*")).alias("sc_neighbor_delinquent_share"),
         (F.sum(F.coalesce("nbr_listed", F.lit(0.0))) / F.count("*")).alias("sc_neighbor_listed_share"),
+        F.when(scored_weight > 0, F.sum(F.col("weight") * F.col("nbr_score")) / scored_weight)
+        .alias("sc_neighbor_score_mean"),
     )
 
 
-def transfer_trust(payments: DataFrame, night: str, max_iter: int = 20) -> DataFrame:
+def transfer_trust(transfers: DataFrame, max_iter: int = 20) -> DataFrame:
     """PageRank over the last 90 days' transfer graph (payer -> payee, weighted by amount), scaled so that
     the average node scores 1. Money sent to someone is a vote of trust in them."""
     from spark_jobs.graph import pagerank
 
-    transfers = known_by(payments, night, 90).filter(
-        (F.col("kind") == "transfer") & (F.col("direction") == "out") & F.col("counterparty_id").isNotNull())
     edges = transfers.select(F.col("user_id").alias("src"), F.col("counterparty_id").alias("dst"),
                              F.col("amount").alias("weight"))
     ranks = pagerank(edges, max_iter=max_iter)
@@ -138,19 +126,29 @@ ZERO_WHEN_ABSENT = ("bp_order_count_90", "bp_spend_90", "fc_inflow_30", "fc_sala
                     "fc_utility_payments_90", "ch_delinquent_bills_365", "sc_degree", "ch_court_listed")
 
 
-def user_features(sources: dict[str, DataFrame], night: str, windows: DataFrame) -> DataFrame:
-    """All characteristics for the night, one row per user in the latest KYC profile; `windows` are the
-    night's order and payment window sums (spark_jobs/windows.py)."""
+def full_state(sources: dict[str, DataFrame], night: str) -> dict[str, DataFrame]:
+    """The night's balance and credit-bill state folded from every record known by it (spark_jobs/state.py)."""
+    return {name: fold(None, known_by(sources[source], night), night) for name, (source, fold) in STATES.items()}
+
+
+def user_features(sources: dict[str, DataFrame], night: str, windows: DataFrame,
+                  state: dict[str, DataFrame] | None = None, last_scores: DataFrame | None = None) -> DataFrame:
+    """All characteristics for the night, one row per user in the latest KYC profile. `windows` are the
+    night's order and payment window sums (spark_jobs/windows.py), `state` the night's balance and bill state
+    (computed from the whole history when not given), `last_scores` the scores of the last published night
+    before this one (user_id, score), if any."""
+    state = state or full_state(sources, night)
     listed = listed_users(sources["blacklist"], night)
-    base = identity_features(sources["users"], night)
-    out = (base
-           .join(bill_features(sources["bills"], night), "user_id", "left")
+    transfers = recent_transfers(sources["payments"], night)
+    social = social_features(contacts(sources["social_edges"], night), delinquent_users(sources["bills"], night),
+                             listed, transfers, last_scores)
+    out = (identity_features(sources["users"], night)
+           .join(bill_features(state, night), "user_id", "left")
            .join(listed.withColumn("ch_court_listed", F.lit(1.0)), "user_id", "left")
            .join(window_features(windows), "user_id", "left")
-           .join(balance_features(sources["payments"], night), "user_id", "left")
-           .join(social_features(sources["social_edges"], delinquent_users(sources["bills"], night), listed, night),
-                 "user_id", "left")
-           .join(transfer_trust(sources["payments"], night), "user_id", "left"))
+           .join(balance_features(state), "user_id", "left")
+           .join(social, "user_id", "left")
+           .join(transfer_trust(transfers), "user_id", "left"))
     out = out.fillna(0.0, subset=list(ZERO_WHEN_ABSENT))
     names = [f.name for f in FEATURES]
     return out.select(
@@ -206,18 +204,51 @@ def night_windows(spark: SparkSession, cfg: Settings, daily: DataFrame, night: s
     return spark.read.parquet(str(zone / f"ds={night}"))
 
 
+def night_state(spark: SparkSession, cfg: Settings, sources: dict[str, DataFrame], night: str,
+                incremental: bool) -> dict[str, DataFrame]:
+    """The night's balance and bill state: last night's folded with tonight's delivery when it exists
+    (incremental), otherwise folded from the whole history; written to lake/features/state/<name>/ds=night."""
+    previous_night = (dt.date.fromisoformat(night) - dt.timedelta(days=1)).isoformat()
+    out = {}
+    for name, (source, fold) in STATES.items():
+        previous = cfg.zone("features", "state", name, ds=previous_night)
+        if incremental and previous.exists():
+            tonight = sources[source].filter((F.col("ds") == night) & (F.col("event_date") <= F.to_date(F.lit(night))))
+            state = fold(spark.read.parquet(str(previous)), tonight, night)
+        else:
+            state = fold(None, known_by(sources[source], night), night)
+        state.write.mode("overwrite").parquet(str(cfg.zone("features", "state", name, ds=night)))
+        out[name] = spark.read.parquet(str(cfg.zone("features", "state", name, ds=night)))
+    return out
+
+
+def last_published_scores(spark: SparkSession, cfg: Settings, night: str) -> DataFrame | None:
+    """The scores of the last night before this one that was published (publish leaves a marker in the
+    night's lake scores); None before the first publication. A failed night's scores are never used."""
+    from sesame.snapshots import PUBLISHED_MARKER
+
+    published = sorted(p.parent.name[3:] for p in cfg.zone("scores").glob(f"ds=*/{PUBLISHED_MARKER}")
+                       if p.parent.name[3:] < night)
+    if not published:
+        return None
+    return spark.read.parquet(str(cfg.zone("scores", ds=published[-1]))).select("user_id", "score")
+
+
 def run(spark: SparkSession, cfg: Settings, nights: list[str], incremental: bool = True) -> None:
     sources = read_sources(spark, cfg)
     daily = ensure_daily(spark, cfg, sources, nights)
-    frames = [user_features(sources, night, night_windows(spark, cfg, daily, night, incremental))
-              for night in sorted(nights)]
+    frames = []
+    for night in sorted(nights):
+        windows = night_windows(spark, cfg, daily, night, incremental)
+        state = night_state(spark, cfg, sources, night, incremental)
+        frames.append(user_features(sources, night, windows, state, last_published_scores(spark, cfg, night)))
     write_features(union_all(frames), cfg)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ds", required=True, action="append", type=lambda s: dt.date.fromisoformat(s).isoformat())
-    parser.add_argument("--rebuild", action="store_true", help="recompute windows from the daily aggregates")
+    parser.add_argument("--rebuild", action="store_true", help="recompute windows and state from the whole history")
     args = parser.parse_args(argv)
     from sesame.spark import get_session
 

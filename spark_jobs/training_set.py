@@ -17,8 +17,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from sesame.config import Settings, settings
-from spark_jobs.features import (ensure_daily, night_windows, profile, read_sources, union_all, user_features,
-                                 write_features)
+from spark_jobs.features import (ensure_daily, last_published_scores, night_windows, profile, read_sources,
+                                 union_all, user_features, write_features)
 
 
 def labels(bills: DataFrame, obs: str, performance_days: int, bad_dpd: int, known_until: str) -> DataFrame:
@@ -39,7 +39,8 @@ def labelled_population(sources: dict[str, DataFrame], obs: str, cfg: Settings, 
 def run(spark, cfg: Settings, train_ds: str, observation_dates: list[str]) -> None:
     sources = read_sources(spark, cfg)
     daily = ensure_daily(spark, cfg, sources, observation_dates)
-    features = [user_features(sources, obs, night_windows(spark, cfg, daily, obs, incremental=False))
+    features = [user_features(sources, obs, night_windows(spark, cfg, daily, obs, incremental=False),
+                              last_scores=last_published_scores(spark, cfg, obs))
                 for obs in observation_dates]
     population = [labelled_population(sources, obs, cfg, train_ds) for obs in observation_dates]
     write_features(union_all(features), cfg)

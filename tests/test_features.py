@@ -41,6 +41,7 @@ def sources(spark):
         ("P1", "U1", ts("2026-11-10T09:00:00"), "in", "salary", 5000.0, None, 6000.0, 100.0, D("2026-11-10"), "2026-11-10"),
         ("P2", "U1", ts("2026-11-12T09:00:00"), "out", "utility", 200.0, None, 5800.0, 100.0, D("2026-11-12"), "2026-11-12"),
         ("P3", "U1", ts("2026-09-01T09:00:00"), "in", "transfer", 300.0, "U3", 1000.0, 0.0, D("2026-09-01"), "2026-09-01"),
+        ("P4", "U1", ts("2026-11-15T09:00:00"), "out", "transfer", 100.0, "U3", 5700.0, 100.0, D("2026-11-15"), "2026-11-15"),
     ], "payment_id string, user_id string, payment_ts timestamp, direction string, kind string, amount double, "
        "counterparty_id string, balance_after double, wealth_balance_after double, event_date date, ds string")
     bills = _frame(spark, [
@@ -61,9 +62,9 @@ def sources(spark):
             "blacklist": blacklist}
 
 
-def _features(sources, night):
+def _features(sources, night, last_scores=None):
     daily = daily_aggregates(sources["orders"], sources["payments"])
-    return feat.user_features(sources, night, windows_full(daily, night))
+    return feat.user_features(sources, night, windows_full(daily, night), last_scores=last_scores)
 
 
 def test_user_features_by_hand(sources):
@@ -78,8 +79,8 @@ def test_user_features_by_hand(sources):
     assert u1["bp_essential_share_90"] == pytest.approx(100 / 150)
     # payments: salary and utility within 30 days; the transfer only within 90
     assert u1["fc_inflow_30"] == 5000.0
-    assert u1["fc_net_flow_90"] == 5000.0 + 300.0 - 200.0
-    assert u1["fc_balance"] == 5800.0 and u1["fc_utility_payments_90"] == 1
+    assert u1["fc_net_flow_90"] == 5000.0 + 300.0 - 200.0 - 100.0
+    assert u1["fc_balance"] == 5700.0 and u1["fc_utility_payments_90"] == 1
     # bills: B2 paid before its due date; B1 31 days past due
     assert u1["ch_ontime_rate_365"] == 1.0 and u1["ch_max_dpd_365"] == 0
     assert u1["ch_utilization"] == pytest.approx(0.2)
@@ -94,6 +95,28 @@ def test_user_features_by_hand(sources):
     assert u2["history_days"] == 3 and u2["it_identity_verified"] == 0.0
     # users without events get zero counts, missing rates
     assert u2["bp_order_count_90"] == 0 and u2["bp_cancel_rate_90"] is None
+
+
+def test_neighbours_last_scores_weighted_by_money_exchanged(spark, sources):
+    last = spark.createDataFrame([("U2", 500), ("U3", 800)], "user_id string, score int")
+    rows = {r["user_id"]: r for r in _features(sources, NIGHT, last_scores=last).collect()}
+    # U1's contacts: U3 (one transfer in the 90 days: weight 2) and U2 (weight 1)
+    assert rows["U1"]["sc_neighbor_score_mean"] == pytest.approx((2 * 800 + 500) / 3)
+    # U2 and U3 know only U1, who has no published score: no mean rather than a made-up one
+    assert rows["U2"]["sc_neighbor_score_mean"] is None and rows["U3"]["sc_neighbor_score_mean"] is None
+    # before the first published night there are no scores to average
+    assert all(r["sc_neighbor_score_mean"] is None for r in _features(sources, NIGHT).collect())
+
+
+def test_contact_weight_is_bounded(spark, sources):
+    many = sources["payments"].unionByName(spark.createDataFrame(
+        [(f"T{i}", "U1", dt.datetime(2026, 11, 20, 9, i), "out", "transfer", 1.0, "U3", 10.0, 0.0, D("2026-11-20"),
+          "2026-11-20") for i in range(20)], sources["payments"].schema))
+    last = spark.createDataFrame([("U2", 500), ("U3", 800)], "user_id string, score int")
+    u1 = {r["user_id"]: r for r in _features({**sources, "payments": many}, NIGHT, last).collect()}["U1"]
+    # 21 transfers to U3, but a contact weighs at most MAX_CONTACT_WEIGHT times a bare contact
+    w = feat.MAX_CONTACT_WEIGHT
+    assert u1["sc_neighbor_score_mean"] == pytest.approx((w * 800 + 500) / (w + 1))
 
 
 def test_every_registered_feature_is_computed(sources):

@@ -25,6 +25,10 @@ from sesame.registry import write_atomic
 
 ROWS_PER_FILE = 500_000
 
+# Publish also leaves this file in the night's lake scores (lake/scores/ds=...), so that later nights know
+# which scores went out (the social feature of neighbours' last published scores); Spark skips "_" files.
+PUBLISHED_MARKER = "_PUBLISHED"
+
 # Beside every dataset, what it is and who answers for it.
 DATASETS = {
     "sesame_scores": {

@@ -1,0 +1,121 @@
+"""Incremental state for the characteristics that are not window sums: the latest balances and the credit-bill
+history. Each state table is last night's state folded with tonight's delivery, and is kept bounded (old rows
+leave once no future night can use them), so a night reads one delivery plus a state whose size does not grow
+with the length of history. Folding the same transform over every record delivered by the night, starting from
+nothing, gives the full computation: the first night, a rebuild, and the check in the tests.
+
+    balances    (user_id, latest wallet movement)                     rows whose movement is within a year
+    bill_status (user_id, bill_id, due_date, paid_on_time)            bills due within the last year or later
+    bill_dpd    (user_id, bill_id, event_date, days_past_due)         only the rows that can still be a maximum
+    credit_file (user_id, first_statement_date, latest statement)      one row per user with a bill
+
+Days past due are a maximum over a sliding year, which cannot be undone by subtraction: `bill_dpd` keeps, per
+bill, only the reports that exceed every later report of that bill (a monotonic queue), so the year's maximum
+is the earliest report still inside the year, and a bill whose arrears only grow keeps a single row.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+YEAR = 365
+
+
+def _days_before(night: str, days: int):
+    return F.to_date(F.lit((dt.date.fromisoformat(night) - dt.timedelta(days=days)).isoformat()))
+
+
+def _year_start(night: str):
+    """The first day of the year of events ending on the night (inclusive)."""
+    return _days_before(night, YEAR - 1)
+
+
+def _due_year_start(night: str):
+    """Bills count for the on-time rate when due in the year before the night: [night - 365, night)."""
+    return _days_before(night, YEAR)
+
+
+def _fold(previous: DataFrame | None, tonight: DataFrame) -> DataFrame:
+    return tonight if previous is None else previous.unionByName(tonight.select(*previous.columns))
+
+
+def balances(previous: DataFrame | None, payments: DataFrame, night: str) -> DataFrame:
+    """The last wallet movement of each user known by the night, kept while it is within the year."""
+    rows = _fold(previous, payments.select("user_id", "payment_ts", "payment_id", "balance_after",
+                                           "wealth_balance_after", "event_date"))
+    last = Window.partitionBy("user_id").orderBy(F.col("payment_ts").desc(), F.col("payment_id").desc())
+    return (rows.filter(F.col("event_date") >= _year_start(night))
+            .withColumn("_r", F.row_number().over(last)).filter("_r = 1").drop("_r"))
+
+
+def bill_status(previous: DataFrame | None, bills: DataFrame, night: str) -> DataFrame:
+    """Per bill: its due date and whether it was paid in full by then. A bill due before the year leaves."""
+    rows = _fold(previous, bills.select(
+        "user_id", "bill_id", "due_date",
+        F.coalesce((F.col("paid_date") <= F.col("due_date")).cast("int"), F.lit(0)).alias("paid_on_time")))
+    return (rows.groupBy("user_id", "bill_id").agg(F.max("due_date").alias("due_date"),
+                                                   F.max("paid_on_time").alias("paid_on_time"))
+            .filter(F.col("due_date") >= _due_year_start(night)))
+
+
+def bill_dpd(previous: DataFrame | None, bills: DataFrame, night: str) -> DataFrame:
+    """Per bill, the days-past-due reports that exceed every later report of the bill, within the year."""
+    rows = _fold(previous, bills.select("user_id", "bill_id", "event_date", "days_past_due"))
+    per_day = (rows.filter(F.col("event_date") >= _year_start(night))
+               .groupBy("user_id", "bill_id", "event_date").agg(F.max("days_past_due").alias("days_past_due")))
+    later = (Window.partitionBy("user_id", "bill_id").orderBy(F.col("event_date").desc())
+             .rowsBetween(Window.unboundedPreceding, -1))
+    return (per_day.withColumn("_later_max", F.max("days_past_due").over(later))
+            .filter(F.col("_later_max").isNull() | (F.col("days_past_due") > F.col("_later_max")))
+            .drop("_later_max"))
+
+
+def credit_file(previous: DataFrame | None, bills: DataFrame, night: str) -> DataFrame:
+    """Per user: the first statement on record and the latest statement (for utilization)."""
+    rows = _fold(previous, bills.select(
+        "user_id", F.col("statement_date").alias("first_statement_date"),
+        F.struct("statement_date", "bill_id", "amount_due", "credit_limit").alias("latest")))
+    return rows.groupBy("user_id").agg(F.min("first_statement_date").alias("first_statement_date"),
+                                       F.max("latest").alias("latest"))
+
+
+# name -> (source it folds, transform)
+STATES: dict[str, tuple[str, Callable[[DataFrame | None, DataFrame, str], DataFrame]]] = {
+    "balances": ("payments", balances),
+    "bill_status": ("bills", bill_status),
+    "bill_dpd": ("bills", bill_dpd),
+    "credit_file": ("bills", credit_file),
+}
+
+
+def _safe_div(num, den):
+    return F.when(den > 0, num / den)
+
+
+def balance_features(state: dict[str, DataFrame]) -> DataFrame:
+    return state["balances"].select("user_id", F.col("balance_after").alias("fc_balance"),
+                                    F.col("wealth_balance_after").alias("fc_wealth_balance"))
+
+
+def bill_features(state: dict[str, DataFrame], night: str) -> DataFrame:
+    """The credit-history characteristics of every user with a bill on record."""
+    night_d = F.to_date(F.lit(night))
+    worst = state["bill_dpd"].groupBy("user_id", "bill_id").agg(F.max("days_past_due").alias("max_dpd"))
+    dpd = worst.groupBy("user_id").agg(
+        F.max("max_dpd").cast("double").alias("ch_max_dpd_365"),
+        F.sum((F.col("max_dpd") >= 30).cast("double")).alias("ch_delinquent_bills_365"))
+    due_in_year = (F.col("due_date") < night_d) & (F.col("due_date") >= _due_year_start(night))
+    ontime = state["bill_status"].groupBy("user_id").agg(
+        _safe_div(F.sum(F.when(due_in_year, F.col("paid_on_time")).otherwise(0)).cast("double"),
+                  F.sum(due_in_year.cast("double"))).alias("ch_ontime_rate_365"))
+    file = state["credit_file"].select(
+        "user_id",
+        # capped at a year: bill history reaches a year back, so longer spans say nothing more and would
+        # only drift upwards night after night
+        F.least(F.datediff(night_d, F.col("first_statement_date")), F.lit(YEAR)).cast("double")
+        .alias("ch_credit_age_days"),
+        _safe_div(F.col("latest.amount_due"), F.col("latest.credit_limit")).alias("ch_utilization"))
+    return file.join(dpd, "user_id", "left").join(ontime, "user_id", "left")
