@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sesame.progress import Progress
 from sesame.schemas import (
     CREDIT_PRODUCTS,
     ESSENTIAL_CATEGORIES,
@@ -1117,7 +1117,7 @@ def generate(users: int, days: int, end_ds: date, seed: int = 7,
     if seed < 0:
         raise ValueError("seed must be a non-negative integer")
     world = _World(users, days, end_ds, seed)
-    show = progress and sys.stderr.isatty()
+    bar = Progress("simulate", total=world.days, unit="day", quiet=not progress)
     history: list[_BillRows] = []
     for d in range(world.warm, world.start):
         world.step_state(d)
@@ -1147,10 +1147,8 @@ def generate(users: int, days: int, end_ds: date, seed: int = 7,
                 frame = world.blacklist_frame(d, first)
             yield name, ds, _finish(name, frame)
             del frame
-        if show:
-            print(f"\rsimulate: day {i + 1}/{world.days}", end="", file=sys.stderr, flush=True)
-    if show:
-        print(file=sys.stderr, flush=True)
+        bar.update(status=ds)
+    bar.close()
 
 
 _ARROW_TYPES = {"string": pa.string(), "int": pa.int32(), "bigint": pa.int64(), "double": pa.float64(),

@@ -1,0 +1,99 @@
+"""Progress on long commands (simulate, backfill, bench): a bar on stderr while a person watches the terminal,
+and nothing at all when stderr is a file or a pipe, so logs and CI output stay clean.
+
+    from sesame.progress import Progress, track
+
+    for day in track(days, "simulate", unit="day"):
+        ...
+
+    with Progress("backfill", total=len(nights), unit="night") as bar:
+        bar.print("[1/3] 2026-11-23 already published")   # a line that does not break the bar
+        bar.update()
+"""
+from __future__ import annotations
+
+import sys
+from typing import Iterable, Iterator, TextIO, TypeVar
+
+T = TypeVar("T")
+
+
+def is_terminal(stream: TextIO | None) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+class Progress:
+    """A counter toward `total` (or open-ended when total is None), drawn only on a terminal."""
+
+    def __init__(self, desc: str, total: int | None = None, unit: str = "it", quiet: bool = False,
+                 stream: TextIO | None = None):
+        self.desc, self.total, self.unit = desc, total, unit
+        self.count = 0
+        self.stream = stream if stream is not None else sys.stderr
+        self.shown = not quiet and is_terminal(self.stream)
+        self._bar = None
+        if self.shown:
+            try:
+                from tqdm import tqdm
+
+                self._bar = tqdm(total=total, desc=desc, unit=unit, file=self.stream, dynamic_ncols=True,
+                                 leave=True)
+            except ImportError:  # a plain counter does the job
+                self._bar = None
+
+    def update(self, n: int = 1, status: str | None = None) -> None:
+        self.count += n
+        if not self.shown:
+            return
+        if self._bar is not None:
+            if status is not None:
+                self._bar.set_postfix_str(status, refresh=False)
+            self._bar.update(n)
+        else:
+            of = f"/{self.total}" if self.total is not None else ""
+            extra = f" {status}" if status else ""
+            print(f"\r{self.desc}: {self.count}{of} {self.unit}{extra}", end="", file=self.stream, flush=True)
+
+    def print(self, message: str, file: TextIO | None = None) -> None:
+        """Print a line (to stdout by default) without garbling the bar."""
+        file = file if file is not None else sys.stdout
+        if self._bar is not None:
+            from tqdm import tqdm
+
+            tqdm.write(message, file=file)
+        else:
+            if self.shown and file is self.stream:
+                print(file=self.stream)  # end the counter's line first
+            print(message, file=file, flush=True)
+
+    def close(self) -> None:
+        if not self.shown:
+            return
+        if self._bar is not None:
+            self._bar.close()
+        else:
+            print(file=self.stream, flush=True)
+        self.shown = False
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def track(items: Iterable[T], desc: str, total: int | None = None, unit: str = "it", quiet: bool = False,
+          stream: TextIO | None = None) -> Iterator[T]:
+    """Iterate over `items`, counting them on a terminal."""
+    if total is None:
+        try:
+            total = len(items)  # type: ignore[arg-type]
+        except TypeError:
+            total = None
+    with Progress(desc, total=total, unit=unit, quiet=quiet, stream=stream) as bar:
+        for item in items:
+            yield item
+            bar.update()
