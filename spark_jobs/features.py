@@ -46,9 +46,15 @@ def delinquent_users(bills: DataFrame, night: str) -> DataFrame:
     return known_by(bills, night, 90).filter(F.col("days_past_due") >= 30).select("user_id").distinct()
 
 
+# A KYC snapshot is a full daily delivery; one older than this is too stale to score on.
+PROFILE_MAX_AGE_DAYS = 30
+
+
 def profile(users: DataFrame, night: str) -> DataFrame:
-    """The latest KYC snapshot delivered by the night."""
-    u = users.filter(F.col("ds") <= F.lit(night))
+    """The latest KYC snapshot delivered in the month up to the night (bounded, so that finding it does not
+    scan every snapshot of history)."""
+    first = (dt.date.fromisoformat(night) - dt.timedelta(days=PROFILE_MAX_AGE_DAYS - 1)).isoformat()
+    u = users.filter((F.col("ds") <= F.lit(night)) & (F.col("ds") >= F.lit(first)))
     last_ds = u.agg(F.max("ds")).first()[0]
     return u.filter(F.col("ds") == F.lit(last_ds)) if last_ds else u.limit(0)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
@@ -133,3 +134,24 @@ def test_point_in_time_earlier_night_sees_less(sources):
     assert early["U1"]["bp_order_count_90"] == 2  # O2 and O3 only
     assert early["U1"]["fc_balance"] == 1000.0  # the last movement known by then
     assert early["U2"]["ch_court_listed"] == 1.0
+
+
+def test_last_published_scores_skip_failed_and_later_nights(spark, tmp_path):
+    from sesame.config import Settings
+    from sesame.snapshots import PUBLISHED_MARKER
+
+    cfg = Settings(home=tmp_path)
+    for ds, score, published in [("2026-11-20", 610, True), ("2026-11-21", 620, False), ("2026-11-22", 630, True)]:
+        folder = cfg.zone("scores", ds=ds)
+        folder.mkdir(parents=True)
+        pd.DataFrame({"user_id": ["U1"], "score": [score]}).to_parquet(folder / "part-0.parquet")
+        if published:
+            (folder / PUBLISHED_MARKER).write_text("run")
+
+    def last(night):
+        frame = feat.last_published_scores(spark, cfg, night)
+        return None if frame is None else frame.first()["score"]
+
+    assert last("2026-11-20") is None  # nothing was published before the first night
+    assert last("2026-11-22") == 610  # the 21st failed: its scores never went out
+    assert last("2026-11-23") == 630

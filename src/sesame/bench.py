@@ -1,43 +1,79 @@
 """`make bench`: run the benchmark profiles and write BENCHMARKS.md (machine, versions, wall time, peak memory,
-throughput). Each profile runs in a child process so its peak memory is measured on its own.
+throughput).
 
-Profiles so far: the simulator at 1,000,000 users for one day. The nightly profiles of the roadmap (1,000,000
-users after 90 days; 100,000 users with 90 and 360 days of history; Spark against DuckDB per stage; scoring
-throughput) are listed in BENCHMARKS.md as not yet measured.
+Every step runs as a child process whose whole process tree (the Spark driver JVM, its Python workers) is
+sampled for resident memory, so each figure is that step's own. Each profile keeps its measured figures in
+benchmarks/<profile>.json; BENCHMARKS.md is rendered from all of them, so one profile can be re-run alone:
+
+    python -m sesame.bench                        # every profile
+    python -m sesame.bench feature_history        # one profile; the others keep their last figures
+
+SESAME_BENCH_DIR keeps the simulated data between runs (default: a temporary folder, removed afterwards).
 """
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
 import platform
-import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from importlib import metadata
 from pathlib import Path
 
-from sesame.config import REPO_ROOT
+import pandas as pd
+import psutil
 
-CHILD = """
-import datetime as dt, json, sys
-from pathlib import Path
-from sesame.simulate import simulate
-summary = simulate(Path(sys.argv[1]), users=int(sys.argv[2]), days=1, end_ds=dt.date(2026, 11, 23), seed=7)
-print(json.dumps(summary["rows"]))
-"""
+from sesame.config import REPO_ROOT, Settings
+from sesame.progress import track
+
+RESULTS = REPO_ROOT / "benchmarks"
+END = dt.date(2026, 11, 23)
 
 
-def run_child(args: list[str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS in GB of the child, its stdout)."""
+def measure(cmd: list[str], env: dict[str, str] | None = None) -> dict:
+    """Run a command; its wall time and the peak resident memory of its whole process tree."""
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True, check=True)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        root = psutil.Process(proc.pid)
+        while not done.wait(0.2):
+            try:
+                tree = [root, *root.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            except psutil.Error:
+                pass
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output, _ = proc.communicate()
+    done.set()
+    sampler.join()
     wall = time.perf_counter() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, peak_kb / 1024 / 1024, proc.stdout.strip().splitlines()[-1]
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:3])} ... failed (exit {proc.returncode}):\n{output[-4000:]}")
+    return {"seconds": round(wall, 1), "peak_gb": round(peak / 1024 ** 3, 2), "output": output}
+
+
+def sesame_cli(*args: str) -> list[str]:
+    return [str(Path(sys.executable).parent / "sesame"), *args]
+
+
+def spark_job(cfg: Settings, job: str, *args: str) -> dict:
+    from sesame.spark import submit_command
+
+    cmd, env = submit_command(job, list(args), cfg)
+    return measure(cmd, env)
 
 
 def machine() -> dict:
@@ -48,44 +84,163 @@ def machine() -> dict:
             "platform": platform.platform(), "versions": versions}
 
 
-def main() -> int:
+# ------------------------------------------------------------------ profiles
+
+SIMULATOR_CHILD = """
+import datetime as dt, json, sys
+from pathlib import Path
+from sesame.simulate import simulate
+summary = simulate(Path(sys.argv[1]), users=int(sys.argv[2]), days=1, end_ds=dt.date(2026, 11, 23), seed=7)
+print(json.dumps(summary["rows"]))
+"""
+
+
+def simulator_profile(work: Path) -> dict:
     users = int(os.environ.get("SESAME_BENCH_USERS", "1000000"))
-    out = Path(tempfile.mkdtemp(prefix="sesame-bench-"))
-    try:
-        wall, peak, rows = run_child([str(out), str(users)])
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
-    rows = json.loads(rows)
-    m = machine()
-    records = sum(rows.values())
-    text = f"""# Benchmarks
+    out = work / "simulator"
+    result = measure([sys.executable, "-c", SIMULATOR_CHILD, str(out), str(users)])
+    shutil.rmtree(out, ignore_errors=True)
+    rows = json.loads(result["output"].strip().splitlines()[-1])
+    return {"users": users, "seconds": result["seconds"], "peak_gb": result["peak_gb"], "rows": rows}
 
-Written by `make bench` on {dt.date.today().isoformat()}. Machine: {m['cpus']} cores, {m['memory_gb']} GB,
-Python {m['python']}, {m['platform']}.
-Versions: {', '.join(f'{k} {v}' for k, v in m['versions'].items())}.
 
-## Simulator: {users:,} users, one day of deliveries
+def feature_history_profile(work: Path) -> dict:
+    """The nightly feature stage for the same users after 90 and after 360 days of history.
+
+    One simulation of 361 days serves both: the night on day 90 sees only the deliveries up to it (point in
+    time), exactly as a platform that started 90 days earlier would. Each measured night starts from the
+    state of the night before, built first with a rebuild from the history; the two nights are measured
+    alternately, three times each, so that background load falls on both alike."""
+    users = int(os.environ.get("SESAME_BENCH_HISTORY_USERS", "100000"))
+    days = 361
+    cfg = Settings(home=work / f"history-{users}")
+    env = {**os.environ, "SESAME_HOME": str(cfg.home)}
+    steps: dict[str, dict] = {}
+    steps["simulate"] = measure(sesame_cli("simulate", "--users", str(users), "--days", str(days), "--end-ds",
+                                           END.isoformat(), "--seed", "7", "--if-missing"), env)
+    if not (cfg.lake / "accounting" / f"ds={END.isoformat()}").exists():
+        steps["ingest"] = spark_job(cfg, "ingest", "--ds", END.isoformat(), "--catch-up")
+    first = END - dt.timedelta(days=days - 1)
+    nights = {"90": (first + dt.timedelta(days=89)).isoformat(), "360": END.isoformat()}
+    for label, night in nights.items():
+        before = (dt.date.fromisoformat(night) - dt.timedelta(days=1)).isoformat()
+        steps[f"rebuild_{label}"] = spark_job(cfg, "features", "--ds", before, "--rebuild")
+    runs: dict[str, list[dict]] = {label: [] for label in nights}
+    for _ in track(range(3), "feature nights (90 and 360 days)", unit="pair"):
+        for label, night in nights.items():
+            runs[label].append(spark_job(cfg, "features", "--ds", night))
+    delivered = {}
+    for label, night in nights.items():
+        accounting = pd.read_parquet(cfg.zone("accounting", ds=night))
+        delivered[label] = {r.source: int(r.delivered) for r in accounting.itertuples()}
+    medians = {label: statistics.median(r["seconds"] for r in rs) for label, rs in runs.items()}
+    return {
+        "users": users, "nights": nights, "delivered": delivered,
+        "steps": {k: {"seconds": v["seconds"], "peak_gb": v["peak_gb"]} for k, v in steps.items()},
+        "runs": {label: [{"seconds": r["seconds"], "peak_gb": r["peak_gb"]} for r in rs] for label, rs in runs.items()},
+        "median_seconds": medians, "ratio": round(medians["360"] / medians["90"], 2),
+    }
+
+
+PROFILES = {"simulator": simulator_profile, "feature_history": feature_history_profile}
+
+
+# ------------------------------------------------------------------ report
+
+def _simulator_section(r: dict) -> str:
+    records = sum(r["rows"].values())
+    return f"""## Simulator: {r['users']:,} users, one day of deliveries
 
 | measure | value | target |
 |---|---|---|
-| wall time | {wall:.1f} s | under 5 minutes |
-| peak memory (child process RSS) | {peak:.2f} GB | |
+| wall time | {r['seconds']:.1f} s | under 5 minutes |
+| peak memory (process tree RSS) | {r['peak_gb']:.2f} GB | |
 | records written | {records:,} | |
-| throughput | {records / wall:,.0f} records/s | |
+| throughput | {records / r['seconds']:,.0f} records/s | |
 
-Rows per source: {', '.join(f'{k} {v:,}' for k, v in rows.items())}. The first day of a simulation also
+Rows per source: {', '.join(f'{k} {v:,}' for k, v in r['rows'].items())}. The first day of a simulation also
 delivers a year of bill history and the whole social graph so far, so it is the heaviest day.
-
-## Not measured yet
-
-- One night for 1,000,000 users after 90 days of history (target: under 15 minutes, under 12 GB).
-- The nightly feature stage for 100,000 users with 90 and with 360 days of history (target ratio at most 1.2).
-- The same feature aggregates in DuckDB SQL, Spark/DuckDB per stage (target at most 3).
-- Scoring throughput in Spark against in-process scikit-learn.
-
-They need a back-filled history of that size first; ingesting 360 days of 100,000 users takes over an hour on
-this machine with the current ingestion, which is the next thing to speed up.
 """
+
+
+def _feature_history_section(r: dict) -> str:
+    runs = r["runs"]
+    seconds = {label: ", ".join(f"{x['seconds']:.1f}" for x in rs) for label, rs in runs.items()}
+    lines = "\n".join(
+        f"| {label} days | {r['nights'][label]} | {seconds[label]} | "
+        f"{r['median_seconds'][label]:.1f} s | {max(x['peak_gb'] for x in runs[label]):.2f} GB | "
+        f"{r['delivered'][label].get('payments', 0) + r['delivered'][label].get('orders', 0):,} |"
+        for label in runs)
+    steps = "\n".join(f"| {name} | {s['seconds']:.1f} s | {s['peak_gb']:.2f} GB |" for name, s in r["steps"].items())
+    verdict = "met" if r["ratio"] <= 1.2 else "not met"
+    return f"""## Nightly feature stage: {r['users']:,} users after 90 and after 360 days of history
+
+The `features` Spark job of one night (spark-submit, local mode), starting from the night before's windows and
+state. Target: the longer history costs at most 1.2 times as much.
+
+| history | night | runs (s) | median | peak memory | payments + orders delivered that night |
+|---|---|---|---|---|---|
+{lines}
+
+**Ratio 360/90: {r['ratio']:.2f}** (target at most 1.2: {verdict}).
+
+Preparation (not part of the ratio): simulation, ingestion of the whole history in one Spark pass, and a
+rebuild of each measured night's previous windows and state from the history (the first-run path, which
+computes the daily aggregates of every past day in one pass).
+
+| step | wall time | peak memory |
+|---|---|---|
+{steps}
+"""
+
+
+SECTIONS = {"simulator": _simulator_section, "feature_history": _feature_history_section}
+
+NOT_MEASURED = {
+    "night_1m": "One night for 1,000,000 users after 90 days of history (target: under 15 minutes, under 12 GB).",
+    "duckdb": "The same feature aggregates in DuckDB SQL, Spark/DuckDB per stage (target at most 3).",
+    "scoring": "Scoring throughput in Spark against in-process scikit-learn.",
+}
+
+
+def render() -> str:
+    results = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
+    m = machine()
+    parts = [f"""# Benchmarks
+
+Written by `make bench` (`python -m sesame.bench [profile ...]`). Machine: {m['cpus']} cores,
+{m['memory_gb']} GB, Python {m['python']}, {m['platform']}.
+Versions: {', '.join(f'{k} {v}' for k, v in m['versions'].items())}.
+"""]
+    for name, section in SECTIONS.items():
+        if name in results:
+            parts.append(f"{section(results[name])}\nMeasured on {results[name]['measured_on']}.\n")
+    missing = [text for key, text in NOT_MEASURED.items() if key not in results]
+    if missing:
+        parts.append("## Not measured yet\n\n" + "\n".join(f"- {t}" for t in missing) + "\n")
+    return "\n".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run benchmark profiles and write BENCHMARKS.md.")
+    parser.add_argument("profiles", nargs="*", metavar="profile", help=f"any of {', '.join(PROFILES)} (default: all)")
+    args = parser.parse_args(argv)
+    unknown = [p for p in args.profiles if p not in PROFILES]
+    if unknown:
+        parser.error(f"unknown profile {', '.join(unknown)}; choose from {', '.join(PROFILES)}")
+    keep = os.environ.get("SESAME_BENCH_DIR")
+    work = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="sesame-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(exist_ok=True)
+    try:
+        for name in args.profiles or list(PROFILES):
+            result = PROFILES[name](work)
+            result["measured_on"] = dt.date.today().isoformat()
+            (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+    text = render()
     (REPO_ROOT / "BENCHMARKS.md").write_text(text, encoding="utf-8")
     print(text)
     return 0

@@ -62,8 +62,8 @@ def code_zip(cfg: Settings) -> Path:
     return target
 
 
-def submit(job: str, args: list[str], cfg: Settings | None = None) -> None:
-    """Run spark_jobs/<job>.py under spark-submit; raise JobFailed with the job's last error lines on failure."""
+def submit_command(job: str, args: list[str], cfg: Settings | None = None) -> tuple[list[str], dict[str, str]]:
+    """The spark-submit command line and environment that run spark_jobs/<job>.py."""
     cfg = cfg or settings()
     pyspark_home = Path(__import__("pyspark").__file__).parent
     spark_submit = pyspark_home / "bin" / "spark-submit"
@@ -85,6 +85,12 @@ def submit(job: str, args: list[str], cfg: Settings | None = None) -> None:
     env["SESAME_UNDER_SUBMIT"] = "1"
     env["SESAME_HOME"] = str(cfg.home)
     env["SESAME_REPO"] = str(REPO_ROOT)
+    return cmd, env
+
+
+def submit(job: str, args: list[str], cfg: Settings | None = None) -> None:
+    """Run spark_jobs/<job>.py under spark-submit; raise JobFailed with the job's last error lines on failure."""
+    cmd, env = submit_command(job, args, cfg)
     proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     sys.stdout.write(proc.stdout[-20000:])
     if proc.returncode != 0:
