@@ -424,3 +424,39 @@ def test_dictionaries(built):
     exclusion_codes = {c for (c,) in query(built["warehouse"],
                                            "select exclusion_code from marts.exclusion_code_dictionary")}
     assert exclusion_codes == {"THIN_FILE", "NO_PROFILE", "NO_FEATURES"}
+
+
+def test_privacy_scan_of_every_table_and_column_analysts_can_read(built):
+    """Analysts open the whole warehouse file, so every schema is scanned: no protected attribute or raw
+    identifier as a column name, no raw upstream id, legal name or gender code among the values of any text or
+    text-list column, and location only as a band in the marts. The lake keeps the originals (restricted zone)."""
+    from sesame.schemas import PROTECTED_COLUMNS, SOURCES
+    from sesame.scorecard import is_protected
+
+    warehouse = built["warehouse"]
+    identifiers = {"user_id", "full_name", "src_user_id", "dst_user_id"}
+    assert PROTECTED_COLUMNS and PROTECTED_COLUMNS <= set(SOURCES["users"].column_names)
+    columns = query(warehouse, "select table_schema, table_name, column_name, data_type "
+                               "from information_schema.columns where table_catalog = current_database()")
+    assert {schema for schema, *_ in columns} >= {"marts", "staging", "seeds"}
+    named = [c for c in columns if c[2].lower() in identifiers | PROTECTED_COLUMNS or is_protected(c[2])]
+    assert named == [], f"protected or identifying columns readable by analysts: {named}"
+
+    lake_users = pq.read_table(built["tmp"] / "home" / "lake" / "validated" / "users").to_pylist()
+    personal = {u["user_id"] for u in lake_users} | {u["full_name"] for u in lake_users}
+    assert {raw_id(u) for u in USERS} <= personal
+    scanned = 0
+    for schema, table, column, data_type in columns:
+        if data_type not in ("VARCHAR", "VARCHAR[]"):
+            continue
+        values_sql = (f'select distinct v from (select unnest("{column}") as v from "{schema}"."{table}")'
+                      if data_type == "VARCHAR[]" else f'select distinct "{column}" from "{schema}"."{table}"')
+        values = {v for (v,) in query(warehouse, values_sql) if v is not None}
+        leaked = {v for v in values if any(p in v for p in personal)}
+        assert not leaked, f"{schema}.{table}.{column} holds raw identifiers or names: {sorted(leaked)[:3]}"
+        assert not (len(values) == 2 and values == {"F", "M"}), f"{schema}.{table}.{column} looks like gender"
+        scanned += 1
+    assert scanned >= 20  # the scan did look at the text columns
+
+    marts_columns = {c[2] for c in columns if c[0] == "marts"}
+    assert "city_tier" in marts_columns and "city" not in marts_columns

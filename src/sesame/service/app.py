@@ -1,0 +1,413 @@
+"""The score service: FastAPI over the published snapshots (`sesame serve`, `make serve`).
+
+Every data endpoint needs an API key (header X-API-Key) with the endpoint's scope, and writes one audit entry,
+allowed or not. Errors always have the `Error` shape; bad input is a 4xx, never a 500.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Path as PathParam, Query, Request, Security
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import APIKeyHeader
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sesame.config import Settings, settings
+from sesame.service import reference
+from sesame.service.access import AccessDenied, KeyStore, Principal
+from sesame.service.audit import AuditLog
+from sesame.service.consent import ConsentRegister
+from sesame.service.layout import ServiceFiles, service_files
+from sesame.service.models import (
+    DESTINATION_PATTERN, MAX_PAGE_SIZE, USER_ID_PATTERN, ConsentRecord, ConsentRequest, Destination,
+    DestinationsResponse, EligibilityResponse, EligibleUsersPage, Error, Health, ReportRequest, ScoreResponse,
+    Verification,
+)
+from sesame.privacy import user_key
+from sesame.service.reports import (
+    ReportError, SigningKey, build_report, render_html, render_pdf, sign_document, signing_key, verify_document,
+)
+from sesame.service.store import Served, SnapshotStore, reload_seconds_from_env
+
+log = logging.getLogger(__name__)
+MAX_VERIFY_BYTES = 10 * 1024 * 1024
+
+DESCRIPTION = """
+Scores and visa eligibility of Sesame users, answered from the snapshots published each night
+(`published/<dataset>/LATEST`); a new night is picked up without a restart.
+
+**Access.** Send an API key in the `X-API-Key` header. Keys are issued with scopes by an operator
+(`sesame keys create --name visa-desk --scopes visa:read:LU`): `scores:read`, `visa:read` (every destination) or
+`visa:read:<XX>` (one destination), `reports:issue`, `consents:write`. No key or an unknown key: 401. A key without
+the scope: 403. Every request is recorded in the audit log (key id, pseudonymous user key, outcome).
+
+**Personal credit reports** are issued only while the user's consent is on record, and are signed with Ed25519;
+anyone can check one with the public key (`GET /v1/reports/public-key`) or `POST /v1/reports/verify`.
+"""
+
+ERRORS = {
+    400: {"model": Error, "description": "the body is not JSON"},
+    401: {"model": Error, "description": "no API key, or an unknown or revoked one"},
+    403: {"model": Error, "description": "the API key lacks the scope this endpoint needs"},
+    404: {"model": Error, "description": "unknown user or destination"},
+    422: {"model": Error, "description": "malformed request: bad id, page size out of range, unknown field"},
+    503: {"model": Error, "description": "no snapshot loaded yet"},
+}
+
+
+def _errors(*codes: int) -> dict:
+    return {c: ERRORS[c] for c in codes}
+
+
+class ServiceError(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_response(status: int, code: str, message: str, details: list | None = None,
+                   headers: dict | None = None) -> JSONResponse:
+    body = {"error": code, "message": message}
+    if details is not None:
+        body["details"] = details
+    return JSONResponse(status_code=status, content=body, headers=headers)
+
+
+@dataclass
+class Services:
+    cfg: Settings
+    files: ServiceFiles
+    store: SnapshotStore
+    keys: KeyStore
+    audit: AuditLog
+    consents: ConsentRegister
+    signing: SigningKey
+    issued_lock: threading.Lock
+
+
+def open_services(cfg: Settings, reload_seconds: float | None = None) -> Services:
+    files = service_files(cfg)
+    files.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    store = SnapshotStore(cfg.published, reload_seconds if reload_seconds is not None else reload_seconds_from_env())
+    store.refresh()  # serve at once if something is published; the watcher starts with the app
+    return Services(cfg, files, store, KeyStore(files.api_keys), AuditLog(files.audit, cfg.user_key_secret),
+                    ConsentRegister(files.consents, cfg.user_key_secret),
+                    signing_key(files.signing_key, files.public_key), threading.Lock())
+
+
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey",
+                              description="an API key issued with `sesame keys create`")
+
+
+def require(scope: str, action: str):
+    """Dependency: a valid key holding `scope` (for visa:read, the path's destination decides which one).
+
+    It and the lookup endpoints are `async`: they only touch memory (and append one audit line), and running
+    them in the thread pool would cost more than the lookups themselves. Issuing a report stays in the pool."""
+
+    async def dependency(request: Request, key: Annotated[str | None, Security(api_key_header)]) -> Principal:
+        services: Services = request.app.state.services
+        destination = request.path_params.get("destination")
+        needed = f"visa:read:{destination.upper()}" if scope == "visa:read" and destination else scope
+        try:
+            principal = services.keys.authenticate(key)
+            # listing destinations needs some visa scope; the list is then cut to what the key may see
+            allowed = any(s.startswith("visa:read") for s in principal.scopes) if needed == "visa:read:any" \
+                else principal.allows(needed)
+            if not allowed:
+                raise AccessDenied(403, "missing_scope", f"this API key lacks the scope {needed}",
+                                   key_id=principal.key_id)
+        except AccessDenied as exc:
+            services.audit.record(key_id=exc.key_id, action=action, status=exc.status, outcome=exc.code,
+                                  user_id=request.path_params.get("user_id"),
+                                  destination=destination.upper() if destination else None)
+            raise
+        request.state.principal, request.state.action = principal, action
+        return principal
+
+    return dependency
+
+
+def _served(request: Request) -> Served:
+    return request.app.state.services.store.current
+
+
+def _audit(request: Request, principal: Principal, status: int, outcome: str, **fields) -> None:
+    request.app.state.services.audit.record(key_id=principal.key_id, action=request.state.action, status=status,
+                                            outcome=outcome, **fields)
+
+
+def _destination(request: Request, principal: Principal, served: Served, destination: str, user_id: str | None = None):
+    destination = destination.upper()
+    if served.visa is None:
+        _audit(request, principal, 503, "not_ready", destination=destination, user_id=user_id)
+        raise ServiceError(503, "not_ready", "no visa-eligibility snapshot is loaded yet; try again shortly")
+    if destination not in reference.known_destinations() and destination not in served.visa.by_destination:
+        _audit(request, principal, 404, "unknown_destination", destination=destination, user_id=user_id)
+        raise ServiceError(404, "unknown_destination", f"unknown destination {destination}; known: "
+                           f"{', '.join(sorted(reference.known_destinations()))}")
+    rule = reference.rules_in_force(dt.date.fromisoformat(served.visa.info.ds)).get(destination)
+    return destination, rule
+
+
+UserId = Annotated[str, PathParam(pattern=USER_ID_PATTERN, max_length=64, description="upstream user id",
+                                  openapi_examples={"user": {"value": "U00000001"}})]
+DestinationCode = Annotated[str, PathParam(pattern=DESTINATION_PATTERN, description="ISO 3166 alpha-2",
+                                           openapi_examples={"Luxembourg": {"value": "LU"}})]
+
+
+def create_app(cfg: Settings | None = None, reload_seconds: float | None = None) -> FastAPI:
+    services = open_services(cfg or settings(), reload_seconds)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        services.store.start()
+        try:
+            yield
+        finally:
+            services.store.stop()
+
+    app = FastAPI(title="Sesame score service", version="1", description=DESCRIPTION, lifespan=lifespan,
+                  openapi_tags=[{"name": "scores"}, {"name": "visa"}, {"name": "reports"}, {"name": "service"}])
+    app.state.services = services
+
+    # ----------------------------------------------------------------------------------- errors
+    @app.exception_handler(AccessDenied)
+    async def _denied(request: Request, exc: AccessDenied):
+        headers = {"WWW-Authenticate": "ApiKey"} if exc.status == 401 else None
+        return error_response(exc.status, exc.code, exc.message, headers=headers)
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError):
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(ReportError)
+    async def _report_error(request: Request, exc: ReportError):
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        details = [{"location": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg", "")}
+                   for e in exc.errors()]
+        principal = getattr(request.state, "principal", None)
+        if principal is not None:
+            # the offending values are not logged: a malformed id may be anything
+            _audit(request, principal, 422, "invalid_request",
+                   destination=None, user_id=None, fields=[d["location"] for d in details])
+        summary = "; ".join(f"{d['location']}: {d['problem']}" for d in details[:5])
+        return error_response(422, "invalid_request", f"invalid request: {summary}",
+                              details=jsonable_encoder(details))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        codes = {400: "invalid_body", 404: "not_found", 405: "method_not_allowed"}
+        message = "the request body is not valid JSON" if exc.status_code == 400 else str(exc.detail)
+        return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), message,
+                              headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal_error", "unexpected error; it has been logged")
+
+    # ----------------------------------------------------------------------------------- service
+    @app.get("/v1/health", response_model=Health, tags=["service"], responses={503: {"model": Health}},
+             summary="Which snapshots are served, and any that failed to load")
+    async def health():
+        status = services.store.status()
+        state = "not_ready" if "sesame_scores" not in status["snapshots"] else \
+            "degraded" if status["errors"] or len(status["snapshots"]) < 2 else "ok"
+        body = Health(status=state, **status)
+        return JSONResponse(jsonable_encoder(body), status_code=503 if state == "not_ready" else 200)
+
+    # ----------------------------------------------------------------------------------- scores
+    @app.get("/v1/scores/{user_id}", response_model=ScoreResponse, tags=["scores"],
+             responses=_errors(401, 403, 404, 422, 503),
+             summary="A user's score, tier, five factor sub-scores and reason codes")
+    async def get_score(request: Request, user_id: UserId,
+                  principal: Annotated[Principal, Depends(require("scores:read", "scores.lookup"))]):
+        served = _served(request)
+        if served.scores is None:
+            _audit(request, principal, 503, "not_ready", user_id=user_id)
+            raise ServiceError(503, "not_ready", "no score snapshot is loaded yet; try again shortly")
+        found = served.scores.get(user_id)
+        if found is None:
+            _audit(request, principal, 404, "not_found", user_id=user_id)
+            raise ServiceError(404, "user_not_found", f"no score for user {user_id} in the current snapshot "
+                               f"({served.scores.info.ds}): unknown, or not scored that night")
+        codes = reference.reason_codes()
+        found["reason_codes"] = [
+            {"code": c, "factor": codes[c].factor, "description_en": codes[c].description_en,
+             "description_zh": codes[c].description_zh} if c in codes else
+            {"code": c, "factor": None, "description_en": c, "description_zh": c} for c in found["reason_codes"]]
+        _audit(request, principal, 200, "found", user_id=user_id)
+        return ScoreResponse(ds=served.scores.info.ds, snapshot=served.scores.info.snapshot, **found)
+
+    # ----------------------------------------------------------------------------------- visa
+    @app.get("/v1/visa/destinations", response_model=DestinationsResponse, tags=["visa"],
+             responses=_errors(401, 403, 503), summary="Destinations this key may read, with the rule in force")
+    async def list_destinations(request: Request,
+                          principal: Annotated[Principal, Depends(require("visa:read:any", "visa.destinations"))]):
+        served = _served(request)
+        if served.visa is None:
+            _audit(request, principal, 503, "not_ready")
+            raise ServiceError(503, "not_ready", "no visa-eligibility snapshot is loaded yet; try again shortly")
+        rules = reference.rules_in_force(dt.date.fromisoformat(served.visa.info.ds))
+        names = sorted(set(rules) | set(served.visa.by_destination))
+        out = [Destination(destination=d, rule_version=rules[d].rule_version if d in rules else None,
+                           min_score=rules[d].min_score if d in rules else None,
+                           eligible_users=len(served.visa.by_destination[d].user_ids)
+                           if d in served.visa.by_destination else 0)
+               for d in names if principal.allows(f"visa:read:{d}")]
+        _audit(request, principal, 200, "listed")
+        return DestinationsResponse(ds=served.visa.info.ds, destinations=out, snapshot=served.visa.info.snapshot)
+
+    @app.get("/v1/visa/{destination}/users/{user_id}", response_model=EligibilityResponse, tags=["visa"],
+             responses=_errors(401, 403, 404, 422, 503), summary="Is this user eligible for the destination?")
+    async def get_eligibility(request: Request, destination: DestinationCode, user_id: UserId,
+                        principal: Annotated[Principal, Depends(require("visa:read", "visa.eligibility"))]):
+        served = _served(request)
+        destination, rule = _destination(request, principal, served, destination, user_id)
+        listing = served.visa.by_destination.get(destination)
+        hit = listing.get(user_id) if listing else None
+        if hit is None and (served.scores is None or user_id not in served.scores.row):
+            _audit(request, principal, 404, "not_found", user_id=user_id, destination=destination)
+            raise ServiceError(404, "user_not_found", f"user {user_id} is not in the current snapshot "
+                               f"({served.visa.info.ds}): unknown, or not scored that night")
+        _audit(request, principal, 200, "eligible" if hit else "not_eligible", user_id=user_id,
+               destination=destination)
+        return EligibilityResponse(
+            user_id=user_id, destination=destination, eligible=hit is not None, score=hit["score"] if hit else None,
+            rule_version=hit["rule_version"] if hit else (rule.rule_version if rule else None),
+            min_score=rule.min_score if rule else None, ds=served.visa.info.ds, snapshot=served.visa.info.snapshot)
+
+    @app.get("/v1/visa/{destination}/eligible", response_model=EligibleUsersPage, tags=["visa"],
+             responses=_errors(401, 403, 404, 422, 503),
+             summary="A destination's eligible users, a page at a time (ordered by user id)")
+    async def list_eligible(request: Request, destination: DestinationCode,
+                      principal: Annotated[Principal, Depends(require("visa:read", "visa.eligible_list"))],
+                      page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="users per page")] = 100,
+                      after: Annotated[str | None, Query(pattern=USER_ID_PATTERN, max_length=64,
+                                                         description="the `next_after` of the previous page")] = None):
+        served = _served(request)
+        destination, rule = _destination(request, principal, served, destination)
+        listing = served.visa.by_destination.get(destination)
+        items, next_after = listing.page(after, page_size) if listing else ([], None)
+        _audit(request, principal, 200, "listed", destination=destination, returned=len(items))
+        return EligibleUsersPage(destination=destination, ds=served.visa.info.ds,
+                                 rule_version=rule.rule_version if rule else None,
+                                 total=len(listing.user_ids) if listing else 0, page_size=page_size, items=items,
+                                 next_after=next_after, snapshot=served.visa.info.snapshot)
+
+    # ----------------------------------------------------------------------------------- consent and reports
+    @app.post("/v1/consents", response_model=ConsentRecord, status_code=201, tags=["reports"],
+              responses=_errors(400, 401, 403, 422), summary="Record (or withdraw) a user's consent to credit reports")
+    def record_consent(request: Request, body: ConsentRequest,
+                       principal: Annotated[Principal, Depends(require("consents:write", "consents.record"))]):
+        entry = services.consents.record(body.user_id, body.granted, body.reference,
+                                         recorded_by=f"key:{principal.key_id}", valid_days=body.valid_days)
+        _audit(request, principal, 201, "granted" if body.granted else "withdrawn", user_id=body.user_id,
+               consent_id=entry["consent_id"])
+        return ConsentRecord(user_id=body.user_id, **{k: v for k, v in entry.items() if k != "user_key"})
+
+    @app.post("/v1/reports", tags=["reports"], response_class=Response,
+              responses={200: {"description": "the signed report (PDF or HTML); its id in the X-Report-Id header",
+                               "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                                           "text/html": {"schema": {"type": "string"}}}},
+                         **_errors(400, 401, 403, 404, 422, 503)},
+              summary="Issue a signed personal credit report (needs the user's recorded consent)")
+    def issue_report(request: Request, body: ReportRequest,
+                     principal: Annotated[Principal, Depends(require("reports:issue", "reports.issue"))]):
+        if services.consents.active(body.user_id) is None:
+            _audit(request, principal, 403, "consent_required", user_id=body.user_id)
+            raise ServiceError(403, "consent_required",
+                               f"no consent of user {body.user_id} to a credit report is on record (never given, "
+                               "withdrawn or expired); record it first: POST /v1/consents (scope consents:write) "
+                               "or `sesame consent grant`")
+        try:
+            document, report = issue(services, body.user_id, body.format, issuer=f"key:{principal.key_id}")
+        except ReportError as exc:
+            _audit(request, principal, exc.status, exc.code, user_id=body.user_id)
+            raise
+        _audit(request, principal, 200, "issued", user_id=body.user_id, report_id=report["report_id"])
+        media = "application/pdf" if body.format == "pdf" else "text/html; charset=utf-8"
+        return Response(document, media_type=media, headers={
+            "X-Report-Id": report["report_id"],
+            "Content-Disposition": f'attachment; filename="{report["report_id"]}.{body.format}"'})
+
+    @app.post("/v1/reports/verify", response_model=Verification, tags=["reports"],
+              responses={413: {"model": Error, "description": "larger than any report"},
+                         422: {"model": Error, "description": "empty body"}},
+              openapi_extra={"requestBody": {"required": True, "description": "the report file, unchanged", "content": {
+                  "application/pdf": {"schema": {"type": "string", "format": "binary", "minLength": 1}},
+                  "text/html": {"schema": {"type": "string", "minLength": 1}},
+                  "application/octet-stream": {"schema": {"type": "string", "format": "binary", "minLength": 1}}}}},
+              summary="Check a report's signature (no API key needed: it reveals only what the file holds)")
+    async def verify_report(request: Request):
+        data = await request.body()
+        if not data:
+            return error_response(422, "invalid_request", "empty body: send the report file as the request body")
+        if len(data) > MAX_VERIFY_BYTES:
+            return error_response(413, "too_large", f"a report is far smaller than {MAX_VERIFY_BYTES} bytes")
+        result = verify_document(data, services.signing.public)
+        registered = result.valid and is_registered(services.files.issued, result.report_id,
+                                                    hashlib.sha256(data).hexdigest())
+        services.audit.record(key_id=None, action="reports.verify", status=200,
+                              outcome="valid" if result.valid else "invalid", report_id=result.report_id)
+        return Verification(valid=result.valid, reason=result.reason, format=result.format,
+                            report_id=result.report_id, key_id=result.key_id, issued_at=result.issued_at,
+                            registered=registered, report=result.report)
+
+    @app.get("/v1/reports/public-key", tags=["reports"], response_class=Response,
+             responses={200: {"description": "the Ed25519 public key (PEM) that signs reports; its id in X-Key-Id",
+                              "content": {"application/x-pem-file": {"schema": {"type": "string"}}}}},
+             summary="The public key to verify reports offline")
+    async def public_key():
+        return Response(services.signing.public_pem, media_type="application/x-pem-file",
+                        headers={"X-Key-Id": services.signing.key_id})
+
+    return app
+
+
+def issue(services: Services, user_id: str, fmt: str, issuer: str) -> tuple[bytes, dict]:
+    """Build, render, sign and register one report. Consent is the caller's check."""
+    cfg = services.cfg
+    report = build_report(services.store.current, user_id, cfg.published, cfg.warehouse_path,
+                          user_key(user_id, cfg.user_key_secret))
+    rendered = render_pdf(report, services.signing.key_id) if fmt == "pdf" else \
+        render_html(report, services.signing.key_id)
+    document = sign_document(rendered, fmt, report["report_id"], report["issued_at"], services.signing)
+    entry = {"report_id": report["report_id"], "issued_at": report["issued_at"], "issued_by": issuer,
+             "user_key": user_key(user_id, cfg.user_key_secret), "format": fmt, "score": report["score"],
+             "score_date": report["score_date"], "key_id": services.signing.key_id,
+             "sha256": hashlib.sha256(document).hexdigest()}
+    with services.issued_lock:
+        fd = os.open(services.files.issued, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry) + "\n")
+    return document, report
+
+
+def is_registered(issued: Path, report_id: str | None, sha256: str) -> bool:
+    if not report_id or not issued.exists():
+        return False
+    with open(issued, encoding="utf-8") as fh:
+        return any((e := json.loads(line))["report_id"] == report_id and e["sha256"] == sha256 for line in fh)
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, cfg: Settings | None = None) -> None:
+    import uvicorn
+
+    # access logs would put raw user ids (they are in the paths) in the console; the audit log records requests
+    uvicorn.run(create_app(cfg), host=host, port=port, access_log=False, log_level="info")

@@ -1,0 +1,296 @@
+"""The published snapshots the service answers from, held in memory and swapped whole when LATEST moves.
+
+A watcher thread looks at each dataset's LATEST every few seconds (one stat call when nothing changed). When it
+names a new snapshot, the snapshot is read into memory, every file checked against the manifest's row count and
+sha256 (on the very bytes that are then parsed, so what is served is what was verified), indexed by user_id, and
+only then swapped in by one reference assignment. Requests take that reference once, so a request sees one
+consistent snapshot and never a half-loaded one. A snapshot that fails to load is not served: the previous one
+stays, and the failure shows on /v1/health.
+"""
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from sesame.service.reference import FACTORS
+
+log = logging.getLogger(__name__)
+
+SCORES, VISA = "sesame_scores", "visa_eligibility"
+SCORE_COLUMNS = ("user_id", "score", "tier", *(f"{f}_score" for f in FACTORS), "reason_codes", "model_version")
+VISA_COLUMNS = ("destination", "user_id", "score", "rule_version")
+
+
+class SnapshotLoadError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    dataset: str
+    snapshot: str  # "ds=YYYY-MM-DD/run=<run_id>", relative to the dataset folder
+    ds: str
+    run_id: str
+    rows: int
+    created_at: str
+    loaded_at: str
+
+
+def _encoded(column: pa.ChunkedArray) -> tuple[np.ndarray, list]:
+    """Dictionary-encode a string column: (int32 indices, distinct values), so 1M rows cost 4 MB, not 1M objects."""
+    encoded = pc.dictionary_encode(column).combine_chunks()
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32), encoded.dictionary.to_pylist()
+
+
+class ScoresIndex:
+    """sesame_scores by user_id: a dict to the row, and the columns as compact arrays."""
+
+    def __init__(self, table: pa.Table, info: SnapshotInfo):
+        self.info = info
+        ids = table.column("user_id").to_pylist()
+        self.row = dict(zip(ids, range(len(ids))))
+        if len(self.row) != len(ids):
+            raise SnapshotLoadError(f"{info.dataset} {info.snapshot}: user_id is not unique")
+        if None in self.row:
+            raise SnapshotLoadError(f"{info.dataset} {info.snapshot}: rows without a user_id")
+        self.score = table.column("score").to_numpy().astype(np.int32)
+        self.sub_scores = {f: table.column(f"{f}_score").to_numpy().astype(np.float64) for f in FACTORS}
+        self.tier, self.tiers = _encoded(table.column("tier"))
+        self.model, self.models = _encoded(table.column("model_version"))
+        codes = table.column("reason_codes").combine_chunks()
+        codes = pc.fill_null(codes, pa.scalar([], codes.type))
+        self.code_offsets = codes.offsets.to_numpy()
+        self.code, self.codes = _encoded(pa.chunked_array([codes.flatten()]))
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+    def get(self, user_id: str) -> dict | None:
+        i = self.row.get(user_id)
+        if i is None:
+            return None
+        start, end = self.code_offsets[i], self.code_offsets[i + 1]
+        return {
+            "user_id": user_id,
+            "score": int(self.score[i]),
+            "tier": self.tiers[self.tier[i]],
+            "sub_scores": {f: round(float(a[i]), 2) for f, a in self.sub_scores.items()},
+            "reason_codes": [self.codes[j] for j in self.code[start:end]],
+            "model_version": self.models[self.model[i]],
+        }
+
+
+@dataclass
+class DestinationList:
+    """One destination's eligible users, sorted by user_id for keyset paging."""
+    user_ids: list[str]
+    scores: np.ndarray
+    rule_version: np.ndarray
+    rule_versions: list[str]
+    position: dict[str, int] = field(init=False)
+
+    def __post_init__(self):
+        self.position = dict(zip(self.user_ids, range(len(self.user_ids))))
+
+    def item(self, i: int) -> dict:
+        return {"user_id": self.user_ids[i], "score": int(self.scores[i]),
+                "rule_version": self.rule_versions[self.rule_version[i]]}
+
+    def get(self, user_id: str) -> dict | None:
+        i = self.position.get(user_id)
+        return None if i is None else self.item(i)
+
+    def page(self, after: str | None, limit: int) -> tuple[list[dict], str | None]:
+        start = bisect.bisect_right(self.user_ids, after) if after else 0
+        end = min(start + limit, len(self.user_ids))
+        items = [self.item(i) for i in range(start, end)]
+        return items, (self.user_ids[end - 1] if end < len(self.user_ids) and items else None)
+
+
+class EligibilityIndex:
+    def __init__(self, table: pa.Table, info: SnapshotInfo):
+        self.info = info
+        table = table.sort_by([("destination", "ascending"), ("user_id", "ascending")])
+        destinations = table.column("destination").to_pylist()
+        self.by_destination: dict[str, DestinationList] = {}
+        start = 0
+        while start < len(destinations):
+            name = destinations[start]
+            end = bisect.bisect_right(destinations, name, lo=start)
+            part = table.slice(start, end - start)
+            versions, names = _encoded(part.column("rule_version"))
+            listing = DestinationList(part.column("user_id").to_pylist(),
+                                      part.column("score").to_numpy().astype(np.int32), versions, names)
+            if len(listing.position) != len(listing.user_ids):
+                raise SnapshotLoadError(f"{info.dataset} {info.snapshot}: {name} lists a user twice")
+            self.by_destination[name] = listing
+            start = end
+
+    def __len__(self) -> int:
+        return sum(len(d.user_ids) for d in self.by_destination.values())
+
+
+@dataclass(frozen=True)
+class Served:
+    """What requests read: replaced whole, never mutated."""
+    scores: ScoresIndex | None = None
+    visa: EligibilityIndex | None = None
+
+
+def read_verified(folder: Path, dataset: str, required: tuple[str, ...]) -> tuple[pa.Table, dict]:
+    """Read a snapshot whole, checking each file's bytes against the manifest before parsing them."""
+    manifest_path = folder / "_manifest.json"
+    if not manifest_path.exists():
+        raise SnapshotLoadError(f"{folder}: no _manifest.json (snapshot missing or incomplete)")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    if manifest.get("dataset") != dataset:
+        raise SnapshotLoadError(f"{folder}: manifest is for {manifest.get('dataset')!r}, expected {dataset!r}")
+    if not all(c.get("passed") for c in manifest.get("checks", [])):
+        raise SnapshotLoadError(f"{folder}: manifest records failed checks; not serving it")
+    parts = []
+    for entry in manifest["files"]:
+        path = folder / entry["path"]
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise SnapshotLoadError(f"{path}: listed in the manifest but missing") from None
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise SnapshotLoadError(f"{path}: sha256 differs from the manifest")
+        part = pq.read_table(pa.BufferReader(data))
+        if part.num_rows != entry["rows"]:
+            raise SnapshotLoadError(f"{path}: {part.num_rows} rows, manifest says {entry['rows']}")
+        parts.append(part)
+    if not parts:
+        raise SnapshotLoadError(f"{folder}: manifest lists no files")
+    table = pa.concat_tables(parts)
+    if table.num_rows != manifest["row_count"]:
+        raise SnapshotLoadError(f"{folder}: {table.num_rows} rows, manifest says {manifest['row_count']}")
+    missing = [c for c in required if c not in table.column_names]
+    if missing:
+        raise SnapshotLoadError(f"{folder}: columns missing: {missing}")
+    return table, manifest
+
+
+def load(root: Path, dataset: str, snapshot: str):
+    """Load and index one snapshot; raises SnapshotLoadError when it must not be served."""
+    folder = root / dataset / snapshot
+    table, manifest = read_verified(folder, dataset, SCORE_COLUMNS if dataset == SCORES else VISA_COLUMNS)
+    info = SnapshotInfo(dataset, snapshot, str(manifest["ds"]), str(manifest["run_id"]), table.num_rows,
+                        str(manifest.get("created_at", "")),
+                        dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    return ScoresIndex(table, info) if dataset == SCORES else EligibilityIndex(table, info)
+
+
+class SnapshotStore:
+    """Holds the served snapshots and replaces them when LATEST moves (refresh(), or a watcher thread)."""
+
+    def __init__(self, root: Path, reload_seconds: float = 2.0, retry_failed_seconds: float = 30.0):
+        self.root = root
+        self.reload_seconds = reload_seconds
+        self.retry_failed_seconds = retry_failed_seconds
+        self.current = Served()
+        self.errors: dict[str, dict] = {}  # dataset -> the last snapshot that failed to load, and why
+        self._seen: dict[str, tuple] = {}  # dataset -> stat of LATEST when last examined
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _pointer(self, dataset: str) -> tuple[tuple | None, str | None]:
+        """(stat of LATEST, the snapshot it names); the name is None when LATEST is unchanged since last look."""
+        path = self.root / dataset / "LATEST"
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None, None
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if stamp == self._seen.get(dataset):
+            return stamp, None
+        try:
+            return stamp, json.loads(path.read_text(encoding="utf-8"))["snapshot"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise SnapshotLoadError(f"{path}: unreadable ({exc})") from None
+
+    def refresh(self) -> bool:
+        """Load whatever LATEST names now, if new; returns True when the served snapshots changed."""
+        with self._lock:
+            served = self.current
+            loaded = {SCORES: served.scores, VISA: served.visa}
+            changed = False
+            for dataset in (SCORES, VISA):
+                failed = self.errors.get(dataset)
+                snapshot = None
+                try:
+                    stamp, snapshot = self._pointer(dataset)
+                    if stamp is None:
+                        continue  # nothing published yet
+                    self._seen[dataset] = stamp
+                    if snapshot is None:  # LATEST unchanged: only retry a failed load, now and then
+                        if not failed or time.monotonic() - failed["at_monotonic"] < self.retry_failed_seconds:
+                            continue
+                        self._seen.pop(dataset)
+                        stamp, snapshot = self._pointer(dataset)
+                        self._seen[dataset] = stamp
+                    if loaded[dataset] is not None and loaded[dataset].info.snapshot == snapshot:
+                        self.errors.pop(dataset, None)
+                        continue
+                    started = time.monotonic()
+                    loaded[dataset] = load(self.root, dataset, snapshot)
+                    log.info("serving %s %s (%d rows, loaded in %.1fs)", dataset, snapshot,
+                             len(loaded[dataset]), time.monotonic() - started)
+                    self.errors.pop(dataset, None)
+                    changed = True
+                except Exception as exc:  # noqa: BLE001 - any failure means: keep serving the previous one
+                    log.error("not serving %s %s: %s", dataset, snapshot, exc)
+                    self.errors[dataset] = {"snapshot": snapshot, "error": str(exc),
+                                            "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                                            "at_monotonic": time.monotonic()}
+            if changed:
+                self.current = Served(scores=loaded[SCORES], visa=loaded[VISA])  # the atomic swap
+            return changed
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.reload_seconds):
+            try:
+                self.refresh()
+            except Exception:  # noqa: BLE001 - the watcher must outlive any one bad look
+                log.exception("snapshot watcher")
+
+    def start(self) -> None:
+        self.refresh()
+        if self.reload_seconds > 0 and self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._watch, name="snapshot-watcher", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def status(self) -> dict:
+        served = self.current
+        return {
+            "snapshots": {idx.info.dataset: {"snapshot": idx.info.snapshot, "ds": idx.info.ds,
+                                             "run_id": idx.info.run_id, "rows": idx.info.rows,
+                                             "loaded_at": idx.info.loaded_at}
+                          for idx in (served.scores, served.visa) if idx is not None},
+            "errors": {d: {k: v for k, v in e.items() if k != "at_monotonic"} for d, e in self.errors.items()},
+        }
+
+
+def reload_seconds_from_env() -> float:
+    return float(os.environ.get("SESAME_SERVE_RELOAD_SECONDS", "2"))
