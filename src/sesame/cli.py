@@ -291,6 +291,10 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_has_champion)
     s = sub.add_parser("latest-day", help="print the latest completely delivered day")
     s.set_defaults(func=cmd_latest_day)
+
+    from sesame.service.commands import add_service_commands
+
+    add_service_commands(sub)  # serve, keys, consent, credit-report
     return p
 
 
