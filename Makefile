@@ -51,6 +51,19 @@ bench: setup
 docs: setup
 	$(BIN)/sesame docs
 
+# The score service over the published snapshots on http://$(SERVE_HOST):$(SERVE_PORT) (OpenAPI at /docs); clients
+# need an API key: `.venv/bin/sesame keys create --name NAME --scopes scores:read`.
+.PHONY: serve wrk
+SERVE_HOST ?= 127.0.0.1
+SERVE_PORT ?= 8000
+serve: setup
+	$(BIN)/sesame serve --host $(SERVE_HOST) --port $(SERVE_PORT)
+
+# The load generator of the service's load test (`python -m sesame.service.loadtest`).
+wrk:
+	@command -v wrk >/dev/null || { echo "wrk not found: installing it"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+
 airflow: setup
 	AIRFLOW_HOME=$(SESAME_HOME)/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags AIRFLOW__CORE__LOAD_EXAMPLES=False \
 		$(BIN)/airflow standalone
