@@ -409,5 +409,9 @@ def is_registered(issued: Path, report_id: str | None, sha256: str) -> bool:
 def serve(host: str = "127.0.0.1", port: int = 8000, cfg: Settings | None = None) -> None:
     import uvicorn
 
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+    logging.getLogger("sesame.service").addHandler(handler)  # which snapshot is served, and any that is refused
+    logging.getLogger("sesame.service").setLevel(logging.INFO)
     # access logs would put raw user ids (they are in the paths) in the console; the audit log records requests
     uvicorn.run(create_app(cfg), host=host, port=port, access_log=False, log_level="info")
