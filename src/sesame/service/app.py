@@ -96,10 +96,11 @@ class Services:
     issued_lock: threading.Lock
 
 
-def open_services(cfg: Settings, reload_seconds: float | None = None) -> Services:
+def open_services(cfg: Settings, reload_seconds: float | None = None, freeze_gc: bool = False) -> Services:
     files = service_files(cfg)
     files.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    store = SnapshotStore(cfg.published, reload_seconds if reload_seconds is not None else reload_seconds_from_env())
+    store = SnapshotStore(cfg.published, reload_seconds if reload_seconds is not None else reload_seconds_from_env(),
+                          freeze_gc=freeze_gc)
     store.refresh()  # serve at once if something is published; the watcher starts with the app
     return Services(cfg, files, store, KeyStore(files.api_keys), AuditLog(files.audit, cfg.user_key_secret),
                     ConsentRegister(files.consents, cfg.user_key_secret),
@@ -167,8 +168,10 @@ DestinationCode = Annotated[str, PathParam(pattern=DESTINATION_PATTERN, descript
                                            openapi_examples={"Luxembourg": {"value": "LU"}})]
 
 
-def create_app(cfg: Settings | None = None, reload_seconds: float | None = None) -> FastAPI:
-    services = open_services(cfg or settings(), reload_seconds)
+def create_app(cfg: Settings | None = None, reload_seconds: float | None = None, freeze_gc: bool = False) -> FastAPI:
+    """The application; `freeze_gc` (for a server process of its own) keeps loaded snapshots out of the garbage
+    collector's passes."""
+    services = open_services(cfg or settings(), reload_seconds, freeze_gc)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -414,4 +417,4 @@ def serve(host: str = "127.0.0.1", port: int = 8000, cfg: Settings | None = None
     logging.getLogger("sesame.service").addHandler(handler)  # which snapshot is served, and any that is refused
     logging.getLogger("sesame.service").setLevel(logging.INFO)
     # access logs would put raw user ids (they are in the paths) in the console; the audit log records requests
-    uvicorn.run(create_app(cfg), host=host, port=port, access_log=False, log_level="info")
+    uvicorn.run(create_app(cfg, freeze_gc=True), host=host, port=port, access_log=False, log_level="info")

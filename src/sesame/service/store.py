@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import gc
 import hashlib
 import json
 import logging
@@ -197,8 +198,10 @@ def load(root: Path, dataset: str, snapshot: str):
 class SnapshotStore:
     """Holds the served snapshots and replaces them when LATEST moves (refresh(), or a watcher thread)."""
 
-    def __init__(self, root: Path, reload_seconds: float = 2.0, retry_failed_seconds: float = 30.0):
+    def __init__(self, root: Path, reload_seconds: float = 2.0, retry_failed_seconds: float = 30.0,
+                 freeze_gc: bool = False):
         self.root = root
+        self.freeze_gc = freeze_gc
         self.reload_seconds = reload_seconds
         self.retry_failed_seconds = retry_failed_seconds
         self.current = Served()
@@ -259,6 +262,12 @@ class SnapshotStore:
                                             "at_monotonic": time.monotonic()}
             if changed:
                 self.current = Served(scores=loaded[SCORES], visa=loaded[VISA])  # the atomic swap
+                if self.freeze_gc:
+                    # Millions of long-lived index entries would make every full garbage collection walk them all
+                    # (a pause of many milliseconds mid-request); they hold no reference cycles, so move them out
+                    # of the collector's sight. A replaced snapshot is still freed by reference counting.
+                    gc.collect()
+                    gc.freeze()
             return changed
 
     def _watch(self) -> None:
