@@ -68,8 +68,12 @@ def sesame_nightly():
     def publish():
         return _stage("publish", night.publish, True)
 
+    @task
+    def report():
+        return _stage("report", night.report, True)
+
     (check_deliveries() >> ingest() >> quality_gate() >> features() >> feature_store() >> score() >> warehouse()
-     >> audit() >> publish())
+     >> audit() >> publish() >> report())
 
 
 sesame_nightly()

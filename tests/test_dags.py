@@ -28,7 +28,8 @@ def test_no_import_errors(dagbag):
 def test_nightly_shape(dagbag):
     dag = dagbag.dags["sesame_nightly"]
     assert dag.catchup is False and dag.max_active_runs == 1
-    order = ["check_deliveries", "ingest", "quality_gate", "features", "feature_store", "score", "warehouse", "audit", "publish"]
+    order = ["check_deliveries", "ingest", "quality_gate", "features", "feature_store", "score", "warehouse", "audit", "publish",
+             "report"]
     assert set(dag.task_ids) == set(order)
     for upstream, downstream in zip(order, order[1:]):
         assert dag.get_task(downstream).upstream_task_ids == {upstream}

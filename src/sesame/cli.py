@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from sesame.config import REPO_ROOT, Settings, settings
+from sesame.progress import Progress
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -101,7 +102,7 @@ def cmd_simulate(args, cfg: Settings) -> int:
             print(f"--dirty: {exc}", file=sys.stderr)
             return EXIT_USAGE
     summary = simulate(cfg.raw, users=args.users, days=args.days, end_ds=end, seed=args.seed,
-                       progress=sys.stderr.isatty(), dirty=args.dirty)
+                       progress=True, dirty=args.dirty)  # shown only on a terminal
     print(json.dumps({"raw": str(cfg.raw), **{k: v for k, v in summary.items() if k != "per_day"}}, indent=1,
                      default=str))
     return EXIT_OK
@@ -140,13 +141,16 @@ def cmd_train(args, cfg: Settings) -> int:
 
 def run_night(cfg: Settings, ds: str, quiet: bool = False) -> int:
     from sesame import snapshots
+    from sesame.report import report_path
 
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     ok, log = run_dag(cfg, "sesame_nightly", ds, {"run_id": run_id})
     published = (cfg.published / "sesame_scores" / f"ds={ds}" / f"run={run_id}" / "_manifest.json").exists()
     if not (ok and published):
+        report = report_path(cfg, ds, run_id)
         print(f"night {ds} failed closed; nothing was published and LATEST is unchanged.\n"
-              f"reason: {failure_reason(log)}\nlog: {log}", file=sys.stderr)
+              f"reason: {failure_reason(log)}\nlog: {log}"
+              + (f"\nreport: {report}" if report.exists() else ""), file=sys.stderr)
         return EXIT_FAILED
     if not quiet:
         from sesame.night import summary
@@ -162,6 +166,8 @@ def run_night(cfg: Settings, ds: str, quiet: bool = False) -> int:
         print(f"  warehouse: {cfg.warehouse_path} (schema marts)")
         print(f"  snapshots: {cfg.published}/<dataset>/LATEST -> {latest['snapshot'] if latest else None}")
         print(f"  run log: {log}")
+        report = report_path(cfg, ds, run_id)
+        print(f"  report: {report}" if report.exists() else "  report: not written (see the run log)")
     return EXIT_OK
 
 
@@ -177,16 +183,20 @@ def cmd_backfill(args, cfg: Settings) -> int:
         print("--end is before --start", file=sys.stderr)
         return EXIT_USAGE
     nights = [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
-    for i, ds in enumerate(nights, 1):
-        done = any((cfg.published / "sesame_scores" / f"ds={ds}").glob("run=*/_manifest.json"))
-        if done and not args.force:
-            print(f"[{i}/{len(nights)}] {ds} already published; skipping (--force re-runs it)")
-            continue
-        print(f"[{i}/{len(nights)}] {ds} ...", flush=True)
-        code = run_night(cfg, ds, quiet=True)
-        if code != EXIT_OK:
-            print(f"backfill stopped at {ds}; re-run the same command to resume from it", file=sys.stderr)
-            return code
+    with Progress("backfill", total=len(nights), unit="night") as bar:
+        for i, ds in enumerate(nights, 1):
+            done = any((cfg.published / "sesame_scores" / f"ds={ds}").glob("run=*/_manifest.json"))
+            if done and not args.force:
+                bar.print(f"[{i}/{len(nights)}] {ds} already published; skipping (--force re-runs it)")
+                bar.update(status=ds)
+                continue
+            bar.print(f"[{i}/{len(nights)}] {ds} ...")
+            code = run_night(cfg, ds, quiet=True)
+            if code != EXIT_OK:
+                bar.close()
+                print(f"backfill stopped at {ds}; re-run the same command to resume from it", file=sys.stderr)
+                return code
+            bar.update(status=ds)
     print(f"backfill {args.start}..{args.end}: done")
     return EXIT_OK
 
@@ -223,6 +233,18 @@ def cmd_docs(args, cfg: Settings) -> int:
     except NightFailed as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_report(args, cfg: Settings) -> int:
+    from sesame.report import latest_run_id, write_report
+
+    run_id = args.run_id or latest_run_id(cfg, args.ds)
+    if not run_id or not (cfg.home / "runs" / args.ds / f"{run_id}.json").exists():
+        print(f"no run of the night {args.ds} under {cfg.home / 'runs'}: run `sesame night --ds {args.ds}` first",
+              file=sys.stderr)
+        return EXIT_USAGE
+    print(f"report: {write_report(cfg, args.ds, run_id)}")
     return EXIT_OK
 
 
@@ -284,6 +306,11 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("docs", help="write the dbt docs site for analysts under $SESAME_HOME/docs/dbt")
     s.set_defaults(func=cmd_docs)
+
+    s = sub.add_parser("report", help="(re)write the HTML report of a night under $SESAME_HOME/reports/<ds>/")
+    s.add_argument("--ds", type=_date, required=True)
+    s.add_argument("--run-id", help="which run of the night (default: the latest)")
+    s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("setup", help="prepare Airflow's home (SQLite)")
     s.set_defaults(func=cmd_setup)

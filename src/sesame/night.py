@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import re
 import shutil
@@ -25,8 +26,11 @@ import pyarrow.parquet as pq
 from sesame import quality, snapshots
 from sesame.config import REPO_ROOT, Settings, settings
 from sesame.deliveries import missing_deliveries
+from sesame.report import report_path, write_report
 from sesame.schemas import SOURCES
 from sesame.spark import submit
+
+logger = logging.getLogger(__name__)
 
 
 class NightFailed(RuntimeError):
@@ -258,6 +262,15 @@ def publish(cfg: Settings, ds: str, run_id: str) -> dict:
     return written
 
 
+def report(cfg: Settings, ds: str, run_id: str) -> str | None:
+    """The night's HTML report (sesame.report). A view of what was published, never a reason to fail it."""
+    try:
+        return str(write_report(cfg, ds, run_id))
+    except Exception:
+        logger.exception("the report of night %s (run %s) was not written", ds, run_id)
+        return None
+
+
 def alert_on_failure(context: dict) -> Path:
     """Airflow failure callback: what failed, which rule, where the details are, appended to
     $SESAME_HOME/alerts/alerts.jsonl (the file an operator watches) and kept per night."""
@@ -277,12 +290,21 @@ def alert_on_failure(context: dict) -> Path:
         "next_step": "fix the named source, file or rule, then re-run `sesame night --ds "
                      f"{context.get('ds')}`; nothing was published and LATEST is unchanged",
     }
+    nightly = alert["dag"] == "sesame_nightly" and bool(context.get("ds"))
+    if nightly:
+        run_id = run_id_for(str(context.get("run_id") or ""), getattr(context.get("dag_run"), "conf", None))
+        alert["details"]["report"] = str(report_path(cfg, str(context["ds"]), run_id))
     folder = cfg.home / "alerts"
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "alerts.jsonl", "a", encoding="utf-8") as fh:
         fh.write(json.dumps(alert) + "\n")
     path = folder / f"{alert['dag']}-{alert['ds']}-{alert['task']}.json"
     path.write_text(json.dumps(alert, indent=1), encoding="utf-8")
+    if nightly:
+        try:  # the alert above is already out: a report that cannot be drawn must not hide it
+            write_report(cfg, str(context["ds"]), run_id, alert)
+        except Exception:
+            logger.exception("the report of failed night %s was not written", context["ds"])
     return path
 
 
