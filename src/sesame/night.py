@@ -258,6 +258,8 @@ def publish(cfg: Settings, ds: str, run_id: str) -> dict:
     for name, rel in written.items():
         snapshots.flip_latest(cfg.published, name, rel)
         snapshots.apply_retention(cfg.published, name, cfg.retention_nights)
+    # later nights read the scores that went out (the neighbours' score characteristic), never a failed night's
+    (cfg.zone("scores", ds=ds) / snapshots.PUBLISHED_MARKER).write_text(run_id, encoding="utf-8")
     shutil.rmtree(audited, ignore_errors=True)
     return written
 
