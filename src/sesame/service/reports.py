@@ -28,7 +28,6 @@ from pathlib import Path
 
 import jinja2
 import markupsafe
-import pyarrow.dataset as pads
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -118,6 +117,8 @@ def score_history(user_id: str, published: Path, warehouse: Path | None, user_ke
                   until: str, months: int = HISTORY_MONTHS) -> list[dict]:
     """The score at the last scored night of each of the recent months: from the warehouse (every night, by
     user_key) when there is one, and from the retained published snapshots (by user_id)."""
+    import pyarrow.dataset as pads  # here, not at the top: it pulls in pandas, a second of the service's start
+
     nights: dict[str, tuple[int, str]] = {}
     end = dt.date.fromisoformat(until)
     first = end.year * 12 + end.month - 1 - (months - 1)  # the first of the `months` calendar months
