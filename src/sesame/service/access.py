@@ -57,12 +57,14 @@ def validate_scopes(scopes: list[str]) -> list[str]:
     out = []
     for scope in scopes:
         scope = scope.strip()
+        if not scope:
+            continue
         if scope.startswith("visa:read:"):
             if scope.split(":", 2)[2] not in destinations:
                 raise ValueError(f"unknown destination in scope {scope!r}; known: {sorted(destinations)}")
         elif scope not in SCOPES:
             raise ValueError(f"unknown scope {scope!r}; known: {', '.join(SCOPES)}, visa:read:<DESTINATION>")
-        if scope and scope not in out:
+        if scope not in out:
             out.append(scope)
     if not out:
         raise ValueError("a key needs at least one scope")
