@@ -87,13 +87,14 @@ def check_columns(path: Path, source: Source, found: list[str]) -> list[str]:
 
 
 def read_as_text(spark: SparkSession, source: Source, paths: list[Path], header: list[str], base: Path) -> DataFrame:
-    """Every delivered column as a string, plus the raw record and the delivery day `ds`."""
+    """Every delivered column as a string, plus the raw record, a hash of its content and the delivery day `ds`."""
     str_paths = [str(p) for p in paths]
     if source.format == "parquet":
         df = spark.read.option("basePath", str(base)).parquet(*str_paths)
         df = df.select(*[F.col(c).cast("string").alias(c) for c in header], F.col("ds").cast("string"))
-        return df.withColumn(CORRUPT, F.lit(None).cast("string")).withColumn(
-            "raw_record", F.to_json(F.struct(*[F.col(c) for c in header])))
+        return (df.withColumn(CORRUPT, F.lit(None).cast("string"))
+                .withColumn("raw_record", F.to_json(F.struct(*[F.col(c) for c in header])))
+                .withColumn("record_hash", F.xxhash64(*[F.col(c) for c in header])))
     schema = T.StructType([T.StructField(c, T.StringType()) for c in header] + [T.StructField(CORRUPT, T.StringType())])
     reader = (spark.read.schema(schema).option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT)
               .option("basePath", str(base)))
@@ -102,7 +103,8 @@ def read_as_text(spark: SparkSession, source: Source, paths: list[Path], header:
     else:
         df = reader.json(str_paths)
     df = df.withColumn("ds", F.col("ds").cast("string"))
-    return df.withColumn("raw_record", F.coalesce(F.col(CORRUPT), F.to_json(F.struct(*[F.col(c) for c in header]))))
+    return (df.withColumn("raw_record", F.coalesce(F.col(CORRUPT), F.to_json(F.struct(*[F.col(c) for c in header]))))
+            .withColumn("record_hash", F.xxhash64(*[F.col(c) for c in header], F.col(CORRUPT))))
 
 
 # ---------------------------------------------------------------- validating
@@ -147,7 +149,7 @@ def validate(df: DataFrame, source: Source) -> DataFrame:
     out = df.select(
         *[typed[c].alias(c) for c in source.column_names],
         F.coalesce(*checks).alias("reject_reason"),
-        "raw_record", "ds",
+        "raw_record", "record_hash", "ds",
     )
     return out.withColumn("event_date", event_date(source))
 
@@ -163,7 +165,9 @@ def deduplicate(valid: DataFrame, source: Source, earlier_keys: DataFrame | None
     """Mark repeats of a natural key: within the batch the first delivery (then first record) wins;
     a key accepted on an earlier night is a duplicate whenever it comes again."""
     keys = list(source.key)
-    order = Window.partitionBy(*keys, *([] if not source.full_snapshot else ["ds"])).orderBy("ds", "raw_record")
+    # The content hash orders repeats within one delivery deterministically without carrying the record's text
+    # through the shuffle (the text is only needed for quarantined records).
+    order = Window.partitionBy(*keys, *([] if not source.full_snapshot else ["ds"])).orderBy("ds", "record_hash")
     marked = valid.withColumn("_n", F.row_number().over(order))
     if earlier_keys is not None and not source.full_snapshot:
         seen = earlier_keys.select(*keys).distinct().withColumn("_seen", F.lit(True))
@@ -206,11 +210,11 @@ def ingest_source(spark: SparkSession, cfg: Settings, source: Source, days: list
         if earlier_parts:
             earlier = spark.read.option("basePath", str(valid_zone)).parquet(*[str(p) for p in earlier_parts])
 
-    good = records.filter(F.col("reject_reason").isNull())
+    good = records.filter(F.col("reject_reason").isNull()).drop("raw_record")
     bad = records.filter(F.col("reject_reason").isNotNull())
     marked = deduplicate(good, source, earlier).cache()
 
-    accepted = marked.filter(~F.col("is_duplicate")).drop("is_duplicate", "reject_reason", "raw_record")
+    accepted = marked.filter(~F.col("is_duplicate")).drop("is_duplicate", "reject_reason", "record_hash")
     quarantined = bad.select("raw_record", "reject_reason", "ds").withColumn("source", F.lit(source.name))
 
     accepted.write.mode("overwrite").partitionBy("ds").parquet(str(valid_zone))
