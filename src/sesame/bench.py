@@ -8,7 +8,12 @@ benchmarks/<profile>.json; BENCHMARKS.md is rendered from all of them, so one pr
     python -m sesame.bench                        # every profile
     python -m sesame.bench feature_history        # one profile; the others keep their last figures
 
-SESAME_BENCH_DIR keeps the simulated data between runs (default: a temporary folder, removed afterwards).
+Profiles: `simulator` (1,000,000 users, one day), `feature_history` (the nightly feature job for 100,000 users
+after 90 and after 360 days), `engines` (Spark against DuckDB per stage of that job), `scoring` (Spark against
+in-process scoring). The last three share one simulated and ingested lake of 361 days.
+
+SESAME_BENCH_DIR keeps the simulated data between runs (default: a temporary folder, removed afterwards);
+SESAME_BENCH_USERS and SESAME_BENCH_HISTORY_USERS change the sizes.
 """
 from __future__ import annotations
 
