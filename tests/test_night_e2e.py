@@ -224,3 +224,57 @@ def test_dbt_docs_for_analysts_carry_no_secret(night):
         assert secret not in path.read_text(errors="replace"), path.name
     catalog = json.loads((site / "catalog.json").read_text())
     assert "model.sesame.sesame_scores" in catalog["nodes"]
+
+
+# ------------------------------------------------------------------ the night's HTML report
+
+def _report_runs(home, ds):
+    return sorted(p for p in (home / "reports" / ds).glob("*.html") if p.name != "index.html")
+
+
+def test_published_night_has_a_report_per_run(night):
+    import re
+
+    runs = _report_runs(night, END)
+    assert len(runs) == 2  # the night and its re-run
+    latest = json.loads((night / "published" / "sesame_scores" / "LATEST").read_text())["run_id"]
+    page = (night / "reports" / END / "index.html").read_text()
+    assert page == (night / "reports" / END / f"{latest}.html").read_text()
+    assert f"Sesame night {END}: published" in page and "Why the night failed" not in page
+    assert "Sections not available" not in page  # every section found its data
+    assert page.count('<svg class="chart"') == 6
+    assert "LU" in page and "SG" in page and "orders.jsonl" in page and "delivery.complete" not in page
+    for link in re.findall(r'href="(\.\./[^"#]+)"', page):
+        assert (night / "reports" / END / link).resolve().exists(), link
+
+
+def test_failed_nights_reports_say_why(night):
+    for ds, rule, failed_stage, source in ((DAY(2), "file.readable", "ingest", "source bills"),
+                                           (DAY(3), "delivery.complete", "check_deliveries", "payments"),
+                                           (DAY(4), "quarantine.max_share", "quality_gate", "file lake/raw/")):
+        page = (night / "reports" / ds / "index.html").read_text()
+        assert f"Sesame night {ds}: failed" in page and "Why the night failed" in page, ds
+        assert f'<code class="rule">{rule}</code>' in page and source in page, ds
+        assert f"<td>{failed_stage}</td><td class=\"failed\">failed</td>" in page, ds
+        assert f"sesame night --ds {ds}" in page, ds  # the next step
+    alerts = [json.loads(line) for line in (night / "alerts" / "alerts.jsonl").read_text().splitlines()]
+    assert any(a["ds"] == DAY(4) and a["details"]["report"].endswith(".html") for a in alerts)
+    # the quarantine night ran its ingestion: its row accounting is in the report
+    assert "does not balance" not in (night / "reports" / DAY(4) / "index.html").read_text()
+    listing = (night / "reports" / "index.html").read_text()
+    assert f'href="{END}/index.html"' in listing and f'href="{DAY(4)}/index.html"' in listing
+
+
+def test_report_of_the_real_night_draws_in_chromium(night, tmp_path):
+    from tests.chromium import Browser, ensure_chromium
+
+    binary, why = ensure_chromium()
+    if binary is None:
+        pytest.skip(f"headless Chromium not available: {why}")
+    assert sesame(["report", "--ds", END]) == 0
+    with Browser(binary) as browser:
+        seen = browser.open(night / "reports" / END / "index.html", screenshot=tmp_path / "night.png")
+    assert seen["errors"] == [] and all(u.startswith("file://") for u in seen["requests"])
+    assert len(seen["charts"]) == 6
+    for chart in seen["charts"]:
+        assert chart["width"] > 200 and chart["height"] > 50 and chart["drawn"] >= 5, chart
