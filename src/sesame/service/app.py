@@ -127,8 +127,8 @@ def require(scope: str, action: str):
             allowed = any(s.startswith("visa:read") for s in principal.scopes) if needed == "visa:read:any" \
                 else principal.allows(needed)
             if not allowed:
-                raise AccessDenied(403, "missing_scope", f"this API key lacks the scope {needed}",
-                                   key_id=principal.key_id)
+                wanted = "a visa:read scope" if needed == "visa:read:any" else f"the scope {needed}"
+                raise AccessDenied(403, "missing_scope", f"this API key lacks {wanted}", key_id=principal.key_id)
         except AccessDenied as exc:
             services.audit.record(key_id=exc.key_id, action=action, status=exc.status, outcome=exc.code,
                                   user_id=request.path_params.get("user_id"),
