@@ -13,8 +13,8 @@ renamed as (
 
     select
         ds,
-        cast(source as varchar) as source_name,
-        cast(file as varchar) as file_name,
+        cast(source as {{ string_type() }}) as source_name,
+        cast(file as {{ string_type() }}) as file_name,
 
         cast(delivered as bigint) as delivered,
         cast(accepted as bigint) as accepted,

@@ -11,11 +11,11 @@ source as (
 renamed as (
 
     select
-        cast(case_id as varchar) as case_id,
+        cast(case_id as {{ string_type() }}) as case_id,
         {{ pseudonymize('user_id') }} as user_key,
 
-        cast(court as varchar) as court,
-        cast(reason as varchar) as reason,
+        cast(court as {{ string_type() }}) as court,
+        cast(reason as {{ string_type() }}) as reason,
 
         cast(listed_date as date) as listed_date,
         ds as delivered_ds

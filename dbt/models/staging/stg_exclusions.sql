@@ -12,7 +12,7 @@ renamed as (
     select
         ds,
         {{ pseudonymize('user_id') }} as user_key,
-        cast(exclusion_code as varchar) as exclusion_code
+        cast(exclusion_code as {{ string_type() }}) as exclusion_code
 
     from source
 

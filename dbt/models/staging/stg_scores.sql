@@ -28,7 +28,7 @@ renamed as (
         cast(social_connections_points as integer) as social_connections_points,
 
         cast(reason_codes as {{ string_array_type() }}) as reason_codes,
-        cast(model_version as varchar) as model_version
+        cast(model_version as {{ string_type() }}) as model_version
 
     from source
 

@@ -14,9 +14,9 @@ renamed as (
         ds,
         {{ pseudonymize('user_id') }} as user_key,
 
-        cast(city as varchar) as city,
+        cast(city as {{ string_type() }}) as city,
         cast(city_tier as integer) as city_tier,
-        cast(occupation as varchar) as occupation,
+        cast(occupation as {{ string_type() }}) as occupation,
 
         cast(identity_verified = 1 as boolean) as is_identity_verified,
         cast(phone_tenure_months as integer) as phone_tenure_months,

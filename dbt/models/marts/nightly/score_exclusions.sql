@@ -1,7 +1,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='replace_night',
+        incremental_strategy=night_slice_strategy(),
         on_schema_change='append_new_columns'
     )
 }}
