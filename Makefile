@@ -67,6 +67,13 @@ SERVE_PORT ?= 8000
 serve: setup
 	$(BIN)/sesame serve --host $(SERVE_HOST) --port $(SERVE_PORT)
 
+# A JDBC/ODBC endpoint (Spark Thrift Server) on 127.0.0.1:$(SQL_PORT) over the marts built by dbt's spark target;
+# DS=YYYY-MM-DD first builds that night's marts (build nights in order). Ctrl-C stops it.
+.PHONY: sql-endpoint
+SQL_PORT ?= 10000
+sql-endpoint: setup
+	$(BIN)/sesame sql-endpoint --port $(SQL_PORT) $(if $(DS),--build $(DS))
+
 # The load generator of the service's load test (`python -m sesame.service.loadtest`).
 wrk:
 	@command -v wrk >/dev/null || { echo "wrk not found: installing it"; \

@@ -268,6 +268,12 @@ def cmd_latest_day(args, cfg: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_sql_endpoint(args, cfg: Settings) -> int:
+    from sesame.sql_endpoint import serve
+
+    return serve(cfg, args.host, args.port, build=sorted(args.build or []))
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sesame", description="Open, explainable nightly credit scoring.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -318,6 +324,13 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_has_champion)
     s = sub.add_parser("latest-day", help="print the latest completely delivered day")
     s.set_defaults(func=cmd_latest_day)
+    s = sub.add_parser("sql-endpoint", help="JDBC/ODBC endpoint (Spark Thrift Server) over the marts built by "
+                                            "dbt's spark target, until Ctrl-C")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=10000)
+    s.add_argument("--build", type=_date, action="append", metavar="YYYY-MM-DD",
+                   help="first build that night's marts with dbt's spark target (repeatable; nights build in order)")
+    s.set_defaults(func=cmd_sql_endpoint)
 
     from sesame.service.commands import add_service_commands
 
