@@ -53,7 +53,7 @@ chromium:
 			|| echo "could not install chromium: the browser test of the report will be skipped"; \
 	fi
 
-bench: setup
+bench: setup wrk
 	$(BIN)/python -m sesame.bench
 
 docs: setup

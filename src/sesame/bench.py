@@ -10,7 +10,8 @@ benchmarks/<profile>.json; BENCHMARKS.md is rendered from all of them, so one pr
 
 Profiles: `simulator` (1,000,000 users, one day), `feature_history` (the nightly feature job for 100,000 users
 after 90 and after 360 days), `engines` (Spark against DuckDB per stage of that job), `scoring` (Spark against
-in-process scoring). The last three share one simulated and ingested lake of 361 days.
+in-process scoring), `service` (the score service under load). Three of them share one simulated and ingested
+lake of 361 days.
 
 SESAME_BENCH_DIR keeps the simulated data between runs (default: a temporary folder, removed afterwards);
 SESAME_BENCH_USERS and SESAME_BENCH_HISTORY_USERS change the sizes.
@@ -216,8 +217,16 @@ def _timed(run) -> float:
     return time.perf_counter() - started
 
 
+def service_profile(work: Path) -> dict:
+    """Single lookups against a 1,000,000-user snapshot over loopback (sesame.service.loadtest)."""
+    from sesame.service.loadtest import RESULT_FILE, service_benchmark
+
+    service_benchmark(work / "service")
+    return json.loads(RESULT_FILE.read_text(encoding="utf-8"))
+
+
 PROFILES = {"simulator": simulator_profile, "feature_history": feature_history_profile,
-            "engines": engines_profile, "scoring": scoring_profile}
+            "engines": engines_profile, "scoring": scoring_profile, "service": service_profile}
 
 
 # ------------------------------------------------------------------ report
@@ -302,8 +311,14 @@ Peak memory of the score job: {r['spark_job']['peak_gb']:.2f} GB.
 """
 
 
+def _service_section(r: dict) -> str:
+    from sesame.service.loadtest import render_section
+
+    return render_section(r)
+
+
 SECTIONS = {"simulator": _simulator_section, "feature_history": _feature_history_section,
-            "engines": _engines_section, "scoring": _scoring_section}
+            "engines": _engines_section, "scoring": _scoring_section, "service": _service_section}
 
 NOT_MEASURED = {
     "night_1m": "One night for 1,000,000 users after 90 days of history (target: under 15 minutes, under 12 GB).",
@@ -323,7 +338,8 @@ Versions: {', '.join(f'{k} {v}' for k, v in m['versions'].items())}.
 """]
     for name, section in SECTIONS.items():
         if name in results:
-            parts.append(f"{section(results[name])}\nMeasured on {results[name]['measured_on']}.\n")
+            text = section(results[name])
+            parts.append(text if "Measured on" in text else f"{text}\nMeasured on {results[name]['measured_on']}.\n")
     missing = [text for key, text in NOT_MEASURED.items() if key not in results]
     if missing:
         parts.append("## Not measured yet\n\n" + "\n".join(f"- {t}" for t in missing) + "\n")
