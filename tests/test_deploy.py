@@ -18,7 +18,8 @@ def _compose():
 def test_services_of_a_multi_machine_deployment():
     services = _compose()["services"]
     assert {"postgres", "airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-            "airflow-triggerer", "spark-master", "spark-worker"} <= set(services)
+            "airflow-triggerer", "spark-master", "spark-worker", "score-service"} <= set(services)
+    assert services["score-service"]["command"][:2] == ["sesame", "serve"]
     assert services["airflow-scheduler"]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
 
 
