@@ -54,7 +54,8 @@ chromium:
 	fi
 
 bench: setup wrk
-	$(BIN)/python -m sesame.bench
+	$(BIN)/python -m pytest -q -m bench
+	$(BIN)/python -m sesame.bench $(PROFILES)
 
 docs: setup
 	$(BIN)/sesame docs

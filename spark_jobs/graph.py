@@ -26,6 +26,7 @@ def pagerank(edges: DataFrame, damping: float = 0.85, max_iter: int = 50, tol: f
     dangling = nodes.join(out_weight.select(F.col("src").alias("node")), "node", "left_anti").localCheckpoint()
     ranks = nodes.withColumn("rank", F.lit(1.0 / n)).localCheckpoint()
     previous = ranks
+    cached: list[DataFrame] = []  # iterations between checkpoints, released once a checkpoint holds them
     for i in range(max_iter):
         # no Spark action inside an iteration: the dangling mass joins in as a one-row frame
         dangling_mass = dangling.join(ranks, "node").agg(F.coalesce(F.sum("rank"), F.lit(0.0)).alias("dangling"))
@@ -41,8 +42,12 @@ def pagerank(edges: DataFrame, damping: float = 0.85, max_iter: int = 50, tol: f
             previous = ranks
             change = ranks.join(before_last.withColumnRenamed("rank", "old"), "node").agg(
                 F.sum(F.abs(F.col("rank") - F.col("old")))).first()[0]
+            for frame in cached:
+                frame.unpersist()
+            cached.clear()
             if change < n * tol * checkpoint_every:
                 break
         else:
             ranks = ranks.cache()
+            cached.append(ranks)
     return ranks
