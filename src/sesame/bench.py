@@ -276,9 +276,7 @@ state. Target: the longer history costs at most 1.2 times as much.
 Preparation (not part of the ratio): simulation, ingestion of the whole history in one Spark pass, and a
 rebuild of each measured night's previous windows and state from the history (the first-run path, which
 computes the daily aggregates of every past day in one pass). These come from the run that built the lake and are
-kept when a later run reuses it; on 2026-11-26 that run shared the cores with other work, and its memory was the
-sum of the tree's resident sets (pages shared by forked workers counted more than once) before the bench moved to
-proportional set size.
+kept when a later run reuses it. {r.get("steps_note", "")}
 
 | step | wall time | peak memory |
 |---|---|---|
