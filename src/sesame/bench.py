@@ -178,6 +178,7 @@ def scoring_profile(work: Path) -> dict:
     """Scoring the night's users with the champion: Spark (mapInPandas, the night's score job) against the
     same Scorecard in process, on the same features. A champion is trained on the lake first if none exists."""
     from sesame import training
+    from sesame.bench_engines import best_of
     from sesame.registry import NoChampion, Registry
     from sesame.spark import get_session
     from spark_jobs.score import score_frame
@@ -201,25 +202,19 @@ def scoring_profile(work: Path) -> dict:
     def in_process() -> None:
         model.explain(features[champion.inputs])
 
-    in_process_s = min(_timed(in_process) for _ in range(3))
+    in_process_s = best_of(in_process, 3)
     job = spark_job(cfg, "score", "--ds", night)
     spark = get_session("sesame-bench-scoring", cfg)
     try:
         frame = spark.read.parquet(str(cfg.zone("features", "user_features", ds=night))).cache()
         frame.count()
         scored = score_frame(frame, champion.model_json, champion.version, champion.inputs)
-        spark_s = min(_timed(lambda: scored.write.format("noop").mode("overwrite").save()) for _ in range(3))
+        spark_s = best_of(lambda: scored.write.format("noop").mode("overwrite").save(), 3)
     finally:
         spark.stop()
     return {"rows": rows, "model_version": champion.version, "characteristics": len(champion.inputs),
             "in_process_seconds": round(in_process_s, 2), "spark_transform_seconds": round(spark_s, 2),
             "spark_job": {"seconds": job["seconds"], "peak_gb": job["peak_gb"]}}
-
-
-def _timed(run) -> float:
-    started = time.perf_counter()
-    run()
-    return time.perf_counter() - started
 
 
 def service_profile(work: Path) -> dict:

@@ -256,7 +256,8 @@ def _same(a: pd.DataFrame, b: pd.DataFrame, stage: str) -> None:
                 raise AssertionError(f"{stage}: the engines disagree on {col}")
 
 
-def _best(run: Callable[[], object], repeats: int) -> float:
+def best_of(run: Callable[[], object], repeats: int) -> float:
+    """The shortest wall time of `repeats` runs, in seconds."""
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
@@ -277,18 +278,19 @@ def compare(cfg: Settings, night: str, spark=None, repeats: int = REPEATS) -> di
     results = {}
     try:
         stages = spark_stages(spark, lake)
-        sql = {"daily": duck_daily(lake), "windows": duck_windows(lake), "state": duck_state(lake),
-               "social": duck_social(lake)}
+        # each stage's query; PageRank iterates first, then reads its ranks
+        sql = {"daily": lambda: duck_daily(lake), "windows": lambda: duck_windows(lake),
+               "state": lambda: duck_state(lake), "graph": lambda: duck_pagerank(con, lake),
+               "social": lambda: duck_social(lake)}
         for name, build in stages.items():
-            if name == "graph":
-                duck_run = lambda: con.execute(duck_pagerank(con, lake)).df()  # noqa: E731
-            else:
-                duck_run = lambda q=sql[name]: con.execute(f"create or replace temp table result as {q}")  # noqa: E731
+            def duck_run(query=sql[name]) -> None:
+                con.execute(f"create or replace temp table result as {query()}")
+
             spark_result = build().toPandas()
-            duck_result = (duck_run() if name == "graph" else (duck_run(), con.execute("select * from result").df())[1])
-            _same(spark_result, duck_result, name)
-            spark_s = _best(lambda: build().write.format("noop").mode("overwrite").save(), repeats)
-            duck_s = _best(duck_run, repeats)
+            duck_run()
+            _same(spark_result, con.execute("select * from result").df(), name)
+            spark_s = best_of(lambda: build().write.format("noop").mode("overwrite").save(), repeats)
+            duck_s = best_of(duck_run, repeats)
             results[name] = {"spark_seconds": round(spark_s, 2), "duckdb_seconds": round(duck_s, 2),
                              "rows": len(spark_result), "ratio": round(spark_s / duck_s, 1)}
     finally:
