@@ -114,7 +114,7 @@ def simulator_profile(work: Path) -> dict:
 HISTORY_DAYS = 361
 
 
-def history_lake(work: Path) -> tuple[Settings, dict[str, str], dict[str, dict]]:
+def history_lake(work: Path) -> tuple[Settings, int, dict[str, str], dict[str, dict]]:
     """A simulated and ingested lake of 361 days for the history profiles, with the windows and state of the
     night before each measured night rebuilt from the history (the first-run path). Reused when present."""
     users = int(os.environ.get("SESAME_BENCH_HISTORY_USERS", "100000"))
@@ -132,7 +132,7 @@ def history_lake(work: Path) -> tuple[Settings, dict[str, str], dict[str, dict]]
         before = (dt.date.fromisoformat(night) - dt.timedelta(days=1)).isoformat()
         if not cfg.zone("features", "state", "bill_dpd", ds=before).exists():
             steps[f"rebuild_{label}"] = spark_job(cfg, "features", "--ds", before, "--rebuild")
-    return cfg, nights, steps
+    return cfg, users, nights, steps
 
 
 def feature_history_profile(work: Path) -> dict:
@@ -142,7 +142,7 @@ def feature_history_profile(work: Path) -> dict:
     time), exactly as a platform that started 90 days earlier would. Each measured night starts from the
     state of the night before; the two nights are measured alternately, three times each, so that background
     load falls on both alike."""
-    cfg, nights, steps = history_lake(work)
+    cfg, users, nights, steps = history_lake(work)
     earlier = RESULTS / "feature_history.json"
     if earlier.exists():  # preparation reused from an earlier run keeps the figures it was measured with
         steps = {**json.loads(earlier.read_text()).get("steps", {}), **steps}
@@ -156,7 +156,7 @@ def feature_history_profile(work: Path) -> dict:
         delivered[label] = {r.source: int(r.delivered) for r in accounting.itertuples()}
     medians = {label: statistics.median(r["seconds"] for r in rs) for label, rs in runs.items()}
     return {
-        "users": int(cfg.home.name.split("-")[1]), "nights": nights, "delivered": delivered,
+        "users": users, "nights": nights, "delivered": delivered,
         "steps": {k: {"seconds": v["seconds"], "peak_gb": v["peak_gb"]} for k, v in steps.items()},
         "runs": {label: [{"seconds": r["seconds"], "peak_gb": r["peak_gb"]} for r in rs] for label, rs in runs.items()},
         "median_seconds": medians, "ratio": round(medians["360"] / medians["90"], 2),
@@ -167,11 +167,11 @@ def engines_profile(work: Path) -> dict:
     """Spark against DuckDB per stage of the feature job, same lake, same night (sesame.bench_engines)."""
     from sesame.bench_engines import compare
 
-    cfg, nights, _ = history_lake(work)
+    cfg, users, nights, _ = history_lake(work)
     night = nights["360"]
     if not cfg.zone("features", "state", "bill_dpd", ds=night).exists():
         spark_job(cfg, "features", "--ds", night)
-    return {"users": int(cfg.home.name.split("-")[1]), "night": night, "stages": compare(cfg, night)}
+    return {"users": users, "night": night, "stages": compare(cfg, night)}
 
 
 def scoring_profile(work: Path) -> dict:
@@ -183,7 +183,7 @@ def scoring_profile(work: Path) -> dict:
     from sesame.spark import get_session
     from spark_jobs.score import score_frame
 
-    cfg, nights, _ = history_lake(work)
+    cfg, _, nights, _ = history_lake(work)
     night = nights["360"]
     if not cfg.zone("features", "user_features", ds=night).exists():
         spark_job(cfg, "features", "--ds", night)
