@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 
 from sesame.config import Settings, settings
 from sesame.features import FEATURES
+from sesame.spark import write_days
 from spark_jobs.state import STATES, balance_features, bill_features
 from spark_jobs.windows import daily_aggregates, window_features, windows_full, windows_incremental
 
@@ -194,7 +195,7 @@ def ensure_daily(spark: SparkSession, cfg: Settings, sources: dict[str, DataFram
     if wanted:
         picked = [F.col("ds").isin(*sorted(wanted))]
         daily = daily_aggregates(sources["orders"].filter(*picked), sources["payments"].filter(*picked))
-        daily.write.mode("overwrite").partitionBy("ds").parquet(str(zone))
+        write_days(daily, zone)
     return spark.read.parquet(str(zone)).withColumn("ds", F.col("ds").cast("string"))
 
 

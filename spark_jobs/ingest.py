@@ -24,6 +24,7 @@ from pyspark.sql import types as T
 from sesame.config import Settings, settings
 from sesame.deliveries import delivered_days
 from sesame.schemas import SOURCES, Source
+from sesame.spark import write_days
 
 CORRUPT = "_corrupt_record"
 
@@ -217,8 +218,8 @@ def ingest_source(spark: SparkSession, cfg: Settings, source: Source, days: list
     accepted = marked.filter(~F.col("is_duplicate")).drop("is_duplicate", "reject_reason", "record_hash")
     quarantined = bad.select("raw_record", "reject_reason", "ds").withColumn("source", F.lit(source.name))
 
-    accepted.write.mode("overwrite").partitionBy("ds").parquet(str(valid_zone))
-    quarantined.write.mode("overwrite").partitionBy("ds").parquet(str(cfg.zone("quarantine", source.name)))
+    write_days(accepted, valid_zone)
+    write_days(quarantined, cfg.zone("quarantine", source.name))
 
     counts = {r["ds"]: r for r in marked.groupBy("ds").agg(
         F.count("*").alias("good"), F.sum(F.col("is_duplicate").cast("int")).alias("dups")).collect()}

@@ -94,3 +94,21 @@ def test_truncated_parquet_fails_the_delivery(spark, cfg):
     (folder / "bills.parquet").write_bytes(b"PAR1\x00\x01truncated")
     with pytest.raises(ingest.DeliveryRejected, match="file.readable"):
         ingest.ingest_source(spark, cfg, SOURCES["bills"], ["2026-11-20"])
+
+
+def test_catch_up_writes_one_file_per_delivery_day(spark, cfg):
+    # Keep both shuffle partitions, as a larger delivery would: each day must still land in one file.
+    spark.conf.set("spark.sql.adaptive.coalescePartitions.enabled", "false")
+    try:
+        days = ["2026-11-20", "2026-11-21", "2026-11-22"]
+        for day in days:
+            lines = [_order(f"O{day[-2:]}-{i}", user=f"U{i}", ts=f"{day}T09:00:00") for i in range(40)]
+            _deliver(cfg, "orders", day, "\n".join(lines) + "\n")
+        rows = ingest.ingest_source(spark, cfg, SOURCES["orders"], days)
+    finally:
+        spark.conf.unset("spark.sql.adaptive.coalescePartitions.enabled")
+    assert [r["accepted"] for r in rows] == [40, 40, 40]
+    for day in days:
+        files = list(cfg.zone("validated", "orders", ds=day).glob("*.parquet"))
+        assert len(files) == 1, f"{day}: {len(files)} files"
+        assert len(pd.read_parquet(files[0])) == 40

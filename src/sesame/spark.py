@@ -23,6 +23,9 @@ def spark_conf(cfg: Settings) -> dict[str, str]:
         # ds=YYYY-MM-DD partition values stay strings, whatever the zone
         "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
         "spark.sql.adaptive.enabled": "true",
+        # A zone holds one folder per delivery day; listing a year of them from the driver takes milliseconds,
+        # while the default (a Spark job to list more than 32 folders) cost seconds per read.
+        "spark.sql.sources.parallelPartitionDiscovery.threshold": "4096",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.parquet.compression.codec": "zstd",
         "spark.ui.enabled": "false",
@@ -46,6 +49,14 @@ def get_session(app_name: str = "sesame", cfg: Settings | None = None):
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     return session
+
+
+def write_days(frame, path: Path) -> None:
+    """Overwrite the delivery days in `frame` under `path` (one folder per `ds`), leaving other days alone.
+
+    Each day is written by one task, so a day is one file rather than one per shuffle partition: the nightly
+    jobs read up to a year of days, and thousands of tiny files cost more to open than to read."""
+    frame.repartition("ds").write.mode("overwrite").partitionBy("ds").parquet(str(path))
 
 
 def code_zip(cfg: Settings) -> Path:
