@@ -149,9 +149,11 @@ def duck_social(lake: Lake) -> str:
 
 
 def duck_pagerank(con: duckdb.DuckDBPyConnection, lake: Lake, damping: float = 0.85, max_iter: int = 20,
-                  tol: float = 1e-6, check_every: int = 5) -> str:
+                  tol: float = 1e-6) -> str:
     """PageRank over the 90-day transfer graph with the Spark version's iteration and stopping rule; leaves
     the ranks in the temporary table `ranks` and returns the query that reads them."""
+    from spark_jobs.graph import CHECKPOINT_EVERY as check_every
+
     n = lake.night
     payments = f"read_parquet('{lake.glob('validated', 'payments')}', hive_partitioning = true)"
     con.execute(f"""
