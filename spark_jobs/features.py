@@ -38,10 +38,6 @@ def known_by(df: DataFrame, night: str, window_days: int | None = None) -> DataF
     return out
 
 
-def listed_users(blacklist: DataFrame, night: str) -> DataFrame:
-    return known_by(blacklist, night).select("user_id").distinct()
-
-
 def delinquent_users(bills: DataFrame, night: str) -> DataFrame:
     """Users with a bill 30+ days past due reported in the last 90 days."""
     return known_by(bills, night, 90).filter(F.col("days_past_due") >= 30).select("user_id").distinct()
@@ -76,15 +72,6 @@ def recent_transfers(payments: DataFrame, night: str) -> DataFrame:
     """Money sent to another user in the last 90 days: (user_id -> counterparty_id, amount)."""
     return known_by(payments, night, 90).filter(
         (F.col("kind") == "transfer") & (F.col("direction") == "out") & F.col("counterparty_id").isNotNull())
-
-
-def contacts(edges: DataFrame, night: str) -> DataFrame:
-    """(user_id, nbr) both ways: the graph is undirected for these features, a contact is a contact whoever
-    added whom."""
-    e = known_by(edges, night).select("src_user_id", "dst_user_id")
-    return (e.select(F.col("src_user_id").alias("user_id"), F.col("dst_user_id").alias("nbr"))
-            .unionByName(e.select(F.col("dst_user_id").alias("user_id"), F.col("src_user_id").alias("nbr")))
-            .distinct())
 
 
 # A contact one also exchanges money with counts more in the neighbours' mean score, but at most this many
@@ -141,14 +128,14 @@ def full_state(sources: dict[str, DataFrame], night: str) -> dict[str, DataFrame
 def user_features(sources: dict[str, DataFrame], night: str, windows: DataFrame,
                   state: dict[str, DataFrame] | None = None, last_scores: DataFrame | None = None) -> DataFrame:
     """All characteristics for the night, one row per user in the latest KYC profile. `windows` are the
-    night's order and payment window sums (spark_jobs/windows.py), `state` the night's balance and bill state
-    (computed from the whole history when not given), `last_scores` the scores of the last published night
+    night's order and payment window sums (spark_jobs/windows.py), `state` the night's state tables
+    (spark_jobs/state.py; folded from the whole history when not given), `last_scores` the scores of the last published night
     before this one (user_id, score), if any."""
     state = state or full_state(sources, night)
-    listed = listed_users(sources["blacklist"], night)
+    listed = state["listed"]
     transfers = recent_transfers(sources["payments"], night)
-    social = social_features(contacts(sources["social_edges"], night), delinquent_users(sources["bills"], night),
-                             listed, transfers, last_scores)
+    social = social_features(state["contacts"], delinquent_users(sources["bills"], night), listed, transfers,
+                             last_scores)
     out = (identity_features(sources["users"], night)
            .join(bill_features(state, night), "user_id", "left")
            .join(listed.withColumn("ch_court_listed", F.lit(1.0)), "user_id", "left")
@@ -213,8 +200,9 @@ def night_windows(spark: SparkSession, cfg: Settings, daily: DataFrame, night: s
 
 def night_state(spark: SparkSession, cfg: Settings, sources: dict[str, DataFrame], night: str,
                 incremental: bool) -> dict[str, DataFrame]:
-    """The night's balance and bill state: last night's folded with tonight's delivery when it exists
-    (incremental), otherwise folded from the whole history; written to lake/features/state/<name>/ds=night."""
+    """The night's state tables (spark_jobs/state.py): each one last night's folded with tonight's delivery when
+    it exists (incremental), otherwise folded from the whole history; written to
+    lake/features/state/<name>/ds=night."""
     previous_night = (dt.date.fromisoformat(night) - dt.timedelta(days=1)).isoformat()
     out = {}
     for name, (source, fold) in STATES.items():

@@ -1,13 +1,15 @@
-"""Incremental state for the characteristics that are not window sums: the latest balances and the credit-bill
-history. Each state table is last night's state folded with tonight's delivery, and is kept bounded (old rows
-leave once no future night can use them), so a night reads one delivery plus a state whose size does not grow
-with the length of history. Folding the same transform over every record delivered by the night, starting from
+"""Incremental state for the characteristics that are not window sums: the latest balances, the credit-bill
+history, the social graph and the court list. Each state table is last night's state folded with tonight's delivery, and is kept bounded (old rows
+leave once no future night can use them), so a night reads one delivery plus one state folder, however many days of
+history there are. Folding the same transform over every record delivered by the night, starting from
 nothing, gives the full computation: the first night, a rebuild, and the check in the tests.
 
     balances    (user_id, latest wallet movement)                     rows whose movement is within a year
     bill_status (user_id, bill_id, due_date, paid_on_time)            bills due within the last year or later
     bill_dpd    (user_id, bill_id, event_date, days_past_due)         only the rows that can still be a maximum
     credit_file (user_id, first_statement_date, latest statement)      one row per user with a bill
+    contacts    (user_id, nbr) both ways                               every contact ever added
+    listed      (user_id)                                              every user on the court list
 
 Days past due are a maximum over a sliding year, which cannot be undone by subtraction: `bill_dpd` keeps, per
 bill, only the reports that exceed every later report of that bill (a monotonic queue), so the year's maximum
@@ -82,12 +84,28 @@ def credit_file(previous: DataFrame | None, bills: DataFrame, night: str) -> Dat
                                        F.max("latest").alias("latest"))
 
 
+def contacts(previous: DataFrame | None, edges: DataFrame, night: str) -> DataFrame:
+    """(user_id, nbr) both ways: the graph is undirected for the social characteristics, a contact is a contact
+    whoever added whom. Contacts are only ever added."""
+    e = edges.select("src_user_id", "dst_user_id")
+    pairs = (e.select(F.col("src_user_id").alias("user_id"), F.col("dst_user_id").alias("nbr"))
+             .unionByName(e.select(F.col("dst_user_id").alias("user_id"), F.col("src_user_id").alias("nbr"))))
+    return _fold(previous, pairs).distinct()
+
+
+def listed(previous: DataFrame | None, blacklist: DataFrame, night: str) -> DataFrame:
+    """Users on the court list of judgement defaulters (entries are only ever added)."""
+    return _fold(previous, blacklist.select("user_id")).distinct()
+
+
 # name -> (source it folds, transform)
 STATES: dict[str, tuple[str, Callable[[DataFrame | None, DataFrame, str], DataFrame]]] = {
     "balances": ("payments", balances),
     "bill_status": ("bills", bill_status),
     "bill_dpd": ("bills", bill_dpd),
     "credit_file": ("bills", credit_file),
+    "contacts": ("social_edges", contacts),
+    "listed": ("blacklist", listed),
 }
 
 

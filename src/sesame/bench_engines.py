@@ -131,16 +131,20 @@ def duck_state(lake: Lake) -> str:
 def duck_social(lake: Lake) -> str:
     n = lake.night
     nd = f"date '{n}'"
-    edges = f"read_parquet('{lake.glob('validated', 'social_edges')}', hive_partitioning = true)"
+    prev = lambda name: f"read_parquet('{lake.night_part('features', 'state', name, ds=_day(n, 1))}')"  # noqa: E731
+    # a night may deliver no court-list entries or contacts: its partition folder is then absent
+    tonight = lambda src: (f"(select * from read_parquet('{lake.glob('validated', src)}', hive_partitioning = true) "  # noqa: E731
+                           f"where ds = '{n}')")
     bills = f"read_parquet('{lake.glob('validated', 'bills')}', hive_partitioning = true)"
-    blacklist = f"read_parquet('{lake.glob('validated', 'blacklist')}', hive_partitioning = true)"
     return f"""
-    with e as (select src_user_id, dst_user_id from {edges} where ds <= '{n}' and event_date <= {nd}),
+    with e as (select src_user_id, dst_user_id from {tonight('social_edges')} where event_date <= {nd}),
     pairs as (select distinct user_id, nbr from (
-      select src_user_id as user_id, dst_user_id as nbr from e union all select dst_user_id, src_user_id from e)),
+      select user_id, nbr from {prev('contacts')}
+      union all select src_user_id as user_id, dst_user_id as nbr from e union all select dst_user_id, src_user_id from e)),
     delinquent as (select distinct user_id from {bills} where ds <= '{n}' and ds >= '{_day(n, 89)}'
                    and event_date <= {nd} and event_date >= date '{_day(n, 89)}' and days_past_due >= 30),
-    listed as (select distinct user_id from {blacklist} where ds <= '{n}' and event_date <= {nd})
+    listed as (select distinct user_id from (select user_id from {prev('listed')} union all
+                                             select user_id from {tonight('blacklist')} where event_date <= {nd}))
     select p.user_id, count(*)::double as sc_degree,
       sum(case when d.user_id is not null then 1.0 else 0.0 end) / count(*) as sc_neighbor_delinquent_share,
       sum(case when l.user_id is not null then 1.0 else 0.0 end) / count(*) as sc_neighbor_listed_share
@@ -218,10 +222,12 @@ def spark_stages(spark, lake: Lake) -> dict[str, Callable]:
         return balances.unionByName(queue)
 
     def social():
-        listed = feat.listed_users(sources["blacklist"], n)
+        known = {name: tonight[name].filter(F.col("event_date") <= F.to_date(F.lit(n)))
+                 for name in ("social_edges", "blacklist")}
+        pairs = st.contacts(previous("state", "contacts"), known["social_edges"], n)
+        listed = st.listed(previous("state", "listed"), known["blacklist"], n)
         empty = spark.createDataFrame([], "user_id string, counterparty_id string")
-        return feat.social_features(feat.contacts(sources["social_edges"], n),
-                                    feat.delinquent_users(sources["bills"], n), listed, empty, None).drop(
+        return feat.social_features(pairs, feat.delinquent_users(sources["bills"], n), listed, empty, None).drop(
             "sc_neighbor_score_mean")
 
     return {
