@@ -8,13 +8,14 @@ benchmarks/<profile>.json; BENCHMARKS.md is rendered from all of them, so one pr
     python -m sesame.bench                        # every profile
     python -m sesame.bench feature_history        # one profile; the others keep their last figures
 
-Profiles: `simulator` (1,000,000 users, one day), `feature_history` (the nightly feature job for 100,000 users
-after 90 and after 360 days), `engines` (Spark against DuckDB per stage of that job), `scoring` (Spark against
-in-process scoring), `service` (the score service under load). Three of them share one simulated and ingested
-lake of 361 days.
+Profiles: `simulator` (1,000,000 users, one day), `night` (one whole night for 1,000,000 users after 90 days of
+history), `feature_history` (the nightly feature job for 100,000 users after 90 and after 360 days), `engines`
+(Spark against DuckDB per stage of that job), `scoring` (Spark against in-process scoring), `service` (the
+score service under load). Three of them share one simulated and ingested lake of 361 days.
 
 SESAME_BENCH_DIR keeps the simulated data between runs (default: a temporary folder, removed afterwards);
-SESAME_BENCH_USERS and SESAME_BENCH_HISTORY_USERS change the sizes.
+SESAME_BENCH_USERS and SESAME_BENCH_HISTORY_USERS change the sizes; SESAME_BENCH_NIGHT_HISTORY measures the
+1,000,000-user night after fewer days of history.
 """
 from __future__ import annotations
 
@@ -114,6 +115,13 @@ def simulator_profile(work: Path) -> dict:
 HISTORY_DAYS = 361
 
 
+def has_state(cfg: Settings, night: str) -> bool:
+    """Whether every state table of the night exists (a night's features can then start from it)."""
+    from spark_jobs.state import STATES
+
+    return all(cfg.zone("features", "state", name, ds=night).exists() for name in STATES)
+
+
 def history_lake(work: Path) -> tuple[Settings, int, dict[str, str], dict[str, dict]]:
     """A simulated and ingested lake of 361 days for the history profiles, with the windows and state of the
     night before each measured night rebuilt from the history (the first-run path). Reused when present."""
@@ -130,7 +138,7 @@ def history_lake(work: Path) -> tuple[Settings, int, dict[str, str], dict[str, d
         steps["ingest"] = spark_job(cfg, "ingest", "--ds", END.isoformat(), "--catch-up")
     for label, night in nights.items():
         before = (dt.date.fromisoformat(night) - dt.timedelta(days=1)).isoformat()
-        if not cfg.zone("features", "state", "bill_dpd", ds=before).exists():
+        if not has_state(cfg, before):
             steps[f"rebuild_{label}"] = spark_job(cfg, "features", "--ds", before, "--rebuild")
     return cfg, users, nights, steps
 
@@ -143,9 +151,9 @@ def feature_history_profile(work: Path) -> dict:
     state of the night before; the two nights are measured alternately, three times each, so that background
     load falls on both alike."""
     cfg, users, nights, steps = history_lake(work)
-    earlier = RESULTS / "feature_history.json"
-    if earlier.exists():  # preparation reused from an earlier run keeps the figures it was measured with
-        steps = {**json.loads(earlier.read_text()).get("steps", {}), **steps}
+    earlier = json.loads((RESULTS / "feature_history.json").read_text()) if (RESULTS / "feature_history.json").exists() else {}
+    # preparation reused from an earlier run keeps the figures it was measured with
+    steps = {**earlier.get("steps", {}), **steps}
     runs: dict[str, list[dict]] = {label: [] for label in nights}
     for _ in track(range(3), "feature nights (90 and 360 days)", unit="pair"):
         for label, night in nights.items():
@@ -160,41 +168,53 @@ def feature_history_profile(work: Path) -> dict:
         "steps": {k: {"seconds": v["seconds"], "peak_gb": v["peak_gb"]} for k, v in steps.items()},
         "runs": {label: [{"seconds": r["seconds"], "peak_gb": r["peak_gb"]} for r in rs] for label, rs in runs.items()},
         "median_seconds": medians, "ratio": round(medians["360"] / medians["90"], 2),
+        "steps_note": earlier.get("steps_note", ""),
     }
 
 
 def engines_profile(work: Path) -> dict:
-    """Spark against DuckDB per stage of the feature job, same lake, same night (sesame.bench_engines)."""
+    """Spark against DuckDB per stage of the feature job, same lake, same night (sesame.bench_engines): on the
+    100,000-user history lake, and on the 1,000,000-user lake once the night profile has run its night."""
     from sesame.bench_engines import compare
 
     cfg, users, nights, _ = history_lake(work)
     night = nights["360"]
     if not cfg.zone("features", "state", "bill_dpd", ds=night).exists():
         spark_job(cfg, "features", "--ds", night)
-    return {"users": users, "night": night, "stages": compare(cfg, night)}
+    lakes = [{"users": users, "night": night, "stages": compare(cfg, night)}]
+    big, big_users, _, big_night, big_before = night_lake(work)
+    if big.zone("features", "daily", ds=big_night).exists() and has_state(big, big_before):
+        lakes.append({"users": big_users, "night": big_night, "stages": compare(big, big_night)})
+    return {"lakes": lakes}
+
+
+def history_champion(cfg: Settings, night: str):
+    """The champion of the history lake, trained there on the year before `night` if none is registered yet."""
+    from sesame import training
+    from sesame.registry import NoChampion, Registry
+
+    if not cfg.zone("features", "user_features", ds=night).exists():
+        spark_job(cfg, "features", "--ds", night)
+    try:
+        return Registry(cfg.models).champion()
+    except NoChampion:
+        cfg = Settings(home=cfg.home, obs_step_days=28)  # a few observation dates are enough for a model
+        os.environ["SESAME_HOME"] = str(cfg.home)  # the feature store definitions read it
+        training.build_training_set(cfg, night)
+        training.fit_from_lake(cfg, night)
+        return Registry(cfg.models).champion()
 
 
 def scoring_profile(work: Path) -> dict:
     """Scoring the night's users with the champion: Spark (mapInPandas, the night's score job) against the
     same Scorecard in process, on the same features. A champion is trained on the lake first if none exists."""
-    from sesame import training
     from sesame.bench_engines import best_of
-    from sesame.registry import NoChampion, Registry
     from sesame.spark import get_session
     from spark_jobs.score import score_frame
 
     cfg, _, nights, _ = history_lake(work)
     night = nights["360"]
-    if not cfg.zone("features", "user_features", ds=night).exists():
-        spark_job(cfg, "features", "--ds", night)
-    cfg = Settings(home=cfg.home, obs_step_days=28)  # a few observation dates are enough for a model
-    try:
-        champion = Registry(cfg.models).champion()
-    except NoChampion:
-        os.environ["SESAME_HOME"] = str(cfg.home)  # the feature store definitions read it
-        training.build_training_set(cfg, night)
-        training.fit_from_lake(cfg, night)
-        champion = Registry(cfg.models).champion()
+    champion = history_champion(cfg, night)
     features = pd.read_parquet(cfg.zone("features", "user_features", ds=night))
     rows = len(features)
     model = champion.load()
@@ -217,6 +237,70 @@ def scoring_profile(work: Path) -> dict:
             "spark_job": {"seconds": job["seconds"], "peak_gb": job["peak_gb"]}}
 
 
+NIGHT_SIMULATED_DAYS = 91
+
+
+def night_lake(work: Path) -> tuple[Settings, int, int, str, str]:
+    """The 1,000,000-user home, its user count, days of history, the measured night and the night before."""
+    users = int(os.environ.get("SESAME_BENCH_USERS", "1000000"))
+    history = int(os.environ.get("SESAME_BENCH_NIGHT_HISTORY", "90"))
+    first = END - dt.timedelta(days=NIGHT_SIMULATED_DAYS - 1)
+    night = (first + dt.timedelta(days=history)).isoformat()
+    before = (first + dt.timedelta(days=history - 1)).isoformat()
+    return Settings(home=work / f"night-{users}"), users, history, night, before
+
+
+def night_profile(work: Path) -> dict:
+    """One whole night (`sesame night`: Airflow, ingest, checks, features, feature store, scoring, dbt, audit,
+    publish, report) for 1,000,000 users after 90 days of history.
+
+    The 91 simulated days end on END; SESAME_BENCH_NIGHT_HISTORY measures an earlier night of the same simulation
+    (fewer days of history). The history up to the night before is ingested in one catch-up pass and that
+    night's windows and state rebuilt from it, as a platform adopted with history would start. The model is the
+    history lake's champion (a scorecard is portable: bins and points); drift is computed but does not gate,
+    because that model was developed on another population's year."""
+    cfg, users, history, night, before = night_lake(work)
+    env = {**os.environ, "SESAME_HOME": str(cfg.home)}
+    earlier = json.loads((RESULTS / "night.json").read_text()) if (RESULTS / "night.json").exists() else {}
+    # preparation reused from an earlier run keeps the figures it was measured with
+    kept = earlier.get("steps", {}) if (earlier.get("users"), earlier.get("history_days")) == (users, history) else {}
+    steps: dict[str, dict] = {}
+    if not (cfg.raw / "_simulation.json").exists():
+        steps["simulate"] = measure(sesame_cli("simulate", "--users", str(users), "--days",
+                                               str(NIGHT_SIMULATED_DAYS), "--end-ds", END.isoformat(), "--seed", "7"), env)
+    if not (cfg.lake / "accounting" / f"ds={before}").exists():
+        steps["ingest_history"] = spark_job(cfg, "ingest", "--ds", before, "--catch-up")
+    if not has_state(cfg, before):
+        steps["rebuild_night_before"] = spark_job(cfg, "features", "--ds", before, "--rebuild")
+    if not (cfg.models / "registry.json").exists():
+        from sesame.registry import Registry
+
+        history_cfg, _, nights, _ = history_lake(work)
+        source = history_champion(history_cfg, nights["360"])
+        registry = Registry(cfg.models)
+        registry.register(source.version, source.model_json, source.card,
+                          (source.path / "card.html").read_text(encoding="utf-8"))
+        registry.promote(source.version, reason=f"benchmark: the champion of {history_cfg.home.name}")
+    measure(sesame_cli("setup"), env)
+    started = time.time()
+    run = measure(sesame_cli("night", "--ds", night, "--accept-drift"), env)
+    logs = [p for p in (cfg.home / "runs" / night).glob("*.json") if p.stat().st_mtime >= started]
+    stages = json.loads(max(logs, key=lambda p: p.stat().st_mtime).read_text())["stages"]
+    accounting = pd.read_parquet(cfg.lake / "accounting")
+    tonight = accounting[accounting["ds"].astype(str) == night]
+    known = accounting[accounting["ds"].astype(str) <= night]
+    scored = pd.read_parquet(cfg.zone("scores", ds=night), columns=["user_id"])
+    return {
+        "users": users, "history_days": history, "night": night, "seconds": run["seconds"],
+        "peak_gb": run["peak_gb"], "scored": len(scored),
+        "stages": {s["stage"]: s["seconds"] for s in stages},
+        "delivered": {r.source: int(r.delivered) for r in tonight.itertuples()},
+        "social_edges_so_far": int(known.loc[known["source"] == "social_edges", "accepted"].sum()),
+        "steps": {**kept, **{k: {"seconds": v["seconds"], "peak_gb": v["peak_gb"]} for k, v in steps.items()}},
+        "steps_note": earlier.get("steps_note", "") if kept else "",
+    }
+
+
 def service_profile(work: Path) -> dict:
     """Single lookups against a 1,000,000-user snapshot over loopback (sesame.service.loadtest)."""
     from sesame.service.loadtest import RESULT_FILE, service_benchmark
@@ -226,7 +310,8 @@ def service_profile(work: Path) -> dict:
 
 
 PROFILES = {"simulator": simulator_profile, "feature_history": feature_history_profile,
-            "engines": engines_profile, "scoring": scoring_profile, "service": service_profile}
+            "engines": engines_profile, "scoring": scoring_profile, "night": night_profile,
+            "service": service_profile}
 
 
 # ------------------------------------------------------------------ report
@@ -280,22 +365,54 @@ kept when a later run reuses it. {r.get("steps_note", "")}
 
 
 def _engines_section(r: dict) -> str:
-    lines = "\n".join(f"| {name} | {s['rows']:,} | {s['spark_seconds']:.2f} s | {s['duckdb_seconds']:.2f} s | "
-                      f"{s['ratio']:.1f} |" for name, s in r["stages"].items())
-    worst = max(s["ratio"] for s in r["stages"].values())
-    return f"""## Spark against DuckDB per stage: {r['users']:,} users, the night {r['night']}
-
-Each stage of the nightly feature job computed by the project's Spark transform and by the same logic in DuckDB
-SQL (`sesame/bench_engines.py`), on the same Parquet lake; the two results are compared row by row before
-timing; best of three runs each, in one process (Spark local mode, warm session). Target: Spark at most 3 times
-DuckDB.
+    tables = []
+    for lake in r["lakes"]:
+        lines = "\n".join(f"| {name} | {s['rows']:,} | {s['spark_seconds']:.2f} s | {s['duckdb_seconds']:.2f} s | "
+                          f"{s['ratio']:.1f} |" for name, s in lake["stages"].items())
+        worst = max(s["ratio"] for s in lake["stages"].values())
+        tables.append(f"""### {lake['users']:,} users, the night {lake['night']}
 
 | stage | rows out | Spark | DuckDB | Spark/DuckDB |
 |---|---|---|---|---|
 {lines}
 
 Worst ratio: {worst:.1f} (target at most 3: {"met" if worst <= 3 else "not met"}).
-"""
+""")
+    return f"""## Spark against DuckDB per stage of the nightly feature job
+
+Each stage computed by the project's Spark transform and by the same logic in DuckDB SQL
+(`sesame/bench_engines.py`), on the same Parquet lake; the two results are compared row by row before
+timing; best of three runs each, in one process (Spark local mode, warm session, 2 cores). Target: Spark at most
+3 times DuckDB.
+
+Tuned so far, from measuring these stages: ingest and the daily aggregates write one file per delivery day
+instead of one per shuffle partition (a year of a source was 2,888 files, now 361); the driver lists a zone's day
+folders itself instead of starting a Spark job for it; contacts and the court list are night state instead of a
+read of every delivery ever made; PageRank joins the rank vector as a broadcast and materializes every 2
+iterations instead of 5 (every 10 ran the driver out of memory). Before these, on the 100,000-user lake, Spark
+took 19.2 s for the graph, 11.7 s for the social stage and 3.5 s for the windows (that run shared the cores with
+a simulation at low priority). {_engines_verdict(r["lakes"])}
+
+""" + "\n".join(tables)
+
+
+def _engines_verdict(lakes: list[dict]) -> str:
+    worst = {lake["users"]: max(lake["stages"].items(), key=lambda kv: kv[1]["ratio"]) for lake in lakes}
+    if all(stage["ratio"] <= 3 for _, stage in worst.values()):
+        return ""
+    duck = [s["duckdb_seconds"] for lake in lakes for s in lake["stages"].values()]
+    worst_text = ", ".join(f"{stage['ratio']:.1f} ({name}) at {users:,} users" for users, (name, stage) in worst.items())
+    return f"""
+
+**Target not met**: the worst ratio is {worst_text}. DuckDB finishes each stage here in {min(duck):.2f} to
+{max(duck):.2f} s, while Spark spends a fixed few tenths of a second on any query (planning, code generation,
+scheduling tasks) before its data matters; the `daily` stage is little else. So the ratio falls as the data grows,
+but not to 3 with 2 cores. PageRank is worst because it pays that fixed cost in every iteration (a join and an
+aggregation each). What would meet it: for the graph, building the 90-day transfer graph in Spark and iterating
+PageRank over it as a sparse matrix on the driver (a graph of a million nodes fits in memory many times over);
+for the other stages, more rows per core than this machine holds (Spark's cost per query is fixed, DuckDB's grows
+with the rows), or running the nightly aggregates in DuckDB where one machine suffices, keeping Spark for the
+cluster path."""
 
 
 def _scoring_section(r: dict) -> str:
@@ -312,17 +429,71 @@ Peak memory of the score job: {r['spark_job']['peak_gb']:.2f} GB.
 """
 
 
+def _night_section(r: dict) -> str:
+    stages = "\n".join(f"| {name} | {seconds:.1f} s |" for name, seconds in r["stages"].items())
+    steps = "\n".join(f"| {name} | {s['seconds']:.1f} s | {s['peak_gb']:.2f} GB |" for name, s in r["steps"].items())
+    events = r["delivered"].get("payments", 0) + r["delivered"].get("orders", 0)
+    minutes, gb = r["seconds"] / 60, r["peak_gb"]
+    verdict = "met" if minutes < 15 and gb < 12 else "not met"
+    history = r["history_days"]
+    longest = max(r["stages"], key=r["stages"].get)
+    caveat = ""
+    if history < 90:
+        ingest = r["steps"].get("ingest_history", {}).get("seconds")
+        estimate = (f" Ingesting them took {ingest:,.0f} s in one catch-up pass, so 90 days would take about "
+                    f"{ingest * 90 / history / 3600:.1f} h of preparation here." if ingest else "")
+        caveat = (f"\n**After {history} days of history, not the 90 the target names.**{estimate} What more "
+                  "history changes in a night: the 90-day transfer graph holds "
+                  f"{history} days of transfers here, the 90- and 365-day windows and the state tables are "
+                  "fuller, and the feature table Feast reads holds more nights. The feature-stage profile below "
+                  "measures the nightly feature job after 90 and after 360 days.\n")
+    return f"""## One night for {r['users']:,} users after {history} days of history
+{caveat}
+`sesame night --ds {r['night']} --accept-drift` (Airflow `dags test`, Spark local mode) from the night before's
+windows and state: {r['scored']:,} users scored; {events:,} payments and orders and
+{r['delivered'].get('users', 0):,} user profiles delivered that night
+({', '.join(f'{k} {v:,}' for k, v in r['delivered'].items())}); {r['social_edges_so_far']:,} social edges
+delivered so far. The target's sizing assumes about 2.3 million payments and orders that night and 20 million
+social edges: the simulated population is {events / 2.3e6:.0%} and {r['social_edges_so_far'] / 20e6:.0%} of that{
+"" if events >= 2.3e6 else ", so this night is lighter than the target's and does not show it met at that size"}.
+
+| measure | value | target |
+|---|---|---|
+| wall time, end to end | {minutes:.1f} min | under 15 minutes |
+| peak memory (PSS of the process tree) | {gb:.2f} GB | under 12 GB |
+
+Target: {verdict} for this night. Stages, from the night's run log:
+
+| stage | wall time |
+|---|---|
+{stages}
+
+The longest stage is {longest} ({r['stages'][longest]:.0f} s, {r['stages'][longest] / r['seconds']:.0%} of the
+night); the rest of the wall time outside the stages is Airflow starting and finishing the run. `feature_store`
+is Feast's `materialize` of the night into the SQLite online store (six feature views, one row per user each).
+
+Preparation (not part of the night): simulation of {NIGHT_SIMULATED_DAYS} days, ingestion of the history in one
+catch-up pass, rebuild of the night before's windows and state. The model is the champion trained on the
+100,000-user history lake (the scoring profile), copied into this home; drift is computed but not gated (`--accept-drift`), since that model was developed
+on another population. {r.get("steps_note", "")}
+
+| step | wall time | peak memory |
+|---|---|---|
+{steps}
+"""
+
+
 def _service_section(r: dict) -> str:
     from sesame.service.loadtest import render_section
 
     return render_section(r)
 
 
-SECTIONS = {"simulator": _simulator_section, "feature_history": _feature_history_section,
+SECTIONS = {"simulator": _simulator_section, "night": _night_section, "feature_history": _feature_history_section,
             "engines": _engines_section, "scoring": _scoring_section, "service": _service_section}
 
 NOT_MEASURED = {
-    "night_1m": "One night for 1,000,000 users after 90 days of history (target: under 15 minutes, under 12 GB).",
+    "night": "One night for 1,000,000 users after 90 days of history (target: under 15 minutes, under 12 GB).",
     "engines": "The same feature aggregates in DuckDB SQL, Spark/DuckDB per stage (target at most 3).",
     "scoring": "Scoring throughput in Spark against in-process scikit-learn.",
 }
@@ -350,7 +521,12 @@ Versions: {', '.join(f'{k} {v}' for k, v in m['versions'].items())}.
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run benchmark profiles and write BENCHMARKS.md.")
     parser.add_argument("profiles", nargs="*", metavar="profile", help=f"any of {', '.join(PROFILES)} (default: all)")
+    parser.add_argument("--render", action="store_true",
+                        help="only rewrite BENCHMARKS.md from the figures kept in benchmarks/*.json")
     args = parser.parse_args(argv)
+    if args.render:
+        (REPO_ROOT / "BENCHMARKS.md").write_text(render(), encoding="utf-8")
+        return 0
     unknown = [p for p in args.profiles if p not in PROFILES]
     if unknown:
         parser.error(f"unknown profile {', '.join(unknown)}; choose from {', '.join(PROFILES)}")
