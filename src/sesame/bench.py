@@ -73,6 +73,12 @@ def measure(cmd: list[str], env: dict[str, str] | None = None) -> dict:
     return {"seconds": round(wall, 1), "peak_gb": round(peak / 1024 ** 3, 2), "output": output}
 
 
+def kept_results(profile: str) -> dict:
+    """The figures a profile last wrote (benchmarks/<profile>.json), or nothing."""
+    path = RESULTS / f"{profile}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
 def sesame_cli(*args: str) -> list[str]:
     return [str(Path(sys.executable).parent / "sesame"), *args]
 
@@ -151,7 +157,7 @@ def feature_history_profile(work: Path) -> dict:
     state of the night before; the two nights are measured alternately, three times each, so that background
     load falls on both alike."""
     cfg, users, nights, steps = history_lake(work)
-    earlier = json.loads((RESULTS / "feature_history.json").read_text()) if (RESULTS / "feature_history.json").exists() else {}
+    earlier = kept_results("feature_history")
     # preparation reused from an earlier run keeps the figures it was measured with
     steps = {**earlier.get("steps", {}), **steps}
     runs: dict[str, list[dict]] = {label: [] for label in nights}
@@ -261,13 +267,13 @@ def night_profile(work: Path) -> dict:
     because that model was developed on another population's year."""
     cfg, users, history, night, before = night_lake(work)
     env = {**os.environ, "SESAME_HOME": str(cfg.home)}
-    earlier = json.loads((RESULTS / "night.json").read_text()) if (RESULTS / "night.json").exists() else {}
+    earlier = kept_results("night")
     # preparation reused from an earlier run keeps the figures it was measured with
     kept = earlier.get("steps", {}) if (earlier.get("users"), earlier.get("history_days")) == (users, history) else {}
     steps: dict[str, dict] = {}
     if not (cfg.raw / "_simulation.json").exists():
-        steps["simulate"] = measure(sesame_cli("simulate", "--users", str(users), "--days",
-                                               str(NIGHT_SIMULATED_DAYS), "--end-ds", END.isoformat(), "--seed", "7"), env)
+        steps["simulate"] = measure(sesame_cli("simulate", "--users", str(users), "--days", str(NIGHT_SIMULATED_DAYS),
+                                               "--end-ds", END.isoformat(), "--seed", "7"), env)
     if not (cfg.lake / "accounting" / f"ds={before}").exists():
         steps["ingest_history"] = spark_job(cfg, "ingest", "--ds", before, "--catch-up")
     if not has_state(cfg, before):
@@ -401,7 +407,8 @@ def _engines_verdict(lakes: list[dict]) -> str:
     if all(stage["ratio"] <= 3 for _, stage in worst.values()):
         return ""
     duck = [s["duckdb_seconds"] for lake in lakes for s in lake["stages"].values()]
-    worst_text = ", ".join(f"{stage['ratio']:.1f} ({name}) at {users:,} users" for users, (name, stage) in worst.items())
+    worst_text = ", ".join(f"{stage['ratio']:.1f} ({name}) at {users:,} users"
+                           for users, (name, stage) in worst.items())
     return f"""
 
 **Target not met**: the worst ratio is {worst_text}. DuckDB finishes each stage here in {min(duck):.2f} to
@@ -444,9 +451,9 @@ def _night_section(r: dict) -> str:
                     f"{ingest * 90 / history / 3600:.1f} h of preparation here." if ingest else "")
         caveat = (f"\n**After {history} days of history, not the 90 the target names.**{estimate} What more "
                   "history changes in a night: the 90-day transfer graph holds "
-                  f"{history} days of transfers here, the 90- and 365-day windows and the state tables are "
-                  "fuller, and the feature table Feast reads holds more nights. The feature-stage profile below "
-                  "measures the nightly feature job after 90 and after 360 days.\n")
+                  f"{history} days of transfers here, and the 90- and 365-day windows and the state tables are "
+                  "fuller. The feature-stage profile below measures the nightly feature job after 90 and after "
+                  "360 days.\n")
     return f"""## One night for {r['users']:,} users after {history} days of history
 {caveat}
 `sesame night --ds {r['night']} --accept-drift` (Airflow `dags test`, Spark local mode) from the night before's
@@ -470,12 +477,13 @@ Target: {verdict} for this night. Stages, from the night's run log:
 
 The longest stage is {longest} ({r['stages'][longest]:.0f} s, {r['stages'][longest] / r['seconds']:.0%} of the
 night); the rest of the wall time outside the stages is Airflow starting and finishing the run. `feature_store`
-is Feast's `materialize` of the night into the SQLite online store (six feature views, one row per user each).
+is Feast writing the night into the SQLite online store (six feature views, one row per user each, converted
+and written row by row in Python).
 
 Preparation (not part of the night): simulation of {NIGHT_SIMULATED_DAYS} days, ingestion of the history in one
 catch-up pass, rebuild of the night before's windows and state. The model is the champion trained on the
-100,000-user history lake (the scoring profile), copied into this home; drift is computed but not gated (`--accept-drift`), since that model was developed
-on another population. {r.get("steps_note", "")}
+100,000-user history lake (the scoring profile), copied into this home; drift is computed but not gated
+(`--accept-drift`), since that model was developed on another population. {r.get("steps_note", "")}
 
 | step | wall time | peak memory |
 |---|---|---|
