@@ -129,8 +129,8 @@ def user_features(sources: dict[str, DataFrame], night: str, windows: DataFrame,
                   state: dict[str, DataFrame] | None = None, last_scores: DataFrame | None = None) -> DataFrame:
     """All characteristics for the night, one row per user in the latest KYC profile. `windows` are the
     night's order and payment window sums (spark_jobs/windows.py), `state` the night's state tables
-    (spark_jobs/state.py; folded from the whole history when not given), `last_scores` the scores of the last published night
-    before this one (user_id, score), if any."""
+    (spark_jobs/state.py; folded from the whole history when not given), `last_scores` the scores of the last
+    published night before this one (user_id, score), if any."""
     state = state or full_state(sources, night)
     listed = state["listed"]
     transfers = recent_transfers(sources["payments"], night)

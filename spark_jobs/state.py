@@ -1,8 +1,9 @@
 """Incremental state for the characteristics that are not window sums: the latest balances, the credit-bill
-history, the social graph and the court list. Each state table is last night's state folded with tonight's delivery, and is kept bounded (old rows
-leave once no future night can use them), so a night reads one delivery plus one state folder, however many days of
-history there are. Folding the same transform over every record delivered by the night, starting from
-nothing, gives the full computation: the first night, a rebuild, and the check in the tests.
+history, the social graph and the court list. Each state table is last night's state folded with tonight's
+delivery, and is kept bounded where it can be (old rows leave once no future night can use them), so a night reads
+one delivery plus one state folder, however many days of history there are. Folding the same transform over every
+record delivered by the night, starting from nothing, gives the full computation: the first night, a rebuild, and
+the check in the tests.
 
     balances    (user_id, latest wallet movement)                     rows whose movement is within a year
     bill_status (user_id, bill_id, due_date, paid_on_time)            bills due within the last year or later

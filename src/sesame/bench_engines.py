@@ -132,15 +132,19 @@ def duck_social(lake: Lake) -> str:
     n = lake.night
     nd = f"date '{n}'"
     prev = lambda name: f"read_parquet('{lake.night_part('features', 'state', name, ds=_day(n, 1))}')"  # noqa: E731
-    # a night may deliver no court-list entries or contacts: its partition folder is then absent
-    tonight = lambda src: (f"(select * from read_parquet('{lake.glob('validated', src)}', hive_partitioning = true) "  # noqa: E731
-                           f"where ds = '{n}')")
+
+    def tonight(source: str) -> str:
+        # a night may deliver no court-list entries or contacts: its partition folder is then absent
+        return (f"(select * from read_parquet('{lake.glob('validated', source)}', hive_partitioning = true) "
+                f"where ds = '{n}')")
+
     bills = f"read_parquet('{lake.glob('validated', 'bills')}', hive_partitioning = true)"
     return f"""
     with e as (select src_user_id, dst_user_id from {tonight('social_edges')} where event_date <= {nd}),
     pairs as (select distinct user_id, nbr from (
       select user_id, nbr from {prev('contacts')}
-      union all select src_user_id as user_id, dst_user_id as nbr from e union all select dst_user_id, src_user_id from e)),
+      union all select src_user_id as user_id, dst_user_id as nbr from e
+      union all select dst_user_id, src_user_id from e)),
     delinquent as (select distinct user_id from {bills} where ds <= '{n}' and ds >= '{_day(n, 89)}'
                    and event_date <= {nd} and event_date >= date '{_day(n, 89)}' and days_past_due >= 30),
     listed as (select distinct user_id from (select user_id from {prev('listed')} union all
