@@ -74,6 +74,11 @@ def measure(cmd: list[str], env: dict[str, str] | None = None) -> dict:
     return {"seconds": round(wall, 1), "peak_gb": round(peak / 1024 ** 3, 2), "output": output}
 
 
+def figures(result: dict) -> dict:
+    """What a profile keeps of a measured step: its wall time and peak memory (not its output)."""
+    return {"seconds": result["seconds"], "peak_gb": result["peak_gb"]}
+
+
 def kept_results(profile: str) -> dict:
     """The figures a profile last wrote (benchmarks/<profile>.json), or nothing."""
     path = RESULTS / f"{profile}.json"
@@ -129,6 +134,13 @@ def has_state(cfg: Settings, night: str) -> bool:
     return all(cfg.zone("features", "state", name, ds=night).exists() for name in STATES)
 
 
+def ensure_features(cfg: Settings, night: str) -> None:
+    """Run the night's feature job unless it has run (its feature table is written last, after the daily
+    aggregates, windows and state)."""
+    if not cfg.zone("features", "user_features", ds=night).exists():
+        spark_job(cfg, "features", "--ds", night)
+
+
 def history_lake(work: Path) -> tuple[Settings, int, dict[str, str], dict[str, dict]]:
     """A simulated and ingested lake of 361 days for the history profiles, with the windows and state of the
     night before each measured night rebuilt from the history (the first-run path). Reused when present."""
@@ -172,8 +184,8 @@ def feature_history_profile(work: Path) -> dict:
     medians = {label: statistics.median(r["seconds"] for r in rs) for label, rs in runs.items()}
     return {
         "users": users, "nights": nights, "delivered": delivered,
-        "steps": {k: {"seconds": v["seconds"], "peak_gb": v["peak_gb"]} for k, v in steps.items()},
-        "runs": {label: [{"seconds": r["seconds"], "peak_gb": r["peak_gb"]} for r in rs] for label, rs in runs.items()},
+        "steps": {k: figures(v) for k, v in steps.items()},
+        "runs": {label: [figures(r) for r in rs] for label, rs in runs.items()},
         "median_seconds": medians, "ratio": round(medians["360"] / medians["90"], 2),
         "steps_note": earlier.get("steps_note", ""),
     }
@@ -186,8 +198,7 @@ def engines_profile(work: Path) -> dict:
 
     cfg, users, nights, _ = history_lake(work)
     night = nights["360"]
-    if not cfg.zone("features", "state", "bill_dpd", ds=night).exists():
-        spark_job(cfg, "features", "--ds", night)
+    ensure_features(cfg, night)
     lakes = [{"users": users, "night": night, "stages": compare(cfg, night)}]
     big, big_users, _, big_night, big_before = night_lake(work)
     if big.zone("features", "daily", ds=big_night).exists() and has_state(big, big_before):
@@ -200,8 +211,7 @@ def history_champion(cfg: Settings, night: str):
     from sesame import training
     from sesame.registry import NoChampion, Registry
 
-    if not cfg.zone("features", "user_features", ds=night).exists():
-        spark_job(cfg, "features", "--ds", night)
+    ensure_features(cfg, night)
     try:
         return Registry(cfg.models).champion()
     except NoChampion:
@@ -241,7 +251,7 @@ def scoring_profile(work: Path) -> dict:
         spark.stop()
     return {"rows": rows, "model_version": champion.version, "characteristics": len(champion.inputs),
             "in_process_seconds": round(in_process_s, 2), "spark_transform_seconds": round(spark_s, 2),
-            "spark_job": {"seconds": job["seconds"], "peak_gb": job["peak_gb"]}}
+            "spark_job": figures(job)}
 
 
 NIGHT_SIMULATED_DAYS = 91
@@ -303,7 +313,7 @@ def night_profile(work: Path) -> dict:
         "stages": {s["stage"]: s["seconds"] for s in stages},
         "delivered": {r.source: int(r.delivered) for r in tonight.itertuples()},
         "social_edges_so_far": int(known.loc[known["source"] == "social_edges", "accepted"].sum()),
-        "steps": {**kept, **{k: {"seconds": v["seconds"], "peak_gb": v["peak_gb"]} for k, v in steps.items()}},
+        "steps": {**kept, **{k: figures(v) for k, v in steps.items()}},
         "steps_note": earlier.get("steps_note", "") if kept else "",
     }
 
@@ -339,6 +349,11 @@ delivers a year of bill history and the whole social graph so far, so it is the 
 """
 
 
+def _steps_table(steps: dict[str, dict]) -> str:
+    """The rows of a preparation table: step, wall time, peak memory."""
+    return "\n".join(f"| {name} | {s['seconds']:.1f} s | {s['peak_gb']:.2f} GB |" for name, s in steps.items())
+
+
 def _feature_history_section(r: dict) -> str:
     runs = r["runs"]
     seconds = {label: ", ".join(f"{x['seconds']:.1f}" for x in rs) for label, rs in runs.items()}
@@ -347,7 +362,7 @@ def _feature_history_section(r: dict) -> str:
         f"{r['median_seconds'][label]:.1f} s | {max(x['peak_gb'] for x in runs[label]):.2f} GB | "
         f"{r['delivered'][label].get('payments', 0) + r['delivered'][label].get('orders', 0):,} |"
         for label in runs)
-    steps = "\n".join(f"| {name} | {s['seconds']:.1f} s | {s['peak_gb']:.2f} GB |" for name, s in r["steps"].items())
+    steps = _steps_table(r["steps"])
     verdict = "met" if r["ratio"] <= 1.2 else "not met"
     return f"""## Nightly feature stage: {r['users']:,} users after 90 and after 360 days of history
 
@@ -439,7 +454,7 @@ Peak memory of the score job: {r['spark_job']['peak_gb']:.2f} GB.
 
 def _night_section(r: dict) -> str:
     stages = "\n".join(f"| {name} | {seconds:.1f} s |" for name, seconds in r["stages"].items())
-    steps = "\n".join(f"| {name} | {s['seconds']:.1f} s | {s['peak_gb']:.2f} GB |" for name, s in r["steps"].items())
+    steps = _steps_table(r["steps"])
     events = r["delivered"].get("payments", 0) + r["delivered"].get("orders", 0)
     minutes, gb = r["seconds"] / 60, r["peak_gb"]
     verdict = "met" if minutes < 15 and gb < 12 else "not met"

@@ -43,6 +43,10 @@ class Lake:
     def night_part(self, *zone: str, ds: str) -> str:
         return str(self.cfg.zone(*zone, ds=ds) / "*.parquet")
 
+    def state_before(self, name: str) -> str:
+        """The night before's state table `name`, as a DuckDB table expression."""
+        return f"read_parquet('{self.night_part('features', 'state', name, ds=_day(self.night, 1))}')"
+
 
 # ------------------------------------------------------------------ DuckDB SQL
 
@@ -101,7 +105,7 @@ def duck_state(lake: Lake) -> str:
     """The two state folds with the most work: the latest balances and the worst-days-past-due queue."""
     n = lake.night
     year_start = f"date '{_day(n, 364)}'"
-    prev = lambda name: f"read_parquet('{lake.night_part('features', 'state', name, ds=_day(n, 1))}')"  # noqa: E731
+    prev = lake.state_before
     tonight = lambda src: f"read_parquet('{lake.night_part('validated', src, ds=n)}')"  # noqa: E731
     return f"""
     with balance_rows as (
@@ -131,7 +135,7 @@ def duck_state(lake: Lake) -> str:
 def duck_social(lake: Lake) -> str:
     n = lake.night
     nd = f"date '{n}'"
-    prev = lambda name: f"read_parquet('{lake.night_part('features', 'state', name, ds=_day(n, 1))}')"  # noqa: E731
+    prev = lake.state_before
 
     def tonight(source: str) -> str:
         # a night may deliver no court-list entries or contacts: its partition folder is then absent
