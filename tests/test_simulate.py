@@ -352,6 +352,44 @@ def test_rejects_bad_arguments(tmp_path):
         simulate(tmp_path, 10, 0, END)
 
 
+def test_volume_knobs_multiply_activity_and_contacts_but_not_the_money_spent():
+    def day_frames(**volume):
+        """The second day's deliveries, but the first day's social edges (the graph as it stands)."""
+        first = (END - timedelta(days=1)).isoformat()
+        return {name: frame for name, ds, frame in generate(4000, 2, END, seed=9, **volume)
+                if ds == (first if name == "social_edges" else END.isoformat())}
+
+    base, busy = day_frames(), day_frames(activity=2.0, contacts=2.0)
+    for name in ("orders", "payments"):
+        assert 1.7 < len(busy[name]) / len(base[name]) < 2.3, name
+
+    def merchant(frames):
+        pays = frames["payments"]
+        return pays.loc[pays["kind"] == "merchant", "amount"]
+
+    # twice the merchant payments, each about half as large: the money spent stays the same
+    assert 1.8 < len(merchant(busy)) / len(merchant(base)) < 2.2
+    assert 0.85 < merchant(busy).sum() / merchant(base).sum() < 1.15
+    # the first delivery holds the graph as it stands: twice the mean degree, less what small communities cap
+    assert 1.6 < len(busy["social_edges"]) / len(base["social_edges"]) < 2.1
+    # the population itself does not change
+    assert busy["users"]["user_id"].tolist() == base["users"]["user_id"].tolist()
+    with pytest.raises(ValueError):
+        next(generate(10, 1, END, activity=0))
+
+
+def test_cli_records_the_volume_knobs_and_refuses_a_non_positive_one(tmp_path, monkeypatch, capsys):
+    from sesame.cli import main
+
+    monkeypatch.setenv("SESAME_HOME", str(tmp_path))
+    args = ["simulate", "--users", "30", "--days", "1", "--end-ds", END.isoformat()]
+    assert main([*args, "--activity", "0"]) == 2
+    assert "--activity" in capsys.readouterr().err
+    assert main([*args, "--activity", "1.5", "--contacts", "2"]) == 0
+    summary = json.loads((tmp_path / "lake" / "raw" / SIMULATION_FILE).read_text())
+    assert (summary["activity"], summary["contacts"]) == (1.5, 2.0)
+
+
 # ---- behaviour: the hidden creditworthiness drives every source ------------------------------------
 
 @pytest.fixture(scope="module")

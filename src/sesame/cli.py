@@ -23,6 +23,16 @@ def _date(value: str) -> str:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}")
 
 
+def _positive(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"not a positive number: {value!r}")
+    return number
+
+
 # ------------------------------------------------------------------ Airflow
 
 def airflow_env(cfg: Settings) -> dict:
@@ -89,8 +99,9 @@ def cmd_simulate(args, cfg: Settings) -> int:
     if args.if_missing and marker.exists():
         previous = json.loads(marker.read_text())
         previous_dirt = (previous.get("dirty") or {}).get("spec") if isinstance(previous.get("dirty"), dict) else None
-        if (previous.get("users"), previous.get("days"), previous.get("seed"), previous_dirt) == (
-                args.users, args.days, args.seed, args.dirty):
+        if (previous.get("users"), previous.get("days"), previous.get("seed"), previous_dirt,
+                previous.get("activity", 1.0), previous.get("contacts", 1.0)) == (
+                args.users, args.days, args.seed, args.dirty, args.activity, args.contacts):
             print(f"simulation already present in {cfg.raw} (ending {previous.get('end_ds')}); reusing it")
             return EXIT_OK
     if args.dirty:
@@ -102,7 +113,8 @@ def cmd_simulate(args, cfg: Settings) -> int:
             print(f"--dirty: {exc}", file=sys.stderr)
             return EXIT_USAGE
     summary = simulate(cfg.raw, users=args.users, days=args.days, end_ds=end, seed=args.seed,
-                       progress=True, dirty=args.dirty)  # shown only on a terminal
+                       progress=True, dirty=args.dirty,  # progress is shown only on a terminal
+                       activity=args.activity, contacts=args.contacts)
     print(json.dumps({"raw": str(cfg.raw), **{k: v for k, v in summary.items() if k != "per_day"}}, indent=1,
                      default=str))
     return EXIT_OK
@@ -286,6 +298,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--dirty", metavar="SPEC",
                    help="inject dirt with exact counts beside each delivery: a profile (default, heavy) and/or "
                         "kind=rate items, e.g. 'default,late=0.05' or 'renamed_column=orders@2026-11-23'")
+    s.add_argument("--activity", type=_positive, default=1.0,
+                   help="multiply everyday payments, orders and transfers per user, each smaller by as much "
+                        "(default 1; sizing runs)")
+    s.add_argument("--contacts", type=_positive, default=1.0,
+                   help="multiply the social graph's mean degree (default 1; sizing runs)")
     s.add_argument("--if-missing", action="store_true", help="reuse an existing simulation with the same sizes")
     s.set_defaults(func=cmd_simulate)
 

@@ -364,9 +364,12 @@ class _BillRows:
 
 
 class _World:
-    def __init__(self, users: int, days: int, end_ds: date, seed: int) -> None:
+    def __init__(self, users: int, days: int, end_ds: date, seed: int,
+                 activity: float = 1.0, contacts: float = 1.0) -> None:
         self.seed = int(seed)
         self.N = int(users)
+        self.activity = float(activity)
+        self.contacts = float(contacts)
         self.days = int(days)
         self.end = end_ds.toordinal()
         self.start = self.end - self.days + 1
@@ -512,13 +515,17 @@ class _World:
         self.keep = self.income * 0.9 * np.exp(0.15 * z + 0.6 * rng.standard_normal(N))
         self.wealth_holder = rng.random(N) < _sigmoid(-0.6 + 0.6 * z + 0.5 * np.log(self.inc_rel)
                                                       + 0.5 * rng.standard_normal(N))
-        self.merchant_rate = 0.55 * self.inc_rel ** 0.25 * np.exp(0.3 * rng.standard_normal(N))
-        self.merchant_mu = np.log(42.0 * self.inc_rel ** 0.6)
-        self.p2p_rate = 0.045 * self.inc_rel ** 0.2 * np.exp(0.4 * rng.standard_normal(N))
+        # `activity` multiplies everyday payments and transfers; each is smaller by as much, so the money
+        # moved (and every wallet's course) stays the same
+        self.merchant_rate = self.activity * 0.55 * self.inc_rel ** 0.25 * np.exp(0.3 * rng.standard_normal(N))
+        self.merchant_mu = np.log(42.0 * self.inc_rel ** 0.6) - np.log(self.activity)
+        self.p2p_rate = np.minimum(
+            self.activity * 0.045 * self.inc_rel ** 0.2 * np.exp(0.4 * rng.standard_normal(N)), 1.0)
+        self.p2p_mu = np.log(150.0 * self.inc_rel ** 0.5) - np.log(self.activity)
         self.topup_base = np.where(self.has_salary, 0.01, 0.05)
 
         # shopping habits
-        self.order_rate = 0.28 * self.inc_rel ** 0.2 * np.exp(0.6 * rng.standard_normal(N) - 0.18)
+        self.order_rate = self.activity * 0.28 * self.inc_rel ** 0.2 * np.exp(0.6 * rng.standard_normal(N) - 0.18)
         self.p_ess = _sigmoid(0.15 + 0.3 * z + 0.5 * rng.standard_normal(N))
         self.p_local = _sigmoid(-1.0 + _lookup(_TIER_LOCAL, tier) + 0.25 * z
                                 + 0.5 * rng.standard_normal(N))
@@ -580,10 +587,11 @@ class _World:
             pos = np.clip(np.searchsorted(cw, r, side="right"), first[c], last[c] - 1)
             return order[pos]
 
-        m_in = np.round(size * 10.5 / 2).astype(np.int64)
+        # mean degree: 10.5 contacts within the community and 1.6 outside it, times `contacts`
+        m_in = np.round(size * 10.5 * self.contacts / 2).astype(np.int64)
         ec = np.repeat(np.arange(n_comm), m_in)
         a_in, b_in = pick_in(ec), pick_in(ec)
-        m_out = int(round(N * 1.6 / 2))
+        m_out = int(round(N * 1.6 * self.contacts / 2))
         gp = np.cumsum(w) / w.sum()
         a_out = np.minimum(np.searchsorted(gp, rng.random(m_out), side="right"), N - 1)
         b_out = np.minimum(np.searchsorted(gp, rng.random(m_out), side="right"), N - 1)
@@ -960,7 +968,7 @@ class _World:
         # transfers between users: a contact mostly; distressed users borrow from contacts
         snd = act[(rng.random(n) < self.p2p_rate[:n]) & (bal > 0)]
         rcv = self.neighbour(rng, snd, d, n)
-        amt = np.exp(np.log(150.0 * self.inc_rel[snd] ** 0.5) + 0.9 * rng.standard_normal(len(snd)))
+        amt = np.exp(self.p2p_mu[snd] + 0.9 * rng.standard_normal(len(snd)))
         amt = np.where(rng.random(len(snd)) < 0.5, np.maximum(1.0, np.round(amt, -1)), amt)
         brw = act[dis & (rng.random(n) < 0.06)]
         lender = self.neighbour(rng, brw, d, n, p_neigh=0.95)
@@ -1103,20 +1111,25 @@ def _finish(name: str, df: pd.DataFrame) -> pd.DataFrame:
     return df if list(df.columns) == names else df[names]
 
 
-def generate(users: int, days: int, end_ds: date, seed: int = 7,
-             progress: bool = False) -> Iterator[tuple[str, str, pd.DataFrame]]:
+def generate(users: int, days: int, end_ds: date, seed: int = 7, progress: bool = False,
+             activity: float = 1.0, contacts: float = 1.0) -> Iterator[tuple[str, str, pd.DataFrame]]:
     """Yield ``(source, ds, frame)`` for every source and day, in day order.
 
     Frames hold the declared columns in declared order. Text columns are Arrow-backed strings
     (``string[pyarrow]``), dates Arrow dates (``date32[day][pyarrow]``, written as "YYYY-MM-DD"),
     timestamps ISO strings ("YYYY-MM-DDTHH:MM:SS"), numbers numpy integers and floats; nulls are
     missing values. A frame is built when it is asked for and not kept afterwards.
+
+    `activity` multiplies the everyday payments, orders and transfers per user (each payment and transfer
+    smaller by as much) and `contacts` the social graph's mean degree; both 1 by default, for sizing runs.
     """
     if users < 1 or days < 1:
         raise ValueError("users and days must be positive")
     if seed < 0:
         raise ValueError("seed must be a non-negative integer")
-    world = _World(users, days, end_ds, seed)
+    if activity <= 0 or contacts <= 0:
+        raise ValueError("activity and contacts must be positive")
+    world = _World(users, days, end_ds, seed, activity, contacts)
     bar = Progress("simulate", total=world.days, unit="day", quiet=not progress)
     history: list[_BillRows] = []
     for d in range(world.warm, world.start):
@@ -1278,7 +1291,8 @@ def write_delivery(raw_dir: Path, source: str, ds: str, df: pd.DataFrame, *,
 
 
 def simulate(raw_dir: Path, users: int, days: int, end_ds: date, seed: int = 7,
-             progress: bool = False, dirty: dict[str, float | int | str] | str | None = None) -> dict:
+             progress: bool = False, dirty: dict[str, float | int | str] | str | None = None,
+             activity: float = 1.0, contacts: float = 1.0) -> dict:
     """Write `days` days of upstream deliveries ending at `end_ds` (inclusive) under `raw_dir`.
 
     Each source gets ``raw_dir/<source>/ds=YYYY-MM-DD/<file>`` plus an empty ``_SUCCESS`` marker.
@@ -1286,7 +1300,7 @@ def simulate(raw_dir: Path, users: int, days: int, end_ds: date, seed: int = 7,
     such as ``"default,late=0.05"``, or ``{kind: rate}``; each delivery then also gets a
     ``_dirt.json`` with what was done and what ingestion should count.
     Returns (and writes to ``raw_dir/_simulation.json``) the parameters and the records delivered:
-    ``{"users", "days", "start_ds", "end_ds", "seed", "rows": {source: total},
+    ``{"users", "days", "start_ds", "end_ds", "seed", "activity", "contacts", "rows": {source: total},
     "per_day": {source: {ds: rows}}, "dirty": None | {"spec", "values", "faults", "records",
     "expected"}}``.
     """
@@ -1301,7 +1315,7 @@ def simulate(raw_dir: Path, users: int, days: int, end_ds: date, seed: int = 7,
             injector = None
     raw_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, dict[str, int]] = {name: {} for name in SOURCES}
-    for name, ds, frame in generate(users, days, end_ds, seed, progress):
+    for name, ds, frame in generate(users, days, end_ds, seed, progress, activity, contacts):
         if injector is None:
             write_delivery(raw_dir, name, ds, frame)
             counts[name][ds] = int(len(frame))
@@ -1316,6 +1330,8 @@ def simulate(raw_dir: Path, users: int, days: int, end_ds: date, seed: int = 7,
         "start_ds": start_ds.isoformat(),
         "end_ds": end_ds.isoformat(),
         "seed": int(seed),
+        "activity": float(activity),
+        "contacts": float(contacts),
         "rows": {name: sum(per_day.values()) for name, per_day in counts.items()},
         "per_day": counts,
         "dirty": injector.summary() if injector is not None else None,
