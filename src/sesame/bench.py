@@ -9,14 +9,15 @@ benchmarks/<profile>.json; BENCHMARKS.md is rendered from all of them, so one pr
     python -m sesame.bench feature_history        # one profile; the others keep their last figures
 
 Profiles: `simulator` (1,000,000 users, one day), `night` (one whole night for 1,000,000 users after 90 days of
-history), `feature_history` (the nightly feature job for 100,000 users after 90 and after 360 days), `engines`
+history), `night_volume` (the same at the target's sizing, after a short history), `feature_history` (the nightly feature job for 100,000 users after 90 and after 360 days), `engines`
 (Spark against DuckDB per stage of that job), `scoring` (Spark against in-process scoring), `service` (the
 score service under load). `feature_history`, `engines` and `scoring` share one simulated and ingested lake of
-361 days for 100,000 users; `night` (and `engines`, once `night` has run) a 1,000,000-user lake of 91 days.
+361 days for 100,000 users; `night` (and `engines`, once `night` has run) a 1,000,000-user lake of 91 days;
+`night_volume` its own lake, simulated with `--activity 2.4 --contacts 5`.
 
 SESAME_BENCH_DIR keeps the simulated data between runs (default: a temporary folder, removed afterwards);
 SESAME_BENCH_USERS and SESAME_BENCH_HISTORY_USERS change the sizes; SESAME_BENCH_NIGHT_HISTORY measures the
-1,000,000-user night after fewer days of history.
+1,000,000-user night after fewer days of history, SESAME_BENCH_VOLUME_HISTORY the sized night after more (7).
 """
 from __future__ import annotations
 
