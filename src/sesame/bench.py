@@ -522,8 +522,9 @@ def _night_section(r: dict) -> str:
         caveat = (f"\n**After {history} days of history, not the 90 the target names.**{took} What more "
                   "history changes in a night: the 90-day transfer graph holds "
                   f"{history} days of transfers here, and the 90- and 365-day windows and the state tables are "
-                  "fuller. The feature-stage profile below measures the nightly feature job after 90 and after "
-                  "360 days.\n")
+                  "fuller. The `night` profile measures a whole night after 90 days (at the simulator's default "
+                  "volume), and the feature-stage profile below the nightly feature job after 90 and after 360 "
+                  "days.\n")
     edges = r["social_edges_so_far"]
     at_sizing = events >= 0.95 * 2.3e6 and edges >= 0.95 * 20e6
     knobs = r.get("activity", 1.0), r.get("contacts", 1.0)
@@ -537,7 +538,8 @@ windows and state: {r['scored']:,} users scored; {events:,} payments and orders 
 ({', '.join(f'{k} {v:,}' for k, v in r['delivered'].items())}); {r['social_edges_so_far']:,} social edges
 delivered so far. The target's sizing assumes about 2.3 million payments and orders that night and 20 million
 social edges: the simulation{volume} gives {events / 2.3e6:.0%} and {edges / 20e6:.0%} of that{
-"" if at_sizing else ", so this night is lighter than the target's and does not show it met at that size"}.
+"" if at_sizing else (", so this night is lighter than the target's and does not show it met at that size; "
+                      "the `night_volume` profile measures a night at that sizing")}.
 
 | measure | value | target |
 |---|---|---|

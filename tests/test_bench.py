@@ -1,0 +1,46 @@
+"""The benchmark's bookkeeping: which night a profile measures, and what BENCHMARKS.md claims about it.
+(The profiles themselves run under `make bench`; their timings never run in tests.)"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sesame import bench
+
+
+def test_night_lakes_measure_the_night_after_their_history(monkeypatch):
+    monkeypatch.delenv("SESAME_BENCH_NIGHT_HISTORY", raising=False)
+    monkeypatch.delenv("SESAME_BENCH_VOLUME_HISTORY", raising=False)
+    default, sized = bench.night_lake(Path("w")), bench.volume_lake(Path("w"))
+    assert (default.night, default.before) == ("2026-11-23", "2026-11-22")
+    assert default.day(0) == "2026-08-25"            # 91 simulated days: 90 of history, then the night
+    assert (sized.night, sized.day(0), sized.history) == ("2026-11-23", "2026-11-16", 7)
+    assert (sized.activity, sized.contacts) == (bench.SIZING_ACTIVITY, bench.SIZING_CONTACTS)
+    assert default.cfg.home != sized.cfg.home
+    monkeypatch.setenv("SESAME_BENCH_NIGHT_HISTORY", "30")
+    shorter = bench.night_lake(Path("w"))
+    assert (shorter.night, shorter.before) == ("2026-09-24", "2026-09-23")
+
+
+def _night(events: int, edges: int, history: int = 90, seconds: float = 600.0) -> dict:
+    return {"users": 1_000_000, "history_days": history, "simulated_days": history + 1, "night": "2026-11-23",
+            "seconds": seconds, "peak_gb": 6.0, "scored": 990_000,
+            "stages": {"ingest": 100.0, "features": 200.0},
+            "delivered": {"users": 1_000_000, "payments": events // 2, "orders": events - events // 2},
+            "social_edges_so_far": edges, "steps": {}, "steps_note": ""}
+
+
+def test_a_night_lighter_than_the_sizing_is_not_reported_as_showing_the_target():
+    light = bench._night_section(_night(events=990_000, edges=5_000_000))
+    assert "lighter than the target's" in light and "at the target's sizing" not in light.splitlines()[0]
+    sized = bench._night_section(_night(events=2_300_000, edges=19_900_000))
+    assert "at the target's sizing" in sized.splitlines()[0] and "lighter" not in sized
+    # a sized night over the time budget is not met, whatever its size
+    assert "Target: not met" in bench._night_section(_night(events=2_300_000, edges=20_000_000, seconds=960.0))
+    assert "Target: met" in sized
+
+
+def test_a_short_history_is_said_in_the_heading_and_the_caveat():
+    short = bench._night_section(_night(events=2_300_000, edges=20_000_000, history=7))
+    assert short.startswith("## One night for 1,000,000 users after 7 days of history")
+    assert "not the 90 the target names" in short
+    assert "not the 90" not in bench._night_section(_night(events=2_300_000, edges=20_000_000))
