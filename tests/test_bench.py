@@ -44,3 +44,20 @@ def test_a_short_history_is_said_in_the_heading_and_the_caveat():
     assert short.startswith("## One night for 1,000,000 users after 7 days of history")
     assert "not the 90 the target names" in short
     assert "not the 90" not in bench._night_section(_night(events=2_300_000, edges=20_000_000))
+
+
+def test_the_targets_table_does_not_claim_the_night_target_from_two_partial_nights():
+    long_light = _night(events=1_000_000, edges=5_000_000, history=90)
+    short_sized = _night(events=2_300_000, edges=19_900_000, history=7)
+    lake = {"users": 100_000, "night": "2026-11-23",
+            "stages": {"daily": {"ratio": 2.0}, "graph": {"ratio": 7.5}}}
+    table = bench._summary({"night": long_light, "night_volume": short_sized, "feature_history": {"ratio": 1.3},
+                            "engines": {"lakes": [lake]}})
+    night_row = next(line for line in table.splitlines() if "one night" in line)
+    assert "not measured together" in night_row
+    assert "| feature job after 360 vs 90 days, at most 1.2 | 1.30 | not met |" in table
+    assert "worst 7.5 (graph) | not met |" in table
+    whole = bench._summary({"night": _night(events=2_300_000, edges=20_000_000, history=90)})
+    assert whole.splitlines()[-1].endswith("| met |")
+    slow = bench._summary({"night": _night(events=2_300_000, edges=20_000_000, history=90, seconds=1000.0)})
+    assert slow.splitlines()[-1].endswith("| not met |")
