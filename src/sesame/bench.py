@@ -578,10 +578,12 @@ def _night_section(r: dict) -> str:
     if history < 90:
         ingest = r["steps"].get("ingest_history", {}).get("seconds")
         took = (f" Ingesting them took {ingest:,.0f} s in one catch-up pass ({ingest / history:,.0f} s a day; the "
-                "first delivery carries the whole social graph and a year of bills)." if ingest else "")
+                "first delivery carries the whole social graph and a year of bills), so 90 days of this night's "
+                "volume are hours of preparation on this machine." if ingest else "")
         caveat = (f"\n**After {history} days of history, not the 90 the target names.**{took} What more "
-                  "history changes in a night: the 90-day transfer graph holds "
-                  f"{history} days of transfers here, and the 90- and 365-day windows and the state tables are "
+                  "history changes in a night: ingestion checks tonight's keys against those accepted in the "
+                  f"last {Settings().dedupe_lookback_days} days ({history} here), the 90-day transfer graph holds "
+                  f"{history} days of transfers, and the 90- and 365-day windows and the state tables are "
                   "fuller. The `night` profile measures a whole night after 90 days (at the simulator's default "
                   "volume), and the feature-stage profile below the nightly feature job after 90 and after 360 "
                   "days.\n")
