@@ -415,6 +415,12 @@ def worst_engine_ratio(lake: dict) -> tuple[str, float]:
 def _summary(results: dict[str, dict]) -> str:
     """One line per target: what was measured and whether it was met."""
     rows = []
+
+    def row(target: str, measured: str, verdict: str | bool) -> None:
+        if isinstance(verdict, bool):
+            verdict = "met" if verdict else "not met"
+        rows.append(f"| {target} | {measured} | {verdict} |")
+
     nights = [results[k] for k in ("night", "night_volume") if k in results]
     if nights:
         measured = "; ".join(
@@ -424,24 +430,22 @@ def _summary(results: dict[str, dict]) -> str:
         complete = any(r["history_days"] >= 90 and night_at_sizing(r) for r in nights)
         verdict = ("met" if all(night_met(r) for r in nights) else "not met") + (
             "" if complete else " in each night measured; 90 days of history at the full sizing not measured together")
-        rows.append(f"| one night, 1,000,000 users, under {NIGHT_MINUTES} min and {NIGHT_GB} GB | {measured} | "
-                    f"{verdict} |")
+        row(f"one night, 1,000,000 users, under {NIGHT_MINUTES} min and {NIGHT_GB} GB", measured, verdict)
     if "feature_history" in results:
         ratio = results["feature_history"]["ratio"]
-        rows.append(f"| feature job after 360 vs 90 days, at most {HISTORY_RATIO_TARGET} | {ratio:.2f} | "
-                    f"{'met' if ratio <= HISTORY_RATIO_TARGET else 'not met'} |")
+        row(f"feature job after 360 vs 90 days, at most {HISTORY_RATIO_TARGET}", f"{ratio:.2f}",
+            ratio <= HISTORY_RATIO_TARGET)
     if "engines" in results:
         worst = [(lake["users"], *worst_engine_ratio(lake)) for lake in results["engines"]["lakes"]]
         text = "; ".join(f"{users:,} users: worst {ratio:.1f} ({name})" for users, name, ratio in worst)
-        met = all(ratio <= ENGINES_RATIO_TARGET for _, _, ratio in worst)
-        rows.append(f"| Spark/DuckDB per feature stage, at most {ENGINES_RATIO_TARGET} | {text} | "
-                    f"{'met' if met else 'not met'} |")
+        row(f"Spark/DuckDB per feature stage, at most {ENGINES_RATIO_TARGET}", text,
+            all(ratio <= ENGINES_RATIO_TARGET for _, _, ratio in worst))
     if "service" in results:
         from sesame.service.loadtest import TARGET_P99_MS, target_met
 
         fixed = results["service"]["fixed_rate"]
-        rows.append(f"| score service p99 under {TARGET_P99_MS:.0f} ms at 1,000 requests/s | "
-                    f"{fixed['p99_ms']:.2f} ms | {'met' if target_met(results['service']) else 'not met'} |")
+        row(f"score service p99 under {TARGET_P99_MS:.0f} ms at 1,000 requests/s", f"{fixed['p99_ms']:.2f} ms",
+            target_met(results["service"]))
     if not rows:
         return ""
     return "## Targets\n\n| target | measured | verdict |\n|---|---|---|\n" + "\n".join(rows) + "\n"
