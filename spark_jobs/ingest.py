@@ -17,6 +17,7 @@ import json
 import sys
 from pathlib import Path
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -27,6 +28,9 @@ from sesame.schemas import SOURCES, Source
 from sesame.spark import write_days
 
 CORRUPT = "_corrupt_record"
+# Batches up to this many good records (a night's delivery at 1,000,000 users is about 1.6 million payments) check
+# earlier keys through a broadcast of their hashes; larger catch-up batches shuffle the earlier keys instead.
+PREFILTER_MAX_ROWS = 5_000_000
 
 
 class DeliveryRejected(Exception):
@@ -162,17 +166,25 @@ def event_date(source: Source):
     return F.to_date(col)
 
 
-def deduplicate(valid: DataFrame, source: Source, earlier_keys: DataFrame | None) -> DataFrame:
+def deduplicate(valid: DataFrame, source: Source, earlier_keys: DataFrame | None,
+                batch_rows: int | None = None) -> DataFrame:
     """Mark repeats of a natural key: within the batch the first delivery (then first record) wins;
     a key accepted on an earlier night is a duplicate whenever it comes again."""
     keys = list(source.key)
     rows = valid.withColumn("_earlier", F.lit(False))
     if earlier_keys is not None and not source.full_snapshot:
+        earlier = earlier_keys.select(*keys, F.col("ds").cast("string").alias("ds"))
+        if batch_rows is not None and batch_rows <= PREFILTER_MAX_ROWS:
+            # A night's batch is small next to 60 days of keys: only earlier keys whose hash is among tonight's
+            # can repeat one, so a broadcast of tonight's hashes keeps the earlier days out of the shuffle. The
+            # window below still compares the keys themselves, so a hash collision costs nothing but a row.
+            tonight = F.broadcast(valid.select(F.xxhash64(*keys).alias("_key_hash")).distinct())
+            earlier = earlier.withColumn("_key_hash", F.xxhash64(*keys)).join(tonight, "_key_hash", "left_semi")
+            earlier = earlier.drop("_key_hash")
         # Keys accepted on earlier nights join the batch's own window as rows that sort first (their day is
         # earlier), so one shuffle by key finds both kinds of repeat. A join against the distinct earlier keys
         # took 27-35 s instead of 12 s for one night's payments against 60 days of keys at 1,000,000 users.
-        earlier = earlier_keys.select(*keys, F.col("ds").cast("string").alias("ds"), F.lit(True).alias("_earlier"))
-        rows = rows.unionByName(earlier, allowMissingColumns=True)
+        rows = rows.unionByName(earlier.withColumn("_earlier", F.lit(True)), allowMissingColumns=True)
     # The content hash orders repeats within one delivery deterministically without carrying the record's text
     # through the shuffle (the text is only needed for quarantined records).
     order = Window.partitionBy(*keys, *(["ds"] if source.full_snapshot else [])).orderBy("ds", "record_hash")
@@ -213,9 +225,16 @@ def ingest_source(spark: SparkSession, cfg: Settings, source: Source, days: list
         if earlier_parts:
             earlier = spark.read.option("basePath", str(valid_zone)).parquet(*[str(p) for p in earlier_parts])
 
+    # Parsed and checked once: the text of a record is kept only when it is quarantined, and the accepted,
+    # quarantined and counted rows all come from this cache instead of parsing the delivery again.
+    records = records.withColumn("raw_record", F.when(F.col("reject_reason").isNotNull(), F.col("raw_record")))
+    records = records.persist(StorageLevel.MEMORY_AND_DISK)
+    per_day = {r["ds"]: r for r in records.groupBy("ds").agg(
+        F.count("*").alias("records"), F.count("reject_reason").alias("quarantined")).collect()}
+    good_rows = sum(r["records"] - r["quarantined"] for r in per_day.values())
     good = records.filter(F.col("reject_reason").isNull()).drop("raw_record")
     bad = records.filter(F.col("reject_reason").isNotNull())
-    marked = deduplicate(good, source, earlier).cache()
+    marked = deduplicate(good, source, earlier, good_rows).cache()
 
     accepted = marked.filter(~F.col("is_duplicate")).drop("is_duplicate", "reject_reason", "record_hash")
     quarantined = bad.select("raw_record", "reject_reason", "ds").withColumn("source", F.lit(source.name))
@@ -225,8 +244,9 @@ def ingest_source(spark: SparkSession, cfg: Settings, source: Source, days: list
 
     counts = {r["ds"]: r for r in marked.groupBy("ds").agg(
         F.count("*").alias("good"), F.sum(F.col("is_duplicate").cast("int")).alias("dups")).collect()}
-    q_counts = dict(bad.groupBy("ds").count().collect())
+    q_counts = {ds: r["quarantined"] for ds, r in per_day.items()}
     marked.unpersist()
+    records.unpersist()
     rows = []
     for ds in days:
         good_n = counts[ds]["good"] if ds in counts else 0

@@ -60,7 +60,11 @@ def test_orders_rules_quarantine_and_accounting(spark, cfg):
     assert v["amount"].dtype == "float64"
 
 
-def test_duplicates_redelivered_on_a_later_day(spark, cfg):
+@pytest.mark.parametrize("prefilter", [True, False], ids=["broadcast-prefilter", "shuffle-earlier-keys"])
+def test_duplicates_redelivered_on_a_later_day(spark, cfg, monkeypatch, prefilter):
+    """Both ways of checking earlier nights' keys: a night-sized batch and a catch-up batch too large for it."""
+    if not prefilter:
+        monkeypatch.setattr(ingest, "PREFILTER_MAX_ROWS", 0)
     _deliver(cfg, "orders", "2026-11-20", _order("O1") + "\n" + _order("O2") + "\n")
     ingest.ingest_source(spark, cfg, SOURCES["orders"], ["2026-11-20"])
     _deliver(cfg, "orders", "2026-11-21", _order("O2") + "\n" + _order("O3", ts="2026-11-21T09:00:00") + "\n")
