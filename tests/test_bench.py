@@ -19,6 +19,10 @@ def test_night_lakes_measure_the_night_after_their_history(monkeypatch):
     monkeypatch.setenv("SESAME_BENCH_NIGHT_HISTORY", "30")
     shorter = bench.night_lake(Path("w"))
     assert (shorter.night, shorter.before) == ("2026-09-24", "2026-09-23")
+    monkeypatch.setenv("SESAME_BENCH_VOLUME_HISTORY", "90")
+    longer = bench.volume_lake(Path("w"))
+    assert (longer.day(0), longer.history) == ("2026-08-25", 90)
+    assert longer.cfg.home != sized.cfg.home  # a lake simulated for 7 days is never taken for one of 90
 
 
 def _night(events: int, edges: int, history: int = 90, seconds: float = 600.0) -> dict:

@@ -300,7 +300,8 @@ def volume_lake(work: Path) -> NightLake:
     (default 7) and the night."""
     users = int(os.environ.get("SESAME_BENCH_USERS", "1000000"))
     history = int(os.environ.get("SESAME_BENCH_VOLUME_HISTORY", "7"))
-    return NightLake(Settings(home=work / f"night-{users}-volume"), users, history, history + 1,
+    # the history is in the home's name: a lake simulated for another history is a different lake
+    return NightLake(Settings(home=work / f"night-{users}-volume-{history}d"), users, history, history + 1,
                      SIZING_ACTIVITY, SIZING_CONTACTS)
 
 
