@@ -2,6 +2,7 @@
 (The profiles themselves run under `make bench`; their timings never run in tests.)"""
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from sesame import bench
@@ -23,6 +24,13 @@ def test_night_lakes_measure_the_night_after_their_history(monkeypatch):
     longer = bench.volume_lake(Path("w"))
     assert (longer.day(0), longer.history) == ("2026-08-25", 90)
     assert longer.cfg.home != sized.cfg.home  # a lake simulated for 7 days is never taken for one of 90
+    # the history is ingested in passes of CATCH_UP_DAYS, the last ending the night before the measured one
+    ends = longer.catch_up_ends()
+    assert ends[-1] == longer.before and ends == sorted(set(ends))
+    starts = [longer.day(0)] + [(dt.date.fromisoformat(e) + dt.timedelta(days=1)).isoformat() for e in ends[:-1]]
+    spans = [(dt.date.fromisoformat(e) - dt.date.fromisoformat(s)).days + 1 for s, e in zip(starts, ends)]
+    assert sum(spans) == 90 and max(spans) == bench.CATCH_UP_DAYS
+    assert sized.catch_up_ends() == [sized.before]
 
 
 def _night(events: int, edges: int, history: int = 90, seconds: float = 600.0) -> dict:
