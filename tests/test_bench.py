@@ -14,23 +14,23 @@ def test_night_lakes_measure_the_night_after_their_history(monkeypatch):
     default, sized = bench.night_lake(Path("w")), bench.volume_lake(Path("w"))
     assert (default.night, default.before) == ("2026-11-23", "2026-11-22")
     assert default.day(0) == "2026-08-25"            # 91 simulated days: 90 of history, then the night
-    assert (sized.night, sized.day(0), sized.history) == ("2026-11-23", "2026-11-16", 7)
+    assert (sized.night, sized.day(0), sized.history) == ("2026-11-23", "2026-08-25", 90)
     assert (sized.activity, sized.contacts) == (bench.SIZING_ACTIVITY, bench.SIZING_CONTACTS)
     assert default.cfg.home != sized.cfg.home
     monkeypatch.setenv("SESAME_BENCH_NIGHT_HISTORY", "30")
     shorter = bench.night_lake(Path("w"))
     assert (shorter.night, shorter.before) == ("2026-09-24", "2026-09-23")
-    monkeypatch.setenv("SESAME_BENCH_VOLUME_HISTORY", "90")
-    longer = bench.volume_lake(Path("w"))
-    assert (longer.day(0), longer.history) == ("2026-08-25", 90)
-    assert longer.cfg.home != sized.cfg.home  # a lake simulated for 7 days is never taken for one of 90
+    monkeypatch.setenv("SESAME_BENCH_VOLUME_HISTORY", "7")
+    week = bench.volume_lake(Path("w"))
+    assert (week.day(0), week.history) == ("2026-11-16", 7)
+    assert week.cfg.home != sized.cfg.home  # a lake simulated for 7 days is never taken for one of 90
     # the history is ingested in passes of CATCH_UP_DAYS, the last ending the night before the measured one
-    ends = longer.catch_up_ends()
-    assert ends[-1] == longer.before and ends == sorted(set(ends))
-    starts = [longer.day(0)] + [(dt.date.fromisoformat(e) + dt.timedelta(days=1)).isoformat() for e in ends[:-1]]
+    ends = sized.catch_up_ends()
+    assert ends[-1] == sized.before and ends == sorted(set(ends))
+    starts = [sized.day(0)] + [(dt.date.fromisoformat(e) + dt.timedelta(days=1)).isoformat() for e in ends[:-1]]
     spans = [(dt.date.fromisoformat(e) - dt.date.fromisoformat(s)).days + 1 for s, e in zip(starts, ends)]
     assert sum(spans) == 90 and max(spans) == bench.CATCH_UP_DAYS
-    assert sized.catch_up_ends() == [sized.before]
+    assert week.catch_up_ends() == [week.before]
 
 
 def _night(events: int, edges: int, history: int = 90, seconds: float = 600.0) -> dict:
