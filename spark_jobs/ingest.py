@@ -166,15 +166,14 @@ def event_date(source: Source):
     return F.to_date(col)
 
 
-def deduplicate(valid: DataFrame, source: Source, earlier_keys: DataFrame | None,
-                batch_rows: int | None = None) -> DataFrame:
+def deduplicate(valid: DataFrame, source: Source, earlier_keys: DataFrame | None, batch_rows: int) -> DataFrame:
     """Mark repeats of a natural key: within the batch the first delivery (then first record) wins;
     a key accepted on an earlier night is a duplicate whenever it comes again."""
     keys = list(source.key)
     rows = valid.withColumn("_earlier", F.lit(False))
     if earlier_keys is not None and not source.full_snapshot:
         earlier = earlier_keys.select(*keys, F.col("ds").cast("string").alias("ds"))
-        if batch_rows is not None and batch_rows <= PREFILTER_MAX_ROWS:
+        if batch_rows <= PREFILTER_MAX_ROWS:
             # A night's batch is small next to 60 days of keys: only earlier keys whose hash is among tonight's
             # can repeat one, so a broadcast of tonight's hashes keeps the earlier days out of the shuffle. The
             # window below still compares the keys themselves, so a hash collision costs nothing but a row.
@@ -244,14 +243,13 @@ def ingest_source(spark: SparkSession, cfg: Settings, source: Source, days: list
 
     counts = {r["ds"]: r for r in marked.groupBy("ds").agg(
         F.count("*").alias("good"), F.sum(F.col("is_duplicate").cast("int")).alias("dups")).collect()}
-    q_counts = {ds: r["quarantined"] for ds, r in per_day.items()}
     marked.unpersist()
     records.unpersist()
     rows = []
     for ds in days:
         good_n = counts[ds]["good"] if ds in counts else 0
         dups = (counts[ds]["dups"] or 0) if ds in counts else 0
-        quarantined_n = q_counts.get(ds, 0)
+        quarantined_n = per_day[ds]["quarantined"] if ds in per_day else 0
         delivered = count_records(files[ds], source)
         if delivered != good_n + quarantined_n:
             raise DeliveryRejected(
