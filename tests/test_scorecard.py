@@ -1,5 +1,6 @@
-"""Tests of sesame.scorecard: scaling, the guards, the points table, persistence, and a comparison on
-the German credit data (1,000 applicants, 30% bad) against a plain one-hot logistic regression."""
+"""Tests of sesame.scorecard: scaling, the guards, binning, the points table, explanations, the factor
+cap, persistence, and the German credit data (1,000 applicants, 30% bad) with default arguments
+against a plain one-hot logistic regression."""
 from __future__ import annotations
 
 import importlib.util
@@ -18,13 +19,17 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from scipy.special import expit
+
 from sesame import FACTORS
 from sesame.scorecard import (
     MAX_SCORE,
     MIN_SCORE,
+    PROTECTED_NAME_TOKENS,
     Scorecard,
     check_protected,
     is_protected,
+    monotone_violations,
     odds_to_score,
     reversed_characteristics,
     score_to_odds,
@@ -105,9 +110,30 @@ def german_xy(german):
 @pytest.fixture(scope="module")
 def fitted(german_xy):
     X, y = german_xy
-    # The German data holds weak characteristics that are strongly correlated with stronger ones;
-    # their coefficients can come out reversed, hence "drop".
-    return Scorecard(factors=GERMAN_FACTORS, reason_codes=GERMAN_CODES, on_reversed="drop").fit(X, y)
+    return Scorecard(factors=GERMAN_FACTORS, reason_codes=GERMAN_CODES).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def cross_validated(german_xy):
+    """Held-out predictions of the default Scorecard and of a one-hot logistic regression, per fold."""
+    X, y = german_xy
+    text = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+    numbers = [c for c in X.columns if c not in text]
+    folds = []
+    for train, test in StratifiedKFold(n_splits=5, shuffle=True, random_state=CV_SEED).split(X, y):
+        sc = Scorecard(factors=GERMAN_FACTORS).fit(X.iloc[train], y.iloc[train])
+        baseline = make_pipeline(
+            ColumnTransformer([("text", OneHotEncoder(handle_unknown="ignore"), text),
+                               ("numbers", StandardScaler(), numbers)]),
+            LogisticRegression(max_iter=1000),
+        ).fit(X.iloc[train], y.iloc[train])
+        folds.append({
+            "y": y.iloc[test].to_numpy(),
+            "scorecard": sc.predict_proba(X.iloc[test])[:, 1],
+            "one-hot LR": baseline.predict_proba(X.iloc[test])[:, 1],
+            "score": sc.score(X.iloc[test]),
+        })
+    return folds
 
 
 def _ks(y, p) -> float:
@@ -135,27 +161,14 @@ def test_scaling_anchor_points():
 # German credit: discrimination against a one-hot logistic regression
 # --------------------------------------------------------------------------------------------------
 
-def test_cross_validated_auc_at_least_one_hot_logistic_regression(german_xy):
-    X, y = german_xy
-    text = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
-    numbers = [c for c in X.columns if c not in text]
-    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=CV_SEED).split(X, y)
+def test_cross_validated_auc_at_least_one_hot_logistic_regression(cross_validated):
     metrics = {"scorecard": [], "one-hot LR": []}
-    for train, test in folds:
-        y_test = y.iloc[test]
-        sc = Scorecard(factors=GERMAN_FACTORS, on_reversed="drop").fit(X.iloc[train], y.iloc[train])
-        p_sc = sc.predict_proba(X.iloc[test])[:, 1]
-        baseline = make_pipeline(
-            ColumnTransformer([("text", OneHotEncoder(handle_unknown="ignore"), text),
-                               ("numbers", StandardScaler(), numbers)]),
-            LogisticRegression(max_iter=1000),
-        ).fit(X.iloc[train], y.iloc[train])
-        p_lr = baseline.predict_proba(X.iloc[test])[:, 1]
-        for name, p in (("scorecard", p_sc), ("one-hot LR", p_lr)):
-            auc = roc_auc_score(y_test, p)
-            metrics[name].append((auc, _ks(y_test, p), 2 * auc - 1))
+    for fold in cross_validated:
+        for name in metrics:
+            auc = roc_auc_score(fold["y"], fold[name])
+            metrics[name].append((auc, _ks(fold["y"], fold[name]), 2 * auc - 1))
         # the integer score ranks nearly as well as the probability it is rounded from
-        assert roc_auc_score(y_test, -sc.score(X.iloc[test])) > roc_auc_score(y_test, p_sc) - 0.01
+        assert roc_auc_score(fold["y"], -fold["score"]) > roc_auc_score(fold["y"], fold["scorecard"]) - 0.01
     means = {name: np.mean(values, axis=0) for name, values in metrics.items()}
     for name, (auc, ks, gini) in means.items():
         print(f"{name:>11}: 5-fold mean AUC {auc:.4f}  KS {ks:.4f}  Gini {gini:.4f}")
@@ -163,9 +176,30 @@ def test_cross_validated_auc_at_least_one_hot_logistic_regression(german_xy):
     assert means["scorecard"][0] >= means["one-hot LR"][0]
 
 
+def test_held_out_calibration_slope(cross_validated):
+    """Regressing y on the held-out logit gives slope 1 for a calibrated model; below 1 means the
+    model's log-odds are too steep out of sample (over-fitting), above 1 too flat."""
+    p = np.concatenate([fold["scorecard"] for fold in cross_validated])
+    y = np.concatenate([fold["y"] for fold in cross_validated])
+    logit = np.log(p / (1 - p))
+    slope = LogisticRegression(C=np.inf).fit(logit[:, None], y).coef_[0, 0]
+    print(f"pooled held-out calibration slope {slope:.3f}")
+    assert 0.8 <= slope <= 1.25
+    # and calibrated in the large out of sample, within 2 percentage points
+    assert abs(p.mean() - y.mean()) < 0.02
+
+
 # --------------------------------------------------------------------------------------------------
 # The fitted German scorecard
 # --------------------------------------------------------------------------------------------------
+
+def _round_half_up(x):
+    return np.floor(np.asarray(x, dtype=float) + 0.5)
+
+
+def _populated(table: pd.DataFrame) -> pd.DataFrame:
+    return table[table["count"] > 0]
+
 
 def test_scores_are_integers_in_range_and_rank_like_the_probability(fitted, german_xy):
     X, _ = german_xy
@@ -186,25 +220,29 @@ def test_scores_are_integers_in_range_and_rank_like_the_probability(fitted, germ
     assert np.all(np.abs(raw - exact) <= 0.5 * n_chars + 1e-9)
 
 
-def test_predict_proba_is_the_logistic_regression(german_xy):
-    X, y = german_xy
-    sc = Scorecard(factors=GERMAN_FACTORS, factor_caps={}, on_reversed="drop").fit(X, y)
-    woe = np.column_stack([
-        sc.to_frame().query("characteristic == @name")["woe"].to_numpy()[idx]
+def _woe_matrix(sc, X):
+    table = sc.to_frame()
+    return np.column_stack([
+        table.query("characteristic == @name")["woe"].to_numpy()[idx]
         for name, idx in zip([c["name"] for c in sc.characteristics_], sc._bin_indices(X))
     ])
+
+
+def test_predict_proba_is_the_logistic_regression(german_xy):
+    X, y = german_xy
+    sc = Scorecard(factors=GERMAN_FACTORS, factor_caps={}).fit(X, y)
+    woe = _woe_matrix(sc, X)
     lr = LogisticRegression(C=sc.C, max_iter=5000, tol=1e-10).fit(woe, y)
     np.testing.assert_allclose(sc.coef_, lr.coef_, atol=1e-6)
     np.testing.assert_allclose(sc.predict_proba(X), lr.predict_proba(woe), atol=1e-6)
     assert np.all(sc.coef_ < 0)  # WoE is ln(%good/%bad): more WoE, less risk
 
 
-def test_woe_sign_follows_optbinning(german_xy):
+def test_woe_sign_follows_optbinning(fitted, german_xy):
     from optbinning import OptimalBinning
 
     X, y = german_xy
-    sc = Scorecard(factors=GERMAN_FACTORS, on_reversed="drop").fit(X, y)
-    char = next(c for c in sc.characteristics_ if c["name"] == "duration_in_month")
+    char = next(c for c in fitted.characteristics_ if c["name"] == "duration_in_month")
     optb = OptimalBinning(dtype="numerical", user_splits=char["splits"]).fit(X["duration_in_month"].to_numpy(), y)
     theirs = optb.binning_table.build()["WoE"].to_numpy()[: len(char["splits"]) + 1].astype(float)
     ours = [b["woe"] for b in char["bins"] if b["kind"] == "interval"]
@@ -230,6 +268,50 @@ def test_points_table(fitted):
     assert (table.groupby("characteristic")["count"].sum() == 1000).all()
 
 
+def test_bins_are_strictly_monotone_by_default(fitted):
+    table = fitted.to_frame()
+    intervals = table[table.kind == "interval"]
+    numeric = set(intervals["characteristic"])
+    assert {"duration_in_month", "credit_amount"} <= numeric
+    for name in numeric:
+        bad_rate = intervals[intervals.characteristic == name]["bad_rate"].to_numpy()
+        steps = np.diff(bad_rate)
+        assert np.all(steps > 0) or np.all(steps < 0), name
+
+
+def test_every_regular_bin_holds_the_minimum_of_bads_and_goods(fitted, german_xy):
+    assert fitted.min_bin_n_event == 10
+    table = fitted.to_frame()
+    regular = table[table.kind.isin(["interval", "categories"])]
+    assert regular["bads"].min() >= 10 and regular["goods"].min() >= 10
+
+    X, y = german_xy
+    coarse = Scorecard(factors=GERMAN_FACTORS, min_bin_n_event=60).fit(X, y).to_frame()
+    regular = coarse[coarse.kind.isin(["interval", "categories"])]
+    assert regular["bads"].min() >= 60 and regular["goods"].min() >= 60
+    # fewer bins than with the default minimum
+    assert len(regular) < len(table[table.kind.isin(["interval", "categories"])])
+
+
+@pytest.mark.parametrize("value", [0, -5, 2.5, True, "10"])
+def test_min_bin_n_event_is_validated(german_xy, value):
+    X, y = german_xy
+    with pytest.raises(ValueError, match="min_bin_n_event"):
+        Scorecard(factors=GERMAN_FACTORS, min_bin_n_event=value).fit(X, y)
+
+
+@pytest.mark.parametrize("trend", ["auto", "descending"])
+def test_other_monotonic_trends_still_work(german_xy, trend):
+    X, y = german_xy
+    sc = Scorecard(factors=GERMAN_FACTORS, monotonic_trend=trend).fit(X, y)
+    assert sc.score(X).min() >= MIN_SCORE
+    if trend == "descending":
+        # long loans are the risky ones: forced the other way, duration yields no split
+        assert "duration_in_month" in sc.dropped_ and "no split" in sc.dropped_["duration_in_month"]
+    with pytest.raises(ValueError, match="monotonic_trend"):
+        Scorecard(factors=GERMAN_FACTORS, monotonic_trend="wiggly").fit(X, y)
+
+
 def test_factor_points_add_up_and_sub_scores_are_bounded(fitted, german_xy):
     X, _ = german_xy
     ex = fitted.explain(X)
@@ -242,32 +324,144 @@ def test_factor_points_add_up_and_sub_scores_are_bounded(fitted, german_xy):
     np.testing.assert_array_equal(ex["score"].to_numpy(), fitted.score(X))
     for f in FACTORS:
         sub = ex[f"{f}_score"]
-        assert sub.between(0, 100).all()
-        if not fitted.factor_info_[f]["characteristics"]:
-            assert (sub == 50).all() and (ex[f"{f}_points"] == 0).all()
-    # the three populated factors each span the whole 0-100 range over 1,000 applicants
+        assert sub.dtype == "Int64"
+        assert sub.dropna().between(0, 100).all()
+    # the populated factors each reach the top of the range over 1,000 applicants
     assert ex["credit_history_score"].max() == 100
+
+
+def test_explain_gives_every_factor_sub_score_null_exactly_where_a_factor_is_empty(fitted, german_xy):
+    X, _ = german_xy
+    ex = fitted.explain(X)
+    empty = {f for f in FACTORS if not fitted.factor_info_[f]["characteristics"]}
+    # with the default arguments the German identity columns carry too little information
+    assert empty == {"identity_traits"}
+    assert set(fitted.factor_info_["identity_traits"]["characteristics"]) == set()
+    for f in FACTORS:
+        sub = ex[f"{f}_score"]
+        assert len(sub) == len(X)
+        if f in empty:
+            assert sub.isna().all() and (ex[f"{f}_points"] == 0).all()
+        else:
+            assert sub.notna().all()
+
+
+def test_sub_scores_span_the_populated_bins(fitted, german_xy):
+    X, _ = german_xy
+    ex = fitted.explain(X)
+    table = _populated(fitted.to_frame())
+    pts = fitted.points(X)
+    for f in FACTORS:
+        members = table[table.factor == f].groupby("characteristic")["points"]
+        if not len(members):
+            continue
+        lo, hi = members.min().sum(), members.max().sum()
+        factor_points = pts[list(members.groups)].sum(axis=1).to_numpy()
+        expected = np.clip(_round_half_up(100.0 * (factor_points - lo) / (hi - lo)), 0, 100)
+        np.testing.assert_array_equal(ex[f"{f}_score"].to_numpy(dtype=float), expected)
+
+
+def _expected_reason_codes(fitted, X):
+    """The adverse-action rule, computed from the points table."""
+    best = _populated(fitted.to_frame()).groupby("characteristic")["points"].max()
+    pts = fitted.points(X)
+    code_of = {c["name"]: c["reason_code"] for c in fitted.characteristics_}
+    out = []
+    for _, row in pts.iterrows():
+        shortfalls = [(best[name] - row[name], k, name) for k, name in enumerate(pts.columns)]
+        ranked = sorted((s for s in shortfalls if s[0] > 0), key=lambda s: (-s[0], s[1]))
+        out.append([code_of[name] for _, _, name in ranked[:4]])
+    return out
 
 
 def test_reason_codes(fitted, german_xy):
     X, _ = german_xy
     ex = fitted.explain(X)
-    pts = fitted.points(X)
     code_of = {c["name"]: c["reason_code"] for c in fitted.characteristics_}
-    name_of = {v: k for k, v in code_of.items()}
     assert code_of["credit_history"] == "CH02"
     assert code_of["purpose"] == "PURPOSE"  # no code given: the column name upper-cased
+    assert ex["reason_codes"].tolist() == _expected_reason_codes(fitted, X)
     lengths = ex["reason_codes"].map(len)
     assert lengths.max() == 4 and lengths.min() >= 0
-    for i in range(len(X)):
-        codes = ex["reason_codes"].iloc[i]
-        shortfalls = [fitted.average_points_[name_of[c]] - pts.iloc[i][name_of[c]] for c in codes]
-        assert all(s > 0 for s in shortfalls)
-        assert shortfalls == sorted(shortfalls, reverse=True)
-        below = sorted((fitted.average_points_[n] - pts.iloc[i][n] for n in pts.columns), reverse=True)
-        below = [s for s in below if s > 0]
-        assert len(codes) == min(4, len(below))
-        assert shortfalls == pytest.approx(below[: len(codes)])
+    # a row in the best bin of a characteristic never gets its code
+    best = _populated(fitted.to_frame()).groupby("characteristic")["points"].max()
+    pts = fitted.points(X)
+    at_best = pts["status_of_existing_checking_account"] == best["status_of_existing_checking_account"]
+    assert at_best.sum() > 100
+    assert not ex.loc[at_best, "reason_codes"].map(lambda codes: "CH01" in codes).any()
+    assert ex.loc[~at_best, "reason_codes"].map(lambda codes: "CH01" in codes).any()
+
+
+# --------------------------------------------------------------------------------------------------
+# Directions
+# --------------------------------------------------------------------------------------------------
+
+GERMAN_DIRECTIONS = {
+    "duration_in_month": "ascending",
+    "credit_amount": "ascending",
+    "installment_rate_in_percentage_of_disposable_income": "ascending",
+}
+
+
+def test_directions_are_honoured(german_xy):
+    X, y = german_xy
+    sc = Scorecard(factors=GERMAN_FACTORS, directions=GERMAN_DIRECTIONS).fit(X, y)
+    assert monotone_violations(sc, GERMAN_DIRECTIONS) == []
+    table = sc.to_frame()
+    for name in GERMAN_DIRECTIONS:
+        intervals = table[(table.characteristic == name) & (table.kind == "interval")]
+        assert len(intervals) >= 2, name
+        assert np.all(np.diff(intervals["bad_rate"].to_numpy()) > 0), name
+        assert np.all(np.diff(intervals["points"].to_numpy()) <= 0), name
+    assert sc.get_params()["directions"] == GERMAN_DIRECTIONS
+
+
+def test_a_direction_against_the_data_drops_the_column(german_xy):
+    X, y = german_xy
+    sc = Scorecard(factors=GERMAN_FACTORS, directions={"duration_in_month": "descending"}).fit(X, y)
+    assert "duration_in_month" not in {c["name"] for c in sc.characteristics_}
+    reason = sc.dropped_["duration_in_month"]
+    assert "no split" in reason and "descending" in reason and "information value 0" in reason
+
+
+@pytest.mark.parametrize("directions, match", [
+    ({"no_such_column": "ascending"}, "no_such_column"),
+    ({"duration_in_month": "up"}, "duration_in_month.*up"),
+    ({"purpose": "ascending"}, "purpose.*not numeric"),
+    (["duration_in_month"], "directions must be a dict"),
+])
+def test_directions_are_validated(german_xy, directions, match):
+    X, y = german_xy
+    with pytest.raises(ValueError, match=match):
+        Scorecard(factors=GERMAN_FACTORS, directions=directions).fit(X, y)
+
+
+def test_monotone_violations_on_an_altered_table(fitted):
+    directions = {"duration_in_month": "ascending", "credit_amount": "ascending"}
+    table = fitted.to_frame()
+    assert monotone_violations(table, directions) == []
+    altered = table.copy()
+    rows = altered.index[(altered.characteristic == "credit_amount") & (altered.kind == "interval")]
+    altered.loc[rows[-1], "points"] = altered.loc[rows, "points"].max() + 5  # the largest amounts earn most
+    assert monotone_violations(altered, directions) == ["credit_amount"]
+    # the same table read the other way round
+    assert monotone_violations(table, {"duration_in_month": "descending"}) == ["duration_in_month"]
+
+
+def test_monotone_violations_on_a_hand_built_table():
+    table = pd.DataFrame({
+        "characteristic": ["a"] * 4 + ["b"] * 4 + ["c"] * 3 + ["d"] * 3,
+        "kind": ["interval", "interval", "interval", "missing"] * 2
+                + ["categories", "categories", "missing"] + ["interval", "interval", "missing"],
+        "lower": [None, 1.0, 5.0, None, 5.0, None, 1.0, None, None, None, None, None, 3.0, None],
+        "points": [60, 40, 20, 99, 10, 30, 20, 0, 10, 50, 30, 40, 50, 0],
+    })
+    # a: falls as the value rises (risk ascending honoured), the missing bin does not count;
+    # b: in value order 30, 20, 10 (rows out of order); c: text; d: rises
+    directions = {"a": "ascending", "b": "descending", "c": "ascending", "d": "ascending", "e": "ascending"}
+    assert monotone_violations(table, directions) == ["b", "d"]
+    with pytest.raises(ValueError, match="sideways"):
+        monotone_violations(table, {"a": "sideways"})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -282,9 +476,12 @@ def test_save_load_round_trip(fitted, german_xy, tmp_path, monkeypatch):
     for key in ("format", "format_version", "params", "scaling", "intercept", "factors",
                 "characteristics", "dropped", "feature_names_in"):
         assert key in data
+    assert data["format_version"] == 2
+    assert data["params"]["min_bin_n_event"] == 10 and "directions" in data["params"]
     assert data["scaling"] == {**data["scaling"], "pdo": 50, "base_score": 600, "base_odds": 19,
                                "min_score": 350, "max_score": 950}
     assert data["factors"]["social_connections"]["cap"] == 60
+    assert all({"min_points", "max_points"} <= set(c) for c in data["characteristics"])
 
     # a loaded model needs nothing but its table: no binning library at score time
     monkeypatch.setitem(sys.modules, "optbinning", None)
@@ -295,6 +492,7 @@ def test_save_load_round_trip(fitted, german_xy, tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(loaded.to_frame(), fitted.to_frame())
     assert loaded.get_params() == fitted.get_params()
     assert loaded.dropped_ == fitted.dropped_
+    assert loaded.factor_info_ == fitted.factor_info_
     whole = fitted.explain(X)
     for i in list(range(0, len(X), 37)) + [len(X) - 1]:
         row = X.iloc[[i]]
@@ -311,13 +509,31 @@ def test_save_load_round_trip(fitted, german_xy, tmp_path, monkeypatch):
     assert again.read_text(encoding="utf-8") == path.read_text(encoding="utf-8")
 
 
+def test_an_older_format_is_refused(fitted):
+    data = fitted.to_dict()
+    with pytest.raises(ValueError, match="format version 1"):
+        Scorecard.from_dict({**data, "format_version": 1})
+
+
+def test_capped_model_with_directions_round_trips(german_xy, tmp_path):
+    X, y = german_xy
+    sc = Scorecard(factors=GERMAN_FACTORS, directions=GERMAN_DIRECTIONS,
+                   factor_caps={"social_connections": 20}).fit(X, y)
+    sc.save(tmp_path / "capped.json")
+    loaded = Scorecard.load(tmp_path / "capped.json")
+    assert loaded.get_params()["directions"] == GERMAN_DIRECTIONS
+    assert loaded.factor_info_["social_connections"]["refit"] is True
+    np.testing.assert_array_equal(loaded.predict_proba(X), sc.predict_proba(X))
+    pd.testing.assert_frame_equal(loaded.explain(X), sc.explain(X))
+
+
 def test_fit_is_deterministic_and_clonable(german_xy, fitted):
     X, y = german_xy
     twin = clone(fitted).fit(X, y)
     assert twin.to_dict() == fitted.to_dict()
     params = fitted.get_params()
     assert params["factors"] == GERMAN_FACTORS and params["on_reversed"] == "drop"
-    assert params["factor_caps"] is None
+    assert params["factor_caps"] is None and params["monotonic_trend"] == "auto_asc_desc"
 
 
 def test_unfitted_and_incomplete_inputs_fail_clearly(fitted, german_xy):
@@ -336,22 +552,74 @@ def test_unfitted_and_incomplete_inputs_fail_clearly(fitted, german_xy):
 # Missing values and unseen categories
 # --------------------------------------------------------------------------------------------------
 
+def _regular(table, name):
+    return table[(table.characteristic == name) & table.kind.isin(["interval", "categories"]) & (table["count"] > 0)]
+
+
+def _special(table, name, kind):
+    return table[(table.characteristic == name) & (table.kind == kind)].iloc[0]
+
+
 def test_missing_values_in_development_get_their_own_bin(german_xy):
     X, y = german_xy
     X = X.copy()
     rng = np.random.default_rng(7)
     X.loc[rng.random(len(X)) < 0.1, "credit_amount"] = np.nan
     X.loc[rng.random(len(X)) < 0.1, "savings_account_and_bonds"] = np.nan
-    sc = Scorecard(factors=GERMAN_FACTORS, on_reversed="drop").fit(X, y)
+    sc = Scorecard(factors=GERMAN_FACTORS).fit(X, y)
     table = sc.to_frame()
     for name in ("credit_amount", "savings_account_and_bonds"):
-        missing = table[(table.characteristic == name) & (table.kind == "missing")].iloc[0]
+        missing = _special(table, name, "missing")
         assert missing["count"] == X[name].isna().sum() > 50
         assert missing["woe"] != 0
+        regular = _regular(table, name)
+        assert regular["woe"].min() <= missing["woe"] <= regular["woe"].max()
+        assert regular["points"].min() <= missing["points"] <= regular["points"].max()
         rows = X[X[name].isna()]
         assert (sc.points(rows)[name] == missing["points"]).all()
     scores = sc.score(X)
     assert scores.min() >= MIN_SCORE and scores.max() <= MAX_SCORE
+
+
+def _risk_with_missing(n=3000, seed=3):
+    """'utilisation' drives risk; 'channel' is text, "web" riskier than "app", and its missing values
+    hold most of the bads."""
+    rng = np.random.default_rng(seed)
+    utilisation = rng.normal(size=n)
+    y = (rng.random(n) < expit(-1 + 1.5 * utilisation)).astype(int)
+    channel = np.where(rng.random(n) < np.where(y == 1, 0.7, 0.5), "web", "app").astype(object)
+    channel[rng.random(n) < np.where(y == 1, 0.6, 0.02)] = None
+    X = pd.DataFrame({"utilisation": utilisation, "channel": channel})
+    return X, y, {"utilisation": "credit_history", "channel": "behavior_preference"}
+
+
+def test_special_bins_are_clipped_into_the_populated_regular_bins():
+    X, y, factors = _risk_with_missing()
+    # a few missing utilisation values, all good: on their own they would outrank every bin
+    X.loc[np.flatnonzero(y == 0)[:15], "utilisation"] = np.nan
+    sc = Scorecard(factors=factors, factor_caps={}).fit(X, y)
+    table = sc.to_frame()
+
+    regular = _regular(table, "utilisation")
+    missing = _special(table, "utilisation", "missing")
+    assert missing["count"] == 15 and missing["bads"] == 0
+    assert missing["woe"] == regular["woe"].max()
+    assert missing["points"] == regular["points"].max()
+
+    # the missing channel holds most bads, so both regular channel bins are safer than average and
+    # the empty unseen bin (WoE 0 before clipping) is clipped up to the lower of them
+    regular = _regular(table, "channel")
+    assert (regular["woe"] > 0).all()
+    unseen = _special(table, "channel", "unseen")
+    assert unseen["count"] == 0 and unseen["woe"] == regular["woe"].min()
+    assert unseen["points"] == regular["points"].min()
+    # the populated missing bin, far riskier than any category, is clipped down to the same floor
+    missing = _special(table, "channel", "missing")
+    raw_woe = np.log((missing["goods"] / (1 - y).sum()) / (missing["bads"] / y.sum()))
+    assert raw_woe < regular["woe"].min() and missing["woe"] == regular["woe"].min()
+    # an unseen category therefore scores like the worst populated category, never like no bin at all
+    row = pd.DataFrame({"utilisation": [0.0], "channel": ["kiosk"]})
+    assert sc.points(row)["channel"].iloc[0] == regular["points"].min()
 
 
 def test_missing_and_unseen_values_at_score_time(fitted, german_xy):
@@ -365,7 +633,7 @@ def test_missing_and_unseen_values_at_score_time(fitted, german_xy):
     table = fitted.to_frame()
 
     def bin_points(name, kind):
-        return table[(table.characteristic == name) & (table.kind == kind)]["points"].iloc[0]
+        return _special(table, name, kind)["points"]
 
     pts = fitted.points(rows)
     assert pts["duration_in_month"].iloc[0] == bin_points("duration_in_month", "missing")
@@ -378,8 +646,13 @@ def test_missing_and_unseen_values_at_score_time(fitted, german_xy):
     for i in range(len(rows)):
         assert fitted.score(rows.iloc[[i]])[0] == first[i]
     pd.testing.assert_frame_equal(fitted.explain(rows), fitted.explain(rows))
-    # empty bins are neutral: WoE 0
-    assert table[(table.characteristic == "purpose") & (table.kind == "unseen")]["woe"].iloc[0] == 0
+    # empty special bins are neutral (WoE 0) when 0 lies within the populated bins' WoE
+    assert _special(table, "purpose", "unseen")["woe"] == 0
+    # no reason code for a missing value that earns the best points, and never a shortfall
+    # beyond the worst populated bin
+    shortfall = _populated(table).groupby("characteristic")["points"].agg(lambda p: p.max() - p.min())
+    best = _populated(table).groupby("characteristic")["points"].max()
+    assert ((best[pts.columns] - pts) <= shortfall[pts.columns]).all().all()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -387,20 +660,48 @@ def test_missing_and_unseen_values_at_score_time(fitted, german_xy):
 # --------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", [
-    "age", "Age", "age.in.years", "age_in_years", "applicant_age", "gender", "GENDER_CODE", "sex",
-    "personal.status.and.sex", "personal_status_and_sex", "birth_year", "birth year", "BirthYear",
-    "birthdate", "date_of_birth", "ethnicity", "race", "religion", "marital_status",
+    # sex and gender
+    "gender", "GENDER_CODE", "GenderCode", "gendercode", "sex", "Sex", "personal.status.and.sex",
+    "personal_status_and_sex", "female", "is_female", "female_flag", "isFemale", "male", "is_male", "MALE",
+    # a person's age and birth
+    "age", "Age", "AGE", "age.in.years", "age_in_years", "applicant_age", "age_band", "ageBand",
+    "birth", "birth_year", "birth year", "BirthYear", "birthyear", "birth_date", "birthdate", "BirthDate",
+    "birthday", "date_of_birth", "DateOfBirth", "dateofbirth", "dob", "DOB", "user_dob", "yob", "YOB",
+    "year_of_birth", "place_of_birth",
+    # marital status
+    "marital", "marital_status", "MaritalStatus", "maritalstatus", "MARITAL_STATUS", "married", "is_married",
+    "isMarried", "unmarried", "marriage", "marriage_status", "divorced",
+    # ethnicity, race, religion
+    "ethnicity", "ethnic", "ethnic_group", "EthnicGroup", "race", "RACE", "race_code", "religion",
+    "religious", "religious_affiliation",
+    # nationality
+    "nationality", "Nationality", "nationality_code", "citizenship", "is_citizen", "CitizenshipStatus",
+    # household registration
+    "hukou", "has_hukou", "hukou_type", "HukouType", "huji", "huji_province", "household_registration",
+    "householdRegistration", "household_registration_type",
 ])
 def test_protected_names_are_recognised(name):
     assert is_protected(name)
 
 
 @pytest.mark.parametrize("name", [
-    "page_views", "average_balance", "usage_count", "stage", "message_count", "trace_id",
-    "essex_branch", "credit_history", "sextant", "ch_credit_age_days", "account_age_days",
+    "page_views", "account_age_days", "credit_age_days", "ch_credit_age_days", "oldest_account_age",
+    "age_of_oldest_account", "loan_age_months", "household_income", "household_size", "trace_count",
+    "message_count", "average_spend", "average_balance", "storage_used", "usage_count", "stage",
+    "mileage", "percentage_paid", "mortgage_balance", "email_verified", "essex_branch", "sextant",
+    "registration_channel", "days_since_registration", "manager_rating", "credit_history", "trace_id",
+    "brace_size", "agent_visits", "nation_wide_rank",
 ])
 def test_ordinary_names_are_not_protected(name):
     assert not is_protected(name)
+
+
+def test_protected_name_tokens_are_public_and_cover_the_attributes():
+    for word in ("gender", "sex", "female", "male", "age", "birth", "dob", "yob", "marital", "married",
+                 "marriage", "ethnicity", "ethnic", "race", "religion", "religious", "nationality",
+                 "citizenship", "hukou", "huji"):
+        assert word in PROTECTED_NAME_TOKENS
+    assert "household" not in PROTECTED_NAME_TOKENS
 
 
 def test_protected_column_is_refused(german):
@@ -409,7 +710,7 @@ def test_protected_column_is_refused(german):
         factors = {**GERMAN_FACTORS, name: "identity_traits"}
         X = data[list(factors)]
         with pytest.raises(ValueError, match=name):
-            Scorecard(factors=factors, on_reversed="drop").fit(X, y)
+            Scorecard(factors=factors).fit(X, y)
     renamed = data[list(GERMAN_FACTORS) + ["age_in_years"]].rename(columns={"age_in_years": "age.in.years"})
     with pytest.raises(ValueError, match=r"age\.in\.years"):
         Scorecard(factors={**GERMAN_FACTORS, "age.in.years": "identity_traits"}).fit(renamed, y)
@@ -450,17 +751,17 @@ def _correlated_pair(n=4000, seed=0):
     return X, y, factors
 
 
-def test_reversed_characteristic_raises_or_is_dropped():
+def test_reversed_characteristic_is_dropped_or_raises():
     X, y, factors = _correlated_pair()
     # on its own the echo is a perfectly sensible characteristic
     alone = Scorecard(factors={"utilisation_echo": "behavior_preference"}).fit(X[["utilisation_echo"]], y)
     assert alone.coef_[0, 0] < 0
-    with pytest.raises(ValueError, match="utilisation_echo"):
-        Scorecard(factors=factors).fit(X, y)
-    sc = Scorecard(factors=factors, on_reversed="drop").fit(X, y)
+    sc = Scorecard(factors=factors).fit(X, y)  # default: drop
     assert "utilisation_echo" in sc.dropped_ and "reversed" in sc.dropped_["utilisation_echo"]
     assert [c["name"] for c in sc.characteristics_] == ["utilisation"]
     assert reversed_characteristics(sc.to_frame()) == []
+    with pytest.raises(ValueError, match="utilisation_echo"):
+        Scorecard(factors=factors, on_reversed="raise").fit(X, y)
 
 
 def test_reversed_characteristics_on_a_hand_built_table():
@@ -473,14 +774,15 @@ def test_reversed_characteristics_on_a_hand_built_table():
 
 
 def test_low_information_characteristics_are_dropped_with_a_reason(fitted):
-    # 'foreign_worker' is 96% "yes": no bin of 5% or more separates anything
+    # 'foreign_worker' is 96% "yes": no bin with 10 bads and 10 goods separates anything
     assert "foreign_worker" in fitted.dropped_
     assert "information value" in fitted.dropped_["foreign_worker"]
     assert "foreign_worker" not in {c["name"] for c in fitted.characteristics_}
+    assert "below min_iv" in fitted.dropped_["present_residence_since"]
 
 
 # --------------------------------------------------------------------------------------------------
-# Social cap
+# Factor caps
 # --------------------------------------------------------------------------------------------------
 
 def _strong_social(n=4000, seed=1):
@@ -494,9 +796,15 @@ def _strong_social(n=4000, seed=1):
 
 
 def _spread(sc, factor):
-    table = sc.to_frame()
+    """How far a factor can move a score: over populated bins, highest minus lowest points."""
+    table = _populated(sc.to_frame())
     return int(sum(g["points"].max() - g["points"].min()
                    for _, g in table[table.factor == factor].groupby("characteristic")))
+
+
+def _log_likelihood(y, p):
+    y = np.asarray(y)
+    return float(np.sum(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
 def test_social_cap_bounds_the_social_spread():
@@ -508,14 +816,74 @@ def test_social_cap_bounds_the_social_spread():
     assert _spread(capped, "social_connections") <= 60
     assert _spread(tight, "social_connections") <= 20
     info = capped.factor_info_["social_connections"]
-    assert info["cap"] == 60 and info["scale"] < 1
+    assert info["cap"] == 60 and info["scale"] < 1 and info["refit"] is True
     assert info["max_points"] - info["min_points"] <= 60
-    # the cap leaves other factors alone and keeps the social points' development average
-    assert _spread(capped, "credit_history") == _spread(uncapped, "credit_history")
-    assert capped.average_points_["contacts_default_share"] == pytest.approx(
-        uncapped.average_points_["contacts_default_share"], abs=1)
+    assert uncapped.factor_info_["social_connections"]["refit"] is False
+    assert capped.factor_info_["credit_history"] == {**capped.factor_info_["credit_history"],
+                                                     "cap": None, "scale": 1.0, "refit": False}
+    # the refit keeps the model calibrated in the large
+    assert capped.predict_proba(X)[:, 1].mean() == pytest.approx(y.mean(), abs=0.005)
     # scores and probabilities follow the capped table, and stay consistent with each other
     ex = capped.explain(X)
     np.testing.assert_array_equal(ex[[f"{f}_points" for f in FACTORS]].sum(axis=1), capped.raw_score(X))
     exact = odds_to_score(capped.predict_proba(X)[:, 0] / capped.predict_proba(X)[:, 1])
     assert np.all(np.abs(capped.raw_score(X) - exact) <= 1.0 + 1e-9)
+
+
+def test_cap_refit_on_german_credit(german_xy):
+    X, y = german_xy
+    cap = 20
+    uncapped = Scorecard(factors=GERMAN_FACTORS, factor_caps={}).fit(X, y)
+    capped = Scorecard(factors=GERMAN_FACTORS, factor_caps={"social_connections": cap}).fit(X, y)
+    names = [c["name"] for c in capped.characteristics_]
+    assert names == [c["name"] for c in uncapped.characteristics_]
+    social = [k for k, c in enumerate(capped.characteristics_) if c["factor"] == "social_connections"]
+    assert social and _spread(uncapped, "social_connections") > cap  # the cap binds
+
+    info = capped.factor_info_["social_connections"]
+    assert info["refit"] is True and 0 < info["scale"] < 1
+    assert _spread(capped, "social_connections") <= cap
+    np.testing.assert_allclose(capped.coef_[0, social], info["scale"] * uncapped.coef_[0, social], rtol=1e-9)
+
+    # calibrated in the large on the development data
+    p = capped.predict_proba(X)[:, 1]
+    assert abs(p.mean() - y.mean()) < 0.01
+
+    # better than merely shrinking the social terms, with or without re-centring them
+    woe = _woe_matrix(uncapped, X)
+    social_term = woe[:, social] @ uncapped.coef_[0, social]
+    logit = uncapped.decision_function(X)
+    shrunk = logit - (1 - info["scale"]) * social_term
+    recentred = shrunk + (1 - info["scale"]) * social_term.mean()
+    ll = _log_likelihood(y, p)
+    assert ll >= _log_likelihood(y, expit(shrunk))
+    assert ll >= _log_likelihood(y, expit(recentred))
+    assert ll <= _log_likelihood(y, uncapped.predict_proba(X)[:, 1])
+
+    # the refit is the penalised maximum likelihood with the social terms held fixed:
+    # its gradient vanishes for the intercept and every other coefficient
+    free = [k for k in range(len(names)) if k not in social]
+    residual = capped.C * (p - y.to_numpy())
+    np.testing.assert_allclose(residual.sum(), 0, atol=1e-4)
+    np.testing.assert_allclose(woe[:, free].T @ residual + capped.coef_[0, free], 0, atol=1e-4)
+
+
+def test_a_coefficient_reversed_by_the_refit_is_dropped(monkeypatch):
+    X, y, factors = _strong_social()
+    refit = Scorecard._refit_around
+
+    def reversing_refit(self, W, y, coef, intercept, fixed):
+        coef, intercept = refit(self, W, y, coef, intercept, fixed)
+        if not fixed.all():
+            coef = coef.copy()
+            coef[~fixed] = 0.5  # as if a correlated partner had pushed them past zero
+        return coef, intercept
+
+    monkeypatch.setattr(Scorecard, "_refit_around", reversing_refit)
+    sc = Scorecard(factors=factors).fit(X, y)
+    assert "under a factor cap" in sc.dropped_["utilisation"]
+    assert [c["name"] for c in sc.characteristics_] == ["contacts_default_share"]
+    assert _spread(sc, "social_connections") <= 60 and sc.factor_info_["social_connections"]["refit"] is True
+    assert reversed_characteristics(sc.to_frame()) == []
+    with pytest.raises(ValueError, match="utilisation.*under a factor cap"):
+        Scorecard(factors=factors, on_reversed="raise").fit(X, y)
