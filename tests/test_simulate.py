@@ -462,7 +462,7 @@ def test_prior_delinquency_predicts_future_delinquency(behaviour):
     frame["bad"] = frame.index.isin(later)
     clean = frame.loc[frame.prior == 0, "bad"].mean()
     dirty = frame.loc[frame.prior >= 30, "bad"].mean()
-    assert 0.02 < frame.bad.mean() < 0.2
+    assert 0.005 < frame.bad.mean() < 0.08    # 90+ within 120 days: about 1% since the recalibration
     assert dirty > 4 * clean
 
 
@@ -534,17 +534,99 @@ def outcomes():
 
 def test_bad_rate_is_in_a_realistic_range(outcomes):
     assert len(outcomes) > 1500
-    assert 0.04 < outcomes.bad.mean() < 0.11
+    # 90+ within 90 days, users already in arrears included (a few percent a year since the recalibration)
+    assert 0.01 < outcomes.bad.mean() < 0.05
 
 
-def test_credit_history_predicts_outcomes_but_not_perfectly(outcomes):
-    y = outcomes.bad.to_numpy()
-    auc = _auc(y, (outcomes.worst + 1000 * outcomes.delinquent_bills).to_numpy())
+# ---- the platform's performance definition ------------------------------------------------------------
+
+PERF_USERS, PERF_DAYS = 8000, 456
+PERF_START = END - timedelta(days=PERF_DAYS - 1)
+
+
+@pytest.fixture(scope="module")
+def performance():
+    """Bills and registration dates of 8,000 users over 456 days (plus the year of bill history in the
+    first delivery). Few payments, orders and contacts: the volume knobs do not touch the credit history."""
+    keep = ["bill_id", "user_id", "statement_date", "due_date", "paid_date", "days_past_due", "status_date"]
+    bills, users = [], None
+    for name, _, frame in generate(PERF_USERS, PERF_DAYS, END, seed=7, activity=0.05, contacts=0.1):
+        if name == "bills":
+            bills.append(frame[keep])
+        elif name == "users":
+            users = frame[["user_id", "registered_date"]]
+    bills = pd.concat(bills, ignore_index=True)
+    for col in ("user_id", "bill_id"):
+        bills[col] = bills[col].astype(str)
+    for col in ("statement_date", "due_date", "paid_date", "status_date"):
+        bills[col] = pd.to_datetime(bills[col].astype("datetime64[s]"))
+    users = pd.DataFrame({"user_id": users.user_id.astype(str),
+                          "registered": pd.to_datetime(users.registered_date.astype("datetime64[s]"))})
+    return bills, users
+
+
+def _performance_at(bills: pd.DataFrame, users: pd.DataFrame, obs: date) -> pd.DataFrame:
+    """One row per user registered by `obs`: credit file, default, opening and outcome as the model's
+    performance definition has them (365 days of performance after `obs`)."""
+    d = pd.Timestamp(obs)
+    until = d + pd.Timedelta(days=365)
+    out = users.loc[users.registered <= d, ["user_id"]].set_index("user_id")
+    first = bills.groupby("user_id").statement_date.min()
+    first = first.reindex(out.index)
+    out["file"] = first <= d
+    # in default at obs: a bill due 90+ days before obs with no payment recorded by obs (charge-offs included)
+    known = bills[bills.statement_date <= d]
+    paid = known.loc[known.paid_date.notna() & (known.paid_date <= d), "bill_id"].unique()
+    late = known[(d - known.due_date).dt.days >= 90]
+    out["default"] = out.index.isin(late.loc[~late.bill_id.isin(paid), "user_id"].unique())
+    window = bills[(bills.status_date > d) & (bills.status_date <= until)]
+    out["bad"] = out.index.isin(window.loc[window.days_past_due >= 90, "user_id"].unique())
+    out["opens"] = ~out.file & (first > d) & (first <= until)
+    # credit history up to obs: the worst days past due and the bills 30+ days late in the last year
+    hist = bills[(bills.status_date <= d) & (bills.status_date > d - pd.Timedelta(days=365))]
+    out["worst"] = hist.groupby("user_id").days_past_due.max().reindex(out.index).fillna(0)
+    out["late_bills"] = (hist[hist.days_past_due >= 30].groupby("user_id").bill_id.nunique()
+                         .reindex(out.index).fillna(0))
+    return out
+
+
+def test_performance_definition_rates_are_realistic_and_steady(performance):
+    bills, users = performance
+    rates = {}
+    for obs in (PERF_START - timedelta(days=180), PERF_START + timedelta(days=90)):
+        p = _performance_at(bills, users, obs)
+        scored = p[p.file & ~p.default]
+        no_file = p[~p.file]
+        opened = no_file[no_file.opens]
+        rates[obs] = (scored.bad.mean(), len(no_file) / len(p), len(opened) / len(no_file), opened.bad.mean())
+        assert len(scored) > 3000 and len(opened) > 300
+    for holders_bad, no_file_share, open_share, new_bad in rates.values():
+        # (a) credit-file users not in default reach 90+ within a year at a few percent
+        assert 0.02 < holders_bad < 0.05
+        # (b) a quarter or so of the registered users have no credit file
+        assert 0.20 < no_file_share < 0.40
+        # (c) a steady share of them opens a product within the year; new-to-credit users go bad more often
+        assert 0.25 < open_share < 0.40
+        assert 0.03 < new_bad < 0.12 and new_bad > holders_bad
+    # steady over time, not a one-off cohort
+    early, late = rates.values()
+    assert abs(early[1] - late[1]) < 0.04 and abs(early[2] - late[2]) < 0.05
+    # charged-off users stay in default, but they are few
+    p = _performance_at(bills, users, END - timedelta(days=1))
+    assert p.default[p.file].mean() < 0.04
+
+
+def test_credit_history_predicts_outcomes_but_not_perfectly(performance):
+    bills, users = performance
+    p = _performance_at(bills, users, PERF_START + timedelta(days=90))
+    p = p[p.file & ~p.default]
+    y = p.bad.to_numpy()
+    auc = _auc(y, (p.worst + 1000 * p.late_bills).to_numpy())
     assert 0.7 < auc < 0.9
     # some users without any serious delinquency go 90+ (shocks hit good payers too) ...
-    clean = outcomes.worst < 30
-    assert (clean & outcomes.bad).sum() >= 5
+    clean = p.worst < 30
+    assert (clean & p.bad).sum() >= 5
     # ... and prior delinquency is a strong signal, not a verdict: most who were late before cure
-    assert outcomes.bad[outcomes.worst >= 30].mean() > 4 * outcomes.bad[clean].mean()
-    assert outcomes.bad[outcomes.worst >= 30].mean() < 0.25
-    assert outcomes.bad[outcomes.worst >= 90].mean() < 0.3
+    assert p.bad[p.worst >= 30].mean() > 4 * p.bad[clean].mean()
+    assert p.bad[p.worst >= 30].mean() < 0.25
+    assert p.bad[p.worst >= 90].mean() < 0.3
