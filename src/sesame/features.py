@@ -1,4 +1,5 @@
-"""The feature registry: every characteristic's name, factor, reason code, window, unit and descriptions.
+"""The feature registry: every characteristic's name, factor, reason code, direction of risk, window, unit and
+descriptions.
 
 Declared once in dbt/seeds/feature_registry.csv, which the warehouse loads as a seed (the reason-code
 dictionary analysts read) and the code reads here.
@@ -12,6 +13,7 @@ from sesame import FACTORS
 from sesame.config import REPO_ROOT
 
 REGISTRY_CSV = REPO_ROOT / "dbt" / "seeds" / "feature_registry.csv"
+DIRECTIONS = ("ascending", "descending")
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,8 @@ class Feature:
     name: str
     factor: str
     reason_code: str
+    # "ascending": risk rises as the value rises; "descending": risk falls as it rises. Binning forces this trend.
+    direction: str
     window_days: int
     unit: str
     definition: str
@@ -33,9 +37,17 @@ def _load() -> tuple[Feature, ...]:
     unknown = {f.factor for f in rows} - set(FACTORS)
     if unknown:
         raise ValueError(f"{REGISTRY_CSV}: factors {sorted(unknown)} are not among {FACTORS}")
+    for f in rows:
+        if f.direction not in DIRECTIONS:
+            raise ValueError(f"{REGISTRY_CSV}: feature {f.name!r} has direction {f.direction!r}, not one of {DIRECTIONS}")
+    # Only registry features are model inputs, so a protected attribute must never get in here.
+    from sesame.scorecard import check_protected
+
+    check_protected([f.name for f in rows])
     return tuple(rows)
 
 
 FEATURES: tuple[Feature, ...] = _load()
 FACTOR_OF = {f.name: f.factor for f in FEATURES}
 REASON_CODE_OF = {f.name: f.reason_code for f in FEATURES}
+DIRECTION_OF = {f.name: f.direction for f in FEATURES}
