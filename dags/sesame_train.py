@@ -32,7 +32,7 @@ def sesame_train():
     def fit_evaluate_register():
         card = training.fit_from_lake(settings(), get_current_context()["ds"])
         return {"version": card["version"], "promoted": card["promoted"],
-                "oot_auc": card["metrics"]["out_of_time"]["auc"]}
+                "oot_auc": {s: m["auc"] for s, m in card["out_of_time"].items()}}
 
     ingest_history() >> training_set() >> fit_evaluate_register()
 

@@ -20,8 +20,9 @@ from pyspark.sql import functions as F
 
 from sesame.config import Settings, settings
 from sesame.features import FEATURES
+from sesame.segments import CREDIT_FILE, NO_CREDIT_FILE
 from sesame.spark import write_days
-from spark_jobs.state import STATES, balance_features, bill_features
+from spark_jobs.state import STATES, balance_features, bill_features, current_arrears
 from spark_jobs.windows import daily_aggregates, window_features, windows_full, windows_incremental
 
 
@@ -115,6 +116,11 @@ def transfer_trust(transfers: DataFrame, max_iter: int = 20) -> DataFrame:
     return ranks.select(F.col("node").alias("user_id"), (F.col("rank") * nodes).alias("sc_transfer_trust"))
 
 
+def segment_of(current_dpd):
+    """The scorecard segment: users with a credit file are exactly those `current_arrears` gives a current_dpd."""
+    return F.when(current_dpd.isNotNull(), F.lit(CREDIT_FILE)).otherwise(F.lit(NO_CREDIT_FILE))
+
+
 # Counts and sums are zero when a user simply had no such events; rates and balances stay missing.
 ZERO_WHEN_ABSENT = ("bp_order_count_90", "bp_spend_90", "fc_inflow_30", "fc_salary_90", "fc_net_flow_90",
                     "fc_utility_payments_90", "ch_delinquent_bills_365", "sc_degree", "ch_court_listed")
@@ -127,7 +133,8 @@ def full_state(sources: dict[str, DataFrame], night: str) -> dict[str, DataFrame
 
 def user_features(sources: dict[str, DataFrame], night: str, windows: DataFrame,
                   state: dict[str, DataFrame] | None = None, last_scores: DataFrame | None = None) -> DataFrame:
-    """All characteristics for the night, one row per user in the latest KYC profile. `windows` are the
+    """All characteristics for the night, one row per user in the latest KYC profile, with the user's segment
+    (a credit file is a bill statement on record) and current days past due. `windows` are the
     night's order and payment window sums (spark_jobs/windows.py), `state` the night's state tables
     (spark_jobs/state.py; folded from the whole history when not given), `last_scores` the scores of the last
     published night before this one (user_id, score), if any."""
@@ -137,6 +144,7 @@ def user_features(sources: dict[str, DataFrame], night: str, windows: DataFrame,
     social = social_features(state["contacts"], delinquent_users(sources["bills"], night), listed, transfers,
                              last_scores)
     out = (identity_features(sources["users"], night)
+           .join(current_arrears(state, night), "user_id", "left")
            .join(bill_features(state, night), "user_id", "left")
            .join(listed.withColumn("ch_court_listed", F.lit(1.0)), "user_id", "left")
            .join(window_features(windows), "user_id", "left")
@@ -146,7 +154,10 @@ def user_features(sources: dict[str, DataFrame], night: str, windows: DataFrame,
     out = out.fillna(0.0, subset=list(ZERO_WHEN_ABSENT))
     names = [f.name for f in FEATURES]
     return out.select(
-        "user_id", "history_days", *[F.col(n).cast("double").alias(n) for n in names],
+        "user_id", "history_days",
+        segment_of(F.col("current_dpd")).alias("segment"),
+        "current_dpd",
+        *[F.col(n).cast("double").alias(n) for n in names],
         # the feature store's event time: the features of a night are as known at its start
         F.to_timestamp(F.lit(night)).alias("feature_timestamp"),
         F.lit(night).alias("ds"),

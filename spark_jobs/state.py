@@ -9,6 +9,7 @@ the check in the tests.
     bill_status (user_id, bill_id, due_date, paid_on_time)            bills due within the last year or later
     bill_dpd    (user_id, bill_id, event_date, days_past_due)         only the rows that can still be a maximum
     credit_file (user_id, first_statement_date, latest statement)      one row per user with a bill
+    arrears     (user_id, bill_id, due_date)                           bills not paid yet
     contacts    (user_id, nbr) both ways                               every contact ever added
     listed      (user_id)                                              every user on the court list
 
@@ -85,6 +86,15 @@ def credit_file(previous: DataFrame | None, bills: DataFrame, night: str) -> Dat
                                        F.max("latest").alias("latest"))
 
 
+def arrears(previous: DataFrame | None, bills: DataFrame, night: str) -> DataFrame:
+    """Bills not paid yet: a bill enters with its statement and leaves with its payment. A charged-off bill is never
+    paid, so it stays, and its holder stays in default (a debt written off is still owed)."""
+    rows = _fold(previous, bills.select("user_id", "bill_id", "due_date",
+                                        F.col("paid_date").isNotNull().cast("int").alias("paid")))
+    return (rows.groupBy("user_id", "bill_id").agg(F.max("due_date").alias("due_date"), F.max("paid").alias("paid"))
+            .filter(F.col("paid") == 0))
+
+
 def contacts(previous: DataFrame | None, edges: DataFrame, night: str) -> DataFrame:
     """(user_id, nbr) both ways: the graph is undirected for the social characteristics, a contact is a contact
     whoever added whom. Contacts are only ever added."""
@@ -105,6 +115,7 @@ STATES: dict[str, tuple[str, Callable[[DataFrame | None, DataFrame, str], DataFr
     "bill_status": ("bills", bill_status),
     "bill_dpd": ("bills", bill_dpd),
     "credit_file": ("bills", credit_file),
+    "arrears": ("bills", arrears),
     "contacts": ("social_edges", contacts),
     "listed": ("blacklist", listed),
 }
@@ -138,3 +149,15 @@ def bill_features(state: dict[str, DataFrame], night: str) -> DataFrame:
         .alias("ch_credit_age_days"),
         _safe_div(F.col("latest.amount_due"), F.col("latest.credit_limit")).alias("ch_utilization"))
     return file.join(dpd, "user_id", "left").join(ontime, "user_id", "left")
+
+
+def current_arrears(state: dict[str, DataFrame], night: str) -> DataFrame:
+    """Per user with a credit file: the segment and the days past due of the oldest bill still unpaid at the night
+    (0 when none is past due). Not characteristics: they decide which scorecard scores a user and who is already in
+    default, and so outside both the development sample and the scored population."""
+    night_d = F.to_date(F.lit(night))
+    overdue = (state["arrears"].filter(F.col("due_date") < night_d)
+               .groupBy("user_id").agg(F.max(F.datediff(night_d, F.col("due_date"))).alias("current_dpd")))
+    return (state["credit_file"].filter(F.col("first_statement_date") <= night_d).select("user_id")
+            .join(overdue, "user_id", "left")
+            .select("user_id", F.coalesce("current_dpd", F.lit(0)).cast("int").alias("current_dpd")))

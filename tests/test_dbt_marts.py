@@ -49,7 +49,7 @@ EXPECTED_RULE_VERSIONS = {"LU": "LU-2024.1", "SG": "SG-2024.1", "CH": "CH-2024.1
 
 CONTRACT_COLUMNS = {
     "sesame_scores": [
-        "ds", "user_key", "score", "tier",
+        "ds", "user_key", "segment", "score", "tier",
         "credit_history_score", "behavior_preference_score", "fulfillment_capacity_score",
         "identity_traits_score", "social_connections_score",
         "credit_history_points", "behavior_preference_points", "fulfillment_capacity_points",
@@ -160,6 +160,19 @@ def test_column_types_of_sesame_scores(built):
     assert types["credit_history_score"] == "DOUBLE"
     assert types["social_connections_points"] == "INTEGER"
     assert types["reason_codes"] == "VARCHAR[]"
+    assert types["segment"] == "VARCHAR"
+
+
+def test_no_file_users_carry_their_segment_and_no_credit_history_sub_score(built):
+    from tests.tiny_lake import NO_FILE, user_key
+
+    rows = query(built["warehouse"], "select user_key, segment, credit_history_score is null "
+                                     "from marts.sesame_scores")
+    no_file = {user_key(u) for u in NO_FILE}
+    assert rows and {k for k, _, _ in rows} >= no_file
+    for key, segment, no_sub_score in rows:
+        assert segment == ("no_credit_file" if key in no_file else "credit_file")
+        assert no_sub_score == (key in no_file)
 
 
 def test_eligibility_lists_match_hand_computed(built):
@@ -279,7 +292,7 @@ def test_dictionaries(built):
     assert codes == set(REASON_CODES)
     exclusion_codes = {c for (c,) in query(built["warehouse"],
                                            "select exclusion_code from marts.exclusion_code_dictionary")}
-    assert exclusion_codes == {"THIN_FILE", "NO_PROFILE", "NO_FEATURES"}
+    assert exclusion_codes == {"CURRENT_DEFAULT", "THIN_FILE", "NO_PROFILE", "NO_FEATURES"}
 
 
 def test_privacy_scan_of_every_table_and_column_analysts_can_read(built):

@@ -122,7 +122,17 @@ def test_contact_weight_is_bounded(spark, sources):
 
 def test_every_registered_feature_is_computed(sources):
     cols = _features(sources, NIGHT).columns
-    assert [f.name for f in FEATURES] == [c for c in cols if c not in ("user_id", "history_days", "feature_timestamp", "ds")]
+    not_characteristics = ("user_id", "history_days", "segment", "current_dpd", "feature_timestamp", "ds")
+    assert [f.name for f in FEATURES] == [c for c in cols if c not in not_characteristics]
+
+
+def test_segment_and_current_days_past_due(sources):
+    rows = _features(sources, NIGHT).collect()
+    for r in rows:
+        has_file = r["ch_credit_age_days"] is not None
+        assert r["segment"] == ("credit_file" if has_file else "no_credit_file"), r["user_id"]
+        assert (r["current_dpd"] is not None) == has_file and (r["current_dpd"] or 0) >= 0
+    assert {r["segment"] for r in rows} == {"credit_file", "no_credit_file"}
 
 
 def test_point_in_time_earlier_night_sees_less(sources):

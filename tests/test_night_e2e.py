@@ -21,6 +21,11 @@ DAY = lambda n: (dt.date.fromisoformat(END) + dt.timedelta(days=n)).isoformat() 
 DIRT = (f"default,renamed_column=orders@{DAY(1)},truncated_file=bills@{DAY(2)},"
         f"missing_delivery=payments@{DAY(3)}")
 TIERS = [(550, "poor"), (600, "fair"), (650, "good"), (700, "very_good"), (951, "excellent")]
+# The shortest performance window allowed, so that the history stays short: 90 days for the feature windows, 180 of
+# performance, three weekly observation dates, and the four nights after END.
+PERFORMANCE_DAYS = 180
+USERS = 2000
+SIMULATED_DAYS = 90 + PERFORMANCE_DAYS + 14 + 1 + 4
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +35,15 @@ def night(tmp_path_factory):
     os.environ["SESAME_HOME"] = str(home)
     os.environ["SESAME_SPARK_SHUFFLE_PARTITIONS"] = "4"
     os.environ["SESAME_SPARK_DRIVER_MEMORY"] = "2g"
+    os.environ["SESAME_PERFORMANCE_DAYS"] = str(PERFORMANCE_DAYS)
     try:
-        assert sesame(["simulate", "--users", "2000", "--days", "194", "--end-ds", DAY(4), "--seed", "11",
-                       "--dirty", DIRT]) == 0
+        assert sesame(["simulate", "--users", str(USERS), "--days", str(SIMULATED_DAYS), "--end-ds", DAY(4),
+                       "--seed", "11", "--dirty", DIRT]) == 0
         assert sesame(["train", "--ds", END]) == 0
         assert sesame(["night", "--ds", END]) == 0
         yield home
     finally:
+        os.environ.pop("SESAME_PERFORMANCE_DAYS", None)
         if old is None:
             os.environ.pop("SESAME_HOME", None)
         else:
@@ -203,14 +210,52 @@ def test_quarantine_over_threshold_fails_closed(night, monkeypatch):
     _fails_closed(night, DAY(4), "quarantine.max_share", "file lake/raw/")
 
 
-def test_model_card_has_out_of_time_metrics_and_fairness(night):
+def test_model_card_has_the_performance_definition_segments_and_calibration(night):
     from sesame.registry import Registry
 
     card = Registry(night / "models").champion().card
-    oot = card["metrics"]["out_of_time"]
-    assert 0.6 < oot["auc"] <= 1.0 and oot["ks"] > 0
-    assert {"gender", "age_band"} <= set(oot["fairness"])
-    assert all(g["passed"] for g in card["gates"].values())
+    assert card["label"]["bad_dpd"] == 90 and card["label"]["performance_days"] == PERFORMANCE_DAYS
+    assert "newly" in card["label"]["definition"]
+    assert card["segments"] == ["credit_file", "no_credit_file"]
+    for seg in card["segments"]:
+        oot = card["out_of_time"][seg]
+        assert oot["rows"] > 0 and oot["bads"] > 0 and 0.55 < oot["auc"] <= 1.0 and oot["ks"] > 0
+        bands = [b for b in card["calibration"] if b["segment"] == seg]
+        assert sum(b["rows"] for b in bands) == oot["rows"] and sum(b["bads"] for b in bands) == oot["bads"]
+        for b in bands:
+            assert b["observed_low"] <= b["observed_bad_rate"] <= b["observed_high"]
+            assert 0 < b["claimed_bad_rate"] < 1
+        assert set(card["calibration_summary"][seg]) >= {"in_the_large", "slope"}
+    assert card["population"]["current_default"] > 0  # the sample left out users already in default
+    assert {"gender", "age_band"} <= set(card["fairness"])
+    assert all(g["verdict"] in ("passed", "accepted") for g in card["gates"].values())
+
+
+def test_champion_points_are_monotone_in_the_registry_direction(night):
+    from sesame.features import DIRECTION_OF
+    from sesame.registry import Registry
+    from sesame.scorecard import monotone_violations
+
+    model = Registry(night / "models").champion().load()
+    for seg, sc in model.models.items():
+        used = [c["name"] for c in sc.characteristics_]
+        assert used, seg
+        assert monotone_violations(sc, {c: DIRECTION_OF[c] for c in used}) == [], seg
+
+
+def test_current_defaults_are_excluded_and_never_eligible(night):
+    con = _con(night)
+    defaults = con.execute("select count(*) from marts.score_exclusions where ds = ? and exclusion_code = "
+                           "'CURRENT_DEFAULT'", [END]).fetchone()[0]
+    assert defaults > 0
+    assert con.execute("select count(*) from marts.exclusion_code_dictionary where exclusion_code = "
+                       "'CURRENT_DEFAULT'").fetchone()[0] == 1
+    overlap = con.execute("""select count(*) from marts.visa_eligibility v join marts.score_exclusions e
+        on v.ds = e.ds and v.user_key = e.user_key where v.ds = ?""", [END]).fetchone()[0]
+    assert overlap == 0
+    segments = dict(con.execute("select segment, count(*) from marts.sesame_scores where ds = ? group by 1",
+                                [END]).fetchall())
+    assert set(segments) == {"credit_file", "no_credit_file"}
 
 
 def test_dbt_docs_for_analysts_carry_no_secret(night):
@@ -242,7 +287,7 @@ def test_published_night_has_a_report_per_run(night):
     assert page == (night / "reports" / END / f"{latest}.html").read_text()
     assert f"Sesame night {END}: published" in page and "Why the night failed" not in page
     assert "Sections not available" not in page  # every section found its data
-    assert page.count('<svg class="chart"') == 6
+    assert page.count('<svg class="chart"') == 8  # six of the night, the calibration chart of each segment
     assert "LU" in page and "SG" in page and "orders.jsonl" in page and "delivery.complete" not in page
     for link in re.findall(r'href="(\.\./[^"#]+)"', page):
         assert (night / "reports" / END / link).resolve().exists(), link
@@ -275,6 +320,6 @@ def test_report_of_the_real_night_draws_in_chromium(night, tmp_path):
     with Browser(binary) as browser:
         seen = browser.open(night / "reports" / END / "index.html", screenshot=tmp_path / "night.png")
     assert seen["errors"] == [] and all(u.startswith("file://") for u in seen["requests"])
-    assert len(seen["charts"]) == 6
+    assert len(seen["charts"]) == 8
     for chart in seen["charts"]:
         assert chart["width"] > 200 and chart["height"] > 50 and chart["drawn"] >= 5, chart

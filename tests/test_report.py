@@ -185,16 +185,33 @@ def make_home(home: Path) -> Settings:
 
     fairness = {attr: {"group_sizes": {g: 600 for g in groups},
                        "approval": [{"threshold": t, "rates": {g: 0.2 + 0.05 * i - (t - 700) / 500
-                                                               for i, g in enumerate(groups)}, "ratio": 0.85}
+                                                               for i, g in enumerate(groups)}, "ratio": 0.85,
+                                      "verdict": "passed"}
                                     for t in (700, 750)],
                        "auc_by_group": {g: 0.78 for g in groups}}
                 for attr, groups in (("gender", ["F", "M"]), ("age_band", ["18-29", "30-44", "45+"]))}
-    sample = {"rows": 9000, "bad_rate": 0.04, "auc": 0.79, "ks": 0.44, "gini": 0.58, "bad_rate_by_band": [],
-              "fairness": fairness}
+    segments = ["credit_file", "no_credit_file"]
+    sample = {"rows": 9000, "bads": 360, "bad_rate": 0.04, "auc": 0.79, "ks": 0.44, "gini": 0.58}
+    # hand-made out-of-time bands: claimed rates from the odds scaling, observed ones near them
+    calibration = [{"segment": seg, "band_low": low, "band_high": low + 49, "rows": 1000, "bads": bads,
+                    "observed_bad_rate": bads / 1000, "observed_low": max(bads - 8, 0) / 1000,
+                    "observed_high": (bads + 9) / 1000, "claimed_bad_rate": claimed}
+                   for seg in segments
+                   for low, bads, claimed in ((500, 95, 0.0976), (600, 50, 0.05), (700, 14, 0.0130),
+                                              (750, 6, 0.0065))]
+    features = {seg: {"used": ["fc_balance"], "by_factor": {"fulfillment_capacity": ["fc_balance"]}, "dropped": {},
+                      "monotone_violations": []} for seg in segments}
     card = {"version": "sc-test-1", "train_ds": "2026-11-01", "trained_at": "2026-11-01T02:00:00+00:00",
-            "model": "Scorecard", "label": "90+ days past due within 90 days", "data_window": {},
-            "metrics": {"development": sample, "out_of_time": sample}, "features_by_factor": {}, "dropped": {},
-            "gates": {"fairness_ratio": {"passed": True, "detail": "lowest approval-rate ratio 0.850"}}}
+            "model": "Scorecard", "data_window": {}, "segments": segments,
+            "label": {"bad_dpd": 90, "performance_days": 365,
+                      "definition": "Bad: any credit product newly reaching 90+ days past due within 365 days"},
+            "population": {"rows": 20000, "current_default": 300},
+            "development": {seg: sample for seg in segments}, "out_of_time": {seg: sample for seg in segments},
+            "calibration": calibration,
+            "calibration_summary": {seg: {"in_the_large": 0.001, "slope": 0.97} for seg in segments},
+            "calibration_by_social_band": [], "features_by_segment": features, "fairness": fairness,
+            "gates": {"fairness_ratio": {"verdict": "passed", "passed": True,
+                                         "detail": "lowest approval-rate ratio 0.850"}}}
     registry = Registry(cfg.models)
     registry.register("sc-test-1", "{}", card, card_html(card))
     registry.promote("sc-test-1")
@@ -221,8 +238,14 @@ def test_published_night_report_has_every_section(published_home):
     assert [a["source"] for a in facts["accounting"]] == ["orders", "users"]
     assert facts["model"]["version"] == "sc-test-1" and facts["model"]["champion"]
     assert [r["stage"] for r in facts["stages"]] == list(report.STAGE_ORDER[:-1])
-    # score, factors, tiers, visa, fairness, stage timings
-    assert page.count('<svg class="chart"') == 6
+    # score, factors, tiers, visa, calibration of each segment, fairness, stage timings
+    assert page.count('<svg class="chart"') == 8
+    assert "What the score predicts" in page and "newly reaching 90+" in page
+    # what 750 means, in observed bad rates: 6 bads in 1,000 users at or above it, per segment
+    meaning = {(w["threshold"], w["segment"]): w for w in facts["model"]["what_scores_mean"]}
+    assert meaning[(750, "credit_file")]["rows"] == 1000 and meaning[(750, "credit_file")]["observed"] == 0.006
+    assert meaning[(700, "no_credit_file")]["rows"] == 2000 and meaning[(700, "no_credit_file")]["bads"] == 20
+    assert meaning[(750, "credit_file")]["claimed_at_threshold"] == pytest.approx(1 / (1 + 19 * 8))
     for heading in ("Score distribution", "The five factor sub-scores", "Tiers", "Visa eligibility per destination",
                     "row accounting and quality gates", "Fairness", "Stages"):
         assert heading in page, heading
@@ -341,7 +364,7 @@ def test_report_draws_in_chromium_without_console_errors(published_home, chromiu
     with Browser(chromium) as browser:
         seen = browser.open(page, screenshot=shot)
     assert seen["title"] == f"Sesame night {DS} · published"
-    assert_drawn_cleanly(seen, charts=6)
+    assert_drawn_cleanly(seen, charts=8)
     assert "Why the night failed" not in seen["text"]
     assert shot.stat().st_size > 20_000
 
@@ -425,4 +448,4 @@ def test_failed_audit_report_shows_the_staged_night(published_home):
     assert facts["scores"]["psi_band"] == "fail"
     assert {v["destination"] for v in facts["visa"]} == {"LU", "SG"}
     page = report.render(facts)
-    assert page.count('<svg class="chart"') == 6 and "Sesame night 2026-11-24: failed" in page
+    assert page.count('<svg class="chart"') == 8 and "Sesame night 2026-11-24: failed" in page

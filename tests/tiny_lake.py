@@ -18,6 +18,9 @@ Three nights; write_night(home, n) leaves in $SESAME_HOME/lake what the night's 
     M     740 / 725 / 740   yes       400
     plus fillers scored below 650 (never eligible).
 
+D and L have no credit file: the no-file scorecard scores them, and it has no credit-history characteristic, so
+their credit-history sub-score is null.
+
 The court list has no partition at all on night 1 (a zone that does not exist yet must not fail the
 build), C is delivered on night 2 and F on night 3.
 """
@@ -68,6 +71,10 @@ for _i, _s in enumerate(FILLER_SCORES):
 COURT_LIST = {NIGHTS[1]: ["C"], NIGHTS[2]: ["F"]}  # nothing delivered yet on night 1
 
 
+NO_FILE = ("D", "L")
+NO_FILE_SEGMENT = "no_credit_file"
+
+
 def raw_id(user: str) -> str:
     return f"CUST-{user}-{sum(map(ord, user)):04d}"
 
@@ -96,8 +103,10 @@ def write_night(home: Path, n: int) -> None:
 
     _write(lake, "scores", ds, pa.table({
         "user_id": pa.array([raw_id(u) for u, _ in scored], pa.string()),
+        "segment": pa.array([NO_FILE_SEGMENT if u in NO_FILE else "credit_file" for u, _ in scored], pa.string()),
         "score": pa.array([s for _, s in scored], pa.int32()),
-        **{f"{f}_score": pa.array([round(10 + (s - 350) / 7.5, 2) for _, s in scored], pa.float64())
+        **{f"{f}_score": pa.array([None if f == "credit_history" and u in NO_FILE else round(10 + (s - 350) / 7.5, 2)
+                                   for u, s in scored], pa.float64())
            for f in ("credit_history", "behavior_preference", "fulfillment_capacity", "identity_traits",
                      "social_connections")},
         **{f"{f}_points": pa.array([(s - 350) // 5 for _, s in scored], pa.int32())

@@ -218,7 +218,9 @@ def history_champion(cfg: Settings, night: str):
     try:
         return Registry(cfg.models).champion()
     except NoChampion:
-        cfg = Settings(home=cfg.home, obs_step_days=28)  # a few observation dates are enough for a model
+        # a few observation dates are enough for a model; the lake holds a year, so the shortest window allowed
+        os.environ["SESAME_PERFORMANCE_DAYS"] = "180"  # read by the training-set job too
+        cfg = Settings(home=cfg.home, obs_step_days=28)
         os.environ["SESAME_HOME"] = str(cfg.home)  # the feature store definitions read it
         training.build_training_set(cfg, night)
         training.fit_from_lake(cfg, night)
@@ -227,7 +229,7 @@ def history_champion(cfg: Settings, night: str):
 
 def scoring_profile(work: Path) -> dict:
     """Scoring the night's users with the champion: Spark (mapInPandas, the night's score job) against the
-    same Scorecard in process, on the same features. A champion is trained on the lake first if none exists."""
+    same segmented scorecard in process, on the same features. A champion is trained on the lake first if none exists."""
     from sesame.bench_engines import best_of
     from sesame.spark import get_session
     from spark_jobs.score import score_frame
@@ -240,7 +242,7 @@ def scoring_profile(work: Path) -> dict:
     model = champion.load()
 
     def in_process() -> None:
-        model.explain(features[champion.inputs])
+        model.explain(features[champion.inputs], features["segment"].to_numpy())
 
     in_process_s = best_of(in_process, 3)
     job = spark_job(cfg, "score", "--ds", night)

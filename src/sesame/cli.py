@@ -142,9 +142,8 @@ def cmd_train(args, cfg: Settings) -> int:
     newest = registry.list()[-1] if registry.list() else None
     card = registry.get(newest["version"]).card if newest else {}
     failed = [name for name, gate in card.get("gates", {}).items() if not gate["passed"]]
-    oot = card.get("metrics", {}).get("out_of_time", {})
-    print(f"sesame_train {ds}: registered {card.get('version')} (out-of-time AUC {oot.get('auc', float('nan')):.3f}, "
-          f"KS {oot.get('ks', float('nan')):.3f}); "
+    oot = ", ".join(f"{seg} AUC {m['auc']:.3f} KS {m['ks']:.3f}" for seg, m in card.get("out_of_time", {}).items())
+    print(f"sesame_train {ds}: registered {card.get('version')} (out of time: {oot}); "
           + (f"gates failed: {failed}, champion unchanged" if failed else "all gates passed")
           + f"; champion {registry.champion().version if registry.has_champion() else 'none'}")
     print(f"  model card: {cfg.models / str(card.get('version')) / 'card.html'}")
@@ -173,6 +172,11 @@ def run_night(cfg: Settings, ds: str, quiet: bool = False) -> int:
         print(f"  users scored: {s['scored']}  excluded: {s['excluded']}")
         print(f"  scores: mean {s['score_mean']:.0f}, p10 {s['score_p10']:.0f}, median {s['score_median']:.0f}, "
               f"p90 {s['score_p90']:.0f}; tiers {s['tiers']}")
+        print(f"  750 or more: {s['share_750_or_more']:.1%}; at 950: {s['share_at_950']:.2%}, "
+              f"at 350: {s['share_at_350']:.2%}; segments {s['segments']}")
+        if s["top_first_reason"]:
+            print(f"  most common first reason code: {s['top_first_reason'][0]} "
+                  f"(first for {s['top_first_reason'][1]:.1%} of scored users)")
         print(f"  visa-eligible users per destination: {s['visa_eligible']}")
         print(f"  checks passed: {s['checks_passed']}/{s['checks_total']}")
         print(f"  warehouse: {cfg.warehouse_path} (schema marts)")

@@ -26,10 +26,11 @@ class Settings:
     spark_shuffle_partitions: int = field(default_factory=lambda: int(_env("SPARK_SHUFFLE_PARTITIONS", "8")))
     # Secret for the keyed hash that turns upstream ids into analysts' user_key.
     user_key_secret: str = field(default_factory=lambda: _env("USER_KEY_SECRET", "change-me-in-production"))
-    # Labels: a user is "bad" at an observation date when a bill reaches this many days past due
-    # within the performance window that follows it.
+    # Performance definition: a user is "bad" at an observation date when a bill newly reaches this many days
+    # past due within the performance window that follows it; users already there are outside the development
+    # sample and get CURRENT_DEFAULT at night. The score's odds refer to this window.
     bad_dpd: int = field(default_factory=lambda: int(_env("BAD_DPD", "90")))
-    performance_days: int = field(default_factory=lambda: int(_env("PERFORMANCE_DAYS", "90")))
+    performance_days: int = field(default_factory=lambda: int(_env("PERFORMANCE_DAYS", "365")))
     # Thin files: fewer days of history than this and a user gets an exclusion code, not a score.
     min_history_days: int = field(default_factory=lambda: int(_env("MIN_HISTORY_DAYS", "14")))
     # A source with a larger share of records quarantined fails the night.
@@ -38,6 +39,18 @@ class Settings:
     gate_auc_tolerance: float = field(default_factory=lambda: float(_env("GATE_AUC_TOLERANCE", "0.01")))
     gate_min_fairness_ratio: float = field(default_factory=lambda: float(_env("GATE_MIN_FAIRNESS_RATIO", "0.8")))
     gate_min_group_size: int = field(default_factory=lambda: int(_env("GATE_MIN_GROUP_SIZE", "200")))
+    # A fairness measurement that could not be made (fewer than two groups of the minimum size, or nobody approved)
+    # fails the gate unless an operator accepts it; the acceptance is recorded in the model card.
+    accept_untested_fairness: bool = field(
+        default_factory=lambda: _env("ACCEPT_UNTESTED_FAIRNESS", "0").lower() in ("1", "true", "yes"))
+    # Calibration gate: the out-of-time calibration slope must lie in this range, and in every score band with at
+    # least this many bads the claimed bad rate must lie inside the observed rate's 95% Wilson interval.
+    gate_calibration_slope_min: float = field(default_factory=lambda: float(_env("GATE_CALIBRATION_SLOPE_MIN", "0.8")))
+    gate_calibration_slope_max: float = field(
+        default_factory=lambda: float(_env("GATE_CALIBRATION_SLOPE_MAX", "1.25")))
+    gate_calibration_min_bads: int = field(default_factory=lambda: int(_env("GATE_CALIBRATION_MIN_BADS", "10")))
+    # A segment needs at least this many bads in development for a scorecard of its own.
+    min_segment_bads: int = field(default_factory=lambda: int(_env("MIN_SEGMENT_BADS", "30")))
     # Training observation dates: one every `obs_step_days`, the latest `oot_dates` held out for validation.
     obs_step_days: int = field(default_factory=lambda: int(_env("OBS_STEP_DAYS", "7")))
     # An observation date needs this many days of delivered history, so that its 90-day windows are full and

@@ -40,8 +40,9 @@ def development_profile(model, X: pd.DataFrame) -> dict:
             "points_shares": {c: _point_shares(points[c]) for c in points.columns}}
 
 
-def drift_checks(model, profile: dict, X: pd.DataFrame, accept: bool = False) -> list[dict]:
-    """One check per measured population: passed unless PSI >= FAIL_PSI and not accepted; warning at WARN_PSI."""
+def drift_checks(model, profile: dict, X: pd.DataFrame, accept: bool = False, population: str = "") -> list[dict]:
+    """One check per measured distribution: passed unless PSI >= FAIL_PSI and not accepted; warning at WARN_PSI.
+    `population` (a segment) prefixes the names when one night measures several scorecards."""
     measured = {"score": _psi_shares(profile["score_shares"], _score_shares(model.score(X), profile["score_edges"]))}
     points = model.points(X)
     for column, shares in profile["points_shares"].items():
@@ -49,6 +50,7 @@ def drift_checks(model, profile: dict, X: pd.DataFrame, accept: bool = False) ->
             measured[column] = _psi_shares(shares, _point_shares(points[column]))
     checks = []
     for name, value in measured.items():
+        name = f"{population}:{name}" if population else name
         failing = value >= FAIL_PSI
         checks.append({
             "name": f"drift.psi:{name}", "rule": "drift.psi", "psi": round(value, 4),

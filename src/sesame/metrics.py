@@ -84,3 +84,84 @@ def auc_by_group(y, p_bad, groups) -> dict:
         if part["y"].nunique() == 2:
             out[str(g)] = auc(part["y"], part["p"])
     return out
+
+
+# ------------------------------------------------------------------------------------------------ calibration
+# Calibration is read in 50-point score bands; the top band closes at 950.
+CALIBRATION_BANDS = list(range(350, 951, 50))
+
+
+def wilson_interval(bads: int, rows: int, z: float = 1.959964) -> tuple[float, float]:
+    """The 95% Wilson score interval of a bad rate: unlike the normal approximation it stays inside [0, 1] and
+    is honest for the few bads of a good band."""
+    if rows <= 0:
+        return float("nan"), float("nan")
+    p = bads / rows
+    centre = (p + z * z / (2 * rows)) / (1 + z * z / rows)
+    half = z / (1 + z * z / rows) * np.sqrt(p * (1 - p) / rows + z * z / (4 * rows * rows))
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def claimed_bad_rate(scores) -> np.ndarray:
+    """The bad rate a score claims through the odds scaling (600 at 19:1, 50 points to double the odds)."""
+    from sesame.scorecard import score_to_odds
+
+    return 1.0 / (1.0 + np.asarray(score_to_odds(np.asarray(scores, dtype=float)), dtype=float))
+
+
+def calibration_table(scores, y, bands: list[int] = CALIBRATION_BANDS) -> list[dict]:
+    """Per score band holding rows: rows, bads, observed bad rate with its 95% Wilson interval, and the bad rate
+    the band's scores claim (the mean of what each row's score claims)."""
+    scores = np.asarray(scores, dtype=float)
+    y = np.asarray(y, dtype=float)
+    claimed = claimed_bad_rate(scores)
+    out = []
+    for i, low in enumerate(bands[:-1]):
+        high = bands[i + 1] - 1 if i + 2 < len(bands) else bands[-1]
+        rows = (scores >= low) & (scores <= high)
+        n = int(rows.sum())
+        if n == 0:
+            continue
+        bads = int(y[rows].sum())
+        lo, hi = wilson_interval(bads, n)
+        out.append({"band_low": int(low), "band_high": int(high), "rows": n, "bads": bads,
+                    "observed_bad_rate": bads / n, "observed_low": lo, "observed_high": hi,
+                    "claimed_bad_rate": float(claimed[rows].mean())})
+    return out
+
+
+def calibration_summary(scores, y) -> dict:
+    """Calibration in the large (observed minus claimed bad rate over the sample) and the calibration slope (the
+    slope of a logistic regression of the outcome on the claimed log-odds: 1 is perfect, under 1 means the score
+    spreads risk wider than it is)."""
+    from sklearn.linear_model import LogisticRegression
+
+    y = np.asarray(y, dtype=int)
+    claimed = np.clip(claimed_bad_rate(scores), 1e-9, 1 - 1e-9)
+    logit = np.log(claimed / (1 - claimed)).reshape(-1, 1)
+    slope = float("nan")
+    if len(set(y.tolist())) == 2 and np.ptp(logit) > 0:
+        slope = float(LogisticRegression(C=np.inf, max_iter=1000).fit(logit, y).coef_[0, 0])
+    observed, mean_claimed = float(y.mean()), float(claimed.mean())
+    return {"rows": int(len(y)), "bads": int(y.sum()), "observed_bad_rate": observed,
+            "claimed_bad_rate": mean_claimed, "in_the_large": observed - mean_claimed, "slope": slope}
+
+
+def calibration_verdict(table: list[dict], summary: dict, slope_range: tuple[float, float],
+                        min_bads: int) -> tuple[str, str]:
+    """("passed" | "failed" | "not_tested", why): the slope within its range, and in every band with at least
+    `min_bads` bads the claimed bad rate inside the observed rate's Wilson interval."""
+    judged = [b for b in table if b["bads"] >= min_bads]
+    slope = summary["slope"]
+    if not judged or not np.isfinite(slope):
+        return "not_tested", (f"no band has {min_bads} bads or the slope could not be estimated "
+                              f"({summary['bads']} bads in {summary['rows']} rows)")
+    off = [b for b in judged if not b["observed_low"] <= b["claimed_bad_rate"] <= b["observed_high"]]
+    lo, hi = slope_range
+    why = (f"slope {slope:.3f} (allowed {lo}-{hi}); {len(judged) - len(off)} of {len(judged)} bands with "
+           f"{min_bads}+ bads claim a bad rate inside the observed 95% interval")
+    if off:
+        why += "; outside: " + ", ".join(
+            f"{b['band_low']}-{b['band_high']} claims {b['claimed_bad_rate']:.2%}, observed {b['observed_bad_rate']:.2%} "
+            f"[{b['observed_low']:.2%}, {b['observed_high']:.2%}]" for b in off)
+    return ("passed" if lo <= slope <= hi and not off else "failed"), why

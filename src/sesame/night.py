@@ -200,12 +200,19 @@ def drift(cfg: Settings, ds: str, scores: pa.Table) -> list[dict]:
 
     version = scores.column("model_version")[0].as_py()
     entry = Registry(cfg.models).get(version)
-    profile = entry.card.get("development_profile")
-    if not profile:
+    profiles = entry.card.get("development_profile")
+    if not profiles:
         return []
+    model = entry.load()
     features = pd.read_parquet(cfg.zone("features", "user_features", ds=ds))
     scored = features[features["user_id"].isin(scores.column("user_id").to_pylist())]
-    return drift_checks(entry.load(), profile, scored[entry.inputs], accept=cfg.accept_drift)
+    checks = []
+    for segment in model.segments:
+        tonight = scored[scored["segment"] == segment]
+        if len(tonight):
+            checks += drift_checks(model.models[segment], profiles[segment], tonight[model.inputs(segment)],
+                                   accept=cfg.accept_drift, population=segment)
+    return checks
 
 
 def audit(cfg: Settings, ds: str, run_id: str) -> list[dict]:
@@ -318,6 +325,14 @@ def summary(cfg: Settings, ds: str) -> dict:
             "from marts.sesame_scores where ds = ?", [ds]).fetchone()
         tiers = dict(con.execute("select tier, count(*) from marts.sesame_scores where ds = ? group by 1 order by 1",
                                  [ds]).fetchall())
+        at_750, at_max, at_min = con.execute(
+            "select avg((score >= 750)::int), avg((score >= 950)::int), avg((score <= 350)::int) "
+            "from marts.sesame_scores where ds = ?", [ds]).fetchone()
+        segments = dict(con.execute("select segment, count(*) from marts.sesame_scores where ds = ? group by 1 "
+                                    "order by 1", [ds]).fetchall())
+        first_reason = con.execute(
+            "select reason_codes[1], count(*) from marts.sesame_scores "
+            "where ds = ? and len(reason_codes) > 0 group by 1 order by 2 desc limit 1", [ds]).fetchone()
         excluded = dict(con.execute("select exclusion_code, count(*) from marts.score_exclusions where ds = ? "
                                     "group by 1", [ds]).fetchall())
         visa = dict(con.execute("select destination, count(*) from marts.visa_eligibility where ds = ? group by 1 "
@@ -327,4 +342,6 @@ def summary(cfg: Settings, ds: str) -> dict:
     checks = quality.read_checks(cfg, ds)
     return {"ds": ds, "scored": scored, "excluded": excluded, "score_mean": avg, "score_p10": p10,
             "score_median": p50, "score_p90": p90, "tiers": tiers, "visa_eligible": visa,
+            "share_750_or_more": at_750, "share_at_950": at_max, "share_at_350": at_min, "segments": segments,
+            "top_first_reason": (first_reason[0], first_reason[1] / scored) if first_reason and scored else None,
             "checks_passed": sum(c["passed"] for c in checks), "checks_total": len(checks)}

@@ -1,8 +1,9 @@
-"""Model registry: versioned scorecards with their model cards, and which one is champion.
+"""Model registry: versioned segmented scorecards with their model cards, and which one is champion.
 
 Layout under $SESAME_HOME/models:
     registry.json                 {"champion": version, "events": [...], "versions": {...}}
-    <version>/model.json          the fitted Scorecard (plain JSON, every scaling parameter included)
+    <version>/model.json          the fitted SegmentedScorecard: one Scorecard per segment (plain JSON, every
+                                  scaling parameter included)
     <version>/card.json, card.html
 Every write goes to a temporary file first and is renamed into place, so a reader never sees half a file.
 """
@@ -44,9 +45,9 @@ class ModelEntry:
         return list(self.card["features"])
 
     def load(self):
-        from sesame.scorecard import Scorecard
+        from sesame.segments import SegmentedScorecard
 
-        return Scorecard.from_json(self.model_json)
+        return SegmentedScorecard.from_json(self.model_json)
 
 
 class Registry:

@@ -58,9 +58,9 @@ def tier_of(score: float) -> str:
 def score_stats(scores: pd.Series) -> dict:
     s = pd.Series(scores, dtype=float).dropna()
     if s.empty:
-        return {"users": 0, "mean": None, "p10": None, "median": None, "p90": None}
+        return {"users": 0, "mean": None, "p10": None, "median": None, "p90": None, "share_750": None}
     return {"users": int(len(s)), "mean": float(s.mean()), "p10": float(s.quantile(0.1)),
-            "median": float(s.median()), "p90": float(s.quantile(0.9))}
+            "median": float(s.median()), "p90": float(s.quantile(0.9)), "share_750": float((s >= 750).mean())}
 
 
 def score_psi(tonight: pd.Series, previous: pd.Series) -> float | None:
@@ -179,12 +179,11 @@ def rules_named(message: str) -> list[str]:
 
 
 def fairness_rows(card: dict) -> list[dict]:
-    oot = card.get("metrics", {}).get("out_of_time", {})
     rows = []
-    for attribute, f in oot.get("fairness", {}).items():
+    for attribute, f in card.get("fairness", {}).items():
         for a in f.get("approval", []):
             rows.append({"attribute": attribute, "threshold": a["threshold"], "rates": a["rates"],
-                         "ratio": a["ratio"], "auc_by_group": f.get("auc_by_group", {}),
+                         "ratio": a["ratio"], "verdict": a.get("verdict"), "auc_by_group": f.get("auc_by_group", {}),
                          "group_sizes": f.get("group_sizes", {})})
     return rows
 
@@ -296,6 +295,27 @@ def plot_stages(rows: list[dict]) -> str:
     ax.set_xlim(left=0)
     ax.set_xlabel("seconds")
     return svg(fig, "stage timings")
+
+
+def plot_calibration(bands: list[dict], name: str) -> str:
+    """Observed bad rate per score band with its 95% Wilson interval, against the bad rate the scores claim: the
+    two should meet wherever a band has enough people to say."""
+    fig = _figure(7, 3)
+    ax = fig.add_subplot()
+    mid = np.array([(b["band_low"] + b["band_high"]) / 2 for b in bands], dtype=float)
+    observed = np.array([b["observed_bad_rate"] for b in bands], dtype=float) * 100
+    low = np.array([b["observed_low"] for b in bands], dtype=float) * 100
+    high = np.array([b["observed_high"] for b in bands], dtype=float) * 100
+    claimed = np.array([b["claimed_bad_rate"] for b in bands], dtype=float) * 100
+    ax.errorbar(mid, observed, yerr=[observed - low, high - observed], fmt="o", color=TONIGHT, capsize=3,
+                label="observed (95% Wilson interval)")
+    ax.plot(mid, claimed, color="#444", marker="_", linewidth=1.5, label="claimed by the score's odds")
+    ax.set_yscale("symlog", linthresh=0.1)
+    ax.set_xlim(350, 950)
+    ax.set_xlabel("score band")
+    ax.set_ylabel("bad rate, %")
+    ax.legend(frameon=False, fontsize=8)
+    return svg(fig, f"calibration {name}")
 
 
 def plot_fairness(rows: list[dict]) -> str:
@@ -503,6 +523,11 @@ def collect(cfg: Settings, ds: str, run_id: str, alert: dict | None = None) -> d
     # --- the model that scored the night (the champion when nothing was scored)
     version = facts.get("scores", {}).get("model_version") if facts.get("scores") else None
     facts["model"] = _section("model card", lambda: _model(cfg, version, here), notes)
+    if facts["model"] and facts["model"]["calibration"]:
+        facts["model"]["calibration_charts"] = _section("calibration chart", lambda: [
+            {"segment": seg, "chart": plot_calibration([b for b in facts["model"]["calibration"]
+                                                        if b["segment"] == seg], seg)}
+            for seg in facts["model"]["segments"]], notes)
     if facts["model"] and facts["model"]["fairness"]:
         facts["model"]["fairness_chart"] = _section(
             "fairness chart", lambda: plot_fairness(facts["model"]["fairness"]), notes)
@@ -578,20 +603,43 @@ def _model(cfg: Settings, version: str | None, here: Path) -> dict | None:
     else:
         return None
     card = entry.card
-    metrics = card.get("metrics", {})
+    calibration = card.get("calibration", [])
     return {
         "version": entry.version,
         "champion": registry.has_champion() and registry.champion().version == entry.version,
         "train_ds": card.get("train_ds"), "trained_at": card.get("trained_at"), "model": card.get("model"),
-        "label": card.get("label"),
-        "performance": [{"sample": name.replace("_", " "), **{k: metrics[name].get(k) for k in
-                                                               ("rows", "bad_rate", "auc", "ks", "gini")}}
-                        for name in ("development", "out_of_time") if name in metrics],
+        "label": card.get("label") or {},
+        "segments": card.get("segments", []),
+        "population": card.get("population", {}),
+        "performance": [{"segment": seg, "sample": name.replace("_", " "),
+                         **{k: card[name][seg].get(k) for k in ("rows", "bads", "bad_rate", "auc", "ks", "gini")}}
+                        for seg in card.get("segments", []) for name in ("development", "out_of_time")
+                        if seg in card.get(name, {})],
+        "calibration": calibration,
+        "calibration_summary": card.get("calibration_summary", {}),
+        "what_scores_mean": what_scores_mean(calibration),
         "gates": [{"gate": k, **v} for k, v in card.get("gates", {}).items()],
         "fairness": fairness_rows(card),
-        "features_by_factor": card.get("features_by_factor", {}),
+        "features_by_segment": card.get("features_by_segment", {}),
         "card_html": _relative(entry.path / "card.html", here),
     }
+
+
+def what_scores_mean(calibration: list[dict], thresholds=(700, 750)) -> list[dict]:
+    """For each visa threshold and segment: the bad rate the threshold claims and the bad rate observed out of time
+    among users scoring at least that much, with its 95% Wilson interval."""
+    from sesame.metrics import claimed_bad_rate, wilson_interval
+
+    out = []
+    for t in thresholds:
+        for seg in dict.fromkeys(b["segment"] for b in calibration):
+            above = [b for b in calibration if b["segment"] == seg and b["band_low"] >= t]
+            rows, bads = sum(b["rows"] for b in above), sum(b["bads"] for b in above)
+            lo, hi = wilson_interval(bads, rows) if rows else (None, None)
+            out.append({"threshold": t, "segment": seg, "claimed_at_threshold": float(claimed_bad_rate(t)),
+                        "rows": rows, "bads": bads, "observed": bads / rows if rows else None,
+                        "observed_low": lo, "observed_high": hi})
+    return out
 
 
 # ------------------------------------------------------------------ rendering and writing

@@ -22,6 +22,7 @@ tiered as (
     select
         scores.ds,
         scores.user_key,
+        scores.segment,
         scores.score,
         {{ score_tier('scores.score') }} as tier,
 

@@ -12,6 +12,7 @@ renamed as (
     select
         ds,
         {{ pseudonymize('user_id') }} as user_key,
+        cast(segment as {{ string_type() }}) as segment,
 
         cast(score as integer) as score,
 

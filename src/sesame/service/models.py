@@ -22,11 +22,11 @@ class Error(BaseModel):
 
 
 class SubScores(BaseModel):
-    credit_history: float = Field(ge=0, le=100)
-    behavior_preference: float = Field(ge=0, le=100)
-    fulfillment_capacity: float = Field(ge=0, le=100)
-    identity_traits: float = Field(ge=0, le=100)
-    social_connections: float = Field(ge=0, le=100)
+    credit_history: float | None = Field(ge=0, le=100)
+    behavior_preference: float | None = Field(ge=0, le=100)
+    fulfillment_capacity: float | None = Field(ge=0, le=100)
+    identity_traits: float | None = Field(ge=0, le=100)
+    social_connections: float | None = Field(ge=0, le=100)
 
 
 class ReasonCode(BaseModel):
@@ -49,7 +49,8 @@ class ScoreResponse(BaseModel):
     ds: str = Field(description="the night the score was computed for")
     score: int = Field(ge=350, le=950)
     tier: Tier
-    sub_scores: SubScores = Field(description="each factor 0-100")
+    sub_scores: SubScores = Field(description="each factor 0-100; null where the user's segment scorecard has no "
+                                              "characteristic of that factor")
     reason_codes: list[ReasonCode] = Field(max_length=4, description="most important first")
     model_version: str
     snapshot: str = Field(description="the published snapshot answered from")

@@ -221,7 +221,7 @@ td, th { padding: .25em .8em; text-align: left; border-bottom: 1px solid #ddd; }
 </table>
 <h2>Factor sub-scores (0&ndash;100)</h2>
 <table>{% for s in r.sub_scores %}
-<tr><th>{{ s.label }}</th><td>{{ "%.1f"|format(s.score) }}</td></tr>{% endfor %}
+<tr><th>{{ s.label }}</th><td>{{ "%.1f"|format(s.score) if s.score is not none else "not scored: no such characteristic for people without a credit file" }}</td></tr>{% endfor %}
 </table>
 <h2>Reason codes</h2>
 {% if r.reason_codes %}<table><tr><th>Code</th><th>Reason</th><th>原因</th></tr>
@@ -296,7 +296,8 @@ def render_pdf(report: dict, key_id: str) -> bytes:
            ["Good:bad odds", f"about {report['odds_good_to_bad']}:1 (600 means 19:1; +50 points double the odds)"],
            ["Model version", report["model_version"]]], (30, 70), header=False)
     heading("Factor sub-scores (0-100)")
-    table([["Factor", "Sub-score"]] + [[s["label"], f"{s['score']:.1f}"] for s in report["sub_scores"]], (60, 40))
+    table([["Factor", "Sub-score"]] + [[s["label"], "not scored" if s["score"] is None else f"{s['score']:.1f}"]
+                                         for s in report["sub_scores"]], (60, 40))
     heading("Reason codes")
     if report["reason_codes"]:
         table([["Code", "Reason"]] + [[c["code"], c["description_en"]] for c in report["reason_codes"]], (15, 85))

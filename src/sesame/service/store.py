@@ -88,7 +88,7 @@ class ScoresIndex:
             "user_id": user_id,
             "score": int(self.score[i]),
             "tier": self.tiers[self.tier[i]],
-            "sub_scores": {f: round(float(a[i]), 2) for f, a in self.sub_scores.items()},
+            "sub_scores": {f: None if np.isnan(a[i]) else round(float(a[i]), 2) for f, a in self.sub_scores.items()},
             "reason_codes": [self.codes[j] for j in self.code[start:end]],
             "model_version": self.models[self.model[i]],
         }

@@ -19,6 +19,7 @@ final as (
     select
         ds,
         user_key,
+        segment,
         score,
         tier,
 
