@@ -21,10 +21,12 @@ DAY = lambda n: (dt.date.fromisoformat(END) + dt.timedelta(days=n)).isoformat() 
 DIRT = (f"default,renamed_column=orders@{DAY(1)},truncated_file=bills@{DAY(2)},"
         f"missing_delivery=payments@{DAY(3)}")
 TIERS = [(550, "poor"), (600, "fair"), (650, "good"), (700, "very_good"), (951, "excellent")]
-# The shortest performance window allowed, so that the history stays short: 90 days for the feature windows, 180 of
-# performance, three weekly observation dates, and the four nights after END.
-PERFORMANCE_DAYS = 180
-USERS = 2000
+# The default performance window needs 90 days for the feature windows, 365 of performance, three weekly observation
+# dates, and the four nights after END. The no-file segment needs enough users opening a product in a year to have
+# bads of its own; fewer payments, orders and contacts than the default keep the lake small (the credit history,
+# which decides the outcomes, does not depend on them).
+PERFORMANCE_DAYS = 365
+USERS = 10_000
 SIMULATED_DAYS = 90 + PERFORMANCE_DAYS + 14 + 1 + 4
 
 
@@ -35,15 +37,13 @@ def night(tmp_path_factory):
     os.environ["SESAME_HOME"] = str(home)
     os.environ["SESAME_SPARK_SHUFFLE_PARTITIONS"] = "4"
     os.environ["SESAME_SPARK_DRIVER_MEMORY"] = "2g"
-    os.environ["SESAME_PERFORMANCE_DAYS"] = str(PERFORMANCE_DAYS)
     try:
         assert sesame(["simulate", "--users", str(USERS), "--days", str(SIMULATED_DAYS), "--end-ds", DAY(4),
-                       "--seed", "11", "--dirty", DIRT]) == 0
+                       "--seed", "11", "--activity", "0.25", "--contacts", "0.5", "--dirty", DIRT]) == 0
         assert sesame(["train", "--ds", END]) == 0
         assert sesame(["night", "--ds", END]) == 0
         yield home
     finally:
-        os.environ.pop("SESAME_PERFORMANCE_DAYS", None)
         if old is None:
             os.environ.pop("SESAME_HOME", None)
         else:

@@ -49,6 +49,10 @@ class Settings:
     gate_calibration_slope_max: float = field(
         default_factory=lambda: float(_env("GATE_CALIBRATION_SLOPE_MAX", "1.25")))
     gate_calibration_min_bads: int = field(default_factory=lambda: int(_env("GATE_CALIBRATION_MIN_BADS", "10")))
+    # The scorecards' fit: each bin holds at least this many bads (and goods), and the inverse L2 strength of the
+    # regression. 20 bads a bin keeps the thin no-file segment's bins stable (its development has under 100 bads).
+    scorecard_min_bin_bads: int = field(default_factory=lambda: int(_env("SCORECARD_MIN_BIN_BADS", "20")))
+    scorecard_c: float = field(default_factory=lambda: float(_env("SCORECARD_C", "1.0")))
     # A segment needs at least this many bads in development for a scorecard of its own.
     min_segment_bads: int = field(default_factory=lambda: int(_env("MIN_SEGMENT_BADS", "30")))
     # Training observation dates: one every `obs_step_days`, the latest `oot_dates` held out for validation.

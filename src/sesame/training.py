@@ -86,7 +86,8 @@ def fit_segment(dev: pd.DataFrame, inputs: list[str], segment: str, cfg: Setting
             f"fewer than SESAME_MIN_SEGMENT_BADS={cfg.min_segment_bads}; simulate or deliver more users or a longer "
             "history")
     model = Scorecard(factors={c: FACTOR_OF[c] for c in inputs}, reason_codes={c: REASON_CODE_OF[c] for c in inputs},
-                      directions={c: DIRECTION_OF[c] for c in inputs})
+                      directions={c: DIRECTION_OF[c] for c in inputs}, min_bin_n_event=cfg.scorecard_min_bin_bads,
+                      C=cfg.scorecard_c)
     return model.fit(dev[inputs], dev["bad"].astype(int))
 
 
