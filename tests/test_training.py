@@ -11,7 +11,7 @@ import pytest
 from sesame import metrics
 from sesame.config import Settings
 from sesame.registry import NoChampion, Registry
-from sesame.training import eligible, fairness, gates, observation_dates, one_per_user, split_out_of_time
+from sesame.training import eligible, fairness, fit, gates, observation_dates, one_per_user, split_out_of_time
 
 
 def _days(start, n):
@@ -178,3 +178,30 @@ def test_monotonic_bad_rate_allows_noise_not_reversals():
     assert not monotonic_bad_rate(table([500, 400, 300], [20, 40, 90]))
     # bands too thin to judge are ignored
     assert monotonic_bad_rate(table([500, 10, 400], [100, 9, 8]))
+
+
+def test_a_thin_segment_gets_a_scorecard_developed_on_every_judged_user():
+    """A no-file segment with fewer bads than the minimum is not left without a score: its scorecard is developed on
+    every judged user over the characteristics no-file users have, and the card's development note says so."""
+    rng = np.random.default_rng(2)
+    n = 6000
+    risk = rng.normal(size=n)
+    no_file = rng.random(n) < 0.1
+    dev = pd.DataFrame({
+        "segment": np.where(no_file, "no_credit_file", "credit_file"),
+        "ch_max_dpd_365": np.where(no_file, np.nan, np.maximum(0, np.round(30 * risk + rng.normal(0, 20, n)))),
+        "fc_balance": np.exp(8 - 0.6 * risk + rng.normal(0, 0.5, n)),
+        "bp_cancel_rate_90": np.clip(0.1 + 0.04 * risk + rng.normal(0, 0.03, n), 0, 1),
+    })
+    dev["bad"] = (rng.random(n) < 1 / (1 + np.exp(3.2 - 1.2 * risk))).astype(int)
+    dev.loc[no_file, "bad"] = 0
+    dev.loc[np.flatnonzero(no_file)[:12], "bad"] = 1        # 12 bads of its own, fewer than 30
+    inputs = ["ch_max_dpd_365", "fc_balance", "bp_cancel_rate_90"]
+    model, developed = fit(dev, inputs, Settings(min_segment_bads=30))
+    assert model.inputs("credit_file") == inputs
+    assert model.inputs("no_credit_file") == ["fc_balance", "bp_cancel_rate_90"]   # the bills say nothing of them
+    assert "its own" in developed["credit_file"]
+    assert "every judged user" in developed["no_credit_file"] and "12 development bads" in developed["no_credit_file"]
+    with pytest.raises(Exception, match="rule training.segment_bads"):
+        fit(dev.assign(bad=0).iloc[:-1].pipe(lambda d: d.assign(bad=(d.index < 5).astype(int))), inputs,
+            Settings(min_segment_bads=30))

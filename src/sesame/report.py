@@ -613,6 +613,7 @@ def _model(cfg: Settings, version: str | None, here: Path) -> dict | None:
         "label": card.get("label") or {},
         "segments": card.get("segments", []),
         "population": card.get("population", {}),
+        "developed_on": card.get("developed_on", {}),
         "performance": [{"segment": seg, "sample": name.replace("_", " "),
                          **{k: card[name][seg].get(k) for k in ("rows", "bads", "bad_rate", "auc", "ks", "gini")}}
                         for seg in card.get("segments", []) for name in ("development", "out_of_time")

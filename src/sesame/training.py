@@ -82,7 +82,7 @@ def fit_segment(dev: pd.DataFrame, inputs: list[str], segment: str, cfg: Setting
     bads = int(dev["bad"].sum())
     if bads < cfg.min_segment_bads:
         raise NightFailed(
-            f"rule training.segment_bads: the {segment} segment has {bads} bads in {len(dev)} development rows, "
+            f"rule training.segment_bads: {segment}: {bads} bads in {len(dev)} development rows, "
             f"fewer than SESAME_MIN_SEGMENT_BADS={cfg.min_segment_bads}; simulate or deliver more users or a longer "
             "history")
     model = Scorecard(factors={c: FACTOR_OF[c] for c in inputs}, reason_codes={c: REASON_CODE_OF[c] for c in inputs},
@@ -91,8 +91,26 @@ def fit_segment(dev: pd.DataFrame, inputs: list[str], segment: str, cfg: Setting
     return model.fit(dev[inputs], dev["bad"].astype(int))
 
 
-def fit(dev: pd.DataFrame, inputs: list[str], cfg: Settings) -> SegmentedScorecard:
-    return SegmentedScorecard({s: fit_segment(dev[dev["segment"] == s], inputs, s, cfg) for s in SEGMENTS})
+def fit(dev: pd.DataFrame, inputs: list[str], cfg: Settings) -> tuple[SegmentedScorecard, dict]:
+    """One scorecard per segment, and how each was developed. A segment with fewer than `min_segment_bads`
+    development bads of its own (the no-file segment of a small or young platform) gets a scorecard developed on
+    every judged user over the characteristics that segment has, rather than none at all; the card says so, and
+    its own out-of-time rows still judge its calibration."""
+    models, development = {}, {}
+    for seg in SEGMENTS:
+        own = dev[dev["segment"] == seg]
+        bads = int(own["bad"].sum())
+        if bads >= cfg.min_segment_bads:
+            models[seg] = fit_segment(own, inputs, f"segment {seg}", cfg)
+            development[seg] = f"its own {len(own)} development rows ({bads} bads)"
+        else:
+            available = [c for c in inputs if own[c].notna().any()]
+            models[seg] = fit_segment(dev, available, "every segment pooled", cfg)
+            development[seg] = (
+                f"every judged user ({len(dev)} rows, {int(dev['bad'].sum())} bads) over the {len(available)} "
+                f"characteristics this segment has: it has {bads} development bads of its own, fewer than "
+                f"SESAME_MIN_SEGMENT_BADS={cfg.min_segment_bads}")
+    return SegmentedScorecard(models), development
 
 
 def clipped_shares(scores) -> dict:
@@ -314,8 +332,9 @@ def train(table: pd.DataFrame, train_ds: str, cfg: Settings, registry: Registry)
     population["development_rows"] = {s: int((dev["segment"] == s).sum()) for s in SEGMENTS}
     population["development_rows_before_one_per_user"] = int(len(dev_all))
     population["out_of_time_rows"] = {s: int((oot["segment"] == s).sum()) for s in SEGMENTS}
-    model = fit(dev, inputs, cfg)
+    model, development = fit(dev, inputs, cfg)
     card = model_card(model, inputs, dev, oot, population, train_ds, cfg)
+    card["developed_on"] = development
     champ_auc, champ_version = champion_auc(registry, oot)
     if champ_version:
         card["champion_at_training"] = champ_version
@@ -362,6 +381,7 @@ td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}svg.chart{{width
 <p>{html.escape(card['model'])}. Trained on the night of {card['train_ds']} at {card['trained_at']}.</p>
 <h2>Performance definition</h2><p>{html.escape(card['label']['definition'])}</p>
 <h2>Population</h2>{table([card['population']])}
+<h2>Developed on</h2>{table([{'segment': k, 'scorecard developed on': v} for k, v in card['developed_on'].items()])}
 <h2>Data window</h2>{table([card['data_window']])}
 <h2>Discrimination by segment</h2>{table(perf)}
 <h2>Calibration out of time: observed against claimed bad rate</h2>
