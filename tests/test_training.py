@@ -93,6 +93,9 @@ def test_fairness_that_cannot_be_measured_is_not_tested_and_fails_unless_accepte
 def test_wilson_interval_matches_textbook_values():
     lo, hi = metrics.wilson_interval(0, 10)
     assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-4)
+    for bads, rows in ((0, 1410), (0, 23), (7, 7), (3, 1000)):   # the interval always holds the observed rate
+        lo, hi = metrics.wilson_interval(bads, rows)
+        assert lo <= bads / rows <= hi
     lo, hi = metrics.wilson_interval(5, 10)
     assert (lo, hi) == (pytest.approx(0.2366, abs=1e-4), pytest.approx(0.7634, abs=1e-4))
 

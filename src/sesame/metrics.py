@@ -99,7 +99,8 @@ def wilson_interval(bads: int, rows: int, z: float = 1.959964) -> tuple[float, f
     p = bads / rows
     centre = (p + z * z / (2 * rows)) / (1 + z * z / rows)
     half = z / (1 + z * z / rows) * np.sqrt(p * (1 - p) / rows + z * z / (4 * rows * rows))
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+    # the interval always holds the observed rate; at 0 or all bads rounding could leave it a hair outside
+    return float(min(p, max(0.0, centre - half))), float(max(p, min(1.0, centre + half)))
 
 
 def claimed_bad_rate(scores) -> np.ndarray:

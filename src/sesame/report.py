@@ -307,9 +307,7 @@ def plot_calibration(bands: list[dict], name: str) -> str:
     low = np.array([b["observed_low"] for b in bands], dtype=float) * 100
     high = np.array([b["observed_high"] for b in bands], dtype=float) * 100
     claimed = np.array([b["claimed_bad_rate"] for b in bands], dtype=float) * 100
-    # clipped: at 0 bads the interval's lower end can exceed 0 by a rounding error
-    yerr = np.clip([observed - low, high - observed], 0, None)
-    ax.errorbar(mid, observed, yerr=yerr, fmt="o", color=TONIGHT, capsize=3,
+    ax.errorbar(mid, observed, yerr=[observed - low, high - observed], fmt="o", color=TONIGHT, capsize=3,
                 label="observed (95% Wilson interval)")
     ax.plot(mid, claimed, color="#444", marker="_", linewidth=1.5, label="claimed by the score's odds")
     ax.set_yscale("symlog", linthresh=0.1)
