@@ -17,6 +17,7 @@ from sesame.config import Settings
 from sesame.registry import Registry
 from sesame.scorecard import Scorecard
 from sesame.features import FACTOR_OF, FEATURES
+from sesame.segments import CREDIT_FILE, NO_CREDIT_FILE, SegmentedScorecard
 from sesame.simulate import simulate
 from sesame.spark import submit
 
@@ -81,8 +82,9 @@ def _champion(cfg: Settings, model_json: str | None) -> str:
         rng = np.random.default_rng(0)
         risk = feats["ch_max_dpd_365"].fillna(0) / 30 - feats["it_phone_tenure_months"].fillna(0) / 60
         y = (rng.random(len(feats)) < 1 / (1 + np.exp(2 - risk))).astype(int)
-        model = Scorecard(factors={c: FACTOR_OF[c] for c in inputs}, on_reversed="drop").fit(feats[inputs], y)
-        model_json = model.to_json()
+        # 150 users: bins of a few bads, and the same scorecard for both segments
+        model = Scorecard(factors={c: FACTOR_OF[c] for c in inputs}, min_bin_n_event=3).fit(feats[inputs], y)
+        model_json = SegmentedScorecard({CREDIT_FILE: model, NO_CREDIT_FILE: model}).to_json()
     registry = Registry(cfg.models)
     registry.register("cluster-test", model_json, {"features": [f.name for f in FEATURES], "gates": {}}, "")
     registry.promote("cluster-test")

@@ -115,6 +115,8 @@ def _scores(ds: str, n: int, shift: float, seed: int) -> pd.DataFrame:
                           "score": score, "tier": [report.tier_of(s) for s in score]})
     for f in FACTORS:
         frame[f"{f}_score"] = rng.uniform(0, 100, n).round(1)
+    frame["segment"] = np.where(np.arange(n) % 4 == 0, "no_credit_file", "credit_file")
+    frame["reason_codes"] = [["FC05", "CH04", "BP03"][: i % 4] for i in range(n)]
     frame["model_version"] = "sc-test-1"
     return frame
 
@@ -206,6 +208,8 @@ def make_home(home: Path) -> Settings:
             "label": {"bad_dpd": 90, "performance_days": 365,
                       "definition": "Bad: any credit product newly reaching 90+ days past due within 365 days"},
             "population": {"rows": 20000, "current_default": 300},
+            "developed_on": {"credit_file": "its own 9000 development rows (360 bads)",
+                             "no_credit_file": "its own 2000 development rows (90 bads)"},
             "development": {seg: sample for seg in segments}, "out_of_time": {seg: sample for seg in segments},
             "calibration": calibration,
             "calibration_summary": {seg: {"in_the_large": 0.001, "slope": 0.97} for seg in segments},
