@@ -41,6 +41,8 @@ run: setup
 	$(BIN)/sesame simulate --users $(USERS) --days $(DAYS) --seed $(SEED) --if-missing
 	$(BIN)/sesame has-champion || $(BIN)/sesame train
 	$(BIN)/sesame night --ds $$($(BIN)/sesame latest-day)
+	@echo "Checking the published night and its champion (tests/test_published_night.py):"
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_published_night.py
 
 test: setup chromium
 	$(BIN)/python -m pytest -q
