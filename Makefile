@@ -44,8 +44,10 @@ run: setup
 	@echo "Checking the published night and its champion (tests/test_published_night.py):"
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_published_night.py
 
+# Two workers (pytest-xdist), each taking whole modules so that a module's fixtures are built once.
+TEST_WORKERS ?= 2
 test: setup chromium
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # Headless Chromium for the test that opens the night's HTML report in a browser.
 chromium:

@@ -30,3 +30,13 @@ def home(tmp_path, monkeypatch):
     """A fresh SESAME_HOME; Settings() made inside the test read it."""
     monkeypatch.setenv("SESAME_HOME", str(tmp_path / "home"))
     return tmp_path / "home"
+
+
+# The modules that take minutes start first, so that under `make test` (pytest-xdist, one module per worker at a
+# time, in collection order) the longest one is not left running alone at the end.
+LONGEST_FIRST = ("test_night_e2e.py", "test_cluster.py", "test_dbt_spark.py", "test_dbt_marts.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONGEST_FIRST)))

@@ -1,9 +1,15 @@
 """The night's Spark jobs on a real standalone cluster (a master and a worker started from pyspark's own
-installation on 127.0.0.1) give the same outputs as local mode, with the project's code shipped to executors."""
+installation on 127.0.0.1) give the same outputs as local mode, with the project's code shipped to executors.
+
+The cluster runs the features job (joins, windows, state folds, PageRank's checkpoints on executors) and the score
+job (the scorecard itself runs in Python on the executors) from the lake local mode ingested: the ingestion job
+is plain DataFrame reads and writes, and at about a minute a Spark application here a third job on the cluster
+would prove little more."""
 from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -105,16 +111,15 @@ def test_cluster_gives_the_same_outputs_as_local(spark, cluster, tmp_path):
     features.run(spark, local, [END])
     model_json = _champion(local, None)
     score.run(spark, local, END)
-    # the same jobs under spark-submit against the standalone cluster
-    remote = _lake(tmp_path / "cluster", cluster)
-    submit("ingest", ["--ds", END, "--catch-up"], remote)
+    # the same jobs under spark-submit against the standalone cluster, from the same validated deliveries
+    remote = Settings(home=tmp_path / "cluster", spark_master=cluster, spark_driver_memory="1g",
+                      spark_shuffle_partitions=4)
+    for zone in ("validated", "accounting"):
+        shutil.copytree(local.lake / zone, remote.lake / zone)
     submit("features", ["--ds", END], remote)
     _champion(remote, model_json)
     submit("score", ["--ds", END], remote)
 
-    for zone in (("validated", "orders"), ("validated", "payments"), ("quarantine", "orders")):
-        if local.zone(*zone, ds=END).exists():
-            pd.testing.assert_frame_equal(_read(local, *zone), _read(remote, *zone))
     a = _read(local, "features", "user_features").set_index("user_id").sort_index()
     b = _read(remote, "features", "user_features").set_index("user_id").sort_index()
     pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9)
