@@ -56,7 +56,7 @@ def test_killed_while_writing_leaves_latest_and_its_snapshot_intact(tmp_path, mo
     def killed(*args, **kwargs):
         raise KeyboardInterrupt("killed")
 
-    monkeypatch.setattr(os, "rename", killed)  # dies just before the snapshot folder would appear
+    monkeypatch.setattr(os, "replace", killed)  # dies just before the snapshot folder would appear
     with pytest.raises(KeyboardInterrupt):
         snapshots.write_snapshot(tmp_path, "sesame_scores", "2026-11-21", "r2", _table(20), "m1", CHECKS)
     monkeypatch.undo()

@@ -127,6 +127,24 @@ def latest_delivered_day(cfg: Settings) -> str | None:
     return days[-1] if days else None
 
 
+def one_at_a_time(what):
+    """Run the command holding this SESAME_HOME's lock: a second night, backfill or training exits 2 naming the first.
+    (The scheduler's own runs are one at a time by max_active_runs.)"""
+    def wrap(cmd):
+        def locked(args, cfg: Settings) -> int:
+            from sesame.durable import Busy, exclusive
+
+            try:
+                with exclusive(cfg.home, what(args)):
+                    return cmd(args, cfg)
+            except Busy as exc:
+                print(str(exc), file=sys.stderr)
+                return EXIT_USAGE
+        return locked
+    return wrap
+
+
+@one_at_a_time(lambda args: f"sesame train{' --ds ' + args.ds if args.ds else ''}")
 def cmd_train(args, cfg: Settings) -> int:
     ds = args.ds or latest_delivered_day(cfg)
     if not ds:
@@ -187,12 +205,14 @@ def run_night(cfg: Settings, ds: str, quiet: bool = False) -> int:
     return EXIT_OK
 
 
+@one_at_a_time(lambda args: f"sesame night --ds {args.ds}")
 def cmd_night(args, cfg: Settings) -> int:
     if args.accept_drift:
         os.environ["SESAME_ACCEPT_DRIFT"] = "1"  # read by the audit stage of this run only
     return run_night(cfg, args.ds)
 
 
+@one_at_a_time(lambda args: f"sesame backfill --start {args.start} --end {args.end}")
 def cmd_backfill(args, cfg: Settings) -> int:
     start, end = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
     if end < start:

@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sesame import quality, snapshots
+from sesame import durable, quality, snapshots
 from sesame.config import REPO_ROOT, Settings, settings
 from sesame.deliveries import missing_deliveries
 from sesame.report import report_path, write_report
@@ -38,9 +38,13 @@ class NightFailed(RuntimeError):
 
 
 def run_id_for(airflow_run_id: str, conf: dict | None = None) -> str:
-    """The snapshot run id: the one `sesame night` chose, or a path-safe form of Airflow's own."""
+    """The snapshot run id: the one `sesame night` chose (checked: it becomes folder names), or a path-safe form of
+    Airflow's own."""
     if conf and conf.get("run_id"):
-        return str(conf["run_id"])
+        try:
+            return durable.checked_run_id(conf["run_id"])
+        except ValueError as exc:
+            raise NightFailed(str(exc)) from exc
     return re.sub(r"[^0-9A-Za-z]+", "", airflow_run_id)[:48]
 
 
@@ -261,7 +265,7 @@ def publish(cfg: Settings, ds: str, run_id: str) -> dict:
     written = {name: snapshots.write_snapshot(cfg.published, name, ds, run_id, table, model_version, checks)
                for name, table in tables.items()}
     cfg.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(staged, cfg.warehouse_path)  # readers holding the old file keep it until they reconnect
+    durable.replace(staged, cfg.warehouse_path)  # readers holding the old file keep it until they reconnect
     for name, rel in written.items():
         snapshots.flip_latest(cfg.published, name, rel)
         snapshots.apply_retention(cfg.published, name, cfg.retention_nights)

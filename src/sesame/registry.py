@@ -5,22 +5,17 @@ Layout under $SESAME_HOME/models:
     <version>/model.json          the fitted SegmentedScorecard: one Scorecard per segment (plain JSON, every
                                   scaling parameter included)
     <version>/card.json, card.html
-Every write goes to a temporary file first and is renamed into place, so a reader never sees half a file.
+Every write goes to a temporary file first, is fsynced and renamed into place (sesame.durable), so a reader never
+sees half a file and a crash never leaves one.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+from sesame.durable import write_atomic
 
 
 class NoChampion(RuntimeError):

@@ -28,6 +28,7 @@ import pandas as pd
 
 from sesame import FACTORS
 from sesame.config import Settings
+from sesame.durable import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -661,21 +662,14 @@ def render(facts: dict) -> str:
     return _environment().get_template("night_report.html.j2").render(**facts)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_report(cfg: Settings, ds: str, run_id: str, alert: dict | None = None) -> Path:
     """Render the run's report, make it the night's index.html and list it in reports/index.html."""
     facts = collect(cfg, ds, run_id, alert)
     page = render(facts)
     path = report_path(cfg, ds, run_id)
-    _write_atomic(path, page)
-    _write_atomic(path.parent / "index.html", page)
-    _write_atomic(path.parent / "status.json", json.dumps({"ds": ds, "run_id": run_id, "status": facts["status"],
+    write_atomic(path, page)
+    write_atomic(path.parent / "index.html", page)
+    write_atomic(path.parent / "status.json", json.dumps({"ds": ds, "run_id": run_id, "status": facts["status"],
                                                            "report": path.name}))
     write_listing(cfg)
     return path
@@ -690,5 +684,5 @@ def write_listing(cfg: Settings) -> Path:
         nights.append({"ds": folder.name, "status": status.get("status", "unknown"),
                        "latest": f"{folder.name}/index.html", "runs": [f"{folder.name}/{r}" for r in runs]})
     path = cfg.reports / "index.html"
-    _write_atomic(path, _environment().get_template("report_index.html.j2").render(nights=nights))
+    write_atomic(path, _environment().get_template("report_index.html.j2").render(nights=nights))
     return path

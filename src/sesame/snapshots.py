@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sesame.config import settings
-from sesame.registry import write_atomic
+from sesame.durable import replace, write_atomic
 
 ROWS_PER_FILE = 500_000
 
@@ -83,7 +82,7 @@ def write_snapshot(root: Path, dataset: str, ds: str, run_id: str, table: pa.Tab
     (staging / "_manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     final.parent.mkdir(parents=True, exist_ok=True)
     try:
-        os.rename(staging, final)  # the whole folder appears at once
+        replace(staging, final)  # the whole folder appears at once, its files already on disk
     except BaseException:
         if not any(final.parent.iterdir()):
             final.parent.rmdir()

@@ -1,0 +1,93 @@
+"""Writes that survive a crash, and one night or training run at a time per SESAME_HOME.
+
+A rename is atomic but not durable: after a power cut the new name can point at a file whose blocks never reached
+the disk, or the rename itself can be lost. So whatever is published by a rename (a snapshot folder, a pointer, the
+registry, the warehouse file) is fsynced first, and the directory that holds the new name is fsynced after.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import fcntl
+import json
+import os
+import re
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+RUN_ID = re.compile(r"[0-9A-Za-z]{1,48}")
+
+
+def checked_run_id(run_id: str) -> str:
+    """A run id goes into folder names that are later deleted: letters and digits only, at most 48."""
+    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
+        raise ValueError(f"rule run_id.format: run id {run_id!r} must be 1-48 letters or digits ([0-9A-Za-z])")
+    return run_id
+
+
+def fsync_path(path: Path) -> None:
+    """fsync one file or directory (a directory fsync makes the names in it durable)."""
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(root: Path) -> None:
+    """Every file under root, then every directory bottom-up, then root itself."""
+    for folder, dirs, files in os.walk(root, topdown=False):
+        for name in files:
+            fsync_path(Path(folder) / name)
+        fsync_path(Path(folder))
+
+
+def replace(src: Path, dst: Path) -> None:
+    """Rename src (a file or a whole folder) to dst once its content is on disk, then make the rename durable."""
+    fsync_tree(src) if src.is_dir() else fsync_path(src)
+    os.replace(src, dst)
+    fsync_path(dst.parent)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Readers see the old text or the new one, never half; after a crash, the one whose rename reached the disk."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    replace(tmp, path)
+
+
+class Busy(RuntimeError):
+    """Another night or training run holds this SESAME_HOME."""
+
+
+@contextmanager
+def exclusive(home: Path, what: str):
+    """Hold the OS lock of this SESAME_HOME for the block; raise Busy naming the holder if another process has it.
+    The kernel drops the lock when its holder dies, so a killed run never leaves a stale lock behind."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / ".sesame.lock"
+    fh = open(path, "a+", encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+                raise
+            fh.seek(0)
+            try:
+                held = json.loads(fh.read())
+                holder = f"`{held['what']}` (pid {held['pid']}, since {held['since']})"
+            except (ValueError, KeyError, TypeError):
+                holder = "another process"
+            raise Busy(f"{home} is busy: {holder} is running; wait for it to finish (one night or training run at a "
+                       "time per SESAME_HOME)") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(json.dumps({"what": what, "pid": os.getpid(), "command": " ".join(sys.argv),
+                             "since": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}))
+        fh.flush()
+        yield
+    finally:
+        fh.close()  # closing the file releases the lock
