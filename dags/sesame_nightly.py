@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import dag, get_current_context, task
+from airflow.timetables.interval import CronDataIntervalTimetable
 
 from sesame import night
 from sesame.config import settings
@@ -23,7 +24,10 @@ def _stage(name: str, fn, *with_run_id: bool):
 
 @dag(
     dag_id="sesame_nightly",
-    schedule="@daily",
+    # A data-interval timetable, whatever `[scheduler] create_cron_data_intervals` says: the run the scheduler
+    # starts when day D is over (00:00 UTC on D+1) covers D, so its logical date and `ds` are D, the delivery day it
+    # processes, as for `sesame night --ds D`.
+    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

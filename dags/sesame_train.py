@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import dag, get_current_context, task
+from airflow.timetables.interval import CronDataIntervalTimetable
 
 from sesame import night, training
 from sesame.config import settings
@@ -11,7 +12,8 @@ from sesame.config import settings
 
 @dag(
     dag_id="sesame_train",
-    schedule="@weekly",
+    # as sesame_nightly: the run after a week is over trains as of the week's first day (its logical date)
+    schedule=CronDataIntervalTimetable("@weekly", timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

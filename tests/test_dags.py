@@ -65,3 +65,22 @@ def test_failures_alert_the_operator(dagbag, tmp_path, monkeypatch):
     assert "sesame night --ds 2026-11-24" in alert["next_step"]
     lines = (tmp_path / "alerts" / "alerts.jsonl").read_text().splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["ds"] == "2026-11-24"
+
+
+@pytest.mark.parametrize("dag_id", ["sesame_nightly", "sesame_train"])
+def test_the_run_the_scheduler_starts_after_day_d_has_ds_d(dagbag, dag_id):
+    """Whatever `[scheduler] create_cron_data_intervals` says: the scheduler's next run after the interval that ended
+    on day D starts once day D is over, and its logical date (Airflow's `ds`) is D, the day whose deliveries it
+    processes."""
+    import pendulum
+    from airflow.timetables.base import DataInterval, TimeRestriction
+
+    dag = dagbag.dags[dag_id]
+    step = pendulum.duration(days=1 if dag_id == "sesame_nightly" else 7)
+    d = pendulum.datetime(2026, 11, 23 if dag_id == "sesame_nightly" else 22, tz="UTC")  # the 22nd is a Sunday
+    info = dag.timetable.next_dagrun_info(
+        last_automated_data_interval=DataInterval(d - step, d),
+        restriction=TimeRestriction(earliest=pendulum.datetime(2026, 1, 1, tz="UTC"), latest=None, catchup=True))
+    assert info.logical_date == d and info.logical_date.strftime("%Y-%m-%d") == d.strftime("%Y-%m-%d")
+    assert info.run_after == d + step  # not before the day (or week) is over
+    assert info.data_interval == DataInterval(d, d + step)
