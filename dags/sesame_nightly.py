@@ -2,6 +2,8 @@
 sesame.night (the Spark stages submit the jobs in spark_jobs/)."""
 from __future__ import annotations
 
+import datetime as dt
+
 import pendulum
 from airflow.sdk import dag, get_current_context, task
 from airflow.timetables.interval import CronDataIntervalTimetable
@@ -18,8 +20,11 @@ def _ctx() -> tuple:
 
 def _stage(name: str, fn, *with_run_id: bool):
     cfg, ds, run_id = _ctx()
-    with night.stage(cfg, ds, run_id, name):
+    with night.data_errors_fail_at_once(), night.stage(cfg, ds, run_id, name):
         return fn(cfg, ds, run_id) if with_run_id else fn(cfg, ds)
+
+
+CFG = settings()
 
 
 @dag(
@@ -31,14 +36,23 @@ def _stage(name: str, fn, *with_run_id: bool):
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 0, "on_failure_callback": night.alert_on_failure},
+    # transient failures are retried with a doubling delay; data errors fail at once (night.data_errors_fail_at_once)
+    default_args={"retries": CFG.task_retries, "retry_delay": dt.timedelta(seconds=CFG.retry_delay_seconds),
+                  "retry_exponential_backoff": 2.0, "on_failure_callback": night.alert_on_failure},
     tags=["sesame"],
     doc_md=__doc__,
 )
 def sesame_nightly():
-    @task
+    # Waits for every source's _SUCCESS marker without holding a worker slot between looks (reschedule mode), until
+    # the night's delivery deadline (SESAME_DELIVERY_DEADLINE_HOURS); past it, fails naming the sources missing.
+    @task.sensor(mode="reschedule", poke_interval=CFG.delivery_poke_seconds,
+                 timeout=(CFG.delivery_deadline_hours + 48) * 3600)
     def check_deliveries():
-        return _stage("check_deliveries", night.check_deliveries)
+        cfg, ds, _ = _ctx()
+        if night.waiting_for_deliveries(cfg, ds):
+            return False
+        _stage("check_deliveries", night.check_deliveries)
+        return True
 
     @task
     def ingest():

@@ -2,12 +2,16 @@
 Orchestration only; the work is in sesame.training and spark_jobs/training_set.py."""
 from __future__ import annotations
 
+import datetime as dt
+
 import pendulum
 from airflow.sdk import dag, get_current_context, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from sesame import night, training
 from sesame.config import settings
+
+CFG = settings()
 
 
 @dag(
@@ -17,22 +21,26 @@ from sesame.config import settings
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 0, "on_failure_callback": night.alert_on_failure},
+    default_args={"retries": CFG.task_retries, "retry_delay": dt.timedelta(seconds=CFG.retry_delay_seconds),
+                  "retry_exponential_backoff": 2.0, "on_failure_callback": night.alert_on_failure},
     tags=["sesame"],
     doc_md=__doc__,
 )
 def sesame_train():
     @task
     def ingest_history():
-        training.ingest_history(settings(), get_current_context()["ds"])
+        with night.data_errors_fail_at_once():
+            training.ingest_history(settings(), get_current_context()["ds"])
 
     @task
     def training_set():
-        return training.build_training_set(settings(), get_current_context()["ds"])
+        with night.data_errors_fail_at_once():
+            return training.build_training_set(settings(), get_current_context()["ds"])
 
     @task
     def fit_evaluate_register():
-        card = training.fit_from_lake(settings(), get_current_context()["ds"])
+        with night.data_errors_fail_at_once():
+            card = training.fit_from_lake(settings(), get_current_context()["ds"])
         return {"version": card["version"], "promoted": card["promoted"],
                 "oot_auc": {s: m["auc"] for s, m in card["out_of_time"].items()}}
 

@@ -84,3 +84,15 @@ def test_the_run_the_scheduler_starts_after_day_d_has_ds_d(dagbag, dag_id):
     assert info.logical_date == d and info.logical_date.strftime("%Y-%m-%d") == d.strftime("%Y-%m-%d")
     assert info.run_after == d + step  # not before the day (or week) is over
     assert info.data_interval == DataInterval(d, d + step)
+
+
+def test_transient_failures_are_retried_and_deliveries_awaited_without_a_slot(dagbag):
+    from sesame.config import Settings
+
+    cfg = Settings()
+    for dag_id in ("sesame_nightly", "sesame_train"):
+        for task in dagbag.dags[dag_id].tasks:
+            assert task.retries == cfg.task_retries >= 1 and task.retry_exponential_backoff == 2.0, task.task_id
+    sensor = dagbag.dags["sesame_nightly"].get_task("check_deliveries")
+    assert sensor.mode == "reschedule" and sensor.poke_interval == cfg.delivery_poke_seconds
+    assert sensor.timeout > cfg.delivery_deadline_hours * 3600  # the night's own deadline fails first, by name

@@ -82,7 +82,8 @@ def run_dag(cfg: Settings, dag_id: str, ds: str, conf: dict | None = None) -> tu
 def failure_reason(log_path: str) -> str:
     """The first error a failed stage raised, from the run's log."""
     text = Path(log_path).read_text(errors="replace")
-    for pattern in (r"NightFailed: (.*?)(?:\n\S|\Z)", r"GateFailed: (.*?)(?:\n\S|\Z)", r"\w+Error: (.*?)(?:\n|\Z)"):
+    for pattern in (r"NightFailed: (.*?)(?:\n\S|\Z)", r"GateFailed: (.*?)(?:\n\S|\Z)",
+                    r"AirflowFailException: (.*?)(?:\n\S|\Z)", r"\w+Error: (.*?)(?:\n|\Z)"):
         match = re.search(pattern, text, re.S)
         if match:
             return match.group(1).strip()[:4000]

@@ -66,6 +66,14 @@ class Settings:
     dedupe_lookback_days: int = field(default_factory=lambda: int(_env("DEDUPE_LOOKBACK_DAYS", "60")))
     # An operator's acceptance of score or characteristic drift beyond the failing PSI for a night.
     accept_drift: bool = field(default_factory=lambda: _env("ACCEPT_DRIFT", "0").lower() in ("1", "true", "yes"))
+    # The night of day D waits for its deliveries (checking every `delivery_poke_seconds`, without holding a worker
+    # slot) until this many hours after D ends, UTC; then it fails closed naming the sources still missing.
+    delivery_deadline_hours: float = field(default_factory=lambda: float(_env("DELIVERY_DEADLINE_HOURS", "6")))
+    delivery_poke_seconds: int = field(default_factory=lambda: int(_env("DELIVERY_POKE_SECONDS", "300")))
+    # A task that fails for a transient reason (a Spark JVM that died, out of memory) is retried this many times,
+    # the delay doubling from `retry_delay_seconds`; a data error (bad delivery, failed check) fails at once.
+    task_retries: int = field(default_factory=lambda: int(_env("TASK_RETRIES", "2")))
+    retry_delay_seconds: int = field(default_factory=lambda: int(_env("RETRY_DELAY_SECONDS", "60")))
     # Nights of published snapshots kept; the one LATEST names is never removed.
     retention_nights: int = field(default_factory=lambda: int(_env("RETENTION_NIGHTS", "30")))
 

@@ -65,25 +65,57 @@ def stage(cfg: Settings, ds: str, run_id: str, name: str):
         log.write_text(json.dumps(entries, indent=1))
 
 
+@contextmanager
+def data_errors_fail_at_once():
+    """Around an Airflow task: a NightFailed (a bad delivery, a failed check) fails the task with no retry, since a
+    retry would meet the same data; any other exception is left to the task's retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        yield
+    except NightFailed as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
 # ------------------------------------------------------------------ stages
+
+def delivery_deadline(cfg: Settings, ds: str) -> dt.datetime:
+    """How long the night of ds waits for its deliveries: `delivery_deadline_hours` after the day ends (UTC)."""
+    day_ends = dt.datetime.fromisoformat(ds).replace(tzinfo=dt.timezone.utc) + dt.timedelta(days=1)
+    return day_ends + dt.timedelta(hours=cfg.delivery_deadline_hours)
+
+
+def waiting_for_deliveries(cfg: Settings, ds: str, now: dt.datetime | None = None) -> list[str]:
+    """The deliveries of ds still missing while there is time to wait for them (the sensor looks again later);
+    [] once every one is complete or the deadline has passed (check_deliveries then decides)."""
+    missing = missing_deliveries(cfg, ds)
+    if missing and (now or dt.datetime.now(dt.timezone.utc)) < delivery_deadline(cfg, ds):
+        return missing
+    return []
+
 
 def check_deliveries(cfg: Settings, ds: str) -> dict:
     missing = missing_deliveries(cfg, ds)
     if missing:
         raise NightFailed(
-            "rule delivery.complete: no complete delivery (no _SUCCESS marker) for "
+            "rule delivery.complete: no complete delivery (no _SUCCESS marker) by the deadline "
+            + f"{delivery_deadline(cfg, ds):%Y-%m-%d %H:%M} UTC for "
             + "; ".join(missing)
             + ". Wait for the upstream delivery or ask for it, then re-run `sesame night --ds " + ds + "`.")
     return {"sources": len(SOURCES)}
 
 
 def spark_job(job: str, args: list[str], cfg: Settings) -> None:
+    """Run a Spark job. A job that rejected its input (a `SESAME-ERROR:` line) fails the night closed; any other
+    failure (a JVM that died, out of memory) propagates as JobFailed, which Airflow retries."""
     from sesame.spark import JobFailed
 
     try:
         submit(job, args, cfg)
     except JobFailed as exc:
-        raise NightFailed(str(exc)) from exc
+        if exc.rejected:
+            raise NightFailed(str(exc)) from exc
+        raise
 
 
 def ingest(cfg: Settings, ds: str) -> None:

@@ -117,3 +117,4 @@ class JobFailed(RuntimeError):
         super().__init__(f"Spark job {job} failed (exit {returncode}): {detail}")
         self.job = job
         self.detail = detail
+        self.rejected = bool(reasons)  # the job refused its input: running it again gives the same answer
