@@ -41,3 +41,36 @@ def test_closed_or_odd_streams_are_not_terminals():
     closed = io.StringIO()
     closed.close()
     assert not is_terminal(closed) and not is_terminal(None) and not is_terminal(object())
+
+
+def test_a_night_is_watched_stage_by_stage_and_its_wait_is_said(tmp_path):
+    import json
+
+    from sesame.config import Settings
+    from sesame.progress import NightWatch
+    from sesame.schemas import SOURCES
+
+    cfg = Settings(home=tmp_path, delivery_deadline_hours=24 * 365 * 100)  # still waiting, whatever today is
+    ds, out = "2026-11-23", io.StringIO()
+    for name in SOURCES:
+        if name != "payments":
+            (cfg.raw / name / f"ds={ds}").mkdir(parents=True)
+            (cfg.raw / name / f"ds={ds}" / "_SUCCESS").write_text("")
+    watch = NightWatch(cfg, ds, "r1", stream=out)
+    watch.poll()
+    watch.poll()  # said once, not at every look
+    assert out.getvalue().count("waiting for the deliveries of 2026-11-23 from payments (until ") == 1
+    log = cfg.home / "runs" / ds / "r1.json"
+    log.parent.mkdir(parents=True)
+    log.write_text('{"ds": "2026-11-23", "stages": [{"stage": "check_deliv')  # caught half written
+    watch.poll()
+    stages = [{"stage": "check_deliveries", "status": "ok", "seconds": 0.04},
+              {"stage": "ingest", "status": "ok", "seconds": 48.75}]
+    log.write_text(json.dumps({"stages": stages}))
+    watch.poll()
+    stages.append({"stage": "quality_gate", "status": "failed", "seconds": 6.3})
+    log.write_text(json.dumps({"stages": stages}))
+    watch.poll()
+    watch.poll()
+    lines = out.getvalue().splitlines()[1:]
+    assert lines == ["  check_deliveries: ok in 0.0 s", "  ingest: ok in 48.8 s", "  quality_gate: failed in 6.3 s"]

@@ -66,8 +66,9 @@ def ensure_airflow(cfg: Settings) -> None:
     marker.write_text("ok\n")
 
 
-def run_dag(cfg: Settings, dag_id: str, ds: str, conf: dict | None = None) -> tuple[bool, str]:
-    """Run one DAG run for ds through Airflow (`airflow dags test`); returns (succeeded, log path)."""
+def run_dag(cfg: Settings, dag_id: str, ds: str, conf: dict | None = None, watch=None) -> tuple[bool, str]:
+    """Run one DAG run for ds through Airflow (`airflow dags test`); returns (succeeded, log path). `watch.poll()`,
+    if given, is called every second while it runs (sesame.progress.NightWatch)."""
     ensure_airflow(cfg)
     log = cfg.home / "logs" / f"{dag_id}-{ds}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -75,7 +76,16 @@ def run_dag(cfg: Settings, dag_id: str, ds: str, conf: dict | None = None) -> tu
     if conf:
         cmd += ["-c", json.dumps(conf)]
     with open(log, "w") as fh:
-        proc = subprocess.run(cmd, env=airflow_env(cfg), stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, env=airflow_env(cfg), stdout=fh, stderr=subprocess.STDOUT)
+        while True:
+            try:
+                proc.wait(timeout=1)
+                break
+            except subprocess.TimeoutExpired:
+                if watch is not None:
+                    watch.poll()
+    if watch is not None:
+        watch.poll()
     return proc.returncode == 0, str(log)
 
 
@@ -173,8 +183,13 @@ def run_night(cfg: Settings, ds: str, quiet: bool = False) -> int:
     from sesame import snapshots
     from sesame.report import report_path
 
+    from sesame.progress import NightWatch
+
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    ok, log = run_dag(cfg, "sesame_nightly", ds, {"run_id": run_id})
+    if not quiet:
+        print(f"night {ds}: run {run_id} of sesame_nightly through Airflow; its stages as they end:", flush=True)
+    ok, log = run_dag(cfg, "sesame_nightly", ds, {"run_id": run_id},
+                      watch=None if quiet else NightWatch(cfg, ds, run_id))
     published = (cfg.published / "sesame_scores" / f"ds={ds}" / f"run={run_id}" / "_manifest.json").exists()
     if not (ok and published):
         report = report_path(cfg, ds, run_id)

@@ -97,3 +97,43 @@ def track(items: Iterable[T], desc: str, total: int | None = None, unit: str = "
         for item in items:
             yield item
             bar.update()
+
+
+class NightWatch:
+    """While Airflow runs a night (its own log goes to a file), say what the night is doing: each stage as it ends,
+    from the night's run log (runs/<ds>/<run_id>.json), and, before the first stage ends, the deliveries it is still
+    waiting for. Plain lines, so a terminal, a pipe and a file read the same."""
+
+    def __init__(self, cfg, ds: str, run_id: str, stream: TextIO | None = None):
+        self.cfg, self.ds = cfg, ds
+        self.run_log = cfg.home / "runs" / ds / f"{run_id}.json"
+        self.stream = stream if stream is not None else sys.stdout
+        self.shown = 0
+        self.waiting_for: list[str] = []
+
+    def _stages(self) -> list[dict] | None:
+        import json
+
+        try:
+            return json.loads(self.run_log.read_text(encoding="utf-8"))["stages"]
+        except FileNotFoundError:
+            return []
+        except (ValueError, KeyError):  # caught half written: read it at the next look
+            return None
+
+    def poll(self) -> None:
+        stages = self._stages()
+        if stages is None:
+            return
+        for entry in stages[self.shown:]:
+            print(f"  {entry['stage']}: {entry['status']} in {float(entry['seconds']):.1f} s", file=self.stream,
+                  flush=True)
+        self.shown = max(self.shown, len(stages))
+        if not stages:
+            from sesame.night import delivery_deadline, waiting_for_deliveries
+
+            missing = [m.split(",")[0].removeprefix("source ") for m in waiting_for_deliveries(self.cfg, self.ds)]
+            if missing and missing != self.waiting_for:
+                print(f"  waiting for the deliveries of {self.ds} from {', '.join(missing)} (until "
+                      f"{delivery_deadline(self.cfg, self.ds):%Y-%m-%d %H:%M} UTC)", file=self.stream, flush=True)
+            self.waiting_for = missing
