@@ -392,7 +392,7 @@ def test_sesame_night_names_the_report(published_home, monkeypatch, capsys):
     leaves what a real run leaves: a snapshot manifest when it published, and the report)."""
     from sesame import cli
 
-    def run_dag(cfg, dag_id, ds, conf):
+    def run_dag(cfg, dag_id, ds, conf, watch=None):
         run_id = conf["run_id"]
         if ds == DS:
             manifest = cfg.published / "sesame_scores" / f"ds={ds}" / f"run={run_id}" / "_manifest.json"
@@ -405,6 +405,8 @@ def test_sesame_night_names_the_report(published_home, monkeypatch, capsys):
         log = cfg.home / "logs" / "night.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text("NightFailed: rule delivery.complete: no complete delivery\n")
+        if watch is not None:
+            watch.poll()
         return ds == DS, str(log)
 
     monkeypatch.setattr(cli, "run_dag", run_dag)
