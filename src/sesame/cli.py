@@ -181,9 +181,8 @@ def cmd_train(args, cfg: Settings) -> int:
 
 def run_night(cfg: Settings, ds: str, quiet: bool = False) -> int:
     from sesame import snapshots
-    from sesame.report import report_path
-
     from sesame.progress import NightWatch
+    from sesame.report import report_path
 
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     if not quiet:
