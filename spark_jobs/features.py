@@ -229,15 +229,21 @@ def night_state(spark: SparkSession, cfg: Settings, sources: dict[str, DataFrame
 
 
 def last_published_scores(spark: SparkSession, cfg: Settings, night: str) -> DataFrame | None:
-    """The scores of the last night before this one that was published (publish leaves a marker in the
-    night's lake scores); None before the first publication. A failed night's scores are never used."""
-    from sesame.snapshots import PUBLISHED_MARKER
+    """The scores of the last night before this one that was published, as they went out: NIGHT records the
+    night's run and publish leaves that run id in the night's lake scores (a later run of the same night that
+    failed would have replaced them). None before the first publication; a failed night's scores are never used."""
+    from sesame.snapshots import PUBLISHED_MARKER, night_pointer, published_nights
 
-    published = sorted(p.parent.name[3:] for p in cfg.zone("scores").glob(f"ds=*/{PUBLISHED_MARKER}")
-                       if p.parent.name[3:] < night)
+    recorded = published_nights(cfg.published)
+    published = []
+    for marker in cfg.zone("scores").glob(f"ds=*/{PUBLISHED_MARKER}"):
+        ds = marker.parent.name[3:]
+        if ds < night and (night_pointer(cfg.published) is None  # published before NIGHT existed
+                           or recorded.get(ds, {}).get("run_id") == marker.read_text(encoding="utf-8").strip()):
+            published.append(ds)
     if not published:
         return None
-    return spark.read.parquet(str(cfg.zone("scores", ds=published[-1]))).select("user_id", "score")
+    return spark.read.parquet(str(cfg.zone("scores", ds=max(published)))).select("user_id", "score")
 
 
 def run(spark: SparkSession, cfg: Settings, nights: list[str], incremental: bool = True) -> None:

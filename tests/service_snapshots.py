@@ -2,6 +2,8 @@
 (no Spark): users U00000001.. with scores spread over 350-950, and visa lists derived from the scores."""
 from __future__ import annotations
 
+import json
+
 import datetime as dt
 from pathlib import Path
 
@@ -58,7 +60,7 @@ def visa_table(ds: str, scores: pa.Table) -> pa.Table:
 
 def publish_night(published: Path, ds: str, n: int = 200, shift: int = 0, run_id: str = "r1",
                   flip: bool = True) -> dict[str, str]:
-    """Write both datasets for a night; flip LATEST to them unless told not to. Returns the snapshot names."""
+    """Write both datasets for a night; publish them (NIGHT) unless told not to. Returns the snapshot names."""
     scores = scores_table(ds, n, shift)
     written = {
         "sesame_scores": snapshots.write_snapshot(published, "sesame_scores", ds, run_id, scores, "scorecard-test",
@@ -67,6 +69,15 @@ def publish_night(published: Path, ds: str, n: int = 200, shift: int = 0, run_id
                                                      visa_table(ds, scores), "scorecard-test", CHECKS),
     }
     if flip:
-        for dataset, rel in written.items():
-            snapshots.flip_latest(published, dataset, rel)
+        snapshots.publish_night(published, ds, run_id, written)
     return written
+
+
+def point_night(published: Path, ds: str, names: dict[str, str], run_id: str = "r1") -> None:
+    """Move NIGHT by hand to snapshots that publish_night would refuse (missing, altered): what a reader meets
+    when the lake is damaged after publication."""
+    path = published / "NIGHT"
+    pointer = json.loads(path.read_text()) if path.exists() else {"nights": {}}
+    pointer.update(ds=ds, run_id=run_id, published_at="2026-01-01T00:00:00+00:00",
+                   datasets={name: {"snapshot": rel, "row_count": None} for name, rel in names.items()})
+    path.write_text(json.dumps(pointer))

@@ -99,8 +99,8 @@ def test_a_snapshot_and_its_pointer_are_on_disk_before_their_names_appear(tmp_pa
     assert ("fsync", str(folder.parent)) in events[renamed:]  # the new name itself is durable
 
     events.clear()
-    snapshots.flip_latest(root, "sesame_scores", rel)
-    latest = root / "sesame_scores" / "LATEST"
-    renamed = events.index(("rename", str(latest)))
-    assert any(kind == "fsync" and Path(p).name.startswith(".LATEST.tmp") for kind, p in events[:renamed])
-    assert ("fsync", str(latest.parent)) in events[renamed:]
+    snapshots.publish_night(root, "2026-11-23", "run1", {"sesame_scores": rel})
+    for pointer in (root / "NIGHT", root / "sesame_scores" / "LATEST"):
+        renamed = events.index(("rename", str(pointer)))
+        assert any(kind == "fsync" and Path(p).name.startswith(f".{pointer.name}.tmp") for kind, p in events[:renamed])
+        assert ("fsync", str(pointer.parent)) in events[renamed:]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pandas as pd
 import pytest
@@ -165,3 +166,8 @@ def test_last_published_scores_skip_failed_and_later_nights(spark, tmp_path):
     assert last("2026-11-20") is None  # nothing was published before the first night
     assert last("2026-11-22") == 610  # the 21st failed: its scores never went out
     assert last("2026-11-23") == 630
+    # NIGHT says which run of the 22nd went out; the lake's scores are of another run (a later re-run that failed)
+    cfg.published.mkdir()
+    (cfg.published / "NIGHT").write_text(json.dumps({"ds": "2026-11-22", "run_id": "other", "nights": {
+        "2026-11-20": {"run_id": "run"}, "2026-11-22": {"run_id": "other"}}}))
+    assert last("2026-11-23") == 610

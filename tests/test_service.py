@@ -15,7 +15,7 @@ from sesame.privacy import user_key
 from sesame.service.app import create_app
 from sesame.service.audit import read_entries
 from sesame.service.store import ScoresIndex
-from tests.service_snapshots import MIN_SCORE, publish_night, score_of, user_ids
+from tests.service_snapshots import MIN_SCORE, point_night, publish_night, score_of, user_ids
 
 DS1, DS2 = "2026-11-22", "2026-11-23"
 N = 200
@@ -209,15 +209,16 @@ def test_unverifiable_or_missing_snapshot_is_not_served(svc):
     written = publish_night(svc.cfg.published, DS2, n=N, shift=5, flip=False)
     part = svc.cfg.published / "sesame_scores" / written["sesame_scores"] / "part-00000.parquet"
     part.write_bytes(part.read_bytes()[:-10] + b"0123456789")  # altered after publishing
-    latest = svc.cfg.published / "sesame_scores" / "LATEST"
-    latest.write_text(json.dumps({"snapshot": written["sesame_scores"], "ds": DS2}))
+    point_night(svc.cfg.published, DS2, written)
     store.refresh()
     assert get(svc, "/v1/scores/U00000001").json()["ds"] == DS1
     health = svc.get("/v1/health").json()
     assert health["status"] == "degraded" and "sha256" in health["errors"]["sesame_scores"]["error"]
+    # the night's visa list loaded fine, but is not served without the night's scores: the old night stays whole
+    assert {s["ds"] for s in health["snapshots"].values()} == {DS1}
 
-    # LATEST naming a snapshot that is not (yet) there: still the old one
-    latest.write_text(json.dumps({"snapshot": f"ds={DS2}/run=never-written", "ds": DS2}))
+    # NIGHT naming a snapshot that is not (yet) there: still the old one
+    point_night(svc.cfg.published, DS2, {**written, "sesame_scores": f"ds={DS2}/run=never-written"})
     store.refresh()
     assert get(svc, "/v1/scores/U00000001").json()["ds"] == DS1
     assert "no _manifest.json" in svc.get("/v1/health").json()["errors"]["sesame_scores"]["error"]
@@ -268,10 +269,10 @@ def test_readers_during_swaps_see_one_whole_snapshot(svc):
         for k in range(6):
             ds = (DS1, DS2)[k % 2 == 0]
             target = next((svc.cfg.published / "sesame_scores" / f"ds={ds}").glob("run=*"))
-            (svc.cfg.published / "sesame_scores" / "LATEST").write_text(
-                json.dumps({"snapshot": f"ds={ds}/{target.name}", "ds": ds, "n": k}))
+            point_night(svc.cfg.published, ds, {d: f"ds={ds}/{target.name}" for d in ("sesame_scores",
+                                                                                      "visa_eligibility")})
             store.refresh()
-            assert store.current.scores.info.ds == ds
+            assert store.current.scores.info.ds == ds == store.current.visa.info.ds
     finally:
         stop.set()
         reader.join()

@@ -213,3 +213,24 @@ def test_credit_report_cli_issue_and_verify(svc, tmp_path, capsys):
     out.write_bytes(data.replace(b"Sesame personal credit report", b"Sesame personal credit reporT", 1))
     assert main(["credit-report", "verify", str(out)]) == 1
     assert "INVALID" in capsys.readouterr().out
+
+
+def test_no_report_from_the_datasets_of_two_nights(home):
+    """A home whose per-dataset LATEST files name different nights (published before NIGHT existed, or moved by
+    hand): the service serves what they name, but refuses to sign a report that would mix two nights."""
+    cfg = Settings()
+    (old, _), (new, _) = NIGHTS[-2:]
+    for ds, shift in NIGHTS[-2:]:
+        publish_night(cfg.published, ds, n=N, shift=shift)
+    (cfg.published / "NIGHT").unlink()
+    (cfg.published / "visa_eligibility" / "LATEST").write_text(json.dumps({"snapshot": f"ds={old}/run=r1"}))
+    app = create_app(cfg, reload_seconds=0)
+    client = TestClient(app)
+    keys = app.state.services.keys
+    client.recorder = {"X-API-Key": keys.create("consent-desk", ["consents:write"])[0]}
+    client.issuer = {"X-API-Key": keys.create("consulate-desk", ["reports:issue"])[0]}
+    consent(client)
+    r = issue(client, "html")
+    assert r.status_code == 503 and r.json()["error"] == "mixed_night"
+    assert old in r.json()["message"] and new in r.json()["message"]
+    app.state.services.audit.close()

@@ -20,7 +20,7 @@ CHECKS = [{"name": "all", "passed": True}]
 
 def _publish(root, ds, run, n=10):
     rel = snapshots.write_snapshot(root, "sesame_scores", ds, run, _table(n), "m1", CHECKS)
-    snapshots.flip_latest(root, "sesame_scores", rel)
+    snapshots.publish_night(root, ds, run, {"sesame_scores": rel})
     return rel
 
 
@@ -73,7 +73,7 @@ def test_killed_before_latest_moves(tmp_path, monkeypatch):
     _publish(tmp_path, "2026-11-20", "r1")
     before = (tmp_path / "sesame_scores" / "LATEST").read_text()
     snapshots.write_snapshot(tmp_path, "sesame_scores", "2026-11-21", "r2", _table(20), "m1", CHECKS)
-    # the process dies here, before flip_latest: readers still get the previous night, whole
+    # the process dies here, before NIGHT moves: readers still get the previous night, whole
     assert (tmp_path / "sesame_scores" / "LATEST").read_text() == before
     assert snapshots.open_latest("sesame_scores", root=tmp_path).to_table().num_rows == 10
 
@@ -82,14 +82,17 @@ def test_failed_checks_are_never_published(tmp_path):
     rel = snapshots.write_snapshot(tmp_path, "sesame_scores", "2026-11-20", "r1", _table(5), "m1",
                                    [{"name": "x", "passed": False}])
     with pytest.raises(snapshots.SnapshotError, match="failed checks"):
-        snapshots.flip_latest(tmp_path, "sesame_scores", rel)
-    assert not (tmp_path / "sesame_scores" / "LATEST").exists()
+        snapshots.publish_night(tmp_path, "2026-11-20", "r1", {"sesame_scores": rel})
+    assert not (tmp_path / "sesame_scores" / "LATEST").exists() and not (tmp_path / "NIGHT").exists()
 
 
 def test_backfilled_older_night_does_not_move_latest_back(tmp_path):
     _publish(tmp_path, "2026-11-21", "r1")
     _publish(tmp_path, "2026-11-19", "r2")
     assert json.loads((tmp_path / "sesame_scores" / "LATEST").read_text())["ds"] == "2026-11-21"
+    assert snapshots.latest(tmp_path, "sesame_scores")["ds"] == "2026-11-21"
+    # ...but it is published: NIGHT records it
+    assert snapshots.is_published(tmp_path, "2026-11-19", "r2") and not snapshots.is_published(tmp_path, "2026-11-20")
 
 
 def test_retention_keeps_latest(tmp_path):
@@ -98,7 +101,60 @@ def test_retention_keeps_latest(tmp_path):
     removed = snapshots.apply_retention(tmp_path, "sesame_scores", keep_nights=3)
     kept = sorted(p.name for p in (tmp_path / "sesame_scores").glob("ds=*"))
     assert kept == ["ds=2026-11-17", "ds=2026-11-18", "ds=2026-11-19"] and len(removed) == 7
-    # LATEST's night survives even when it is older than the kept window
-    (tmp_path / "sesame_scores" / "LATEST").write_text(json.dumps({"snapshot": "ds=2026-11-17/run=r1", "ds": "2026-11-17"}))
+    # the current night survives even when it is older than the kept window
+    pointer = json.loads((tmp_path / "NIGHT").read_text())
+    pointer.update(ds="2026-11-17", datasets={"sesame_scores": {"snapshot": "ds=2026-11-17/run=r1"}})
+    (tmp_path / "NIGHT").write_text(json.dumps(pointer))
     snapshots.apply_retention(tmp_path, "sesame_scores", keep_nights=1)
     assert (tmp_path / "sesame_scores" / "ds=2026-11-17").exists()
+
+
+def _night(root, ds, run, n):
+    """Both datasets of a night, written and published together."""
+    written = {name: snapshots.write_snapshot(root, name, ds, run, _table(n, start=n), "m1", CHECKS)
+               for name in ("sesame_scores", "visa_eligibility")}
+    snapshots.publish_night(root, ds, run, written)
+    return written
+
+
+def test_a_reader_of_a_half_moved_night_gets_one_night_whole(tmp_path, monkeypatch):
+    """Killed at each step of publishing night 2: a reader sees night 1 whole until NIGHT moves, then night 2 whole;
+    never the scores of one night with the visa list of the other."""
+    _night(tmp_path, "2026-11-20", "r1", 10)
+    written = {name: snapshots.write_snapshot(tmp_path, name, "2026-11-21", "r2", _table(20, start=20), "m1", CHECKS)
+               for name in ("sesame_scores", "visa_eligibility")}
+    real_write = snapshots.write_atomic
+    for steps_done in range(4):  # NIGHT, then the two LATEST files
+        calls = []
+
+        def dies(path, text, calls=calls, steps_done=steps_done):
+            if len(calls) == steps_done:
+                raise KeyboardInterrupt(f"killed before writing {path.name}")
+            calls.append(path)
+            real_write(path, text)
+
+        monkeypatch.setattr(snapshots, "write_atomic", dies)
+        if steps_done < 3:
+            with pytest.raises(KeyboardInterrupt):
+                snapshots.publish_night(tmp_path, "2026-11-21", "r2", written)
+        else:
+            snapshots.publish_night(tmp_path, "2026-11-21", "r2", written)
+        monkeypatch.undo()
+        pointer, datasets = snapshots.open_night(tmp_path)
+        rows = {name: d.to_table().num_rows for name, d in datasets.items()}
+        expected = 10 if steps_done == 0 else 20
+        assert pointer["ds"] == ("2026-11-20" if steps_done == 0 else "2026-11-21")
+        assert rows == {"sesame_scores": expected, "visa_eligibility": expected}
+        assert {name: snapshots.latest(tmp_path, name)["ds"] for name in rows} == {name: pointer["ds"] for name in rows}
+        assert snapshots.is_published(tmp_path, "2026-11-21") == (steps_done > 0)
+        (tmp_path / "NIGHT").write_text(json.dumps(  # back to night 1 for the next kill
+            {**pointer, "ds": "2026-11-20", "run_id": "r1", "datasets": {
+                n: {"snapshot": "ds=2026-11-20/run=r1", "row_count": 10} for n in rows},
+             "nights": {"2026-11-20": pointer["nights"]["2026-11-20"]}}))
+
+
+def test_a_night_is_published_only_with_snapshots_of_that_night(tmp_path):
+    written = _night(tmp_path, "2026-11-20", "r1", 10)
+    with pytest.raises(snapshots.SnapshotError, match="not of night 2026-11-21"):
+        snapshots.publish_night(tmp_path, "2026-11-21", "r2", written)
+    assert snapshots.night_pointer(tmp_path)["ds"] == "2026-11-20"

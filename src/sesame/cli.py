@@ -189,10 +189,10 @@ def run_night(cfg: Settings, ds: str, quiet: bool = False) -> int:
         print(f"night {ds}: run {run_id} of sesame_nightly through Airflow; its stages as they end:", flush=True)
     ok, log = run_dag(cfg, "sesame_nightly", ds, {"run_id": run_id},
                       watch=None if quiet else NightWatch(cfg, ds, run_id))
-    published = (cfg.published / "sesame_scores" / f"ds={ds}" / f"run={run_id}" / "_manifest.json").exists()
+    published = snapshots.is_published(cfg.published, ds, run_id)
     if not (ok and published):
         report = report_path(cfg, ds, run_id)
-        print(f"night {ds} failed closed; nothing was published and LATEST is unchanged.\n"
+        print(f"night {ds} failed closed; nothing was published and NIGHT (and every LATEST) is unchanged.\n"
               f"reason: {failure_reason(log)}\nlog: {log}"
               + (f"\nreport: {report}" if report.exists() else ""), file=sys.stderr)
         return EXIT_FAILED
@@ -213,7 +213,7 @@ def run_night(cfg: Settings, ds: str, quiet: bool = False) -> int:
         print(f"  visa-eligible users per destination: {s['visa_eligible']}")
         print(f"  checks passed: {s['checks_passed']}/{s['checks_total']}")
         print(f"  warehouse: {cfg.warehouse_path} (schema marts)")
-        print(f"  snapshots: {cfg.published}/<dataset>/LATEST -> {latest['snapshot'] if latest else None}")
+        print(f"  snapshots: {cfg.published}/NIGHT -> {latest['snapshot'] if latest else None} (every dataset)")
         print(f"  run log: {log}")
         report = report_path(cfg, ds, run_id)
         print(f"  report: {report}" if report.exists() else "  report: not written (see the run log)")
@@ -229,6 +229,8 @@ def cmd_night(args, cfg: Settings) -> int:
 
 @one_at_a_time(lambda args: f"sesame backfill --start {args.start} --end {args.end}")
 def cmd_backfill(args, cfg: Settings) -> int:
+    from sesame import snapshots
+
     start, end = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
     if end < start:
         print("--end is before --start", file=sys.stderr)
@@ -236,7 +238,7 @@ def cmd_backfill(args, cfg: Settings) -> int:
     nights = [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
     with Progress("backfill", total=len(nights), unit="night") as bar:
         for i, ds in enumerate(nights, 1):
-            done = any((cfg.published / "sesame_scores" / f"ds={ds}").glob("run=*/_manifest.json"))
+            done = snapshots.is_published(cfg.published, ds)
             if done and not args.force:
                 bar.print(f"[{i}/{len(nights)}] {ds} already published; skipping (--force re-runs it)")
                 bar.update(status=ds)

@@ -287,7 +287,8 @@ def audit(cfg: Settings, ds: str, run_id: str) -> list[dict]:
 
 
 def publish(cfg: Settings, ds: str, run_id: str) -> dict:
-    """Snapshots first, then the warehouse swap, then LATEST: each step atomic, LATEST last."""
+    """Snapshots first, then the warehouse swap, then NIGHT, the one step that publishes the night to every reader
+    (each step atomic); a night killed before NIGHT moved is not published, and its re-run publishes it whole."""
     staged = staged_warehouse(cfg, run_id)
     audited = audited_dir(cfg, run_id)
     tables = {path.stem: pq.read_table(path) for path in sorted(audited.glob("*.parquet"))}
@@ -298,8 +299,8 @@ def publish(cfg: Settings, ds: str, run_id: str) -> dict:
                for name, table in tables.items()}
     cfg.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     durable.replace(staged, cfg.warehouse_path)  # readers holding the old file keep it until they reconnect
-    for name, rel in written.items():
-        snapshots.flip_latest(cfg.published, name, rel)
+    snapshots.publish_night(cfg.published, ds, run_id, written)
+    for name in written:
         snapshots.apply_retention(cfg.published, name, cfg.retention_nights)
     # later nights read the scores that went out (the neighbours' score characteristic), never a failed night's
     (cfg.zone("scores", ds=ds) / snapshots.PUBLISHED_MARKER).write_text(run_id, encoding="utf-8")

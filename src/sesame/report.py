@@ -430,7 +430,7 @@ def collect(cfg: Settings, ds: str, run_id: str, alert: dict | None = None) -> d
     done = {e["stage"] for e in (log_ or {}).get("stages", []) if e["status"] == "ok"}
     ran = {e["stage"] for e in (log_ or {}).get("stages", [])}
     manifest_path = cfg.published / "sesame_scores" / f"ds={ds}" / f"run={run_id}" / "_manifest.json"
-    published = manifest_path.exists()
+    published = snapshots.is_published(cfg.published, ds, run_id)  # NIGHT recorded this run
     failed_stage = next((e["stage"] for e in (log_ or {}).get("stages", []) if e["status"] == "failed"), None)
     if alert is None and not published:
         alert = find_alert(cfg, ds, failed_stage, _run_started(log_))

@@ -1,12 +1,15 @@
-"""Published snapshots for downstream services: write (immutable folder + manifest, then an atomic LATEST)
-and read (verify the manifest's checksums, return an Arrow dataset).
+"""Published snapshots for downstream services: write (immutable folder + manifest), publish a whole night in one
+atomic step, and read (verify the manifest's checksums, return an Arrow dataset).
 
+    published/NIGHT                                    {"ds", "run_id", "datasets": {<dataset>: {"snapshot", ...}},
+                                                        "nights": {<ds>: ... every night published}}
     published/<dataset>/LATEST                         {"snapshot": "ds=YYYY-MM-DD/run=<run_id>", ...}
     published/<dataset>/ds=YYYY-MM-DD/run=<run_id>/    part-*.parquet + _manifest.json
 
-A snapshot is assembled in a hidden staging folder and renamed into place whole; LATEST is replaced by rename.
-So a reader either sees the previous snapshot or the complete new one, and a night killed half way leaves
-LATEST and everything it names untouched.
+A snapshot is assembled in a hidden staging folder and renamed into place whole. A night is published when NIGHT,
+replaced by rename, names it: that one step makes every dataset of the night current together, so a reader that
+reads NIGHT once (open_night, the score service) never combines datasets of two nights, and a night killed half way
+leaves NIGHT and everything it names untouched. Each dataset's LATEST follows NIGHT, for readers of one dataset.
 """
 from __future__ import annotations
 
@@ -27,6 +30,9 @@ ROWS_PER_FILE = 500_000
 # Publish also leaves this file in the night's lake scores (lake/scores/ds=...), so that later nights know
 # which scores went out (the social feature of neighbours' last published scores); Spark skips "_" files.
 PUBLISHED_MARKER = "_PUBLISHED"
+
+# published/NIGHT names the current night's snapshot of every dataset and records every night published.
+NIGHT_POINTER = "NIGHT"
 
 # Beside every dataset, what it is and who answers for it.
 DATASETS = {
@@ -90,17 +96,55 @@ def write_snapshot(root: Path, dataset: str, ds: str, run_id: str, table: pa.Tab
     return rel
 
 
-def flip_latest(root: Path, dataset: str, rel: str) -> None:
-    """Point LATEST at a complete snapshot whose checks passed (atomic rename), unless it names a later night."""
-    manifest = read_manifest(root / dataset / rel)
-    if not all(c.get("passed") for c in manifest["checks"]):
-        raise SnapshotError(f"{dataset} {rel}: refusing to publish a snapshot with failed checks")
-    current = latest(root, dataset)
-    if current and current["ds"] > manifest["ds"]:
-        return  # a back-filled older night never moves LATEST backwards
-    write_atomic(root / dataset / "LATEST", json.dumps({
-        "snapshot": rel, "ds": manifest["ds"], "run_id": manifest["run_id"], "row_count": manifest["row_count"],
-        "published_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}))
+def publish_night(root: Path, ds: str, run_id: str, written: dict[str, str]) -> bool:
+    """Publish a night's snapshots of every dataset in one atomic step: NIGHT, one file replaced by rename, records
+    the night as published and (unless a later night is already current: a back-filled night never moves it
+    backwards) names it the current night of every dataset. The per-dataset LATEST files then follow it, for readers
+    of a single dataset. Returns whether the current night moved."""
+    entry: dict = {"run_id": run_id, "published_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                   "datasets": {}}
+    for name, rel in sorted(written.items()):
+        manifest = verify(root / name / rel)
+        if not all(c.get("passed") for c in manifest["checks"]):
+            raise SnapshotError(f"{name} {rel}: refusing to publish a snapshot with failed checks")
+        if (manifest["ds"], manifest["run_id"]) != (ds, run_id):
+            raise SnapshotError(f"{name} {rel}: the snapshot is of night {manifest['ds']} run {manifest['run_id']}, "
+                                f"not of night {ds} run {run_id}")
+        entry["datasets"][name] = {"snapshot": rel, "row_count": manifest["row_count"]}
+    pointer = night_pointer(root) or {}
+    nights = {**pointer.get("nights", {}), ds: entry}
+    moves = not pointer.get("ds") or pointer["ds"] <= ds
+    current = {"ds": ds, **entry} if moves else {k: v for k, v in pointer.items() if k != "nights"}
+    write_atomic(root / NIGHT_POINTER, json.dumps({**current, "nights": dict(sorted(nights.items()))}, indent=1))
+    if moves:
+        for name, dataset in entry["datasets"].items():
+            write_atomic(root / name / "LATEST", json.dumps(
+                {"snapshot": dataset["snapshot"], "ds": ds, "run_id": run_id, "row_count": dataset["row_count"],
+                 "published_at": entry["published_at"]}))
+    return moves
+
+
+def night_pointer(root: Path) -> dict | None:
+    """NIGHT as one read: the current night ({"ds", "run_id", "published_at", "datasets": {name: {"snapshot",
+    "row_count"}}}) and every night published ("nights": {ds: ...}); None before the first publication."""
+    path = root / NIGHT_POINTER
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def published_nights(root: Path) -> dict[str, dict]:
+    """Every night NIGHT recorded as published: {ds: {"run_id", "published_at", "datasets"}}."""
+    return (night_pointer(root) or {}).get("nights", {})
+
+
+def is_published(root: Path, ds: str, run_id: str | None = None) -> bool:
+    """Whether night ds (run run_id, if given) was published, i.e. NIGHT recorded it."""
+    pointer = night_pointer(root)
+    if pointer is None:  # a home published before NIGHT existed: its LATEST files moved night by night
+        current = latest(root, "sesame_scores")
+        return bool(current) and current["ds"] >= ds and any(
+            (root / "sesame_scores" / f"ds={ds}").glob(f"run={run_id or '*'}/_manifest.json"))
+    night = pointer.get("nights", {}).get(ds)
+    return night is not None and (run_id is None or night["run_id"] == run_id)
 
 
 def read_manifest(folder: Path) -> dict:
@@ -108,8 +152,15 @@ def read_manifest(folder: Path) -> dict:
 
 
 def latest(root: Path, dataset: str) -> dict | None:
-    path = root / dataset / "LATEST"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+    """The current snapshot of a dataset ({"snapshot", "ds", "run_id", "row_count", ...}), as NIGHT names it."""
+    pointer = night_pointer(root)
+    if pointer is None:  # published before NIGHT existed
+        path = root / dataset / "LATEST"
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+    current = pointer.get("datasets", {}).get(dataset)
+    if current is None:
+        return None
+    return {**current, "ds": pointer["ds"], "run_id": pointer["run_id"], "published_at": pointer["published_at"]}
 
 
 def verify(folder: Path) -> dict:
@@ -131,17 +182,30 @@ def verify(folder: Path) -> dict:
     return manifest
 
 
-def open_latest(dataset: str, root: Path | None = None):
-    """The snapshot LATEST names, checksums verified, as a pyarrow.dataset.Dataset."""
+def _open(folder: Path):
     import pyarrow.dataset as pads
 
+    manifest = verify(folder)
+    return pads.dataset([str(folder / f["path"]) for f in manifest["files"]], format="parquet")
+
+
+def open_latest(dataset: str, root: Path | None = None):
+    """The current snapshot of a dataset (as NIGHT names it), checksums verified, as a pyarrow.dataset.Dataset."""
     root = root or settings().published
     pointer = latest(root, dataset)
     if pointer is None:
         raise SnapshotError(f"nothing published yet for {dataset} under {root}")
-    folder = root / dataset / pointer["snapshot"]
-    manifest = verify(folder)
-    return pads.dataset([str(folder / f["path"]) for f in manifest["files"]], format="parquet")
+    return _open(root / dataset / pointer["snapshot"])
+
+
+def open_night(root: Path | None = None) -> tuple[dict, dict]:
+    """Every dataset of the current night, from one read of NIGHT, so that they are of the same night whatever
+    is published meanwhile: (the night's pointer, {dataset: pyarrow.dataset.Dataset}), checksums verified."""
+    root = root or settings().published
+    pointer = night_pointer(root)
+    if pointer is None:
+        raise SnapshotError(f"no night published yet under {root}")
+    return pointer, {name: _open(root / name / d["snapshot"]) for name, d in pointer["datasets"].items()}
 
 
 def apply_retention(root: Path, dataset: str, keep_nights: int) -> list[str]:

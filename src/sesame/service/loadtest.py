@@ -94,9 +94,9 @@ def prepare_home(home: Path, users: int) -> None:
     scores = synthetic_scores(users)
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     checks = [{"name": "synthetic", "passed": True}]
-    for dataset, table in (("sesame_scores", scores), ("visa_eligibility", synthetic_visa(scores))):
-        rel = snapshots.write_snapshot(cfg.published, dataset, DS, run_id, table, "scorecard-bench", checks)
-        snapshots.flip_latest(cfg.published, dataset, rel)
+    written = {dataset: snapshots.write_snapshot(cfg.published, dataset, DS, run_id, table, "scorecard-bench", checks)
+               for dataset, table in (("sesame_scores", scores), ("visa_eligibility", synthetic_visa(scores)))}
+    snapshots.publish_night(cfg.published, DS, run_id, written)
 
 
 # ---------------------------------------------------------------------------------------------- the server

@@ -32,6 +32,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from sesame import snapshots
 from sesame.service import reference
 from sesame.service.access import write_private
 from sesame.service.store import Served
@@ -133,16 +134,13 @@ def score_history(user_id: str, published: Path, warehouse: Path | None, user_ke
             nights.update({ds: (int(score), tier) for ds, score, tier in rows})
         except duckdb.Error:
             pass  # no marts yet: the published snapshots still give the recent nights
-    for night in sorted((published / "sesame_scores").glob("ds=*")):
-        ds = night.name[3:]
-        if not (since.isoformat() <= ds <= until):
+    for ds, night in sorted(snapshots.published_nights(published).items()):
+        if not (since.isoformat() <= ds <= until) or "sesame_scores" not in night.get("datasets", {}):
             continue
-        runs = [(json.loads((p / "_manifest.json").read_text()), p) for p in night.glob("run=*")
-                if (p / "_manifest.json").exists()]
-        runs = [(m, p) for m, p in runs if all(c.get("passed") for c in m.get("checks", []))]
-        if not runs:
-            continue
-        manifest, folder = max(runs, key=lambda mp: mp[0]["created_at"])
+        folder = published / "sesame_scores" / night["datasets"]["sesame_scores"]["snapshot"]
+        if not (folder / "_manifest.json").exists():
+            continue  # removed by retention: the warehouse above still has the night
+        manifest = snapshots.read_manifest(folder)
         data = pads.dataset([str(folder / f["path"]) for f in manifest["files"]], format="parquet")
         found = data.to_table(columns=["score", "tier"], filter=pads.field("user_id") == user_id).to_pylist()
         if found:
@@ -158,6 +156,11 @@ def build_report(served: Served, user_id: str, published: Path, warehouse: Path 
                  user_key: str | None, now: dt.datetime | None = None) -> dict:
     if served.scores is None:
         raise ReportError(503, "not_ready", "no score snapshot is loaded yet")
+    nights = {(idx.info.ds, idx.info.run_id) for idx in (served.scores, served.visa) if idx is not None}
+    if len(nights) > 1:  # a signed report states one night's facts, never a score and a visa list of two
+        raise ReportError(503, "mixed_night", "the loaded scores and visa lists are of different nights "
+                          f"({', '.join(f'{ds} run {run}' for ds, run in sorted(nights))}); no report is issued "
+                          "until one night is loaded whole")
     found = served.scores.get(user_id)
     if found is None:
         raise ReportError(404, "user_not_found", f"no score for user {user_id} in the current snapshot")

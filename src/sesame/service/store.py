@@ -1,11 +1,11 @@
-"""The published snapshots the service answers from, held in memory and swapped whole when LATEST moves.
+"""The published snapshots the service answers from, held in memory and swapped whole when NIGHT moves.
 
-A watcher thread looks at each dataset's LATEST every few seconds (one stat call when nothing changed). When it
-names a new snapshot, the snapshot is read into memory, every file checked against the manifest's row count and
+A watcher thread looks at published/NIGHT every few seconds (one stat call when nothing changed). When it names a
+new night, each dataset's snapshot is read into memory, every file checked against the manifest's row count and
 sha256 (on the very bytes that are then parsed, so what is served is what was verified), indexed by user_id, and
-only then swapped in by one reference assignment. Requests take that reference once, so a request sees one
-consistent snapshot and never a half-loaded one. A snapshot that fails to load is not served: the previous one
-stays, and the failure shows on /v1/health.
+only then are all of them swapped in together by one reference assignment. Requests take that reference once, so a
+request sees one consistent night and never a half-loaded one or two nights mixed. A night whose snapshots fail to
+load is not served: the previous night stays whole, and the failure shows on /v1/health.
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sesame.service.reference import FACTORS
+from sesame.snapshots import NIGHT_POINTER
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ def load(root: Path, dataset: str, snapshot: str):
 
 
 class SnapshotStore:
-    """Holds the served snapshots and replaces them when LATEST moves (refresh(), or a watcher thread)."""
+    """Holds the served snapshots and replaces them when NIGHT moves (refresh(), or a watcher thread)."""
 
     def __init__(self, root: Path, reload_seconds: float = 2.0, retry_failed_seconds: float = 30.0,
                  freeze_gc: bool = False):
@@ -206,69 +207,91 @@ class SnapshotStore:
         self.retry_failed_seconds = retry_failed_seconds
         self.current = Served()
         self.errors: dict[str, dict] = {}  # dataset -> the last snapshot that failed to load, and why
-        self._seen: dict[str, tuple] = {}  # dataset -> stat of LATEST when last examined
+        self._seen: tuple | None = None  # stat of the pointer when last examined
+        self._failed_at = 0.0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _pointer(self, dataset: str) -> tuple[tuple | None, str | None]:
-        """(stat of LATEST, the snapshot it names); the name is None when LATEST is unchanged since last look."""
-        path = self.root / dataset / "LATEST"
-        try:
-            st = path.stat()
-        except FileNotFoundError:
+    def _pointers(self) -> tuple[tuple | None, dict[str, str] | None]:
+        """(stamp of the pointer, {dataset: snapshot} as one read of NIGHT names them); the names are None when the
+        pointer is unchanged since the last look. A home published before NIGHT existed has only per-dataset LATEST
+        files."""
+        night = self.root / NIGHT_POINTER
+        paths = [night] if night.exists() else [self.root / d / "LATEST" for d in (SCORES, VISA)]
+        stamps = []
+        for path in paths:
+            try:
+                st = path.stat()
+                stamps.append((path.name, st.st_ino, st.st_mtime_ns, st.st_size))
+            except FileNotFoundError:
+                stamps.append(None)
+        if not any(stamps):
             return None, None
-        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
-        if stamp == self._seen.get(dataset):
+        stamp = tuple(stamps)
+        if stamp == self._seen:
             return stamp, None
         try:
-            return stamp, json.loads(path.read_text(encoding="utf-8"))["snapshot"]
+            if paths == [night]:
+                datasets = json.loads(night.read_text(encoding="utf-8"))["datasets"]
+                return stamp, {d: datasets[d]["snapshot"] for d in (SCORES, VISA) if d in datasets}
+            return stamp, {d: json.loads(p.read_text(encoding="utf-8"))["snapshot"]
+                           for d, p in zip((SCORES, VISA), paths) if p.exists()}
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise SnapshotLoadError(f"{path}: unreadable ({exc})") from None
+            raise SnapshotLoadError(f"{paths[0]}: unreadable ({exc})") from None
 
     def refresh(self) -> bool:
-        """Load whatever LATEST names now, if new; returns True when the served snapshots changed."""
+        """Load the night the pointer names now, if new; returns True when the served snapshots changed. The
+        datasets are swapped in together or not at all: if one fails to load, the previous night stays whole."""
         with self._lock:
             served = self.current
-            loaded = {SCORES: served.scores, VISA: served.visa}
-            changed = False
-            for dataset in (SCORES, VISA):
-                failed = self.errors.get(dataset)
-                snapshot = None
+            try:
+                stamp, names = self._pointers()
+            except SnapshotLoadError as exc:
+                self._failed({"night": {"snapshot": None, "error": str(exc)}})
+                return False
+            if stamp is None:
+                return False  # nothing published yet
+            if names is None:  # unchanged: only retry a failed load, now and then
+                if not self.errors or time.monotonic() - self._failed_at < self.retry_failed_seconds:
+                    return False
+                self._seen = None
+                stamp, names = self._pointers()
+            self._seen = stamp
+            before = {SCORES: served.scores, VISA: served.visa}
+            fresh, errors = {}, {}
+            for dataset, snapshot in names.items():
+                if before[dataset] is not None and before[dataset].info.snapshot == snapshot:
+                    fresh[dataset] = before[dataset]
+                    continue
                 try:
-                    stamp, snapshot = self._pointer(dataset)
-                    if stamp is None:
-                        continue  # nothing published yet
-                    self._seen[dataset] = stamp
-                    if snapshot is None:  # LATEST unchanged: only retry a failed load, now and then
-                        if not failed or time.monotonic() - failed["at_monotonic"] < self.retry_failed_seconds:
-                            continue
-                        self._seen.pop(dataset)
-                        stamp, snapshot = self._pointer(dataset)
-                        self._seen[dataset] = stamp
-                    if loaded[dataset] is not None and loaded[dataset].info.snapshot == snapshot:
-                        self.errors.pop(dataset, None)
-                        continue
                     started = time.monotonic()
-                    loaded[dataset] = load(self.root, dataset, snapshot)
-                    log.info("serving %s %s (%d rows, loaded in %.1fs)", dataset, snapshot,
-                             len(loaded[dataset]), time.monotonic() - started)
-                    self.errors.pop(dataset, None)
-                    changed = True
-                except Exception as exc:  # noqa: BLE001 - any failure means: keep serving the previous one
+                    fresh[dataset] = load(self.root, dataset, snapshot)
+                    log.info("loaded %s %s (%d rows in %.1fs)", dataset, snapshot, len(fresh[dataset]),
+                             time.monotonic() - started)
+                except Exception as exc:  # noqa: BLE001 - any failure means: keep serving the previous night
                     log.error("not serving %s %s: %s", dataset, snapshot, exc)
-                    self.errors[dataset] = {"snapshot": snapshot, "error": str(exc),
-                                            "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                                            "at_monotonic": time.monotonic()}
-            if changed:
-                self.current = Served(scores=loaded[SCORES], visa=loaded[VISA])  # the atomic swap
-                if self.freeze_gc:
-                    # Millions of long-lived index entries would make every full garbage collection walk them all
-                    # (a pause of many milliseconds mid-request); they hold no reference cycles, so move them out
-                    # of the collector's sight. A replaced snapshot is still freed by reference counting.
-                    gc.collect()
-                    gc.freeze()
-            return changed
+                    errors[dataset] = {"snapshot": snapshot, "error": str(exc)}
+            if errors:
+                self._failed(errors)
+                return False
+            self.errors = {}
+            if all(fresh.get(d) is before[d] for d in (SCORES, VISA)):
+                return False
+            self.current = Served(scores=fresh.get(SCORES), visa=fresh.get(VISA))  # the atomic swap
+            log.info("serving %s", ", ".join(f"{d} {idx.info.snapshot}" for d, idx in fresh.items()))
+            if self.freeze_gc:
+                # Millions of long-lived index entries would make every full garbage collection walk them all
+                # (a pause of many milliseconds mid-request); they hold no reference cycles, so move them out
+                # of the collector's sight. A replaced snapshot is still freed by reference counting.
+                gc.collect()
+                gc.freeze()
+            return True
+
+    def _failed(self, errors: dict[str, dict]) -> None:
+        at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        self.errors = {d: {**e, "at": at} for d, e in errors.items()}
+        self._failed_at = time.monotonic()
 
     def _watch(self) -> None:
         while not self._stop.wait(self.reload_seconds):
@@ -297,7 +320,7 @@ class SnapshotStore:
                                              "run_id": idx.info.run_id, "rows": idx.info.rows,
                                              "loaded_at": idx.info.loaded_at}
                           for idx in (served.scores, served.visa) if idx is not None},
-            "errors": {d: {k: v for k, v in e.items() if k != "at_monotonic"} for d, e in self.errors.items()},
+            "errors": dict(self.errors),
         }
 
 
