@@ -33,8 +33,9 @@ CFG = settings()
     # starts when day D is over (00:00 UTC on D+1) covers D, so its logical date and `ds` are D, the delivery day it
     # processes, as for `sesame night --ds D`.
     schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
+    start_date=pendulum.parse(CFG.schedule_start, tz="UTC"),
+    end_date=pendulum.parse(CFG.schedule_end, tz="UTC") if CFG.schedule_end else None,
+    catchup=CFG.schedule_catchup,
     max_active_runs=1,
     # transient failures are retried with a doubling delay; data errors fail at once (night.data_errors_fail_at_once)
     default_args={"retries": CFG.task_retries, "retry_delay": dt.timedelta(seconds=CFG.retry_delay_seconds),

@@ -14,6 +14,7 @@ import argparse
 import datetime as dt
 import functools
 import sys
+from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -184,12 +185,35 @@ def ingested_days(cfg: Settings, until: str) -> list[str]:
     return sorted(p.name[3:] for p in (cfg.lake / "accounting").glob("ds=*") if p.name[3:] <= until)
 
 
+def _written_at(folder: Path) -> int:
+    """When a partition was last written (its newest file); 0 when it does not exist."""
+    return max((p.stat().st_mtime_ns for p in folder.glob("*.parquet")), default=0)
+
+
+def ingested_at(cfg: Settings, until: str) -> dict[str, int]:
+    """Each delivery day before `until` and when ingestion last wrote it."""
+    return {p.name[3:]: _written_at(p) for p in (cfg.lake / "accounting").glob("ds=*") if p.name[3:] < until}
+
+
+def saw_every_delivery(cfg: Settings, night: str) -> bool:
+    """Whether last night's windows and state were computed after every earlier delivery day was last ingested.
+    A late delivery (a day re-delivered, a hold released) is ingested, with the days after it, by a later night:
+    then the sums of last night lack it, and tonight must be computed from the whole history, as a rebuild is."""
+    previous = (dt.date.fromisoformat(night) - dt.timedelta(days=1)).isoformat()
+    folders = [cfg.zone("features", "windows", ds=previous),
+               *[cfg.zone("features", "state", name, ds=previous) for name in STATES]]
+    computed = min(_written_at(f) for f in folders)
+    return computed > 0 and all(at < computed for at in ingested_at(cfg, night).values())
+
+
 def ensure_daily(spark: SparkSession, cfg: Settings, sources: dict[str, DataFrame], nights: list[str]) -> DataFrame:
-    """Daily aggregates for tonight's delivery (always) and for every earlier delivery that has none yet,
-    computed in one pass with the same transform; returns the whole daily table."""
+    """Daily aggregates for tonight's delivery (always), for the days ingested again since their aggregate was
+    made, and for every earlier delivery that has none yet, computed in one pass with the same transform; returns the whole daily table."""
     zone = cfg.zone("features", "daily")
     have = {p.name[3:] for p in zone.glob("ds=*")}
     wanted = set(nights) | {d for d in ingested_days(cfg, max(nights)) if d not in have}
+    # and days ingested again since their aggregate was made (a late delivery re-ingests the days after it)
+    wanted |= {d for d, at in ingested_at(cfg, max(nights)).items() if d in have and at > _written_at(zone / f"ds={d}")}
     if wanted:
         picked = [F.col("ds").isin(*sorted(wanted))]
         daily = daily_aggregates(sources["orders"].filter(*picked), sources["payments"].filter(*picked))
@@ -251,8 +275,11 @@ def run(spark: SparkSession, cfg: Settings, nights: list[str], incremental: bool
     daily = ensure_daily(spark, cfg, sources, nights)
     frames = []
     for night in sorted(nights):
-        windows = night_windows(spark, cfg, daily, night, incremental)
-        state = night_state(spark, cfg, sources, night, incremental)
+        # Deliveries of earlier days that came tonight change windows and state of days already folded: such a
+        # night is computed from the whole history, as a rebuild would (the incremental sums add tonight only).
+        from_last_night = incremental and saw_every_delivery(cfg, night)
+        windows = night_windows(spark, cfg, daily, night, from_last_night)
+        state = night_state(spark, cfg, sources, night, from_last_night)
         frames.append(user_features(sources, night, windows, state, last_published_scores(spark, cfg, night)))
     write_features(union_all(frames), cfg)
 

@@ -1,9 +1,11 @@
 """Ingest: raw deliveries -> validated Parquet + quarantine (with a reason per record) + row accounting.
 
-For every source and delivery day: read the file as text-typed columns, check the header against the declared
-schema (an added column is tolerated and reported; a missing or renamed required column fails the night),
-cast, apply the declared rules, deduplicate by natural key within the batch and against earlier deliveries,
-and write each delivery day's partition (overwrite, so any night can be re-run).
+For every source and delivery day: check the file against the upstream's control totals in its `_SUCCESS`
+marker (size, sha256, records: a file cut short or replaced on its way is rejected before it is read), read
+it as text-typed columns, check the header against the declared schema (an added column is tolerated and
+reported; a missing or renamed required column fails the night), cast, apply the declared rules, deduplicate
+by natural key within the batch and against earlier deliveries, and write each delivery day's partition
+(overwrite, so any night can be re-run).
 
     delivered = accepted + quarantined + duplicates      (per source, per delivery day)
 
@@ -23,7 +25,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from sesame.config import Settings, settings
-from sesame.deliveries import delivered_days
+from sesame.deliveries import check_delivery, delivered_days
 from sesame.schemas import SOURCES, Source
 from sesame.spark import write_days
 
@@ -43,12 +45,21 @@ def delivery_file(raw: Path, source: Source, ds: str) -> Path:
     return raw / source.name / f"ds={ds}" / source.file
 
 
+def _parquet_metadata(path: Path, source: Source):
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_metadata(path)
+    except Exception as exc:  # truncated or not Parquet at all
+        raise DeliveryRejected(
+            f"source {source.name}, file {path}: rule file.readable: the Parquet file cannot be read ({exc}). "
+            "Ask the upstream team to re-deliver the day, then re-run the night.") from exc
+
+
 def count_records(path: Path, source: Source) -> int:
     """Records in the file as delivered, counted apart from Spark so that the accounting can catch losses."""
     if source.format == "parquet":
-        import pyarrow.parquet as pq
-
-        return pq.ParquetFile(path).metadata.num_rows
+        return _parquet_metadata(path, source).num_rows
     with open(path, "rb") as fh:
         lines = sum(1 for line in fh if line.strip())
     return lines - 1 if source.format == "csv" and lines else lines
@@ -57,14 +68,7 @@ def count_records(path: Path, source: Source) -> int:
 def read_header(path: Path, source: Source) -> list[str]:
     """Column names as delivered: the CSV header, the keys of the first JSON lines, or the Parquet schema."""
     if source.format == "parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            return pq.read_schema(path).names
-        except Exception as exc:  # truncated or not Parquet at all
-            raise DeliveryRejected(
-                f"source {source.name}, file {path}: rule file.readable: the Parquet file cannot be read ({exc}). "
-                "Ask the upstream team to re-deliver the day, then re-run the night.") from exc
+        return _parquet_metadata(path, source).schema.to_arrow_schema().names
     with open(path, encoding="utf-8", errors="replace") as fh:
         if source.format == "csv":
             return [c.strip() for c in fh.readline().rstrip("\r\n").split(",")]
@@ -191,6 +195,18 @@ def deduplicate(valid: DataFrame, source: Source, earlier_keys: DataFrame | None
     return marked.filter(~F.col("_earlier")).drop("_earlier")
 
 
+def check_control_totals(cfg: Settings, source: Source, ds: str, path: Path) -> int | None:
+    """Reject a delivery whose file is not what the upstream's control totals in its `_SUCCESS` marker describe
+    (missing totals, size, sha256, record count), before anything reads it; returns the records counted."""
+    verdict = check_delivery(path, source.name, ds, lambda p: count_records(p, source),
+                             require=cfg.require_control_totals)
+    if verdict.rule:
+        raise DeliveryRejected(
+            f"source {source.name}, file {path}: rule {verdict.rule}: {verdict.why}. Ask the upstream team to "
+            "re-deliver the day (the file and its _SUCCESS marker), then re-run the night.")
+    return verdict.records
+
+
 # ---------------------------------------------------------------- the job
 
 def ingest_source(spark: SparkSession, cfg: Settings, source: Source, days: list[str]) -> list[dict]:
@@ -199,10 +215,12 @@ def ingest_source(spark: SparkSession, cfg: Settings, source: Source, days: list
     # Days whose header agrees are read in one pass.
     batches: dict[tuple[str, ...], list[str]] = {}
     drift: dict[str, list[str]] = {}
+    counted: dict[str, int | None] = {}
     for ds, path in files.items():
         if not path.exists():
             raise DeliveryRejected(f"source {source.name}, file {path}: rule delivery.present: the file is missing "
                                    "although the delivery is marked complete. Ask for a re-delivery.")
+        counted[ds] = check_control_totals(cfg, source, ds, path)
         header = read_header(path, source)
         added = check_columns(path, source, header)
         if added:
@@ -250,7 +268,7 @@ def ingest_source(spark: SparkSession, cfg: Settings, source: Source, days: list
         good_n = counts[ds]["good"] if ds in counts else 0
         dups = (counts[ds]["dups"] or 0) if ds in counts else 0
         quarantined_n = per_day[ds]["quarantined"] if ds in per_day else 0
-        delivered = count_records(files[ds], source)
+        delivered = counted[ds] if counted[ds] is not None else count_records(files[ds], source)
         if delivered != good_n + quarantined_n:
             raise DeliveryRejected(
                 f"source {source.name}, file {files[ds]}: rule accounting.balance: {delivered} records delivered "
@@ -265,34 +283,87 @@ def ingest_source(spark: SparkSession, cfg: Settings, source: Source, days: list
 
 
 def days_to_ingest(cfg: Settings, ds: str, catch_up: bool) -> list[str]:
-    """Tonight, plus (with catch-up) every earlier delivered day that has no row accounting yet."""
+    """Tonight, plus (with catch-up) every earlier day that is ready (each source delivered complete, or held) and
+    not ingested whole yet: never ingested, or ingested while a source was held that is released now. Such a late
+    day comes with every day ingested after it, re-ingested in day order, so that a record re-delivered across the
+    late day is a duplicate exactly as it would have been had the days come in order."""
     if not catch_up:
         return [ds]
-    done = {p.name[3:] for p in (cfg.lake / "accounting").glob("ds=*")}
-    return [d for d in delivered_days(cfg, ds) if d not in done or d == ds]
+    from sesame.holds import held
+
+    holds = held(cfg)
+    ready = delivered_days(cfg, ds, also=set(holds))
+    ingested = ingested_whole(cfg, holds)
+    late = [d for d in ready if d < ds and d not in ingested]
+    return [d for d in ready if d >= min(late)] if late else [ds]
 
 
-def run(spark: SparkSession, cfg: Settings, ds: str, catch_up: bool = False) -> list[dict]:
+def ingested_whole(cfg: Settings, holds: dict) -> set[str]:
+    """Days whose accounting covers every source: ingested, or held and still held."""
+    import pyarrow.parquet as pq
+
+    done = set()
+    for folder in (cfg.lake / "accounting").glob("ds=*"):
+        day = folder.name[3:]
+        table = pq.read_table(folder)
+        sources = table.column("source").to_pylist()
+        reasons = table.column("hold_reason").to_pylist() if "hold_reason" in table.column_names else []
+        if all((day, source) in holds for source, reason in zip(sources, reasons) if reason):
+            done.add(day)
+    return done
+
+
+def held_row(cfg: Settings, hold: dict) -> dict:
+    """The accounting row of a held delivery: nothing accepted, everything delivered set aside, and why."""
+    delivered = hold.get("delivered")
+    unknown = "" if delivered is not None else " (records unknown: the delivery carries no control totals)"
+    return {"ds": hold["ds"], "source": hold["source"], "file": hold["file"], "delivered": delivered or 0,
+            "accepted": 0, "quarantined": 0, "duplicates": 0, "held": delivered or 0,
+            "hold_reason": f"held by {hold['held_by']} at {hold['held_at']}: {hold['reason']}{unknown}",
+            "added_columns": ""}
+
+
+def run(spark: SparkSession, cfg: Settings, ds: str, catch_up: bool = False, ingested_on: str | None = None) -> list[dict]:
+    from sesame.holds import held
+
     days = days_to_ingest(cfg, ds, catch_up)
+    holds = held(cfg)
     accounting = []
     for source in SOURCES.values():
-        accounting += ingest_source(spark, cfg, source, days)
-    acc_df = spark.createDataFrame(accounting)
+        taken = [d for d in days if (d, source.name) not in holds]
+        if taken:
+            accounting += ingest_source(spark, cfg, source, taken)
+        accounting += [held_row(cfg, holds[(d, source.name)]) for d in days if (d, source.name) in holds]
+    for row in accounting:
+        row.setdefault("held", 0)
+        row.setdefault("hold_reason", "")
+        # the night that ingested it (a later day's night means the day came late); "history" for training's
+        row["ingested_on"] = ingested_on or ds
+    acc_df = spark.createDataFrame(accounting, schema=ACCOUNTING_SCHEMA)
     acc_df.coalesce(1).write.mode("overwrite").partitionBy("ds").parquet(str(cfg.lake / "accounting"))
     return accounting
+
+
+ACCOUNTING_SCHEMA = T.StructType([
+    T.StructField("ds", T.StringType()), T.StructField("source", T.StringType()), T.StructField("file", T.StringType()),
+    *[T.StructField(c, T.LongType()) for c in ("delivered", "accepted", "quarantined", "duplicates", "held")],
+    T.StructField("hold_reason", T.StringType()), T.StructField("added_columns", T.StringType()),
+    T.StructField("ingested_on", T.StringType()),
+])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ds", required=True, type=lambda s: dt.date.fromisoformat(s).isoformat())
     parser.add_argument("--catch-up", action="store_true", help="also ingest earlier days not ingested yet")
+    parser.add_argument("--ingested-on", help="what ingested the days, in the accounting (default: the night --ds)")
     args = parser.parse_args(argv)
     from sesame.spark import get_session
 
     cfg = settings()
     spark = get_session("sesame-ingest", cfg)
     try:
-        rows = run(spark, cfg, args.ds, args.catch_up)
+        rows = run(spark, cfg, args.ds, args.catch_up, args.ingested_on)
     except DeliveryRejected as exc:
         print(f"SESAME-ERROR: {exc}", flush=True)
         return 1

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.tiny_lake import (
-    DBT_DIR, KEY_TO_USER, NIGHTS, REASON_CODES, SECRET, USERS, dbt_executable, raw_id, write_night,
+    DBT_DIR, HOLD_REASON, KEY_TO_USER, NIGHTS, REASON_CODES, SECRET, USERS, dbt_executable, raw_id, write_night,
 )
 
 DESTINATIONS = ["LU", "SG", "CH", "JP", "AE"]
@@ -65,7 +65,7 @@ CONTRACT_COLUMNS = {
     ],
     "visa_eligibility": ["ds", "destination", "user_key", "score", "rule_version", "qualifying_nights"],
     "visa_eligibility_changes": ["ds", "destination", "user_key", "change"],
-    "row_accounting": ["ds", "source", "delivered", "accepted", "quarantined", "duplicates"],
+    "row_accounting": ["ds", "source", "delivered", "accepted", "quarantined", "duplicates", "held", "hold_reason"],
     "score_history": ["user_key", "score", "tier", "model_version", "ds", "dbt_valid_from", "dbt_valid_to"],
 }
 INCREMENTAL_MARTS = ["sesame_scores", "score_exclusions", "visa_eligibility", "visa_eligibility_changes", "row_accounting"]
@@ -278,13 +278,16 @@ def test_score_history_snapshot(built):
 
 
 def test_row_accounting(built):
-    rows = query(built["warehouse"], "select ds, source, delivered, accepted, quarantined, duplicates "
-                                     "from marts.row_accounting order by ds, source")
-    assert len(rows) == 3 * len(NIGHTS)
-    for _ds, source, delivered, accepted, quarantined, duplicates in rows:
-        assert delivered == accepted + quarantined + duplicates
+    rows = query(built["warehouse"], "select ds, source, delivered, accepted, quarantined, duplicates, held, "
+                                     "hold_reason from marts.row_accounting order by ds, source")
+    assert len(rows) == 3 * len(NIGHTS) + 1
+    for _ds, source, delivered, accepted, quarantined, duplicates, held, _reason in rows:
+        assert delivered == accepted + quarantined + duplicates + held
         if source == "orders":
             assert delivered >= 150
+    # night 3 restated night 1, which it caught up with its payments held: the hold is accounted, and why
+    held = [r for r in rows if r[6]]
+    assert [(str(r[0]), r[1], r[2], r[6], r[7]) for r in held] == [(NIGHTS[0], "payments", 30, 30, HOLD_REASON)]
 
 
 def test_dictionaries(built):

@@ -4,6 +4,7 @@ rules (reading, declared-column checks, deduplication by natural key, late recor
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,13 @@ from sesame.dirt import (
     parse_dirty,
 )
 from sesame.schemas import SOURCES, Source
-from sesame.simulate import SIMULATION_FILE, SUCCESS_MARKER, generate, simulate
+from sesame.simulate import (
+    SIMULATION_FILE,
+    SUCCESS_MARKER,
+    generate,
+    simulate,
+    write_delivery,
+)
 
 END = date(2025, 3, 31)
 USERS, DAYS, SEED = 200, 3, 5
@@ -105,6 +112,17 @@ def _event_day(rec: dict, src: Source) -> str:
     return str(_cast(rec[src.event_col], src.column(src.event_col).type))[:10]
 
 
+def _control_rule(folder: Path, src: Source) -> str | None:
+    """The control-totals rule the delivery breaks, if any: its file against the marker's totals."""
+    (totals,) = json.loads((folder / SUCCESS_MARKER).read_text())["files"]
+    data = (folder / src.file).read_bytes()
+    if len(data) != totals["bytes"]:
+        return "control.bytes"
+    if hashlib.sha256(data).hexdigest() != totals["sha256"]:
+        return "control.sha256"
+    return None
+
+
 def ingest_like(raw: Path, name: str) -> dict[str, dict]:
     """Per delivered day: delivered / accepted / quarantined / duplicates, reasons, late, added columns;
     or the rule that rejects the delivery as a whole; or incomplete."""
@@ -117,6 +135,10 @@ def ingest_like(raw: Path, name: str) -> dict[str, dict]:
             out[ds] = {"complete": False}
             continue
         path = folder / src.file
+        rule = _control_rule(folder, src)
+        if rule:
+            out[ds] = {"rejected": rule}
+            continue
         try:
             records = _records(path, src)
         except Exception:  # noqa: BLE001 - an unreadable Parquet file
@@ -151,6 +173,10 @@ def ingest_like(raw: Path, name: str) -> dict[str, dict]:
                 late += 1
         if not src.full_snapshot:
             seen |= today
+        (totals,) = json.loads((folder / SUCCESS_MARKER).read_text())["files"]
+        if totals["records"] != len(records):
+            out[ds] = {"rejected": "control.records"}
+            continue
         out[ds] = {"delivered": len(records), "accepted": accepted, "quarantined": sum(reasons.values()),
                    "duplicates": duplicates, "quarantine_reasons": dict(sorted(reasons.items())), "late": late,
                    "added_columns": [c for c in header if c not in src.column_names]}
@@ -251,16 +277,38 @@ def test_all_record_kinds_together_do_not_overlap(frames, tmp_path):
 
 
 @pytest.mark.parametrize("source", ["payments", "orders", "bills"])
-def test_truncated_file(frames, tmp_path, source):
-    raw, _ = _write_dirty(frames, tmp_path, {"truncated_file": f"{source}@{DS[1]}", "duplicate": RATE})
+def test_truncated_file_is_cut_in_half_after_its_control_totals(frames, tmp_path, source):
+    """Damage in transit: the marker describes the intact file, the file is half of it, whatever its format; the
+    late records of the day before skip the rejected day, and every other count stays exact."""
+    raw, _ = _write_dirty(frames, tmp_path / "dirty",
+                          {"truncated_file": f"{source}@{DS[1]}", "duplicate": RATE, "late": 0.1})
     _check_against_files(raw)
     report = _dirt(raw, source, DS[1])
-    path = raw / source / f"ds={DS[1]}" / SOURCES[source].file
-    if SOURCES[source].format == "parquet":
-        assert report["expected"]["rejected"] == "file.readable"
-    else:
-        assert report["expected"]["quarantine_reasons"] == {"malformed_record": 1}
-        assert not path.read_bytes().endswith(b"\n")
+    assert report["expected"]["rejected"] == "control.bytes"
+    assert report["kinds"]["truncated_file"]["records"] == report["expected"]["delivered"] > 0
+    assert "late" not in report["kinds"]
+    folder = raw / source / f"ds={DS[1]}"
+    (totals,) = json.loads((folder / SUCCESS_MARKER).read_text())["files"]
+    assert (folder / SOURCES[source].file).stat().st_size == totals["bytes"] // 2
+    # the totals are those of the day's file as generated, written whole
+    (frame,) = [f for n, d, f in frames if (n, d) == (source, DS[1])]
+    intact = write_delivery(tmp_path / "intact", source, DS[1], frame)
+    assert totals == {"path": SOURCES[source].file, "records": len(frame), "bytes": intact.stat().st_size,
+                      "sha256": hashlib.sha256(intact.read_bytes()).hexdigest()}
+    held = _dirt(raw, source, DS[0])["kinds"]["late"]["held_back"]
+    assert _dirt(raw, source, DS[2])["kinds"]["late"]["records"] == held
+    assert held > 0 or source == "bills"   # a tenth of a day's few bills here rounds down to none
+
+
+def test_truncating_an_empty_json_lines_file_leaves_nothing_to_cut(frames, tmp_path):
+    (frame,) = [f for n, d, f in frames if (n, d) == ("orders", DS[2])]
+    injector = DirtInjector({"truncated_file": f"orders@{DS[2]}"}, SEED, DS)
+    injector.apply("orders", DS[2], frame.iloc[:0]).write(tmp_path)
+    report = _dirt(tmp_path, "orders", DS[2])
+    assert report["expected"]["rejected"] is None and report["expected"]["delivered"] == 0
+    folder = tmp_path / "orders" / f"ds={DS[2]}"
+    (totals,) = json.loads((folder / SUCCESS_MARKER).read_text())["files"]
+    assert totals["bytes"] == (folder / "orders.jsonl").stat().st_size == 0
 
 
 def test_added_renamed_and_missing_deliveries(frames, tmp_path):

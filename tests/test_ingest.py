@@ -1,21 +1,30 @@
-"""Ingestion on hand-written deliveries: casting, rules, quarantine reasons, dedupe, accounting, drift."""
+"""Ingestion on hand-written deliveries: control totals, casting, rules, quarantine reasons, dedupe, accounting,
+drift."""
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from sesame.config import Settings
+from sesame.deliveries import file_totals, write_marker
 from sesame.schemas import SOURCES
 from spark_jobs import ingest
 
 
-def _deliver(cfg: Settings, source: str, ds: str, text: str) -> None:
+def _deliver(cfg: Settings, source: str, ds: str, text: str) -> Path:
+    """A delivery as an upstream hands it over: the file, then a marker with its control totals."""
     folder = cfg.raw / source / f"ds={ds}"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / SOURCES[source].file).write_text(text)
-    (folder / "_SUCCESS").write_text("")
+    path = folder / SOURCES[source].file
+    path.write_text(text)
+    lines = [line for line in text.split("\n") if line.strip()]
+    records = len(lines) - 1 if SOURCES[source].format == "csv" else len(lines)
+    write_marker(folder, source, ds, [file_totals(path, records)])
+    return path
 
 
 def _order(order_id, user="U1", ts="2026-11-20T10:00:00", category="groceries", amount=12.5, status="completed"):
@@ -92,12 +101,89 @@ def test_renamed_required_column_fails_the_delivery(spark, cfg):
     assert "user_id" in message
 
 
-def test_truncated_parquet_fails_the_delivery(spark, cfg):
+def test_unreadable_parquet_as_the_upstream_described_it_fails_the_delivery(cfg):
+    """The upstream's own broken file: its control totals agree, the file still cannot be read."""
     folder = cfg.raw / "bills" / "ds=2026-11-20"
     folder.mkdir(parents=True)
-    (folder / "bills.parquet").write_bytes(b"PAR1\x00\x01truncated")
-    with pytest.raises(ingest.DeliveryRejected, match="file.readable"):
-        ingest.ingest_source(spark, cfg, SOURCES["bills"], ["2026-11-20"])
+    path = folder / "bills.parquet"
+    path.write_bytes(b"PAR1\x00\x01truncated")
+    write_marker(folder, "bills", "2026-11-20", [{"path": path.name, "records": 3, "bytes": path.stat().st_size,
+                                                  "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}])
+    with pytest.raises(ingest.DeliveryRejected, match="rule file.readable"):
+        ingest.ingest_source(None, cfg, SOURCES["bills"], ["2026-11-20"])
+
+
+# Control totals. The rejections below happen before anything reads the file: no Spark session is passed.
+
+PAYMENTS_HEADER = ("payment_id,user_id,payment_ts,direction,kind,amount,counterparty_id,balance_after,"
+                   "wealth_balance_after")
+
+
+def _payments(n: int) -> str:
+    return PAYMENTS_HEADER + "\n" + "".join(
+        f"P{i},U{i % 7},2026-11-20T10:{i % 60:02d}:00,out,merchant,{12.5 + i},,{1000 + i},\n" for i in range(n))
+
+
+def _orders(n: int) -> str:
+    return "".join(_order(f"O{i}", user=f"U{i % 7}", amount=10 + i) + "\n" for i in range(n))
+
+
+def _rejected(cfg: Settings, source: str, ds: str = "2026-11-20") -> str:
+    with pytest.raises(ingest.DeliveryRejected) as err:
+        ingest.ingest_source(None, cfg, SOURCES[source], [ds])
+    assert not cfg.zone("validated", source).exists()
+    return str(err.value)
+
+
+@pytest.mark.parametrize("source, text", [("payments", _payments(40)), ("orders", _orders(40))], ids=["csv", "jsonl"])
+def test_a_file_cut_in_half_fails_the_delivery(cfg, source, text):
+    path = _deliver(cfg, source, "2026-11-20", text)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])   # as the operator did: the rest of the day is simply gone
+    message = _rejected(cfg, source)
+    assert f"source {source}" in message and str(path) in message and "rule control.bytes" in message
+    assert f"{len(data) // 2:,} bytes" in message and f"{len(data):,}" in message
+    assert "re-deliver" in message
+
+
+def test_a_replaced_file_of_the_same_size_fails_on_its_sha256(cfg):
+    path = _deliver(cfg, "payments", "2026-11-20", _payments(5))
+    text = path.read_text()
+    path.write_text(text.replace("P3,U3", "P9,U3"))
+    assert path.stat().st_size == len(text.encode())
+    message = _rejected(cfg, "payments")
+    assert "source payments" in message and str(path) in message and "rule control.sha256" in message
+
+
+def test_a_marker_with_a_wrong_record_count_fails_the_delivery(cfg):
+    path = _deliver(cfg, "orders", "2026-11-20", _orders(6))
+    marker = json.loads((path.parent / "_SUCCESS").read_text())
+    marker["files"][0]["records"] = 7
+    (path.parent / "_SUCCESS").write_text(json.dumps(marker))
+    message = _rejected(cfg, "orders")
+    assert "source orders" in message and str(path) in message and "rule control.records" in message
+    assert "holds 6 records" in message and "say 7" in message
+
+
+def test_a_marker_copied_from_another_day_fails_the_delivery(cfg):
+    earlier = _deliver(cfg, "orders", "2026-11-19", _orders(6))
+    path = _deliver(cfg, "orders", "2026-11-20", _orders(6))
+    (path.parent / "_SUCCESS").write_bytes((earlier.parent / "_SUCCESS").read_bytes())
+    message = _rejected(cfg, "orders")
+    assert "rule control.present" in message and "2026-11-19" in message
+
+
+def test_a_bare_marker_fails_unless_the_setting_accepts_it(spark, home, monkeypatch):
+    cfg = Settings()
+    path = _deliver(cfg, "orders", "2026-11-20", _orders(3))
+    (path.parent / "_SUCCESS").write_text("")
+    message = _rejected(cfg, "orders")
+    assert "source orders" in message and str(path) in message and "rule control.present" in message
+    assert "SESAME_REQUIRE_CONTROL_TOTALS" in message
+
+    monkeypatch.setenv("SESAME_REQUIRE_CONTROL_TOTALS", "0")
+    (acc,) = ingest.ingest_source(spark, Settings(), SOURCES["orders"], ["2026-11-20"])
+    assert (acc["delivered"], acc["accepted"]) == (3, 3)
 
 
 def test_catch_up_writes_one_file_per_delivery_day(spark, cfg):

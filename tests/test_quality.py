@@ -1,5 +1,8 @@
-"""Row-accounting gate and the night's record of verdicts."""
+"""Row-accounting gate, the volume check against trailing nights, and the night's record of verdicts."""
 from __future__ import annotations
+
+import datetime as dt
+import statistics
 
 import pandas as pd
 import pytest
@@ -32,6 +35,32 @@ def test_quarantine_share_and_balance(tmp_path):
     assert checks["schema.additive_drift:payments"]["warning"]
 
 
+def test_the_night_accounts_for_the_days_it_caught_up_and_the_deliveries_held(tmp_path):
+    """Tonight's checks cover the earlier days its ingestion took (a late day, re-ingested days after it), count held
+    records in the balance, and name every delivery held, including one still held from an earlier night."""
+    from sesame import holds
+
+    cfg = Settings(home=tmp_path)
+    row = {"file": "f", "accepted": 90, "quarantined": 5, "duplicates": 5, "added_columns": "", "held": 0,
+           "hold_reason": ""}
+    _accounting(cfg, "2026-11-18", [{**row, "source": "orders", "delivered": 100, "ingested_on": "2026-11-18"}])
+    _accounting(cfg, "2026-11-19", [  # came late: tonight ingested it, its payments held
+        {**row, "source": "orders", "delivered": 100, "ingested_on": "2026-11-20"},
+        {**row, "source": "payments", "delivered": 40, "accepted": 0, "quarantined": 0, "duplicates": 0,
+         "held": 40, "hold_reason": "held by ops: cut short", "ingested_on": "2026-11-20"}])
+    _accounting(cfg, "2026-11-20", [{**row, "source": "orders", "delivered": 101, "ingested_on": "2026-11-20"}])
+    holds.hold(cfg, "2026-11-17", "bills", "wrong schema, upstream fixing it", by="ops")
+    checks = {c["name"]: c for c in quality.accounting_checks(cfg, "2026-11-20")}
+    assert not checks["accounting.balance:orders"]["passed"]  # tonight's 101 != 90 + 5 + 5
+    assert checks["accounting.balance:orders:2026-11-19"]["passed"]
+    assert checks["accounting.balance:payments:2026-11-19"]["passed"]  # 40 = 0 + 0 + 0 + 40 held
+    assert "accounting.balance:orders:2026-11-18" not in checks  # ingested by its own night
+    held = checks["delivery.held:payments:2026-11-19"]
+    assert held["passed"] and held["warning"] and "cut short" in held["detail"]
+    still = checks["delivery.held:bills:2026-11-17"]
+    assert still["warning"] and "still held" in still["detail"] and "upstream fixing it" in still["detail"]
+
+
 def test_verdicts_are_recorded_per_stage_and_read_back(tmp_path):
     cfg = Settings(home=tmp_path)
     quality.record_checks(cfg, "2026-11-20", "input", [{"name": "a", "passed": True}])
@@ -40,3 +69,92 @@ def test_verdicts_are_recorded_per_stage_and_read_back(tmp_path):
     with pytest.raises(quality.GateFailed, match="rule x"):
         quality._finish(cfg, "2026-11-20", "output", [{"name": "c", "passed": False, "detail": "rule x failed"}])
     assert [c["name"] for c in quality.read_checks(cfg, "2026-11-20")] == ["a", "c", "b"]
+
+
+TONIGHT = "2026-11-20"
+
+
+def _nights(cfg: Settings, counts: dict[str, list[int]]) -> list[str]:
+    """Accounting for consecutive nights ending TONIGHT, `counts[source]` the delivered records night by night."""
+    n = len(next(iter(counts.values())))
+    days = [(dt.date.fromisoformat(TONIGHT) - dt.timedelta(days=n - 1 - i)).isoformat() for i in range(n)]
+    for i, ds in enumerate(days):
+        _accounting(cfg, ds, [{"source": s, "file": f"lake/raw/{s}/ds={ds}/{s}.csv", "delivered": c[i],
+                               "accepted": c[i], "quarantined": 0, "duplicates": 0, "added_columns": ""}
+                              for s, c in counts.items()])
+    return days
+
+
+def _volume(tmp_path, counts, **settings) -> dict[str, dict]:
+    cfg = Settings(home=tmp_path, volume_warn_ratio=0.7, volume_fail_ratio=0.4, volume_min_records=50,
+                   volume_skip_sources="", **settings)
+    _nights(cfg, counts)
+    return {c["name"].split(":", 1)[1]: c for c in quality.volume_checks(cfg, TONIGHT)}
+
+
+def test_volume_below_the_trailing_median_warns_or_fails(tmp_path):
+    usual = [1000, 1100, 900, 1050, 950]
+    checks = _volume(tmp_path, {"payments": usual + [600], "orders": usual + [300], "users": usual + [980]},
+                     volume_trailing_nights=14)
+    median = statistics.median(usual)
+    warned, failed, fine = checks["payments"], checks["orders"], checks["users"]
+    assert warned["tested"] and warned["passed"] and warned["warning"]
+    assert not failed["passed"] and failed["tested"]
+    assert fine["passed"] and fine["tested"] and not fine["warning"]
+    assert warned["trailing_median"] == failed["trailing_median"] == median
+    for source, check in checks.items():
+        assert check["rule"] == "volume.trailing" and f"source {source}" in check["detail"]
+        assert f"lake/raw/{source}/ds={TONIGHT}/{source}.csv" in check["detail"]
+    assert "300 records" in failed["detail"] and f"{median:,g}" in failed["detail"]
+    assert "SESAME_VOLUME_FAIL_RATIO" in failed["detail"] and "re-deliver" in failed["detail"]
+    assert "SESAME_VOLUME_WARN_RATIO" in warned["detail"]
+
+
+def test_volume_compares_with_the_last_trailing_nights_only(tmp_path):
+    # long ago the source was ten times larger; the last three nights are the usual ones
+    checks = _volume(tmp_path, {"payments": [9000, 9000, 9000, 9000, 500, 520, 480, 450]}, volume_trailing_nights=3)
+    check = checks["payments"]
+    assert check["trailing_nights"] == 3 and check["trailing_median"] == statistics.median([500, 520, 480])
+    assert check["passed"] and not check["warning"]
+
+
+def test_volume_check_says_when_it_could_not_test(tmp_path):
+    few = _volume(tmp_path / "few", {"payments": [1000, 1000, 300]})
+    assert few["payments"]["passed"] and not few["payments"]["tested"]
+    assert "not tested" in few["payments"]["detail"] and "2 earlier nights" in few["payments"]["detail"]
+
+    small = _volume(tmp_path / "small", {"blacklist": [20, 30, 25, 0]})
+    assert small["blacklist"]["passed"] and not small["blacklist"]["tested"]
+    assert "not tested" in small["blacklist"]["detail"] and "SESAME_VOLUME_MIN_RECORDS" in small["blacklist"]["detail"]
+
+    cfg = Settings(home=tmp_path / "skip", volume_skip_sources="bills, blacklist")
+    _nights(cfg, {"bills": [1000, 1000, 1000, 100], "orders": [1000, 1000, 1000, 100]})
+    checks = {c["name"]: c for c in quality.volume_checks(cfg, TONIGHT)}
+    assert checks["volume.trailing:bills"]["passed"] and not checks["volume.trailing:bills"]["tested"]
+    assert "SESAME_VOLUME_SKIP_SOURCES" in checks["volume.trailing:bills"]["detail"]
+    assert not checks["volume.trailing:orders"]["passed"]
+
+
+def test_a_held_delivery_is_neither_tested_nor_part_of_the_trailing_nights(tmp_path):
+    cfg = Settings(home=tmp_path, volume_warn_ratio=0.7, volume_fail_ratio=0.4, volume_min_records=50)
+    days = _nights(cfg, {"payments": [1000, 1000, 1000, 0, 1000, 0]})
+    for held in (days[3], days[5]):   # set aside by an operator: nothing read, nothing of a day's volume
+        folder = cfg.lake / "accounting" / f"ds={held}"
+        acc = pd.read_parquet(folder).assign(hold_reason="held by ops: cut file")
+        acc.to_parquet(folder / "part-0.parquet")
+    (check,) = quality.volume_checks(cfg, TONIGHT)
+    assert check["passed"] and not check["tested"] and "held" in check["detail"]
+    _accounting(cfg, "2026-11-21", [{"source": "payments", "file": "f", "delivered": 1000, "accepted": 1000,
+                                     "quarantined": 0, "duplicates": 0, "added_columns": "", "hold_reason": ""}])
+    (check,) = quality.volume_checks(cfg, "2026-11-21")
+    assert check["tested"] and check["trailing_nights"] == 4 and check["trailing_median"] == 1000
+
+
+def test_input_gate_fails_on_a_night_with_too_few_records(tmp_path, monkeypatch):
+    monkeypatch.setattr(quality, "run_suites", lambda cfg, frames: [])
+    cfg = Settings(home=tmp_path)
+    _nights(cfg, {"payments": [1000, 1000, 1000, 1000, 200]})
+    with pytest.raises(quality.GateFailed, match="rule volume.trailing"):
+        quality.input_gate(cfg, TONIGHT)
+    recorded = {c["name"]: c for c in quality.read_checks(cfg, TONIGHT)}
+    assert not recorded["volume.trailing:payments"]["passed"]

@@ -2,6 +2,7 @@
 that makes the data worth modelling (creditworthiness drives outcomes; friends resemble friends)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import date, timedelta
@@ -73,8 +74,18 @@ def test_every_delivery_has_its_file_and_marker(raw):
         for ds in expected:
             folder = raw / name / f"ds={ds}"
             assert sorted(p.name for p in folder.iterdir()) == sorted([src.file, SUCCESS_MARKER])
-            assert (folder / SUCCESS_MARKER).stat().st_size == 0
             assert (folder / SUCCESS_MARKER).stat().st_mtime_ns >= (folder / src.file).stat().st_mtime_ns
+
+
+def test_every_marker_carries_the_control_totals_of_its_file(raw):
+    for name, src in SOURCES.items():
+        for ds in _ds_list(END, DAYS)[-3:]:
+            folder = raw / name / f"ds={ds}"
+            marker = json.loads((folder / SUCCESS_MARKER).read_text())
+            data = (folder / src.file).read_bytes()
+            assert marker == {"source": name, "ds": ds, "files": [{
+                "path": src.file, "records": len(_read(folder / src.file, src.format)), "bytes": len(data),
+                "sha256": hashlib.sha256(data).hexdigest()}]}, (name, ds)
 
 
 def test_end_ds_and_days_give_exactly_those_folders(tmp_path):

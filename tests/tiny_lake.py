@@ -156,14 +156,33 @@ def write_night(home: Path, n: int) -> None:
            for k, f in enumerate(FEATURES)},
     }))
 
-    _write(lake, "accounting", ds, pa.table({
+    _write(lake, "accounting", ds, accounting(n, ingested_on=ds))
+    if n == 2:
+        # Night 3 also caught up night 1's payments, which an operator holds: it re-ingested night 1 with them held
+        late = accounting(0, ingested_on=ds)
+        _write(lake, "accounting", NIGHTS[0], pa.concat_tables([late, pa.table({
+            "source": ["payments"], "delivered": pa.array([30], pa.int64()), "accepted": pa.array([0], pa.int64()),
+            "quarantined": pa.array([0], pa.int64()), "duplicates": pa.array([0], pa.int64()),
+            "file": ["payments.csv"], "held": pa.array([30], pa.int64()), "hold_reason": [HOLD_REASON],
+            "ingested_on": [ds]})]))
+
+
+HOLD_REASON = "held by ops at 2026-03-03T08:00:00+00:00: rule control.bytes; upstream re-delivers"
+
+
+def accounting(n: int, ingested_on: str) -> pa.Table:
+    """The night's row accounting, as ingestion writes it (nothing held)."""
+    return pa.table({
         "source": pa.array(["users", "orders", "orders", "blacklist"], pa.string()),
         "delivered": pa.array([40, 100 + n, 50, 1], pa.int64()),
         "accepted": pa.array([40, 97 + n, 49, 1], pa.int64()),
         "quarantined": pa.array([0, 2, 0, 0], pa.int64()),
         "duplicates": pa.array([0, 1, 1, 0], pa.int64()),
         "file": pa.array(["users.csv", "orders.jsonl", "orders-late.jsonl", "blacklist.csv"], pa.string()),
-    }))
+        "held": pa.array([0] * 4, pa.int64()),
+        "hold_reason": pa.array([""] * 4, pa.string()),
+        "ingested_on": pa.array([ingested_on] * 4, pa.string()),
+    })
 
 
 def dbt_executable() -> str:

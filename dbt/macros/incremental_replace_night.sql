@@ -15,14 +15,19 @@
     {%- set source = arg_dict['temp_relation'] -%}
     {%- set dest_cols_csv = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
 
+    {#- a model that also restates the earlier days the night caught up replaces those days too -#}
+    {%- set other_days = config.get('replaces_caught_up_days', false) -%}
     delete from {{ target }}
-    where ds = {{ night() }};
+    where ds = {{ night() }}
+    {%- if other_days %} or ds in (select distinct ds from {{ source }}){% endif %};
 
     insert into {{ target }} ({{ dest_cols_csv }})
     (
         select {{ dest_cols_csv }}
         from {{ source }}
+        {%- if not other_days %}
         where ds = {{ night() }}
+        {%- endif %}
     )
 {%- endmacro %}
 

@@ -1,11 +1,12 @@
--- Every delivered record is accepted, quarantined or dropped as a duplicate.
+-- Every delivered record is accepted, quarantined, dropped as a duplicate or held.
 select
     ds,
     source,
     delivered,
     accepted,
     quarantined,
-    duplicates
+    duplicates,
+    held
 
 from {{ ref('row_accounting') }}
-where delivered != accepted + quarantined + duplicates
+where delivered != accepted + quarantined + duplicates + held

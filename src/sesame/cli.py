@@ -227,6 +227,36 @@ def cmd_night(args, cfg: Settings) -> int:
     return run_night(cfg, args.ds)
 
 
+def cmd_deliveries(args, cfg: Settings) -> int:
+    from sesame import holds
+
+    if args.action == "list":
+        current = holds.held(cfg)
+        for (ds, source), hold in sorted(current.items()):
+            print(f"{ds} {source}: held by {hold['held_by']} at {hold['held_at']}, "
+                  f"{hold['delivered'] if hold['delivered'] is not None else 'unknown'} records: {hold['reason']}")
+        if not current:
+            print("no delivery is held")
+        return EXIT_OK
+    if not (args.ds and args.source):
+        print(f"sesame deliveries {args.action} needs --ds and --source", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.action == "hold":
+            hold = holds.hold(cfg, args.ds, args.source, args.reason or "")
+            print(f"{args.source} of {args.ds} is held ({hold['delivered'] if hold['delivered'] is not None else 'unknown'}"
+                  " records); later nights go on without it and account for it as held. After a corrected "
+                  f"re-delivery: sesame deliveries release --ds {args.ds} --source {args.source}")
+        else:
+            holds.release(cfg, args.ds, args.source)
+            print(f"{args.source} of {args.ds} is released: the next night ingests it (with the days after it) "
+                  "once its delivery is complete, and computes its features from the whole history")
+    except holds.HoldRefused as exc:
+        print(f"sesame deliveries {args.action}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
 @one_at_a_time(lambda args: f"sesame backfill --start {args.start} --end {args.end}")
 def cmd_backfill(args, cfg: Settings) -> int:
     from sesame import snapshots
@@ -362,6 +392,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--end", type=_date, required=True)
     s.add_argument("--force", action="store_true", help="re-run nights already published")
     s.set_defaults(func=cmd_backfill)
+
+    s = sub.add_parser("deliveries", help="hold a rejected delivery (later nights go on, it is accounted as held), "
+                                          "release it after a re-delivery, or list what is held")
+    s.add_argument("action", choices=["hold", "release", "list"])
+    s.add_argument("--ds", type=_date)
+    s.add_argument("--source")
+    s.add_argument("--reason", help="why the delivery is held (required to hold; it goes into the accounting)")
+    s.set_defaults(func=cmd_deliveries)
 
     s = sub.add_parser("models", help="the model registry")
     s.add_argument("action", choices=["list", "promote", "rollback"])

@@ -74,8 +74,30 @@ class Settings:
     # the delay doubling from `retry_delay_seconds`; a data error (bad delivery, failed check) fails at once.
     task_retries: int = field(default_factory=lambda: int(_env("TASK_RETRIES", "2")))
     retry_delay_seconds: int = field(default_factory=lambda: int(_env("RETRY_DELAY_SECONDS", "60")))
+    # The first night the scheduler runs (the platform's go-live day), an optional last one, and whether it also
+    # runs the nights between the go-live day and today that have no run yet (catch-up); by default it runs only the
+    # night of the day that has just ended.
+    schedule_start: str = field(default_factory=lambda: _env("SCHEDULE_START", "2026-01-01"))
+    schedule_end: str = field(default_factory=lambda: _env("SCHEDULE_END", ""))
+    schedule_catchup: bool = field(
+        default_factory=lambda: _env("SCHEDULE_CATCHUP", "0").lower() in ("1", "true", "yes"))
     # Nights of published snapshots kept; the one LATEST names is never removed.
     retention_nights: int = field(default_factory=lambda: int(_env("RETENTION_NIGHTS", "30")))
+    # Every delivery's _SUCCESS marker must carry the upstream's control totals (records, bytes, sha256 of each
+    # file): without them a file cut short in transit reads as a smaller day. 0 accepts a bare marker, for an
+    # upstream that cannot send them yet.
+    require_control_totals: bool = field(
+        default_factory=lambda: _env("REQUIRE_CONTROL_TOTALS", "1").lower() in ("1", "true", "yes"))
+    # Tonight's records per source against the median of its last nights: an upstream that loses part of a day
+    # sends totals that agree with what it sent, so only the volume shows it. On simulated days ordinary nights stay
+    # above 0.77 of the median and half a day's payments falls to 0.39-0.60. A trailing median under
+    # `volume_min_records` is not tested (a few records a day swing by half by chance), nor bills by default: no
+    # statements on the 29th-31st leave under half the usual rows, which 14 nights cannot tell from a lost half.
+    volume_trailing_nights: int = field(default_factory=lambda: int(_env("VOLUME_TRAILING_NIGHTS", "14")))
+    volume_warn_ratio: float = field(default_factory=lambda: float(_env("VOLUME_WARN_RATIO", "0.65")))
+    volume_fail_ratio: float = field(default_factory=lambda: float(_env("VOLUME_FAIL_RATIO", "0.4")))
+    volume_min_records: int = field(default_factory=lambda: int(_env("VOLUME_MIN_RECORDS", "200")))
+    volume_skip_sources: str = field(default_factory=lambda: _env("VOLUME_SKIP_SOURCES", "bills"))
 
     @property
     def lake(self) -> Path:

@@ -18,12 +18,17 @@ delivery may get none), each with the effect ingestion should report:
   -> ``not_allowed:category`` / ``not_allowed:kind``.
 
 Whole-delivery kinds (one source on one day each): ``added_column`` (an extra column, tolerated),
-``renamed_column`` (a required column renamed: the delivery is rejected), ``truncated_file`` (a
-Parquet file cut in the middle is unreadable; a CSV or JSON-lines file cut inside its last line
-makes that line malformed) and ``missing_delivery`` (the folder has no ``_SUCCESS`` marker).
+``renamed_column`` (a required column renamed: the delivery is rejected), ``truncated_file`` (the
+file cut in half in transit, whatever its format: the delivery is rejected) and
+``missing_delivery`` (the folder has no ``_SUCCESS`` marker).
 Their value is a number of deliveries (on the last days, sources picked by the seed), a
 probability per delivery (below 1), or explicit targets ``source`` (the last day) or
 ``source@YYYY-MM-DD``, several joined with ``+``.
+
+Every ``_SUCCESS`` marker carries the upstream's control totals of its file (records, bytes, sha256;
+see :mod:`sesame.deliveries`). Record-level dirt is the upstream's own content, so the totals
+describe the file as written, dirt included; a truncated file is damage in transit, so the totals
+describe the intact file and ingestion rejects the cut one (``control.bytes``) before reading it.
 
 Kinds apply only where they make sense (no late or re-delivered records in the full ``users``
 snapshot, no malformed lines in Parquet, amounts in orders, payments and bills, categories in
@@ -208,7 +213,7 @@ def resolve(dirty: dict | str | None) -> tuple[str | None, dict[str, float | int
 # --------------------------------------------------------------------------------------------------
 
 # what became of each record of a delivery (small integer codes: deliveries can be large)
-_CLEAN, _LATE, _COPY, _REDELIVERED, _BROKEN, _TRUNCATED, _INVALID = range(7)
+_CLEAN, _LATE, _COPY, _REDELIVERED, _BROKEN, _INVALID = range(6)
 
 
 @dataclass
@@ -224,29 +229,21 @@ class Delivery:
 
     @property
     def delivered(self) -> int:
-        """Records as ingestion counts them (lines of the file; the rows of an unreadable file)."""
+        """Records the upstream delivered, as its control totals count them (and ingestion too, unless it
+        rejects the delivery)."""
         return int(len(self.frame))
 
     def write(self, raw_dir: Path) -> Path:
         src = SOURCES[self.source]
         broken = sorted(int(i) for i in self.broken_rows)
-
-        def patch(path: Path) -> None:
-            if src.format == "parquet":
-                if self.truncate:
-                    size = path.stat().st_size
-                    with open(path, "r+b") as fh:
-                        fh.truncate(max(size // 2, 1))
-                return
-            if broken or self.truncate:
-                _patch_text(path, src.format, broken, self.truncate)
-
+        patch = (lambda path: _patch_text(path, src.format, broken)) if broken else None
         sidecar = json.dumps(self.report, indent=1, sort_keys=True) + "\n"
         return write_delivery(raw_dir, self.source, self.ds, self.frame, patch=patch,
+                              damage=_cut_in_half if self.truncate else None,
                               sidecars={DIRT_FILE: sidecar}, complete=self.complete)
 
 
-def _patch_text(path: Path, fmt: str, broken: list[int], truncate: bool) -> None:
+def _patch_text(path: Path, fmt: str, broken: list[int]) -> None:
     data = path.read_bytes()
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
@@ -254,10 +251,13 @@ def _patch_text(path: Path, fmt: str, broken: list[int], truncate: bool) -> None
     header = 1 if fmt == "csv" else 0
     for row in broken:
         lines[row + header] = _break_line(lines[row + header], fmt)
-    if truncate and len(lines) > header:
-        lines[-1] = _cut_line(lines[-1], fmt)
-    text = b"\n".join(lines) + (b"" if truncate else b"\n")
-    path.write_bytes(text)
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+
+def _cut_in_half(path: Path) -> None:
+    """Damage in transit: the file loses its second half (mid-line for a text file)."""
+    with open(path, "r+b") as fh:
+        fh.truncate(path.stat().st_size // 2)
 
 
 def _break_line(line: bytes, fmt: str) -> bytes:
@@ -272,15 +272,6 @@ def _break_line(line: bytes, fmt: str) -> bytes:
     second = len(line) if second < 0 else second
     cut = first + 1 + max((second - first - 1) // 2, 0)
     return line[:cut] + b"," + line[cut:]
-
-
-def _cut_line(line: bytes, fmt: str) -> bytes:
-    """The last line of a file cut short: half a JSON object, or a CSV line missing its last fields."""
-    if fmt == "jsonl":
-        return line[: max(len(line) // 2, 1)]
-    first = line.index(b",")
-    last = line.rindex(b",")
-    return line[: first + 1 + (last - first - 1) // 2]
 
 
 class DirtInjector:
@@ -342,11 +333,9 @@ class DirtInjector:
         return faults
 
     def _usable(self, source: str, ds: str) -> bool:
-        """Whether a delivery will be read record by record (not rejected, not missing)."""
-        fault = self.faults.get((source, ds))
-        if fault in ("missing_delivery", "renamed_column"):
-            return False
-        return not (fault == "truncated_file" and SOURCES[source].format == "parquet")
+        """Whether a delivery will be read record by record (not rejected, not missing): late records are
+        held back only for usable days, and only usable days deliver re-delivered records."""
+        return self.faults.get((source, ds)) not in ("missing_delivery", "renamed_column", "truncated_file")
 
     # ---- one delivery ----------------------------------------------------------------------------
     def apply(self, source: str, ds: str, frame: pd.DataFrame) -> Delivery:
@@ -393,10 +382,6 @@ class DirtInjector:
         # record-level dirt on today's own records: disjoint sets of rows
         n = len(own)
         order = rng.permutation(n)
-        victim = None
-        if fault == "truncated_file" and n:   # the file is cut inside its last record
-            victim, order = n - 1, order[order != n - 1]
-        truncate = victim is not None
         picked: dict[str, np.ndarray] = {}
         start = 0
         for kind in ("malformed", "null_required", "negative_amount", "absurd_amount", "unknown_category",
@@ -455,19 +440,13 @@ class DirtInjector:
         if "duplicate" in picked:
             copies = own.iloc[picked["duplicate"]]
             kinds["duplicate"] = {"records": len(copies), "duplicates": len(copies)}
-        if victim is not None:
-            role[victim] = _TRUNCATED
-            quarantined["malformed_record"] += 1
-            kinds["truncated_file"] = {"records": 1, "quarantined": {"malformed_record": 1}}
-        elif fault == "truncated_file":   # nothing of its own to cut (an empty delivery)
-            kinds["truncated_file"] = {"records": 0}
         if "late" in self.rates and applies("late", source):
             kinds["late"] = {"records": len(late_in), "late": len(late_in), "held_back": held}
         if "redelivered" in self.rates and applies("redelivered", source):
             kinds["redelivered"] = {"records": len(redelivered), "duplicates": len(redelivered)}
 
         # assemble: the extra records (shuffled) in groups at random places among today's own
-        # records, never after a truncated file's last record; slices, so large columns are not copied
+        # records; slices, so large columns are not copied
         parts = [x for x in (copies, late_in, redelivered) if len(x)]
         extra_roles = np.concatenate([np.full(len(copies), _COPY, dtype=np.int8),
                                       np.full(len(late_in), _LATE, dtype=np.int8),
@@ -478,7 +457,7 @@ class DirtInjector:
             extras = pd.concat(parts, ignore_index=True).iloc[shuffle]
             extra_roles = extra_roles[shuffle]
             groups = np.array_split(np.arange(len(extras)), min(len(extras), _INSERT_GROUPS))
-            places = np.sort(rng.integers(0, n - (victim is not None) + 1, size=len(groups)))
+            places = np.sort(rng.integers(0, n + 1, size=len(groups)))
             pieces, role_pieces, prev = [], [], 0
             for place, group in zip(places, groups):
                 pieces += [own.iloc[prev:place], extras.iloc[group]]
@@ -506,7 +485,7 @@ class DirtInjector:
         self._remember(source, day, final, roles)
         self._count(report)
         broken = np.flatnonzero(roles == _BROKEN)
-        return Delivery(source, ds, final, report, broken_rows=broken, truncate=truncate)
+        return Delivery(source, ds, final, report, broken_rows=broken)
 
     def _unusable(self, source: str, ds: str, frame: pd.DataFrame, fault: str, report: dict) -> Delivery:
         src = SOURCES[source]
@@ -524,15 +503,17 @@ class DirtInjector:
             expected["rejected"] = "schema.required_columns"
             report["kinds"]["renamed_column"] = {"records": 0, "rejected": "schema.required_columns",
                                                  "renamed": {old: new}}
-        else:  # a truncated Parquet file
-            expected["rejected"] = "file.readable"
-            expected["delivered"] = None
-            report["kinds"]["truncated_file"] = {"records": int(len(frame)), "rejected": "file.readable"}
+        elif src.format == "jsonl" and not len(frame):
+            # an empty JSON-lines file has nothing to cut: it arrives whole, as any empty delivery
+            expected.update(accepted=0, quarantined=0, duplicates=0, quarantine_reasons={})
+            report["kinds"]["truncated_file"] = {"records": 0}
+        else:  # cut in half in transit: smaller than its control totals say
+            expected["rejected"] = "control.bytes"
+            report["kinds"]["truncated_file"] = {"records": int(len(frame)), "rejected": "control.bytes"}
         report["expected"] = expected
         self._count(report)
-        delivery = Delivery(source, ds, frame, report, complete=complete,
-                            truncate=fault == "truncated_file" and src.format == "parquet")
-        return delivery
+        return Delivery(source, ds, frame, report, complete=complete,
+                        truncate=expected["rejected"] == "control.bytes")
 
     def _remember(self, source: str, day: int, final: pd.DataFrame, roles: np.ndarray) -> None:
         """Keep a sample of the records this delivery will have accepted, for later re-delivery."""

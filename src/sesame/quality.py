@@ -1,6 +1,6 @@
 """Quality gates with Great Expectations: the suites under expectations/suites run on the night's validated
-data and outputs; row accounting and the quarantine threshold are checked beside them. Data Docs HTML is
-written for every run under $SESAME_HOME/gx.
+data and outputs; row accounting, the quarantine threshold and each source's volume against its trailing nights
+are checked beside them. Data Docs HTML is written for every run under $SESAME_HOME/gx.
 
 A gate returns a list of checks ({name, passed, detail}) and raises GateFailed, naming the source, the file
 and the rule, when any fails.
@@ -13,6 +13,7 @@ import logging
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from sesame.config import REPO_ROOT, Settings
@@ -111,27 +112,115 @@ def validated_frame(cfg: Settings, source: str, ds: str) -> pd.DataFrame:
     return frame
 
 
+def night_accounting(cfg: Settings, ds: str) -> pd.DataFrame:
+    """The accounting of every delivery the night's ingestion took: tonight's, and earlier days it caught up
+    (late deliveries, released holds, and the days re-ingested after them)."""
+    frames = []
+    for folder in sorted((cfg.lake / "accounting").glob("ds=*")):
+        frame = pd.read_parquet(folder).assign(ds=folder.name[3:])
+        if folder.name[3:] == ds:
+            frames.append(frame)
+        elif "ingested_on" in frame and (frame["ingested_on"] == ds).any():
+            frames.append(frame[frame["ingested_on"] == ds])
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def accounting_checks(cfg: Settings, ds: str) -> list[dict]:
-    folder = cfg.lake / "accounting" / f"ds={ds}"
-    acc = pd.read_parquet(folder)
+    from sesame.holds import held
+
+    acc = night_accounting(cfg, ds)
     checks = []
+    for (day, source), hold in sorted(held(cfg).items()):
+        if day < ds and not ((acc["ds"] == day) & (acc["source"] == source)).any():
+            checks.append({"name": f"delivery.held:{source}:{day}", "rule": "delivery.held", "passed": True,
+                           "warning": True, "detail": f"source {source}, file {hold['file']}, day {day}: still held "
+                                                      f"since {hold['held_at']} ({hold['reason']}); "
+                                                      "`sesame deliveries release` once it is re-delivered"})
     for row in acc.itertuples():
-        balanced = row.delivered == row.accepted + row.quarantined + row.duplicates
-        checks.append({"name": f"accounting.balance:{row.source}", "rule": "accounting.balance", "passed": bool(balanced),
+        held = int(getattr(row, "held", 0) or 0)
+        balanced = row.delivered == row.accepted + row.quarantined + row.duplicates + held
+        late = "" if row.ds == ds else f":{row.ds}"  # a day caught up tonight
+        checks.append({"name": f"accounting.balance:{row.source}{late}", "rule": "accounting.balance",
+                       "passed": bool(balanced),
                        "detail": f"source {row.source}, file {row.file}: rule accounting.balance: delivered "
                                  f"{row.delivered} = accepted {row.accepted} + quarantined {row.quarantined} "
-                                 f"+ duplicates {row.duplicates}"})
+                                 f"+ duplicates {row.duplicates}" + (f" + held {held}" if held else "")})
+        if getattr(row, "hold_reason", None):
+            checks.append({"name": f"delivery.held:{row.source}:{row.ds}", "rule": "delivery.held", "passed": True,
+                           "warning": True, "detail": f"source {row.source}, file {row.file}, day {row.ds}: "
+                                                      f"{held} records set aside, not ingested: {row.hold_reason}"})
         share = row.quarantined / row.delivered if row.delivered else 0.0
-        checks.append({"name": f"quarantine.share:{row.source}", "rule": "quarantine.max_share",
+        checks.append({"name": f"quarantine.share:{row.source}{late}", "rule": "quarantine.max_share",
                        "passed": bool(share <= cfg.max_quarantine_share),
                        "detail": f"source {row.source}, file {row.file}: rule quarantine.max_share: "
                                  f"{share:.2%} of records quarantined (limit {cfg.max_quarantine_share:.2%}, "
-                                 f"SESAME_MAX_QUARANTINE_SHARE); see lake/quarantine/{row.source}/ds={ds}"})
+                                 f"SESAME_MAX_QUARANTINE_SHARE); see lake/quarantine/{row.source}/ds={row.ds}"})
         if getattr(row, "added_columns", ""):
-            checks.append({"name": f"schema.additive_drift:{row.source}", "rule": "schema.additive_drift",
+            checks.append({"name": f"schema.additive_drift:{row.source}{late}", "rule": "schema.additive_drift",
                            "passed": True, "warning": True,
                            "detail": f"source {row.source}, file {row.file}: added columns {row.added_columns} "
                                      "ignored (additive drift is tolerated)"})
+    return checks
+
+
+VOLUME_MIN_NIGHTS = 3   # fewer earlier nights than this and a median says little about an ordinary day
+
+
+def _held(row) -> bool:
+    reason = getattr(row, "hold_reason", None)
+    return isinstance(reason, str) and bool(reason)
+
+
+def volume_checks(cfg: Settings, ds: str) -> list[dict]:
+    """Tonight's delivered records per source against the median of its last nights in lake/accounting. An upstream
+    that loses part of a day sends control totals that agree with what it sent, so only the volume shows the loss:
+    below SESAME_VOLUME_WARN_RATIO of the median a warning, below SESAME_VOLUME_FAIL_RATIO a failure. A source that
+    cannot be tested (too few nights or records, or skipped) passes with `tested: False` and says why."""
+    root = cfg.lake / "accounting"
+    tonight = pd.read_parquet(root / f"ds={ds}")
+    earlier = sorted(p.name[3:] for p in root.glob("ds=*") if p.name[3:] < ds)
+    earlier = earlier[-cfg.volume_trailing_nights:] if cfg.volume_trailing_nights > 0 else []
+    history: dict[str, list[int]] = {}
+    for night in earlier:
+        for row in pd.read_parquet(root / f"ds={night}").itertuples():
+            if not _held(row):   # a held delivery was set aside, not read: it says nothing of a day's volume
+                history.setdefault(row.source, []).append(int(row.delivered))
+    skipped = {s.strip() for s in cfg.volume_skip_sources.split(",") if s.strip()}
+    checks = []
+    for row in tonight.itertuples():
+        delivered, trailing = int(row.delivered), history.get(row.source, [])
+        check = {"name": f"volume.trailing:{row.source}", "rule": "volume.trailing", "passed": True,
+                 "warning": False, "tested": False, "delivered": delivered, "trailing_nights": len(trailing)}
+        where = f"source {row.source}, file {row.file}: rule volume.trailing"
+        median = float(np.median(trailing)) if trailing else None
+        if _held(row):
+            check["detail"] = f"{where} not tested: the delivery is held ({row.hold_reason})"
+        elif row.source in skipped:
+            check["detail"] = f"{where} not tested: {row.source} is in SESAME_VOLUME_SKIP_SOURCES"
+        elif len(trailing) < VOLUME_MIN_NIGHTS:
+            check["detail"] = (f"{where} not tested: {len(trailing)} earlier nights with row accounting, "
+                               f"{VOLUME_MIN_NIGHTS} needed")
+        elif median < max(cfg.volume_min_records, 1):
+            check["detail"] = (f"{where} not tested: the median of the last {len(trailing)} nights is {median:,g} "
+                               f"records, under SESAME_VOLUME_MIN_RECORDS ({cfg.volume_min_records:,}): too few to "
+                               "tell a lost part of a day from chance")
+        else:
+            ratio = delivered / median
+            failed, warned = ratio < cfg.volume_fail_ratio, ratio < cfg.volume_warn_ratio
+            check.update(tested=True, passed=not failed, warning=warned, trailing_median=median,
+                         ratio=round(ratio, 4))
+            check["detail"] = (f"{where}: {delivered:,} records delivered, {ratio:.2f} of the median {median:,g} of "
+                               f"the last {len(trailing)} nights")
+            if failed:
+                check["detail"] += (f" (fails below {cfg.volume_fail_ratio:g}, SESAME_VOLUME_FAIL_RATIO): part of the "
+                                    "day may be missing upstream. Ask the upstream team whether the day's extract is "
+                                    "complete and to re-deliver it, then re-run the night")
+            elif warned:
+                check["detail"] += (f" (warns below {cfg.volume_warn_ratio:g}, SESAME_VOLUME_WARN_RATIO): ask the "
+                                    "upstream team whether the day's extract is complete")
+            else:
+                check["detail"] += f" (warns below {cfg.volume_warn_ratio:g})"
+        checks.append(check)
     return checks
 
 
@@ -140,6 +229,7 @@ def input_gate(cfg: Settings, ds: str) -> list[dict]:
     from sesame.schemas import SOURCES
 
     checks = accounting_checks(cfg, ds)
+    checks += volume_checks(cfg, ds)
     frames = {f"validated.{name}": (validated_frame(cfg, name, ds), f"lake/validated/{name}/ds={ds}")
               for name in SOURCES}
     checks += run_suites(cfg, frames)

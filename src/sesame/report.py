@@ -119,7 +119,7 @@ def source_of_check(check: dict) -> str:
         return "output " + suite.split(".", 1)[1]
     name = check.get("name", "")
     prefix, _, subject = name.partition(":")
-    if prefix in ("accounting.balance", "quarantine.share", "schema.additive_drift") and subject:
+    if prefix in ("accounting.balance", "quarantine.share", "schema.additive_drift", "volume.trailing") and subject:
         return subject
     return "audit"
 
@@ -142,12 +142,17 @@ def checks_by_source(checks: list[dict]) -> list[dict]:
 
 
 def accounting_rows(acc: pd.DataFrame) -> list[dict]:
+    """One row per delivery the night took (tonight's, then earlier days it caught up), held ones included."""
     rows = []
-    for r in acc.sort_values("source").itertuples():
-        rows.append({"source": r.source, "file": r.file, "delivered": int(r.delivered), "accepted": int(r.accepted),
-                     "quarantined": int(r.quarantined), "duplicates": int(r.duplicates),
+    order = ["ds", "source"] if "ds" in acc else ["source"]
+    for r in acc.sort_values(order, ascending=[False, True][: len(order)]).itertuples():
+        held = int(getattr(r, "held", 0) or 0)
+        rows.append({"ds": str(getattr(r, "ds", "")), "source": r.source, "file": r.file,
+                     "delivered": int(r.delivered), "accepted": int(r.accepted),
+                     "quarantined": int(r.quarantined), "duplicates": int(r.duplicates), "held": held,
+                     "hold_reason": getattr(r, "hold_reason", "") or "",
                      "quarantine_share": r.quarantined / r.delivered if r.delivered else 0.0,
-                     "balanced": bool(r.delivered == r.accepted + r.quarantined + r.duplicates),
+                     "balanced": bool(r.delivered == r.accepted + r.quarantined + r.duplicates + held),
                      "added_columns": getattr(r, "added_columns", "") or ""})
     return rows
 
@@ -176,7 +181,7 @@ def stage_rows(run_log: dict | None, failed_task: str | None = None) -> list[dic
 
 def rules_named(message: str) -> list[str]:
     """The rule ids a failure message names ('rule delivery.complete: ...')."""
-    return list(dict.fromkeys(re.findall(r"rule ([a-z_]+(?:\.[a-z_]+)+)", message or "")))
+    return list(dict.fromkeys(re.findall(r"rule ([a-z_]+(?:\.[a-z_0-9]+)+)", message or "")))
 
 
 def fairness_rows(card: dict) -> list[dict]:
@@ -513,7 +518,7 @@ def collect(cfg: Settings, ds: str, run_id: str, alert: dict | None = None) -> d
     # --- row accounting and gates per source
     if "ingest" in done:
         facts["accounting"] = _section(
-            "row accounting", lambda: accounting_rows(pd.read_parquet(cfg.lake / "accounting" / f"ds={ds}")), notes)
+            "row accounting", lambda: accounting_rows(quality.night_accounting(cfg, ds)), notes)
     checks = [c for stage in quality.STAGES if stage_ran(stage, ran) for c in _stage_checks(cfg, ds, stage)]
     facts["checks"] = checks_by_source(checks)
     facts["checks_passed"] = sum(1 for c in checks if c.get("passed"))

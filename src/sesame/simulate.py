@@ -75,6 +75,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sesame.deliveries import MARKER, file_totals, write_marker
 from sesame.progress import Progress
 from sesame.schemas import (
     CREDIT_PRODUCTS,
@@ -86,7 +87,7 @@ from sesame.schemas import (
     Source,
 )
 
-SUCCESS_MARKER = "_SUCCESS"
+SUCCESS_MARKER = MARKER
 SIMULATION_FILE = "_simulation.json"
 
 WARMUP_DAYS = 365          # credit history simulated (and delivered on the first day) before the window
@@ -1316,18 +1317,21 @@ def _write_csv(path: Path, df: pd.DataFrame) -> None:
 
 
 def write_delivery(raw_dir: Path, source: str, ds: str, df: pd.DataFrame, *,
-                   patch: Callable[[Path], None] | None = None, sidecars: dict[str, str] | None = None,
-                   complete: bool = True) -> Path:
-    """Write one day's delivery of a source in its declared format, then its `_SUCCESS` marker.
+                   patch: Callable[[Path], None] | None = None, damage: Callable[[Path], None] | None = None,
+                   sidecars: dict[str, str] | None = None, complete: bool = True) -> Path:
+    """Write one day's delivery of a source in its declared format, then its `_SUCCESS` marker with
+    the upstream's control totals of the file (see :mod:`sesame.deliveries`).
 
     The data file is written under a hidden temporary name and renamed into place, and the marker
-    is written last, so a reader never sees a marker beside a partial file.
+    is written last (itself renamed into place), so a reader never sees a marker beside a partial
+    file, nor half a marker.
 
     Hooks for altering a delivery on its way: `patch` is called with the temporary data file
-    before it is moved into place; `sidecars` (name -> text, names starting with an underscore so
-    that readers skip them) are written beside the data before the marker; ``complete=False``
-    leaves the marker out, as for a delivery that never finished. Sidecars of an earlier run in
-    the same folder are removed.
+    before its control totals are taken (the upstream's own content, which the totals describe);
+    `damage` after (damage in transit, which the totals do not describe); `sidecars` (name -> text,
+    names starting with an underscore so that readers skip them) are written beside the data
+    before the marker; ``complete=False`` leaves the marker out, as for a delivery that never
+    finished. Sidecars of an earlier run in the same folder are removed.
     """
     src = SOURCES[source]
     folder = Path(raw_dir) / source / f"ds={ds}"
@@ -1350,13 +1354,16 @@ def write_delivery(raw_dir: Path, source: str, ds: str, df: pd.DataFrame, *,
         raise ValueError(f"unknown format {src.format!r}")
     if patch is not None:
         patch(tmp)
+    totals = file_totals(tmp, len(df), name=src.file)
+    if damage is not None:
+        damage(tmp)
     os.replace(tmp, target)
     for name, text in (sidecars or {}).items():
         side_tmp = folder / f".{name}.inprogress"
         side_tmp.write_text(text, encoding="utf-8")
         os.replace(side_tmp, folder / name)
     if complete:
-        marker.touch()
+        write_marker(folder, source, ds, [totals])
     return target
 
 
@@ -1365,7 +1372,8 @@ def simulate(raw_dir: Path, users: int, days: int, end_ds: date, seed: int = 7,
              activity: float = 1.0, contacts: float = 1.0) -> dict:
     """Write `days` days of upstream deliveries ending at `end_ds` (inclusive) under `raw_dir`.
 
-    Each source gets ``raw_dir/<source>/ds=YYYY-MM-DD/<file>`` plus an empty ``_SUCCESS`` marker.
+    Each source gets ``raw_dir/<source>/ds=YYYY-MM-DD/<file>`` plus a ``_SUCCESS`` marker with the
+    file's control totals (records, bytes, sha256).
     `dirty` asks for dirt (see :mod:`sesame.dirt`): a profile name such as ``"default"``, a spec
     such as ``"default,late=0.05"``, or ``{kind: rate}``; each delivery then also gets a
     ``_dirt.json`` with what was done and what ingestion should count.

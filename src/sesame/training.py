@@ -411,7 +411,7 @@ def ingest_history(cfg: Settings, ds: str) -> None:
     """Every delivered day up to the training night, ingested in one Spark pass where not done yet."""
     from sesame.night import spark_job
 
-    spark_job("ingest", ["--ds", ds, "--catch-up"], cfg)
+    spark_job("ingest", ["--ds", ds, "--catch-up", "--ingested-on", "history"], cfg)
 
 
 def build_training_set(cfg: Settings, ds: str) -> list[str]:

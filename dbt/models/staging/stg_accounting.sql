@@ -5,7 +5,8 @@ with
 lake_accounting as (
 
     select * from {{ lake_source('accounting') }}
-    where ds = {{ night() }}
+    -- tonight's deliveries, and earlier days the night caught up (late, or released from a hold)
+    where ds = {{ night() }} or ingested_on = '{{ night_ds() }}'
 
 ),
 
@@ -19,7 +20,9 @@ renamed as (
         cast(delivered as bigint) as delivered,
         cast(accepted as bigint) as accepted,
         cast(quarantined as bigint) as quarantined,
-        cast(duplicates as bigint) as duplicates
+        cast(duplicates as bigint) as duplicates,
+        cast(coalesce(held, 0) as bigint) as held,
+        cast(nullif(hold_reason, '') as {{ string_type() }}) as hold_reason
 
     from lake_accounting
 

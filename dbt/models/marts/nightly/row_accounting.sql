@@ -2,6 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy=night_slice_strategy(),
+        replaces_caught_up_days=true,
         on_schema_change='append_new_columns'
     )
 }}
@@ -23,6 +24,8 @@ per_source as (
         sum(accepted) as accepted,
         sum(quarantined) as quarantined,
         sum(duplicates) as duplicates,
+        sum(held) as held,
+        max(hold_reason) as hold_reason,
         count(*) as files
 
     from accounting
@@ -41,6 +44,8 @@ final as (
         cast(accepted as bigint) as accepted,
         cast(quarantined as bigint) as quarantined,
         cast(duplicates as bigint) as duplicates,
+        cast(held as bigint) as held,
+        cast(hold_reason as {{ string_type() }}) as hold_reason,
         cast(files as integer) as files,
         cast(quarantined as double) / nullif(delivered, 0) as quarantine_share
 
