@@ -3,6 +3,7 @@ Orchestration only; the work is in sesame.training and spark_jobs/training_set.p
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 
 import pendulum
 from airflow.sdk import dag, get_current_context, task
@@ -12,6 +13,16 @@ from sesame import night, training
 from sesame.config import settings
 
 CFG = settings()
+
+
+@contextmanager
+def _stage(name: str):
+    """A training stage: data errors fail at once, and the stage goes into the run log `sesame train` watches."""
+    context = get_current_context()
+    cfg, ds = settings(), context["ds"]
+    run_id = night.run_id_for(context["run_id"], context["dag_run"].conf)
+    with night.data_errors_fail_at_once(), night.stage(cfg, ds, run_id, name, runs=night.TRAIN_RUNS):
+        yield cfg, ds
 
 
 @dag(
@@ -29,18 +40,18 @@ CFG = settings()
 def sesame_train():
     @task
     def ingest_history():
-        with night.data_errors_fail_at_once():
-            training.ingest_history(settings(), get_current_context()["ds"])
+        with _stage("ingest_history") as (cfg, ds):
+            training.ingest_history(cfg, ds)
 
     @task
     def training_set():
-        with night.data_errors_fail_at_once():
-            return training.build_training_set(settings(), get_current_context()["ds"])
+        with _stage("training_set") as (cfg, ds):
+            return training.build_training_set(cfg, ds)
 
     @task
     def fit_evaluate_register():
-        with night.data_errors_fail_at_once():
-            card = training.fit_from_lake(settings(), get_current_context()["ds"])
+        with _stage("fit_evaluate_register") as (cfg, ds):
+            card = training.fit_from_lake(cfg, ds)
         return {"version": card["version"], "promoted": card["promoted"],
                 "oot_auc": {s: m["auc"] for s, m in card["out_of_time"].items()}}
 

@@ -56,7 +56,7 @@ def test_a_night_is_watched_stage_by_stage_and_its_wait_is_said(tmp_path):
         if name != "payments":
             (cfg.raw / name / f"ds={ds}").mkdir(parents=True)
             (cfg.raw / name / f"ds={ds}" / "_SUCCESS").write_text("")
-    watch = NightWatch(cfg, ds, "r1", stream=out)
+    watch = NightWatch(cfg, ds, "r1", stream=out, log="logs/night.log")
     watch.poll()
     watch.poll()  # said once, not at every look
     assert out.getvalue().count("waiting for the deliveries of 2026-11-23 from payments (until ") == 1
@@ -64,13 +64,26 @@ def test_a_night_is_watched_stage_by_stage_and_its_wait_is_said(tmp_path):
     log.parent.mkdir(parents=True)
     log.write_text('{"ds": "2026-11-23", "stages": [{"stage": "check_deliv')  # caught half written
     watch.poll()
-    stages = [{"stage": "check_deliveries", "status": "ok", "seconds": 0.04},
-              {"stage": "ingest", "status": "ok", "seconds": 48.75}]
-    log.write_text(json.dumps({"stages": stages}))
+    log.unlink()
+    # the stages as the night's tasks record them (whole files, replaced by rename)
+    import pandas as pd
+    import pytest
+
+    from sesame import night
+
+    with night.stage(cfg, ds, "r1", "check_deliveries"):
+        pass
+    with night.stage(cfg, ds, "r1", "ingest"):
+        watch.poll()  # seen while it runs
+        folder = cfg.zone("accounting", ds=ds)
+        folder.mkdir(parents=True)
+        pd.DataFrame({"source": ["orders", "payments"], "accepted": [1200, 34]}).to_parquet(folder / "p.parquet")
+    with pytest.raises(night.NightFailed), night.stage(cfg, ds, "r1", "quality_gate"):
+        raise night.NightFailed("rule quarantine.max_share")
     watch.poll()
-    stages.append({"stage": "quality_gate", "status": "failed", "seconds": 6.3})
-    log.write_text(json.dumps({"stages": stages}))
     watch.poll()
-    watch.poll()
-    lines = out.getvalue().splitlines()[1:]
-    assert lines == ["  check_deliveries: ok in 0.0 s", "  ingest: ok in 48.8 s", "  quality_gate: failed in 6.3 s"]
+    lines = [line.split(" in ")[0] + (" ..." + line.split(" s")[-1] if " in " in line else "")
+             for line in out.getvalue().splitlines()[1:]]
+    assert lines == ["  check_deliveries: ok ...", "  ingest: started", "  ingest: ok ..., 1,234 rows",
+                     "  quality_gate: failed ... (log: logs/night.log)"]
+    assert json.loads(log.read_text())["stages"][1]["rows"] == 1234

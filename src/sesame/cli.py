@@ -75,6 +75,8 @@ def run_dag(cfg: Settings, dag_id: str, ds: str, conf: dict | None = None, watch
     cmd = [_airflow_bin(), "dags", "test", dag_id, ds]
     if conf:
         cmd += ["-c", json.dumps(conf)]
+    if watch is not None:
+        watch.log = str(log)  # the file to open when a stage fails
     with open(log, "w") as fh:
         proc = subprocess.Popen(cmd, env=airflow_env(cfg), stdout=fh, stderr=subprocess.STDOUT)
         while True:
@@ -161,7 +163,14 @@ def cmd_train(args, cfg: Settings) -> int:
     if not ds:
         print(f"no complete deliveries under {cfg.raw}: run `sesame simulate` first", file=sys.stderr)
         return EXIT_USAGE
-    ok, log = run_dag(cfg, "sesame_train", ds)
+    from sesame.night import TRAIN_RUNS
+    from sesame.progress import NightWatch
+
+    run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    print(f"training on the deliveries up to {ds}: run {run_id} of sesame_train through Airflow; its stages:",
+          flush=True)
+    ok, log = run_dag(cfg, "sesame_train", ds, {"run_id": run_id},
+                      watch=NightWatch(cfg, ds, run_id, runs=TRAIN_RUNS, deliveries=False))
     if not ok:
         print(f"sesame_train failed for {ds}: {failure_reason(log)}\nlog: {log}", file=sys.stderr)
         return EXIT_FAILED

@@ -48,21 +48,69 @@ def run_id_for(airflow_run_id: str, conf: dict | None = None) -> str:
     return re.sub(r"[^0-9A-Za-z]+", "", airflow_run_id)[:48]
 
 
+TRAIN_RUNS = "runs/train"  # the training runs' logs, apart from the nights'
+
+
 @contextmanager
-def stage(cfg: Settings, ds: str, run_id: str, name: str):
-    """Record the stage's wall time in the run log (runs/<ds>/<run_id>.json)."""
+def stage(cfg: Settings, ds: str, run_id: str, name: str, runs: str = "runs"):
+    """Record the stage in the run log (<runs>/<ds>/<run_id>.json) as it starts and as it ends: status, wall time
+    and the rows it produced, for `sesame night` and `sesame train` to show while Airflow runs them."""
+    log = cfg.home / runs / ds / f"{run_id}.json"
     started = time.time()
+    _log_stage(log, ds, run_id, {"stage": name, "status": "running", "seconds": None,
+                                 "started_at": _utc_now()})
     status = "failed"
     try:
         yield
         status = "ok"
     finally:
-        log = cfg.home / "runs" / ds / f"{run_id}.json"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        entries = json.loads(log.read_text()) if log.exists() else {"ds": ds, "run_id": run_id, "stages": []}
-        entries["stages"].append({"stage": name, "status": status, "seconds": round(time.time() - started, 2),
-                                  "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
-        log.write_text(json.dumps(entries, indent=1))
+        entry = {"stage": name, "status": status, "seconds": round(time.time() - started, 2),
+                 "finished_at": _utc_now()}
+        if status == "ok":
+            entry["rows"] = stage_rows(cfg, ds, name)
+        _log_stage(log, ds, run_id, entry)
+
+
+def _utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _log_stage(log: Path, ds: str, run_id: str, entry: dict) -> None:
+    """Add a stage's entry to the run log, or replace the entry of the same stage still running; whole or not at
+    all, since the watch reads it while the night runs."""
+    entries = json.loads(log.read_text()) if log.exists() else {"ds": ds, "run_id": run_id, "stages": []}
+    stages = entries["stages"]
+    running = [i for i, e in enumerate(stages) if e["stage"] == entry["stage"] and e["status"] == "running"]
+    if running and entry["status"] != "running":
+        stages[running[-1]] = {"started_at": stages[running[-1]].get("started_at"), **entry}
+    else:
+        stages.append(entry)
+    durable.write_atomic(log, json.dumps(entries, indent=1))
+
+
+def _rows_in(folder: Path) -> int | None:
+    files = list(folder.glob("*.parquet")) if folder.exists() else []
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files) if files else None
+
+
+def stage_rows(cfg: Settings, ds: str, name: str) -> int | None:
+    """What a finished stage produced, in rows (None for a stage without a table of its own)."""
+    try:
+        if name == "ingest":
+            acc = pd.read_parquet(cfg.zone("accounting", ds=ds))
+            return int(acc["accepted"].sum())
+        if name == "features":
+            return _rows_in(cfg.zone("features", "user_features", ds=ds))
+        if name == "score":
+            return _rows_in(cfg.zone("scores", ds=ds))
+        if name == "publish":
+            current = snapshots.latest(cfg.published, "sesame_scores")
+            return current["row_count"] if current and current["ds"] == ds else None
+        if name == "training_set":
+            return _rows_in(cfg.zone("training", ds=ds))
+    except (OSError, ValueError, KeyError):
+        return None
+    return None
 
 
 @contextmanager

@@ -100,15 +100,17 @@ def track(items: Iterable[T], desc: str, total: int | None = None, unit: str = "
 
 
 class NightWatch:
-    """While Airflow runs a night (its own log goes to a file), say what the night is doing: each stage as it ends,
-    from the night's run log (runs/<ds>/<run_id>.json), and, before the first stage ends, the deliveries it is still
-    waiting for. Plain lines, so a terminal, a pipe and a file read the same."""
+    """While Airflow runs a night or a training run (its own log goes to a file), say what it is doing: each stage
+    as it starts and as it ends (status, seconds, rows, and on failure the log to open), from the run log
+    (runs/<ds>/<run_id>.json), and, before the first stage starts, the deliveries the night is still waiting for.
+    Plain lines, so a terminal, a pipe and a file read the same."""
 
-    def __init__(self, cfg, ds: str, run_id: str, stream: TextIO | None = None):
-        self.cfg, self.ds = cfg, ds
-        self.run_log = cfg.home / "runs" / ds / f"{run_id}.json"
+    def __init__(self, cfg, ds: str, run_id: str, stream: TextIO | None = None, runs: str = "runs",
+                 log: str | None = None, deliveries: bool = True):
+        self.cfg, self.ds, self.log, self.deliveries = cfg, ds, log, deliveries
+        self.run_log = cfg.home / runs / ds / f"{run_id}.json"
         self.stream = stream if stream is not None else sys.stdout
-        self.shown = 0
+        self.said: set[tuple[int, str]] = set()
         self.waiting_for: list[str] = []
 
     def _stages(self) -> list[dict] | None:
@@ -121,19 +123,33 @@ class NightWatch:
         except (ValueError, KeyError):  # caught half written: read it at the next look
             return None
 
+    def _say(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
     def poll(self) -> None:
         stages = self._stages()
         if stages is None:
             return
-        for entry in stages[self.shown:]:
-            print(f"  {entry['stage']}: {entry['status']} in {float(entry['seconds']):.1f} s", file=self.stream,
-                  flush=True)
-        self.shown = max(self.shown, len(stages))
-        if not stages:
+        for i, entry in enumerate(stages):
+            status = entry["status"]
+            if status != "running" and (i, "running") not in self.said:
+                self.said.add((i, "running"))  # ended between two looks: its start goes without saying
+            if (i, status) in self.said:
+                continue
+            self.said.add((i, status))
+            if status == "running":
+                self._say(f"  {entry['stage']}: started")
+                continue
+            rows = f", {entry['rows']:,} rows" if isinstance(entry.get("rows"), int) else ""
+            line = f"  {entry['stage']}: {status} in {float(entry['seconds']):.1f} s{rows}"
+            if status != "ok" and self.log:
+                line += f" (log: {self.log})"
+            self._say(line)
+        if not stages and self.deliveries:
             from sesame.night import delivery_deadline, waiting_for_deliveries
 
             missing = [m.split(",")[0].removeprefix("source ") for m in waiting_for_deliveries(self.cfg, self.ds)]
             if missing and missing != self.waiting_for:
-                print(f"  waiting for the deliveries of {self.ds} from {', '.join(missing)} (until "
-                      f"{delivery_deadline(self.cfg, self.ds):%Y-%m-%d %H:%M} UTC)", file=self.stream, flush=True)
+                self._say(f"  waiting for the deliveries of {self.ds} from {', '.join(missing)} (until "
+                          f"{delivery_deadline(self.cfg, self.ds):%Y-%m-%d %H:%M} UTC)")
             self.waiting_for = missing

@@ -167,14 +167,14 @@ def stage_rows(run_log: dict | None, failed_task: str | None = None) -> list[dic
     for name in STAGE_ORDER:
         entry = seen.pop(name, None)
         if entry:
-            rows.append({"stage": name, "status": entry["status"], "seconds": float(entry["seconds"]),
+            rows.append({"stage": name, "status": entry["status"], "seconds": None if entry["seconds"] is None else float(entry["seconds"]),
                          "finished_at": entry.get("finished_at", "")})
         elif name == failed_task:
             rows.append({"stage": name, "status": "failed", "seconds": None, "finished_at": ""})
         elif name != "report":
             rows.append({"stage": name, "status": "not run", "seconds": None, "finished_at": ""})
     for name, entry in seen.items():  # stages this module does not know yet
-        rows.append({"stage": name, "status": entry["status"], "seconds": float(entry["seconds"]),
+        rows.append({"stage": name, "status": entry["status"], "seconds": None if entry["seconds"] is None else float(entry["seconds"]),
                      "finished_at": entry.get("finished_at", "")})
     return rows
 
