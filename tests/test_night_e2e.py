@@ -1,6 +1,7 @@
 """One whole night through Airflow on tiny simulated data with the default dirt: train a champion with
 sesame_train, run sesame_nightly, and check the marts and the published snapshots the way downstream users read
-them. Then the nights after it, each with one unusable delivery, must fail closed and leave LATEST alone.
+them. Then the nights after it, each with one unusable delivery, must fail closed and leave NIGHT alone; the operator
+holds the first one, and Airflow's own scheduler runs that night again once its late payments land.
 
 Each night through Airflow costs minutes here, so only the failures that need the scheduler are nights of their own:
 a delivery the ingestion job rejects and a delivery that never came. The other rules (a renamed column, a
@@ -178,6 +179,7 @@ def test_republishing_gives_identical_content_and_readers_are_never_blocked(nigh
 
 def _fails_closed(home, ds, *rules):
     latest_before = {d: (home / "published" / d / "LATEST").read_text() for d in ("sesame_scores", "visa_eligibility")}
+    night_before = (home / "published" / "NIGHT").read_text()
     warehouse_before = (home / "warehouse" / "sesame.duckdb").stat().st_mtime_ns
     import contextlib
     import io
@@ -189,6 +191,7 @@ def _fails_closed(home, ds, *rules):
     message = err.getvalue()
     for rule in rules:
         assert rule in message, message
+    assert (home / "published" / "NIGHT").read_text() == night_before
     for d, text in latest_before.items():
         assert (home / "published" / d / "LATEST").read_text() == text
         assert not (home / "published" / d / f"ds={ds}").exists()
@@ -196,15 +199,13 @@ def _fails_closed(home, ds, *rules):
     return message
 
 
-def _set_aside(home, ds):
-    """What an operator does with an unusable delivery: take it out of the set of complete deliveries."""
-    for marker in (home / "lake" / "raw").glob(f"*/ds={ds}/_SUCCESS"):
-        marker.unlink()
+HOLD_REASON = "cut short in transit (control.bytes); the upstream re-delivers it"
 
 
 def test_truncated_file_fails_closed(night):
-    _fails_closed(night, DAY(1), "source bills", "bills.parquet", "file.readable")
-    _set_aside(night, DAY(1))
+    _fails_closed(night, DAY(1), "source bills", "bills.parquet", "control.bytes")
+    # what an operator does with it: hold it, so that the nights go on, and it is accounted as held
+    assert sesame(["deliveries", "hold", "--ds", DAY(1), "--source", "bills", "--reason", HOLD_REASON]) == 0
 
 
 def test_missing_delivery_fails_closed(night):
@@ -213,7 +214,42 @@ def test_missing_delivery_fails_closed(night):
     assert any(a["ds"] == DAY(2) and "delivery.complete" in a["what_failed"] for a in alerts)
 
 
-def test_backfill_resumes_at_the_night_that_failed(night):
+def test_the_scheduler_runs_the_night_once_its_delivery_lands(night):
+    """The night of DAY(1) as Airflow's scheduler runs it: the scheduler creates the run once the day is over (its
+    ds is DAY(1)), the sensor waits for the payments still missing, the delivery lands, and the night publishes
+    with the held bills accounted."""
+    from tests.airflow_scheduler import dag_runs, running_scheduler, task_states, wait_for
+
+    marker = night / "lake" / "raw" / "payments" / f"ds={DAY(1)}" / "_SUCCESS"
+    kept = marker.read_bytes()
+    marker.unlink()  # the payments are late
+    day = dt.datetime.fromisoformat(DAY(1)).replace(tzinfo=dt.timezone.utc)
+    env = {"SESAME_HOME": str(night), "SESAME_SCHEDULE_START": DAY(1), "SESAME_SCHEDULE_END": DAY(1),
+           "SESAME_SCHEDULE_CATCHUP": "1", "SESAME_DELIVERY_DEADLINE_HOURS": "100000",
+           "SESAME_DELIVERY_POKE_SECONDS": "10", "SESAME_RETRY_DELAY_SECONDS": "5"}
+    with running_scheduler(night, env=env):
+        runs = wait_for(lambda: dag_runs(night, "sesame_nightly"), 120, "the scheduler to create the night's run")
+        assert [(r["run_type"], r["logical_date"]) for r in runs] == [("scheduled", day)]
+        run_id = runs[0]["run_id"]
+        wait_for(lambda: task_states(night, "sesame_nightly", run_id).get("check_deliveries") == "up_for_reschedule",
+                 120, "check_deliveries to wait for the payments")
+        assert task_states(night, "sesame_nightly", run_id).get("ingest") is None
+        marker.write_bytes(kept)  # the delivery lands
+        wait_for(lambda: dag_runs(night, "sesame_nightly")[0]["state"] in ("success", "failed"), 900,
+                 "the scheduled night to finish")
+        assert dag_runs(night, "sesame_nightly")[0]["state"] == "success", task_states(night, "sesame_nightly",
+                                                                                      run_id)
+    pointer = json.loads((night / "published" / "NIGHT").read_text())
+    assert pointer["ds"] == DAY(1) and set(pointer["nights"]) == {END, DAY(1)}
+    held = _con(night).execute("select source, delivered, held, hold_reason from marts.row_accounting "
+                               "where ds = ? and held > 0", [DAY(1)]).fetchall()
+    assert [(source, held_n) for source, _, held_n, _ in held] == [("bills", held[0][1])] and held[0][1] > 0
+    assert HOLD_REASON in held[0][3]
+    page = (night / "reports" / DAY(1) / "index.html").read_text()
+    assert f"Sesame night {DAY(1)}: published" in page and HOLD_REASON in page
+
+
+def test_backfill_skips_published_nights_and_resumes_at_the_one_that_failed(night):
     import contextlib
     import io
 
@@ -221,7 +257,8 @@ def test_backfill_resumes_at_the_night_that_failed(night):
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         assert sesame(["backfill", "--start", END, "--end", DAY(2)]) == 1
     assert f"{END} already published; skipping" in out.getvalue()
-    assert f"backfill stopped at {DAY(1)}" in err.getvalue()  # set aside above: no complete delivery
+    assert f"{DAY(1)} already published; skipping" in out.getvalue()  # by the scheduler
+    assert f"backfill stopped at {DAY(2)}" in err.getvalue()  # its payments never came
     assert "re-run the same command to resume" in err.getvalue()
 
 
@@ -312,9 +349,9 @@ def test_published_night_has_a_report_per_run(night):
 
 
 def test_failed_nights_reports_say_why(night):
-    for ds, rule, failed_stage, source in ((DAY(1), "file.readable", "ingest", "source bills"),
+    for ds, rule, failed_stage, source in ((DAY(1), "control.bytes", "ingest", "source bills"),
                                            (DAY(2), "delivery.complete", "check_deliveries", "payments")):
-        page = _report_runs(night, ds)[0].read_text()  # the night's first run (the backfill re-ran DAY(1) after)
+        page = _report_runs(night, ds)[0].read_text()  # the night's first run (by `sesame night`; others followed)
         assert f"Sesame night {ds}: failed" in page and "Why the night failed" in page, ds
         assert f'<code class="rule">{rule}</code>' in page and source in page, ds
         assert f"<td>{failed_stage}</td><td class=\"failed\">failed</td>" in page, ds
