@@ -2,9 +2,8 @@
 (no Spark): users U00000001.. with scores spread over 350-950, and visa lists derived from the scores."""
 from __future__ import annotations
 
-import json
-
 import datetime as dt
+import json
 from pathlib import Path
 
 import pyarrow as pa
