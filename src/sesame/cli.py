@@ -113,8 +113,8 @@ def cmd_simulate(args, cfg: Settings) -> int:
         previous = json.loads(marker.read_text())
         previous_dirt = (previous.get("dirty") or {}).get("spec") if isinstance(previous.get("dirty"), dict) else None
         if (previous.get("users"), previous.get("days"), previous.get("seed"), previous_dirt,
-                previous.get("activity", 1.0), previous.get("contacts", 1.0)) == (
-                args.users, args.days, args.seed, args.dirty, args.activity, args.contacts):
+                previous.get("activity", 1.0), previous.get("contacts", 1.0), previous.get("control_totals")) == (
+                args.users, args.days, args.seed, args.dirty, args.activity, args.contacts, True):
             print(f"simulation already present in {cfg.raw} (ending {previous.get('end_ds')}); reusing it")
             return EXIT_OK
     if args.dirty:

@@ -1380,7 +1380,7 @@ def simulate(raw_dir: Path, users: int, days: int, end_ds: date, seed: int = 7,
     Returns (and writes to ``raw_dir/_simulation.json``) the parameters and the records delivered:
     ``{"users", "days", "start_ds", "end_ds", "seed", "activity", "contacts", "rows": {source: total},
     "per_day": {source: {ds: rows}}, "dirty": None | {"spec", "values", "faults", "records",
-    "expected"}}``.
+    "expected"}, "control_totals": True}``.
     """
     raw_dir = Path(raw_dir)
     start_ds = end_ds - timedelta(days=days - 1)
@@ -1413,6 +1413,7 @@ def simulate(raw_dir: Path, users: int, days: int, end_ds: date, seed: int = 7,
         "rows": {name: sum(per_day.values()) for name, per_day in counts.items()},
         "per_day": counts,
         "dirty": injector.summary() if injector is not None else None,
+        "control_totals": True,  # markers carry the upstream's control totals (older simulations: empty markers)
     }
     tmp = raw_dir / f".{SIMULATION_FILE}.inprogress"
     tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
