@@ -34,7 +34,8 @@ def home(tmp_path, monkeypatch):
 
 # The modules that take minutes start first, so that under `make test` (pytest-xdist, one module per worker at a
 # time, in collection order) the longest one is not left running alone at the end.
-LONGEST_FIRST = ("test_night_e2e.py", "test_cluster.py", "test_dbt_spark.py", "test_dbt_marts.py")
+LONGEST_FIRST = ("test_night_e2e.py", "test_cluster.py", "test_dbt_spark.py", "test_late_deliveries.py",
+                 "test_dbt_marts.py")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -158,3 +158,11 @@ def test_a_night_is_published_only_with_snapshots_of_that_night(tmp_path):
     with pytest.raises(snapshots.SnapshotError, match="not of night 2026-11-21"):
         snapshots.publish_night(tmp_path, "2026-11-21", "r2", written)
     assert snapshots.night_pointer(tmp_path)["ds"] == "2026-11-20"
+
+
+def test_a_night_published_again_keeps_its_earlier_run_published(tmp_path):
+    _night(tmp_path, "2026-11-20", "r1", 10)
+    _night(tmp_path, "2026-11-20", "r2", 10)
+    assert snapshots.night_pointer(tmp_path)["run_id"] == "r2"
+    assert snapshots.is_published(tmp_path, "2026-11-20", "r1") and snapshots.is_published(tmp_path, "2026-11-20", "r2")
+    assert not snapshots.is_published(tmp_path, "2026-11-20", "r3")

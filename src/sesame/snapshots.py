@@ -112,6 +112,9 @@ def publish_night(root: Path, ds: str, run_id: str, written: dict[str, str]) -> 
                                 f"not of night {ds} run {run_id}")
         entry["datasets"][name] = {"snapshot": rel, "row_count": manifest["row_count"]}
     pointer = night_pointer(root) or {}
+    earlier = pointer.get("nights", {}).get(ds, {})
+    # every run that ever published the night (a re-run supersedes, but does not unpublish, the one before)
+    entry["runs"] = [*earlier.get("runs", [earlier["run_id"]] if earlier else []), run_id]
     nights = {**pointer.get("nights", {}), ds: entry}
     moves = not pointer.get("ds") or pointer["ds"] <= ds
     current = {"ds": ds, **entry} if moves else {k: v for k, v in pointer.items() if k != "nights"}
@@ -137,14 +140,15 @@ def published_nights(root: Path) -> dict[str, dict]:
 
 
 def is_published(root: Path, ds: str, run_id: str | None = None) -> bool:
-    """Whether night ds (run run_id, if given) was published, i.e. NIGHT recorded it."""
+    """Whether night ds (by run run_id, if given) was published, i.e. NIGHT recorded it; a run superseded by a
+    later run of the same night was published all the same."""
     pointer = night_pointer(root)
     if pointer is None:  # a home published before NIGHT existed: its LATEST files moved night by night
         current = latest(root, "sesame_scores")
         return bool(current) and current["ds"] >= ds and any(
             (root / "sesame_scores" / f"ds={ds}").glob(f"run={run_id or '*'}/_manifest.json"))
     night = pointer.get("nights", {}).get(ds)
-    return night is not None and (run_id is None or night["run_id"] == run_id)
+    return night is not None and (run_id is None or run_id in night.get("runs", [night["run_id"]]))
 
 
 def read_manifest(folder: Path) -> dict:
