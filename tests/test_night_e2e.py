@@ -1,7 +1,8 @@
 """One whole night through Airflow on tiny simulated data with the default dirt: train a champion with
 sesame_train, run sesame_nightly, and check the marts and the published snapshots the way downstream users read
-them. Then the nights after it, each with one unusable delivery, must fail closed and leave NIGHT alone; the operator
-holds the first one, and Airflow's own scheduler runs that night again once its late payments land.
+them. Then a night with an unusable delivery and one with none must fail closed and leave NIGHT alone; the operator
+holds the unusable one. The night between them is run by Airflow's own scheduler: it waits for its late payments,
+sees them land, takes the held day as a late one and publishes.
 
 Each night through Airflow costs minutes here, so only the failures that need the scheduler are nights of their own:
 a delivery the ingestion job rejects and a delivery that never came. The other rules (a renamed column, a
@@ -209,44 +210,47 @@ def test_truncated_file_fails_closed(night):
 
 
 def test_missing_delivery_fails_closed(night):
-    _fails_closed(night, DAY(2), "source payments", "delivery.complete")
+    _fails_closed(night, DAY(3), "source payments", "delivery.complete")  # nothing delivered for the day yet
     alerts = [json.loads(line) for line in (night / "alerts" / "alerts.jsonl").read_text().splitlines()]
-    assert any(a["ds"] == DAY(2) and "delivery.complete" in a["what_failed"] for a in alerts)
+    assert any(a["ds"] == DAY(3) and "delivery.complete" in a["what_failed"] for a in alerts)
 
 
 def test_the_scheduler_runs_the_night_once_its_delivery_lands(night):
-    """The night of DAY(1) as Airflow's scheduler runs it: the scheduler creates the run once the day is over (its
-    ds is DAY(1)), the sensor waits for the payments still missing, the delivery lands, and the night publishes
-    with the held bills accounted."""
+    """The night of DAY(2) as Airflow's scheduler runs it: the scheduler creates the run once the day is over (its
+    ds is DAY(2)), the sensor waits for the payments that have not come, the delivery lands, and the night publishes.
+    It also takes DAY(1), whose bills the operator held, as a late day: ingested with the bills accounted as held."""
+    from sesame.deliveries import file_totals, write_marker
     from tests.airflow_scheduler import dag_runs, running_scheduler, task_states, wait_for
 
-    marker = night / "lake" / "raw" / "payments" / f"ds={DAY(1)}" / "_SUCCESS"
-    kept = marker.read_bytes()
-    marker.unlink()  # the payments are late
-    day = dt.datetime.fromisoformat(DAY(1)).replace(tzinfo=dt.timezone.utc)
-    env = {"SESAME_HOME": str(night), "SESAME_SCHEDULE_START": DAY(1), "SESAME_SCHEDULE_END": DAY(1),
+    payments = night / "lake" / "raw" / "payments" / f"ds={DAY(2)}"
+    assert not (payments / "_SUCCESS").exists()  # the upstream has not finished the delivery
+    day = dt.datetime.fromisoformat(DAY(2)).replace(tzinfo=dt.timezone.utc)
+    env = {"SESAME_HOME": str(night), "SESAME_SCHEDULE_START": DAY(2), "SESAME_SCHEDULE_END": DAY(2),
            "SESAME_SCHEDULE_CATCHUP": "1", "SESAME_DELIVERY_DEADLINE_HOURS": "100000",
            "SESAME_DELIVERY_POKE_SECONDS": "10", "SESAME_RETRY_DELAY_SECONDS": "5"}
+
+    def scheduled():
+        return [r for r in dag_runs(night, "sesame_nightly") if r["run_type"] == "scheduled"]
+
     with running_scheduler(night, env=env):
-        runs = wait_for(lambda: dag_runs(night, "sesame_nightly"), 120, "the scheduler to create the night's run")
-        assert [(r["run_type"], r["logical_date"]) for r in runs] == [("scheduled", day)]
+        runs = wait_for(scheduled, 120, "the scheduler to create the night's run")
+        assert [r["logical_date"] for r in runs] == [day]
         run_id = runs[0]["run_id"]
         wait_for(lambda: task_states(night, "sesame_nightly", run_id).get("check_deliveries") == "up_for_reschedule",
                  120, "check_deliveries to wait for the payments")
         assert task_states(night, "sesame_nightly", run_id).get("ingest") is None
-        marker.write_bytes(kept)  # the delivery lands
-        wait_for(lambda: dag_runs(night, "sesame_nightly")[0]["state"] in ("success", "failed"), 900,
-                 "the scheduled night to finish")
-        assert dag_runs(night, "sesame_nightly")[0]["state"] == "success", task_states(night, "sesame_nightly",
-                                                                                      run_id)
+        records = len((payments / "payments.csv").read_text().splitlines()) - 1
+        write_marker(payments, "payments", DAY(2), [file_totals(payments / "payments.csv", records)])  # it lands
+        wait_for(lambda: scheduled()[0]["state"] in ("success", "failed"), 900, "the scheduled night to finish")
+        assert scheduled()[0]["state"] == "success", task_states(night, "sesame_nightly", run_id)
     pointer = json.loads((night / "published" / "NIGHT").read_text())
-    assert pointer["ds"] == DAY(1) and set(pointer["nights"]) == {END, DAY(1)}
+    assert pointer["ds"] == DAY(2) and set(pointer["nights"]) == {END, DAY(2)}
     held = _con(night).execute("select source, delivered, held, hold_reason from marts.row_accounting "
                                "where ds = ? and held > 0", [DAY(1)]).fetchall()
-    assert [(source, held_n) for source, _, held_n, _ in held] == [("bills", held[0][1])] and held[0][1] > 0
+    assert [(source, n) for source, n, _, _ in held] == [("bills", held[0][2])] and held[0][2] > 0
     assert HOLD_REASON in held[0][3]
-    page = (night / "reports" / DAY(1) / "index.html").read_text()
-    assert f"Sesame night {DAY(1)}: published" in page and HOLD_REASON in page
+    page = (night / "reports" / DAY(2) / "index.html").read_text()
+    assert f"Sesame night {DAY(2)}: published" in page and HOLD_REASON in page
 
 
 def test_backfill_skips_published_nights_and_resumes_at_the_one_that_failed(night):
@@ -255,10 +259,9 @@ def test_backfill_skips_published_nights_and_resumes_at_the_one_that_failed(nigh
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        assert sesame(["backfill", "--start", END, "--end", DAY(2)]) == 1
-    assert f"{END} already published; skipping" in out.getvalue()
-    assert f"{DAY(1)} already published; skipping" in out.getvalue()  # by the scheduler
-    assert f"backfill stopped at {DAY(2)}" in err.getvalue()  # its payments never came
+        assert sesame(["backfill", "--start", DAY(2), "--end", DAY(3)]) == 1
+    assert f"{DAY(2)} already published; skipping" in out.getvalue()  # by the scheduler
+    assert f"backfill stopped at {DAY(3)}" in err.getvalue()  # nothing delivered for it
     assert "re-run the same command to resume" in err.getvalue()
 
 
@@ -350,7 +353,7 @@ def test_published_night_has_a_report_per_run(night):
 
 def test_failed_nights_reports_say_why(night):
     for ds, rule, failed_stage, source in ((DAY(1), "control.bytes", "ingest", "source bills"),
-                                           (DAY(2), "delivery.complete", "check_deliveries", "payments")):
+                                           (DAY(3), "delivery.complete", "check_deliveries", "payments")):
         page = _report_runs(night, ds)[0].read_text()  # the night's first run (by `sesame night`; others followed)
         assert f"Sesame night {ds}: failed" in page and "Why the night failed" in page, ds
         assert f'<code class="rule">{rule}</code>' in page and source in page, ds
@@ -359,7 +362,7 @@ def test_failed_nights_reports_say_why(night):
     alerts = [json.loads(line) for line in (night / "alerts" / "alerts.jsonl").read_text().splitlines()]
     assert any(a["ds"] == DAY(1) and a["details"]["report"].endswith(".html") for a in alerts)
     listing = (night / "reports" / "index.html").read_text()
-    assert f'href="{END}/index.html"' in listing and f'href="{DAY(2)}/index.html"' in listing
+    assert all(f'href="{ds}/index.html"' in listing for ds in (END, DAY(1), DAY(2), DAY(3)))
 
 
 def test_report_of_the_real_night_draws_in_chromium(night, tmp_path):
