@@ -178,16 +178,18 @@ def test_republishing_gives_identical_content_and_readers_are_never_blocked(nigh
                                [END]).fetchone() == before
 
 
-def _fails_closed(home, ds, *rules):
+def _fails_closed(home, ds, *rules, command=None):
+    """Run the night of ds (or `command`, which runs it), which must fail closed naming `rules` and leave what
+    readers see as it was; returns (stdout, stderr)."""
     latest_before = {d: (home / "published" / d / "LATEST").read_text() for d in ("sesame_scores", "visa_eligibility")}
     night_before = (home / "published" / "NIGHT").read_text()
     warehouse_before = (home / "warehouse" / "sesame.duckdb").stat().st_mtime_ns
     import contextlib
     import io
 
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        code = sesame(["night", "--ds", ds])
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = sesame(command or ["night", "--ds", ds])
     assert code == 1
     message = err.getvalue()
     for rule in rules:
@@ -197,7 +199,7 @@ def _fails_closed(home, ds, *rules):
         assert (home / "published" / d / "LATEST").read_text() == text
         assert not (home / "published" / d / f"ds={ds}").exists()
     assert (home / "warehouse" / "sesame.duckdb").stat().st_mtime_ns == warehouse_before
-    return message
+    return out.getvalue(), message
 
 
 HOLD_REASON = "cut short in transit (control.bytes); the upstream re-delivers it"
@@ -207,12 +209,6 @@ def test_truncated_file_fails_closed(night):
     _fails_closed(night, DAY(1), "source bills", "bills.parquet", "control.bytes")
     # what an operator does with it: hold it, so that the nights go on, and it is accounted as held
     assert sesame(["deliveries", "hold", "--ds", DAY(1), "--source", "bills", "--reason", HOLD_REASON]) == 0
-
-
-def test_missing_delivery_fails_closed(night):
-    _fails_closed(night, DAY(3), "source payments", "delivery.complete")  # nothing delivered for the day yet
-    alerts = [json.loads(line) for line in (night / "alerts" / "alerts.jsonl").read_text().splitlines()]
-    assert any(a["ds"] == DAY(3) and "delivery.complete" in a["what_failed"] for a in alerts)
 
 
 def test_the_scheduler_runs_the_night_once_its_delivery_lands(night):
@@ -253,16 +249,13 @@ def test_the_scheduler_runs_the_night_once_its_delivery_lands(night):
     assert f"Sesame night {DAY(2)}: published" in page and HOLD_REASON in page
 
 
-def test_backfill_skips_published_nights_and_resumes_at_the_one_that_failed(night):
-    import contextlib
-    import io
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        assert sesame(["backfill", "--start", DAY(2), "--end", DAY(3)]) == 1
-    assert f"{DAY(2)} already published; skipping" in out.getvalue()  # by the scheduler
-    assert f"backfill stopped at {DAY(3)}" in err.getvalue()  # nothing delivered for it
-    assert "re-run the same command to resume" in err.getvalue()
+def test_backfill_skips_published_nights_and_a_missing_delivery_fails_closed(night):
+    out, err = _fails_closed(night, DAY(3), "source payments", "delivery.complete",  # nothing delivered for it yet
+                             command=["backfill", "--start", DAY(2), "--end", DAY(3)])
+    assert f"{DAY(2)} already published; skipping" in out  # by the scheduler
+    assert f"backfill stopped at {DAY(3)}" in err and "re-run the same command to resume" in err
+    alerts = [json.loads(line) for line in (night / "alerts" / "alerts.jsonl").read_text().splitlines()]
+    assert any(a["ds"] == DAY(3) and "delivery.complete" in a["what_failed"] for a in alerts)
 
 
 def test_model_card_has_the_performance_definition_segments_and_calibration(night):
@@ -354,7 +347,7 @@ def test_published_night_has_a_report_per_run(night):
 def test_failed_nights_reports_say_why(night):
     for ds, rule, failed_stage, source in ((DAY(1), "control.bytes", "ingest", "source bills"),
                                            (DAY(3), "delivery.complete", "check_deliveries", "payments")):
-        page = _report_runs(night, ds)[0].read_text()  # the night's first run (by `sesame night`; others followed)
+        page = _report_runs(night, ds)[0].read_text()  # the night's first run
         assert f"Sesame night {ds}: failed" in page and "Why the night failed" in page, ds
         assert f'<code class="rule">{rule}</code>' in page and source in page, ds
         assert f"<td>{failed_stage}</td><td class=\"failed\">failed</td>" in page, ds
