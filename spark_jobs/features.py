@@ -256,13 +256,15 @@ def last_published_scores(spark: SparkSession, cfg: Settings, night: str) -> Dat
     """The scores of the last night before this one that was published, as they went out: NIGHT records the
     night's run and publish leaves that run id in the night's lake scores (a later run of the same night that
     failed would have replaced them). None before the first publication; a failed night's scores are never used."""
-    from sesame.snapshots import PUBLISHED_MARKER, night_pointer, published_nights
+    from sesame.snapshots import PUBLISHED_MARKER, night_pointer
 
-    recorded = published_nights(cfg.published)
+    pointer = night_pointer(cfg.published)  # read once
+    before_night_pointer = pointer is None  # published before NIGHT existed
+    recorded = (pointer or {}).get("nights", {})
     published = []
     for marker in cfg.zone("scores").glob(f"ds=*/{PUBLISHED_MARKER}"):
         ds = marker.parent.name[3:]
-        if ds < night and (night_pointer(cfg.published) is None  # published before NIGHT existed
+        if ds < night and (before_night_pointer
                            or recorded.get(ds, {}).get("run_id") == marker.read_text(encoding="utf-8").strip()):
             published.append(ds)
     if not published:
