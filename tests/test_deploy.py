@@ -62,3 +62,19 @@ def test_spark_cluster_commands_match_pyspark():
 def test_image_can_reach_postgres():
     lock = (ROOT / "requirements.lock").read_text()
     assert re.search(r"^psycopg2-binary==", lock, re.M), "Airflow on Postgres needs a driver in the lock"
+
+
+def test_extra_spark_properties_reach_every_job_and_bad_ones_are_named(tmp_path):
+    import pytest
+
+    from sesame.spark import spark_conf, submit_command
+
+    cfg = Settings(home=tmp_path, spark_conf=" spark.sql.shuffle.partitions=3 , spark.sql.codegen.wholeStage=false")
+    conf = spark_conf(cfg)
+    assert conf["spark.sql.shuffle.partitions"] == "3"  # an operator's property wins over the project's
+    assert conf["spark.sql.codegen.wholeStage"] == "false"
+    cmd, _ = submit_command("score", ["--ds", "2026-01-01"], cfg)
+    assert "spark.sql.codegen.wholeStage=false" in cmd
+    for bad in ("wholeStage=false", "spark.sql.codegen.wholeStage", "spark.x="):
+        with pytest.raises(ValueError, match="SESAME_SPARK_CONF"):
+            spark_conf(Settings(spark_conf=bad))

@@ -24,6 +24,8 @@ class Settings:
     spark_master: str = field(default_factory=lambda: _env("SPARK_MASTER", "local[*]"))
     spark_driver_memory: str = field(default_factory=lambda: _env("SPARK_DRIVER_MEMORY", "4g"))
     spark_shuffle_partitions: int = field(default_factory=lambda: int(_env("SPARK_SHUFFLE_PARTITIONS", "8")))
+    # More Spark properties for every job, "key=value,key=value"; they win over the project's own.
+    spark_conf: str = field(default_factory=lambda: _env("SPARK_CONF", ""))
     # Secret for the keyed hash that turns upstream ids into analysts' user_key.
     user_key_secret: str = field(default_factory=lambda: _env("USER_KEY_SECRET", "change-me-in-production"))
     # Performance definition: a user is "bad" at an observation date when a bill newly reaches this many days

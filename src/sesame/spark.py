@@ -15,6 +15,18 @@ from pathlib import Path
 from sesame.config import REPO_ROOT, Settings, settings
 
 
+def extra_conf(text: str) -> dict[str, str]:
+    """SESAME_SPARK_CONF's properties: "key=value" pairs separated by commas, every key a spark.* property."""
+    extra = {}
+    for pair in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip().startswith("spark.") or not value.strip():
+            raise ValueError(f"SESAME_SPARK_CONF: {pair!r} is not spark.<property>=<value>; "
+                             "pairs are separated by commas")
+        extra[key.strip()] = value.strip()
+    return extra
+
+
 def spark_conf(cfg: Settings) -> dict[str, str]:
     return {
         "spark.sql.session.timeZone": "UTC",
@@ -32,6 +44,7 @@ def spark_conf(cfg: Settings) -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.memory": cfg.spark_driver_memory,
         "spark.sql.legacy.timeParserPolicy": "CORRECTED",
+        **extra_conf(cfg.spark_conf),
     }
 
 
