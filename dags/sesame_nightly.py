@@ -68,6 +68,10 @@ def sesame_nightly():
         _stage("features", night.features)
 
     @task
+    def dbt_features():
+        _stage("dbt_features", night.dbt_features, True)
+
+    @task
     def feature_store():
         _stage("feature_store", night.feature_store)
 
@@ -91,8 +95,9 @@ def sesame_nightly():
     def report():
         return _stage("report", night.report, True)
 
-    (check_deliveries() >> ingest() >> quality_gate() >> features() >> feature_store() >> score() >> warehouse()
-     >> audit() >> publish() >> report())
+    # Spark's features (windows, state, the graph), then dbt's (plain SQL over them and the validated tables)
+    (check_deliveries() >> ingest() >> quality_gate() >> features() >> dbt_features() >> feature_store() >> score()
+     >> warehouse() >> audit() >> publish() >> report())
 
 
 sesame_nightly()

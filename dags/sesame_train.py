@@ -1,4 +1,4 @@
-"""sesame_train: point-in-time training set -> fit -> out-of-time evaluation -> gates -> registry.
+"""sesame_train: point-in-time training set (Spark's features, then dbt's) -> fit -> out-of-time evaluation -> gates -> registry.
 Orchestration only; the work is in sesame.training and spark_jobs/training_set.py."""
 from __future__ import annotations
 
@@ -49,13 +49,23 @@ def sesame_train():
             return training.build_training_set(cfg, ds)
 
     @task
+    def dbt_features(observation_dates: list[str]):
+        with _stage("dbt_features") as (cfg, ds):
+            context = get_current_context()
+            run_id = night.run_id_for(context["run_id"], context["dag_run"].conf)
+            night.dbt_features(cfg, ds, run_id, nights=observation_dates)
+
+    @task
     def fit_evaluate_register():
         with _stage("fit_evaluate_register") as (cfg, ds):
             card = training.fit_from_lake(cfg, ds)
         return {"version": card["version"], "promoted": card["promoted"],
                 "oot_auc": {s: m["auc"] for s, m in card["out_of_time"].items()}}
 
-    ingest_history() >> training_set() >> fit_evaluate_register()
+    # Spark's features of every observation night (in training_set), then dbt's for the same nights
+    observation_dates = training_set()
+    ingest_history() >> observation_dates
+    dbt_features(observation_dates) >> fit_evaluate_register()
 
 
 sesame_train()

@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from sesame.config import Settings, settings
-from sesame.features import FEATURES
+from sesame.features import DBT_FEATURES, SPARK_FEATURES
 from sesame.segments import CREDIT_FILE, NO_CREDIT_FILE
 from sesame.spark import write_days
 from spark_jobs.state import STATES, balance_features, bill_features, current_arrears
@@ -58,16 +58,11 @@ def profile(users: DataFrame, night: str) -> DataFrame:
     return u.filter(F.col("ds") == F.lit(last_ds)) if last_ds else u.limit(0)
 
 
-def identity_features(users: DataFrame, night: str) -> DataFrame:
-    night_d = F.to_date(F.lit(night))
+def profiled_users(users: DataFrame, night: str) -> DataFrame:
+    """The night's population, every user in the latest KYC profile, with the days since the account was opened.
+    (The identity traits themselves are dbt's: dbt/models/features/feat_identity_traits.sql.)"""
     return profile(users, night).select(
-        "user_id",
-        F.col("identity_verified").cast("double").alias("it_identity_verified"),
-        F.datediff(night_d, F.col("registered_date")).cast("double").alias("it_account_age_days"),
-        F.col("phone_tenure_months").cast("double").alias("it_phone_tenure_months"),
-        F.col("address_months").cast("double").alias("it_address_months"),
-        F.datediff(night_d, F.col("registered_date")).alias("history_days"),
-    )
+        "user_id", F.datediff(F.to_date(F.lit(night)), F.col("registered_date")).alias("history_days"))
 
 
 def recent_transfers(payments: DataFrame, night: str) -> DataFrame:
@@ -124,7 +119,7 @@ def segment_of(current_dpd):
 
 # Counts and sums are zero when a user simply had no such events; rates and balances stay missing.
 ZERO_WHEN_ABSENT = ("bp_order_count_90", "bp_spend_90", "fc_inflow_30", "fc_salary_90", "fc_net_flow_90",
-                    "fc_utility_payments_90", "ch_delinquent_bills_365", "sc_degree", "ch_court_listed")
+                    "fc_utility_payments_90", "ch_delinquent_bills_365", "sc_degree")
 
 
 def full_state(sources: dict[str, DataFrame], night: str) -> dict[str, DataFrame]:
@@ -134,7 +129,7 @@ def full_state(sources: dict[str, DataFrame], night: str) -> dict[str, DataFrame
 
 def user_features(sources: dict[str, DataFrame], night: str, windows: DataFrame,
                   state: dict[str, DataFrame] | None = None, last_scores: DataFrame | None = None) -> DataFrame:
-    """All characteristics for the night, one row per user in the latest KYC profile, with the user's segment
+    """Spark's characteristics for the night (feature_registry engine = spark), one row per user in the latest KYC profile, with the user's segment
     (a credit file is a bill statement on record) and current days past due. `windows` are the
     night's order and payment window sums (spark_jobs/windows.py), `state` the night's state tables
     (spark_jobs/state.py; folded from the whole history when not given), `last_scores` the scores of the last
@@ -144,25 +139,35 @@ def user_features(sources: dict[str, DataFrame], night: str, windows: DataFrame,
     transfers = recent_transfers(sources["payments"], night)
     social = social_features(state["contacts"], delinquent_users(sources["bills"], night), listed, transfers,
                              last_scores)
-    out = (identity_features(sources["users"], night)
+    out = (profiled_users(sources["users"], night)
            .join(current_arrears(state, night), "user_id", "left")
            .join(bill_features(state, night), "user_id", "left")
-           .join(listed.withColumn("ch_court_listed", F.lit(1.0)), "user_id", "left")
            .join(window_features(windows), "user_id", "left")
            .join(balance_features(state), "user_id", "left")
            .join(social, "user_id", "left")
            .join(transfer_trust(transfers), "user_id", "left"))
     out = out.fillna(0.0, subset=list(ZERO_WHEN_ABSENT))
-    names = [f.name for f in FEATURES]
     return out.select(
         "user_id", "history_days",
         segment_of(F.col("current_dpd")).alias("segment"),
         "current_dpd",
-        *[F.col(n).cast("double").alias(n) for n in names],
+        *[F.col(n).cast("double").alias(n) for n in SPARK_FEATURES],
         # the feature store's event time: the features of a night are as known at its start
         F.to_timestamp(F.lit(night)).alias("feature_timestamp"),
         F.lit(night).alias("ds"),
     )
+
+
+def model_input(spark: SparkSession, cfg: Settings, night: str) -> DataFrame:
+    """Every characteristic of the night, Spark's and dbt's (lake/features/dbt_user_features, written by the
+    dbt_features stage), one row per user in Spark's feature table: what the scoring job reads."""
+    spark_part = spark.read.parquet(str(cfg.zone("features", "user_features", ds=night)))
+    dbt_zone = cfg.zone("features", "dbt_user_features", ds=night)
+    if not dbt_zone.exists():
+        raise FileNotFoundError(f"{dbt_zone}: the dbt features of the night {night} are missing; "
+                                "the dbt_features stage runs before scoring")
+    dbt_part = spark.read.parquet(str(dbt_zone)).select("user_id", *DBT_FEATURES)
+    return spark_part.join(dbt_part, "user_id", "left")
 
 
 def read_sources(spark: SparkSession, cfg: Settings) -> dict[str, DataFrame]:

@@ -66,7 +66,9 @@ def run(spark, cfg: Settings, ds: str) -> dict:
     from sesame.registry import Registry
 
     champion = Registry(cfg.models).champion()
-    features = spark.read.parquet(str(cfg.zone("features", "user_features", ds=ds)))
+    from spark_jobs.features import model_input
+
+    features = model_input(spark, cfg, ds)
     scorable, excluded = split_scorable(features, cfg.min_history_days, cfg.bad_dpd)
     scores = score_frame(scorable, champion.model_json, champion.version, champion.inputs)
     scores.withColumn("ds", F.lit(ds)).write.mode("overwrite").partitionBy("ds").parquet(str(cfg.zone("scores")))

@@ -90,18 +90,12 @@ def windows_incremental(previous: DataFrame, daily: DataFrame, night: str) -> Da
 
 
 def window_features(windows: DataFrame) -> DataFrame:
-    """The registry's order and payment characteristics from the window sums."""
-    def rate(num, den):
-        return F.when(F.col(den) > 0, F.col(num) / F.col(den))
-
+    """The registry's order and payment characteristics Spark owns, from the window sums (the order mix shares
+    over the same sums are dbt's: dbt/models/features/feat_order_mix.sql)."""
     return windows.select(
         "user_id",
         F.col("orders_90d").alias("bp_order_count_90"),
         F.col("spend_90d").alias("bp_spend_90"),
-        rate("cancelled_90d", "orders_90d").alias("bp_cancel_rate_90"),
-        rate("returned_90d", "orders_90d").alias("bp_return_rate_90"),
-        rate("spend_local_90d", "spend_90d").alias("bp_local_services_share_90"),
-        rate("spend_essential_90d", "spend_90d").alias("bp_essential_share_90"),
         F.col("inflow_30d").alias("fc_inflow_30"),
         F.col("salary_90d").alias("fc_salary_90"),
         (F.col("inflow_90d") - F.col("outflow_90d")).alias("fc_net_flow_90"),

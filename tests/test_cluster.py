@@ -20,9 +20,10 @@ import pandas as pd
 import pytest
 
 from sesame.config import Settings
+from sesame.night import dbt_features
 from sesame.registry import Registry
 from sesame.scorecard import Scorecard
-from sesame.features import FACTOR_OF, FEATURES
+from sesame.features import FACTOR_OF, FEATURES, night_features
 from sesame.segments import CREDIT_FILE, NO_CREDIT_FILE, SegmentedScorecard
 from sesame.simulate import simulate
 from sesame.spark import submit
@@ -83,7 +84,7 @@ def _lake(home: Path, master: str) -> Settings:
 def _champion(cfg: Settings, model_json: str | None) -> str:
     """A scorecard fitted on the local run's features (labels made up from them), registered as champion."""
     if model_json is None:
-        feats = pd.read_parquet(cfg.zone("features", "user_features", ds=END))
+        feats = night_features(cfg, END)
         inputs = [f.name for f in FEATURES]
         rng = np.random.default_rng(0)
         risk = feats["ch_max_dpd_365"].fillna(0) / 30 - feats["it_phone_tenure_months"].fillna(0) / 60
@@ -109,12 +110,13 @@ def test_cluster_gives_the_same_outputs_as_local(spark, cluster, tmp_path):
     local = _lake(tmp_path / "local", "local[2]")
     ingest.run(spark, local, END, catch_up=True)
     features.run(spark, local, [END])
+    dbt_features(local, END, "local")  # dbt's characteristics, built beside Spark (DuckDB), never on the cluster
     model_json = _champion(local, None)
     score.run(spark, local, END)
     # the same jobs under spark-submit against the standalone cluster, from the same validated deliveries
     remote = Settings(home=tmp_path / "cluster", spark_master=cluster, spark_driver_memory="1g",
                       spark_shuffle_partitions=4)
-    for zone in ("validated", "accounting"):
+    for zone in ("validated", "accounting", "features/dbt_user_features"):
         shutil.copytree(local.lake / zone, remote.lake / zone)
     submit("features", ["--ds", END], remote)
     _champion(remote, model_json)

@@ -28,8 +28,9 @@ def test_no_import_errors(dagbag):
 def test_nightly_shape(dagbag):
     dag = dagbag.dags["sesame_nightly"]
     assert dag.catchup is False and dag.max_active_runs == 1
-    order = ["check_deliveries", "ingest", "quality_gate", "features", "feature_store", "score", "warehouse", "audit", "publish",
-             "report"]
+    # Spark's features, then dbt's, then scoring, then the marts
+    order = ["check_deliveries", "ingest", "quality_gate", "features", "dbt_features", "feature_store", "score",
+             "warehouse", "audit", "publish", "report"]
     assert set(dag.task_ids) == set(order)
     for upstream, downstream in zip(order, order[1:]):
         assert dag.get_task(downstream).upstream_task_ids == {upstream}
@@ -37,8 +38,10 @@ def test_nightly_shape(dagbag):
 
 def test_train_shape(dagbag):
     dag = dagbag.dags["sesame_train"]
-    assert set(dag.task_ids) == {"ingest_history", "training_set", "fit_evaluate_register"}
-    assert dag.get_task("fit_evaluate_register").upstream_task_ids == {"training_set"}
+    order = ["ingest_history", "training_set", "dbt_features", "fit_evaluate_register"]
+    assert set(dag.task_ids) == set(order)
+    for upstream, downstream in zip(order, order[1:]):
+        assert dag.get_task(downstream).upstream_task_ids == {upstream}
 
 
 def test_dag_files_hold_no_business_logic():

@@ -10,14 +10,18 @@ from sesame.features import FEATURES
 
 
 def _night(home, ds, values: dict[str, float]):
-    folder = home / "lake" / "features" / "user_features" / f"ds={ds}"
-    folder.mkdir(parents=True)
-    rows = []
-    for user, v in values.items():
-        row = {"user_id": user, "history_days": 100, "feature_timestamp": pd.Timestamp(ds, tz="UTC")}  # as Spark writes it
-        row.update({f.name: v for f in FEATURES})
-        rows.append(row)
-    pd.DataFrame(rows).to_parquet(folder / "part-0.parquet", index=False)
+    """A night of both feature tables, Spark's and dbt's; each characteristic of a user has the user's value, a dbt
+    one ten times it."""
+    stamp = pd.Timestamp(ds, tz="UTC")  # as both engines write it
+    for table, engine in (("user_features", "spark"), ("dbt_user_features", "dbt")):
+        folder = home / "lake" / "features" / table / f"ds={ds}"
+        folder.mkdir(parents=True)
+        rows = []
+        for user, v in values.items():
+            row = {"user_id": user, "feature_timestamp": stamp, **({"history_days": 100} if engine == "spark" else {})}
+            row.update({f.name: v * (10 if engine == "dbt" else 1) for f in FEATURES if f.engine == engine})
+            rows.append(row)
+        pd.DataFrame(rows).to_parquet(folder / "part-0.parquet", index=False)
 
 
 @pytest.fixture
@@ -32,7 +36,8 @@ def test_point_in_time_join(lake):
     from sesame import feature_store
 
     cfg = Settings()
-    assert len(feature_store.apply(cfg)) == 6
+    # per factor a view for each engine computing some of it, and the account's history
+    assert len(feature_store.apply(cfg)) == len({(f.factor, f.engine) for f in FEATURES}) + 1
     entities = pd.DataFrame({
         "user_id": ["U1", "U1", "U1", "U2", "U2"],
         "event_timestamp": pd.to_datetime(["2026-11-20T00:00", "2026-11-21T12:00", "2026-11-22T00:00", "2026-11-22T00:00",
@@ -40,13 +45,13 @@ def test_point_in_time_join(lake):
         "label": [0, 1, 0, 1, 0],
     })
     out = feature_store.historical_features(entities, cfg).sort_values(["user_id", "event_timestamp"])
-    rows = [(u, str(t)[:16], lab, v) for u, t, lab, v in
-            out[["user_id", "event_timestamp", "label", "bp_spend_90"]].itertuples(index=False)]
+    rows = [(u, str(t)[:16], lab, v, w) for u, t, lab, v, w in
+            out[["user_id", "event_timestamp", "label", "bp_spend_90", "it_phone_tenure_months"]].itertuples(index=False)]
     assert rows == [
-        ("U1", "2026-11-20 00:00", 0, 1.0),   # the night itself
-        ("U1", "2026-11-21 12:00", 1, 2.0),   # later that day: that night's features, never the next night's
-        ("U1", "2026-11-22 00:00", 0, 3.0),
-        ("U2", "2026-11-22 00:00", 1, 20.0),  # no row on the 22nd: the 21st's, within the ttl
+        ("U1", "2026-11-20 00:00", 0, 1.0, 10.0),   # the night itself
+        ("U1", "2026-11-21 12:00", 1, 2.0, 20.0),   # later that day: that night's features, never the next night's
+        ("U1", "2026-11-22 00:00", 0, 3.0, 30.0),
+        ("U2", "2026-11-22 00:00", 1, 20.0, 200.0),  # no row on the 22nd: the 21st's, within the ttl
     ]  # U2 on the 19th, before any night, gets no row at all rather than a later night's values
 
 
@@ -57,5 +62,5 @@ def test_online_store_serves_the_latest_night(lake):
     feature_store.apply(cfg)
     feature_store.materialize("2026-11-22", cfg)
     online = feature_store.online_features(["U1", "U2"], cfg).set_index("user_id")
-    assert online.loc["U1", "bp_spend_90"] == 3.0
-    assert online.loc["U2", "bp_spend_90"] == 20.0
+    assert online.loc["U1", "bp_spend_90"] == 3.0 and online.loc["U1", "it_phone_tenure_months"] == 30.0
+    assert online.loc["U2", "bp_spend_90"] == 20.0 and online.loc["U2", "it_phone_tenure_months"] == 200.0

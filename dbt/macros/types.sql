@@ -54,3 +54,17 @@
     {%- endfor -%}
     {{ return(dbt.default__get_empty_schema_sql(translated)) }}
 {%- endmacro %}
+
+{#- The start of a night (a date) as an instant in UTC, whatever the session's time zone: DuckDB needs the zone
+    said (its timestamp has none, and readers such as the feature store need one); Spark's session is in UTC. -#}
+{% macro night_start_utc(date_expr) -%}
+    {{ return(adapter.dispatch('night_start_utc', 'sesame')(date_expr)) }}
+{%- endmacro %}
+
+{% macro default__night_start_utc(date_expr) -%}
+    cast({{ date_expr }} as timestamp)
+{%- endmacro %}
+
+{% macro duckdb__night_start_utc(date_expr) -%}
+    timezone('UTC', cast({{ date_expr }} as timestamp))
+{%- endmacro %}

@@ -139,9 +139,13 @@ def has_state(cfg: Settings, night: str) -> bool:
 
 def ensure_features(cfg: Settings, night: str) -> None:
     """Run the night's feature job unless it has run (its feature table is written last, after the daily
-    aggregates, windows and state)."""
+    aggregates, windows and state), then dbt's features unless they are there."""
     if not cfg.zone("features", "user_features", ds=night).exists():
         spark_job(cfg, "features", "--ds", night)
+    if not cfg.zone("features", "dbt_user_features", ds=night).exists():
+        from sesame.night import dbt_features
+
+        dbt_features(cfg, night, "bench")
 
 
 def history_lake(work: Path) -> tuple[Settings, int, dict[str, str], dict[str, dict]]:
@@ -222,7 +226,9 @@ def history_champion(cfg: Settings, night: str):
         os.environ["SESAME_PERFORMANCE_DAYS"] = "180"  # read by the training-set job too
         cfg = Settings(home=cfg.home, obs_step_days=28)
         os.environ["SESAME_HOME"] = str(cfg.home)  # the feature store definitions read it
-        training.build_training_set(cfg, night)
+        from sesame.night import dbt_features
+
+        dbt_features(cfg, night, "bench", nights=training.build_training_set(cfg, night))
         training.fit_from_lake(cfg, night)
         return Registry(cfg.models).champion()
 
@@ -237,7 +243,10 @@ def scoring_profile(work: Path) -> dict:
     cfg, _, nights, _ = history_lake(work)
     night = nights["360"]
     champion = history_champion(cfg, night)
-    features = pd.read_parquet(cfg.zone("features", "user_features", ds=night))
+    from sesame.features import night_features
+    from spark_jobs.features import model_input
+
+    features = night_features(cfg, night)
     rows = len(features)
     model = champion.load()
 
@@ -248,7 +257,7 @@ def scoring_profile(work: Path) -> dict:
     job = spark_job(cfg, "score", "--ds", night)
     spark = get_session("sesame-bench-scoring", cfg)
     try:
-        frame = spark.read.parquet(str(cfg.zone("features", "user_features", ds=night))).cache()
+        frame = model_input(spark, cfg, night).cache()
         frame.count()
         scored = score_frame(frame, champion.model_json, champion.version, champion.inputs)
         spark_s = best_of(lambda: scored.write.format("noop").mode("overwrite").save(), 3)

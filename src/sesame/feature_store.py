@@ -14,7 +14,6 @@ import os
 
 import pandas as pd
 
-from sesame import FACTORS
 from sesame.config import REPO_ROOT, Settings, settings
 
 REPO = REPO_ROOT / "feature_store"
@@ -38,22 +37,23 @@ def store(cfg: Settings | None = None):
 
 
 def _views(defs) -> list:
-    """The feature views: one per factor, and the account's history."""
-    return [getattr(defs, f"{f}_features") for f in FACTORS] + [defs.history]
+    """The feature views: per factor one for each engine computing some of it, and the account's history."""
+    return [*defs.FACTOR_VIEWS, defs.history]
 
 
 def apply(cfg: Settings | None = None) -> list[str]:
-    """`feast apply`: register the entity, the source and the feature views."""
+    """`feast apply`: register the entity, the sources and the feature views."""
     feast_store, defs = store(cfg), _definitions()
     views = _views(defs)
-    feast_store.apply([defs.user, defs.user_features_source, *views])
+    feast_store.apply([defs.user, *defs.SOURCE_OF_ENGINE.values(), *views])
     return [v.name for v in views]
 
 
 def feature_refs() -> list[str]:
     from sesame.features import FEATURES
 
-    return [f"{f.factor}_features:{f.name}" for f in FEATURES] + ["user_history:history_days"]
+    defs = _definitions()
+    return [f"{defs.view_name(f.factor, f.engine)}:{f.name}" for f in FEATURES] + ["user_history:history_days"]
 
 
 def materialize(ds: str, cfg: Settings | None = None) -> None:
@@ -65,13 +65,17 @@ def materialize(ds: str, cfg: Settings | None = None) -> None:
     grow with the length of history. Only the two nights' partitions are read here."""
     cfg = cfg or settings()
     night = dt.date.fromisoformat(ds)
-    parts = [cfg.zone("features", "user_features", ds=d.isoformat()) for d in (night - dt.timedelta(days=1), night)]
-    rows = pd.concat([pd.read_parquet(p) for p in parts if p.exists()], ignore_index=True)
-    latest = rows.sort_values("feature_timestamp").drop_duplicates("user_id", keep="last")
     feast_store, defs = store(cfg), _definitions()
+    latest = {}
+    for table in ("user_features", "dbt_user_features"):
+        parts = [cfg.zone("features", table, ds=d.isoformat()) for d in (night - dt.timedelta(days=1), night)]
+        rows = pd.concat([pd.read_parquet(p) for p in parts if p.exists()], ignore_index=True)
+        rows["feature_timestamp"] = pd.to_datetime(rows["feature_timestamp"], utc=True)
+        latest[table] = rows.sort_values("feature_timestamp").drop_duplicates("user_id", keep="last")
     for view in _views(defs):
+        table = "dbt_user_features" if view.batch_source.name == defs.dbt_user_features_source.name else "user_features"
         columns = ["user_id", "feature_timestamp", *[feature.name for feature in view.features]]
-        feast_store.write_to_online_store(view.name, latest[columns])
+        feast_store.write_to_online_store(view.name, latest[table][columns])
 
 
 def historical_features(entities: pd.DataFrame, cfg: Settings | None = None) -> pd.DataFrame:

@@ -14,6 +14,9 @@ from sesame.config import REPO_ROOT
 
 REGISTRY_CSV = REPO_ROOT / "dbt" / "seeds" / "feature_registry.csv"
 DIRECTIONS = ("ascending", "descending")
+# Which engine computes a characteristic: the Spark features job (spark_jobs/features.py: event windows, night
+# state, the graph) or dbt (dbt/models/features: plain SQL over validated tables and Spark's outputs).
+ENGINES = ("spark", "dbt")
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,7 @@ class Feature:
     reason_code: str
     # "ascending": risk rises as the value rises; "descending": risk falls as it rises. Binning forces this trend.
     direction: str
+    engine: str
     window_days: int
     unit: str
     definition: str
@@ -40,6 +44,8 @@ def _load() -> tuple[Feature, ...]:
     for f in rows:
         if f.direction not in DIRECTIONS:
             raise ValueError(f"{REGISTRY_CSV}: feature {f.name!r} has direction {f.direction!r}, not one of {DIRECTIONS}")
+        if f.engine not in ENGINES:
+            raise ValueError(f"{REGISTRY_CSV}: feature {f.name!r} has engine {f.engine!r}, not one of {ENGINES}")
     # Only registry features are model inputs, so a protected attribute must never get in here.
     from sesame.scorecard import check_protected
 
@@ -51,3 +57,16 @@ FEATURES: tuple[Feature, ...] = _load()
 FACTOR_OF = {f.name: f.factor for f in FEATURES}
 REASON_CODE_OF = {f.name: f.reason_code for f in FEATURES}
 DIRECTION_OF = {f.name: f.direction for f in FEATURES}
+SPARK_FEATURES = tuple(f.name for f in FEATURES if f.engine == "spark")
+DBT_FEATURES = tuple(f.name for f in FEATURES if f.engine == "dbt")
+
+
+def night_features(cfg, ds: str):
+    """Every characteristic of a night as one pandas frame, one row per user of Spark's feature table: Spark's
+    (lake/features/user_features) with dbt's (lake/features/dbt_user_features) beside them. The Spark jobs join
+    the same two tables in spark_jobs/features.model_input."""
+    import pandas as pd
+
+    spark_part = pd.read_parquet(cfg.zone("features", "user_features", ds=ds))
+    dbt_part = pd.read_parquet(cfg.zone("features", "dbt_user_features", ds=ds), columns=["user_id", *DBT_FEATURES])
+    return spark_part.merge(dbt_part, on="user_id", how="left")

@@ -101,6 +101,8 @@ def stage_rows(cfg: Settings, ds: str, name: str) -> int | None:
             return int(acc["accepted"].sum())
         if name == "features":
             return _rows_in(cfg.zone("features", "user_features", ds=ds))
+        if name == "dbt_features":
+            return _rows_in(cfg.zone("features", "dbt_user_features", ds=ds))
         if name == "score":
             return _rows_in(cfg.zone("scores", ds=ds))
         if name == "publish":
@@ -204,13 +206,14 @@ def dbt_env(cfg: Settings, warehouse: Path) -> dict:
     return env
 
 
-def dbt(cfg: Settings, warehouse: Path, command: list[str], ds: str, target_path: Path | None = None) -> None:
+def dbt(cfg: Settings, warehouse: Path, command: list[str], ds: str, target_path: Path | None = None,
+        more_vars: dict | None = None) -> None:
     """Run a dbt command on the project in dbt/ against the given warehouse file."""
     dbt_bin = Path(sys.executable).parent / "dbt"
     work = cfg.home / "tmp" / "dbt"
     cmd = [str(dbt_bin), *command, "--project-dir", str(REPO_ROOT / "dbt"), "--profiles-dir", str(REPO_ROOT / "dbt"),
            "--target-path", str(target_path or work / "target"), "--log-path", str(work / "logs"),
-           "--vars", json.dumps({"ds": ds})]
+           "--vars", json.dumps({"ds": ds, **(more_vars or {})})]
     proc = subprocess.run(cmd, env=dbt_env(cfg, warehouse), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     sys.stdout.write(proc.stdout[-20000:])
     if proc.returncode != 0:
@@ -219,15 +222,43 @@ def dbt(cfg: Settings, warehouse: Path, command: list[str], ds: str, target_path
                           + f". Full log: {work / 'logs' / 'dbt.log'}")
 
 
+DBT_FEATURE_MODELS = "path:models/features"
+
+
+def dbt_features(cfg: Settings, ds: str, run_id: str, nights: list[str] | None = None) -> list[str]:
+    """The characteristics dbt owns (dbt/models/features, with their unit and data tests) for `nights` (default:
+    the night ds), built in a scratch database and written as Parquet to lake/features/dbt_user_features, one
+    folder per night, beside Spark's feature table. Returns the nights written."""
+    nights = sorted(set(nights or [ds]))
+    zone = cfg.zone("features", "dbt_user_features")
+    for night in nights:  # the nights are replaced whole: no file of an earlier build survives beside the new one
+        shutil.rmtree(zone / f"ds={night}", ignore_errors=True)
+    scratch = cfg.home / "tmp" / "dbt" / f"features-{durable.checked_run_id(run_id)}.duckdb"
+    scratch.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in (scratch, scratch.with_name(scratch.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    try:
+        dbt(cfg, scratch, ["build", "--select", DBT_FEATURE_MODELS], ds, more_vars={"nights": nights})
+    finally:
+        for leftover in (scratch, scratch.with_name(scratch.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+    missing = [night for night in nights if not any((zone / f"ds={night}").glob("*.parquet"))]
+    if missing:
+        raise NightFailed(f"rule features.dbt: dbt wrote no features for the nights {missing} under {zone}: "
+                          "no user in the KYC profile delivered in the 30 days up to them")
+    return nights
+
+
 def warehouse(cfg: Settings, ds: str, run_id: str) -> Path:
-    """Build the marts into a staging copy of the analysts' warehouse."""
+    """Build the marts into a staging copy of the analysts' warehouse (the dbt features were built before
+    scoring, by dbt_features)."""
     staged = staged_warehouse(cfg, run_id)
     staged.parent.mkdir(parents=True, exist_ok=True)
     if cfg.warehouse_path.exists():
         shutil.copyfile(cfg.warehouse_path, staged)
     elif staged.exists():
         staged.unlink()
-    dbt(cfg, staged, ["build"], ds)
+    dbt(cfg, staged, ["build", "--exclude", DBT_FEATURE_MODELS], ds)
     return staged
 
 
@@ -288,7 +319,9 @@ def drift(cfg: Settings, ds: str, scores: pa.Table) -> list[dict]:
     if not profiles:
         return []
     model = entry.load()
-    features = pd.read_parquet(cfg.zone("features", "user_features", ds=ds))
+    from sesame.features import night_features
+
+    features = night_features(cfg, ds)
     scored = features[features["user_id"].isin(scores.column("user_id").to_pylist())]
     checks = []
     for segment in model.segments:

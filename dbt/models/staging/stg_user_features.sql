@@ -1,16 +1,27 @@
-{#- One double column per feature listed in the feature_registry seed. -#}
-{%- set features = [] -%}
+{#- One double column per feature listed in the feature_registry seed: Spark's from its feature table, dbt's from
+    the table models/features/dbt_user_features wrote into the lake. -#}
+{%- set features = {'spark': [], 'dbt': []} -%}
 {%- if execute -%}
-    {%- set registry = run_query("select feature from " ~ ref('feature_registry') ~ " order by reason_code") -%}
-    {%- set features = registry.columns[0].values() | list -%}
+    {%- set registry = run_query("select feature, engine from " ~ ref('feature_registry') ~ " order by reason_code") -%}
+    {%- for row in registry.rows -%}
+        {%- do features[row[1]].append(row[0]) -%}
+    {%- endfor -%}
 {%- endif %}
 -- depends_on: {{ ref('feature_registry') }}
+-- depends_on: {{ ref('dbt_user_features') }}
 
 with
 
-source as (
+spark_features as (
 
-    select * from {{ lake_source('user_features', extra_columns=features) }}
+    select * from {{ lake_source('user_features', extra_columns=features['spark']) }}
+    where ds = {{ night() }}
+
+),
+
+dbt_features as (
+
+    select * from {{ lake_source('dbt_user_features', extra_columns=features['dbt']) }}
     where ds = {{ night() }}
 
 ),
@@ -18,16 +29,21 @@ source as (
 renamed as (
 
     select
-        ds,
-        {{ pseudonymize('user_id') }} as user_key,
+        spark_features.ds,
+        {{ pseudonymize('spark_features.user_id') }} as user_key,
 
-        cast(history_days as integer) as history_days
+        cast(spark_features.history_days as integer) as history_days
 
-        {%- for feature in features %},
-        cast({{ adapter.quote(feature) }} as double) as {{ adapter.quote(feature) }}
+        {%- for feature in features['spark'] %},
+        cast(spark_features.{{ adapter.quote(feature) }} as double) as {{ adapter.quote(feature) }}
+        {%- endfor %}
+        {%- for feature in features['dbt'] %},
+        cast(dbt_features.{{ adapter.quote(feature) }} as double) as {{ adapter.quote(feature) }}
         {%- endfor %}
 
-    from source
+    from spark_features
+    left join dbt_features
+        on spark_features.user_id = dbt_features.user_id
 
 )
 
