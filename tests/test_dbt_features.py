@@ -111,8 +111,10 @@ def test_the_earlier_night_sees_less(lake):
 def test_registry_dbt_characteristics_are_what_dbt_writes(lake):
     dbt_owned = [f for f in FEATURES if f.engine == "dbt"]
     assert len(dbt_owned) >= 8 and len({f.factor for f in dbt_owned}) >= 3
-    columns = set(_written(lake, END).columns) - {"feature_timestamp"}
-    assert columns == set(DBT_FEATURES)
+    written = _written(lake, END)
+    assert set(written.columns) - {"feature_timestamp"} == set(DBT_FEATURES)
+    # doubles, as the scorecard and the feature store's Float64 fields read them (not SQL decimals)
+    assert {str(written[f].dtype) for f in DBT_FEATURES} == {"float64"}
 
 
 def test_scoring_input_carries_both_engines_characteristics(spark, lake):

@@ -5,7 +5,7 @@ holds the unusable one. The night between them is run by Airflow's own scheduler
 sees them land, takes the held day as a late one and publishes.
 
 Each night through Airflow costs minutes here, so only the failures that need the scheduler are nights of their own:
-a delivery the ingestion job rejects and a delivery that never came. The other rules (a renamed column, a
+a delivery the ingestion job rejects (in the scheduler's run of it) and a delivery that never came. The other rules (a renamed column, a
 quarantine over its share) have tests at the level of their stage (tests/test_ingest.py, tests/test_quality.py)."""
 from __future__ import annotations
 
@@ -205,40 +205,53 @@ def _fails_closed(home, ds, *rules, command=None):
 HOLD_REASON = "cut short in transit (control.bytes); the upstream re-delivers it"
 
 
-def test_truncated_file_fails_closed(night):
-    _fails_closed(night, DAY(1), "source bills", "bills.parquet", "control.bytes")
-    # what an operator does with it: hold it, so that the nights go on, and it is accounted as held
-    assert sesame(["deliveries", "hold", "--ds", DAY(1), "--source", "bills", "--reason", HOLD_REASON]) == 0
+def _what_readers_see(home):
+    return ((home / "published" / "NIGHT").read_text(),
+            {d: (home / "published" / d / "LATEST").read_text() for d in ("sesame_scores", "visa_eligibility")},
+            (home / "warehouse" / "sesame.duckdb").stat().st_mtime_ns)
 
 
-def test_the_scheduler_runs_the_night_once_its_delivery_lands(night):
-    """The night of DAY(2) as Airflow's scheduler runs it: the scheduler creates the run once the day is over (its
-    ds is DAY(2)), the sensor waits for the payments that have not come, the delivery lands, and the night publishes.
-    It also takes DAY(1), whose bills the operator held, as a late day: ingested with the bills accounted as held."""
+def test_the_scheduler_fails_a_cut_delivery_closed_then_runs_the_next_night_once_its_delivery_lands(night):
+    """The nights of DAY(1) and DAY(2) as Airflow's scheduler runs them, each created once its day is over (ds is
+    the day). DAY(1)'s bills were cut short in transit: the night fails closed at ingestion and readers keep END;
+    the operator holds the delivery. DAY(2)'s sensor waits for the payments that have not come, the delivery lands,
+    and the night publishes, taking DAY(1) as a late day with its bills accounted as held."""
     from sesame.deliveries import file_totals, write_marker
     from tests.airflow_scheduler import dag_runs, running_scheduler, task_states, wait_for
 
     payments = night / "lake" / "raw" / "payments" / f"ds={DAY(2)}"
     assert not (payments / "_SUCCESS").exists()  # the upstream has not finished the delivery
-    day = dt.datetime.fromisoformat(DAY(2)).replace(tzinfo=dt.timezone.utc)
-    env = {"SESAME_HOME": str(night), "SESAME_SCHEDULE_START": DAY(2), "SESAME_SCHEDULE_END": DAY(2),
+    days = [dt.datetime.fromisoformat(DAY(n)).replace(tzinfo=dt.timezone.utc) for n in (1, 2)]
+    env = {"SESAME_HOME": str(night), "SESAME_SCHEDULE_START": DAY(1), "SESAME_SCHEDULE_END": DAY(2),
            "SESAME_SCHEDULE_CATCHUP": "1", "SESAME_DELIVERY_DEADLINE_HOURS": "100000",
            "SESAME_DELIVERY_POKE_SECONDS": "10", "SESAME_RETRY_DELAY_SECONDS": "5"}
+    before = _what_readers_see(night)
 
     def scheduled():
-        return [r for r in dag_runs(night, "sesame_nightly") if r["run_type"] == "scheduled"]
+        return {r["logical_date"]: r for r in dag_runs(night, "sesame_nightly") if r["run_type"] == "scheduled"}
 
     with running_scheduler(night, env=env):
-        runs = wait_for(scheduled, 120, "the scheduler to create the night's run")
-        assert [r["logical_date"] for r in runs] == [day]
-        run_id = runs[0]["run_id"]
-        wait_for(lambda: task_states(night, "sesame_nightly", run_id).get("check_deliveries") == "up_for_reschedule",
-                 120, "check_deliveries to wait for the payments")
-        assert task_states(night, "sesame_nightly", run_id).get("ingest") is None
+        cut = wait_for(lambda: scheduled().get(days[0]), 120, "the scheduler to create the night of DAY(1)")
+        wait_for(lambda: scheduled()[days[0]]["state"] in ("success", "failed"), 600, "the night of DAY(1) to end")
+        states = task_states(night, "sesame_nightly", cut["run_id"])
+        assert scheduled()[days[0]]["state"] == "failed" and states["ingest"] == "failed", states
+        assert states["check_deliveries"] == "success" and states.get("publish") in (None, "upstream_failed")
+        assert _what_readers_see(night) == before  # failed closed: NIGHT, each LATEST and the warehouse as they were
+        # what an operator does with it: hold it, so that the nights go on, and it is accounted as held
+        assert sesame(["deliveries", "hold", "--ds", DAY(1), "--source", "bills", "--reason", HOLD_REASON]) == 0
+
+        run = wait_for(lambda: scheduled().get(days[1]), 120, "the scheduler to create the night of DAY(2)")
+        assert sorted(scheduled()) == days
+        wait_for(lambda: task_states(night, "sesame_nightly", run["run_id"]).get("check_deliveries")
+                 == "up_for_reschedule", 120, "check_deliveries to wait for the payments")
+        assert task_states(night, "sesame_nightly", run["run_id"]).get("ingest") is None
         records = len((payments / "payments.csv").read_text().splitlines()) - 1
         write_marker(payments, "payments", DAY(2), [file_totals(payments / "payments.csv", records)])  # it lands
-        wait_for(lambda: scheduled()[0]["state"] in ("success", "failed"), 900, "the scheduled night to finish")
-        assert scheduled()[0]["state"] == "success", task_states(night, "sesame_nightly", run_id)
+        wait_for(lambda: scheduled()[days[1]]["state"] in ("success", "failed"), 900, "the night of DAY(2) to end")
+        assert scheduled()[days[1]]["state"] == "success", task_states(night, "sesame_nightly", run["run_id"])
+    alerts = [json.loads(line) for line in (night / "alerts" / "alerts.jsonl").read_text().splitlines()]
+    cut_alert = next(a for a in alerts if a["ds"] == DAY(1))
+    assert all(text in json.dumps(cut_alert) for text in ("source bills", "bills.parquet", "control.bytes"))
     pointer = json.loads((night / "published" / "NIGHT").read_text())
     assert pointer["ds"] == DAY(2) and set(pointer["nights"]) == {END, DAY(2)}
     held = _con(night).execute("select source, delivered, held, hold_reason from marts.row_accounting "

@@ -17,7 +17,7 @@ listed as (
 select
     profiles.night,
     profiles.user_id,
-    case when listed.user_id is null then 0.0 else 1.0 end as ch_court_listed
+    cast(case when listed.user_id is null then 0 else 1 end as double) as ch_court_listed
 
 from profiles
 left join listed
