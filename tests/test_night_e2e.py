@@ -384,3 +384,20 @@ def test_report_of_the_real_night_draws_in_chromium(night, tmp_path):
     assert len(seen["charts"]) == 8
     for chart in seen["charts"]:
         assert chart["width"] > 200 and chart["height"] > 50 and chart["drawn"] >= 5, chart
+
+
+def test_every_sql_example_in_the_readme_returns_rows(night):
+    """The README's SQL, as an analyst pastes it into the warehouse of two published nights (the example for the
+    Spark endpoint is plain SQL that DuckDB runs too)."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    examples = re.findall(r"```sql\n(.*?)```", readme, re.S)
+    assert len(examples) >= 8
+    with _con(night) as con:
+        key = con.execute("select user_key from marts.sesame_scores group by user_key "
+                          "having count(*) = 2 order by user_key limit 1").fetchone()[0]
+        for sql in examples:
+            rows = con.execute(sql.replace("$user_key", f"'{key}'")).fetchall()
+            assert rows, f"no rows from the README's example:\n{sql}"

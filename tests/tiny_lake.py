@@ -71,6 +71,18 @@ for _i, _s in enumerate(FILLER_SCORES):
 COURT_LIST = {NIGHTS[1]: ["C"], NIGHTS[2]: ["F"]}  # nothing delivered yet on night 1
 
 
+# Profiles differ from user to user, so that what the warehouse must not hold (an exact city, occupation or
+# registration day) can be looked for, and bands and groups have more than one value.
+CITIES = ["Hangzhou", "Ningbo", "Wenzhou", "Lishui", "Quzhou"]
+OCCUPATIONS = ["engineer", "driver", "teacher", "freelancer", "manager", None]
+
+
+def registered_date(user: str) -> date:
+    """Registration days spread over eight years before the first night, never on the first of a month."""
+    i = list(USERS).index(user)
+    return date(2018 + i % 8, 1 + (i * 5) % 12, 2 + (i * 7) % 26)
+
+
 NO_FILE = ("D", "L")
 NO_FILE_SEGMENT = "no_credit_file"
 
@@ -129,13 +141,13 @@ def write_night(home: Path, n: int) -> None:
         "full_name": pa.array([f"Name of {u}" for u in has_profile], pa.string()),
         "gender": pa.array(["F" if i % 2 else "M" for i, _ in enumerate(has_profile)], pa.string()),
         "birth_year": pa.array([1960 + i for i, _ in enumerate(has_profile)], pa.int32()),
-        "city": pa.array(["Hangzhou"] * len(has_profile), pa.string()),
+        "city": pa.array([CITIES[i % len(CITIES)] for i, _ in enumerate(has_profile)], pa.string()),
         "city_tier": pa.array([1 + i % 4 for i, _ in enumerate(has_profile)], pa.int32()),
-        "registered_date": pa.array([date(2024, 1, 1)] * len(has_profile), pa.date32()),
+        "registered_date": pa.array([registered_date(u) for u in has_profile], pa.date32()),
         "identity_verified": pa.array([USERS[u][1] for u in has_profile], pa.int32()),
-        "phone_tenure_months": pa.array([36] * len(has_profile), pa.int32()),
+        "phone_tenure_months": pa.array([3 + 7 * i for i, _ in enumerate(has_profile)], pa.int32()),
         "address_months": pa.array([24] * len(has_profile), pa.int32()),
-        "occupation": pa.array(["engineer"] * len(has_profile), pa.string()),
+        "occupation": pa.array([OCCUPATIONS[i % len(OCCUPATIONS)] for i, _ in enumerate(has_profile)], pa.string()),
         "event_date": pa.array([date.fromisoformat(ds)] * len(has_profile), pa.date32()),
     }))
 

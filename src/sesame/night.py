@@ -207,8 +207,9 @@ def dbt_env(cfg: Settings, warehouse: Path) -> dict:
 
 
 def dbt(cfg: Settings, warehouse: Path, command: list[str], ds: str, target_path: Path | None = None,
-        more_vars: dict | None = None) -> None:
-    """Run a dbt command on the project in dbt/ against the given warehouse file."""
+        more_vars: dict | None = None, allow_failure: bool = False) -> None:
+    """Run a dbt command on the project in dbt/ against the given warehouse file (`allow_failure`: a non-zero
+    exit is the caller's to read, as for source freshness, which exits 1 on a stale source)."""
     dbt_bin = Path(sys.executable).parent / "dbt"
     work = cfg.home / "tmp" / "dbt"
     cmd = [str(dbt_bin), *command, "--project-dir", str(REPO_ROOT / "dbt"), "--profiles-dir", str(REPO_ROOT / "dbt"),
@@ -216,7 +217,7 @@ def dbt(cfg: Settings, warehouse: Path, command: list[str], ds: str, target_path
            "--vars", json.dumps({"ds": ds, **(more_vars or {})})]
     proc = subprocess.run(cmd, env=dbt_env(cfg, warehouse), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     sys.stdout.write(proc.stdout[-20000:])
-    if proc.returncode != 0:
+    if proc.returncode != 0 and not allow_failure:
         errors = [ln for ln in proc.stdout.splitlines() if "ERROR" in ln or "FAIL" in ln or "Failure" in ln]
         raise NightFailed(f"dbt {' '.join(command)} failed for the night {ds}: " + " | ".join(errors[-8:])
                           + f". Full log: {work / 'logs' / 'dbt.log'}")
@@ -250,16 +251,99 @@ def dbt_features(cfg: Settings, ds: str, run_id: str, nights: list[str] | None =
 
 
 def warehouse(cfg: Settings, ds: str, run_id: str) -> Path:
-    """Build the marts into a staging copy of the analysts' warehouse (the dbt features were built before
-    scoring, by dbt_features)."""
+    """Build the marts for the night (the dbt features were built before scoring, by dbt_features) and stage the
+    analysts' copy of the warehouse: schema marts only.
+
+    dbt builds in a private build database (a copy of the analysts' file, which holds the marts' earlier nights):
+    seeds, staging (exact city, occupation, registration date, court cases) and intermediate models live there and
+    nowhere else. The marts are then copied into a new file, so that not even the free pages of the file analysts
+    open hold what staging read; the build database is removed whatever happens."""
     staged = staged_warehouse(cfg, run_id)
     staged.parent.mkdir(parents=True, exist_ok=True)
-    if cfg.warehouse_path.exists():
-        shutil.copyfile(cfg.warehouse_path, staged)
-    elif staged.exists():
-        staged.unlink()
-    dbt(cfg, staged, ["build", "--exclude", DBT_FEATURE_MODELS], ds)
+    build = cfg.home / "tmp" / "dbt" / f"warehouse-{durable.checked_run_id(run_id)}.duckdb"
+    build.parent.mkdir(parents=True, exist_ok=True)
+    leftovers = (build, build.with_name(build.name + ".wal"))
+    for leftover in leftovers:
+        leftover.unlink(missing_ok=True)
+    try:
+        if cfg.warehouse_path.exists():
+            shutil.copyfile(cfg.warehouse_path, build)
+        dbt(cfg, build, ["build", "--exclude", DBT_FEATURE_MODELS], ds)
+        source_freshness(cfg, build, ds)
+        export_marts(build, staged)
+    finally:
+        for leftover in leftovers:
+            leftover.unlink(missing_ok=True)
     return staged
+
+
+def export_marts(build: Path, analysts: Path) -> None:
+    """Copy schema marts of the build database, tables with their declared columns and constraints, into a new
+    file `analysts` (replaced if it exists)."""
+    for leftover in (analysts, analysts.with_name(analysts.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    con = duckdb.connect(str(analysts))
+    try:
+        con.execute("attach ? as build (read_only)", [str(build)])
+        views = con.execute("select view_name from duckdb_views() where database_name = 'build' "
+                            "and schema_name = 'marts'").fetchall()
+        if views:  # a view would read schemas the analysts' file does not have
+            raise NightFailed(f"rule warehouse.marts_only: marts {sorted(v for (v,) in views)} are views; "
+                              "every mart is a table (dbt_project.yml)")
+        tables = con.execute("select table_name, sql from duckdb_tables() where database_name = 'build' "
+                             "and schema_name = 'marts' order by table_name").fetchall()
+        con.execute("create schema marts")
+        for name, ddl in tables:
+            con.execute(ddl)  # CREATE TABLE marts.<name>(...): resolves in this file's catalog
+            con.execute(f'insert into marts."{name}" select * from build.marts."{name}"')
+        con.execute("detach build")
+        con.execute("checkpoint")
+    finally:
+        con.close()
+
+
+def source_freshness(cfg: Settings, build: Path, ds: str) -> list[dict]:
+    """dbt source freshness of the lake zones the warehouse reads, against the night (dbt/macros/freshness.sql),
+    kept in lake/checks/ds=…/freshness.json for the night report. A stale zone is reported, not a reason to fail
+    the night: ingestion already fails closed on a missing delivery."""
+    work = cfg.home / "tmp" / "dbt"
+    target = work / "target"  # the build's: dbt parses the project again only if it changed
+    (target / "sources.json").unlink(missing_ok=True)
+    dbt(cfg, build, ["source", "freshness"], ds, allow_failure=True)
+    out = target / "sources.json"
+    if not out.exists():
+        raise NightFailed(f"rule warehouse.freshness: dbt source freshness wrote no results for the night {ds}; "
+                          f"see {work / 'logs' / 'dbt.log'}")
+    results = json.loads(out.read_text(encoding="utf-8"))["results"]
+    # sources.json leaves out a source whose query failed (a zone without a partition): the manifest names them
+    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    checked = {r["unique_id"] for r in results}
+    for unique_id, source in manifest["sources"].items():
+        freshness = source.get("freshness") or {}
+        if unique_id not in checked and any((freshness.get(k) or {}).get("count") for k in ("warn_after", "error_after")):
+            results.append({"unique_id": unique_id, "status": "runtime error", "criteria": freshness})
+    out.unlink()
+    verdicts = [{"source": r["unique_id"].rsplit(".", 1)[-1], "status": r["status"],
+                 "latest": r.get("max_loaded_at"), "hours_behind": _hours(r.get("max_loaded_at_time_ago_in_s")),
+                 "warn_after_hours": _criteria_hours(r, "warn_after"),
+                 "error_after_hours": _criteria_hours(r, "error_after")}
+                for r in results]
+    verdicts.sort(key=lambda v: v["source"])
+    folder = cfg.zone("checks", ds=ds)
+    folder.mkdir(parents=True, exist_ok=True)
+    durable.write_atomic(folder / "freshness.json", json.dumps({"ds": ds, "sources": verdicts}, indent=1))
+    return verdicts
+
+
+def _hours(seconds) -> float | None:
+    return None if seconds is None else round(float(seconds) / 3600, 1)
+
+
+def _criteria_hours(result: dict, level: str) -> float | None:
+    rule = (result.get("criteria") or {}).get(level) or {}
+    if not rule.get("count"):
+        return None
+    return float(rule["count"]) * {"minute": 1 / 60, "hour": 1, "day": 24}[rule["period"]]
 
 
 def docs(cfg: Settings) -> Path:

@@ -519,6 +519,10 @@ def collect(cfg: Settings, ds: str, run_id: str, alert: dict | None = None) -> d
     if "ingest" in done:
         facts["accounting"] = _section(
             "row accounting", lambda: accounting_rows(quality.night_accounting(cfg, ds)), notes)
+    facts["freshness"] = None
+    if "warehouse" in done:
+        freshness = _read_json(cfg.zone("checks", ds=ds) / "freshness.json")
+        facts["freshness"] = freshness["sources"] if freshness else None
     checks = [c for stage in quality.STAGES if stage_ran(stage, ran) for c in _stage_checks(cfg, ds, stage)]
     facts["checks"] = checks_by_source(checks)
     facts["checks_passed"] = sum(1 for c in checks if c.get("passed"))
