@@ -35,6 +35,7 @@ def scores_table(ds: str, n: int, shift: int = 0) -> pa.Table:
     return pa.table({
         "ds": pa.array([dt.date.fromisoformat(ds)] * n, pa.date32()),
         "user_id": pa.array(ids, pa.string()),
+        "segment": pa.array(["credit_file" if i % 4 else "no_credit_file" for i in range(n)], pa.string()),
         "score": pa.array(scores, pa.int32()),
         **{f"{f}_score": pa.array([round((i * (k + 3)) % 10000 / 100, 2) for i in range(n)], pa.float64())
            for k, f in enumerate(FACTORS)},

@@ -14,6 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from tests.service_snapshots import scores_table
 from sesame import durable, snapshots
 from sesame.cli import main as sesame
 
@@ -89,7 +90,7 @@ def _record_fsyncs_and_renames(monkeypatch) -> list[tuple[str, str]]:
 def test_a_snapshot_and_its_pointer_are_on_disk_before_their_names_appear(tmp_path, monkeypatch):
     root = (tmp_path / "published").resolve()
     events = _record_fsyncs_and_renames(monkeypatch)
-    table = pa.table({"user_id": ["U1", "U2"], "score": [600, 700]})
+    table = scores_table("2026-11-23", 2)
     rel = snapshots.write_snapshot(root, "sesame_scores", "2026-11-23", "run1", table, "m1",
                                    [{"name": "c", "passed": True}])
     folder = root / "sesame_scores" / rel

@@ -97,8 +97,12 @@ def test_marts_hold_the_night(night):
     assert lu[1] > 0 and lu[0] >= 750 and sg[1] >= lu[1] and sg[0] >= 700
 
 
+PUBLISHED = ("sesame_scores", "visa_eligibility", "visa_eligibility_changes", "score_exclusions",
+             "reason_code_dictionary")
+
+
 def test_published_snapshot_matches_its_manifest(night):
-    for dataset in ("sesame_scores", "visa_eligibility"):
+    for dataset in PUBLISHED:
         folder = night / "published" / dataset
         latest = json.loads((folder / "LATEST").read_text())
         assert latest["snapshot"].startswith(f"ds={END}/run=")
@@ -114,10 +118,32 @@ def test_published_snapshot_matches_its_manifest(night):
             assert pq.ParquetFile(snap / f["path"]).metadata.num_rows == f["rows"]
             total += f["rows"]
         assert total == manifest["row_count"]
+        assert manifest["schema_version"] == "1.0" and manifest["contract"] == f"contracts/{dataset}/v1.json"
+        assert manifest["row_count"] > 0, dataset  # a first night: everyone eligible was added, some excluded
     scored = _con(night).execute("select count(*) from marts.sesame_scores where ds=?", [END]).fetchone()[0]
     scores_manifest = json.loads((night / "published" / "sesame_scores" / json.loads(
         (night / "published" / "sesame_scores" / "LATEST").read_text())["snapshot"] / "_manifest.json").read_text())
     assert scores_manifest["row_count"] == scored
+
+
+def test_each_manifest_says_what_the_night_was_built_from(night):
+    """Provenance: every delivery the night's ingestion took, each file with the sha256 of the file that was
+    delivered, the code, the model and the dbt invocation of the warehouse build; the same for every dataset."""
+    from sesame.registry import Registry
+
+    manifests = [json.loads((night / "published" / d / json.loads((night / "published" / d / "LATEST").read_text())
+                             ["snapshot"] / "_manifest.json").read_text()) for d in PUBLISHED]
+    origin = manifests[0]["provenance"]
+    assert all(m["provenance"] == origin for m in manifests)
+    sources = {d["source"] for d in origin["deliveries"] if d["ds"] == END}
+    assert sources == {"users", "orders", "payments", "bills", "social_edges", "blacklist"}
+    for delivery in origin["deliveries"]:
+        delivered = night / "lake" / delivery["file"]
+        assert hashlib.sha256(delivered.read_bytes()).hexdigest() == delivery["sha256"], delivery
+    assert origin["model_version"] == manifests[0]["model_version"] in {m["version"] for m in
+                                                                        Registry(night / "models").list()}
+    assert origin["code_version"]["sesame"] and origin["dbt"]["invocation_id"] and origin["dbt"]["command"] == "build"
+    assert origin["dbt"]["results"].get("pass", 0) + origin["dbt"]["results"].get("success", 0) > 50
 
 
 def test_services_read_upstream_ids_through_the_reader(night, monkeypatch):

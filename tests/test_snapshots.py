@@ -9,10 +9,13 @@ import pyarrow as pa
 import pytest
 
 from sesame import snapshots
+from tests.service_snapshots import scores_table, visa_table
 
 
-def _table(n, start=0):
-    return pa.table({"user_id": [f"U{i}" for i in range(start, start + n)], "score": list(range(start, start + n))})
+def _table(n, start=0, dataset="sesame_scores"):
+    """A table of n users as the dataset's contract has it (start shifts the scores, so that nights differ)."""
+    scores = scores_table("2026-11-20", n, shift=start)
+    return scores if dataset == "sesame_scores" else visa_table("2026-11-20", scores)
 
 
 CHECKS = [{"name": "all", "passed": True}]
@@ -111,7 +114,8 @@ def test_retention_keeps_latest(tmp_path):
 
 def _night(root, ds, run, n):
     """Both datasets of a night, written and published together."""
-    written = {name: snapshots.write_snapshot(root, name, ds, run, _table(n, start=n), "m1", CHECKS)
+    written = {name: snapshots.write_snapshot(root, name, ds, run, _table(n, start=n, dataset=name), "m1",
+                                               CHECKS)
                for name in ("sesame_scores", "visa_eligibility")}
     snapshots.publish_night(root, ds, run, written)
     return written
@@ -121,8 +125,13 @@ def test_a_reader_of_a_half_moved_night_gets_one_night_whole(tmp_path, monkeypat
     """Killed at each step of publishing night 2: a reader sees night 1 whole until NIGHT moves, then night 2 whole;
     never the scores of one night with the visa list of the other."""
     _night(tmp_path, "2026-11-20", "r1", 10)
-    written = {name: snapshots.write_snapshot(tmp_path, name, "2026-11-21", "r2", _table(20, start=20), "m1", CHECKS)
+    written = {name: snapshots.write_snapshot(tmp_path, name, "2026-11-21", "r2",
+                                               _table(20, start=20, dataset=name), "m1", CHECKS)
                for name in ("sesame_scores", "visa_eligibility")}
+    rows_of = {night: {name: snapshots.read_manifest(tmp_path / name / rel)["row_count"] for name, rel in runs.items()}
+               for night, runs in (("2026-11-20", {n: "ds=2026-11-20/run=r1" for n in written}),
+                                   ("2026-11-21", written))}
+    assert all(rows_of["2026-11-20"][n] != rows_of["2026-11-21"][n] for n in written)
     real_write = snapshots.write_atomic
     for steps_done in range(4):  # NIGHT, then the two LATEST files
         calls = []
@@ -142,14 +151,13 @@ def test_a_reader_of_a_half_moved_night_gets_one_night_whole(tmp_path, monkeypat
         monkeypatch.undo()
         pointer, datasets = snapshots.open_night(tmp_path)
         rows = {name: d.to_table().num_rows for name, d in datasets.items()}
-        expected = 10 if steps_done == 0 else 20
         assert pointer["ds"] == ("2026-11-20" if steps_done == 0 else "2026-11-21")
-        assert rows == {"sesame_scores": expected, "visa_eligibility": expected}
+        assert rows == rows_of[pointer["ds"]]
         assert {name: snapshots.latest(tmp_path, name)["ds"] for name in rows} == {name: pointer["ds"] for name in rows}
         assert snapshots.is_published(tmp_path, "2026-11-21") == (steps_done > 0)
         (tmp_path / "NIGHT").write_text(json.dumps(  # back to night 1 for the next kill
             {**pointer, "ds": "2026-11-20", "run_id": "r1", "datasets": {
-                n: {"snapshot": "ds=2026-11-20/run=r1", "row_count": 10} for n in rows},
+                n: {"snapshot": "ds=2026-11-20/run=r1", "row_count": rows_of["2026-11-20"][n]} for n in rows},
              "nights": {"2026-11-20": pointer["nights"]["2026-11-20"]}}))
 
 
@@ -166,3 +174,49 @@ def test_a_night_published_again_keeps_its_earlier_run_published(tmp_path):
     assert snapshots.night_pointer(tmp_path)["run_id"] == "r2"
     assert snapshots.is_published(tmp_path, "2026-11-20", "r1") and snapshots.is_published(tmp_path, "2026-11-20", "r2")
     assert not snapshots.is_published(tmp_path, "2026-11-20", "r3")
+
+
+# ------------------------------------------------------------------------------------------- contracts
+def test_every_published_dataset_has_a_contract_the_writer_enforces(tmp_path):
+    from sesame import contracts
+
+    published = ["sesame_scores", "visa_eligibility", "visa_eligibility_changes", "score_exclusions",
+                 "reason_code_dictionary"]
+    for name in published:
+        contract = contracts.load(name, major=1)
+        assert contract["dataset"] == name and contract["schema_version"].startswith("1.")
+        assert contract["key"] and all(c["type"] in contracts.TYPES and c["description"] for c in contract["columns"])
+    good = _table(5)
+    rel = snapshots.write_snapshot(tmp_path, "sesame_scores", "2026-11-20", "r1", good, "m1", CHECKS,
+                                   provenance={"code_version": {"git_commit": "abc"}})
+    manifest = snapshots.read_manifest(tmp_path / "sesame_scores" / rel)
+    assert manifest["schema_version"] == "1.0" and manifest["contract"] == "contracts/sesame_scores/v1.json"
+    assert manifest["provenance"] == {"code_version": {"git_commit": "abc"}}
+
+    wrong = {
+        "a column missing": (good.drop_columns(["tier"]), "columns"),
+        "another type": (good.set_column(good.schema.get_field_index("score"), "score",
+                                         good.column("score").cast(pa.int64())), "column score is int64"),
+        "a null user id": (good.set_column(1, "user_id", pa.array([None, "U2", "U3", "U4", "U5"], pa.string())),
+                           "column user_id has 1 nulls"),
+        "a user twice": (pa.concat_tables([good, good.slice(0, 1)]), "key ['user_id']"),
+    }
+    for run, (table, says) in enumerate(wrong.values()):
+        with pytest.raises(snapshots.SnapshotError, match="contracts/sesame_scores/v1.json") as refused:
+            snapshots.write_snapshot(tmp_path, "sesame_scores", "2026-11-21", f"bad{run}", table, "m1", CHECKS)
+        assert says in str(refused.value)
+        assert not (tmp_path / "sesame_scores" / "ds=2026-11-21" / f"run=bad{run}").exists()
+
+
+def test_a_reader_asking_for_another_major_version_is_refused(tmp_path):
+    _publish(tmp_path, "2026-11-20", "r1")
+    assert snapshots.open_latest("sesame_scores", tmp_path, major=1).to_table().num_rows == 10
+    with pytest.raises(snapshots.SnapshotError, match="schema version 1.0; this reader understands major version 2"):
+        snapshots.open_latest("sesame_scores", tmp_path, major=2)
+    # a later night published under a version 2 contract: version 1 readers are refused, not misled
+    folder = tmp_path / "sesame_scores" / snapshots.latest(tmp_path, "sesame_scores")["snapshot"]
+    manifest = snapshots.read_manifest(folder)
+    (folder / "_manifest.json").write_text(json.dumps({**manifest, "schema_version": "2.0"}))
+    with pytest.raises(snapshots.SnapshotError, match="schema version 2.0"):
+        snapshots.open_latest("sesame_scores", tmp_path, major=1)
+    assert snapshots.open_latest("sesame_scores", tmp_path, major=2).to_table().num_rows == 10

@@ -269,6 +269,7 @@ def warehouse(cfg: Settings, ds: str, run_id: str) -> Path:
         if cfg.warehouse_path.exists():
             shutil.copyfile(cfg.warehouse_path, build)
         dbt(cfg, build, ["build", "--exclude", DBT_FEATURE_MODELS], ds)
+        _record_dbt_invocation(cfg, run_id)
         source_freshness(cfg, build, ds)
         export_marts(build, staged)
     finally:
@@ -364,27 +365,123 @@ def docs(cfg: Settings) -> Path:
 
 
 def _published_tables(cfg: Settings, ds: str, staged: Path) -> dict[str, pa.Table]:
-    """The night's datasets for services, read from the staged warehouse and keyed by upstream user_id."""
+    """The night's datasets for services (contracts/), read from the lake and the staged warehouse, keyed by
+    upstream user_id and conformed to their contracts."""
+    from sesame import contracts
     from sesame.privacy import user_key
 
     scores = pq.read_table(cfg.zone("scores", ds=ds)).to_pandas()
-    keys = {user_key(u, cfg.user_key_secret): u for u in scores["user_id"]}
+    excluded = _lake_night(cfg, "exclusions", ds, ["user_id", "exclusion_code"])
     con = duckdb.connect(str(staged), read_only=True)
     try:
         tiers = con.execute("select user_key, tier from marts.sesame_scores where ds = ?", [ds]).df()
         elig = con.execute("select destination, user_key, score, rule_version from marts.visa_eligibility "
                            "where ds = ? order by destination, user_key", [ds]).df()
+        changes = con.execute("select destination, user_key, change, previous_ds from marts.visa_eligibility_changes "
+                              "where ds = ? order by destination, user_key", [ds]).df()
+        dictionary = con.execute("select reason_code, factor, feature, definition, description_en, description_zh "
+                                 "from marts.reason_code_dictionary order by reason_code").df()
+        codes = con.execute("select exclusion_code, description_en, description_zh "
+                            "from marts.exclusion_code_dictionary").df()
     finally:
         con.close()
+    # user_key -> user_id for everyone a dataset names: tonight's scored and excluded users, and whoever left a list
+    # (scored on the night compared with)
+    people = set(scores["user_id"]) | set(excluded["user_id"])
+    for previous in {str(d.date()) for d in pd.to_datetime(changes["previous_ds"]).dropna()}:
+        people |= set(_lake_night(cfg, "scores", previous, ["user_id"])["user_id"])
+    keys = {user_key(u, cfg.user_key_secret): u for u in people}
+    night = dt.date.fromisoformat(ds)
+
     tiers["user_id"] = tiers["user_key"].map(keys)
     scores = scores.merge(tiers[["user_id", "tier"]], on="user_id", how="left")
-    scores.insert(0, "ds", dt.date.fromisoformat(ds))
-    elig.insert(0, "ds", dt.date.fromisoformat(ds))
+    scores.insert(0, "ds", night)
+    elig.insert(0, "ds", night)
     elig.insert(2, "user_id", elig.pop("user_key").map(keys))
-    scores = scores.sort_values("user_id").reset_index(drop=True)
-    elig = elig.sort_values(["destination", "user_id"]).reset_index(drop=True)
-    return {"sesame_scores": pa.Table.from_pandas(scores, preserve_index=False),
-            "visa_eligibility": pa.Table.from_pandas(elig, preserve_index=False)}
+    changes.insert(0, "ds", night)
+    changes.insert(2, "user_id", changes.pop("user_key").map(keys))
+    changes["previous_ds"] = pd.to_datetime(changes["previous_ds"]).dt.date
+    excluded = excluded.merge(codes, on="exclusion_code", how="left")
+    excluded.insert(0, "ds", night)
+    frames = {"sesame_scores": scores.sort_values("user_id"),
+              "visa_eligibility": elig.sort_values(["destination", "user_id"]),
+              "visa_eligibility_changes": changes.sort_values(["destination", "user_id"]),
+              "score_exclusions": excluded.sort_values("user_id"),
+              "reason_code_dictionary": dictionary}
+    return {name: contracts.conform(pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False),
+                                    contracts.load(name))
+            for name, frame in frames.items()}
+
+
+def _lake_night(cfg: Settings, zone: str, ds: str, columns: list[str]) -> pd.DataFrame:
+    folder = cfg.zone(zone, ds=ds)
+    if not any(folder.glob("*.parquet")):
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    return pq.read_table(folder, columns=columns).to_pandas()
+
+
+def provenance(cfg: Settings, ds: str, run_id: str, model_version: str) -> dict:
+    """What the night's datasets were built from: every delivery its ingestion took (tonight's and the days it
+    caught up, held ones included), each file with its sha256 from the delivery's control totals; the code; the
+    model; the dbt invocation that built the warehouse."""
+    from sesame.deliveries import read_marker, BadMarker
+
+    deliveries = []
+    accounting = quality.night_accounting(cfg, ds)
+    for (day, source), rows in (accounting.groupby(["ds", "source"]) if len(accounting) else []):
+        folder = cfg.raw / source / f"ds={day}"
+        try:
+            marker = read_marker(folder) or {}
+        except BadMarker:
+            marker = {}
+        totals = {f["path"]: f for f in marker.get("files", [])}
+        for row in rows.to_dict("records"):
+            name = Path(str(row["file"])).name
+            deliveries.append({"source": source, "ds": day, "file": f"raw/{source}/ds={day}/{name}",
+                               "sha256": totals.get(name, {}).get("sha256"), "bytes": totals.get(name, {}).get("bytes"),
+                               "records": int(row["delivered"]), "held": int(row.get("held") or 0) > 0})
+    invocation = dbt_invocation_path(cfg, run_id)
+    return {"deliveries": deliveries, "code_version": code_version(), "model_version": model_version,
+            "dbt": json.loads(invocation.read_text(encoding="utf-8")) if invocation.exists() else None}
+
+
+def code_version() -> dict:
+    """The package version, and the git commit when running from a checkout (None elsewhere, e.g. an image)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        package = version("sesame")
+    except PackageNotFoundError:
+        package = None
+    commit = None
+    if (REPO_ROOT / ".git").exists():
+        proc = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+        commit = proc.stdout.strip() or None if proc.returncode == 0 else None
+        if commit:
+            dirty = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+                                   capture_output=True, text=True).stdout.strip()
+            commit += "-dirty" if dirty else ""
+    return {"sesame": package, "git_commit": commit}
+
+
+def dbt_invocation_path(cfg: Settings, run_id: str) -> Path:
+    return cfg.home / "tmp" / "dbt" / f"invocation-{durable.checked_run_id(run_id)}.json"
+
+
+def _record_dbt_invocation(cfg: Settings, run_id: str) -> None:
+    """Keep the warehouse build's dbt invocation (id, version, command, results) for the manifests' provenance."""
+    results = cfg.home / "tmp" / "dbt" / "target" / "run_results.json"
+    data = json.loads(results.read_text(encoding="utf-8"))
+    statuses: dict[str, int] = {}
+    for r in data.get("results", []):
+        statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+    meta = data.get("metadata", {})
+    args = data.get("args", {})
+    durable.write_atomic(dbt_invocation_path(cfg, run_id), json.dumps({
+        "invocation_id": meta.get("invocation_id"), "dbt_version": meta.get("dbt_version"),
+        "generated_at": meta.get("generated_at"), "command": args.get("which"), "exclude": args.get("exclude"),
+        "vars": args.get("vars"), "elapsed_seconds": round(float(data.get("elapsed_time") or 0), 1),
+        "results": statuses}, indent=1))
 
 
 def audited_dir(cfg: Settings, run_id: str) -> Path:
@@ -418,8 +515,13 @@ def drift(cfg: Settings, ds: str, scores: pa.Table) -> list[dict]:
 
 def audit(cfg: Settings, ds: str, run_id: str) -> list[dict]:
     """Checks on the staged outputs before anything is published."""
+    from sesame.contracts import ContractError
+
     staged = staged_warehouse(cfg, run_id)
-    tables = _published_tables(cfg, ds, staged)
+    try:
+        tables = _published_tables(cfg, ds, staged)
+    except ContractError as exc:
+        raise NightFailed(f"rule contract.schema: {exc}; nothing published") from None
     checks = []
     con = duckdb.connect(str(staged), read_only=True)
     try:
@@ -433,7 +535,7 @@ def audit(cfg: Settings, ds: str, run_id: str) -> list[dict]:
     checks.append({"name": "marts.tier_present", "rule": "tier.not_null", "passed": bad_tier == 0,
                    "detail": f"{bad_tier} scores without a tier"})
     checks += drift(cfg, ds, scores)
-    unmapped = scores.column("user_id").null_count + tables["visa_eligibility"].column("user_id").null_count
+    unmapped = sum(t.column("user_id").null_count for t in tables.values() if "user_id" in t.column_names)
     checks.append({"name": "keys.resolve", "rule": "keys.resolve", "passed": unmapped == 0,
                    "detail": f"{unmapped} warehouse keys that map to no scored user"})
     quality.record_checks(cfg, ds, "audit", checks)
@@ -460,7 +562,8 @@ def publish(cfg: Settings, ds: str, run_id: str) -> dict:
     versions = set(tables["sesame_scores"].column("model_version").to_pylist())
     model_version = ",".join(sorted(versions))  # the model that scored the night, whatever is champion now
     checks = [{"name": c["name"], "passed": c["passed"]} for c in quality.read_checks(cfg, ds)]
-    written = {name: snapshots.write_snapshot(cfg.published, name, ds, run_id, table, model_version, checks)
+    origin = provenance(cfg, ds, run_id, model_version)
+    written = {name: snapshots.write_snapshot(cfg.published, name, ds, run_id, table, model_version, checks, origin)
                for name, table in tables.items()}
     cfg.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     durable.replace(staged, cfg.warehouse_path)  # readers holding the old file keep it until they reconnect
@@ -470,6 +573,7 @@ def publish(cfg: Settings, ds: str, run_id: str) -> dict:
     # later nights read the scores that went out (the neighbours' score characteristic), never a failed night's
     (cfg.zone("scores", ds=ds) / snapshots.PUBLISHED_MARKER).write_text(run_id, encoding="utf-8")
     shutil.rmtree(audited, ignore_errors=True)
+    dbt_invocation_path(cfg, run_id).unlink(missing_ok=True)
     return written
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sesame import contracts
 from sesame.config import settings
 from sesame.durable import replace, write_atomic
 
@@ -33,20 +34,6 @@ PUBLISHED_MARKER = "_PUBLISHED"
 
 # published/NIGHT names the current night's snapshot of every dataset and records every night published.
 NIGHT_POINTER = "NIGHT"
-
-# Beside every dataset, what it is and who answers for it.
-DATASETS = {
-    "sesame_scores": {
-        "owner": "sesame-risk-engineering",
-        "description": "One row per scored user for the night: score 350-950, tier, five factor sub-scores, "
-                       "reason codes, model version. Identifies people by upstream user_id (trusted consumers).",
-    },
-    "visa_eligibility": {
-        "owner": "sesame-risk-engineering",
-        "description": "One row per eligible user per destination for the night, with the rule version applied.",
-    },
-}
-
 
 class SnapshotError(RuntimeError):
     pass
@@ -61,8 +48,17 @@ def sha256_of(path: Path) -> str:
 
 
 def write_snapshot(root: Path, dataset: str, ds: str, run_id: str, table: pa.Table, model_version: str,
-                   checks: list[dict]) -> str:
-    """Write an immutable snapshot folder; returns its path relative to the dataset folder. LATEST is untouched."""
+                   checks: list[dict], provenance: dict | None = None) -> str:
+    """Write an immutable snapshot folder; returns its path relative to the dataset folder. LATEST is untouched.
+
+    A dataset with a contract (contracts/<dataset>/v1.json) is refused unless the table matches it; the manifest
+    then records the contract's schema_version. `provenance` (what the night was built from) goes in the manifest."""
+    contract = contracts.load(dataset) if contracts.contract_path(dataset).exists() else None
+    if contract is not None:
+        try:
+            contracts.check(table, contract)
+        except contracts.ContractError as exc:
+            raise SnapshotError(f"refusing to publish {dataset} for {ds}: {exc}") from None
     rel = f"ds={ds}/run={run_id}"
     final = root / dataset / rel
     if final.exists():
@@ -83,8 +79,13 @@ def write_snapshot(root: Path, dataset: str, ds: str, run_id: str, table: pa.Tab
         "row_count": table.num_rows,
         "schema": [{"name": f.name, "type": str(f.type)} for f in table.schema],
         "model_version": model_version, "checks": checks, "files": files,
-        **DATASETS.get(dataset, {}),
     }
+    if contract is not None:
+        manifest.update(schema_version=contract["schema_version"], owner=contract["owner"],
+                        description=contract["description"], key=contract["key"],
+                        contract=str(contracts.contract_path(dataset).relative_to(contracts.REPO_ROOT)))
+    if provenance is not None:
+        manifest["provenance"] = provenance
     (staging / "_manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     final.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -193,13 +194,26 @@ def _open(folder: Path):
     return pads.dataset([str(folder / f["path"]) for f in manifest["files"]], format="parquet")
 
 
-def open_latest(dataset: str, root: Path | None = None):
-    """The current snapshot of a dataset (as NIGHT names it), checksums verified, as a pyarrow.dataset.Dataset."""
+def schema_version(manifest: dict) -> str:
+    """The manifest's schema version; snapshots written before contracts existed are of version 1.0, the shape
+    the first contracts describe."""
+    return str(manifest.get("schema_version", "1.0"))
+
+
+def open_latest(dataset: str, root: Path | None = None, major: int | None = None):
+    """The current snapshot of a dataset (as NIGHT names it), checksums verified, as a pyarrow.dataset.Dataset.
+    `major`: the schema's major version the reader understands; another one raises SnapshotError."""
     root = root or settings().published
     pointer = latest(root, dataset)
     if pointer is None:
         raise SnapshotError(f"nothing published yet for {dataset} under {root}")
-    return _open(root / dataset / pointer["snapshot"])
+    folder = root / dataset / pointer["snapshot"]
+    if major is not None:
+        version = schema_version(read_manifest(folder))
+        if contracts.major_of(version) != major:
+            raise SnapshotError(f"{dataset} {pointer['snapshot']} has schema version {version}; this reader "
+                                f"understands major version {major} (contracts/{dataset}/v{major}.json)")
+    return _open(folder)
 
 
 def open_night(root: Path | None = None) -> tuple[dict, dict]:

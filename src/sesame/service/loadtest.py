@@ -60,8 +60,10 @@ def synthetic_scores(users: int, seed: int = 11) -> pa.Table:
     return pa.table({
         "ds": pa.array(np.full(users, np.datetime64(DS), dtype="datetime64[D]")),
         "user_id": pa.array([f"U{i:08d}" for i in range(1, users + 1)], pa.string()),
+        "segment": pa.array(np.where(rng.random(users) < 0.7, "credit_file", "no_credit_file")),
         "score": score,
         **{f"{f}_score": np.round(rng.uniform(0, 100, users), 2) for f in FACTORS},
+        **{f"{f}_points": ((score - 350) // 5).astype(np.int32) for f in FACTORS},
         "reason_codes": pa.ListArray.from_arrays(pa.array(offsets), codes),
         "model_version": pa.array(["scorecard-bench"] * users, pa.string()),
         "tier": pa.array(tier),
