@@ -58,6 +58,22 @@ def visa_table(ds: str, scores: pa.Table) -> pa.Table:
     })
 
 
+def excluded_ids(n: int) -> list[str]:
+    """The users after the n scored ones: excluded that night (a thin file, then a current default)."""
+    return [f"U{i:08d}" for i in (n + 1, n + 2)]
+
+
+def exclusions_table(ds: str, n: int) -> pa.Table:
+    ids = excluded_ids(n)
+    return pa.table({
+        "ds": pa.array([dt.date.fromisoformat(ds)] * len(ids), pa.date32()),
+        "user_id": pa.array(ids, pa.string()),
+        "exclusion_code": pa.array(["THIN_FILE", "CURRENT_DEFAULT"], pa.string()),
+        "description_en": pa.array(["Too little history to score", "Currently 90+ days past due"], pa.string()),
+        "description_zh": pa.array(["历史记录太少", "当前逾期90天以上"], pa.string()),
+    })
+
+
 def publish_night(published: Path, ds: str, n: int = 200, shift: int = 0, run_id: str = "r1",
                   flip: bool = True) -> dict[str, str]:
     """Write both datasets for a night; publish them (NIGHT) unless told not to. Returns the snapshot names."""
@@ -67,6 +83,8 @@ def publish_night(published: Path, ds: str, n: int = 200, shift: int = 0, run_id
                                                   CHECKS),
         "visa_eligibility": snapshots.write_snapshot(published, "visa_eligibility", ds, run_id,
                                                      visa_table(ds, scores), "scorecard-test", CHECKS),
+        "score_exclusions": snapshots.write_snapshot(published, "score_exclusions", ds, run_id,
+                                                     exclusions_table(ds, n), "scorecard-test", CHECKS),
     }
     if flip:
         snapshots.publish_night(published, ds, run_id, written)

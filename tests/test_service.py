@@ -68,6 +68,20 @@ def test_unknown_and_malformed_ids_are_clear_4xx(svc):
         assert set(r.json()) >= {"error", "message"}
 
 
+def test_a_user_the_night_excluded_is_answered_with_the_exclusion_code(svc):
+    """Not scored is not unknown: the score and the eligibility lookups say why, from the night's score_exclusions."""
+    from tests.service_snapshots import excluded_ids
+
+    thin, defaulted = excluded_ids(N)
+    for path in (f"/v1/scores/{thin}", f"/v1/visa/LU/users/{thin}"):
+        r = get(svc, path)
+        assert r.status_code == 404 and r.json()["error"] == "user_not_scored", path
+        assert r.json()["details"] == [{"exclusion_code": "THIN_FILE", "description_en": "Too little history to score"}]
+        assert "THIN_FILE" in r.json()["message"]
+    assert get(svc, f"/v1/scores/{defaulted}").json()["details"][0]["exclusion_code"] == "CURRENT_DEFAULT"
+    assert get(svc, f"/v1/scores/U{N + 50:08d}").json()["error"] == "user_not_found"
+
+
 def test_eligibility_lookup(svc):
     eligible = next(i for i in range(N) if score_of(i) >= MIN_SCORE["LU"])
     not_eligible = next(i for i in range(N) if score_of(i) < MIN_SCORE["SG"])
@@ -222,6 +236,15 @@ def test_unverifiable_or_missing_snapshot_is_not_served(svc):
     store.refresh()
     assert get(svc, "/v1/scores/U00000001").json()["ds"] == DS1
     assert "no _manifest.json" in svc.get("/v1/health").json()["errors"]["sesame_scores"]["error"]
+
+    # a night published under another major version of a contract: refused, not misread
+    other = publish_night(svc.cfg.published, DS2, n=N, shift=6, run_id="v2", flip=False)
+    manifest = svc.cfg.published / "sesame_scores" / other["sesame_scores"] / "_manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "schema_version": "2.0"}))
+    point_night(svc.cfg.published, DS2, other, run_id="v2")
+    store.refresh()
+    assert get(svc, "/v1/scores/U00000001").json()["ds"] == DS1
+    assert "schema version 2.0" in svc.get("/v1/health").json()["errors"]["sesame_scores"]["error"]
 
     # a good night clears the error
     good = publish_night(svc.cfg.published, DS2, n=N, shift=7, run_id="r2")

@@ -71,9 +71,17 @@ def _errors(*codes: int) -> dict:
 
 
 class ServiceError(Exception):
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, details: list | None = None):
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+def _not_scored(served, user_id: str) -> None:
+    """A user the night excluded is not unknown: say why, from the night's published score_exclusions."""
+    excluded = served.exclusions.get(user_id) if served.exclusions is not None else None
+    if excluded is not None:
+        raise ServiceError(404, "user_not_scored", f"user {user_id} was not scored on {served.exclusions.info.ds}: "
+                           f"{excluded['exclusion_code']} ({excluded['description_en']})", [excluded])
 
 
 def error_response(status: int, code: str, message: str, details: list | None = None,
@@ -193,7 +201,7 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
 
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError):
-        return error_response(exc.status, exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message, exc.details)
 
     @app.exception_handler(ReportError)
     async def _report_error(request: Request, exc: ReportError):
@@ -247,6 +255,7 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
         found = served.scores.get(user_id)
         if found is None:
             _audit(request, principal, 404, "not_found", user_id=user_id)
+            _not_scored(served, user_id)
             raise ServiceError(404, "user_not_found", f"no score for user {user_id} in the current snapshot "
                                f"({served.scores.info.ds}): unknown, or not scored that night")
         codes = reference.reason_codes()
@@ -286,6 +295,7 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
         hit = listing.get(user_id) if listing else None
         if hit is None and (served.scores is None or user_id not in served.scores.row):
             _audit(request, principal, 404, "not_found", user_id=user_id, destination=destination)
+            _not_scored(served, user_id)
             raise ServiceError(404, "user_not_found", f"user {user_id} is not in the current snapshot "
                                f"({served.visa.info.ds}): unknown, or not scored that night")
         _audit(request, principal, 200, "eligible" if hit else "not_eligible", user_id=user_id,

@@ -18,7 +18,8 @@ class Error(BaseModel):
     """Every error the service returns has this shape."""
     error: str = Field(description="machine-readable code", examples=["user_not_found"])
     message: str = Field(description="what went wrong and what to do", examples=["no score for user U00000042"])
-    details: list[dict] | None = Field(None, description="for invalid requests: each offending field and why")
+    details: list[dict] | None = Field(None, description="for invalid requests: each offending field and why; for a "
+                                       "user the night did not score: the exclusion code and its description")
 
 
 class SubScores(BaseModel):

@@ -31,9 +31,12 @@ from sesame.snapshots import NIGHT_POINTER
 
 log = logging.getLogger(__name__)
 
-SCORES, VISA = "sesame_scores", "visa_eligibility"
+SCORES, VISA, EXCLUSIONS = "sesame_scores", "visa_eligibility", "score_exclusions"
+# The major version of the published datasets' contracts (contracts/<dataset>/v1.json) this service reads.
+SERVED_MAJOR = 1
 SCORE_COLUMNS = ("user_id", "score", "tier", *(f"{f}_score" for f in FACTORS), "reason_codes", "model_version")
 VISA_COLUMNS = ("destination", "user_id", "score", "rule_version")
+EXCLUSION_COLUMNS = ("user_id", "exclusion_code", "description_en")
 
 
 class SnapshotLoadError(RuntimeError):
@@ -145,11 +148,28 @@ class EligibilityIndex:
         return sum(len(d.user_ids) for d in self.by_destination.values())
 
 
+class ExclusionsIndex:
+    """score_exclusions by user_id: why each user of the night got no score."""
+
+    def __init__(self, table: pa.Table, info: SnapshotInfo):
+        self.info = info
+        self.by_user = {u: {"exclusion_code": c, "description_en": d} for u, c, d in zip(
+            table.column("user_id").to_pylist(), table.column("exclusion_code").to_pylist(),
+            table.column("description_en").to_pylist())}
+
+    def __len__(self) -> int:
+        return len(self.by_user)
+
+    def get(self, user_id: str) -> dict | None:
+        return self.by_user.get(user_id)
+
+
 @dataclass(frozen=True)
 class Served:
     """What requests read: replaced whole, never mutated."""
     scores: ScoresIndex | None = None
     visa: EligibilityIndex | None = None
+    exclusions: ExclusionsIndex | None = None  # nights published before it existed have none
 
 
 def read_verified(folder: Path, dataset: str, required: tuple[str, ...]) -> tuple[pa.Table, dict]:
@@ -162,6 +182,10 @@ def read_verified(folder: Path, dataset: str, required: tuple[str, ...]) -> tupl
         raise SnapshotLoadError(f"{folder}: manifest is for {manifest.get('dataset')!r}, expected {dataset!r}")
     if not all(c.get("passed") for c in manifest.get("checks", [])):
         raise SnapshotLoadError(f"{folder}: manifest records failed checks; not serving it")
+    version = str(manifest.get("schema_version", "1.0"))  # snapshots older than the contracts are version 1.0
+    if int(version.split(".")[0]) != SERVED_MAJOR:
+        raise SnapshotLoadError(f"{folder}: schema version {version}; this service reads major version "
+                                f"{SERVED_MAJOR} (contracts/{dataset}/v{SERVED_MAJOR}.json)")
     parts = []
     for entry in manifest["files"]:
         path = folder / entry["path"]
@@ -189,11 +213,13 @@ def read_verified(folder: Path, dataset: str, required: tuple[str, ...]) -> tupl
 def load(root: Path, dataset: str, snapshot: str):
     """Load and index one snapshot; raises SnapshotLoadError when it must not be served."""
     folder = root / dataset / snapshot
-    table, manifest = read_verified(folder, dataset, SCORE_COLUMNS if dataset == SCORES else VISA_COLUMNS)
+    columns, index = {SCORES: (SCORE_COLUMNS, ScoresIndex), VISA: (VISA_COLUMNS, EligibilityIndex),
+                      EXCLUSIONS: (EXCLUSION_COLUMNS, ExclusionsIndex)}[dataset]
+    table, manifest = read_verified(folder, dataset, columns)
     info = SnapshotInfo(dataset, snapshot, str(manifest["ds"]), str(manifest["run_id"]), table.num_rows,
                         str(manifest.get("created_at", "")),
                         dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
-    return ScoresIndex(table, info) if dataset == SCORES else EligibilityIndex(table, info)
+    return index(table, info)
 
 
 class SnapshotStore:
@@ -234,7 +260,7 @@ class SnapshotStore:
         try:
             if paths == [night]:
                 datasets = json.loads(night.read_text(encoding="utf-8"))["datasets"]
-                return stamp, {d: datasets[d]["snapshot"] for d in (SCORES, VISA) if d in datasets}
+                return stamp, {d: datasets[d]["snapshot"] for d in (SCORES, VISA, EXCLUSIONS) if d in datasets}
             return stamp, {d: json.loads(p.read_text(encoding="utf-8"))["snapshot"]
                            for d, p in zip((SCORES, VISA), paths) if p.exists()}
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -258,7 +284,7 @@ class SnapshotStore:
                 self._seen = None
                 stamp, names = self._pointers()
             self._seen = stamp
-            before = {SCORES: served.scores, VISA: served.visa}
+            before = {SCORES: served.scores, VISA: served.visa, EXCLUSIONS: served.exclusions}
             fresh, errors = {}, {}
             for dataset, snapshot in names.items():
                 if before[dataset] is not None and before[dataset].info.snapshot == snapshot:
@@ -276,9 +302,10 @@ class SnapshotStore:
                 self._failed(errors)
                 return False
             self.errors = {}
-            if all(fresh.get(d) is before[d] for d in (SCORES, VISA)):
+            if all(fresh.get(d) is before[d] for d in before):
                 return False
-            self.current = Served(scores=fresh.get(SCORES), visa=fresh.get(VISA))  # the atomic swap
+            self.current = Served(scores=fresh.get(SCORES), visa=fresh.get(VISA),
+                                  exclusions=fresh.get(EXCLUSIONS))  # the atomic swap
             log.info("serving %s", ", ".join(f"{d} {idx.info.snapshot}" for d, idx in fresh.items()))
             if self.freeze_gc:
                 # Millions of long-lived index entries would make every full garbage collection walk them all
