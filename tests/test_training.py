@@ -121,6 +121,22 @@ def test_calibration_gate_refuses_a_mis_scaled_model():
     assert abs(summary["in_the_large"]) < 0.005 and summary["slope"] == pytest.approx(1.0, abs=0.1)
 
 
+def test_calibration_gate_judges_the_bands_together():
+    """A model that claims exactly the right odds passes on about 95 samples in 100 however many bands are judged
+    (the bands' intervals are Bonferroni-adjusted); judged band by band at 95% it would fail one sample in three."""
+    rng = np.random.default_rng(11)
+    verdicts, per_band = [], []
+    for _ in range(60):
+        scores = rng.integers(350, 900, 12_000)
+        y = (rng.random(len(scores)) < metrics.claimed_bad_rate(scores)).astype(int)
+        table = metrics.calibration_table(scores, y)
+        verdicts.append(metrics.calibration_verdict(table, metrics.calibration_summary(scores, y), (0.8, 1.25), 10)[0])
+        judged = [b for b in table if b["bads"] >= 10]
+        per_band.append(all(b["observed_low"] <= b["claimed_bad_rate"] <= b["observed_high"] for b in judged))
+    assert verdicts.count("passed") >= 54  # about 57 expected; 54 or more with probability above 0.98
+    assert per_band.count(False) > 3 * verdicts.count("failed") + 5
+
+
 def test_eligible_leaves_out_current_defaults_and_indeterminate_no_file_users():
     table = pd.DataFrame({
         "user_id": ["a", "b", "c", "d", "e"],

@@ -149,20 +149,29 @@ def calibration_summary(scores, y) -> dict:
 
 
 def calibration_verdict(table: list[dict], summary: dict, slope_range: tuple[float, float],
-                        min_bads: int) -> tuple[str, str]:
+                        min_bads: int, confidence: float = 0.95) -> tuple[str, str]:
     """("passed" | "failed" | "not_tested", why): the slope within its range, and in every band with at least
-    `min_bads` bads the claimed bad rate inside the observed rate's Wilson interval."""
+    `min_bads` bads the claimed bad rate inside the observed rate's Wilson interval.
+
+    The bands are judged together at `confidence`: with k bands each interval is taken at 1 - (1 - confidence) / k
+    (Bonferroni). Each band alone at 95% would fail a model that claims exactly the right odds once in three
+    nights of nine bands; the card still shows every band's own 95% interval."""
+    from scipy.stats import norm
+
     judged = [b for b in table if b["bads"] >= min_bads]
     slope = summary["slope"]
     if not judged or not np.isfinite(slope):
         return "not_tested", (f"no band has {min_bads} bads or the slope could not be estimated "
                               f"({summary['bads']} bads in {summary['rows']} rows)")
-    off = [b for b in judged if not b["observed_low"] <= b["claimed_bad_rate"] <= b["observed_high"]]
+    z = float(norm.ppf(1 - (1 - confidence) / (2 * len(judged))))
+    intervals = [wilson_interval(b["bads"], b["rows"], z) for b in judged]
+    off = [(b, i) for b, i in zip(judged, intervals) if not i[0] <= b["claimed_bad_rate"] <= i[1]]
     lo, hi = slope_range
     why = (f"slope {slope:.3f} (allowed {lo}-{hi}); {len(judged) - len(off)} of {len(judged)} bands with "
-           f"{min_bads}+ bads claim a bad rate inside the observed 95% interval")
+           f"{min_bads}+ bads claim a bad rate inside the observed interval (all {len(judged)} bands together at "
+           f"{confidence:.0%}: each at {1 - (1 - confidence) / len(judged):.2%})")
     if off:
         why += "; outside: " + ", ".join(
             f"{b['band_low']}-{b['band_high']} claims {b['claimed_bad_rate']:.2%}, observed {b['observed_bad_rate']:.2%} "
-            f"[{b['observed_low']:.2%}, {b['observed_high']:.2%}]" for b in off)
+            f"[{i[0]:.2%}, {i[1]:.2%}]" for b, i in off)
     return ("passed" if lo <= slope <= hi and not off else "failed"), why
