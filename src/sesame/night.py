@@ -236,13 +236,11 @@ def dbt_features(cfg: Settings, ds: str, run_id: str, nights: list[str] | None =
         shutil.rmtree(zone / f"ds={night}", ignore_errors=True)
     scratch = cfg.home / "tmp" / "dbt" / f"features-{durable.checked_run_id(run_id)}.duckdb"
     scratch.parent.mkdir(parents=True, exist_ok=True)
-    for leftover in (scratch, scratch.with_name(scratch.name + ".wal")):
-        leftover.unlink(missing_ok=True)
+    _remove_database(scratch)
     try:
         dbt(cfg, scratch, ["build", "--select", DBT_FEATURE_MODELS], ds, more_vars={"nights": nights})
     finally:
-        for leftover in (scratch, scratch.with_name(scratch.name + ".wal")):
-            leftover.unlink(missing_ok=True)
+        _remove_database(scratch)
     missing = [night for night in nights if not any((zone / f"ds={night}").glob("*.parquet"))]
     if missing:
         raise NightFailed(f"rule features.dbt: dbt wrote no features for the nights {missing} under {zone}: "
@@ -262,9 +260,7 @@ def warehouse(cfg: Settings, ds: str, run_id: str) -> Path:
     staged.parent.mkdir(parents=True, exist_ok=True)
     build = cfg.home / "tmp" / "dbt" / f"warehouse-{durable.checked_run_id(run_id)}.duckdb"
     build.parent.mkdir(parents=True, exist_ok=True)
-    leftovers = (build, build.with_name(build.name + ".wal"))
-    for leftover in leftovers:
-        leftover.unlink(missing_ok=True)
+    _remove_database(build)
     try:
         if cfg.warehouse_path.exists():
             shutil.copyfile(cfg.warehouse_path, build)
@@ -273,16 +269,20 @@ def warehouse(cfg: Settings, ds: str, run_id: str) -> Path:
         source_freshness(cfg, build, ds)
         export_marts(build, staged)
     finally:
-        for leftover in leftovers:
-            leftover.unlink(missing_ok=True)
+        _remove_database(build)
     return staged
+
+
+def _remove_database(path: Path) -> None:
+    """A DuckDB file and its write-ahead log."""
+    for leftover in (path, path.with_name(path.name + ".wal")):
+        leftover.unlink(missing_ok=True)
 
 
 def export_marts(build: Path, analysts: Path) -> None:
     """Copy schema marts of the build database, tables with their declared columns and constraints, into a new
     file `analysts` (replaced if it exists)."""
-    for leftover in (analysts, analysts.with_name(analysts.name + ".wal")):
-        leftover.unlink(missing_ok=True)
+    _remove_database(analysts)
     con = duckdb.connect(str(analysts))
     try:
         con.execute("attach ? as build (read_only)", [str(build)])

@@ -27,7 +27,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sesame.service.reference import FACTORS
-from sesame.snapshots import NIGHT_POINTER
+from sesame.contracts import major_of
+from sesame.snapshots import NIGHT_POINTER, schema_version
 
 log = logging.getLogger(__name__)
 
@@ -182,8 +183,8 @@ def read_verified(folder: Path, dataset: str, required: tuple[str, ...]) -> tupl
         raise SnapshotLoadError(f"{folder}: manifest is for {manifest.get('dataset')!r}, expected {dataset!r}")
     if not all(c.get("passed") for c in manifest.get("checks", [])):
         raise SnapshotLoadError(f"{folder}: manifest records failed checks; not serving it")
-    version = str(manifest.get("schema_version", "1.0"))  # snapshots older than the contracts are version 1.0
-    if int(version.split(".")[0]) != SERVED_MAJOR:
+    version = schema_version(manifest)
+    if major_of(version) != SERVED_MAJOR:
         raise SnapshotLoadError(f"{folder}: schema version {version}; this service reads major version "
                                 f"{SERVED_MAJOR} (contracts/{dataset}/v{SERVED_MAJOR}.json)")
     parts = []
