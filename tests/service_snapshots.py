@@ -2,6 +2,7 @@
 (no Spark): users U00000001.. with scores spread over 350-950, and visa lists derived from the scores."""
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 from pathlib import Path
@@ -12,8 +13,13 @@ from sesame import snapshots
 
 FACTORS = ("credit_history", "behavior_preference", "fulfillment_capacity", "identity_traits", "social_connections")
 CHECKS = [{"name": "all", "passed": True}]
-MIN_SCORE = {"LU": 750, "SG": 700}
+# The rules the synthetic nights judge by: CH's history requirement is longer than any user's, so nobody is on
+# it; its minimum score differs from the repository's rule, so a test can tell which one the service read.
+RULES = {"LU": {"min_score": 750, "min_history_days": 180}, "SG": {"min_score": 700, "min_history_days": 90},
+         "CH": {"min_score": 820, "min_history_days": 365}}
+MIN_SCORE = {d: r["min_score"] for d, r in RULES.items()}
 REASONS = ["CH01", "FC02", "BP03", "IT01", "SC02"]
+REGISTRY = Path(__file__).resolve().parents[1] / "dbt" / "seeds" / "feature_registry.csv"
 
 
 def user_ids(n: int) -> list[str]:
@@ -46,9 +52,66 @@ def scores_table(ds: str, n: int, shift: int = 0) -> pa.Table:
     })
 
 
-def visa_table(ds: str, scores: pa.Table) -> pa.Table:
-    rows = [(d, u, s) for d, floor in MIN_SCORE.items()
-            for u, s in zip(scores.column("user_id").to_pylist(), scores.column("score").to_pylist()) if s >= floor]
+def history_days(i: int) -> int:
+    return 60 + (i * 7) % 240
+
+
+def failed_conditions(i: int, destination: str, shift: int = 0) -> list[str]:
+    """Which conditions of the destination's rule user i fails, in the rule's order (identity fails for every
+    ninth user; the synthetic nights have no court listings and one qualifying night)."""
+    rule = RULES[destination]
+    return [name for name, failed in (("min_score", score_of(i, shift) < rule["min_score"]),
+                                      ("identity_verified", i % 9 == 4),
+                                      ("min_history_days", history_days(i) < rule["min_history_days"])) if failed]
+
+
+def eligible(i: int, destination: str, shift: int = 0) -> bool:
+    return not failed_conditions(i, destination, shift)
+
+
+def rules_table(ds: str) -> pa.Table:
+    names = list(RULES)
+    return pa.table({
+        "ds": pa.array([dt.date.fromisoformat(ds)] * len(names), pa.date32()),
+        "destination": pa.array(names, pa.string()),
+        "rule_version": pa.array([f"{d}-2024.1" for d in names], pa.string()),
+        "min_score": pa.array([RULES[d]["min_score"] for d in names], pa.int32()),
+        "require_identity_verified": pa.array([True] * len(names), pa.bool_()),
+        "exclude_court_listed": pa.array([True] * len(names), pa.bool_()),
+        "min_history_days": pa.array([RULES[d]["min_history_days"] for d in names], pa.int32()),
+        "min_qualifying_nights": pa.array([1] * len(names), pa.int32()),
+        "valid_from": pa.array([dt.date(2024, 1, 1)] * len(names), pa.date32()),
+        "valid_to": pa.array([None] * len(names), pa.date32()),
+    })
+
+
+def rule_checks_table(ds: str, n: int, shift: int = 0) -> pa.Table:
+    rows = [(d, i) for d in RULES for i in range(n)]
+    return pa.table({
+        "ds": pa.array([dt.date.fromisoformat(ds)] * len(rows), pa.date32()),
+        "destination": pa.array([d for d, _ in rows], pa.string()),
+        "user_id": pa.array([user_ids(n)[i] for _, i in rows], pa.string()),
+        "rule_version": pa.array([f"{d}-2024.1" for d, _ in rows], pa.string()),
+        "score": pa.array([score_of(i, shift) for _, i in rows], pa.int32()),
+        "history_days": pa.array([history_days(i) for _, i in rows], pa.int32()),
+        "qualifying_nights": pa.array([int(score_of(i, shift) >= RULES[d]["min_score"]) for d, i in rows], pa.int32()),
+        "eligible": pa.array([eligible(i, d, shift) for d, i in rows], pa.bool_()),
+        "failed_conditions": pa.array([failed_conditions(i, d, shift) for d, i in rows], pa.list_(pa.string())),
+    })
+
+
+def reason_codes_table() -> pa.Table:
+    with open(REGISTRY, encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return pa.table({c: pa.array([r[c] for r in rows], pa.string())
+                     for c in ("reason_code", "factor", "feature", "definition", "description_en", "description_zh")})
+
+
+def visa_table(ds: str, scores: pa.Table, shift: int = 0) -> pa.Table:
+    """The lists: the users who pass every condition of a destination's rule (scores as scores_table made them)."""
+    rows = [(d, u, s) for d in RULES
+            for i, (u, s) in enumerate(zip(scores.column("user_id").to_pylist(), scores.column("score").to_pylist()))
+            if eligible(i, d, shift)]
     return pa.table({
         "ds": pa.array([dt.date.fromisoformat(ds)] * len(rows), pa.date32()),
         "destination": pa.array([d for d, _, _ in rows], pa.string()),
@@ -76,16 +139,14 @@ def exclusions_table(ds: str, n: int) -> pa.Table:
 
 def publish_night(published: Path, ds: str, n: int = 200, shift: int = 0, run_id: str = "r1",
                   flip: bool = True) -> dict[str, str]:
-    """Write both datasets for a night; publish them (NIGHT) unless told not to. Returns the snapshot names."""
+    """Write the datasets the service reads for a night; publish them (NIGHT) unless told not to. Returns the
+    snapshot names."""
     scores = scores_table(ds, n, shift)
-    written = {
-        "sesame_scores": snapshots.write_snapshot(published, "sesame_scores", ds, run_id, scores, "scorecard-test",
-                                                  CHECKS),
-        "visa_eligibility": snapshots.write_snapshot(published, "visa_eligibility", ds, run_id,
-                                                     visa_table(ds, scores), "scorecard-test", CHECKS),
-        "score_exclusions": snapshots.write_snapshot(published, "score_exclusions", ds, run_id,
-                                                     exclusions_table(ds, n), "scorecard-test", CHECKS),
-    }
+    tables = {"sesame_scores": scores, "visa_eligibility": visa_table(ds, scores, shift),
+              "score_exclusions": exclusions_table(ds, n), "visa_rules": rules_table(ds),
+              "visa_rule_checks": rule_checks_table(ds, n, shift), "reason_code_dictionary": reason_codes_table()}
+    written = {name: snapshots.write_snapshot(published, name, ds, run_id, table, "scorecard-test", CHECKS)
+               for name, table in tables.items()}
     if flip:
         snapshots.publish_night(published, ds, run_id, written)
     return written

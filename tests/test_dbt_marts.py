@@ -80,6 +80,9 @@ CONTRACT_COLUMNS = {
                           "passing_identity", "passing_court_list", "passing_history", "passing_qualifying_nights",
                           "eligible", "added", "removed"],
     "user_features_daily": ["ds", "user_key", "history_days"],
+    "visa_rule_checks": ["ds", "destination", "rule_version", "user_key", "score", "history_days", "qualifying_nights",
+                         "passes_min_score", "passes_identity", "passes_court_list", "passes_history",
+                         "passes_qualifying_nights", "is_eligible"],
 }
 INCREMENTAL_MARTS = ["sesame_scores", "score_exclusions", "visa_eligibility", "visa_eligibility_changes", "row_accounting"]
 
@@ -404,6 +407,22 @@ def test_visa_funnel_counts_each_condition_and_the_lists(built):
             assert (eligible, added, removed) == (len(after), len(after - before), len(before - after)), (ds, d)
             if d != "AE":  # every rule but AE's asks for a verified identity
                 assert identity == sum(1 for u in scored if USERS[u][1]), (ds, d)
+
+
+def test_rule_checks_of_the_last_night_say_who_is_listed_and_why_not(built):
+    rows = query(built["warehouse"], "select ds, destination, user_key, score, passes_min_score, passes_identity, "
+                                     "is_eligible from marts.visa_rule_checks")
+    last = NIGHTS[-1]
+    scored = _scored(len(NIGHTS) - 1)
+    assert {ds.isoformat() for ds, *_ in rows} == {last}
+    assert len(rows) == len(scored) * len(DESTINATIONS)
+    for d in DESTINATIONS:
+        mine = [(KEY_TO_USER[key], score, by_score, by_identity, ok) for _, dest, key, score, by_score, by_identity, ok
+                in rows if dest == d]
+        assert {u for u, *_, ok in mine if ok} == EXPECTED_ELIGIBLE[last][d], d
+        assert all(by_score == (score >= MIN_SCORE[d]) for _, score, by_score, _, _ in mine), d
+        if d != "AE":  # every rule but AE's asks for a verified identity
+            assert all(by_identity == bool(USERS[u][1]) for u, _, _, by_identity, _ in mine), d
 
 
 def test_thresholds_are_the_funnels_score_condition_cut_by_segment_and_tier(built):

@@ -98,7 +98,7 @@ def test_marts_hold_the_night(night):
 
 
 PUBLISHED = ("sesame_scores", "visa_eligibility", "visa_eligibility_changes", "score_exclusions",
-             "reason_code_dictionary")
+             "reason_code_dictionary", "visa_rules", "visa_rule_checks")
 
 
 def test_published_snapshot_matches_its_manifest(night):
@@ -144,6 +144,36 @@ def test_each_manifest_says_what_the_night_was_built_from(night):
                                                                         Registry(night / "models").list()}
     assert origin["code_version"]["sesame"] and origin["dbt"]["invocation_id"] and origin["dbt"]["command"] == "build"
     assert origin["dbt"]["results"].get("pass", 0) + origin["dbt"]["results"].get("success", 0) > 50
+
+
+def test_published_rule_checks_explain_every_list(night):
+    """visa_rule_checks: one row per scored user and rule in force; its eligible rows are the lists exactly, and
+    each failed condition is what the published rule and the user's values say."""
+    from sesame.snapshots import open_latest
+
+    def read(dataset):
+        return open_latest(dataset, root=night / "published", major=1).to_table().to_pandas()
+
+    checks, rules, lists, scores = read("visa_rule_checks"), read("visa_rules"), read("visa_eligibility"), \
+        read("sesame_scores")
+    in_force = _con(night).execute(
+        "select destination, rule_version from marts.visa_rule_versions where valid_from <= ? "
+        "and (valid_to is null or ? < valid_to)", [END, END]).fetchall()
+    assert sorted(zip(rules["destination"], rules["rule_version"])) == sorted(in_force)
+    assert len(checks) == len(scores) * len(rules)
+    assert set(checks["user_id"]) == set(scores["user_id"])
+    listed = checks[checks["eligible"]]
+    assert set(zip(listed["destination"], listed["user_id"])) == set(zip(lists["destination"], lists["user_id"]))
+    assert len(listed) > 0 and (~checks["eligible"]).sum() > 0
+    both = checks.merge(rules, on=["destination", "rule_version"], suffixes=("", "_rule"))
+    assert len(both) == len(checks)
+    failed = both["failed_conditions"].map(set)
+    assert ((both["score"] < both["min_score"]) == failed.map(lambda f: "min_score" in f)).all()
+    too_short = both["history_days"].isna() | (both["history_days"] < both["min_history_days"])
+    assert (too_short == failed.map(lambda f: "min_history_days" in f)).all()
+    assert (both["eligible"] == failed.map(len).eq(0)).all()
+    assert failed.map(lambda f: f <= {"min_score", "identity_verified", "not_court_listed", "min_history_days",
+                                      "min_qualifying_nights"}).all()
 
 
 def test_services_read_upstream_ids_through_the_reader(night, monkeypatch):

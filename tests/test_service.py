@@ -15,7 +15,9 @@ from sesame.privacy import user_key
 from sesame.service.app import create_app
 from sesame.service.audit import read_entries
 from sesame.service.store import ScoresIndex
-from tests.service_snapshots import MIN_SCORE, point_night, publish_night, score_of, user_ids
+from tests.service_snapshots import (
+    MIN_SCORE, eligible, history_days, point_night, publish_night, score_of, user_ids,
+)
 
 DS1, DS2 = "2026-11-22", "2026-11-23"
 N = 200
@@ -83,27 +85,54 @@ def test_a_user_the_night_excluded_is_answered_with_the_exclusion_code(svc):
 
 
 def test_eligibility_lookup(svc):
-    eligible = next(i for i in range(N) if score_of(i) >= MIN_SCORE["LU"])
-    not_eligible = next(i for i in range(N) if score_of(i) < MIN_SCORE["SG"])
-    r = get(svc, f"/v1/visa/LU/users/{user_ids(N)[eligible]}")
+    on_list = next(i for i in range(N) if eligible(i, "LU"))
+    not_eligible = next(i for i in range(N) if score_of(i) < MIN_SCORE["SG"] and i % 9 != 4)
+    r = get(svc, f"/v1/visa/LU/users/{user_ids(N)[on_list]}")
     assert r.status_code == 200
     assert r.json() | {"snapshot": None} == {
-        "user_id": user_ids(N)[eligible], "destination": "LU", "eligible": True, "score": score_of(eligible),
-        "rule_version": "LU-2024.1", "min_score": 750, "ds": DS1, "snapshot": None}
+        "user_id": user_ids(N)[on_list], "destination": "LU", "eligible": True, "score": score_of(on_list),
+        "rule_version": "LU-2024.1", "min_score": 750, "failed_conditions": None, "ds": DS1, "snapshot": None}
     r = get(svc, f"/v1/visa/sg/users/{user_ids(N)[not_eligible]}")  # destination codes in any case
     assert r.status_code == 200 and r.json()["eligible"] is False and r.json()["score"] is None
     assert r.json()["rule_version"] == "SG-2024.1"
+    assert r.json()["failed_conditions"][0] == {
+        "condition": "min_score", "required": 700, "actual": score_of(not_eligible),
+        "description_en": f"score {score_of(not_eligible)} is below the minimum of 700"}
     # a destination with rules but nobody eligible tonight is known: not eligible, not an error
-    r = get(svc, f"/v1/visa/CH/users/{user_ids(N)[eligible]}")
+    r = get(svc, f"/v1/visa/CH/users/{user_ids(N)[on_list]}")
     assert r.status_code == 200 and r.json()["eligible"] is False
+    assert [c["condition"] for c in r.json()["failed_conditions"]] == \
+        (["min_score"] if score_of(on_list) < MIN_SCORE["CH"] else []) + ["min_history_days"]
     assert get(svc, "/v1/visa/XX/users/U00000001").json()["error"] == "unknown_destination"
     assert get(svc, "/v1/visa/XX/users/U00000001").status_code == 404
     assert get(svc, "/v1/visa/LUX/users/U00000001").status_code == 422
     assert get(svc, "/v1/visa/LU/users/U99999999").status_code == 404
 
 
+def test_not_eligible_names_every_failed_condition_from_the_published_night(svc):
+    """The rule's parameters and each user's checks come from the night's visa_rules and visa_rule_checks, not
+    from the repository: a user failing on identity alone, one failing on history, and one failing on all three."""
+    identity_only = next(i for i in range(N) if i % 9 == 4 and eligible(i, "LU") is False
+                         and score_of(i) >= MIN_SCORE["LU"] and history_days(i) >= 180)
+    history_only = next(i for i in range(N) if i % 9 != 4 and score_of(i) >= MIN_SCORE["LU"]
+                        and history_days(i) < 180)
+    three = next(i for i in range(N) if i % 9 == 4 and score_of(i) < MIN_SCORE["LU"] and history_days(i) < 180)
+    for i, expected in ((identity_only, ["identity_verified"]), (history_only, ["min_history_days"]),
+                        (three, ["min_score", "identity_verified", "min_history_days"])):
+        body = get(svc, f"/v1/visa/LU/users/{user_ids(N)[i]}").json()
+        assert body["eligible"] is False
+        assert [c["condition"] for c in body["failed_conditions"]] == expected
+    history = next(c for c in get(svc, f"/v1/visa/LU/users/{user_ids(N)[history_only]}").json()["failed_conditions"])
+    assert (history["required"], history["actual"]) == (180, history_days(history_only))
+    assert history["description_en"] == f"{history_days(history_only)} days of history; 180 required"
+    # the destinations and their minimum scores are the published night's
+    listed = {d["destination"]: d for d in get(svc, "/v1/visa/destinations").json()["destinations"]}
+    assert {d: v["min_score"] for d, v in listed.items()} == MIN_SCORE
+    assert listed["CH"]["eligible_users"] == 0
+
+
 def test_paging_walks_the_whole_list_once(svc):
-    expected = sorted(u for i, u in enumerate(user_ids(N)) if score_of(i) >= MIN_SCORE["SG"])
+    expected = sorted(u for i, u in enumerate(user_ids(N)) if eligible(i, "SG"))
     seen, after, pages = [], None, 0
     while True:
         r = get(svc, "/v1/visa/SG/eligible", params={"page_size": 7, **({"after": after} if after else {})})
@@ -146,7 +175,7 @@ def test_no_key_wrong_key_missing_scope_get_no_data(svc):
     listed = get(svc, "/v1/visa/destinations", key="lu").json()["destinations"]
     assert [d["destination"] for d in listed] == ["LU"]
     all_listed = {d["destination"]: d for d in get(svc, "/v1/visa/destinations").json()["destinations"]}
-    assert set(all_listed) == {"LU", "SG", "CH", "JP", "AE"} and all_listed["CH"]["eligible_users"] == 0
+    assert set(all_listed) == set(MIN_SCORE) and all_listed["CH"]["eligible_users"] == 0
 
 
 def test_revoked_key_is_refused_at_once(svc):

@@ -18,12 +18,13 @@ from sesame.privacy import user_key
 from sesame.service.app import create_app
 from sesame.service.audit import read_entries
 from sesame.service.reports import load_public_key, verify_document
-from tests.service_snapshots import MIN_SCORE, publish_night, score_of, tier_of, user_ids
+from tests.service_snapshots import MIN_SCORE, eligible, publish_night, score_of, tier_of, user_ids
 
 N = 120
 NIGHTS = [("2026-09-30", 0), ("2026-10-15", 3), ("2026-10-31", 4), ("2026-11-23", 6)]  # (night, score shift)
 # a user who qualifies for LU and SG on the last night
-SUBJECT = next(i for i in range(N) if score_of(i, 6) >= MIN_SCORE["LU"] + 5 and score_of(i, 6) < 940)
+SUBJECT = next(i for i in range(N) if eligible(i, "LU", 6) and eligible(i, "SG", 6)
+               and score_of(i, 6) >= MIN_SCORE["LU"] + 5 and score_of(i, 6) < 940)
 UID = user_ids(N)[SUBJECT]
 
 

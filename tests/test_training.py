@@ -3,6 +3,7 @@ dates, the out-of-time split, calibration and fairness gates, and the registry's
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import numpy as np
 import pandas as pd
@@ -179,9 +180,14 @@ def test_registry_promote_and_rollback(tmp_path):
         reg.rollback()
     with pytest.raises(KeyError):
         reg.promote("v9")
-    with pytest.raises(ValueError):
-        reg.register("v1", "{}", {}, "")
+    with pytest.raises(ValueError, match="another model"):
+        reg.register("v1", '{"other": 1}', {}, "")
+    # the same model trained again is re-evaluated: new card and gates, the earlier gates kept in the log
+    reg.register("v1", "{}", {"features": [], "gates": {"calibration": {"passed": True}}}, "<html>2</html>")
     assert [r["version"] for r in reg.list()] == ["v1", "v2"]
+    assert json.loads((tmp_path / "v1" / "card.json").read_text())["gates"] == {"calibration": {"passed": True}}
+    assert reg._index()["events"][-1] == {**reg._index()["events"][-1], "event": "re_evaluated", "version": "v1",
+                                          "previous_gates": {}}
 
 
 def test_monotonic_bad_rate_allows_noise_not_reversals():

@@ -16,6 +16,8 @@ CONTRACTS = REPO_ROOT / "contracts"
 TYPES = {"date": pa.date32(), "string": pa.string(), "int32": pa.int32(), "int64": pa.int64(),
          "double": pa.float64(), "bool": pa.bool_(), "list<string>": pa.list_(pa.string())}
 CURRENT_MAJOR = 1
+# The conditions of a visa rule, in the rule's order: the values of visa_rule_checks.failed_conditions.
+VISA_CONDITIONS = ("min_score", "identity_verified", "not_court_listed", "min_history_days", "min_qualifying_nights")
 
 
 class ContractError(ValueError):

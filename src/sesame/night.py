@@ -364,6 +364,12 @@ def docs(cfg: Settings) -> Path:
     return target / "index.html"
 
 
+# The column of marts.visa_rule_checks that says whether each condition of a rule held (contracts.VISA_CONDITIONS).
+PASSES = {"min_score": "passes_min_score", "identity_verified": "passes_identity",
+          "not_court_listed": "passes_court_list", "min_history_days": "passes_history",
+          "min_qualifying_nights": "passes_qualifying_nights"}
+
+
 def _published_tables(cfg: Settings, ds: str, staged: Path) -> dict[str, pa.Table]:
     """The night's datasets for services (contracts/), read from the lake and the staged warehouse, keyed by
     upstream user_id and conformed to their contracts."""
@@ -372,6 +378,7 @@ def _published_tables(cfg: Settings, ds: str, staged: Path) -> dict[str, pa.Tabl
 
     scores = pq.read_table(cfg.zone("scores", ds=ds)).to_pandas()
     excluded = _lake_night(cfg, "exclusions", ds, ["user_id", "exclusion_code"])
+    night = dt.date.fromisoformat(ds)
     con = duckdb.connect(str(staged), read_only=True)
     try:
         tiers = con.execute("select user_key, tier from marts.sesame_scores where ds = ?", [ds]).df()
@@ -383,6 +390,13 @@ def _published_tables(cfg: Settings, ds: str, staged: Path) -> dict[str, pa.Tabl
                                  "from marts.reason_code_dictionary order by reason_code").df()
         codes = con.execute("select exclusion_code, description_en, description_zh "
                             "from marts.exclusion_code_dictionary").df()
+        checks = con.execute(f"select destination, user_key, rule_version, score, history_days, qualifying_nights, "
+                             f"is_eligible as eligible, {', '.join(PASSES[c] for c in contracts.VISA_CONDITIONS)} "
+                             "from marts.visa_rule_checks where ds = ? order by destination, user_key", [ds]).df()
+        rules = con.execute("select destination, rule_version, min_score, require_identity_verified, "
+                            "exclude_court_listed, min_history_days, min_qualifying_nights, valid_from, valid_to "
+                            "from marts.visa_rule_versions where valid_from <= ? and (valid_to is null or ? < valid_to) "
+                            "order by destination", [night, night]).df()
     finally:
         con.close()
     # user_key -> user_id for everyone a dataset names: tonight's scored and excluded users, and whoever left a list
@@ -391,7 +405,6 @@ def _published_tables(cfg: Settings, ds: str, staged: Path) -> dict[str, pa.Tabl
     for previous in {str(d.date()) for d in pd.to_datetime(changes["previous_ds"]).dropna()}:
         people |= set(_lake_night(cfg, "scores", previous, ["user_id"])["user_id"])
     keys = {user_key(u, cfg.user_key_secret): u for u in people}
-    night = dt.date.fromisoformat(ds)
 
     tiers["user_id"] = tiers["user_key"].map(keys)
     scores = scores.merge(tiers[["user_id", "tier"]], on="user_id", how="left")
@@ -401,12 +414,26 @@ def _published_tables(cfg: Settings, ds: str, staged: Path) -> dict[str, pa.Tabl
     changes.insert(0, "ds", night)
     changes.insert(2, "user_id", changes.pop("user_key").map(keys))
     changes["previous_ds"] = pd.to_datetime(changes["previous_ds"]).dt.date
+    checks.insert(0, "ds", night)
+    checks.insert(2, "user_id", checks.pop("user_key").map(keys))
+    # at most 2**5 combinations: map each row's bits of failure to its list rather than build millions of lists
+    conditions = contracts.VISA_CONDITIONS
+    failed_bits = sum((~checks[PASSES[c]].astype(bool)).astype(int) * 2 ** bit for bit, c in enumerate(conditions))
+    combinations = {bits: [c for bit, c in enumerate(conditions) if bits >> bit & 1]
+                    for bits in range(2 ** len(conditions))}
+    checks["failed_conditions"] = failed_bits.map(combinations) if len(checks) else pd.Series(dtype=object)
+    checks = checks.drop(columns=[PASSES[c] for c in conditions])
+    rules.insert(0, "ds", night)
+    for column in ("valid_from", "valid_to"):
+        rules[column] = pd.to_datetime(rules[column]).dt.date
     excluded = excluded.merge(codes, on="exclusion_code", how="left")
     excluded.insert(0, "ds", night)
     frames = {"sesame_scores": scores.sort_values("user_id"),
               "visa_eligibility": elig.sort_values(["destination", "user_id"]),
               "visa_eligibility_changes": changes.sort_values(["destination", "user_id"]),
               "score_exclusions": excluded.sort_values("user_id"),
+              "visa_rules": rules,
+              "visa_rule_checks": checks.sort_values(["destination", "user_id"]),
               "reason_code_dictionary": dictionary}
     return {name: contracts.conform(pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False),
                                     contracts.load(name))

@@ -59,15 +59,24 @@ class Registry:
         write_atomic(self.index_path, json.dumps(index, indent=1, sort_keys=True))
 
     def register(self, version: str, model_json: str, card: dict, card_html: str) -> ModelEntry:
+        """Register a version. The same model trained again (same version id, same model.json: the same data and
+        code) is re-evaluated, not refused: its card and gates are replaced and the event log keeps the gates it had;
+        a different model under a registered version id is refused."""
         index = self._index()
-        if version in index["versions"]:
-            raise ValueError(f"model version {version} is already registered")
         folder = self.root / version
+        earlier = index["versions"].get(version)
+        if earlier is not None and (folder / "model.json").read_text(encoding="utf-8") != model_json:
+            raise ValueError(f"model version {version} is already registered with another model")
         write_atomic(folder / "model.json", model_json)
         write_atomic(folder / "card.json", json.dumps(card, indent=1, sort_keys=True, default=str))
         write_atomic(folder / "card.html", card_html)
-        index["versions"][version] = {"registered_at": _now(), "gates": card.get("gates", {})}
-        index["events"].append({"at": _now(), "event": "registered", "version": version})
+        if earlier is None:
+            index["versions"][version] = {"registered_at": _now(), "gates": card.get("gates", {})}
+            index["events"].append({"at": _now(), "event": "registered", "version": version})
+        else:
+            index["events"].append({"at": _now(), "event": "re_evaluated", "version": version,
+                                    "previous_gates": earlier.get("gates", {})})
+            earlier.update(gates=card.get("gates", {}), re_evaluated_at=_now())
         self._save(index)
         return ModelEntry(version, folder)
 

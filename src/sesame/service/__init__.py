@@ -1,14 +1,15 @@
 """The score service for downstream systems (`sesame serve`).
 
-Serves the published snapshots that LATEST names (sesame_scores, visa_eligibility) from memory, behind API keys
+Serves the night that published/NIGHT names (scores, exclusions, reason codes, visa rules, rule checks and lists,
+all of one night) from memory, behind API keys
 with scopes, with an append-only audit log, and issues signed personal credit reports with the user's consent.
 
-    store.py      snapshots loaded, verified and indexed in memory; hot swap when LATEST moves
+    store.py      snapshots loaded, verified and indexed in memory; hot swap when NIGHT moves
     access.py     API keys (stored hashed) and their scopes
     audit.py      who looked up whom, when, with what outcome
     consent.py    the consent register for personal credit reports
     reports.py    the personal credit report (HTML, PDF), Ed25519 signature, offline verification
-    reference.py  reason-code dictionary and visa rules, from the dbt seeds
+    reference.py  visa rules and reason codes as the night publishes them; the wording of failed conditions
     app.py        the FastAPI application
     loadtest.py   the load measurement on loopback
 

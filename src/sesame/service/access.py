@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sesame.service.reference import known_destinations
+from sesame.service.reference import defined_destinations
 
 SCOPES = ("scores:read", "visa:read", "reports:issue", "consents:write")
 KEY_PATTERN = re.compile(r"^sk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
@@ -53,7 +53,7 @@ class Principal:
 
 
 def validate_scopes(scopes: list[str]) -> list[str]:
-    destinations = known_destinations()
+    destinations = defined_destinations()
     out = []
     for scope in scopes:
         scope = scope.strip()

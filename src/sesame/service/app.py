@@ -6,7 +6,6 @@ allowed or not. Errors always have the `Error` shape; bad input is a 4xx, never 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import hashlib
 import json
 import logging
@@ -162,12 +161,25 @@ def _destination(request: Request, principal: Principal, served: Served, destina
     if served.visa is None:
         _audit(request, principal, 503, "not_ready", destination=destination, user_id=user_id)
         raise ServiceError(503, "not_ready", "no visa-eligibility snapshot is loaded yet; try again shortly")
-    if destination not in reference.known_destinations() and destination not in served.visa.by_destination:
+    rules = _rules(served)
+    if destination not in rules and destination not in served.visa.by_destination:
         _audit(request, principal, 404, "unknown_destination", destination=destination, user_id=user_id)
-        raise ServiceError(404, "unknown_destination", f"unknown destination {destination}; known: "
-                           f"{', '.join(sorted(reference.known_destinations()))}")
-    rule = reference.rules_in_force(dt.date.fromisoformat(served.visa.info.ds)).get(destination)
-    return destination, rule
+        raise ServiceError(404, "unknown_destination", f"unknown destination {destination}; the night "
+                           f"{served.visa.info.ds} judged: {', '.join(sorted(rules or served.visa.by_destination))}")
+    return destination, rules.get(destination)
+
+
+def _rules(served: Served) -> dict[str, reference.VisaRule]:
+    """The rules the served night judged by (its visa_rules dataset; none for a night published without it)."""
+    return served.rules.by_destination if served.rules is not None else {}
+
+
+def _reason_codes(served: Served, codes: list[str]) -> list[dict]:
+    """Reason codes with their meaning, from the served night's reason_code_dictionary."""
+    known = served.codes.by_code if served.codes is not None else {}
+    return [{"code": c, "factor": known[c].factor, "description_en": known[c].description_en,
+             "description_zh": known[c].description_zh} if c in known else
+            {"code": c, "factor": None, "description_en": c, "description_zh": c} for c in codes]
 
 
 UserId = Annotated[str, PathParam(pattern=USER_ID_PATTERN, max_length=64, description="upstream user id",
@@ -238,7 +250,7 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
     async def health():
         status = services.store.status()
         state = "not_ready" if "sesame_scores" not in status["snapshots"] else \
-            "degraded" if status["errors"] or len(status["snapshots"]) < 2 else "ok"
+            "degraded" if status["errors"] or "visa_eligibility" not in status["snapshots"] else "ok"
         body = Health(status=state, **status)
         return JSONResponse(jsonable_encoder(body), status_code=503 if state == "not_ready" else 200)
 
@@ -258,11 +270,7 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
             _not_scored(served, user_id)
             raise ServiceError(404, "user_not_found", f"no score for user {user_id} in the current snapshot "
                                f"({served.scores.info.ds}): unknown, or not scored that night")
-        codes = reference.reason_codes()
-        found["reason_codes"] = [
-            {"code": c, "factor": codes[c].factor, "description_en": codes[c].description_en,
-             "description_zh": codes[c].description_zh} if c in codes else
-            {"code": c, "factor": None, "description_en": c, "description_zh": c} for c in found["reason_codes"]]
+        found["reason_codes"] = _reason_codes(served, found["reason_codes"])
         _audit(request, principal, 200, "found", user_id=user_id)
         return ScoreResponse(ds=served.scores.info.ds, snapshot=served.scores.info.snapshot, **found)
 
@@ -275,7 +283,7 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
         if served.visa is None:
             _audit(request, principal, 503, "not_ready")
             raise ServiceError(503, "not_ready", "no visa-eligibility snapshot is loaded yet; try again shortly")
-        rules = reference.rules_in_force(dt.date.fromisoformat(served.visa.info.ds))
+        rules = _rules(served)
         names = sorted(set(rules) | set(served.visa.by_destination))
         out = [Destination(destination=d, rule_version=rules[d].rule_version if d in rules else None,
                            min_score=rules[d].min_score if d in rules else None,
@@ -300,10 +308,17 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
                                f"({served.visa.info.ds}): unknown, or not scored that night")
         _audit(request, principal, 200, "eligible" if hit else "not_eligible", user_id=user_id,
                destination=destination)
+        failed = None
+        checked = served.checks.get(destination, user_id) if served.checks is not None and not hit else None
+        if checked is not None:
+            failed = [reference.explain(c, rule, checked["score"], checked["history_days"],
+                                        checked["qualifying_nights"]) for c in checked["failed_conditions"]]
         return EligibilityResponse(
             user_id=user_id, destination=destination, eligible=hit is not None, score=hit["score"] if hit else None,
-            rule_version=hit["rule_version"] if hit else (rule.rule_version if rule else None),
-            min_score=rule.min_score if rule else None, ds=served.visa.info.ds, snapshot=served.visa.info.snapshot)
+            rule_version=hit["rule_version"] if hit else (checked or {}).get("rule_version",
+                                                                            rule.rule_version if rule else None),
+            min_score=rule.min_score if rule else None, failed_conditions=failed, ds=served.visa.info.ds,
+            snapshot=served.visa.info.snapshot)
 
     @app.get("/v1/visa/{destination}/eligible", response_model=EligibleUsersPage, tags=["visa"],
              responses=_errors(401, 403, 404, 422, 503),

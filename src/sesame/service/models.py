@@ -57,6 +57,18 @@ class ScoreResponse(BaseModel):
     snapshot: str = Field(description="the published snapshot answered from")
 
 
+class FailedCondition(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "condition": "min_score", "required": 750, "actual": 712,
+        "description_en": "score 712 is below the minimum of 750"}]})
+
+    condition: str = Field(description="min_score, identity_verified, not_court_listed, min_history_days or "
+                                       "min_qualifying_nights")
+    required: int | bool | None = Field(None, description="what the rule requires")
+    actual: int | bool | None = Field(None, description="what the night found")
+    description_en: str
+
+
 class EligibilityResponse(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "user_id": "U00000042", "destination": "LU", "eligible": True, "score": 761, "rule_version": "LU-2024.1",
@@ -68,6 +80,9 @@ class EligibilityResponse(BaseModel):
     score: int | None = Field(None, description="the score the decision used; only when eligible")
     rule_version: str | None = Field(None, description="the destination's rule version the night judged by")
     min_score: int | None = None
+    failed_conditions: list[FailedCondition] | None = Field(
+        None, description="when not eligible: the conditions of the rule that failed, in the rule's order, from the "
+                          "night's published visa_rule_checks (null for a night published without them)")
     ds: str
     snapshot: str
 

@@ -1,14 +1,15 @@
-"""Reference data the service needs beside the snapshots: the reason-code dictionary and the visa rules.
+"""Reference data the service answers with: the reason-code dictionary and the visa rules of the night it serves
+(the published reason_code_dictionary and visa_rules datasets, loaded with the night's other snapshots), and the
+wording of a rule's conditions for a "not eligible" answer.
 
-Both come from the dbt seeds, the same files the warehouse builds marts.reason_code_dictionary and the visa
-marts from, so the service and the analysts read one definition.
+The repository's seeds are read for one thing only: which destinations an operator may grant a key for before
+any night has been published.
 """
 from __future__ import annotations
 
 import csv
 import datetime as dt
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from sesame.config import REPO_ROOT
@@ -37,37 +38,35 @@ class VisaRule:
     valid_from: dt.date
     valid_to: dt.date | None
 
-    def in_force(self, day: dt.date) -> bool:
-        return self.valid_from <= day and (self.valid_to is None or day < self.valid_to)
+
+def explain(condition: str, rule: VisaRule | None, score: int, history_days: int | None,
+            qualifying_nights: int) -> dict:
+    """A failed condition as the service states it: what the rule requires, what the night found, and a sentence."""
+    if rule is None:  # a night published without its rules: name the condition only
+        return {"condition": condition, "required": None, "actual": None,
+                "description_en": f"condition {condition} failed"}
+    if condition == "min_score":
+        required, actual = rule.min_score, score
+        text = f"score {score} is below the minimum of {rule.min_score}"
+    elif condition == "identity_verified":
+        required, actual = True, False
+        text = "identity is not verified"
+    elif condition == "not_court_listed":
+        required, actual = False, True
+        text = "listed on the court's list of dishonest judgment debtors"
+    elif condition == "min_history_days":
+        required, actual = rule.min_history_days, history_days
+        text = f"{history_days or 0} days of history; {rule.min_history_days} required"
+    elif condition == "min_qualifying_nights":
+        required, actual = rule.min_qualifying_nights, qualifying_nights
+        text = (f"score reached {rule.min_score} on {qualifying_nights} of the last {rule.min_qualifying_nights} "
+                f"scored nights; all {rule.min_qualifying_nights} required")
+    else:  # a condition added by a later minor version of the contract
+        required, actual, text = None, None, f"condition {condition} failed"
+    return {"condition": condition, "required": required, "actual": actual, "description_en": text}
 
 
-@lru_cache(maxsize=None)
-def reason_codes(seeds: Path = SEEDS) -> dict[str, ReasonCode]:
-    with open(seeds / "feature_registry.csv", encoding="utf-8", newline="") as fh:
-        return {row["reason_code"]: ReasonCode(row["reason_code"], row["factor"], row["description_en"],
-                                               row["description_zh"]) for row in csv.DictReader(fh)}
-
-
-@lru_cache(maxsize=None)
-def visa_rules(seeds: Path = SEEDS) -> tuple[VisaRule, ...]:
-    def _bool(value: str) -> bool:
-        return value.strip().lower() in ("true", "1", "yes")
-
+def defined_destinations(seeds: Path = SEEDS) -> set[str]:
+    """Destinations the repository's visa rules define (the rules the next night publishes)."""
     with open(seeds / "visa_rules.csv", encoding="utf-8", newline="") as fh:
-        return tuple(VisaRule(
-            destination=row["destination"], rule_version=row["rule_version"], min_score=int(row["min_score"]),
-            require_identity_verified=_bool(row["require_identity_verified"]),
-            exclude_court_listed=_bool(row["exclude_court_listed"]),
-            min_history_days=int(row["min_history_days"]), min_qualifying_nights=int(row["min_qualifying_nights"]),
-            valid_from=dt.date.fromisoformat(row["valid_from"]),
-            valid_to=dt.date.fromisoformat(row["valid_to"]) if row["valid_to"] else None,
-        ) for row in csv.DictReader(fh))
-
-
-def rules_in_force(day: dt.date) -> dict[str, VisaRule]:
-    """Destination -> the rule version that applied on `day` (what the night of `day` judged by)."""
-    return {r.destination: r for r in visa_rules() if r.in_force(day)}
-
-
-def known_destinations() -> set[str]:
-    return {r.destination for r in visa_rules()}
+        return {row["destination"] for row in csv.DictReader(fh)}

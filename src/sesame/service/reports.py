@@ -156,7 +156,7 @@ def build_report(served: Served, user_id: str, published: Path, warehouse: Path 
                  user_key: str | None, now: dt.datetime | None = None) -> dict:
     if served.scores is None:
         raise ReportError(503, "not_ready", "no score snapshot is loaded yet")
-    nights = {(idx.info.ds, idx.info.run_id) for idx in (served.scores, served.visa) if idx is not None}
+    nights = {(idx.info.ds, idx.info.run_id) for idx in served.indexes().values()}
     if len(nights) > 1:  # a signed report states one night's facts, never a score and a visa list of two
         raise ReportError(503, "mixed_night", "the loaded scores and visa lists are of different nights "
                           f"({', '.join(f'{ds} run {run}' for ds, run in sorted(nights))}); no report is issued "
@@ -166,8 +166,8 @@ def build_report(served: Served, user_id: str, published: Path, warehouse: Path 
         raise ReportError(404, "user_not_found", f"no score for user {user_id} in the current snapshot")
     now = (now or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
     ds = served.scores.info.ds
-    codes = reference.reason_codes()
-    rules = reference.rules_in_force(dt.date.fromisoformat(ds))
+    codes = served.codes.by_code if served.codes is not None else {}
+    rules = served.rules.by_destination if served.rules is not None else {}
     qualifying = []
     if served.visa is not None:
         for destination, listing in sorted(served.visa.by_destination.items()):

@@ -26,18 +26,26 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sesame.service.reference import FACTORS
-from sesame.contracts import major_of
+from sesame.service.reference import FACTORS, ReasonCode, VisaRule
+from sesame.contracts import VISA_CONDITIONS, major_of
 from sesame.snapshots import NIGHT_POINTER, schema_version
 
 log = logging.getLogger(__name__)
 
 SCORES, VISA, EXCLUSIONS = "sesame_scores", "visa_eligibility", "score_exclusions"
+RULES, CHECKS, CODES = "visa_rules", "visa_rule_checks", "reason_code_dictionary"
+# What the service loads of a night, all of it from the one read of NIGHT.
+DATASETS = (SCORES, VISA, EXCLUSIONS, RULES, CHECKS, CODES)
 # The major version of the published datasets' contracts (contracts/<dataset>/v1.json) this service reads.
 SERVED_MAJOR = 1
 SCORE_COLUMNS = ("user_id", "score", "tier", *(f"{f}_score" for f in FACTORS), "reason_codes", "model_version")
 VISA_COLUMNS = ("destination", "user_id", "score", "rule_version")
 EXCLUSION_COLUMNS = ("user_id", "exclusion_code", "description_en")
+RULE_COLUMNS = ("destination", "rule_version", "min_score", "require_identity_verified", "exclude_court_listed",
+                "min_history_days", "min_qualifying_nights", "valid_from", "valid_to")
+CHECK_COLUMNS = ("destination", "user_id", "rule_version", "score", "history_days", "qualifying_nights", "eligible",
+                 "failed_conditions")
+CODE_COLUMNS = ("reason_code", "factor", "description_en", "description_zh")
 
 
 class SnapshotLoadError(RuntimeError):
@@ -165,12 +173,110 @@ class ExclusionsIndex:
         return self.by_user.get(user_id)
 
 
+class RulesIndex:
+    """visa_rules: the rule each destination was judged by that night."""
+
+    def __init__(self, table: pa.Table, info: SnapshotInfo):
+        self.info = info
+        self.by_destination = {row["destination"]: VisaRule(**{c: row[c] for c in RULE_COLUMNS})
+                               for row in table.select(list(RULE_COLUMNS)).to_pylist()}
+
+    def __len__(self) -> int:
+        return len(self.by_destination)
+
+
+class ReasonCodesIndex:
+    """reason_code_dictionary of the night: what each reason code means."""
+
+    def __init__(self, table: pa.Table, info: SnapshotInfo):
+        self.info = info
+        self.by_code = {row["reason_code"]: ReasonCode(row["reason_code"], row["factor"], row["description_en"],
+                                                       row["description_zh"])
+                        for row in table.select(list(CODE_COLUMNS)).to_pylist()}
+
+    def __len__(self) -> int:
+        return len(self.by_code)
+
+
+class RuleChecksIndex:
+    """visa_rule_checks: each scored user's decision per destination, held as compact arrays over the sorted
+    user ids (the failed conditions as bits, two bytes per user and destination), not as millions of objects."""
+
+    NOT_CHECKED = np.iinfo(np.uint16).max
+
+    def __init__(self, table: pa.Table, info: SnapshotInfo):
+        self.info = info
+        self.rows = table.num_rows
+        ids = table.column("user_id").combine_chunks().cast(pa.binary()).to_numpy(zero_copy_only=False)
+        self.users, position = np.unique(ids.astype(np.bytes_), return_inverse=True)
+        failed = table.column("failed_conditions").combine_chunks()
+        named = pc.list_flatten(failed).to_numpy(zero_copy_only=False)
+        parents = pc.list_parent_indices(failed).to_numpy()
+        # the contract's conditions first, in the rule's order; any a later minor version adds after them
+        self.conditions = [*VISA_CONDITIONS, *sorted(set(named) - set(VISA_CONDITIONS))]
+        if len(self.conditions) > 15:
+            raise SnapshotLoadError(f"{info.dataset} {info.snapshot}: {len(self.conditions)} conditions; at most 15")
+        bits = np.zeros(table.num_rows, np.uint16)
+        for bit, condition in enumerate(self.conditions):
+            np.bitwise_or.at(bits, parents[named == condition], np.uint16(1 << bit))
+        destination, destinations = _encoded(table.column("destination"))
+        versions, self.rule_versions = _encoded(table.column("rule_version"))
+        history = pc.fill_null(table.column("history_days"), -1).to_numpy().astype(np.int32)
+        qualifying = table.column("qualifying_nights").to_numpy().astype(np.int32)
+        score = table.column("score").to_numpy().astype(np.int32)
+        self.by_destination: dict[str, dict[str, np.ndarray]] = {}
+        for d, name in enumerate(destinations):
+            rows = np.flatnonzero(destination == d)
+            at = position[rows]
+            if len(np.unique(at)) != len(at):
+                raise SnapshotLoadError(f"{info.dataset} {info.snapshot}: {name} checks a user twice")
+            arrays = {"failed": np.full(len(self.users), self.NOT_CHECKED, np.uint16),
+                      "rule_version": np.zeros(len(self.users), np.int32),
+                      "score": np.zeros(len(self.users), np.int32),
+                      "history_days": np.full(len(self.users), -1, np.int32),
+                      "qualifying_nights": np.zeros(len(self.users), np.int32)}
+            for key, values in (("failed", bits), ("rule_version", versions), ("score", score),
+                                ("history_days", history), ("qualifying_nights", qualifying)):
+                arrays[key][at] = values[rows]
+            self.by_destination[name] = arrays
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def get(self, destination: str, user_id: str) -> dict | None:
+        """The night's decision for the user and destination: the failed conditions (empty when eligible) and the
+        values the rule looked at; None when the night did not check them."""
+        arrays = self.by_destination.get(destination)
+        if arrays is None:
+            return None
+        key = user_id.encode("utf-8")
+        i = int(np.searchsorted(self.users, key))
+        if i >= len(self.users) or self.users[i] != key or arrays["failed"][i] == self.NOT_CHECKED:
+            return None
+        bits = int(arrays["failed"][i])
+        history = int(arrays["history_days"][i])
+        return {"failed_conditions": [c for bit, c in enumerate(self.conditions) if bits >> bit & 1],
+                "rule_version": self.rule_versions[arrays["rule_version"][i]], "score": int(arrays["score"][i]),
+                "history_days": None if history < 0 else history,
+                "qualifying_nights": int(arrays["qualifying_nights"][i])}
+
+
 @dataclass(frozen=True)
 class Served:
-    """What requests read: replaced whole, never mutated."""
+    """What requests read: replaced whole, never mutated. Nights published before a dataset existed have none of
+    it (None)."""
     scores: ScoresIndex | None = None
     visa: EligibilityIndex | None = None
-    exclusions: ExclusionsIndex | None = None  # nights published before it existed have none
+    exclusions: ExclusionsIndex | None = None
+    rules: RulesIndex | None = None
+    checks: RuleChecksIndex | None = None
+    codes: ReasonCodesIndex | None = None
+
+    def indexes(self) -> dict:
+        return {d: getattr(self, f) for d, f in FIELDS.items() if getattr(self, f) is not None}
+
+
+FIELDS = {SCORES: "scores", VISA: "visa", EXCLUSIONS: "exclusions", RULES: "rules", CHECKS: "checks", CODES: "codes"}
 
 
 def read_verified(folder: Path, dataset: str, required: tuple[str, ...]) -> tuple[pa.Table, dict]:
@@ -215,7 +321,8 @@ def load(root: Path, dataset: str, snapshot: str):
     """Load and index one snapshot; raises SnapshotLoadError when it must not be served."""
     folder = root / dataset / snapshot
     columns, index = {SCORES: (SCORE_COLUMNS, ScoresIndex), VISA: (VISA_COLUMNS, EligibilityIndex),
-                      EXCLUSIONS: (EXCLUSION_COLUMNS, ExclusionsIndex)}[dataset]
+                      EXCLUSIONS: (EXCLUSION_COLUMNS, ExclusionsIndex), RULES: (RULE_COLUMNS, RulesIndex),
+                      CHECKS: (CHECK_COLUMNS, RuleChecksIndex), CODES: (CODE_COLUMNS, ReasonCodesIndex)}[dataset]
     table, manifest = read_verified(folder, dataset, columns)
     info = SnapshotInfo(dataset, snapshot, str(manifest["ds"]), str(manifest["run_id"]), table.num_rows,
                         str(manifest.get("created_at", "")),
@@ -261,7 +368,7 @@ class SnapshotStore:
         try:
             if paths == [night]:
                 datasets = json.loads(night.read_text(encoding="utf-8"))["datasets"]
-                return stamp, {d: datasets[d]["snapshot"] for d in (SCORES, VISA, EXCLUSIONS) if d in datasets}
+                return stamp, {d: datasets[d]["snapshot"] for d in DATASETS if d in datasets}
             return stamp, {d: json.loads(p.read_text(encoding="utf-8"))["snapshot"]
                            for d, p in zip((SCORES, VISA), paths) if p.exists()}
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -285,10 +392,10 @@ class SnapshotStore:
                 self._seen = None
                 stamp, names = self._pointers()
             self._seen = stamp
-            before = {SCORES: served.scores, VISA: served.visa, EXCLUSIONS: served.exclusions}
+            before = served.indexes()
             fresh, errors = {}, {}
             for dataset, snapshot in names.items():
-                if before[dataset] is not None and before[dataset].info.snapshot == snapshot:
+                if dataset in before and before[dataset].info.snapshot == snapshot:
                     fresh[dataset] = before[dataset]
                     continue
                 try:
@@ -303,10 +410,9 @@ class SnapshotStore:
                 self._failed(errors)
                 return False
             self.errors = {}
-            if all(fresh.get(d) is before[d] for d in before):
+            if fresh.keys() == before.keys() and all(fresh[d] is before[d] for d in before):
                 return False
-            self.current = Served(scores=fresh.get(SCORES), visa=fresh.get(VISA),
-                                  exclusions=fresh.get(EXCLUSIONS))  # the atomic swap
+            self.current = Served(**{FIELDS[d]: idx for d, idx in fresh.items()})  # the atomic swap
             log.info("serving %s", ", ".join(f"{d} {idx.info.snapshot}" for d, idx in fresh.items()))
             if self.freeze_gc:
                 # Millions of long-lived index entries would make every full garbage collection walk them all
@@ -347,7 +453,7 @@ class SnapshotStore:
             "snapshots": {idx.info.dataset: {"snapshot": idx.info.snapshot, "ds": idx.info.ds,
                                              "run_id": idx.info.run_id, "rows": idx.info.rows,
                                              "loaded_at": idx.info.loaded_at}
-                          for idx in (served.scores, served.visa) if idx is not None},
+                          for idx in served.indexes().values()},
             "errors": dict(self.errors),
         }
 
