@@ -145,9 +145,40 @@ def built(tmp_path_factory):
             timings[ds] = build_night(cfg, ds, f"night{n}")
         warehouse = cfg.warehouse_path
         before_rerun = {t: table_rows(warehouse, t) for t in INCREMENTAL_MARTS + ["score_history"]}
+        killed = kill_mid_build(cfg, NIGHTS[-1], "killed")
         timings["rerun"] = build_night(cfg, NIGHTS[-1], "rerun")
     print("warehouse stage seconds:", {k: round(v, 1) for k, v in timings.items()})
-    return {"warehouse": warehouse, "before_rerun": before_rerun, "tmp": tmp, "home": home}
+    return {"warehouse": warehouse, "before_rerun": before_rerun, "tmp": tmp, "home": home, "killed": killed}
+
+
+def kill_mid_build(cfg, ds: str, run_id: str) -> dict:
+    """Start the warehouse stage of night ds in a process of its own and kill it -9 while dbt builds; returns what
+    a reader saw: the analysts' file's bytes before and after, and whether dbt (the killed stage's child) lived on."""
+    import hashlib
+    import signal
+    import sys
+
+    def digest() -> str:
+        return hashlib.sha256(cfg.warehouse_path.read_bytes()).hexdigest()
+
+    before = digest()
+    build = cfg.home / "tmp" / "dbt" / f"warehouse-{run_id}.duckdb"
+    stage = subprocess.Popen([sys.executable, "-c", "import sys; from sesame import night; from sesame.config import "
+                              "Settings; night.warehouse(Settings(), sys.argv[1], sys.argv[2])", ds, run_id],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    # dbt is running once it has written into the build database (its seeds come first)
+    while time.monotonic() < deadline and stage.poll() is None and not (
+            build.exists() and build.with_name(build.name + ".wal").exists()):
+        time.sleep(0.1)
+    assert stage.poll() is None, "the warehouse stage ended before it could be killed"
+    children = [int(p) for p in Path(f"/proc/{stage.pid}/task/{stage.pid}/children").read_text().split()]
+    stage.send_signal(signal.SIGKILL)
+    stage.wait()
+    time.sleep(1)
+    alive = [pid for pid in children if Path(f"/proc/{pid}").exists()
+             and "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()]
+    return {"before": before, "after": digest(), "children": children, "orphans": alive}
 
 
 # -------------------------------------------------------------------------------------------- tests
@@ -231,6 +262,11 @@ def test_changes_across_nights(built):
 
 
 def test_rerunning_a_night_gives_the_same_rows(built):
+    """Killed -9 while dbt built, the stage left the analysts' file as it was and took dbt with it; the re-run
+    then gives the rows the night had."""
+    killed = built["killed"]
+    assert killed["before"] == killed["after"]
+    assert killed["children"] and killed["orphans"] == []
     for table, rows in built["before_rerun"].items():
         assert table_rows(built["warehouse"], table) == rows, table
     dupes = query(built["warehouse"], "select ds, user_key, count(*) from marts.sesame_scores "

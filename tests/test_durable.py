@@ -70,6 +70,40 @@ def test_a_killed_holder_leaves_no_stale_lock(home):
             time.sleep(0.1)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status  # a zombie has died; only its parent's wait is missing
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_killed_night_takes_its_spark_and_dbt_children_with_it():
+    """The night's children (spark-submit, dbt, airflow dags test) are started with durable.dies_with_parent: when
+    the night is killed -9 they die too, instead of writing on beside a re-run. Without it, the child survives."""
+    children = {}
+    for guarded in (True, False):
+        parent = subprocess.Popen(
+            [sys.executable, "-c", "import subprocess, sys, time; from sesame import durable\n"
+             "child = subprocess.Popen(['sleep', '60'], preexec_fn=durable.dies_with_parent if sys.argv[1] == '1' "
+             "else None)\nprint(child.pid, flush=True); time.sleep(60)", "1" if guarded else "0"],
+            stdout=subprocess.PIPE, text=True)
+        children[guarded] = int(parent.stdout.readline())
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    try:
+        deadline = time.time() + 10
+        while _alive(children[True]) and time.time() < deadline:
+            time.sleep(0.05)
+        assert not _alive(children[True]), "the guarded child outlived its killed parent"
+        assert _alive(children[False])  # the control: an unguarded child goes on
+    finally:
+        for pid in children.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
 def _record_fsyncs_and_renames(monkeypatch) -> list[tuple[str, str]]:
     events: list[tuple[str, str]] = []
     real_fsync, real_replace = os.fsync, os.replace

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from sesame.config import REPO_ROOT, Settings, settings
+from sesame.durable import dies_with_parent
 from sesame.progress import Progress
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -78,7 +79,8 @@ def run_dag(cfg: Settings, dag_id: str, ds: str, conf: dict | None = None, watch
     if watch is not None:
         watch.log = str(log)  # the file to open when a stage fails
     with open(log, "w") as fh:
-        proc = subprocess.Popen(cmd, env=airflow_env(cfg), stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, env=airflow_env(cfg), stdout=fh, stderr=subprocess.STDOUT,
+                                preexec_fn=dies_with_parent)
         while True:
             try:
                 proc.wait(timeout=1)

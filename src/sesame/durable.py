@@ -58,6 +58,18 @@ def write_atomic(path: Path, text: str) -> None:
     replace(tmp, path)
 
 
+def dies_with_parent() -> None:
+    """preexec_fn for a child process that writes what a night writes (spark-submit, dbt, airflow dags test): the
+    kernel kills it when the process that started it dies, even by kill -9, so a re-run never races an orphan still
+    writing the same partitions after the lock was released. Linux only (prctl PR_SET_PDEATHSIG); elsewhere a no-op.
+    Survives exec, so spark-submit's exec into the JVM keeps it."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
 class Busy(RuntimeError):
     """Another night or training run holds this SESAME_HOME."""
 

@@ -215,7 +215,8 @@ def dbt(cfg: Settings, warehouse: Path, command: list[str], ds: str, target_path
     cmd = [str(dbt_bin), *command, "--project-dir", str(REPO_ROOT / "dbt"), "--profiles-dir", str(REPO_ROOT / "dbt"),
            "--target-path", str(target_path or work / "target"), "--log-path", str(work / "logs"),
            "--vars", json.dumps({"ds": ds, **(more_vars or {})})]
-    proc = subprocess.run(cmd, env=dbt_env(cfg, warehouse), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(cmd, env=dbt_env(cfg, warehouse), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          preexec_fn=durable.dies_with_parent)
     sys.stdout.write(proc.stdout[-20000:])
     if proc.returncode != 0 and not allow_failure:
         errors = [ln for ln in proc.stdout.splitlines() if "ERROR" in ln or "FAIL" in ln or "Failure" in ln]

@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 from sesame.config import REPO_ROOT, Settings, settings
+from sesame.durable import dies_with_parent
 
 
 def extra_conf(text: str) -> dict[str, str]:
@@ -115,7 +116,8 @@ def submit_command(job: str, args: list[str], cfg: Settings | None = None) -> tu
 def submit(job: str, args: list[str], cfg: Settings | None = None) -> None:
     """Run spark_jobs/<job>.py under spark-submit; raise JobFailed with the job's last error lines on failure."""
     cmd, env = submit_command(job, args, cfg)
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          preexec_fn=dies_with_parent)
     sys.stdout.write(proc.stdout[-20000:])
     if proc.returncode != 0:
         raise JobFailed(job, proc.returncode, proc.stdout)
