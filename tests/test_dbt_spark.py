@@ -30,8 +30,6 @@ COMPARED_MARTS = ["sesame_scores", "score_exclusions", "visa_eligibility", "visa
 BUILTIN_GENERIC_TESTS = ["test_name:not_null", "test_name:unique", "test_name:accepted_values",
                          "test_name:relationships"]
 HOST = "127.0.0.1"
-# Every JVM here is short-lived and works on a few rows: without the optimizing compiler it starts faster.
-QUICK_JVM = {"JDK_JAVA_OPTIONS": "-XX:TieredStopAtLevel=1"}
 
 
 def _dbt_args(target: str, tmp: Path, ds: str) -> list[str]:
@@ -67,7 +65,7 @@ def spark_plan(tmp: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dbt_spark")
-    base_env = {**os.environ, **QUICK_JVM, "SESAME_USER_KEY_SECRET": SECRET, "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
+    base_env = {**os.environ, "SESAME_USER_KEY_SECRET": SECRET, "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
     duck, spark = tmp / "duckdb", tmp / "spark"
     warehouse = duck / "warehouse.duckdb"
     runs = {}
@@ -93,17 +91,14 @@ def endpoint(built, tmp_path_factory):
                    spark_shuffle_partitions=2)
     port = _free_port()
     log = tmp_path_factory.mktemp("endpoint") / "thrift-server.log"
-    with pytest.MonkeyPatch.context() as env:  # for the server and for beeline
-        for key, value in QUICK_JVM.items():
-            env.setenv(key, value)
-        started = time.monotonic()
-        proc = sql_endpoint.start(cfg, HOST, port, log)
-        try:
-            sql_endpoint.wait_until_ready(proc, HOST, port, log)
-            print(f"SQL endpoint ready in {time.monotonic() - started:.1f}s")
-            yield {"proc": proc, "port": port, "log": log}
-        finally:
-            sql_endpoint.stop(proc)
+    started = time.monotonic()
+    proc = sql_endpoint.start(cfg, HOST, port, log)  # with tests/conftest.py's JVM options, as beeline
+    try:
+        sql_endpoint.wait_until_ready(proc, HOST, port, log)
+        print(f"SQL endpoint ready in {time.monotonic() - started:.1f}s")
+        yield {"proc": proc, "port": port, "log": log}
+    finally:
+        sql_endpoint.stop(proc)
 
 
 # ------------------------------------------------------------------------------------------ helpers
