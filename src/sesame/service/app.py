@@ -161,25 +161,12 @@ def _destination(request: Request, principal: Principal, served: Served, destina
     if served.visa is None:
         _audit(request, principal, 503, "not_ready", destination=destination, user_id=user_id)
         raise ServiceError(503, "not_ready", "no visa-eligibility snapshot is loaded yet; try again shortly")
-    rules = _rules(served)
+    rules = served.visa_rules()
     if destination not in rules and destination not in served.visa.by_destination:
         _audit(request, principal, 404, "unknown_destination", destination=destination, user_id=user_id)
         raise ServiceError(404, "unknown_destination", f"unknown destination {destination}; the night "
                            f"{served.visa.info.ds} judged: {', '.join(sorted(rules or served.visa.by_destination))}")
     return destination, rules.get(destination)
-
-
-def _rules(served: Served) -> dict[str, reference.VisaRule]:
-    """The rules the served night judged by (its visa_rules dataset; none for a night published without it)."""
-    return served.rules.by_destination if served.rules is not None else {}
-
-
-def _reason_codes(served: Served, codes: list[str]) -> list[dict]:
-    """Reason codes with their meaning, from the served night's reason_code_dictionary."""
-    known = served.codes.by_code if served.codes is not None else {}
-    return [{"code": c, "factor": known[c].factor, "description_en": known[c].description_en,
-             "description_zh": known[c].description_zh} if c in known else
-            {"code": c, "factor": None, "description_en": c, "description_zh": c} for c in codes]
 
 
 UserId = Annotated[str, PathParam(pattern=USER_ID_PATTERN, max_length=64, description="upstream user id",
@@ -270,7 +257,7 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
             _not_scored(served, user_id)
             raise ServiceError(404, "user_not_found", f"no score for user {user_id} in the current snapshot "
                                f"({served.scores.info.ds}): unknown, or not scored that night")
-        found["reason_codes"] = _reason_codes(served, found["reason_codes"])
+        found["reason_codes"] = served.explain_codes(found["reason_codes"])
         _audit(request, principal, 200, "found", user_id=user_id)
         return ScoreResponse(ds=served.scores.info.ds, snapshot=served.scores.info.snapshot, **found)
 
@@ -283,7 +270,7 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
         if served.visa is None:
             _audit(request, principal, 503, "not_ready")
             raise ServiceError(503, "not_ready", "no visa-eligibility snapshot is loaded yet; try again shortly")
-        rules = _rules(served)
+        rules = served.visa_rules()
         names = sorted(set(rules) | set(served.visa.by_destination))
         out = [Destination(destination=d, rule_version=rules[d].rule_version if d in rules else None,
                            min_score=rules[d].min_score if d in rules else None,

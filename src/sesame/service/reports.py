@@ -166,8 +166,7 @@ def build_report(served: Served, user_id: str, published: Path, warehouse: Path 
         raise ReportError(404, "user_not_found", f"no score for user {user_id} in the current snapshot")
     now = (now or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
     ds = served.scores.info.ds
-    codes = served.codes.by_code if served.codes is not None else {}
-    rules = served.rules.by_destination if served.rules is not None else {}
+    rules = served.visa_rules()
     qualifying = []
     if served.visa is not None:
         for destination, listing in sorted(served.visa.by_destination.items()):
@@ -187,10 +186,7 @@ def build_report(served: Served, user_id: str, published: Path, warehouse: Path 
         "model_version": found["model_version"],
         "sub_scores": [{"factor": f, "label": FACTOR_LABELS[f], "score": found["sub_scores"][f]}
                        for f in reference.FACTORS],
-        "reason_codes": [{"code": c, "factor": codes[c].factor if c in codes else None,
-                          "description_en": codes[c].description_en if c in codes else c,
-                          "description_zh": codes[c].description_zh if c in codes else c}
-                         for c in found["reason_codes"]],
+        "reason_codes": served.explain_codes(found["reason_codes"]),
         "history": score_history(user_id, published, warehouse, user_key, ds),
         "qualifying_destinations": qualifying,
         "visa_snapshot": served.visa.info.snapshot if served.visa is not None else None,

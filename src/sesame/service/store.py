@@ -275,6 +275,18 @@ class Served:
     def indexes(self) -> dict:
         return {d: getattr(self, f) for d, f in FIELDS.items() if getattr(self, f) is not None}
 
+    def visa_rules(self) -> dict[str, VisaRule]:
+        """The rules the night judged by, by destination (none for a night published without visa_rules)."""
+        return self.rules.by_destination if self.rules is not None else {}
+
+    def explain_codes(self, codes: list[str]) -> list[dict]:
+        """Reason codes with their factor and descriptions from the night's reason_code_dictionary (a code it
+        does not define is shown as itself)."""
+        known = self.codes.by_code if self.codes is not None else {}
+        return [{"code": c, "factor": known[c].factor, "description_en": known[c].description_en,
+                 "description_zh": known[c].description_zh} if c in known else
+                {"code": c, "factor": None, "description_en": c, "description_zh": c} for c in codes]
+
 
 FIELDS = {SCORES: "scores", VISA: "visa", EXCLUSIONS: "exclusions", RULES: "rules", CHECKS: "checks", CODES: "codes"}
 
