@@ -394,10 +394,11 @@ def _published_tables(cfg: Settings, ds: str, staged: Path) -> dict[str, pa.Tabl
         checks = con.execute(f"select destination, user_key, rule_version, score, history_days, qualifying_nights, "
                              f"is_eligible as eligible, {', '.join(PASSES[c] for c in contracts.VISA_CONDITIONS)} "
                              "from marts.visa_rule_checks where ds = ? order by destination, user_key", [ds]).df()
+        # the rules in force that night as dbt decided them (int_visa_rules_in_force, one funnel row per rule)
         rules = con.execute("select destination, rule_version, min_score, require_identity_verified, "
                             "exclude_court_listed, min_history_days, min_qualifying_nights, valid_from, valid_to "
-                            "from marts.visa_rule_versions where valid_from <= ? and (valid_to is null or ? < valid_to) "
-                            "order by destination", [night, night]).df()
+                            "from marts.visa_rule_versions join marts.visa_funnel_daily using (destination, "
+                            "rule_version, min_score) where ds = ? order by destination", [ds]).df()
     finally:
         con.close()
     # user_key -> user_id for everyone a dataset names: tonight's scored and excluded users, and whoever left a list
