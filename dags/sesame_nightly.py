@@ -46,11 +46,12 @@ CFG = settings()
 def sesame_nightly():
     # Waits for every source's _SUCCESS marker without holding a worker slot between looks (reschedule mode), until
     # the night's delivery deadline (SESAME_DELIVERY_DEADLINE_HOURS); past it, fails naming the sources missing.
+    # It also waits while a night or training run started by hand holds the SESAME_HOME.
     @task.sensor(mode="reschedule", poke_interval=CFG.delivery_poke_seconds,
                  timeout=(CFG.delivery_deadline_hours + 48) * 3600)
     def check_deliveries():
         cfg, ds, _ = _ctx()
-        if night.waiting_for_deliveries(cfg, ds):
+        if night.waiting_for_deliveries(cfg, ds) or night.waiting_for_the_home(cfg):
             return False
         _stage("check_deliveries", night.check_deliveries)
         return True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import signal
 import subprocess
@@ -11,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 from tests.service_snapshots import scores_table
@@ -34,16 +34,90 @@ def test_run_ids_that_could_escape_a_folder_are_refused(run_id):
         run_id_for("manual__2026-01-01T00:00:00", {"run_id": run_id or "../x"})
 
 
+@contextlib.contextmanager
+def held_by_another_process(home, what="sesame night --ds 2026-11-23"):
+    """A process of its own holding the SESAME_HOME lock until the block ends; yields it."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from sesame import durable\n"
+         "with durable.exclusive(Path(sys.argv[1]), sys.argv[2]):\n"
+         "    print('held', flush=True); time.sleep(60)", str(home), what], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+
+
 def test_a_second_night_exits_2_naming_the_running_one(home):
     err = io.StringIO()
-    with durable.exclusive(home, "sesame night --ds 2026-11-23"):
+    with held_by_another_process(home) as holder:
         with contextlib.redirect_stderr(err):
             assert sesame(["night", "--ds", "2026-11-24"]) == 2
             assert sesame(["train", "--ds", "2026-11-24"]) == 2
             assert sesame(["backfill", "--start", "2026-11-20", "--end", "2026-11-24"]) == 2
     message = err.getvalue()
-    assert message.count("`sesame night --ds 2026-11-23`") == 3 and f"pid {os.getpid()}" in message
+    assert message.count("`sesame night --ds 2026-11-23`") == 3 and f"pid {holder.pid}" in message
     with durable.exclusive(home, "the next run"):  # released when the holder finished
+        pass
+
+
+def test_a_scheduled_stage_never_works_beside_a_night_started_by_hand(home, monkeypatch):
+    """While `sesame night` holds the home, a stage of a run the scheduler started raises Busy (Airflow retries it)
+    and the scheduled night's sensor keeps waiting; the stages of the holder's own run (they inherit its token)
+    run under its lock."""
+    from sesame import night
+    from sesame.config import Settings
+
+    cfg = Settings()
+    monkeypatch.delenv(durable.LOCK_TOKEN_ENV, raising=False)
+    with held_by_another_process(home) as holder:
+        with pytest.raises(durable.Busy, match=f"sesame night --ds 2026-11-23.*pid {holder.pid}"):
+            with night.stage(cfg, "2026-11-24", "scheduled1", "ingest"):
+                raise AssertionError("the stage ran beside the night started by hand")
+        assert f"pid {holder.pid}" in night.waiting_for_the_home(cfg)
+        token = json.loads((home / durable.LOCK_FILE).read_text())["token"]
+        monkeypatch.setenv(durable.LOCK_TOKEN_ENV, token)  # a task of the holder's own `airflow dags test`
+        assert night.waiting_for_the_home(cfg) is None
+        with night.stage(cfg, "2026-11-23", "manual1", "ingest"):
+            ran = True
+        assert ran
+    monkeypatch.delenv(durable.LOCK_TOKEN_ENV)
+    assert night.waiting_for_the_home(cfg) is None  # the holder is gone
+    with night.stage(cfg, "2026-11-24", "scheduled1", "ingest"):
+        pass
+    log = json.loads((home / "runs" / "2026-11-24" / "scheduled1.json").read_text())
+    assert [s["status"] for s in log["stages"]] == ["ok"]  # the refused try never reached the run log
+
+
+def test_a_night_started_by_hand_refuses_while_the_scheduler_has_a_run_under_way(home, capsys):
+    """Read from Airflow's metadata database (the columns of its dag_run table): a scheduled run queued or running
+    refuses `sesame night`; a finished one, or a run of `airflow dags test` (started by sesame night under the
+    lock, and left `running` for good if it was killed) does not."""
+    import sqlite3
+
+    from sesame.config import Settings
+
+    cfg = Settings()
+    cfg.airflow_home.mkdir(parents=True)
+    db = sqlite3.connect(cfg.airflow_home / "airflow.db")
+    db.execute("CREATE TABLE dag_run (id INTEGER PRIMARY KEY, dag_id TEXT, run_id TEXT, state TEXT, "
+               "start_date TIMESTAMP, triggered_by TEXT)")
+    db.executemany("INSERT INTO dag_run (dag_id, run_id, state, start_date, triggered_by) VALUES (?, ?, ?, ?, ?)", [
+        ("sesame_nightly", "manual__killed", "running", "2026-11-20 01:00:00", "TEST"),
+        ("sesame_nightly", "scheduled__2026-11-22", "success", "2026-11-23 00:00:05", "TIMETABLE")])
+    db.commit()
+    from sesame.cli import airflow_runs_in_progress
+
+    assert airflow_runs_in_progress(cfg) == []
+    db.execute("INSERT INTO dag_run (dag_id, run_id, state, start_date, triggered_by) VALUES "
+               "('sesame_nightly', 'scheduled__2026-11-23', 'running', '2026-11-24 00:00:05', 'TIMETABLE')")
+    db.commit()
+    db.close()
+    assert sesame(["night", "--ds", "2026-11-24"]) == 2
+    err = capsys.readouterr().err
+    assert "sesame_nightly run scheduled__2026-11-23 (running since 2026-11-24 00:00:05)" in err
+    with durable.exclusive(home, "the next run"):  # the refusal released the lock
         pass
 
 

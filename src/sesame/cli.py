@@ -142,15 +142,45 @@ def latest_delivered_day(cfg: Settings) -> str | None:
     return days[-1] if days else None
 
 
+def airflow_runs_in_progress(cfg: Settings) -> list[str]:
+    """The runs of this project's DAGs that Airflow's scheduler has under way (queued or running, whatever their
+    trigger), from its metadata database. Runs of `airflow dags test` are left out: `sesame night` starts them
+    under this SESAME_HOME's lock, and one killed stays `running` in the database for good."""
+    import sqlalchemy
+
+    conn = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or f"sqlite:///{cfg.airflow_home / 'airflow.db'}"
+    if conn.startswith("sqlite:///") and not Path(conn.removeprefix("sqlite:///")).exists():
+        return []
+    engine = sqlalchemy.create_engine(conn)
+    try:
+        with engine.connect() as db:
+            rows = db.execute(sqlalchemy.text(
+                "SELECT dag_id, run_id, state, start_date FROM dag_run WHERE dag_id IN ('sesame_nightly', "
+                "'sesame_train') AND state IN ('queued', 'running') AND lower(coalesce(triggered_by, '')) <> 'test' "
+                "ORDER BY id")).fetchall()
+    except sqlalchemy.exc.OperationalError:  # no dag_run table yet: Airflow never ran here
+        return []
+    finally:
+        engine.dispose()
+    return [f"{dag_id} run {run_id} ({state} since {str(start)[:19] if start else 'queued'})"
+            for dag_id, run_id, state, start in rows]
+
+
 def one_at_a_time(what):
-    """Run the command holding this SESAME_HOME's lock: a second night, backfill or training exits 2 naming the first.
-    (The scheduler's own runs are one at a time by max_active_runs.)"""
+    """Run the command holding this SESAME_HOME's lock: a second night, backfill or training exits 2 naming the first,
+    and so does one started while the scheduler has a night or training run under way (whose stages take the lock
+    one at a time, and whose sensor waits while a command holds it)."""
     def wrap(cmd):
         def locked(args, cfg: Settings) -> int:
             from sesame.durable import Busy, exclusive
 
             try:
                 with exclusive(cfg.home, what(args)):
+                    scheduled = airflow_runs_in_progress(cfg)
+                    if scheduled:
+                        print(f"{cfg.home} is busy: the scheduler's {scheduled[0]} is under way; wait for it to "
+                              "finish (one night or training run at a time per SESAME_HOME)", file=sys.stderr)
+                        return EXIT_USAGE
                     return cmd(args, cfg)
             except Busy as exc:
                 print(str(exc), file=sys.stderr)

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import sys
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -74,32 +75,89 @@ class Busy(RuntimeError):
     """Another night or training run holds this SESAME_HOME."""
 
 
+# Set by the holder of the lock for the processes it starts (`sesame night` runs its tasks in `airflow dags test`):
+# a stage that finds the lock held by the run it belongs to goes on under it.
+LOCK_TOKEN_ENV = "SESAME_LOCK_TOKEN"
+LOCK_FILE = ".sesame.lock"
+
+
+def _holder(fh) -> dict:
+    fh.seek(0)
+    try:
+        held = json.loads(fh.read())
+        return held if isinstance(held, dict) else {}
+    except ValueError:
+        return {}
+
+
+def _describe(held: dict) -> str:
+    if {"what", "pid", "since"} <= set(held):
+        return f"`{held['what']}` (pid {held['pid']}, since {held['since']})"
+    return "another process"
+
+
+def _try_lock(fh) -> bool:
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError as exc:
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+            raise
+        return False
+
+
+def _ours(held: dict) -> bool:
+    token = os.environ.get(LOCK_TOKEN_ENV)
+    return bool(token) and held.get("token") == token
+
+
+def busy_message(home: Path, held: dict) -> str:
+    return (f"{home} is busy: {_describe(held)} is running; wait for it to finish (one night or training run at a "
+            "time per SESAME_HOME)")
+
+
 @contextmanager
 def exclusive(home: Path, what: str):
     """Hold the OS lock of this SESAME_HOME for the block; raise Busy naming the holder if another process has it.
-    The kernel drops the lock when its holder dies, so a killed run never leaves a stale lock behind."""
+    The kernel drops the lock when its holder dies, so a killed run never leaves a stale lock behind. A process
+    started by the holder (it inherits LOCK_TOKEN_ENV) runs under the holder's lock instead."""
     home.mkdir(parents=True, exist_ok=True)
-    path = home / ".sesame.lock"
-    fh = open(path, "a+", encoding="utf-8")
+    fh = open(home / LOCK_FILE, "a+", encoding="utf-8")
     try:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES):
-                raise
-            fh.seek(0)
-            try:
-                held = json.loads(fh.read())
-                holder = f"`{held['what']}` (pid {held['pid']}, since {held['since']})"
-            except (ValueError, KeyError, TypeError):
-                holder = "another process"
-            raise Busy(f"{home} is busy: {holder} is running; wait for it to finish (one night or training run at a "
-                       "time per SESAME_HOME)") from None
+        if not _try_lock(fh):
+            held = _holder(fh)
+            if not _ours(held):
+                raise Busy(busy_message(home, held))
+            fh.close()
+            yield
+            return
+        token = uuid.uuid4().hex
         fh.seek(0)
         fh.truncate()
-        fh.write(json.dumps({"what": what, "pid": os.getpid(), "command": " ".join(sys.argv),
+        fh.write(json.dumps({"what": what, "pid": os.getpid(), "command": " ".join(sys.argv), "token": token,
                              "since": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}))
         fh.flush()
-        yield
+        before = os.environ.get(LOCK_TOKEN_ENV)
+        os.environ[LOCK_TOKEN_ENV] = token
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop(LOCK_TOKEN_ENV, None)
+            else:
+                os.environ[LOCK_TOKEN_ENV] = before
     finally:
         fh.close()  # closing the file releases the lock
+
+
+def holder(home: Path) -> str | None:
+    """Who holds this SESAME_HOME's lock now (None: nobody, or the run this process belongs to), without taking it
+    for longer than a look."""
+    path = Path(home) / LOCK_FILE
+    if not path.exists():
+        return None
+    with open(path, "a+", encoding="utf-8") as fh:
+        if _try_lock(fh):
+            return None  # closing releases it
+        held = _holder(fh)
+        return None if _ours(held) else busy_message(Path(home), held)

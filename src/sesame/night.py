@@ -54,7 +54,20 @@ TRAIN_RUNS = "runs/train"  # the training runs' logs, apart from the nights'
 @contextmanager
 def stage(cfg: Settings, ds: str, run_id: str, name: str, runs: str = "runs"):
     """Record the stage in the run log (<runs>/<ds>/<run_id>.json) as it starts and as it ends: status, wall time
-    and the rows it produced, for `sesame night` and `sesame train` to show while Airflow runs them."""
+    and the rows it produced, for `sesame night` and `sesame train` to show while Airflow runs them.
+
+    The stage holds this SESAME_HOME's lock while it works (under the lock of `sesame night` or `sesame train` when
+    they run it), so that a stage of a run the scheduler started never works beside a night started by hand: that
+    one refuses to start while the scheduler's run is under way, and a stage that finds the lock taken raises Busy,
+    which Airflow retries."""
+    with durable.exclusive(cfg.home, f"stage {name} of the {'training' if runs == TRAIN_RUNS else 'night'} {ds} "
+                                     f"(run {run_id})"):
+        with _logged_stage(cfg, ds, run_id, name, runs):
+            yield
+
+
+@contextmanager
+def _logged_stage(cfg: Settings, ds: str, run_id: str, name: str, runs: str):
     log = cfg.home / runs / ds / f"{run_id}.json"
     started = time.time()
     _log_stage(log, ds, run_id, {"stage": name, "status": "running", "seconds": None,
@@ -142,6 +155,15 @@ def waiting_for_deliveries(cfg: Settings, ds: str, now: dt.datetime | None = Non
     if missing and (now or dt.datetime.now(dt.timezone.utc)) < delivery_deadline(cfg, ds):
         return missing
     return []
+
+
+def waiting_for_the_home(cfg: Settings) -> str | None:
+    """Who holds this SESAME_HOME (a night or training run started by hand), logged for the operator; the scheduled
+    night waits until it is done rather than working beside it."""
+    busy = durable.holder(cfg.home)
+    if busy:
+        logger.info("waiting: %s", busy)
+    return busy
 
 
 def check_deliveries(cfg: Settings, ds: str) -> dict:
@@ -237,7 +259,7 @@ def dbt_features(cfg: Settings, ds: str, run_id: str, nights: list[str] | None =
         shutil.rmtree(zone / f"ds={night}", ignore_errors=True)
     scratch = cfg.home / "tmp" / "dbt" / f"features-{durable.checked_run_id(run_id)}.duckdb"
     scratch.parent.mkdir(parents=True, exist_ok=True)
-    _remove_database(scratch)
+    _remove_leftover_builds(scratch.parent, "features")
     try:
         dbt(cfg, scratch, ["build", "--select", DBT_FEATURE_MODELS], ds, more_vars={"nights": nights})
     finally:
@@ -261,7 +283,7 @@ def warehouse(cfg: Settings, ds: str, run_id: str) -> Path:
     staged.parent.mkdir(parents=True, exist_ok=True)
     build = cfg.home / "tmp" / "dbt" / f"warehouse-{durable.checked_run_id(run_id)}.duckdb"
     build.parent.mkdir(parents=True, exist_ok=True)
-    _remove_database(build)
+    _remove_leftover_builds(build.parent, "warehouse")
     try:
         if cfg.warehouse_path.exists():
             shutil.copyfile(cfg.warehouse_path, build)
@@ -278,6 +300,16 @@ def _remove_database(path: Path) -> None:
     """A DuckDB file and its write-ahead log."""
     for leftover in (path, path.with_name(path.name + ".wal")):
         leftover.unlink(missing_ok=True)
+
+
+def _remove_leftover_builds(folder: Path, kind: str) -> None:
+    """Build databases of any run, this one's included: a run killed mid-build (its `finally` never ran) leaves its
+    build behind, with the staging rows (exact city, court cases) the analysts' file must not hold. The stage holds
+    the SESAME_HOME lock, so no other run is building."""
+    for leftover in folder.glob(f"{kind}-*.duckdb"):
+        _remove_database(leftover)
+    for wal in folder.glob(f"{kind}-*.duckdb.wal"):
+        wal.unlink(missing_ok=True)
 
 
 def export_marts(build: Path, analysts: Path) -> None:
