@@ -263,6 +263,23 @@ def test_published_night_report_has_every_section(published_home):
     assert f'href="{DS}/index.html"' in listing and "published" in listing
 
 
+def test_a_held_delivery_the_night_caught_up_is_shown_with_its_reason(published_home):
+    """A day caught up tonight whose bills an operator held: its row counts them as held, balances, and the page
+    says why they were set aside."""
+    cfg = published_home
+    reason = "cut short in transit (control.bytes); the upstream re-delivers it"
+    day = cfg.lake / "accounting" / f"ds={PREVIOUS_DS}"
+    day.mkdir(parents=True)
+    pd.DataFrame({"source": ["bills"], "file": [f"lake/raw/bills/ds={PREVIOUS_DS}/bills.parquet"],
+                  "delivered": [40], "accepted": [0], "quarantined": [0], "duplicates": [0], "held": [40],
+                  "hold_reason": [reason], "ingested_on": [DS]}).to_parquet(day / "part-0.parquet")
+    rows = {(a["ds"], a["source"]): a for a in report.collect(cfg, DS, RUN)["accounting"]}
+    held = rows[(PREVIOUS_DS, "bills")]
+    assert held["held"] == 40 and held["balanced"] and held["hold_reason"] == reason
+    page = report.write_report(cfg, DS, RUN).read_text()
+    assert f"Held: bills of {PREVIOUS_DS}, {reason}." in page
+
+
 def _fail_at_quality_gate(cfg: Settings, ds: str, run_id: str) -> None:
     started = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=2)
     at = lambda seconds: (started + dt.timedelta(seconds=seconds)).isoformat(timespec="seconds")  # noqa: E731

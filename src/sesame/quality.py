@@ -122,7 +122,12 @@ def night_accounting(cfg: Settings, ds: str) -> pd.DataFrame:
             frames.append(frame)
         elif "ingested_on" in frame and (frame["ingested_on"] == ds).any():
             frames.append(frame[frame["ingested_on"] == ds])
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if not frames:
+        return pd.DataFrame()
+    acc = pd.concat(frames, ignore_index=True)
+    # accounting written before holds existed has no held columns: nothing of it was held
+    return acc.assign(held=acc["held"].fillna(0).astype("int64") if "held" in acc else 0,
+                      hold_reason=acc["hold_reason"].fillna("") if "hold_reason" in acc else "")
 
 
 def accounting_checks(cfg: Settings, ds: str) -> list[dict]:
@@ -137,7 +142,7 @@ def accounting_checks(cfg: Settings, ds: str) -> list[dict]:
                                                       f"since {hold['held_at']} ({hold['reason']}); "
                                                       "`sesame deliveries release` once it is re-delivered"})
     for row in acc.itertuples():
-        held = int(getattr(row, "held", 0) or 0)
+        held = int(row.held)
         balanced = row.delivered == row.accepted + row.quarantined + row.duplicates + held
         late = "" if row.ds == ds else f":{row.ds}"  # a day caught up tonight
         checks.append({"name": f"accounting.balance:{row.source}{late}", "rule": "accounting.balance",
@@ -145,7 +150,7 @@ def accounting_checks(cfg: Settings, ds: str) -> list[dict]:
                        "detail": f"source {row.source}, file {row.file}: rule accounting.balance: delivered "
                                  f"{row.delivered} = accepted {row.accepted} + quarantined {row.quarantined} "
                                  f"+ duplicates {row.duplicates}" + (f" + held {held}" if held else "")})
-        if getattr(row, "hold_reason", None):
+        if row.hold_reason:
             checks.append({"name": f"delivery.held:{row.source}:{row.ds}", "rule": "delivery.held", "passed": True,
                            "warning": True, "detail": f"source {row.source}, file {row.file}, day {row.ds}: "
                                                       f"{held} records set aside, not ingested: {row.hold_reason}"})

@@ -146,11 +146,11 @@ def accounting_rows(acc: pd.DataFrame) -> list[dict]:
     rows = []
     order = ["ds", "source"] if "ds" in acc else ["source"]
     for r in acc.sort_values(order, ascending=[False, True][: len(order)]).itertuples():
-        held = int(getattr(r, "held", 0) or 0)
+        held = int(r.held)
         rows.append({"ds": str(getattr(r, "ds", "")), "source": r.source, "file": r.file,
                      "delivered": int(r.delivered), "accepted": int(r.accepted),
                      "quarantined": int(r.quarantined), "duplicates": int(r.duplicates), "held": held,
-                     "hold_reason": getattr(r, "hold_reason", "") or "",
+                     "hold_reason": r.hold_reason,
                      "quarantine_share": r.quarantined / r.delivered if r.delivered else 0.0,
                      "balanced": bool(r.delivered == r.accepted + r.quarantined + r.duplicates + held),
                      "added_columns": getattr(r, "added_columns", "") or ""})
