@@ -147,6 +147,7 @@ def built(tmp_path_factory):
         before_rerun = {t: table_rows(warehouse, t) for t in INCREMENTAL_MARTS + ["score_history"]}
         killed = kill_mid_build(cfg, NIGHTS[-1], "killed")
         timings["rerun"] = build_night(cfg, NIGHTS[-1], "rerun")
+        killed["after_rerun"] = sorted(p.name for p in (home / "tmp" / "dbt").glob("warehouse-*"))
     print("warehouse stage seconds:", {k: round(v, 1) for k, v in timings.items()})
     return {"warehouse": warehouse, "before_rerun": before_rerun, "tmp": tmp, "home": home, "killed": killed}
 
@@ -178,7 +179,8 @@ def kill_mid_build(cfg, ds: str, run_id: str) -> dict:
     time.sleep(1)
     alive = [pid for pid in children if Path(f"/proc/{pid}").exists()
              and "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()]
-    return {"before": before, "after": digest(), "children": children, "orphans": alive}
+    return {"before": before, "after": digest(), "children": children, "orphans": alive,
+            "left_behind": sorted(p.name for p in build.parent.glob("warehouse-*"))}
 
 
 # -------------------------------------------------------------------------------------------- tests
@@ -263,10 +265,11 @@ def test_changes_across_nights(built):
 
 def test_rerunning_a_night_gives_the_same_rows(built):
     """Killed -9 while dbt built, the stage left the analysts' file as it was and took dbt with it; the re-run
-    then gives the rows the night had."""
+    removes the build database the killed stage left (staging rows in it) and gives the rows the night had."""
     killed = built["killed"]
     assert killed["before"] == killed["after"]
     assert killed["children"] and killed["orphans"] == []
+    assert "warehouse-killed.duckdb" in killed["left_behind"] and killed["after_rerun"] == []
     for table, rows in built["before_rerun"].items():
         assert table_rows(built["warehouse"], table) == rows, table
     dupes = query(built["warehouse"], "select ds, user_key, count(*) from marts.sesame_scores "
@@ -567,3 +570,13 @@ def test_metrics_through_metricflow_equal_sql_over_the_marts(built, tmp_path):
                 for r in mf("eligible_users", "metric_time__day,eligibility__destination")}
     expected = {(ds, d): len(users) for ds, lists in EXPECTED_ELIGIBLE.items() for d, users in lists.items() if users}
     assert eligible == expected
+
+
+def test_every_sql_example_in_the_readme_returns_rows_over_three_nights(built):
+    """The README's SQL as an analyst pastes it into the warehouse of three nights, whose lists changed (the
+    example for the Spark endpoint is plain SQL that DuckDB runs too)."""
+    from tests.readme import examples_without_rows, sql_examples
+
+    assert len(sql_examples()) >= 8
+    with duckdb.connect(str(built["warehouse"]), read_only=True) as con:
+        assert examples_without_rows(con) == []
