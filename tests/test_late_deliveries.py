@@ -1,6 +1,7 @@
 """A day that comes late, or is held and then released, enters the night that takes it exactly as a rebuild of that
 night computes it: validated records and duplicates, windows, every state table and the features. A held delivery
-is accounted (delivered, held, why) while the later nights go on."""
+is accounted (delivered, held, why) while the later nights go on. The last night's features job is killed -9 while
+it writes and run again, and still gives what the rebuild gives."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,7 +10,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from sesame import holds
+from sesame import holds, night
 from sesame.config import Settings
 from sesame.deliveries import MARKER, file_totals, write_marker
 from sesame.schemas import SOURCES
@@ -41,6 +42,30 @@ def _home(root, raw) -> Settings:
     cfg = Settings(home=root / "home")
     shutil.copytree(raw, cfg.raw)
     return cfg
+
+
+def _kill_features_job_while_it_writes(cfg: Settings, ds: str) -> dict:
+    """Run the night's features stage (spark-submit) in a process of its own and kill that process -9 as soon as
+    the job has begun writing the night's outputs; the job dies with it (PR_SET_PDEATHSIG)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    stage = subprocess.Popen([sys.executable, "-c", "import sys; from pathlib import Path; from sesame import night; "
+                              "from sesame.config import Settings; night.features(Settings(home=Path(sys.argv[1])), "
+                              "sys.argv[2])", str(cfg.home), ds], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    zone = cfg.zone("features")
+    deadline = time.monotonic() + 180
+    writing = False
+    while time.monotonic() < deadline and stage.poll() is None and not writing:
+        writing = any(zone.glob("*/.spark-staging-*")) or any(zone.glob(f"*/ds={ds}")) \
+            or any(zone.glob(f"state/*/ds={ds}"))
+        time.sleep(0.05)
+    ended_by_itself = stage.poll() is not None
+    stage.send_signal(signal.SIGKILL)
+    stage.wait()
+    return {"writing": writing and not ended_by_itself}
 
 
 def _night(spark, cfg, ds):
@@ -87,7 +112,11 @@ def test_a_late_and_a_held_day_enter_the_night_as_a_rebuild_would(spark, raw, tm
     # the corrected re-delivery comes and the hold is released: the next night takes it
     shutil.move(stash / "payments" / MARKER, cfg.raw / "payments" / f"ds={LATE}" / MARKER)
     holds.release(cfg, LATE, "payments", by="ops")
-    _night(spark, cfg, DAY(0))
+    # and its features job, submitted as the night submits it, is killed -9 while it writes, then run again
+    ingest.run(spark, cfg, DAY(0), catch_up=True)
+    killed = _kill_features_job_while_it_writes(cfg, DAY(0))
+    assert killed["writing"], "the features job ended before it was seen writing"
+    night.features(cfg, DAY(0))
     ledger = (cfg.lake / "holds" / "ledger.jsonl").read_text().splitlines()
     assert [line.split('"event": "')[1].split('"')[0] for line in ledger] == ["hold", "release"]
 
