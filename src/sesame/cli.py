@@ -172,15 +172,13 @@ def one_at_a_time(what):
     one at a time, and whose sensor waits while a command holds it)."""
     def wrap(cmd):
         def locked(args, cfg: Settings) -> int:
-            from sesame.durable import Busy, exclusive
+            from sesame.durable import Busy, busy_message, exclusive
 
             try:
                 with exclusive(cfg.home, what(args)):
                     scheduled = airflow_runs_in_progress(cfg)
                     if scheduled:
-                        print(f"{cfg.home} is busy: the scheduler's {scheduled[0]} is under way; wait for it to "
-                              "finish (one night or training run at a time per SESAME_HOME)", file=sys.stderr)
-                        return EXIT_USAGE
+                        raise Busy(busy_message(cfg.home, f"the scheduler's {scheduled[0]}"))
                     return cmd(args, cfg)
             except Busy as exc:
                 print(str(exc), file=sys.stderr)

@@ -111,8 +111,8 @@ def _ours(held: dict) -> bool:
     return bool(token) and held.get("token") == token
 
 
-def busy_message(home: Path, held: dict) -> str:
-    return (f"{home} is busy: {_describe(held)} is running; wait for it to finish (one night or training run at a "
+def busy_message(home: Path, who: str) -> str:
+    return (f"{home} is busy: {who} is running; wait for it to finish (one night or training run at a "
             "time per SESAME_HOME)")
 
 
@@ -127,7 +127,7 @@ def exclusive(home: Path, what: str):
         if not _try_lock(fh):
             held = _holder(fh)
             if not _ours(held):
-                raise Busy(busy_message(home, held))
+                raise Busy(busy_message(home, _describe(held)))
             fh.close()
             yield
             return
@@ -160,4 +160,4 @@ def holder(home: Path) -> str | None:
         if _try_lock(fh):
             return None  # closing releases it
         held = _holder(fh)
-        return None if _ours(held) else busy_message(Path(home), held)
+        return None if _ours(held) else busy_message(Path(home), _describe(held))

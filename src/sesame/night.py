@@ -306,10 +306,8 @@ def _remove_leftover_builds(folder: Path, kind: str) -> None:
     """Build databases of any run, this one's included: a run killed mid-build (its `finally` never ran) leaves its
     build behind, with the staging rows (exact city, court cases) the analysts' file must not hold. The stage holds
     the SESAME_HOME lock, so no other run is building."""
-    for leftover in folder.glob(f"{kind}-*.duckdb"):
-        _remove_database(leftover)
-    for wal in folder.glob(f"{kind}-*.duckdb.wal"):
-        wal.unlink(missing_ok=True)
+    for leftover in folder.glob(f"{kind}-*.duckdb*"):  # each database and its write-ahead log
+        leftover.unlink(missing_ok=True)
 
 
 def export_marts(build: Path, analysts: Path) -> None:
