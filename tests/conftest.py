@@ -16,8 +16,9 @@ os.environ.setdefault("SESAME_SPARK_CONF",
                       "spark.sql.codegen.wholeStage=false,spark.sql.codegen.factoryMode=NO_CODEGEN")
 # Every JVM the tests start (spark-submit, the test session, dbt-spark, the cluster) is short-lived and works on a
 # few thousand rows: C1 alone compiles enough of it, and the C2 compiler's threads only take CPU from the other
-# worker (test_late_deliveries alone: 191 s -> 165 s).
-os.environ.setdefault("JDK_JAVA_OPTIONS", "-XX:TieredStopAtLevel=1")
+# worker (test_late_deliveries alone: 191 s -> 165 s). Stopping at C1 also shrinks the default code cache to 48 MB,
+# which a job with Spark's code generation on can fill ("Out of space in CodeCache"): the usual 240 MB is kept.
+os.environ.setdefault("JDK_JAVA_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m")
 # py4j logs its shutdown after pytest has closed the captured streams
 logging.getLogger("py4j").setLevel(logging.WARNING)
 
@@ -40,10 +41,12 @@ def home(tmp_path, monkeypatch):
     return tmp_path / "home"
 
 
-# The modules that take minutes start first, so that under `make test` (pytest-xdist, one module per worker at a
-# time, in collection order) the longest one is not left running alone at the end.
+# The modules that take minutes start first, then those that take a minute or so, so that under `make test`
+# (pytest-xdist, one module per worker at a time, in collection order) the workers end within seconds of each other
+# instead of one running a long module alone at the end.
 LONGEST_FIRST = ("test_night_e2e.py", "test_cluster.py", "test_dbt_spark.py", "test_late_deliveries.py",
-                 "test_dbt_marts.py")
+                 "test_dbt_marts.py", "test_features.py", "test_windows.py", "test_dbt_features.py", "test_graph.py",
+                 "test_ingest_dirt.py", "test_killed_publish.py", "test_report.py")
 
 
 def pytest_collection_modifyitems(config, items):

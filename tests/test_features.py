@@ -20,7 +20,7 @@ def _frame(spark, rows, schema):
     return spark.createDataFrame(rows, schema)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def sources(spark):
     ts = lambda s: dt.datetime.fromisoformat(s)  # noqa: E731
     users = _frame(spark, [
@@ -69,8 +69,15 @@ def _features(sources, night, last_scores=None):
     return feat.user_features(sources, night, windows_full(daily, night), last_scores=last_scores)
 
 
-def test_user_features_by_hand(sources):
-    rows = {r["user_id"]: r for r in _features(sources, NIGHT).collect()}
+@pytest.fixture(scope="module")
+def night_features(sources):
+    """The night's features of the hand-written rows, computed once: planning the features query costs seconds."""
+    frame = _features(sources, NIGHT)
+    return frame.columns, {r["user_id"]: r for r in frame.collect()}
+
+
+def test_user_features_by_hand(night_features):
+    _, rows = night_features
     assert set(rows) == {"U1", "U2", "U3"}
     u1, u2, u3 = rows["U1"], rows["U2"], rows["U3"]
     # orders in the 90 days to the night, delivered by the night: O1, O2, O3 (O4 too old, O5 delivered late)
@@ -95,7 +102,7 @@ def test_user_features_by_hand(sources):
     assert u2["bp_order_count_90"] == 0 and u2["fc_balance"] is None
 
 
-def test_neighbours_last_scores_weighted_by_money_exchanged(spark, sources):
+def test_neighbours_last_scores_weighted_by_money_exchanged(spark, sources, night_features):
     last = spark.createDataFrame([("U2", 500), ("U3", 800)], "user_id string, score int")
     rows = {r["user_id"]: r for r in _features(sources, NIGHT, last_scores=last).collect()}
     # U1's contacts: U3 (one transfer in the 90 days: weight 2) and U2 (weight 1)
@@ -103,7 +110,7 @@ def test_neighbours_last_scores_weighted_by_money_exchanged(spark, sources):
     # U2 and U3 know only U1, who has no published score: no mean rather than a made-up one
     assert rows["U2"]["sc_neighbor_score_mean"] is None and rows["U3"]["sc_neighbor_score_mean"] is None
     # before the first published night there are no scores to average
-    assert all(r["sc_neighbor_score_mean"] is None for r in _features(sources, NIGHT).collect())
+    assert all(r["sc_neighbor_score_mean"] is None for r in night_features[1].values())
 
 
 def test_contact_weight_is_bounded(spark, sources):
@@ -117,15 +124,15 @@ def test_contact_weight_is_bounded(spark, sources):
     assert u1["sc_neighbor_score_mean"] == pytest.approx((w * 800 + 500) / (w + 1))
 
 
-def test_every_registered_spark_feature_is_computed(sources):
+def test_every_registered_spark_feature_is_computed(night_features):
     """Spark computes exactly the characteristics the registry gives it (dbt's: tests/test_dbt_features.py)."""
-    cols = _features(sources, NIGHT).columns
+    cols, _ = night_features
     not_characteristics = ("user_id", "history_days", "segment", "current_dpd", "feature_timestamp", "ds")
     assert list(SPARK_FEATURES) == [c for c in cols if c not in not_characteristics]
 
 
-def test_segment_and_current_days_past_due(sources):
-    rows = _features(sources, NIGHT).collect()
+def test_segment_and_current_days_past_due(night_features):
+    rows = list(night_features[1].values())
     for r in rows:
         has_file = r["ch_credit_age_days"] is not None
         assert r["segment"] == ("credit_file" if has_file else "no_credit_file"), r["user_id"]

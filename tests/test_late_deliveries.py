@@ -10,7 +10,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from sesame import holds, night
+from sesame import holds
 from sesame.config import Settings
 from sesame.deliveries import MARKER, file_totals, write_marker
 from sesame.schemas import SOURCES
@@ -112,11 +112,12 @@ def test_a_late_and_a_held_day_enter_the_night_as_a_rebuild_would(spark, raw, tm
     # the corrected re-delivery comes and the hold is released: the next night takes it
     shutil.move(stash / "payments" / MARKER, cfg.raw / "payments" / f"ds={LATE}" / MARKER)
     holds.release(cfg, LATE, "payments", by="ops")
-    # and its features job, submitted as the night submits it, is killed -9 while it writes, then run again
+    # and its features job, submitted as the night submits it, is killed -9 while it writes, then run again (the
+    # same job in this test's Spark session: another spark-submit would only start another JVM)
     ingest.run(spark, cfg, DAY(0), catch_up=True)
     killed = _kill_features_job_while_it_writes(cfg, DAY(0))
     assert killed["writing"], "the features job ended before it was seen writing"
-    night.features(cfg, DAY(0))
+    feat.run(spark, cfg, [DAY(0)])
     ledger = (cfg.lake / "holds" / "ledger.jsonl").read_text().splitlines()
     assert [line.split('"event": "')[1].split('"')[0] for line in ledger] == ["hold", "release"]
 
