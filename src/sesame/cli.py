@@ -469,7 +469,7 @@ def parser() -> argparse.ArgumentParser:
 
     from sesame.service.commands import add_service_commands
 
-    add_service_commands(sub)  # serve, keys, consent, credit-report
+    add_service_commands(sub)  # serve, keys, consent, credit-report, audit
     return p
 
 

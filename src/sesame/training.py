@@ -24,7 +24,7 @@ from sesame.config import Settings
 from sesame.drift import development_profile
 from sesame.features import DIRECTION_OF, FACTOR_OF, FEATURES, REASON_CODE_OF
 from sesame.registry import Registry
-from sesame.segments import CREDIT_FILE, NO_CREDIT_FILE, SEGMENTS, SegmentedScorecard
+from sesame.segments import NO_CREDIT_FILE, SEGMENTS, SegmentedScorecard
 
 FAIRNESS_THRESHOLDS = (700, 750)
 VERDICTS = ("passed", "failed", "not_tested", "accepted")

@@ -137,9 +137,9 @@ def require(scope: str, action: str):
                 wanted = "a visa:read scope" if needed == "visa:read:any" else f"the scope {needed}"
                 raise AccessDenied(403, "missing_scope", f"this API key lacks {wanted}", key_id=principal.key_id)
         except AccessDenied as exc:
+            # the path is not validated yet: the audit log keeps the id and destination only if their form is valid
             services.audit.record(key_id=exc.key_id, action=action, status=exc.status, outcome=exc.code,
-                                  user_id=request.path_params.get("user_id"),
-                                  destination=destination.upper() if destination else None)
+                                  user_id=request.path_params.get("user_id"), destination=destination)
             raise
         request.state.principal, request.state.action = principal, action
         return principal
@@ -154,6 +154,32 @@ def _served(request: Request) -> Served:
 def _audit(request: Request, principal: Principal, status: int, outcome: str, **fields) -> None:
     request.app.state.services.audit.record(key_id=principal.key_id, action=request.state.action, status=status,
                                             outcome=outcome, **fields)
+
+
+def _invalid_fields(errors) -> list[str]:
+    """Where a request was invalid, for the audit log: an unknown field's name is the caller's text, so it is
+    recorded as `<extra>`."""
+    fields = []
+    for error in errors:
+        location = tuple(error.get("loc", ()))
+        if error.get("type") == "extra_forbidden":
+            location = location[:-1] + ("<extra>",)
+        fields.append(".".join(str(part) for part in location))
+    return fields
+
+
+def _audit_unexpected(request: Request) -> None:
+    """A 500 is audited like any outcome, without the exception's text (it may hold ids); a failing audit log
+    must not keep the error response from leaving."""
+    principal = getattr(request.state, "principal", None)
+    route = request.scope.get("route")
+    action = getattr(request.state, "action", None) or f"{request.method} {getattr(route, 'path', '(no route)')}"
+    try:
+        request.app.state.services.audit.record(
+            key_id=principal.key_id if principal else None, action=action, status=500, outcome="error",
+            user_id=request.path_params.get("user_id"), destination=request.path_params.get("destination"))
+    except Exception:
+        log.exception("the audit log could not record a 500")
 
 
 def _destination(request: Request, principal: Principal, served: Served, destination: str, user_id: str | None = None):
@@ -214,7 +240,7 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
         if principal is not None:
             # the offending values are not logged: a malformed id may be anything
             _audit(request, principal, 422, "invalid_request",
-                   destination=None, user_id=None, fields=[d["location"] for d in details])
+                   destination=None, user_id=None, fields=_invalid_fields(exc.errors()))
         summary = "; ".join(f"{d['location']}: {d['problem']}" for d in details[:5])
         return error_response(422, "invalid_request", f"invalid request: {summary}",
                               details=jsonable_encoder(details))
@@ -228,7 +254,10 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        # the route's template, not the URL: the path holds the raw user id
+        log.exception("unexpected error on %s %s", request.method,
+                      getattr(request.scope.get("route"), "path", "(no route)"))
+        _audit_unexpected(request)
         return error_response(500, "internal_error", "unexpected error; it has been logged")
 
     # ----------------------------------------------------------------------------------- service
@@ -378,8 +407,10 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
         result = verify_document(data, services.signing.public)
         registered = result.valid and is_registered(services.files.issued, result.report_id,
                                                     hashlib.sha256(data).hexdigest())
+        # a report id is kept only from a valid signature: an anonymous caller could put anything in a forged one
         services.audit.record(key_id=None, action="reports.verify", status=200,
-                              outcome="valid" if result.valid else "invalid", report_id=result.report_id)
+                              outcome="valid" if result.valid else "invalid",
+                              report_id=result.report_id if result.valid else None)
         return Verification(valid=result.valid, reason=result.reason, format=result.format,
                             report_id=result.report_id, key_id=result.key_id, issued_at=result.issued_at,
                             registered=registered, report=result.report)

@@ -1,4 +1,7 @@
-"""The service's commands of the `sesame` command line: serve, keys, consent, credit-report."""
+"""The service's commands of the `sesame` command line: serve, keys, consent, credit-report, audit.
+
+Changes made here (keys created or revoked, consents recorded, reports issued) go into the service's audit log
+like the API's, with `cli:<user>` as the actor."""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +13,22 @@ from pathlib import Path
 from sesame.config import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _audit(cfg: Settings, **entry) -> None:
+    """One line in the service's audit log, durable before the command goes on."""
+    from sesame.service.audit import AuditLog
+    from sesame.service.layout import service_files
+
+    log = AuditLog(service_files(cfg).audit, cfg.user_key_secret)
+    try:
+        log.record(key_id=_actor(), **entry)
+    finally:
+        log.close()
 
 
 def cmd_serve(args, cfg: Settings) -> int:
@@ -33,6 +52,9 @@ def cmd_keys(args, cfg: Settings) -> int:
         except ValueError as exc:
             print(f"--scopes: {exc}", file=sys.stderr)
             return EXIT_USAGE
+        # the key id and scopes, never the key (nor the free-text name); the key is shown only once this is on disk
+        _audit(cfg, action="keys.create", status=201, outcome="created", subject_key_id=record["key_id"],
+               scopes=record["scopes"])
         print(f"key id {record['key_id']} ({record['name'] or 'unnamed'}), scopes {', '.join(record['scopes'])}")
         print("the key (shown only now; send it as the X-API-Key header):")
         print(key)
@@ -45,6 +67,8 @@ def cmd_keys(args, cfg: Settings) -> int:
         except KeyError:
             print(f"no key with id {args.key_id}", file=sys.stderr)
             return EXIT_USAGE
+        _audit(cfg, action="keys.revoke", status=200, outcome="revoked", subject_key_id=record["key_id"],
+               scopes=record["scopes"])
         print(f"revoked {record['key_id']} at {record['revoked_at']}")
     else:
         for record in keys.list():
@@ -67,7 +91,10 @@ def cmd_consent(args, cfg: Settings) -> int:
         print(f"consent {args.action} needs --reference (the signed form or request it comes from)", file=sys.stderr)
         return EXIT_USAGE
     entry = register.record(args.user_id, args.action == "grant", args.reference,
-                            recorded_by=f"cli:{getpass.getuser()}", valid_days=args.valid_days)
+                            recorded_by=_actor(), valid_days=args.valid_days)
+    # as POST /v1/consents records it
+    _audit(cfg, action="consents.record", status=201, outcome="granted" if entry["granted"] else "withdrawn",
+           user_id=args.user_id, consent_id=entry["consent_id"])
     print(json.dumps(entry, indent=1))
     return EXIT_OK
 
@@ -104,7 +131,7 @@ def cmd_report(args, cfg: Settings) -> int:
         print("credit-report issue needs a user id and --output FILE", file=sys.stderr)
         return EXIT_USAGE
     services = open_services(cfg, reload_seconds=0)
-    actor = f"cli:{getpass.getuser()}"
+    actor = _actor()
     if services.consents.active(args.target) is None:
         services.audit.record(key_id=actor, action="reports.issue", status=403, outcome="consent_required",
                               user_id=args.target)
@@ -122,6 +149,24 @@ def cmd_report(args, cfg: Settings) -> int:
                           report_id=report["report_id"])
     Path(args.output).write_bytes(document)
     print(f"report {report['report_id']} written to {args.output}")
+    return EXIT_OK
+
+
+def cmd_audit(args, cfg: Settings) -> int:
+    from sesame.service.audit import rotated_files, verify_chain
+    from sesame.service.layout import service_files
+
+    path = Path(args.path) if args.path else service_files(cfg).audit
+    if not path.exists() and not rotated_files(path):
+        print(f"no audit log at {path}", file=sys.stderr)
+        return EXIT_USAGE
+    check = verify_chain(path, allow_pruned=args.allow_pruned)
+    if not check.ok:
+        print(f"line {check.line} of {check.file}: {check.problem}")
+        print(f"({check.lines} line(s) before it verified)", file=sys.stderr)
+        return EXIT_FAILED
+    span = f", seq {check.first_seq} to {check.first_seq + check.lines - 1}" if check.lines else ""
+    print(f"audit log intact: {check.lines} line(s) verified{span}, in {', '.join(p.name for p in check.files)}")
     return EXIT_OK
 
 
@@ -154,3 +199,11 @@ def add_service_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--format", choices=["pdf", "html"], default="pdf")
     s.add_argument("--output", "-o", help="issue: where to write the report")
     s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("audit", help="the service's audit log: verify its hash chain (exit 1 names the first bad line)")
+    s.add_argument("action", choices=["verify"])
+    s.add_argument("--path", help="the log (default: $SESAME_HOME/service/audit.jsonl); its rotated files beside it "
+                                  "(audit.jsonl.1, audit.jsonl-20261124, ...) are verified with it")
+    s.add_argument("--allow-pruned", action="store_true",
+                   help="accept a chain that starts after seq 1 (its oldest rotated files removed by retention)")
+    s.set_defaults(func=cmd_audit)
