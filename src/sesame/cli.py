@@ -107,8 +107,10 @@ def failure_reason(log_path: str) -> str:
 # ------------------------------------------------------------------ commands
 
 def cmd_simulate(args, cfg: Settings) -> int:
+    from sesame.privacy import keep_private
     from sesame.simulate import simulate
 
+    keep_private(cfg.home)  # simulated people are people's data as far as the folders go
     end = dt.date.fromisoformat(args.end_ds) if args.end_ds else dt.date.today() - dt.timedelta(days=1)
     marker = cfg.raw / "_simulation.json"
     if args.if_missing and marker.exists():
@@ -371,8 +373,15 @@ def cmd_report(args, cfg: Settings) -> int:
 
 
 def cmd_setup(args, cfg: Settings) -> int:
+    from sesame.config import ensure_user_key_secret_file
+
+    from sesame.privacy import keep_private
+
     ensure_airflow(cfg)
+    secret_file = ensure_user_key_secret_file(cfg.home)
+    keep_private(cfg.home)
     print(f"SESAME_HOME={cfg.home}\nAIRFLOW_HOME={cfg.airflow_home}")
+    print(f"user-key secret: {secret_file or 'SESAME_USER_KEY_SECRET'}")
     return EXIT_OK
 
 
@@ -453,7 +462,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--run-id", help="which run of the night (default: the latest)")
     s.set_defaults(func=cmd_report)
 
-    s = sub.add_parser("setup", help="prepare Airflow's home (SQLite)")
+    s = sub.add_parser("setup", help="prepare Airflow's home (SQLite) and the installation's user-key secret")
     s.set_defaults(func=cmd_setup)
     s = sub.add_parser("has-champion", help="exit 0 when a champion model is registered")
     s.set_defaults(func=cmd_has_champion)
@@ -480,7 +489,21 @@ def main(argv: list[str] | None = None) -> int:
         args = parser().parse_args(argv)
     except SystemExit as exc:
         return EXIT_USAGE if exc.code else EXIT_OK
-    return args.func(args, settings())
+    cfg = settings()
+    if args.command in PSEUDONYMIZING_COMMANDS and getattr(args, "action", None) not in ("verify", "public-key"):
+        from sesame.config import UnsafeSecret, check_user_key_secret
+
+        try:
+            check_user_key_secret(cfg)
+        except UnsafeSecret as exc:
+            print(f"sesame {args.command}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    return args.func(args, cfg)
+
+
+# The commands that turn upstream ids into user keys (dbt's marts and features, the service's lookups, consents and
+# reports): they refuse to run with a missing, short or example secret. Verifying a report needs none.
+PSEUDONYMIZING_COMMANDS = {"night", "train", "backfill", "docs", "sql-endpoint", "serve", "consent", "credit-report"}
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ variable moves a whole installation.
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,8 +27,10 @@ class Settings:
     spark_shuffle_partitions: int = field(default_factory=lambda: int(_env("SPARK_SHUFFLE_PARTITIONS", "8")))
     # More Spark properties for every job, "key=value,key=value"; they win over the project's own.
     spark_conf: str = field(default_factory=lambda: _env("SPARK_CONF", ""))
-    # Secret for the keyed hash that turns upstream ids into analysts' user_key.
-    user_key_secret: str = field(default_factory=lambda: _env("USER_KEY_SECRET", "change-me-in-production"))
+    # Secret for the keyed hash that turns upstream ids into analysts' user_key: SESAME_USER_KEY_SECRET, or else the
+    # file `sesame setup` generates once per SESAME_HOME (USER_KEY_SECRET_FILE). There is no default: upstream ids
+    # are few enough to try them all, so a known secret would undo every pseudonym.
+    user_key_secret: str = field(default_factory=lambda: _env("USER_KEY_SECRET", ""))
     # Performance definition: a user is "bad" at an observation date when a bill newly reaches this many days
     # past due within the performance window that follows it; users already there are outside the development
     # sample and get CURRENT_DEFAULT at night. The score's odds refer to this window.
@@ -101,6 +104,12 @@ class Settings:
     volume_min_records: int = field(default_factory=lambda: int(_env("VOLUME_MIN_RECORDS", "200")))
     volume_skip_sources: str = field(default_factory=lambda: _env("VOLUME_SKIP_SOURCES", "bills"))
 
+    def __post_init__(self):
+        if not self.user_key_secret:
+            secret_file = self.home / USER_KEY_SECRET_FILE
+            if secret_file.is_file():
+                object.__setattr__(self, "user_key_secret", secret_file.read_text(encoding="ascii").strip())
+
     @property
     def lake(self) -> Path:
         return self.home / "lake"
@@ -137,3 +146,58 @@ class Settings:
 
 def settings() -> Settings:
     return Settings()
+
+
+# ------------------------------------------------------------------------------------------ the user-key secret
+USER_KEY_SECRET_FILE = "secrets/user-key-secret"
+MIN_USER_KEY_SECRET_CHARS = 32
+# Secrets that documentation, examples and earlier releases showed: never accepted, whatever their length.
+EXAMPLE_SECRET_MARKERS = ("change-me", "changeme", "change_me", "example", "not-for-production", "secret-here",
+                          "placeholder", "your-secret")
+
+
+class UnsafeSecret(Exception):
+    """The user-key secret is missing, too short or an example: commands that pseudonymize refuse to run."""
+
+
+def user_key_secret_problem(secret: str) -> str | None:
+    """Why a secret would not protect the pseudonyms, or None. Never echoes the secret."""
+    if not secret:
+        return "not set"
+    if len(secret) < MIN_USER_KEY_SECRET_CHARS:
+        return f"{len(secret)} characters, fewer than {MIN_USER_KEY_SECRET_CHARS}"
+    lowered = secret.lower()
+    if any(marker in lowered for marker in EXAMPLE_SECRET_MARKERS):
+        return "an example value"
+    if len(set(secret)) < 8:
+        return f"only {len(set(secret))} distinct characters"
+    return None
+
+
+def check_user_key_secret(cfg: Settings) -> None:
+    problem = user_key_secret_problem(cfg.user_key_secret)
+    if problem:
+        raise UnsafeSecret(
+            f"SESAME_USER_KEY_SECRET is {problem}: the keyed hash of user ids would not hide them (upstream ids can "
+            f"all be tried). Run `sesame setup`, which writes a random secret to {cfg.home / USER_KEY_SECRET_FILE} "
+            f"(mode 0600) once, or set SESAME_USER_KEY_SECRET to a random value of {MIN_USER_KEY_SECRET_CHARS} "
+            "characters or more (python -c 'import secrets; print(secrets.token_hex(32))'). Changing it changes "
+            "every user_key: keep it with the installation.")
+
+
+def ensure_user_key_secret_file(home: Path) -> Path | None:
+    """Generate the installation's secret file once (32 random bytes, hex; mode 0600 in a 0700 folder), unless
+    SESAME_USER_KEY_SECRET is set. Returns the file, or None when the environment provides the secret."""
+    if os.environ.get("SESAME_USER_KEY_SECRET"):
+        return None
+    path = home / USER_KEY_SECRET_FILE
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(secrets.token_hex(32) + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    return path

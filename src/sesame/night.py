@@ -60,8 +60,11 @@ def stage(cfg: Settings, ds: str, run_id: str, name: str, runs: str = "runs"):
     they run it), so that a stage of a run the scheduler started never works beside a night started by hand: that
     one refuses to start while the scheduler's run is under way, and a stage that finds the lock taken raises Busy,
     which Airflow retries."""
+    from sesame.privacy import keep_private
+
     with durable.exclusive(cfg.home, f"stage {name} of the {'training' if runs == TRAIN_RUNS else 'night'} {ds} "
                                      f"(run {run_id})"):
+        keep_private(cfg.home)  # before the stage writes personal data anywhere
         with _logged_stage(cfg, ds, run_id, name, runs):
             yield
 
@@ -222,28 +225,88 @@ def staged_warehouse(cfg: Settings, run_id: str) -> Path:
 
 
 def dbt_env(cfg: Settings, warehouse: Path) -> dict:
+    from sesame.config import UnsafeSecret, check_user_key_secret
+
+    try:
+        check_user_key_secret(cfg)
+    except UnsafeSecret as exc:
+        raise NightFailed(f"rule secret.user_key: {exc}") from None
     env = dict(os.environ)
     env.update({"SESAME_HOME": str(cfg.home), "SESAME_WAREHOUSE_PATH": str(warehouse),
                 "SESAME_USER_KEY_SECRET": cfg.user_key_secret, "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"})
     return env
 
 
+@contextmanager
+def private_dbt_work(cfg: Settings):
+    """A folder of one dbt build's own (mode 0700) for its target and logs, removed when the build ends: compiled
+    SQL, dbt.log and the partial-parse state all hold the user-key secret in clear."""
+    import tempfile
+
+    parent = cfg.home / "tmp" / "dbt"
+    parent.mkdir(parents=True, exist_ok=True)
+    _remove_orphaned_dbt_work(parent)
+    work = Path(tempfile.mkdtemp(prefix=f"work-{os.getpid()}-", dir=parent))  # 0700
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _remove_orphaned_dbt_work(parent: Path) -> None:
+    """Work folders of dbt runs whose process is gone (killed -9: no `finally` ran), secret and all."""
+    for folder in parent.glob("work-*-*"):
+        pid = folder.name.split("-")[1]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def redacted(text: str, cfg: Settings) -> str:
+    return text.replace(cfg.user_key_secret, "<SESAME_USER_KEY_SECRET>") if cfg.user_key_secret else text
+
+
 def dbt(cfg: Settings, warehouse: Path, command: list[str], ds: str, target_path: Path | None = None,
-        more_vars: dict | None = None, allow_failure: bool = False) -> None:
+        more_vars: dict | None = None, allow_failure: bool = False, work: Path | None = None) -> None:
     """Run a dbt command on the project in dbt/ against the given warehouse file (`allow_failure`: a non-zero
-    exit is the caller's to read, as for source freshness, which exits 1 on a stale source)."""
+    exit is the caller's to read, as for source freshness, which exits 1 on a stale source). `work` is the
+    private_dbt_work of a build whose artifacts the caller reads; without it the command gets one of its own.
+    What dbt prints, and the log a failure keeps, have the secret blanked out."""
+    if work is None:
+        with private_dbt_work(cfg) as own:
+            return dbt(cfg, warehouse, command, ds, target_path, more_vars, allow_failure, own)
     dbt_bin = Path(sys.executable).parent / "dbt"
-    work = cfg.home / "tmp" / "dbt"
     cmd = [str(dbt_bin), *command, "--project-dir", str(REPO_ROOT / "dbt"), "--profiles-dir", str(REPO_ROOT / "dbt"),
            "--target-path", str(target_path or work / "target"), "--log-path", str(work / "logs"),
            "--vars", json.dumps({"ds": ds, **(more_vars or {})})]
     proc = subprocess.run(cmd, env=dbt_env(cfg, warehouse), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           preexec_fn=durable.dies_with_parent)
-    sys.stdout.write(proc.stdout[-20000:])
+    output = redacted(proc.stdout, cfg)
+    sys.stdout.write(output[-20000:])
     if proc.returncode != 0 and not allow_failure:
-        errors = [ln for ln in proc.stdout.splitlines() if "ERROR" in ln or "FAIL" in ln or "Failure" in ln]
+        errors = [ln for ln in output.splitlines() if "ERROR" in ln or "FAIL" in ln or "Failure" in ln]
+        kept = keep_failed_dbt_log(cfg, work, ds, command[0])
         raise NightFailed(f"dbt {' '.join(command)} failed for the night {ds}: " + " | ".join(errors[-8:])
-                          + f". Full log: {work / 'logs' / 'dbt.log'}")
+                          + f". Full log: {kept}")
+
+
+def keep_failed_dbt_log(cfg: Settings, work: Path, ds: str, command: str) -> Path:
+    """The failed command's dbt.log, secret blanked out, under $SESAME_HOME/logs/dbt/ (its work folder goes)."""
+    log = work / "logs" / "dbt.log"
+    kept = cfg.home / "logs" / "dbt" / f"dbt-{command}-{ds}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}.log"
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else "(dbt wrote no log)\n"
+    durable.write_atomic(kept, redacted(text, cfg))
+    return kept
 
 
 DBT_FEATURE_MODELS = "path:models/features"
@@ -287,9 +350,10 @@ def warehouse(cfg: Settings, ds: str, run_id: str) -> Path:
     try:
         if cfg.warehouse_path.exists():
             shutil.copyfile(cfg.warehouse_path, build)
-        dbt(cfg, build, ["build", "--exclude", DBT_FEATURE_MODELS], ds)
-        _record_dbt_invocation(cfg, run_id)
-        source_freshness(cfg, build, ds)
+        with private_dbt_work(cfg) as work:
+            dbt(cfg, build, ["build", "--exclude", DBT_FEATURE_MODELS], ds, work=work)
+            _record_dbt_invocation(cfg, run_id, work)
+            source_freshness(cfg, build, ds, work)
         export_marts(build, staged)
     finally:
         _remove_database(build)
@@ -334,18 +398,18 @@ def export_marts(build: Path, analysts: Path) -> None:
         con.close()
 
 
-def source_freshness(cfg: Settings, build: Path, ds: str) -> list[dict]:
+def source_freshness(cfg: Settings, build: Path, ds: str, work: Path) -> list[dict]:
     """dbt source freshness of the lake zones the warehouse reads, against the night (dbt/macros/freshness.sql),
     kept in lake/checks/ds=…/freshness.json for the night report. A stale zone is reported, not a reason to fail
-    the night: ingestion already fails closed on a missing delivery."""
-    work = cfg.home / "tmp" / "dbt"
+    the night: ingestion already fails closed on a missing delivery. `work`: the build's private_dbt_work."""
     target = work / "target"  # the build's: dbt parses the project again only if it changed
     (target / "sources.json").unlink(missing_ok=True)
-    dbt(cfg, build, ["source", "freshness"], ds, allow_failure=True)
+    dbt(cfg, build, ["source", "freshness"], ds, allow_failure=True, work=work)
     out = target / "sources.json"
     if not out.exists():
+        kept = keep_failed_dbt_log(cfg, work, ds, "freshness")
         raise NightFailed(f"rule warehouse.freshness: dbt source freshness wrote no results for the night {ds}; "
-                          f"see {work / 'logs' / 'dbt.log'}")
+                          f"see {kept}")
     results = json.loads(out.read_text(encoding="utf-8"))["results"]
     # sources.json leaves out a source whose query failed (a zone without a partition): the manifest names them
     manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
@@ -527,9 +591,9 @@ def dbt_invocation_path(cfg: Settings, run_id: str) -> Path:
     return cfg.home / "tmp" / "dbt" / f"invocation-{durable.checked_run_id(run_id)}.json"
 
 
-def _record_dbt_invocation(cfg: Settings, run_id: str) -> None:
+def _record_dbt_invocation(cfg: Settings, run_id: str, work: Path) -> None:
     """Keep the warehouse build's dbt invocation (id, version, command, results) for the manifests' provenance."""
-    results = cfg.home / "tmp" / "dbt" / "target" / "run_results.json"
+    results = work / "target" / "run_results.json"
     data = json.loads(results.read_text(encoding="utf-8"))
     statuses: dict[str, int] = {}
     for r in data.get("results", []):

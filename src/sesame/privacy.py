@@ -8,7 +8,25 @@ the two in agreement. Published snapshots for trusted services carry the upstrea
 from __future__ import annotations
 
 import hashlib
+import os
+from pathlib import Path
+
+# The folders under SESAME_HOME that hold personal data or the keys to it. Owner-only; with SESAME_GROUP_READABLE=1,
+# readable by the folder's group too (give them to the readers' group, e.g. `chgrp -R sesame-readers`); never by
+# everyone. What is inside inherits the protection: nobody else can pass the folder.
+PRIVATE_FOLDERS = ("lake", "published", "service", "models", "secrets")
 
 
 def user_key(user_id: str, secret: str) -> str:
     return hashlib.sha256(f"{secret}|{user_id}".encode("utf-8")).hexdigest()[:32]
+
+
+def keep_private(home: Path) -> None:
+    """Create the private folders, and take back any permission beyond the owner (and group, if readable)."""
+    group_readable = os.environ.get("SESAME_GROUP_READABLE", "0").lower() in ("1", "true", "yes")
+    wanted = 0o750 if group_readable else 0o700
+    for name in PRIVATE_FOLDERS:
+        folder = home / name
+        folder.mkdir(parents=True, exist_ok=True, mode=wanted)
+        if folder.stat().st_mode & 0o777 != wanted:
+            os.chmod(folder, wanted)

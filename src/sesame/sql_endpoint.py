@@ -90,21 +90,27 @@ def server_command(cfg: Settings, host: str, port: int) -> tuple[list[str], dict
 
 def build_marts(cfg: Settings, ds: str) -> None:
     """`dbt build --target spark` for one night (the endpoint must not be running: Derby admits one process)."""
-    work = cfg.home / "tmp" / "dbt-spark"
-    cmd = [str(Path(sys.executable).parent / "dbt"), "build", "--target", "spark",
-           "--project-dir", str(REPO_ROOT / "dbt"), "--profiles-dir", str(REPO_ROOT / "dbt"),
-           # compiled SQL carries the user-key secret: keep it under SESAME_HOME
-           "--target-path", str(work / "target"), "--log-path", str(work / "logs"), "--vars", json.dumps({"ds": ds})]
+    from sesame.night import keep_failed_dbt_log, private_dbt_work, redacted
+
     env = {**os.environ, "SESAME_HOME": str(cfg.home), "SESAME_USER_KEY_SECRET": cfg.user_key_secret,
            "SESAME_SPARK_MASTER": cfg.spark_master, "SESAME_SPARK_DRIVER_MEMORY": cfg.spark_driver_memory,
            "SESAME_SPARK_SHUFFLE_PARTITIONS": str(cfg.spark_shuffle_partitions),
            "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
     env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    proc = subprocess.run(cmd, env=env, cwd=cfg.home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if proc.returncode != 0:
-        errors = [ln for ln in proc.stdout.splitlines() if "ERROR" in ln or "FAIL" in ln or "Error" in ln]
-        raise EndpointFailed(f"dbt build --target spark failed for the night {ds}: " + " | ".join(errors[-8:])
-                             + f". Full log: {work / 'logs' / 'dbt.log'}")
+    # compiled SQL and dbt.log carry the user-key secret: a private folder, removed after the build
+    with private_dbt_work(cfg) as work:
+        cmd = [str(Path(sys.executable).parent / "dbt"), "build", "--target", "spark",
+               "--project-dir", str(REPO_ROOT / "dbt"), "--profiles-dir", str(REPO_ROOT / "dbt"),
+               "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
+               "--vars", json.dumps({"ds": ds})]
+        proc = subprocess.run(cmd, env=env, cwd=cfg.home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+        if proc.returncode != 0:
+            errors = [ln for ln in redacted(proc.stdout, cfg).splitlines()
+                      if "ERROR" in ln or "FAIL" in ln or "Error" in ln]
+            kept = keep_failed_dbt_log(cfg, work, ds, "build-spark")
+            raise EndpointFailed(f"dbt build --target spark failed for the night {ds}: " + " | ".join(errors[-8:])
+                                 + f". Full log: {kept}")
 
 
 def start(cfg: Settings, host: str, port: int, log: Path) -> subprocess.Popen:
