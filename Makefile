@@ -99,3 +99,10 @@ airflow: setup
 
 clean:
 	rm -rf $(SESAME_HOME)
+
+# The shared secret of the Spark cluster in docker-compose.yml (a compose secret): made once, kept out of git.
+.PHONY: spark-secret
+spark-secret: secrets/spark_auth_secret
+
+secrets/spark_auth_secret:
+	umask 077 && mkdir -p secrets && $(PYTHON) -I -c 'import secrets; print(secrets.token_hex(32))' > $@.tmp && mv $@.tmp $@
