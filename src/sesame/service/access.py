@@ -10,6 +10,10 @@ Scopes:
     visa:read            eligibility for every destination;  visa:read:LU  for one destination only
     reports:issue        issue signed personal credit reports (still only with the user's consent)
     consents:write       record or withdraw a user's consent to reports
+
+No key holds both consents:write and reports:issue: such a key could record a consent and then use it itself.
+`create` refuses the pair, and a key that holds it anyway (a key file from before the rule, or edited by hand) is
+refused with 403 conflicting_scopes on every request until it is revoked and replaced by one key for each.
 """
 from __future__ import annotations
 
@@ -29,6 +33,14 @@ from sesame.service.reference import defined_destinations
 
 SCOPES = ("scores:read", "visa:read", "reports:issue", "consents:write")
 KEY_PATTERN = re.compile(r"^sk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
+# Recording a user's consent and issuing that user's report must take two parties.
+EXCLUSIVE_SCOPES = frozenset({"consents:write", "reports:issue"})
+EXCLUSIVE_RULE = ("consents:write and reports:issue may not be held by one key (it could record a consent and "
+                  "then issue the report itself); create one key for each")
+
+
+def holds_exclusive_pair(scopes) -> bool:
+    return EXCLUSIVE_SCOPES <= set(scopes)
 
 
 class AccessDenied(Exception):
@@ -68,6 +80,8 @@ def validate_scopes(scopes: list[str]) -> list[str]:
             out.append(scope)
     if not out:
         raise ValueError("a key needs at least one scope")
+    if holds_exclusive_pair(out):
+        raise ValueError(EXCLUSIVE_RULE)
     return out
 
 
@@ -151,4 +165,8 @@ class KeyStore:
         if record.get("revoked_at"):
             raise AccessDenied(401, "revoked_api_key", f"API key {record['key_id']} was revoked",
                                key_id=record["key_id"])
+        if holds_exclusive_pair(record["scopes"]):
+            # fail closed: neither scope is granted rather than guessing which one the key was meant to have
+            raise AccessDenied(403, "conflicting_scopes", f"API key {record['key_id']} is refused: "
+                               f"{EXCLUSIVE_RULE} and revoke this one", key_id=record["key_id"])
         return Principal(record["key_id"], record.get("name", ""), frozenset(record["scopes"]))

@@ -2,6 +2,10 @@
 
 Every data endpoint needs an API key (header X-API-Key) with the endpoint's scope, and writes one audit entry,
 allowed or not. Errors always have the `Error` shape; bad input is a 4xx, never a 500.
+
+The request budget comes before any of that: a body over SESAME_SERVICE_MAX_BODY_BYTES is refused with 413 before
+it is read (BodyLimit, outside the routes), and the anonymous verify endpoint takes a token from its caller's bucket
+before it reads the body (429 when none is left).
 """
 from __future__ import annotations
 
@@ -9,12 +13,16 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI, Path as PathParam, Query, Request, Security
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -26,7 +34,7 @@ from sesame.config import Settings, settings
 from sesame.service import reference
 from sesame.service.access import AccessDenied, KeyStore, Principal
 from sesame.service.audit import AuditLog
-from sesame.service.consent import ConsentRegister
+from sesame.service.consent import ConsentRegister, ConsentRegisterError, InvalidValidity
 from sesame.service.layout import ServiceFiles, service_files
 from sesame.service.models import (
     DESTINATION_PATTERN, MAX_PAGE_SIZE, USER_ID_PATTERN, ConsentRecord, ConsentRequest, Destination,
@@ -40,7 +48,9 @@ from sesame.service.reports import (
 from sesame.service.store import Served, SnapshotStore, reload_seconds_from_env
 
 log = logging.getLogger(__name__)
-MAX_VERIFY_BYTES = 10 * 1024 * 1024
+# The largest legitimate body is a report sent to /v1/reports/verify: a few kilobytes of PDF. A mebibyte leaves
+# room for any report while a body of megabytes is refused before it is read.
+MAX_BODY_BYTES = 1024 * 1024
 
 DESCRIPTION = """
 Scores and visa eligibility of Sesame users, answered from the snapshots published each night
@@ -48,11 +58,14 @@ Scores and visa eligibility of Sesame users, answered from the snapshots publish
 
 **Access.** Send an API key in the `X-API-Key` header. Keys are issued with scopes by an operator
 (`sesame keys create --name visa-desk --scopes visa:read:LU`): `scores:read`, `visa:read` (every destination) or
-`visa:read:<XX>` (one destination), `reports:issue`, `consents:write`. No key or an unknown key: 401. A key without
-the scope: 403. Every request is recorded in the audit log (key id, pseudonymous user key, outcome).
+`visa:read:<XX>` (one destination), `reports:issue`, `consents:write` (never on the same key as `reports:issue`).
+No key or an unknown key: 401. A key without the scope: 403. Every request is recorded in the audit log (key id,
+pseudonymous user key, outcome). A body larger than the service accepts gets 413 before anything else.
 
-**Personal credit reports** are issued only while the user's consent is on record, and are signed with Ed25519;
-anyone can check one with the public key (`GET /v1/reports/public-key`) or `POST /v1/reports/verify`.
+**Personal credit reports** are issued only while the user's consent is on record (a consent expires: 90 days by
+default), checked again before the report is signed, and are signed with Ed25519; anyone can check one with the
+public key (`GET /v1/reports/public-key`) or `POST /v1/reports/verify` (rate-limited per client: 429 with
+Retry-After).
 """
 
 ERRORS = {
@@ -60,6 +73,7 @@ ERRORS = {
     401: {"model": Error, "description": "no API key, or an unknown or revoked one"},
     403: {"model": Error, "description": "the API key lacks the scope this endpoint needs"},
     404: {"model": Error, "description": "unknown user or destination"},
+    413: {"model": Error, "description": "the body is larger than the service accepts (SESAME_SERVICE_MAX_BODY_BYTES)"},
     422: {"model": Error, "description": "malformed request: bad id, page size out of range, unknown field"},
     503: {"model": Error, "description": "no snapshot loaded yet"},
 }
@@ -89,6 +103,144 @@ def error_response(status: int, code: str, message: str, details: list | None = 
     if details is not None:
         body["details"] = details
     return JSONResponse(status_code=status, content=body, headers=headers)
+
+
+# ----------------------------------------------------------------------------------------------- the request budget
+
+@dataclass(frozen=True)
+class Limits:
+    """The request budget; `from_env` reads SESAME_SERVICE_MAX_BODY_BYTES, SESAME_SERVICE_VERIFY_PER_SECOND and
+    SESAME_SERVICE_VERIFY_BURST."""
+    max_body_bytes: int = MAX_BODY_BYTES
+    verify_per_second: float = 2.0   # anonymous verifications a client may make per second, sustained
+    verify_burst: int = 20           # ... and at once
+    verify_clients: int = 10_000     # clients remembered at most (memory stays bounded under many addresses)
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        return cls(max_body_bytes=_positive_env("MAX_BODY_BYTES", int, cls.max_body_bytes),
+                   verify_per_second=_positive_env("VERIFY_PER_SECOND", float, cls.verify_per_second),
+                   verify_burst=_positive_env("VERIFY_BURST", int, cls.verify_burst))
+
+
+def _positive_env(name: str, kind: type, default):
+    variable = f"SESAME_SERVICE_{name}"
+    raw = os.environ.get(variable)
+    if raw is None:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{variable} must be a number, not {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{variable} must be above 0, not {raw!r}")
+    return value
+
+
+def _too_large_message(limit: int) -> str:
+    return f"the request body is larger than {limit} bytes, the most this service accepts (a report is far smaller)"
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised from the body's stream once it passes the limit. An HTTPException, so that FastAPI passes it on from
+    its body parsing (any other error there becomes a 400) and the app answers it like any HTTP error."""
+
+    def __init__(self, limit: int):
+        super().__init__(413, _too_large_message(limit), headers={"Connection": "close"})
+
+
+def _declared_length(scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None  # the server refuses a malformed length itself
+    return None
+
+
+class BodyLimit:
+    """Pure ASGI middleware, outside the routes and so before any body parsing and any key check (FastAPI reads a
+    JSON body before it runs the dependencies that authenticate). A declared Content-Length over the limit is
+    answered 413 before a byte is read; a streamed (chunked) body is counted as it arrives and stopped at the chunk
+    that passes the limit, none of which is handed on."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _declared_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        received, started = 0, False
+
+        async def counted_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        async def watched_send(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, watched_send)
+        except BodyTooLarge:
+            if started:  # nothing left to answer with
+                raise
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope, receive, send) -> None:
+        response = error_response(413, "too_large", _too_large_message(self.max_bytes),
+                                  headers={"Connection": "close"})
+        await response(scope, receive, send)
+
+
+class ClientBuckets:
+    """A token bucket per client address: `burst` calls at once, then `per_second`. The least recently seen
+    clients are forgotten beyond `max_clients`, and any client idle long enough to have a full bucket again (a
+    forgotten client starts with a full one, so that loses nothing)."""
+
+    def __init__(self, per_second: float, burst: int, max_clients: int = 10_000, clock=time.monotonic):
+        self.per_second, self.burst, self.max_clients, self.clock = per_second, burst, max_clients, clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # client -> (tokens, when), oldest first
+        self._lock = threading.Lock()
+
+    def take(self, client: str) -> float:
+        """0 when the call may go ahead (its token is taken), else the seconds until the client has a token."""
+        now = self.clock()
+        with self._lock:
+            tokens, then = self._buckets.pop(client, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - then) * self.per_second)
+            wait = 0.0 if tokens >= 1 else (1 - tokens) / self.per_second
+            self._buckets[client] = (tokens - 1 if not wait else tokens, now)
+            self._forget(now)
+        return wait
+
+    def _forget(self, now: float) -> None:
+        refill = self.burst / self.per_second
+        while self._buckets:
+            _, then = next(iter(self._buckets.values()))
+            if len(self._buckets) <= self.max_clients and now - then < refill:
+                break
+            self._buckets.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+
+def _client_address(request: Request) -> str:
+    # behind a proxy, uvicorn puts the forwarded address here for the proxies it trusts (FORWARDED_ALLOW_IPS)
+    return request.client.host if request.client else "unknown"
 
 
 @dataclass
@@ -201,10 +353,13 @@ DestinationCode = Annotated[str, PathParam(pattern=DESTINATION_PATTERN, descript
                                            openapi_examples={"Luxembourg": {"value": "LU"}})]
 
 
-def create_app(cfg: Settings | None = None, reload_seconds: float | None = None, freeze_gc: bool = False) -> FastAPI:
+def create_app(cfg: Settings | None = None, reload_seconds: float | None = None, freeze_gc: bool = False,
+               limits: Limits | None = None) -> FastAPI:
     """The application; `freeze_gc` (for a server process of its own) keeps loaded snapshots out of the garbage
-    collector's passes."""
+    collector's passes; `limits` defaults to the SESAME_SERVICE_* variables."""
+    limits = limits or Limits.from_env()
     services = open_services(cfg or settings(), reload_seconds, freeze_gc)
+    verify_budget = ClientBuckets(limits.verify_per_second, limits.verify_burst, limits.verify_clients)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -216,7 +371,8 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
 
     app = FastAPI(title="Sesame score service", version="1", description=DESCRIPTION, lifespan=lifespan,
                   openapi_tags=[{"name": "scores"}, {"name": "visa"}, {"name": "reports"}, {"name": "service"}])
-    app.state.services = services
+    app.state.services, app.state.limits, app.state.verify_budget = services, limits, verify_budget
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
 
     # ----------------------------------------------------------------------------------- errors
     @app.exception_handler(AccessDenied)
@@ -247,7 +403,7 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
-        codes = {400: "invalid_body", 404: "not_found", 405: "method_not_allowed"}
+        codes = {400: "invalid_body", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
         message = "the request body is not valid JSON" if exc.status_code == 400 else str(exc.detail)
         return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), message,
                               headers=getattr(exc, "headers", None))
@@ -356,11 +512,16 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
 
     # ----------------------------------------------------------------------------------- consent and reports
     @app.post("/v1/consents", response_model=ConsentRecord, status_code=201, tags=["reports"],
-              responses=_errors(400, 401, 403, 422), summary="Record (or withdraw) a user's consent to credit reports")
+              responses=_errors(400, 401, 403, 413, 422),
+              summary="Record (or withdraw) a user's consent to credit reports; a grant expires (default 90 days)")
     def record_consent(request: Request, body: ConsentRequest,
                        principal: Annotated[Principal, Depends(require("consents:write", "consents.record"))]):
-        entry = services.consents.record(body.user_id, body.granted, body.reference,
-                                         recorded_by=f"key:{principal.key_id}", valid_days=body.valid_days)
+        try:
+            entry = services.consents.record(body.user_id, body.granted, body.reference,
+                                             recorded_by=f"key:{principal.key_id}", valid_days=body.valid_days)
+        except InvalidValidity as exc:  # the register's maximum, if it is lower than the schema's
+            _audit(request, principal, 422, "invalid_request", user_id=body.user_id, fields=["body.valid_days"])
+            raise ServiceError(422, "invalid_request", f"invalid request: body.valid_days: {exc}") from None
         _audit(request, principal, 201, "granted" if body.granted else "withdrawn", user_id=body.user_id,
                consent_id=entry["consent_id"])
         return ConsentRecord(user_id=body.user_id, **{k: v for k, v in entry.items() if k != "user_key"})
@@ -369,20 +530,25 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
               responses={200: {"description": "the signed report (PDF or HTML); its id in the X-Report-Id header",
                                "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}},
                                            "text/html": {"schema": {"type": "string"}}}},
-                         **_errors(400, 401, 403, 404, 422, 503)},
+                         **_errors(400, 401, 403, 404, 413, 422, 503)},
               summary="Issue a signed personal credit report (needs the user's recorded consent)")
     def issue_report(request: Request, body: ReportRequest,
                      principal: Annotated[Principal, Depends(require("reports:issue", "reports.issue"))]):
-        if services.consents.active(body.user_id) is None:
-            _audit(request, principal, 403, "consent_required", user_id=body.user_id)
-            raise ServiceError(403, "consent_required",
-                               f"no consent of user {body.user_id} to a credit report is on record (never given, "
-                               "withdrawn or expired); record it first: POST /v1/consents (scope consents:write) "
-                               "or `sesame consent grant`")
         try:
+            # checked here to spare a build without consent, and again by issue() before it signs
+            if services.consents.active(body.user_id) is None:
+                _audit(request, principal, 403, "consent_required", user_id=body.user_id)
+                raise ServiceError(403, "consent_required",
+                                   f"no consent of user {body.user_id} to a credit report is on record (never given, "
+                                   "withdrawn or expired); record it first: POST /v1/consents (scope consents:write) "
+                                   "or `sesame consent grant`")
             document, report = issue(services, body.user_id, body.format, issuer=f"key:{principal.key_id}")
+        except ConsentRegisterError as exc:
+            log.error("%s", exc)  # the operator's copy names the file; the caller's only its name
+            _audit(request, principal, 503, "consent_register_unreadable", user_id=body.user_id)
+            raise ServiceError(503, "consent_register_unreadable", exc.public_message) from None
         except ReportError as exc:
-            _audit(request, principal, exc.status, exc.code, user_id=body.user_id)
+            _audit(request, principal, exc.status, getattr(exc, "outcome", exc.code), user_id=body.user_id)
             raise
         _audit(request, principal, 200, "issued", user_id=body.user_id, report_id=report["report_id"])
         media = "application/pdf" if body.format == "pdf" else "text/html; charset=utf-8"
@@ -392,21 +558,27 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
 
     @app.post("/v1/reports/verify", response_model=Verification, tags=["reports"],
               responses={413: {"model": Error, "description": "larger than any report"},
-                         422: {"model": Error, "description": "empty body"}},
+                         422: {"model": Error, "description": "empty body"},
+                         429: {"model": Error, "description": "too many verifications from this client address; "
+                                                              "the Retry-After header says when to try again"}},
               openapi_extra={"requestBody": {"required": True, "description": "the report file, unchanged", "content": {
                   "application/pdf": {"schema": {"type": "string", "format": "binary", "minLength": 1}},
                   "text/html": {"schema": {"type": "string", "minLength": 1}},
                   "application/octet-stream": {"schema": {"type": "string", "format": "binary", "minLength": 1}}}}},
               summary="Check a report's signature (no API key needed: it reveals only what the file holds)")
     async def verify_report(request: Request):
-        data = await request.body()
+        # before the body is read: a refused caller costs neither its upload nor a line in the audit log
+        wait = verify_budget.take(_client_address(request))
+        if wait:
+            retry = max(1, math.ceil(wait))
+            return error_response(429, "too_many_requests", f"too many verifications from this address; try again "
+                                  f"in {retry} s (at most {limits.verify_burst} at once, then "
+                                  f"{limits.verify_per_second:g} a second)", headers={"Retry-After": str(retry)})
+        data = await request.body()  # BodyLimit stops it at the limit
         if not data:
             return error_response(422, "invalid_request", "empty body: send the report file as the request body")
-        if len(data) > MAX_VERIFY_BYTES:
-            return error_response(413, "too_large", f"a report is far smaller than {MAX_VERIFY_BYTES} bytes")
-        result = verify_document(data, services.signing.public)
-        registered = result.valid and is_registered(services.files.issued, result.report_id,
-                                                    hashlib.sha256(data).hexdigest())
+        # the signature check and the register's scan in a worker thread: the loop keeps serving meanwhile
+        result, registered = await anyio.to_thread.run_sync(check_report, services, data)
         # a report id is kept only from a valid signature: an anonymous caller could put anything in a forged one
         services.audit.record(key_id=None, action="reports.verify", status=200,
                               outcome="valid" if result.valid else "invalid",
@@ -426,13 +598,27 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
     return app
 
 
+class ConsentLapsed(ReportError):
+    """The consent was withdrawn or expired while the report was being built: nothing is signed or registered."""
+    outcome = "consent_lapsed"  # in the audit log; the caller sees consent_required, whose remedy is the same
+
+    def __init__(self, user_id: str):
+        super().__init__(403, "consent_required", f"the consent of user {user_id} to a credit report was withdrawn "
+                         "or expired while the report was being built; no report was issued")
+
+
 def issue(services: Services, user_id: str, fmt: str, issuer: str) -> tuple[bytes, dict]:
-    """Build, render, sign and register one report. Consent is the caller's check."""
+    """Build, render, sign and register one report. The caller checks consent first, to spare a build without it;
+    it is checked again here after the build, the seconds it takes being time enough for a withdrawal, and
+    before the signature: ConsentLapsed then, with nothing signed or registered. ConsentRegisterError if the
+    register cannot be read."""
     cfg = services.cfg
     report = build_report(services.store.current, user_id, cfg.published, cfg.warehouse_path,
                           user_key(user_id, cfg.user_key_secret))
     rendered = render_pdf(report, services.signing.key_id) if fmt == "pdf" else \
         render_html(report, services.signing.key_id)
+    if services.consents.active(user_id) is None:
+        raise ConsentLapsed(user_id)
     document = sign_document(rendered, fmt, report["report_id"], report["issued_at"], services.signing)
     entry = {"report_id": report["report_id"], "issued_at": report["issued_at"], "issued_by": issuer,
              "user_key": user_key(user_id, cfg.user_key_secret), "format": fmt, "score": report["score"],
@@ -443,6 +629,15 @@ def issue(services: Services, user_id: str, fmt: str, issuer: str) -> tuple[byte
         with os.fdopen(fd, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(entry) + "\n")
     return document, report
+
+
+def check_report(services: Services, data: bytes):
+    """The signature, and whether the register lists these exact bytes: CPU and a file scan, for a worker
+    thread."""
+    result = verify_document(data, services.signing.public)
+    registered = result.valid and is_registered(services.files.issued, result.report_id,
+                                                hashlib.sha256(data).hexdigest())
+    return result, registered
 
 
 def is_registered(issued: Path, report_id: str | None, sha256: str) -> bool:

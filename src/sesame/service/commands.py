@@ -71,27 +71,43 @@ def cmd_keys(args, cfg: Settings) -> int:
                scopes=record["scopes"])
         print(f"revoked {record['key_id']} at {record['revoked_at']}")
     else:
+        from sesame.service.access import holds_exclusive_pair
+
         for record in keys.list():
-            state = f"revoked {record['revoked_at']}" if record.get("revoked_at") else "active"
+            state = f"revoked {record['revoked_at']}" if record.get("revoked_at") else \
+                "refused: holds consents:write with reports:issue" if holds_exclusive_pair(record["scopes"]) else \
+                "active"
             print(f"{record['key_id']}  {record.get('name') or '-':20s} {','.join(record['scopes']):40s} "
                   f"created {record['created_at']}  {state}")
     return EXIT_OK
 
 
 def cmd_consent(args, cfg: Settings) -> int:
-    from sesame.service.consent import ConsentRegister
+    from sesame.service.consent import ConsentRegister, ConsentRegisterError, InvalidValidity
     from sesame.service.layout import service_files
 
-    register = ConsentRegister(service_files(cfg).consents, cfg.user_key_secret)
+    try:
+        register = ConsentRegister(service_files(cfg).consents, cfg.user_key_secret)
+    except InvalidValidity as exc:  # SESAME_CONSENT_MAX_VALID_DAYS
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
     if args.action == "show":
-        in_force = register.active(args.user_id) is not None
-        print(json.dumps({"latest": register.latest(args.user_id), "in_force": in_force}, indent=1))
+        try:
+            latest, in_force = register.latest(args.user_id), register.active(args.user_id) is not None
+        except ConsentRegisterError as exc:
+            print(exc, file=sys.stderr)
+            return EXIT_USAGE
+        print(json.dumps({"latest": latest, "in_force": in_force}, indent=1))
         return EXIT_OK
     if not args.reference:
         print(f"consent {args.action} needs --reference (the signed form or request it comes from)", file=sys.stderr)
         return EXIT_USAGE
-    entry = register.record(args.user_id, args.action == "grant", args.reference,
-                            recorded_by=_actor(), valid_days=args.valid_days)
+    try:
+        entry = register.record(args.user_id, args.action == "grant", args.reference,
+                                recorded_by=_actor(), valid_days=args.valid_days)
+    except InvalidValidity as exc:
+        print(f"--valid-days: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     # as POST /v1/consents records it
     _audit(cfg, action="consents.record", status=201, outcome="granted" if entry["granted"] else "withdrawn",
            user_id=args.user_id, consent_id=entry["consent_id"])
@@ -125,24 +141,33 @@ def cmd_report(args, cfg: Settings) -> int:
         print(key.public_pem.decode(), end="")
         return EXIT_OK
     # issue: an operator's issue, with the same consent rule and the same audit trail as the endpoint
-    from sesame.service.app import issue, open_services
+    from sesame.service.app import ConsentLapsed, issue, open_services
 
     if not args.target or not args.output:
         print("credit-report issue needs a user id and --output FILE", file=sys.stderr)
         return EXIT_USAGE
-    services = open_services(cfg, reload_seconds=0)
-    actor = _actor()
-    if services.consents.active(args.target) is None:
-        services.audit.record(key_id=actor, action="reports.issue", status=403, outcome="consent_required",
-                              user_id=args.target)
-        print(f"no consent of user {args.target} to a credit report is on record; "
-              "record it first with `sesame consent grant`", file=sys.stderr)
-        return EXIT_FAILED
+    from sesame.service.consent import ConsentRegisterError
     from sesame.service.reports import ReportError
 
+    services = open_services(cfg, reload_seconds=0)
+    actor = _actor()
     try:
+        if services.consents.active(args.target) is None:
+            services.audit.record(key_id=actor, action="reports.issue", status=403, outcome="consent_required",
+                                  user_id=args.target)
+            print(f"no consent of user {args.target} to a credit report is on record; "
+                  "record it first with `sesame consent grant`", file=sys.stderr)
+            return EXIT_FAILED
         document, report = issue(services, args.target, args.format, issuer=actor)
+    except ConsentRegisterError as exc:
+        services.audit.record(key_id=actor, action="reports.issue", status=503,
+                              outcome="consent_register_unreadable", user_id=args.target)
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
     except ReportError as exc:
+        if isinstance(exc, ConsentLapsed):  # withdrawn or expired during the build: audited as the endpoint does
+            services.audit.record(key_id=actor, action="reports.issue", status=exc.status, outcome=exc.outcome,
+                                  user_id=args.target)
         print(exc.message, file=sys.stderr)
         return EXIT_FAILED
     services.audit.record(key_id=actor, action="reports.issue", status=200, outcome="issued", user_id=args.target,
@@ -181,14 +206,15 @@ def add_service_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("key_id", nargs="?", help="for revoke")
     s.add_argument("--name", help="who the key is for")
     s.add_argument("--scopes", help="comma-separated: scores:read, visa:read, visa:read:<XX>, reports:issue, "
-                                    "consents:write")
+                                    "consents:write (never with reports:issue on the same key)")
     s.set_defaults(func=cmd_keys)
 
     s = sub.add_parser("consent", help="the consent register of personal credit reports")
     s.add_argument("action", choices=["grant", "withdraw", "show"])
     s.add_argument("user_id")
     s.add_argument("--reference", help="the evidence: signed form id or request reference")
-    s.add_argument("--valid-days", type=int, help="a grant expires after this many days")
+    s.add_argument("--valid-days", type=int, help="a grant expires after this many days (default 90, at most "
+                                                  "SESAME_CONSENT_MAX_VALID_DAYS, default 365; never unlimited)")
     s.set_defaults(func=cmd_consent)
 
     s = sub.add_parser("credit-report",

@@ -5,11 +5,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sesame.service.consent import DEFAULT_VALID_DAYS, max_valid_days_from_env
+
 # Upstream user ids: letters, digits and . _ : - (at most 64); anything else is refused with 422 before any
 # lookup, so a malformed id never reaches the index or the audit log as free text.
 USER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 DESTINATION_PATTERN = r"^[A-Za-z]{2}$"
 MAX_PAGE_SIZE = 1000
+# The longest a consent may last, as the service starts with it (the register itself enforces the value in force).
+MAX_CONSENT_DAYS = max_valid_days_from_env()
 
 Tier = Literal["poor", "fair", "good", "very_good", "excellent"]
 
@@ -147,7 +151,8 @@ class ConsentRequest(BaseModel):
     granted: bool = Field(True, description="false records a withdrawal")
     reference: str = Field(min_length=1, max_length=200,
                            description="the evidence: id of the signed consent form or the request it came with")
-    valid_days: int | None = Field(None, ge=1, le=3650, description="a grant expires after this many days")
+    valid_days: int = Field(min(DEFAULT_VALID_DAYS, MAX_CONSENT_DAYS), ge=1, le=MAX_CONSENT_DAYS,
+                            description="a grant expires after this many days; there is no unlimited consent")
 
 
 class ConsentRecord(BaseModel):
