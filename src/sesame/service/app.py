@@ -36,6 +36,7 @@ from sesame.service.access import AccessDenied, KeyStore, Principal
 from sesame.service.audit import AuditLog
 from sesame.service.consent import ConsentRegister, ConsentRegisterError, InvalidValidity
 from sesame.service.layout import ServiceFiles, service_files
+from sesame.service.logfilter import RawIdFilter, hide_raw_ids
 from sesame.service.models import (
     DESTINATION_PATTERN, MAX_PAGE_SIZE, USER_ID_PATTERN, ConsentRecord, ConsentRequest, Destination,
     DestinationsResponse, EligibilityResponse, EligibleUsersPage, Error, Health, ReportRequest, ScoreResponse,
@@ -358,7 +359,9 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
     """The application; `freeze_gc` (for a server process of its own) keeps loaded snapshots out of the garbage
     collector's passes; `limits` defaults to the SESAME_SERVICE_* variables."""
     limits = limits or Limits.from_env()
-    services = open_services(cfg or settings(), reload_seconds, freeze_gc)
+    cfg = cfg or settings()
+    hide_raw_ids(cfg.user_key_secret)  # whatever process serves the app, from its first load on: no raw id logged
+    services = open_services(cfg, reload_seconds, freeze_gc)
     verify_budget = ClientBuckets(limits.verify_per_second, limits.verify_burst, limits.verify_clients)
 
     @contextlib.asynccontextmanager
@@ -650,8 +653,12 @@ def is_registered(issued: Path, report_id: str | None, sha256: str) -> bool:
 def serve(host: str = "127.0.0.1", port: int = 8000, cfg: Settings | None = None) -> None:
     import uvicorn
 
+    cfg = cfg or settings()
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+    # create_app puts the raw-id filter on the service's and uvicorn's loggers; the console handler has its own, for
+    # a record of a module logger made after the app
+    handler.addFilter(RawIdFilter(cfg.user_key_secret))
     logging.getLogger("sesame.service").addHandler(handler)  # which snapshot is served, and any that is refused
     logging.getLogger("sesame.service").setLevel(logging.INFO)
     # access logs would put raw user ids (they are in the paths) in the console; the audit log records requests
