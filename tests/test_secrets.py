@@ -26,11 +26,11 @@ REFUSED = {
 
 
 @pytest.mark.parametrize("secret", list(REFUSED))
-def test_unsafe_secrets_are_named_and_never_echoed(secret):
+def test_unsafe_secrets_are_named_and_never_echoed(secret, tmp_path):
     problem = user_key_secret_problem(secret)
     assert problem is not None and REFUSED[secret] in problem
-    with pytest.raises(UnsafeSecret) as refused:
-        check_user_key_secret(Settings(user_key_secret=secret, home=Settings().home))
+    with pytest.raises(UnsafeSecret) as refused:  # a home without a generated secret file to fall back on
+        check_user_key_secret(Settings(user_key_secret=secret, home=tmp_path))
     message = str(refused.value)
     assert "SESAME_USER_KEY_SECRET" in message and "sesame setup" in message
     assert not secret or secret not in message
