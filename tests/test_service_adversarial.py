@@ -42,6 +42,7 @@ PUBLIC = None
 CASES = [
     ("GET", "/v1/health", None, PUBLIC, None),
     ("GET", "/v1/reports/public-key", None, PUBLIC, None),
+    ("GET", "/v1/reports/keys", None, PUBLIC, None),
     ("POST", "/v1/reports/verify", None, PUBLIC, "reports.verify"),
     ("GET", "/openapi.json", None, PUBLIC, None),
     ("GET", "/docs", None, PUBLIC, None),

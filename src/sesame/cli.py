@@ -490,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return EXIT_USAGE if exc.code else EXIT_OK
     cfg = settings()
-    if args.command in PSEUDONYMIZING_COMMANDS and getattr(args, "action", None) not in ("verify", "public-key"):
+    if args.command in PSEUDONYMIZING_COMMANDS and getattr(args, "action", None) not in ("verify", "public-key", "keys"):
         from sesame.config import UnsafeSecret, check_user_key_secret
 
         try:
@@ -502,7 +502,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # The commands that turn upstream ids into user keys (dbt's marts and features, the service's lookups, consents and
-# reports): they refuse to run with a missing, short or example secret. Verifying a report needs none.
+# reports): they refuse to run with a missing, short or example secret. Verifying a report, or listing the keys
+# that sign them, needs none.
 PSEUDONYMIZING_COMMANDS = {"night", "train", "backfill", "docs", "sql-endpoint", "serve", "consent", "credit-report"}
 
 

@@ -13,6 +13,7 @@ with scopes, with an append-only audit log, and issues signed personal credit re
     app.py        the FastAPI application
     loadtest.py   the load measurement on loopback
 
-State lives under $SESAME_HOME/service/ (private: keys, consents, audit) and the report public key under
-$SESAME_HOME/published/report-signing-key.pem.
+State lives under $SESAME_HOME/service/ (private: API keys, consents, audit, the report-signing keyring); what
+verifiers need offline is published beside the snapshots: the key set (published/report-keys.json, and the current
+key as published/report-signing-key.pem) and the revocation list (published/report-revocations.json).
 """

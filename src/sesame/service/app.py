@@ -20,7 +20,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI, Path as PathParam, Query, Request, Security
@@ -28,6 +28,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sesame.config import Settings, settings
@@ -44,7 +45,8 @@ from sesame.service.models import (
 )
 from sesame.privacy import user_key
 from sesame.service.reports import (
-    ReportError, SigningKey, build_report, render_html, render_pdf, sign_document, signing_key, verify_document,
+    Keyring, ReportError, SigningKey, build_report, publish_revocations, read_revocations, register_issued,
+    render_html, render_pdf, revoke_user_reports, sign_document, valid_days_from_env, verify_document,
 )
 from sesame.service.store import Served, SnapshotStore, reload_seconds_from_env
 
@@ -64,9 +66,11 @@ No key or an unknown key: 401. A key without the scope: 403. Every request is re
 pseudonymous user key, outcome). A body larger than the service accepts gets 413 before anything else.
 
 **Personal credit reports** are issued only while the user's consent is on record (a consent expires: 90 days by
-default), checked again before the report is signed, and are signed with Ed25519; anyone can check one with the
-public key (`GET /v1/reports/public-key`) or `POST /v1/reports/verify` (rate-limited per client: 429 with
-Retry-After).
+default), checked again before the report is signed, and are signed with Ed25519; a report is valid for
+SESAME_REPORT_VALID_DAYS (90 by default). Anyone can check one offline with the key set (`GET /v1/reports/keys`,
+every key that signed reports; the current one also at `GET /v1/reports/public-key`) and the revocation list
+published beside it, or with `POST /v1/reports/verify` (rate-limited per client: 429 with Retry-After), which answers
+`valid`, `expired`, `revoked` (consent withdrawn or report superseded) or `invalid`.
 """
 
 ERRORS = {
@@ -252,8 +256,13 @@ class Services:
     keys: KeyStore
     audit: AuditLog
     consents: ConsentRegister
-    signing: SigningKey
-    issued_lock: threading.Lock
+    keyring: Keyring
+    report_valid_days: int
+
+    @property
+    def signing(self) -> SigningKey:
+        """The key that signs reports now (a rotation by the CLI counts from the next report on)."""
+        return self.keyring.current
 
 
 def open_services(cfg: Settings, reload_seconds: float | None = None, freeze_gc: bool = False) -> Services:
@@ -262,9 +271,10 @@ def open_services(cfg: Settings, reload_seconds: float | None = None, freeze_gc:
     store = SnapshotStore(cfg.published, reload_seconds if reload_seconds is not None else reload_seconds_from_env(),
                           freeze_gc=freeze_gc)
     store.refresh()  # serve at once if something is published; the watcher starts with the app
+    keyring = Keyring(files)
+    publish_revocations(files)  # even when empty: an offline verifier must find one beside the key set
     return Services(cfg, files, store, KeyStore(files.api_keys), AuditLog(files.audit, cfg.user_key_secret),
-                    ConsentRegister(files.consents, cfg.user_key_secret),
-                    signing_key(files.signing_key, files.public_key), threading.Lock())
+                    ConsentRegister(files.consents, cfg.user_key_secret), keyring, valid_days_from_env())
 
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey",
@@ -525,8 +535,9 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
         except InvalidValidity as exc:  # the register's maximum, if it is lower than the schema's
             _audit(request, principal, 422, "invalid_request", user_id=body.user_id, fields=["body.valid_days"])
             raise ServiceError(422, "invalid_request", f"invalid request: body.valid_days: {exc}") from None
+        revoked = {} if body.granted else {"revoked_reports": revoke_user_reports(services.files, entry["user_key"])}
         _audit(request, principal, 201, "granted" if body.granted else "withdrawn", user_id=body.user_id,
-               consent_id=entry["consent_id"])
+               consent_id=entry["consent_id"], **revoked)
         return ConsentRecord(user_id=body.user_id, **{k: v for k, v in entry.items() if k != "user_key"})
 
     @app.post("/v1/reports", tags=["reports"], response_class=Response,
@@ -553,13 +564,14 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
         except ReportError as exc:
             _audit(request, principal, exc.status, getattr(exc, "outcome", exc.code), user_id=body.user_id)
             raise
-        _audit(request, principal, 200, "issued", user_id=body.user_id, report_id=report["report_id"])
+        _audit(request, principal, 200, "issued", user_id=body.user_id, report_id=report["report_id"],
+               superseded=report["superseded"])
         media = "application/pdf" if body.format == "pdf" else "text/html; charset=utf-8"
         return Response(document, media_type=media, headers={
             "X-Report-Id": report["report_id"],
             "Content-Disposition": f'attachment; filename="{report["report_id"]}.{body.format}"'})
 
-    @app.post("/v1/reports/verify", response_model=Verification, tags=["reports"],
+    @app.post("/v1/reports/verify", response_model=ReportVerification, tags=["reports"],
               responses={413: {"model": Error, "description": "larger than any report"},
                          422: {"model": Error, "description": "empty body"},
                          429: {"model": Error, "description": "too many verifications from this client address; "
@@ -568,7 +580,8 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
                   "application/pdf": {"schema": {"type": "string", "format": "binary", "minLength": 1}},
                   "text/html": {"schema": {"type": "string", "minLength": 1}},
                   "application/octet-stream": {"schema": {"type": "string", "format": "binary", "minLength": 1}}}}},
-              summary="Check a report's signature (no API key needed: it reveals only what the file holds)")
+              summary="Check a report: valid, expired, revoked or invalid (no API key needed: it reveals only "
+                      "what the file holds)")
     async def verify_report(request: Request):
         # before the body is read: a refused caller costs neither its upload nor a line in the audit log
         wait = verify_budget.take(_client_address(request))
@@ -582,23 +595,53 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
             return error_response(422, "invalid_request", "empty body: send the report file as the request body")
         # the signature check and the register's scan in a worker thread: the loop keeps serving meanwhile
         result, registered = await anyio.to_thread.run_sync(check_report, services, data)
-        # a report id is kept only from a valid signature: an anonymous caller could put anything in a forged one
-        services.audit.record(key_id=None, action="reports.verify", status=200,
-                              outcome="valid" if result.valid else "invalid",
-                              report_id=result.report_id if result.valid else None)
-        return Verification(valid=result.valid, reason=result.reason, format=result.format,
-                            report_id=result.report_id, key_id=result.key_id, issued_at=result.issued_at,
-                            registered=registered, report=result.report)
+        # a report id is kept only from a good signature: an anonymous caller could put anything in a forged one
+        signed = result.status != "invalid"
+        services.audit.record(key_id=None, action="reports.verify", status=200, outcome=result.status,
+                              report_id=result.report_id if signed else None)
+        return ReportVerification(
+            valid=result.valid, status=result.status, reason=result.reason, format=result.format,
+            report_id=result.report_id, key_id=result.key_id, issued_at=result.issued_at,
+            valid_until=result.valid_until, revoked_at=result.revoked_at,
+            revocation_reason=result.revocation_reason, registered=registered, report=result.report)
 
     @app.get("/v1/reports/public-key", tags=["reports"], response_class=Response,
              responses={200: {"description": "the Ed25519 public key (PEM) that signs reports; its id in X-Key-Id",
                               "content": {"application/x-pem-file": {"schema": {"type": "string"}}}}},
              summary="The public key to verify reports offline")
-    async def public_key():
-        return Response(services.signing.public_pem, media_type="application/x-pem-file",
-                        headers={"X-Key-Id": services.signing.key_id})
+    def public_key():  # in the thread pool: after a rotation, the keyring is read again under its file lock
+        current = services.signing
+        return Response(current.public_pem, media_type="application/x-pem-file", headers={"X-Key-Id": current.key_id})
+
+    @app.get("/v1/reports/keys", response_model=KeySetResponse, tags=["reports"],
+             summary="Every key that signed reports (the current one and the retired ones), to verify offline")
+    def report_keys():
+        return KeySetResponse(**services.keyring.keys.to_json())
 
     return app
+
+
+class ReportVerification(Verification):
+    status: Literal["valid", "expired", "revoked", "invalid"] = Field(
+        description="valid: signed by a key of the set, unchanged, not revoked, within its validity; expired: past "
+                    "its validity; revoked: the user's consent was withdrawn or a newer report superseded it; "
+                    "invalid: altered, not a report, or signed by no key of the set")
+    valid_until: str | None = Field(None, description="the end of the report's validity, as signed")
+    revoked_at: str | None = None
+    revocation_reason: Literal["consent_withdrawn", "superseded"] | None = None
+
+
+class PublishedKey(BaseModel):
+    key_id: str
+    algorithm: Literal["Ed25519"]
+    public_key: str = Field(description="PEM")
+    valid_from: str | None = Field(description="when the key began to sign (UTC)")
+    retired_at: str | None = Field(description="when it stopped; null for the current key")
+
+
+class KeySetResponse(BaseModel):
+    current: str | None = Field(description="the id of the key that signs reports now")
+    keys: list[PublishedKey]
 
 
 class ConsentLapsed(ReportError):
@@ -611,35 +654,37 @@ class ConsentLapsed(ReportError):
 
 
 def issue(services: Services, user_id: str, fmt: str, issuer: str) -> tuple[bytes, dict]:
-    """Build, render, sign and register one report. The caller checks consent first, to spare a build without it;
-    it is checked again here after the build, the seconds it takes being time enough for a withdrawal, and
-    before the signature: ConsentLapsed then, with nothing signed or registered. ConsentRegisterError if the
-    register cannot be read."""
+    """Build, render, sign and register one report; the user's earlier reports are superseded (revoked), their ids
+    in report["superseded"]. The caller checks consent first, to spare a build without it; it is checked again here
+    after the build, the seconds it takes being time enough for a withdrawal, before the signature, and once more
+    as the report is registered: ConsentLapsed then, with nothing registered. ConsentRegisterError if the register
+    cannot be read."""
     cfg = services.cfg
+    key = services.signing  # before the build: the report's issue time is never before its key's valid-from
     report = build_report(services.store.current, user_id, cfg.published, cfg.warehouse_path,
-                          user_key(user_id, cfg.user_key_secret))
-    rendered = render_pdf(report, services.signing.key_id) if fmt == "pdf" else \
-        render_html(report, services.signing.key_id)
+                          user_key(user_id, cfg.user_key_secret), None, services.report_valid_days)
+    report["key_id"] = key.key_id
+    rendered = render_pdf(report, key.key_id) if fmt == "pdf" else render_html(report, key.key_id)
     if services.consents.active(user_id) is None:
         raise ConsentLapsed(user_id)
-    document = sign_document(rendered, fmt, report["report_id"], report["issued_at"], services.signing)
-    entry = {"report_id": report["report_id"], "issued_at": report["issued_at"], "issued_by": issuer,
-             "user_key": user_key(user_id, cfg.user_key_secret), "format": fmt, "score": report["score"],
-             "score_date": report["score_date"], "key_id": services.signing.key_id,
+    document = sign_document(rendered, fmt, report["report_id"], report["issued_at"], report["valid_until"], key)
+    entry = {"report_id": report["report_id"], "issued_at": report["issued_at"], "valid_until": report["valid_until"],
+             "issued_by": issuer, "user_key": user_key(user_id, cfg.user_key_secret), "format": fmt,
+             "score": report["score"], "score_date": report["score_date"], "key_id": key.key_id,
              "sha256": hashlib.sha256(document).hexdigest()}
-    with services.issued_lock:
-        fd = os.open(services.files.issued, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry) + "\n")
+    superseded = register_issued(services.files, entry, lambda: services.consents.active(user_id) is not None)
+    if superseded is None:
+        raise ConsentLapsed(user_id)
+    report["superseded"] = superseded
     return document, report
 
 
 def check_report(services: Services, data: bytes):
-    """The signature, and whether the register lists these exact bytes: CPU and a file scan, for a worker
-    thread."""
-    result = verify_document(data, services.signing.public)
-    registered = result.valid and is_registered(services.files.issued, result.report_id,
-                                                hashlib.sha256(data).hexdigest())
+    """The signature against the key set, the revocations, and whether the register lists these exact bytes: CPU
+    and file reads, for a worker thread."""
+    result = verify_document(data, services.keyring.keys, read_revocations(services.files))
+    registered = result.status != "invalid" and is_registered(services.files.issued, result.report_id,
+                                                              hashlib.sha256(data).hexdigest())
     return result, registered
 
 

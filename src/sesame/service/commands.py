@@ -13,6 +13,8 @@ from pathlib import Path
 from sesame.config import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# `credit-report verify`: 0 only for a valid report; invalid is EXIT_FAILED
+EXIT_EXPIRED, EXIT_REVOKED = 3, 4
 
 
 def _actor() -> str:
@@ -108,35 +110,101 @@ def cmd_consent(args, cfg: Settings) -> int:
     except InvalidValidity as exc:
         print(f"--valid-days: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    revoked = {} if entry["granted"] else {"revoked_reports": _revoke_reports(cfg, entry["user_key"])}
     # as POST /v1/consents records it
     _audit(cfg, action="consents.record", status=201, outcome="granted" if entry["granted"] else "withdrawn",
-           user_id=args.user_id, consent_id=entry["consent_id"])
+           user_id=args.user_id, consent_id=entry["consent_id"], **revoked)
     print(json.dumps(entry, indent=1))
+    return EXIT_OK
+
+
+def _revoke_reports(cfg: Settings, user_key: str) -> list[str]:
+    """A withdrawal revokes every report issued for the user, and the published revocation list says so."""
+    from sesame.service.layout import service_files
+    from sesame.service.reports import revoke_user_reports
+
+    revoked = revoke_user_reports(service_files(cfg), user_key)
+    if revoked:
+        print(f"revoked report(s): {', '.join(revoked)}", file=sys.stderr)
+    return revoked
+
+
+def _verification_inputs(args, files):
+    """The key set (or one public key) and the revocation list to verify with; a message instead when one is
+    missing: without a revocation list, a revoked report would pass as valid."""
+    from sesame.service.reports import KeySet, RevocationList, load_public_key
+
+    if args.public_key and args.keys:
+        return "give --keys or --public-key, not both"
+    key_path = Path(args.public_key or args.keys or files.published_keys)
+    default_revocations = files.published_revocations if not (args.public_key or args.keys) else \
+        key_path.with_name(files.published_revocations.name)
+    revocations_path = Path(args.revocations) if args.revocations else default_revocations
+    for path, option in ((key_path, "--keys" if not args.public_key else "--public-key"),
+                         (revocations_path, "--revocations")):
+        if not path.exists():
+            return f"no {'revocation list' if option == '--revocations' else 'key'} at {path}; pass {option}"
+    try:
+        keys = load_public_key(key_path.read_bytes()) if args.public_key else KeySet.read(key_path)
+        return keys, RevocationList.read(revocations_path)
+    except (ValueError, KeyError) as exc:
+        return f"cannot read {key_path} or {revocations_path}: {exc}"
+
+
+def _verify(args, files) -> int:
+    from sesame.service.reports import verify_document
+
+    if not args.target:
+        print("credit-report verify needs the report file", file=sys.stderr)
+        return EXIT_USAGE
+    inputs = _verification_inputs(args, files)
+    if isinstance(inputs, str):
+        print(inputs, file=sys.stderr)
+        return EXIT_USAGE
+    result = verify_document(Path(args.target).read_bytes(), *inputs)
+    print(f"{result.status.upper()}: {result.reason}")
+    if result.report_id:
+        print(f"report {result.report_id}, issued {result.issued_at}, valid until {result.valid_until}, "
+              f"key {result.key_id}")
+    return {"valid": EXIT_OK, "expired": EXIT_EXPIRED, "revoked": EXIT_REVOKED}.get(result.status, EXIT_FAILED)
+
+
+def _print_keys(files) -> int:
+    from sesame.service.reports import open_keyring
+
+    current, keys = open_keyring(files)
+    for entry in keys.entries.values():
+        state = f"retired {entry.retired_at}" if entry.retired_at else "current"
+        print(f"{entry.key_id}  valid from {entry.valid_from}  {state}")
+    print(f"# published at {files.published_keys}, revocations at {files.published_revocations}")
+    return EXIT_OK
+
+
+def _rotate(cfg: Settings, files) -> int:
+    from sesame.service.reports import rotate_key
+
+    retired, new = rotate_key(files)
+    _audit(cfg, action="reports.rotate_key", status=201, outcome="rotated", subject_key_id=new.key_id,
+           retired_key_id=retired)
+    print(f"key {new.key_id} signs reports from now on; key {retired} is retired (its private key deleted, its "
+          f"public key kept in {files.published_keys})")
     return EXIT_OK
 
 
 def cmd_report(args, cfg: Settings) -> int:
     from sesame.service.layout import service_files
-    from sesame.service.reports import load_public_key, verify_document
 
     files = service_files(cfg)
     if args.action == "verify":
-        if not args.target:
-            print("credit-report verify needs the report file", file=sys.stderr)
-            return EXIT_USAGE
-        key_path = Path(args.public_key) if args.public_key else files.public_key
-        if not key_path.exists():
-            print(f"no public key at {key_path}; pass --public-key", file=sys.stderr)
-            return EXIT_USAGE
-        result = verify_document(Path(args.target).read_bytes(), load_public_key(key_path.read_bytes()))
-        print(("VALID: " if result.valid else "INVALID: ") + result.reason)
-        if result.report_id:
-            print(f"report {result.report_id}, issued {result.issued_at}, key {result.key_id}")
-        return EXIT_OK if result.valid else EXIT_FAILED
+        return _verify(args, files)
+    if args.action == "keys":
+        return _print_keys(files)
+    if args.action == "rotate-key":
+        return _rotate(cfg, files)
     if args.action == "public-key":
-        from sesame.service.reports import signing_key
+        from sesame.service.reports import open_keyring
 
-        key = signing_key(files.signing_key, files.public_key)
+        key, _ = open_keyring(files)
         print(f"# key id {key.key_id}, published at {files.public_key}")
         print(key.public_pem.decode(), end="")
         return EXIT_OK
@@ -149,7 +217,11 @@ def cmd_report(args, cfg: Settings) -> int:
     from sesame.service.consent import ConsentRegisterError
     from sesame.service.reports import ReportError
 
-    services = open_services(cfg, reload_seconds=0)
+    try:
+        services = open_services(cfg, reload_seconds=0)
+    except ValueError as exc:  # SESAME_REPORT_VALID_DAYS, or a signing key that was retired
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
     actor = _actor()
     try:
         if services.consents.active(args.target) is None:
@@ -171,7 +243,7 @@ def cmd_report(args, cfg: Settings) -> int:
         print(exc.message, file=sys.stderr)
         return EXIT_FAILED
     services.audit.record(key_id=actor, action="reports.issue", status=200, outcome="issued", user_id=args.target,
-                          report_id=report["report_id"])
+                          report_id=report["report_id"], superseded=report["superseded"])
     Path(args.output).write_bytes(document)
     print(f"report {report['report_id']} written to {args.output}")
     return EXIT_OK
@@ -218,10 +290,15 @@ def add_service_commands(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=cmd_consent)
 
     s = sub.add_parser("credit-report",
-                       help="personal credit reports: verify a file offline, issue one, print the public key")
-    s.add_argument("action", choices=["verify", "issue", "public-key"])
+                       help="personal credit reports: verify a file offline (exit 0 valid, 1 invalid, 3 expired, "
+                            "4 revoked), issue one, list the signing keys, rotate the signing key, print the "
+                            "current public key")
+    s.add_argument("action", choices=["verify", "issue", "keys", "rotate-key", "public-key"])
     s.add_argument("target", nargs="?", help="verify: the report file; issue: the user id")
-    s.add_argument("--public-key", help="verify: the PEM file (default: the one this installation publishes)")
+    s.add_argument("--keys", help="verify: the published key set, report-keys.json (default: this installation's)")
+    s.add_argument("--revocations", help="verify: the published revocation list (default: report-revocations.json "
+                                         "beside the key set)")
+    s.add_argument("--public-key", help="verify: one public key (PEM) instead of the key set")
     s.add_argument("--format", choices=["pdf", "html"], default="pdf")
     s.add_argument("--output", "-o", help="issue: where to write the report")
     s.set_defaults(func=cmd_report)

@@ -1,28 +1,43 @@
 """The personal credit report: what a consulate accepts as proof of financial capability.
 
 For one user: score, tier, the five factor sub-scores, reason codes, the score of recent months, the rule versions
-of the destinations the user qualifies for, the issue date and a report id; as HTML or PDF.
+of the destinations the user qualifies for, the issue time, the end of its validity (SESAME_REPORT_VALID_DAYS after
+issue, default 90), the signing key's id and a report id; as HTML or PDF.
 
 Signature. The issued file's bytes are signed with Ed25519 and the signature is appended as a last line, which
 HTML and PDF readers both ignore (an HTML comment after </html>, a PDF comment after %%EOF):
 
-    <!-- sesame-signature v1 report=<id> key=<key id> issued=<UTC time> ed25519=<base64> -->     (HTML)
-    %sesame-signature v1 report=<id> key=<key id> issued=<UTC time> ed25519=<base64>              (PDF)
+    <!-- sesame-signature v2 report=<id> key=<key id> issued=<UTC> until=<UTC> ed25519=<base64> -->     (HTML)
+    %sesame-signature v2 report=<id> key=<key id> issued=<UTC> until=<UTC> ed25519=<base64>              (PDF)
 
-The signed message is every byte of the file up to and including "ed25519=", so the report id, key id and issue
-time in that line are covered too. Any change to the file (a digit of the score, a byte of the PDF) fails
-verification. Verify offline with `verify_document()` or `sesame credit-report verify FILE` and the published
-public key ($SESAME_HOME/published/report-signing-key.pem, also at GET /v1/reports/public-key), or online at
-POST /v1/reports/verify. The key id is the first 16 hex characters of sha256 of the raw public key.
+The signed message is every byte of the file up to and including "ed25519=", so the report id, key id, issue time
+and validity in that line are covered too. Any change to the file fails verification. A v1 line (before reports
+stated their validity) has no `until`: such a report lasts the default validity from its issue.
+
+Keys. The signing keys form a keyring: `sesame credit-report rotate-key` makes a new key that signs from then on;
+the one before is retired (its private half deleted, its public half kept). The key set, every key with its
+valid-from and retired-at, is published as published/report-keys.json (and at GET /v1/reports/keys); the current
+public key also as published/report-signing-key.pem (GET /v1/reports/public-key). The key id is the first 16 hex
+characters of sha256 of the raw public key.
+
+Revocation. Withdrawing a user's consent revokes every report issued for the user; a new report supersedes (revokes)
+the user's earlier ones. The revocation list is published beside the key set (published/report-revocations.json).
+
+Verification (`verify_document()`, `sesame credit-report verify FILE`, POST /v1/reports/verify) answers `valid`,
+`expired`, `revoked` or `invalid`, offline too, with the two published files.
 """
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import json
+import os
 import re
 import secrets
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,8 +48,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from sesame import snapshots
+from sesame.durable import write_atomic
 from sesame.service import reference
 from sesame.service.access import write_private
+from sesame.service.layout import ServiceFiles
 from sesame.service.store import Served
 
 FACTOR_LABELS = {
@@ -43,10 +60,18 @@ FACTOR_LABELS = {
     "social_connections": "Social connections",
 }
 HISTORY_MONTHS = 12
-SIGNATURE_PREFIX = b"sesame-signature v1 "
+SIGNATURE_PREFIX = b"sesame-signature v2 "
 _TRAILER = re.compile(
-    rb"(?:<!-- |%)sesame-signature v1 report=(?P<report>[A-Z0-9-]{1,40}) key=(?P<key>[0-9a-f]{16}) "
-    rb"issued=(?P<issued>[0-9TZ:-]{20}) ed25519=(?P<sig>[A-Za-z0-9+/]{86}==)(?: -->)?\n\Z")
+    rb"(?:<!-- |%)sesame-signature v(?P<version>[12]) report=(?P<report>[A-Z0-9-]{1,40}) key=(?P<key>[0-9a-f]{16}) "
+    rb"issued=(?P<issued>[0-9TZ:-]{20})(?: until=(?P<until>[0-9TZ:-]{20}))? "
+    rb"ed25519=(?P<sig>[A-Za-z0-9+/]{86}==)(?: -->)?\n\Z")
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+DEFAULT_VALID_DAYS = 90
+VALID_DAYS_VARIABLE = "SESAME_REPORT_VALID_DAYS"
+# A report signed by a key after its retirement is forged with a leaked key, unless it was being built while the
+# key was rotated: a build takes seconds, this is ample.
+RETIRED_KEY_GRACE = dt.timedelta(minutes=10)
+STATUSES = ("valid", "expired", "revoked", "invalid")
 
 
 class ReportError(Exception):
@@ -81,25 +106,299 @@ class SigningKey:
     public_pem: bytes
 
 
-def signing_key(private_path: Path, public_path: Path) -> SigningKey:
-    """The service's report-signing key pair: created on first use, private half readable by its owner only;
-    the public half is (re)published beside the snapshots."""
-    if private_path.exists():
-        private = serialization.load_pem_private_key(private_path.read_bytes(), password=None)
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def format_time(at: dt.datetime) -> str:
+    return at.strftime(TIME_FORMAT)
+
+
+def parse_time(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, TIME_FORMAT).replace(tzinfo=dt.timezone.utc)
+
+
+def valid_days_from_env() -> int:
+    """How long a report is valid after its issue: SESAME_REPORT_VALID_DAYS, default 90, at least 1."""
+    raw = os.environ.get(VALID_DAYS_VARIABLE, str(DEFAULT_VALID_DAYS))
+    try:
+        days = int(raw)
+    except ValueError:
+        raise ValueError(f"{VALID_DAYS_VARIABLE} must be a whole number of days, not {raw!r}") from None
+    if days < 1:
+        raise ValueError(f"{VALID_DAYS_VARIABLE} must be at least 1, not {raw!r}")
+    return days
+
+
+@contextlib.contextmanager
+def reports_lock(files: ServiceFiles):
+    """One writer at a time of the keyring, the issued-report register and the revocations, across the service's
+    workers and the CLI."""
+    files.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(files.reports_lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _stamp(*paths: Path) -> tuple:
+    """What changes when any of the files is replaced or written."""
+    stamps = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+            stamps.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        except FileNotFoundError:
+            stamps.append(None)
+    return tuple(stamps)
+
+
+# ------------------------------------------------------------------------------------------------ key set
+
+@dataclass(frozen=True)
+class PublicKeyEntry:
+    key_id: str
+    public: Ed25519PublicKey
+    public_pem: bytes
+    valid_from: str | None
+    retired_at: str | None = None
+
+    def to_json(self) -> dict:
+        return {"key_id": self.key_id, "algorithm": "Ed25519", "public_key": self.public_pem.decode(),
+                "valid_from": self.valid_from, "retired_at": self.retired_at}
+
+
+class KeySet:
+    """The public keys that verify reports, by key id: the current one and every retired one."""
+
+    def __init__(self, entries: list[PublicKeyEntry]):
+        self.entries = {e.key_id: e for e in entries}
+
+    @classmethod
+    def single(cls, public_key: Ed25519PublicKey) -> KeySet:
+        return cls([PublicKeyEntry(key_id_of(public_key), public_key, public_pem(public_key), None)])
+
+    @classmethod
+    def from_json(cls, data: dict) -> KeySet:
+        """A published key set; ValueError if a key id does not belong to its public key."""
+        entries = []
+        for item in data.get("keys", []):
+            public = load_public_key(item["public_key"].encode())
+            if key_id_of(public) != item["key_id"]:
+                raise ValueError(f"key {item['key_id']}: the id is not that of its public key")
+            entries.append(PublicKeyEntry(item["key_id"], public, public_pem(public), item.get("valid_from"),
+                                          item.get("retired_at")))
+        return cls(entries)
+
+    @classmethod
+    def read(cls, path: Path) -> KeySet:
+        return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
+
+    def get(self, key_id: str) -> PublicKeyEntry | None:
+        return self.entries.get(key_id)
+
+    def to_json(self) -> dict:
+        current = [e.key_id for e in self.entries.values() if e.retired_at is None]
+        return {"current": current[-1] if current else None, "keys": [e.to_json() for e in self.entries.values()]}
+
+
+# ------------------------------------------------------------------------------------------------ keyring
+
+def _load_private(path: Path) -> SigningKey:
+    """The current private key, made on first use and readable by its owner only."""
+    if path.exists():
+        private = serialization.load_pem_private_key(path.read_bytes(), password=None)
         if not isinstance(private, Ed25519PrivateKey):
-            raise ValueError(f"{private_path}: not an Ed25519 private key")
+            raise ValueError(f"{path}: not an Ed25519 private key")
     else:
-        private = Ed25519PrivateKey.generate()
-        write_private(private_path, private.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode())
+        private = _write_new_private(path)
     public = private.public_key()
-    pem = public_pem(public)
-    if not public_path.exists() or public_path.read_bytes() != pem:
-        public_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = public_path.with_name(f".{public_path.name}.tmp")
-        tmp.write_bytes(pem)
-        tmp.replace(public_path)
-    return SigningKey(private, public, key_id_of(public), pem)
+    return SigningKey(private, public, key_id_of(public), public_pem(public))
+
+
+def _write_new_private(path: Path) -> Ed25519PrivateKey:
+    private = Ed25519PrivateKey.generate()
+    write_private(path, private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode())
+    return private
+
+
+def _read_keyring(path: Path) -> KeySet:
+    return KeySet.read(path) if path.exists() else KeySet([])
+
+
+def _enrol(keys: KeySet, key: SigningKey) -> KeySet:
+    """The key set with `key` as the one current key: every other key still open is retired now. This one step
+    makes the first key, takes in the key of an installation from before the keyring, and finishes a rotation
+    cut off between the new private key and the keyring."""
+    now = format_time(_now())
+    entries = [e if e.retired_at else PublicKeyEntry(e.key_id, e.public, e.public_pem, e.valid_from, now)
+               for e in keys.entries.values()]
+    return KeySet(entries + [PublicKeyEntry(key.key_id, key.public, key.public_pem, now)])
+
+
+def _publish_keys(files: ServiceFiles, keys: KeySet, key: SigningKey) -> None:
+    text = json.dumps(keys.to_json(), indent=1) + "\n"
+    if not files.published_keys.exists() or files.published_keys.read_text(encoding="utf-8") != text:
+        write_atomic(files.published_keys, text)
+    if not files.public_key.exists() or files.public_key.read_bytes() != key.public_pem:
+        write_atomic(files.public_key, key.public_pem.decode())
+
+
+def open_keyring(files: ServiceFiles) -> tuple[SigningKey, KeySet]:
+    """The current signing key and the key set (the service's own copy, service/report-keyring.json, is the one it
+    trusts); both published."""
+    with reports_lock(files):
+        key = _load_private(files.signing_key)
+        keys = _read_keyring(files.keyring)
+        found = keys.get(key.key_id)
+        if found is not None and found.retired_at:
+            raise ValueError(f"{files.signing_key}: key {key.key_id} was retired at {found.retired_at} and signs "
+                             "no more; run `sesame credit-report rotate-key`")
+        if found is None:
+            keys = _enrol(keys, key)
+            write_private(files.keyring, json.dumps(keys.to_json(), indent=1) + "\n")
+        _publish_keys(files, keys, key)
+    return key, keys
+
+
+def rotate_key(files: ServiceFiles) -> tuple[str, SigningKey]:
+    """A new signing key from now on; returns the retired key's id and the new key. The retired private key is
+    deleted (replaced): it never signs again, and kept it would only let whoever took a copy of service/ sign
+    backdated reports. Its public half stays in the key set and keeps verifying what it signed."""
+    old, _ = open_keyring(files)
+    with reports_lock(files):
+        _write_new_private(files.signing_key)  # first: a crash before the keyring is finished by open_keyring
+    new, _ = open_keyring(files)
+    return old.key_id, new
+
+
+class Keyring:
+    """The service's view of the keyring, read again when the private key or the keyring file changes (a rotation
+    by the CLI takes effect in a running service at its next report)."""
+
+    def __init__(self, files: ServiceFiles):
+        self.files = files
+        self._lock = threading.Lock()  # the worker threads see a key and its set from the same reading
+        self._stamp = None
+        self._refresh()
+
+    def _refresh(self) -> tuple[SigningKey, KeySet]:
+        with self._lock:
+            stamp = _stamp(self.files.signing_key, self.files.keyring)
+            if stamp != self._stamp:
+                self._current, self._keys = open_keyring(self.files)
+                self._stamp = _stamp(self.files.signing_key, self.files.keyring)
+            return self._current, self._keys
+
+    @property
+    def current(self) -> SigningKey:
+        return self._refresh()[0]
+
+    @property
+    def keys(self) -> KeySet:
+        return self._refresh()[1]
+
+
+# --------------------------------------------------------------------------------------------- revocation
+
+@dataclass(frozen=True)
+class Revocation:
+    report_id: str
+    revoked_at: str
+    reason: str                       # consent_withdrawn or superseded
+    superseded_by: str | None = None
+
+    def to_json(self) -> dict:
+        return {"report_id": self.report_id, "revoked_at": self.revoked_at, "reason": self.reason,
+                "superseded_by": self.superseded_by}
+
+
+class RevocationList:
+    def __init__(self, entries: list[Revocation]):
+        self.entries = {e.report_id: e for e in entries}
+
+    @classmethod
+    def from_json(cls, data: dict) -> RevocationList:
+        return cls([Revocation(e["report_id"], e["revoked_at"], e["reason"], e.get("superseded_by"))
+                    for e in data.get("revoked", [])])
+
+    @classmethod
+    def read(cls, path: Path) -> RevocationList:
+        return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
+
+    def get(self, report_id: str | None) -> Revocation | None:
+        return self.entries.get(report_id) if report_id else None
+
+    def to_json(self) -> dict:
+        return {"revoked": [e.to_json() for e in self.entries.values()]}
+
+
+def read_revocations(files: ServiceFiles) -> RevocationList:
+    """The service's own register (service/report-revocations.jsonl, append-only)."""
+    if not files.revocations.exists():
+        return RevocationList([])
+    with open(files.revocations, encoding="utf-8") as fh:
+        return RevocationList([Revocation(**json.loads(line)) for line in fh if line.strip()])
+
+
+def publish_revocations(files: ServiceFiles) -> RevocationList:
+    """The whole list, replaced atomically beside the key set (an empty list too: an offline verifier needs to
+    know that nothing is revoked)."""
+    revoked = read_revocations(files)
+    text = json.dumps(revoked.to_json(), indent=1) + "\n"
+    if not files.published_revocations.exists() or files.published_revocations.read_text(encoding="utf-8") != text:
+        write_atomic(files.published_revocations, text)
+    return revoked
+
+
+def _issued_to(files: ServiceFiles, user_key: str) -> list[str]:
+    if not files.issued.exists():
+        return []
+    with open(files.issued, encoding="utf-8") as fh:
+        return [e["report_id"] for line in fh if line.strip() and (e := json.loads(line))["user_key"] == user_key]
+
+
+def _revoke_locked(files: ServiceFiles, user_key: str, reason: str, superseded_by: str | None = None) -> list[str]:
+    """Revoke the user's reports not revoked yet (but the one that supersedes them); the caller holds the lock."""
+    already = read_revocations(files)
+    ids = [r for r in _issued_to(files, user_key) if r != superseded_by and already.get(r) is None]
+    if ids:
+        now = format_time(_now())
+        lines = "".join(json.dumps(Revocation(r, now, reason, superseded_by).to_json()) + "\n" for r in ids)
+        _append_durably(files.revocations, lines)
+        publish_revocations(files)
+    return ids
+
+
+def revoke_user_reports(files: ServiceFiles, user_key: str) -> list[str]:
+    """A withdrawn consent: every report issued for the user is revoked; returns their ids."""
+    with reports_lock(files):
+        return _revoke_locked(files, user_key, "consent_withdrawn")
+
+
+def register_issued(files: ServiceFiles, entry: dict, still_consented) -> list[str] | None:
+    """Register a signed report and revoke the user's earlier ones as superseded; returns their ids.
+    `still_consented()` is asked under the lock: a withdrawal revokes under it too, so a report is either
+    registered before a withdrawal's revocation (and revoked by it) or refused (None)."""
+    with reports_lock(files):
+        if not still_consented():
+            return None
+        _append_durably(files.issued, json.dumps(entry) + "\n")
+        return _revoke_locked(files, entry["user_key"], "superseded", superseded_by=entry["report_id"])
+
+
+def _append_durably(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        data = text.encode("utf-8")
+        if os.write(fd, data) != len(data):
+            raise OSError(f"{path} took only part of a write")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 # ---------------------------------------------------------------------------------------------- content
@@ -153,7 +452,8 @@ def score_history(user_id: str, published: Path, warehouse: Path | None, user_ke
 
 
 def build_report(served: Served, user_id: str, published: Path, warehouse: Path | None,
-                 user_key: str | None, now: dt.datetime | None = None) -> dict:
+                 user_key: str | None, now: dt.datetime | None = None,
+                 valid_days: int = DEFAULT_VALID_DAYS) -> dict:
     if served.scores is None:
         raise ReportError(503, "not_ready", "no score snapshot is loaded yet")
     nights = {(idx.info.ds, idx.info.run_id) for idx in served.indexes().values()}
@@ -164,7 +464,7 @@ def build_report(served: Served, user_id: str, published: Path, warehouse: Path 
     found = served.scores.get(user_id)
     if found is None:
         raise ReportError(404, "user_not_found", f"no score for user {user_id} in the current snapshot")
-    now = (now or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
+    now = (now or _now()).replace(microsecond=0)
     ds = served.scores.info.ds
     rules = served.visa_rules()
     qualifying = []
@@ -177,7 +477,8 @@ def build_report(served: Served, user_id: str, published: Path, warehouse: Path 
                                    "min_score": rule.min_score if rule else None})
     return {
         "report_id": f"SR-{now:%Y%m%d}-{secrets.token_hex(5).upper()}",
-        "issued_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "issued_at": format_time(now),
+        "valid_until": format_time(now + dt.timedelta(days=valid_days)),
         "user_id": user_id,
         "score_date": ds,
         "score": found["score"],
@@ -208,7 +509,8 @@ td, th { padding: .25em .8em; text-align: left; border-bottom: 1px solid #ddd; }
 </style></head>
 <body>
 <h1>Sesame personal credit report</h1>
-<p class="sub">Report {{ r.report_id }} &middot; issued {{ r.issued_at }} &middot; signed with key {{ key_id }}</p>
+<p class="sub">Report {{ r.report_id }} &middot; issued {{ r.issued_at }} &middot; valid until {{ r.valid_until }}
+&middot; signed with key {{ key_id }}</p>
 <table>
 <tr><th>User id</th><td>{{ r.user_id }}</td></tr>
 <tr><th>Score date</th><td>{{ r.score_date }}</td></tr>
@@ -237,10 +539,11 @@ td, th { padding: .25em .8em; text-align: left; border-bottom: 1px solid #ddd; }
 {% for d in r.qualifying_destinations %}
 <tr><td>{{ d.destination }}</td><td>{{ d.rule_version }}</td><td>{{ d.min_score }}</td></tr>{% endfor %}
 </table>{% else %}<p>None on the score date.</p>{% endif %}
-<footer><p>This document is signed (Ed25519). Verify it, unchanged, with the Sesame public key {{ key_id }}:
-<code>sesame credit-report verify FILE --public-key report-signing-key.pem</code>, or by sending it to the
-verification endpoint of the Sesame score service (POST /v1/reports/verify). Any change to this file makes
-verification fail.</p></footer>
+<footer><p>This document is signed (Ed25519) with the Sesame key {{ key_id }}. Verify it, unchanged, with the
+published key set and revocation list: <code>sesame credit-report verify FILE --keys report-keys.json --revocations
+report-revocations.json</code>, or by sending it to the verification endpoint of the Sesame score service
+(POST /v1/reports/verify). Any change to this file makes verification fail; after {{ r.valid_until }}, or once
+revoked, it is no longer valid.</p></footer>
 <script type="application/json" id="sesame-report">{{ payload }}</script>
 </body></html>
 """)
@@ -260,7 +563,7 @@ def _latin1(text: str) -> str:
 def render_pdf(report: dict, key_id: str) -> bytes:
     from fpdf import FPDF
 
-    issued = dt.datetime.strptime(report["issued_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+    issued = parse_time(report["issued_at"])
     pdf = FPDF(format="A4")
     pdf.set_creation_date(issued)
     pdf.set_title(f"Sesame personal credit report {report['report_id']}")
@@ -286,8 +589,8 @@ def render_pdf(report: dict, key_id: str) -> bytes:
     pdf.set_font("Helvetica", "B", 18)
     pdf.cell(0, 10, "Sesame personal credit report", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 9)
-    pdf.cell(0, 6, _latin1(f"Report {report['report_id']} - issued {report['issued_at']} - signed with key {key_id}"),
-             new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 6, _latin1(f"Report {report['report_id']} - issued {report['issued_at']} - valid until "
+                           f"{report['valid_until']} - signed with key {key_id}"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 10)
     pdf.ln(2)
     table([["User id", report["user_id"]], ["Score date", report["score_date"]],
@@ -315,10 +618,11 @@ def render_pdf(report: dict, key_id: str) -> bytes:
     pdf.ln(4)
     pdf.set_font("Helvetica", "", 8)
     pdf.multi_cell(0, 4.5, _latin1(
-        f"This document is signed (Ed25519). Verify it, unchanged, with the Sesame public key {key_id}: "
-        "`sesame credit-report verify FILE --public-key report-signing-key.pem`, or by sending it to the verification "
-        "endpoint of the Sesame score service (POST /v1/reports/verify). Any change to this file makes "
-        "verification fail."), new_x="LMARGIN", new_y="NEXT")
+        f"This document is signed (Ed25519) with the Sesame key {key_id}. Verify it, unchanged, with the published "
+        "key set and revocation list: `sesame credit-report verify FILE --keys report-keys.json --revocations "
+        "report-revocations.json`, or by sending it to the verification endpoint of the Sesame score service "
+        "(POST /v1/reports/verify). Any change to this file makes verification fail; after "
+        f"{report['valid_until']}, or once revoked, it is no longer valid."), new_x="LMARGIN", new_y="NEXT")
     pdf.embed_file(bytes=json.dumps(report, ensure_ascii=False, indent=1).encode("utf-8"),
                    basename=f"{report['report_id']}.json", desc="the report's contents, machine-readable",
                    modification_date=issued, creation_date=issued)
@@ -327,10 +631,12 @@ def render_pdf(report: dict, key_id: str) -> bytes:
 
 # ------------------------------------------------------------------------------------- sign and verify
 
-def sign_document(document: bytes, fmt: str, report_id: str, issued_at: str, key: SigningKey) -> bytes:
+def sign_document(document: bytes, fmt: str, report_id: str, issued_at: str, valid_until: str,
+                  key: SigningKey) -> bytes:
     body = document if document.endswith(b"\n") else document + b"\n"
     opener = b"<!-- " if fmt == "html" else b"%"
-    head = (opener + SIGNATURE_PREFIX + f"report={report_id} key={key.key_id} issued={issued_at} ed25519=".encode())
+    head = opener + SIGNATURE_PREFIX + \
+        f"report={report_id} key={key.key_id} issued={issued_at} until={valid_until} ed25519=".encode()
     signature = base64.b64encode(key.private.sign(body + head))
     return body + head + signature + (b" -->\n" if fmt == "html" else b"\n")
 
@@ -345,12 +651,40 @@ class Verification:
     issued_at: str | None = None
     sha256: str | None = None
     report: dict | None = field(default=None, repr=False)
+    status: str = "invalid"               # valid, expired, revoked or invalid
+    valid_until: str | None = None
+    revoked_at: str | None = None
+    revocation_reason: str | None = None  # consent_withdrawn or superseded
+
+    def conclude(self, status: str, reason: str) -> Verification:
+        self.status, self.reason, self.valid = status, reason, status == "valid"
+        return self
 
 
-def verify_document(data: bytes, public_key: Ed25519PublicKey) -> Verification:
-    """Check a report file exactly as received. Offline: needs only the published public key."""
-    fmt = "pdf" if data.startswith(b"%PDF-") else "html" if data.lstrip()[:15].lower().startswith(b"<!doctype html") \
-        else None
+def _format_of(data: bytes) -> str | None:
+    if data.startswith(b"%PDF-"):
+        return "pdf"
+    return "html" if data.lstrip()[:15].lower().startswith(b"<!doctype html") else None
+
+
+def _signed_times(match: re.Match) -> tuple[dt.datetime, dt.datetime]:
+    """Issue time and end of validity; ValueError if the line does not state them as its version must."""
+    issued = parse_time(match.group("issued").decode())
+    until = match.group("until")
+    if (match.group("version") == b"2") != (until is not None):
+        raise ValueError("a v2 signature states its validity, a v1 signature does not")
+    return issued, parse_time(until.decode()) if until else issued + dt.timedelta(days=DEFAULT_VALID_DAYS)
+
+
+def _not_in_set(key_id: str, keys: KeySet) -> str:
+    ids = sorted(keys.entries)
+    given = f"the given public key {ids[0]}" if len(ids) == 1 else f"the given public keys ({', '.join(ids)})"
+    return f"signed with key {key_id}, not with {given}"
+
+
+def _check_signature(data: bytes, keys: KeySet) -> Verification:
+    """The file's signature against the key set: `valid` only means the bytes are as a key of the set signed them."""
+    fmt = _format_of(data)
     if fmt is None:
         return Verification(False, "not a Sesame report: neither a PDF nor an HTML document")
     match = _TRAILER.search(data[-400:])
@@ -359,17 +693,42 @@ def verify_document(data: bytes, public_key: Ed25519PublicKey) -> Verification:
     start = len(data) - min(len(data), 400) + match.start("sig")
     report_id, key_id, issued = (match.group(g).decode() for g in ("report", "key", "issued"))
     found = Verification(False, "", fmt, report_id, key_id, issued, hashlib.sha256(data).hexdigest())
-    if key_id != key_id_of(public_key):
-        found.reason = f"signed with key {key_id}, not with the given public key {key_id_of(public_key)}"
-        return found
+    entry = keys.get(key_id)
+    if entry is None:
+        return found.conclude("invalid", _not_in_set(key_id, keys))
     try:
-        public_key.verify(base64.b64decode(match.group("sig")), data[:start])
-    except InvalidSignature:
-        found.reason = "the signature does not match the document: it was altered after it was issued"
+        entry.public.verify(base64.b64decode(match.group("sig")), data[:start])
+        issued_at, valid_until = _signed_times(match)
+    except (InvalidSignature, ValueError):
+        return found.conclude("invalid", "the signature does not match the document: it was altered after it "
+                                         "was issued")
+    found.valid_until = format_time(valid_until)
+    if entry.retired_at and issued_at > parse_time(entry.retired_at) + RETIRED_KEY_GRACE:
+        return found.conclude("invalid", f"signed with key {key_id} after its retirement at {entry.retired_at}")
+    found.report = _embedded_report(data) if fmt == "html" else None
+    return found.conclude("valid", "signature valid: the document is unchanged since Sesame issued it")
+
+
+def _embedded_report(data: bytes) -> dict | None:
+    embedded = re.search(rb'<script type="application/json" id="sesame-report">(.*?)</script>', data, re.S)
+    return json.loads(embedded.group(1).decode("utf-8")) if embedded else None
+
+
+def verify_document(data: bytes, keys: KeySet | Ed25519PublicKey, revocations: RevocationList | None = None,
+                    now: dt.datetime | None = None) -> Verification:
+    """Check a report file exactly as received: `status` is valid, expired, revoked or invalid and `reason` says
+    why; `valid` is true for `valid` only. Offline: needs only the published key set (or one public key) and the
+    published revocation list (without one, no revocation can be seen)."""
+    found = _check_signature(data, keys if isinstance(keys, KeySet) else KeySet.single(keys))
+    if found.status == "invalid":
         return found
-    found.valid, found.reason = True, "signature valid: the document is unchanged since Sesame issued it"
-    if fmt == "html":
-        embedded = re.search(rb'<script type="application/json" id="sesame-report">(.*?)</script>', data, re.S)
-        if embedded:
-            found.report = json.loads(embedded.group(1).decode("utf-8"))
-    return found
+    revoked = (revocations or RevocationList([])).get(found.report_id)
+    if revoked is not None:
+        found.revoked_at, found.revocation_reason = revoked.revoked_at, revoked.reason
+        why = "the user's consent was withdrawn" if revoked.reason == "consent_withdrawn" else \
+            f"superseded by report {revoked.superseded_by}" if revoked.superseded_by else revoked.reason
+        return found.conclude("revoked", f"revoked at {revoked.revoked_at}: {why}")
+    if (now or _now()) >= parse_time(found.valid_until):
+        return found.conclude("expired", f"the signature is valid but the report expired at {found.valid_until}")
+    return found.conclude("valid", f"signature valid, not revoked, valid until {found.valid_until}: the document "
+                                   "is unchanged since Sesame issued it")
