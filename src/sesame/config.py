@@ -148,6 +148,20 @@ def settings() -> Settings:
     return Settings()
 
 
+def positive_env(variable: str, kind: type, default, why: str = ""):
+    """A number above 0 from the environment variable `variable` (its whole name), else `default`; a ValueError
+    naming the variable otherwise (`why` says what a value of 0 or less would mean)."""
+    raw = os.environ.get(variable)
+    if raw is None:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{variable} must be a number, not {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{variable} must be above 0, not {raw!r}{why}")
+    return value
+
 # ------------------------------------------------------------------------------------------ the user-key secret
 USER_KEY_SECRET_FILE = "secrets/user-key-secret"
 MIN_USER_KEY_SECRET_CHARS = 32

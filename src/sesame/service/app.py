@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -31,7 +30,7 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sesame.config import Settings, settings
+from sesame.config import Settings, positive_env, settings
 from sesame.service import reference
 from sesame.service.access import AccessDenied, KeyStore, Principal
 from sesame.service.audit import AuditLog
@@ -129,17 +128,7 @@ class Limits:
 
 
 def _positive_env(name: str, kind: type, default):
-    variable = f"SESAME_SERVICE_{name}"
-    raw = os.environ.get(variable)
-    if raw is None:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise ValueError(f"{variable} must be a number, not {raw!r}") from None
-    if value <= 0:
-        raise ValueError(f"{variable} must be above 0, not {raw!r}")
-    return value
+    return positive_env(f"SESAME_SERVICE_{name}", kind, default)
 
 
 def _too_large_message(limit: int) -> str:

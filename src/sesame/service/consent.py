@@ -19,6 +19,7 @@ import secrets
 import threading
 from pathlib import Path
 
+from sesame.config import positive_env
 from sesame.privacy import user_key
 
 PURPOSE = "credit_report"
@@ -51,14 +52,10 @@ class InvalidValidity(ValueError):
 
 
 def max_valid_days_from_env() -> int:
-    raw = os.environ.get(MAX_VALID_DAYS_VARIABLE, str(MAX_VALID_DAYS))
     try:
-        days = int(raw)
-    except ValueError:
-        raise InvalidValidity(f"{MAX_VALID_DAYS_VARIABLE} must be a whole number of days, not {raw!r}") from None
-    if days < 1:
-        raise InvalidValidity(f"{MAX_VALID_DAYS_VARIABLE} must be at least 1: a consent never lasts forever")
-    return days
+        return positive_env(MAX_VALID_DAYS_VARIABLE, int, MAX_VALID_DAYS, why=": a consent never lasts forever")
+    except ValueError as exc:
+        raise InvalidValidity(str(exc)) from None
 
 
 def validity_days(valid_days: int | None, max_days: int) -> int:

@@ -48,6 +48,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from sesame import snapshots
+from sesame.config import positive_env
 from sesame.durable import write_atomic
 from sesame.service import reference
 from sesame.service.access import write_private
@@ -120,14 +121,7 @@ def parse_time(text: str) -> dt.datetime:
 
 def valid_days_from_env() -> int:
     """How long a report is valid after its issue: SESAME_REPORT_VALID_DAYS, default 90, at least 1."""
-    raw = os.environ.get(VALID_DAYS_VARIABLE, str(DEFAULT_VALID_DAYS))
-    try:
-        days = int(raw)
-    except ValueError:
-        raise ValueError(f"{VALID_DAYS_VARIABLE} must be a whole number of days, not {raw!r}") from None
-    if days < 1:
-        raise ValueError(f"{VALID_DAYS_VARIABLE} must be at least 1, not {raw!r}")
-    return days
+    return positive_env(VALID_DAYS_VARIABLE, int, DEFAULT_VALID_DAYS)
 
 
 @contextlib.contextmanager
