@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 from sesame.config import Settings, settings
 from sesame.features import DBT_FEATURES, SPARK_FEATURES
 from sesame.segments import CREDIT_FILE, NO_CREDIT_FILE
+from sesame.schemas import PROFILE_MAX_AGE_DAYS
 from sesame.spark import write_days
 from spark_jobs.state import STATES, balance_features, bill_features, current_arrears
 from spark_jobs.windows import daily_aggregates, window_features, windows_full, windows_incremental
@@ -43,10 +44,6 @@ def known_by(df: DataFrame, night: str, window_days: int | None = None) -> DataF
 def delinquent_users(bills: DataFrame, night: str) -> DataFrame:
     """Users with a bill 30+ days past due reported in the last 90 days."""
     return known_by(bills, night, 90).filter(F.col("days_past_due") >= 30).select("user_id").distinct()
-
-
-# A KYC snapshot is a full daily delivery; one older than this is too stale to score on.
-PROFILE_MAX_AGE_DAYS = 30
 
 
 def profile(users: DataFrame, night: str) -> DataFrame:

@@ -24,6 +24,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from sesame import identity
 from sesame.config import Settings, settings
 from sesame.deliveries import check_delivery, delivered_days
 from sesame.schemas import SOURCES, Source
@@ -132,6 +133,16 @@ def _cast(col: str, spark_type: str):
     return c.try_cast(spark_type)
 
 
+def iso7064_mod11_2(value):
+    """The check character of a value's first 17 digits (sesame.identity.check_character, as a Spark column)."""
+    total = sum(F.substring(value, i + 1, 1).cast("int") * weight for i, weight in enumerate(identity.WEIGHTS))
+    return F.element_at(F.array(*[F.lit(c) for c in identity.CHECK_CHARACTERS]), (total % 11 + 1).cast("int"))
+
+
+# Column.checksum names one of these.
+CHECK_CHARACTER = {"iso7064_mod11_2": iso7064_mod11_2}
+
+
 def validate(df: DataFrame, source: Source) -> DataFrame:
     """Typed declared columns plus `reject_reason` (null for a good record): the first rule the record breaks."""
     checks = [F.when(F.col(CORRUPT).isNotNull(), F.lit("malformed_record"))]
@@ -151,6 +162,16 @@ def validate(df: DataFrame, source: Source) -> DataFrame:
             checks.append(F.when(value < F.lit(col.min), F.lit(f"below_min:{col.name}")))
         if col.max is not None:
             checks.append(F.when(value > F.lit(col.max), F.lit(f"above_max:{col.name}")))
+        if col.pattern is not None:
+            checks.append(F.when(value.isNotNull() & ~value.rlike(col.pattern), F.lit(f"bad_format:{col.name}")))
+        if col.checksum is not None:
+            well_formed = value.rlike(col.pattern) if col.pattern else value.isNotNull()
+            checks.append(F.when(well_formed & (F.substring(value, -1, 1) != CHECK_CHARACTER[col.checksum](value)),
+                                 F.lit(f"bad_checksum:{col.name}")))
+        if col.keep_last is not None:
+            # the whole value was needed for the checks above; past them only its end, behind a mask
+            typed[col.name] = F.lpad(F.substring(value, -col.keep_last, col.keep_last), F.length(value),
+                                     identity.MASK_CHARACTER)
     if source.event_col:
         # an event cannot be delivered before it happened; windows rely on it (spark_jobs/features.py)
         checks.append(F.when(F.to_date(typed[source.event_col]) > F.to_date(F.col("ds")),

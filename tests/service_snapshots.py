@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from sesame import snapshots
+from sesame import identity, snapshots
 
 FACTORS = ("credit_history", "behavior_preference", "fulfillment_capacity", "identity_traits", "social_connections")
 CHECKS = [{"name": "all", "passed": True}]
@@ -137,14 +137,39 @@ def exclusions_table(ds: str, n: int) -> pa.Table:
     })
 
 
+def registered_name(i: int) -> str:
+    return f"Holder {'ABCDEFGHIJ'[i % 10]}{i}"
+
+
+def document_number(i: int) -> str:
+    """A well-formed resident identity number for user i (born 1990-01-01 in Beijing, sequence i)."""
+    first17 = f"11010119900101{i % 1000:03d}"
+    return first17 + identity.check_character(first17)
+
+
+def identities_table(ds: str, n: int, undocumented: tuple[int, ...] = ()) -> pa.Table:
+    """Who the scored users are; the users listed in `undocumented` have no document number on record."""
+    masked = [None if i in undocumented else identity.mask(document_number(i)) for i in range(n)]
+    return pa.table({
+        "ds": pa.array([dt.date.fromisoformat(ds)] * n, pa.date32()),
+        "user_id": pa.array(user_ids(n), pa.string()),
+        "registered_name": pa.array([registered_name(i) for i in range(n)], pa.string()),
+        "id_document_type": pa.array([None if m is None else identity.DOCUMENT_TYPE for m in masked], pa.string()),
+        "id_document_masked": pa.array(masked, pa.string()),
+        "identity_verified": pa.array([i % 9 != 4 for i in range(n)], pa.bool_()),
+        "profile_ds": pa.array([dt.date.fromisoformat(ds)] * n, pa.date32()),
+    })
+
+
 def publish_night(published: Path, ds: str, n: int = 200, shift: int = 0, run_id: str = "r1",
-                  flip: bool = True) -> dict[str, str]:
+                  flip: bool = True, undocumented: tuple[int, ...] = ()) -> dict[str, str]:
     """Write the datasets the service reads for a night; publish them (NIGHT) unless told not to. Returns the
     snapshot names."""
     scores = scores_table(ds, n, shift)
     tables = {"sesame_scores": scores, "visa_eligibility": visa_table(ds, scores, shift),
               "score_exclusions": exclusions_table(ds, n), "visa_rules": rules_table(ds),
-              "visa_rule_checks": rule_checks_table(ds, n, shift), "reason_code_dictionary": reason_codes_table()}
+              "visa_rule_checks": rule_checks_table(ds, n, shift), "reason_code_dictionary": reason_codes_table(),
+              "identities": identities_table(ds, n, undocumented)}
     written = {name: snapshots.write_snapshot(published, name, ds, run_id, table, "scorecard-test", CHECKS)
                for name, table in tables.items()}
     if flip:

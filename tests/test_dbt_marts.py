@@ -356,7 +356,7 @@ def test_privacy_scan_of_every_table_and_column_analysts_can_read(built):
     from sesame.scorecard import is_protected
 
     warehouse = built["warehouse"]
-    identifiers = {"user_id", "full_name", "src_user_id", "dst_user_id"}
+    identifiers = {"user_id", "full_name", "src_user_id", "dst_user_id", "id_document_number"}
     assert PROTECTED_COLUMNS and PROTECTED_COLUMNS <= set(SOURCES["users"].column_names)
     columns = query(warehouse, "select table_schema, table_name, column_name, data_type "
                                "from information_schema.columns where table_catalog = current_database()")
@@ -374,6 +374,7 @@ def test_privacy_scan_of_every_table_and_column_analysts_can_read(built):
     court_list = pq.read_table(lake / "blacklist").to_pylist()
     personal = ({u["user_id"] for u in lake_users} | {u["full_name"] for u in lake_users}
                 | {u["city"] for u in lake_users} | {u["occupation"] for u in lake_users if u["occupation"]}
+                | {u["id_document_number"] for u in lake_users}
                 | {c["case_id"] for c in court_list} | {c["court"] for c in court_list}
                 | {c["reason"] for c in court_list})
     assert {raw_id(u) for u in USERS} <= personal and len({u["city"] for u in lake_users}) > 1

@@ -69,6 +69,35 @@ def test_orders_rules_quarantine_and_accounting(spark, cfg):
     assert v["amount"].dtype == "float64"
 
 
+def _kyc(user: str, document: str) -> str:
+    return f"{user},Wang Wei,M,1949,Beijing,1,2020-01-01,1,24,12,engineer,{document}"
+
+
+def test_identity_document_is_checked_then_kept_only_masked(spark, cfg):
+    """The resident identity number's form and check character are rules like any other; what passes keeps only
+    its last four characters past the raw zone. A delivery from before the column existed still loads."""
+    header = ",".join(SOURCES["users"].column_names)
+    valid = "11010519491231002X"   # the check character of the standard's own example
+    rows = [_kyc("U1", valid), _kyc("U2", "110105194912310021"), _kyc("U3", "11010519491231002"),
+            _kyc("U4", "1101051949123100AX"), _kyc("U5", "")]
+    _deliver(cfg, "users", "2026-11-20", header + "\n" + "\n".join(rows) + "\n")
+    (acc,) = ingest.ingest_source(spark, cfg, SOURCES["users"], ["2026-11-20"])
+    assert (acc["delivered"], acc["accepted"], acc["quarantined"]) == (5, 2, 3)
+    q = pd.read_parquet(cfg.zone("quarantine", "users", ds="2026-11-20"))
+    assert sorted(q["reject_reason"]) == ["bad_checksum:id_document_number", "bad_format:id_document_number",
+                                          "bad_format:id_document_number"]
+    v = pd.read_parquet(cfg.zone("validated", "users", ds="2026-11-20")).set_index("user_id")
+    assert v.loc["U1", "id_document_number"] == "*" * 14 + "002X"
+    assert v["id_document_number"].isna().tolist() == [False, True]  # U5 delivered none: the column is optional
+    files = [p for p in cfg.zone("validated", "users").rglob("*") if p.is_file()]
+    assert files and not any(valid.encode() in p.read_bytes() for p in files)
+
+    older = [c for c in SOURCES["users"].column_names if c != "id_document_number"]
+    _deliver(cfg, "users", "2026-11-21", ",".join(older) + "\n" + _kyc("U1", "").rsplit(",", 1)[0] + "\n")
+    (acc,) = ingest.ingest_source(spark, cfg, SOURCES["users"], ["2026-11-21"])
+    assert (acc["accepted"], acc["quarantined"]) == (1, 0)
+
+
 @pytest.mark.parametrize("prefilter", [True, False], ids=["broadcast-prefilter", "shuffle-earlier-keys"])
 def test_duplicates_redelivered_on_a_later_day(spark, cfg, monkeypatch, prefilter):
     """Both ways of checking earlier nights' keys: a night-sized batch and a catch-up batch too large for it."""

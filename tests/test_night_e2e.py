@@ -18,10 +18,11 @@ import json
 import os
 
 import duckdb
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from sesame import FACTORS
+from sesame import FACTORS, snapshots
 from sesame.cli import main as sesame
 
 END = "2026-11-23"
@@ -178,7 +179,7 @@ def test_marts_hold_the_night(night):
 
 
 PUBLISHED = ("sesame_scores", "visa_eligibility", "visa_eligibility_changes", "score_exclusions",
-             "reason_code_dictionary", "visa_rules", "visa_rule_checks")
+             "reason_code_dictionary", "visa_rules", "visa_rule_checks", "identities")
 
 
 def test_published_snapshot_matches_its_manifest(night):
@@ -412,6 +413,34 @@ def test_no_file_the_night_wrote_holds_the_user_key_secret(night):
     assert len(files) > 1000 and any(p.suffix == ".log" for p in files)  # the night's files, logs among them
     assert [str(p.relative_to(night)) for p in files if secret in p.read_bytes()] == []
     assert [p.name for p in (night / "tmp" / "dbt").glob("work-*")] == []  # dbt's private folders went
+
+
+def test_identity_documents_are_whole_only_in_the_raw_zone_and_reports_can_name_every_scored_user(night):
+    """The KYC snapshot delivers whole resident identity numbers; past the raw zone (and the quarantine, which keeps
+    rejected records as delivered) no file holds one: the validated zone keeps them masked, and the published
+    identities name every scored user with the registered name and the masked number of that very user."""
+    import re
+
+    from sesame.identity import is_valid, mask
+
+    raw = pd.read_csv(night / "lake" / "raw" / "users" / f"ds={END}" / "users.csv", dtype=str, on_bad_lines="skip")
+    raw = raw[raw["id_document_number"].fillna("").map(is_valid)].drop_duplicates("user_id")
+    whole = set(raw["id_document_number"])
+    assert len(whole) == len(raw) > 1000
+    restricted = (night / "lake" / "raw", night / "lake" / "quarantine")
+    leaked = [str(p.relative_to(night)) for p in night.rglob("*")
+              if p.is_file() and not p.is_symlink() and not any(p.is_relative_to(r) for r in restricted)
+              and {m.decode() for m in re.findall(rb"(?<![0-9])[0-9]{17}[0-9X](?![0-9])", p.read_bytes())} & whole]
+    assert leaked == []
+    validated = pq.read_table(night / "lake" / "validated" / "users" / f"ds={END}").to_pandas()
+    assert validated["id_document_number"].str.fullmatch(r"\*{14}[0-9]{3}[0-9X]").all()
+    identities = snapshots.open_latest("identities", night / "published").to_table().to_pandas().set_index("user_id")
+    scored = snapshots.open_latest("sesame_scores", night / "published").to_table(columns=["user_id"]).column(0)
+    assert sorted(identities.index) == sorted(scored.to_pylist())
+    expected = raw.set_index("user_id").loc[identities.index]
+    assert (identities["id_document_masked"] == expected["id_document_number"].map(mask)).all()
+    assert (identities["registered_name"] == expected["full_name"]).all()
+    assert (identities["identity_verified"] == (expected["identity_verified"] == "1")).all()
 
 
 def test_dbt_docs_for_analysts_carry_no_secret(night):

@@ -18,7 +18,8 @@ from sesame.privacy import user_key
 from sesame.service.app import create_app
 from sesame.service.audit import read_entries
 from sesame.service.reports import load_public_key, verify_document
-from tests.service_snapshots import MIN_SCORE, eligible, publish_night, score_of, tier_of, user_ids
+from tests.service_snapshots import (MIN_SCORE, document_number, eligible, publish_night, registered_name, score_of,
+                                    tier_of, user_ids)
 
 N = 120
 NIGHTS = [("2026-09-30", 0), ("2026-10-15", 3), ("2026-10-31", 4), ("2026-11-23", 6)]  # (night, score shift)
@@ -107,9 +108,16 @@ def test_html_report_content_and_signature(svc):
         {"destination": "LU", "rule_version": "LU-2024.1", "min_score": 750},
         {"destination": "SG", "rule_version": "SG-2024.1", "min_score": 700}]
     assert re.fullmatch(r"SR-\d{8}-[0-9A-F]{10}", report["report_id"]) and report["issued_at"].endswith("Z")
+    # bound to a person: the name as registered and the document's last four characters, never the whole number
+    number = document_number(SUBJECT)
+    assert report["holder"] == {"name": registered_name(SUBJECT), "id_document_type": "PRC resident identity card",
+                                "id_document_masked": "*" * 14 + number[-4:], "identity_verified": SUBJECT % 9 != 4,
+                                "kyc_as_of": "2026-11-23"}
     text = document.decode()
-    for shown in (UID, str(score), report["report_id"], "LU-2024.1", "Credit history", "2026-10-31"):
+    for shown in (UID, str(score), report["report_id"], "LU-2024.1", "Credit history", "2026-10-31",
+                  registered_name(SUBJECT), "*" * 14 + number[-4:], report["valid_until"]):
         assert shown in text
+    assert number[:14] not in text
 
     # change what a reader sees: the score
     tampered = document.replace(f'<span class="score">{score}</span>'.encode(), b'<span class="score">949</span>')
@@ -132,6 +140,7 @@ def test_pdf_report_verifies_offline_and_any_changed_byte_fails(svc):
     page = "".join(p.extract_text() for p in reader.pages)
     assert UID in page and str(score_of(SUBJECT, 6)) in page and r.headers["X-Report-Id"] in page
     assert "LU-2024.1" in page and "Score history" in page
+    assert registered_name(SUBJECT) in page and "*" * 14 + document_number(SUBJECT)[-4:] in page
     attached = json.loads(reader.attachments[f"{r.headers['X-Report-Id']}.json"][0])
     assert attached["score"] == score_of(SUBJECT, 6)
 
@@ -150,6 +159,30 @@ def test_pdf_report_verifies_offline_and_any_changed_byte_fails(svc):
     # online
     online = svc.post("/v1/reports/verify", content=document, headers={"Content-Type": "application/pdf"}).json()
     assert online["valid"] and online["registered"] and online["format"] == "pdf"
+
+
+def test_no_report_for_a_user_the_kyc_snapshot_cannot_name(home):
+    """A scored user without a document number on record (or a night published before identities existed) gets
+    409 and no report: a report that names nobody would pass for whoever presents it."""
+    cfg = Settings()
+    publish_night(cfg.published, "2026-11-23", n=N, shift=6, undocumented=(SUBJECT,))
+    app = create_app(cfg, reload_seconds=0)
+    client = TestClient(app)
+    keys = app.state.services.keys
+    client.issuer = {"X-API-Key": keys.create("consulate-desk", ["reports:issue"])[0]}
+    client.recorder = {"X-API-Key": keys.create("consent-desk", ["consents:write"])[0]}
+    try:
+        consent(client)
+        r = issue(client, "html")
+        assert r.status_code == 409 and r.json()["error"] == "identity_unavailable" and UID in r.json()["message"]
+        assert not app.state.services.files.issued.exists() or UID not in app.state.services.files.issued.read_text()
+        other = user_ids(N)[SUBJECT + 1]
+        consent(client, user_id=other)
+        assert issue(client, "html", user_id=other).status_code == 200
+        outcomes = [e["outcome"] for e in read_entries(app.state.services.files.audit) if e["action"] == "reports.issue"]
+        assert outcomes == ["identity_unavailable", "issued"]
+    finally:
+        app.state.services.audit.close()
 
 
 def test_signing_key_is_private_and_the_public_key_published(svc):

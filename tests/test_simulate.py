@@ -14,6 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from sesame import identity
+from sesame import simulate as simulate_module
 from sesame.schemas import SOURCES
 from sesame.simulate import SIMULATION_FILE, SUCCESS_MARKER, generate, simulate
 
@@ -243,6 +245,23 @@ def test_users_snapshot_grows_and_covers_every_event_user(raw):
             assert values <= registered, (name, col)
     # a user's registration date never changes; an address move resets address_months
     assert (users.groupby("user_id").registered_date.nunique() == 1).all()
+
+
+def test_identity_card_numbers_are_valid_unique_and_agree_with_the_profile(big):
+    """Each user's resident identity number carries a correct check character, is the user's alone, never changes,
+    and encodes the same sex and birth year as the profile; its division is a known city's."""
+    users = _load(big, "users")
+    users = users[users["_ds"] == users["_ds"].max()]
+    numbers = users["id_document_number"].astype(str)
+    assert numbers.map(identity.is_valid).all() and numbers.is_unique
+    assert ((numbers.str[16].astype(int) % 2 == 1) == (users["gender"] == "M")).all()
+    stated = pd.to_numeric(users["birth_year"], errors="coerce")  # the profile leaves it out now and then
+    assert stated.notna().mean() > 0.9
+    assert (numbers.str[6:10].astype(int)[stated.notna()] == stated[stated.notna()]).all()
+    assert numbers.str[:4].astype(int).isin(simulate_module._CITY_DIVISION.values()).all()
+    assert pd.to_datetime(numbers.str[6:14], format="%Y%m%d", errors="coerce").notna().all()
+    every_day = _load(big, "users").groupby("user_id")["id_document_number"].nunique()
+    assert (every_day == 1).all()
 
 
 def test_orders_and_payments_are_recorded_only_after_registration(raw):

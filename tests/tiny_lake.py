@@ -40,6 +40,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sesame import identity
+
 REPO = Path(__file__).resolve().parents[1]
 DBT_DIR = REPO / "dbt"
 # The tiny lake's user-key secret (a fixed one: the expected user keys are computed from it)
@@ -86,6 +88,12 @@ def registered_date(user: str) -> date:
 
 NO_FILE = ("D", "L")
 NO_FILE_SEGMENT = "no_credit_file"
+
+
+def masked_document(user: str) -> str:
+    """The identity document as ingestion keeps it: masked to its last four characters."""
+    first17 = f"33010219850302{list(USERS).index(user):03d}"
+    return identity.mask(first17 + identity.check_character(first17))
 
 
 def raw_id(user: str) -> str:
@@ -149,6 +157,7 @@ def write_night(home: Path, n: int) -> None:
         "phone_tenure_months": pa.array([3 + 7 * i for i, _ in enumerate(has_profile)], pa.int32()),
         "address_months": pa.array([24] * len(has_profile), pa.int32()),
         "occupation": pa.array([OCCUPATIONS[i % len(OCCUPATIONS)] for i, _ in enumerate(has_profile)], pa.string()),
+        "id_document_number": pa.array([masked_document(u) for u in has_profile], pa.string()),
         "event_date": pa.array([date.fromisoformat(ds)] * len(has_profile), pa.date32()),
     }))
 

@@ -27,7 +27,7 @@ from sesame import durable, quality, snapshots
 from sesame.config import REPO_ROOT, Settings, settings
 from sesame.deliveries import missing_deliveries
 from sesame.report import report_path, write_report
-from sesame.schemas import SOURCES
+from sesame.schemas import PROFILE_MAX_AGE_DAYS, SOURCES
 from sesame.spark import submit
 
 logger = logging.getLogger(__name__)
@@ -524,16 +524,43 @@ def _published_tables(cfg: Settings, ds: str, staged: Path) -> dict[str, pa.Tabl
         rules[column] = pd.to_datetime(rules[column]).dt.date
     excluded = excluded.merge(codes, on="exclusion_code", how="left")
     excluded.insert(0, "ds", night)
+    identities = _identities(cfg, ds, scores["user_id"])
     frames = {"sesame_scores": scores.sort_values("user_id"),
               "visa_eligibility": elig.sort_values(["destination", "user_id"]),
               "visa_eligibility_changes": changes.sort_values(["destination", "user_id"]),
               "score_exclusions": excluded.sort_values("user_id"),
               "visa_rules": rules,
               "visa_rule_checks": checks.sort_values(["destination", "user_id"]),
-              "reason_code_dictionary": dictionary}
+              "reason_code_dictionary": dictionary,
+              "identities": identities.sort_values("user_id")}
     return {name: contracts.conform(pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False),
                                     contracts.load(name))
             for name, frame in frames.items()}
+
+
+def _identities(cfg: Settings, ds: str, scored: pd.Series) -> pd.DataFrame:
+    """Who each scored user is, for credit reports to name: the registered name, the masked identity document and
+    whether the identity was verified, from the KYC snapshot the night scored on (the latest of the month up to the
+    night, as spark_jobs/features.py takes it). A snapshot delivered before the document column existed has none."""
+    from sesame.identity import DOCUMENT_TYPE
+
+    columns = ["user_id", "full_name", "identity_verified", "id_document_number"]
+    first = (dt.date.fromisoformat(ds) - dt.timedelta(days=PROFILE_MAX_AGE_DAYS - 1)).isoformat()
+    zone = cfg.zone("validated", "users")
+    days = sorted(p.name[3:] for p in zone.glob("ds=*") if first <= p.name[3:] <= ds and any(p.glob("*.parquet")))
+    if days:
+        profile = pq.read_table(zone / f"ds={days[-1]}")
+        found = profile.select([c for c in columns if c in profile.column_names]).to_pandas()
+    else:
+        found = pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    found = found.reindex(columns=columns)
+    found = found[found["user_id"].isin(set(scored))]
+    document = found["id_document_number"].astype(object).where(found["id_document_number"].notna(), None)
+    return pd.DataFrame({
+        "ds": dt.date.fromisoformat(ds), "user_id": found["user_id"], "registered_name": found["full_name"],
+        "id_document_type": document.notna().map({True: DOCUMENT_TYPE, False: None}),
+        "id_document_masked": document, "identity_verified": found["identity_verified"].astype(int) == 1,
+        "profile_ds": dt.date.fromisoformat(days[-1]) if days else None})
 
 
 def _lake_night(cfg: Settings, zone: str, ds: str, columns: list[str]) -> pd.DataFrame:
@@ -657,6 +684,10 @@ def audit(cfg: Settings, ds: str, run_id: str) -> list[dict]:
                    "detail": f"marts.sesame_scores has {in_marts} rows for {ds}, lake scores {scores.num_rows}"})
     checks.append({"name": "marts.tier_present", "rule": "tier.not_null", "passed": bad_tier == 0,
                    "detail": f"{bad_tier} scores without a tier"})
+    named = tables["identities"].num_rows
+    checks.append({"name": "identities.cover_scores", "rule": "rows.match", "passed": named == scores.num_rows,
+                   "detail": f"{named} of {scores.num_rows} scored users have an identity in the night's KYC "
+                             "snapshot (credit reports name the person they are about)"})
     checks += drift(cfg, ds, scores)
     unmapped = sum(t.column("user_id").null_count for t in tables.values() if "user_id" in t.column_names)
     checks.append({"name": "keys.resolve", "rule": "keys.resolve", "passed": unmapped == 0,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sesame import identity
+
 ORDER_CATEGORIES = (
     # ordinary ecommerce
     "electronics", "apparel", "groceries", "home", "books", "travel",
@@ -23,6 +25,10 @@ CREDIT_PRODUCTS = ("huabei", "jiebei")
 RELATIONS = ("friend", "family", "colleague")
 
 
+# A KYC snapshot is a full daily delivery; one older than this is too stale to score on (or to name anyone by).
+PROFILE_MAX_AGE_DAYS = 30
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -33,6 +39,9 @@ class Column:
     max: float | None = None
     protected: bool = False  # never a model input; used only to measure fairness
     description: str = ""
+    pattern: str | None = None  # a regular expression the whole value must match
+    checksum: str | None = None  # a check character the value must carry: "iso7064_mod11_2" (sesame.identity)
+    keep_last: int | None = None  # past the raw zone, only the last this many characters are kept, behind a mask
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,10 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
             Column("phone_tenure_months", "int", min=0, max=600),
             Column("address_months", "int", min=0, max=1200, description="months at the current address"),
             Column("occupation", "string", required=False),
+            Column("id_document_number", "string", required=False, pattern=identity.PATTERN,
+                   checksum="iso7064_mod11_2", keep_last=identity.KEPT_CHARACTERS,
+                   description=f"{identity.DOCUMENT_TYPE} number (restricted): checked, then only its last "
+                               f"{identity.KEPT_CHARACTERS} characters are kept past the raw zone, masked"),
         ),
     ),
     Source(
@@ -165,6 +178,10 @@ def sources_markdown() -> str:
             if c.min is not None or c.max is not None:
                 rules.append(f"between {c.min:g} and {c.max:g}" if c.min is not None and c.max is not None
                              else (f">= {c.min:g}" if c.min is not None else f"<= {c.max:g}"))
+            if c.pattern:
+                rules.append(f"matches `{c.pattern}`")
+            if c.checksum:
+                rules.append(f"check character {c.checksum}")
             note = "protected: never a model input" if c.protected else c.description
             out.append(f"| {c.name} | {c.type} | {'yes' if c.required else 'no'} | {'; '.join(rules)} | {note} |")
         out.append("")

@@ -73,8 +73,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from sesame import identity
 from sesame.deliveries import MARKER, file_totals, write_marker
 from sesame.progress import Progress
 from sesame.schemas import (
@@ -109,6 +111,13 @@ CITIES: tuple[tuple[str, str, int], ...] = (
     ("Zhoukou", "ZK", 4), ("Shangqiu", "SQ", 4), ("Heze", "HE", 4), ("Anshun", "AS", 4),
     ("Tianshui", "TS", 4), ("Qujing", "QJ", 4),
 )
+# the first four digits of each city's administrative division code (GB/T 2260), for identity card numbers
+_CITY_DIVISION = {
+    "Beijing": 1101, "Shanghai": 3101, "Guangzhou": 4401, "Shenzhen": 4403, "Hangzhou": 3301, "Chengdu": 5101,
+    "Wuhan": 4201, "Nanjing": 3201, "Xi'an": 6101, "Chongqing": 5001, "Suzhou": 3205, "Tianjin": 1201,
+    "Luoyang": 4103, "Guilin": 4503, "Yichang": 4205, "Shantou": 4405, "Yancheng": 3209, "Zhanjiang": 4408,
+    "Zhoukou": 4116, "Shangqiu": 4114, "Heze": 3717, "Anshun": 5204, "Tianshui": 6205, "Qujing": 5303,
+}
 _TIER_SHARE = {1: 0.20, 2: 0.35, 3: 0.25, 4: 0.20}
 _TIER_INCOME = {1: 0.40, 2: 0.15, 3: -0.10, 4: -0.28}   # log-income shift
 _TIER_LOCAL = {1: 0.60, 2: 0.30, 3: 0.00, 4: -0.35}     # propensity for local on-demand services
@@ -208,6 +217,16 @@ def _rng(seed: int, purpose: str, day: int = 0) -> np.random.Generator:
     """A PCG64 generator that depends only on the seed, a purpose label and a day ordinal."""
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(
         [int(seed), zlib.crc32(purpose.encode("utf-8")), int(day)])))
+
+
+def _hash(seed: int, purpose: str, idx: np.ndarray) -> np.ndarray:
+    """SplitMix64 of (seed, purpose, index) as uint64: values that depend on nothing else, drawn without taking
+    anything from a random stream (so adding one leaves every other simulated value as it was)."""
+    base = (int(seed) * 0x9E3779B97F4A7C15 + (zlib.crc32(purpose.encode("utf-8")) << 20)) % 2 ** 64
+    x = np.asarray(idx, dtype=np.uint64) + np.uint64(base)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
 
 
 def _sigmoid(x):
@@ -515,6 +534,7 @@ class _World:
         self._city_tier = tiers.astype(np.int64)
         self._city_p = city_p
         tier = self._city_tier[self.city]
+        self.id_number = self._identity_numbers(birth_city=self.city.copy())
 
         # income and occupation: income follows creditworthiness only loosely, and barely depends on
         # age (pensions are close to the last salary; students often have part-time pay)
@@ -706,6 +726,41 @@ class _World:
         return out
 
     # ---- evolving state --------------------------------------------------------------------------
+    def _identity_numbers(self, birth_city: np.ndarray) -> pa.Array:
+        """Each user's resident identity card number (sesame.identity): the division of the city the user first
+        lived in (a district from 01 to 09), the birth date (a day of the birth year), a sequence unique among
+        those born on that day there, odd for men, and the check character. From hashes, not random streams."""
+        h = _hash(self.seed, "identity_card", np.arange(self.N))
+        division = np.array([_CITY_DIVISION[c] for c, _, _ in CITIES], dtype=np.int64)[birth_city] * 100 + (
+            (h % np.uint64(9)).astype(np.int64) + 1)
+        year = self.birth_year
+        leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+        born = ((year - 1970).astype("datetime64[Y]").astype("datetime64[D]")
+                + ((h >> np.uint64(8)) % (365 + leap).astype(np.uint64)).astype(np.int64))
+        ymd = ((born.astype("datetime64[Y]").astype(np.int64) + 1970) * 10_000
+               + (born.astype("datetime64[M]").astype(np.int64) % 12 + 1) * 100
+               + (born - born.astype("datetime64[M]")).astype(np.int64) + 1)
+        # the sequence: consecutive (from an offset of the group's first member) among those of one division and day
+        order = np.lexsort((born.astype(np.int64), division))
+        key = division[order] * 100_000_000 + ymd[order]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        group = np.cumsum(np.r_[True, key[1:] != key[:-1]]) - 1
+        rank = np.arange(self.N) - starts[group]
+        if len(rank) and rank.max() >= 500:
+            raise ValueError("more than 500 simulated people share a birth day and district")
+        offset = ((h[order][starts] >> np.uint64(32)) % np.uint64(500)).astype(np.int64)[group]
+        sequence = np.empty(self.N, dtype=np.int64)
+        sequence[order] = (offset + rank) % 500
+        sequence = sequence * 2 + (self.gender == "M")
+        first17 = division * 10 ** 11 + ymd * 1000 + sequence
+        total = np.zeros(self.N, dtype=np.int64)
+        for weight in reversed(identity.WEIGHTS):
+            total += first17 % 10 * weight
+            first17 //= 10
+        check = pa.array(list(identity.CHECK_CHARACTERS)).take(pa.array(total % 11))
+        digits = _fixed_width([(division, 6), (ymd, 8), (sequence, 3)], self.N)
+        return pc.binary_join_element_wise(digits, check, "").combine_chunks()
+
     def _init_state(self) -> None:
         N = self.N
         rng = self.rng("state-init")
@@ -906,6 +961,7 @@ class _World:
             "phone_tenure_months": np.clip((d - self.phone_start[:n]) * 12 // 365, 0, 600),
             "address_months": np.clip((d - self.addr_start[:n]) * 12 // 365, 0, 1200),
             "occupation": self.occupation[:n],
+            "id_document_number": self.id_number[:n],
         })
 
     # ---- orders ----------------------------------------------------------------------------------

@@ -77,6 +77,8 @@ ERRORS = {
     401: {"model": Error, "description": "no API key, or an unknown or revoked one"},
     403: {"model": Error, "description": "the API key lacks the scope this endpoint needs"},
     404: {"model": Error, "description": "unknown user or destination"},
+    409: {"model": Error, "description": "the night's KYC snapshot holds no registered name and identity document "
+                                         "for the user: a report must name its holder"},
     413: {"model": Error, "description": "the body is larger than the service accepts (SESAME_SERVICE_MAX_BODY_BYTES)"},
     422: {"model": Error, "description": "malformed request: bad id, page size out of range, unknown field"},
     503: {"model": Error, "description": "no snapshot loaded yet"},
@@ -533,8 +535,11 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
               responses={200: {"description": "the signed report (PDF or HTML); its id in the X-Report-Id header",
                                "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}},
                                            "text/html": {"schema": {"type": "string"}}}},
-                         **_errors(400, 401, 403, 404, 413, 422, 503)},
-              summary="Issue a signed personal credit report (needs the user's recorded consent)")
+                         **_errors(400, 401, 403, 404, 409, 413, 422, 503)},
+              summary="Issue a signed personal credit report (needs the user's recorded consent)",
+              description="The report names the person it is about (the name as registered and the identity "
+                          "document masked to its last four characters, from the night's KYC snapshot); a scored "
+                          "user without them on record gets 409 identity_unavailable and no report.")
     def issue_report(request: Request, body: ReportRequest,
                      principal: Annotated[Principal, Depends(require("reports:issue", "reports.issue"))]):
         try:

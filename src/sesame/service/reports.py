@@ -1,8 +1,11 @@
 """The personal credit report: what a consulate accepts as proof of financial capability.
 
-For one user: score, tier, the five factor sub-scores, reason codes, the score of recent months, the rule versions
-of the destinations the user qualifies for, the issue time, the end of its validity (SESAME_REPORT_VALID_DAYS after
-issue, default 90), the signing key's id and a report id; as HTML or PDF.
+For one user: who the report is about (the name as registered and the identity document masked to its last four
+characters, from the night's KYC snapshot, published as the restricted `identities` dataset, and whether the
+identity was verified), score, tier, the five factor sub-scores, reason codes, the score of recent months, the rule
+versions of the destinations the user qualifies for, the issue time, the end of its validity
+(SESAME_REPORT_VALID_DAYS after issue, default 90), the signing key's id and a report id; as HTML or PDF. A report
+binds a person only if it names one: a user without a registered name and document on record gets none.
 
 Signature. The issued file's bytes are signed with Ed25519 and the signature is appended as a last line, which
 HTML and PDF readers both ignore (an HTML comment after </html>, a PDF comment after %%EOF):
@@ -458,6 +461,10 @@ def build_report(served: Served, user_id: str, published: Path, warehouse: Path 
     found = served.scores.get(user_id)
     if found is None:
         raise ReportError(404, "user_not_found", f"no score for user {user_id} in the current snapshot")
+    person = served.identities.get(user_id) if served.identities is not None else None
+    if person is None or not person["registered_name"] or not person["id_document_masked"]:
+        raise ReportError(409, "identity_unavailable", f"user {user_id} has no registered name and identity document "
+                          "on record in the night's KYC snapshot; a report that cannot name its holder is not issued")
     now = (now or _now()).replace(microsecond=0)
     ds = served.scores.info.ds
     rules = served.visa_rules()
@@ -474,6 +481,9 @@ def build_report(served: Served, user_id: str, published: Path, warehouse: Path 
         "issued_at": format_time(now),
         "valid_until": format_time(now + dt.timedelta(days=valid_days)),
         "user_id": user_id,
+        "holder": {"name": person["registered_name"], "id_document_type": person["id_document_type"],
+                   "id_document_masked": person["id_document_masked"],
+                   "identity_verified": bool(person["identity_verified"]), "kyc_as_of": person["profile_ds"]},
         "score_date": ds,
         "score": found["score"],
         "tier": found["tier"],
@@ -505,8 +515,15 @@ td, th { padding: .25em .8em; text-align: left; border-bottom: 1px solid #ddd; }
 <h1>Sesame personal credit report</h1>
 <p class="sub">Report {{ r.report_id }} &middot; issued {{ r.issued_at }} &middot; valid until {{ r.valid_until }}
 &middot; signed with key {{ key_id }}</p>
+<h2>Holder</h2>
 <table>
+<tr><th>Name (as registered)</th><td>{{ r.holder.name }}</td></tr>
+<tr><th>Identity document</th><td>{{ r.holder.id_document_type }} {{ r.holder.id_document_masked }}</td></tr>
+<tr><th>Identity verified</th><td>{{ "yes (ID document and face checks passed)" if r.holder.identity_verified
+else "no" }}, as of {{ r.holder.kyc_as_of }}</td></tr>
 <tr><th>User id</th><td>{{ r.user_id }}</td></tr>
+</table>
+<table>
 <tr><th>Score date</th><td>{{ r.score_date }}</td></tr>
 <tr><th>Score</th><td><span class="score">{{ r.score }}</span> of 350&ndash;950</td></tr>
 <tr><th>Tier</th><td>{{ r.tier }}</td></tr>
@@ -537,7 +554,8 @@ td, th { padding: .25em .8em; text-align: left; border-bottom: 1px solid #ddd; }
 published key set and revocation list: <code>sesame credit-report verify FILE --keys report-keys.json --revocations
 report-revocations.json</code>, or by sending it to the verification endpoint of the Sesame score service
 (POST /v1/reports/verify). Any change to this file makes verification fail; after {{ r.valid_until }}, or once
-revoked, it is no longer valid.</p></footer>
+revoked, it is no longer valid. It is about the holder named above only: compare the name and the last four
+characters of the identity document with the document the bearer presents.</p></footer>
 <script type="application/json" id="sesame-report">{{ payload }}</script>
 </body></html>
 """)
@@ -587,7 +605,15 @@ def render_pdf(report: dict, key_id: str) -> bytes:
                            f"{report['valid_until']} - signed with key {key_id}"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 10)
     pdf.ln(2)
-    table([["User id", report["user_id"]], ["Score date", report["score_date"]],
+    holder = report["holder"]
+    heading("Holder")
+    table([["Name (as registered)", holder["name"]],
+           ["Identity document", f"{holder['id_document_type']} {holder['id_document_masked']}"],
+           ["Identity verified", f"{'yes (ID document and face checks passed)' if holder['identity_verified'] else 'no'}"
+                                 f", as of {holder['kyc_as_of']}"],
+           ["User id", report["user_id"]]], (30, 70), header=False)
+    pdf.ln(2)
+    table([["Score date", report["score_date"]],
            ["Score", f"{report['score']} (of 350-950)"], ["Tier", report["tier"]],
            ["Good:bad odds", f"about {report['odds_good_to_bad']}:1 (600 means 19:1; +50 points double the odds)"],
            ["Model version", report["model_version"]]], (30, 70), header=False)
@@ -616,7 +642,9 @@ def render_pdf(report: dict, key_id: str) -> bytes:
         "key set and revocation list: `sesame credit-report verify FILE --keys report-keys.json --revocations "
         "report-revocations.json`, or by sending it to the verification endpoint of the Sesame score service "
         "(POST /v1/reports/verify). Any change to this file makes verification fail; after "
-        f"{report['valid_until']}, or once revoked, it is no longer valid."), new_x="LMARGIN", new_y="NEXT")
+        f"{report['valid_until']}, or once revoked, it is no longer valid. It is about the holder named above only: "
+        "compare the name and the last four characters of the identity document with the document the bearer "
+        "presents."), new_x="LMARGIN", new_y="NEXT")
     pdf.embed_file(bytes=json.dumps(report, ensure_ascii=False, indent=1).encode("utf-8"),
                    basename=f"{report['report_id']}.json", desc="the report's contents, machine-readable",
                    modification_date=issued, creation_date=issued)

@@ -34,8 +34,9 @@ log = logging.getLogger(__name__)
 
 SCORES, VISA, EXCLUSIONS = "sesame_scores", "visa_eligibility", "score_exclusions"
 RULES, CHECKS, CODES = "visa_rules", "visa_rule_checks", "reason_code_dictionary"
+IDENTITIES = "identities"
 # What the service loads of a night, all of it from the one read of NIGHT.
-DATASETS = (SCORES, VISA, EXCLUSIONS, RULES, CHECKS, CODES)
+DATASETS = (SCORES, VISA, EXCLUSIONS, RULES, CHECKS, CODES, IDENTITIES)
 # The major version of the published datasets' contracts (contracts/<dataset>/v1.json) this service reads.
 SERVED_MAJOR = 1
 SCORE_COLUMNS = ("user_id", "score", "tier", *(f"{f}_score" for f in FACTORS), "reason_codes", "model_version")
@@ -46,6 +47,8 @@ RULE_COLUMNS = ("destination", "rule_version", "min_score", "require_identity_ve
 CHECK_COLUMNS = ("destination", "user_id", "rule_version", "score", "history_days", "qualifying_nights", "eligible",
                  "failed_conditions")
 CODE_COLUMNS = ("reason_code", "factor", "description_en", "description_zh")
+IDENTITY_COLUMNS = ("user_id", "registered_name", "id_document_type", "id_document_masked", "identity_verified",
+                    "profile_ds")
 
 
 class SnapshotLoadError(RuntimeError):
@@ -261,6 +264,31 @@ class RuleChecksIndex:
                 "qualifying_nights": int(arrays["qualifying_nights"][i])}
 
 
+class IdentitiesIndex:
+    """identities: who each scored user is (registered name, masked document), for credit reports only; kept as
+    the Arrow table sorted by user_id and looked up by binary search, not as a million Python objects."""
+
+    def __init__(self, table: pa.Table, info: SnapshotInfo):
+        self.info = info
+        self.table = table.select(list(IDENTITY_COLUMNS)).sort_by("user_id").combine_chunks()
+        ids = self.table.column("user_id").cast(pa.binary()).to_numpy(zero_copy_only=False).astype(np.bytes_)
+        if len(ids) and (ids[1:] == ids[:-1]).any():
+            raise SnapshotLoadError(f"{info.dataset} {info.snapshot}: user_id is not unique")
+        self.users = ids
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def get(self, user_id: str) -> dict | None:
+        key = user_id.encode("utf-8")
+        i = int(np.searchsorted(self.users, key))
+        if i >= len(self.users) or self.users[i] != key:
+            return None
+        row = self.table.slice(i, 1).to_pylist()[0]
+        row["profile_ds"] = row["profile_ds"].isoformat()
+        return row
+
+
 @dataclass(frozen=True)
 class Served:
     """What requests read: replaced whole, never mutated. Nights published before a dataset existed have none of
@@ -271,6 +299,7 @@ class Served:
     rules: RulesIndex | None = None
     checks: RuleChecksIndex | None = None
     codes: ReasonCodesIndex | None = None
+    identities: IdentitiesIndex | None = None
 
     def indexes(self) -> dict:
         return {d: getattr(self, f) for d, f in FIELDS.items() if getattr(self, f) is not None}
@@ -288,7 +317,8 @@ class Served:
                 {"code": c, "factor": None, "description_en": c, "description_zh": c} for c in codes]
 
 
-FIELDS = {SCORES: "scores", VISA: "visa", EXCLUSIONS: "exclusions", RULES: "rules", CHECKS: "checks", CODES: "codes"}
+FIELDS = {SCORES: "scores", VISA: "visa", EXCLUSIONS: "exclusions", RULES: "rules", CHECKS: "checks", CODES: "codes",
+          IDENTITIES: "identities"}
 
 
 def read_verified(folder: Path, dataset: str, required: tuple[str, ...]) -> tuple[pa.Table, dict]:
@@ -334,7 +364,8 @@ def load(root: Path, dataset: str, snapshot: str):
     folder = root / dataset / snapshot
     columns, index = {SCORES: (SCORE_COLUMNS, ScoresIndex), VISA: (VISA_COLUMNS, EligibilityIndex),
                       EXCLUSIONS: (EXCLUSION_COLUMNS, ExclusionsIndex), RULES: (RULE_COLUMNS, RulesIndex),
-                      CHECKS: (CHECK_COLUMNS, RuleChecksIndex), CODES: (CODE_COLUMNS, ReasonCodesIndex)}[dataset]
+                      CHECKS: (CHECK_COLUMNS, RuleChecksIndex), CODES: (CODE_COLUMNS, ReasonCodesIndex),
+                      IDENTITIES: (IDENTITY_COLUMNS, IdentitiesIndex)}[dataset]
     table, manifest = read_verified(folder, dataset, columns)
     info = SnapshotInfo(dataset, snapshot, str(manifest["ds"]), str(manifest["run_id"]), table.num_rows,
                         str(manifest.get("created_at", "")),
