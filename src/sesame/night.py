@@ -547,12 +547,13 @@ def _identities(cfg: Settings, ds: str, scored: pd.Series) -> pd.DataFrame:
     columns = ["user_id", "full_name", "identity_verified", "id_document_number"]
     first = (dt.date.fromisoformat(ds) - dt.timedelta(days=PROFILE_MAX_AGE_DAYS - 1)).isoformat()
     zone = cfg.zone("validated", "users")
-    days = sorted(p.name[3:] for p in zone.glob("ds=*") if first <= p.name[3:] <= ds and any(p.glob("*.parquet")))
-    if days:
-        profile = pq.read_table(zone / f"ds={days[-1]}")
-        found = profile.select([c for c in columns if c in profile.column_names]).to_pandas()
-    else:
-        found = pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    found, profile_ds = pd.DataFrame({c: pd.Series(dtype=object) for c in columns}), None
+    for day in sorted((p.name[3:] for p in zone.glob("ds=*") if first <= p.name[3:] <= ds
+                       and any(p.glob("*.parquet"))), reverse=True):
+        profile = pq.read_table(zone / f"ds={day}")
+        if profile.num_rows:  # the latest snapshot with rows, as Spark's max(ds) over the rows finds it
+            found, profile_ds = profile.select([c for c in columns if c in profile.column_names]).to_pandas(), day
+            break
     found = found.reindex(columns=columns)
     found = found[found["user_id"].isin(set(scored))]
     document = found["id_document_number"].astype(object).where(found["id_document_number"].notna(), None)
@@ -560,7 +561,7 @@ def _identities(cfg: Settings, ds: str, scored: pd.Series) -> pd.DataFrame:
         "ds": dt.date.fromisoformat(ds), "user_id": found["user_id"], "registered_name": found["full_name"],
         "id_document_type": document.notna().map({True: DOCUMENT_TYPE, False: None}),
         "id_document_masked": document, "identity_verified": found["identity_verified"].astype(int) == 1,
-        "profile_ds": dt.date.fromisoformat(days[-1]) if days else None})
+        "profile_ds": dt.date.fromisoformat(profile_ds) if profile_ds else None})
 
 
 def _lake_night(cfg: Settings, zone: str, ds: str, columns: list[str]) -> pd.DataFrame:
