@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from sesame import identity, snapshots
+from sesame.scale import tier_of
 
 FACTORS = ("credit_history", "behavior_preference", "fulfillment_capacity", "identity_traits", "social_connections")
 CHECKS = [{"name": "all", "passed": True}]
@@ -28,11 +29,6 @@ def user_ids(n: int) -> list[str]:
 
 def score_of(i: int, shift: int = 0) -> int:
     return min(950, 350 + (i * 37) % 601 + shift)
-
-
-def tier_of(score: int) -> str:
-    return ("poor" if score < 550 else "fair" if score < 600 else "good" if score < 650
-            else "very_good" if score < 700 else "excellent")
 
 
 def scores_table(ds: str, n: int, shift: int = 0) -> pa.Table:

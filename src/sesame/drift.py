@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sesame.scale import OUTER_EDGES
+
 WARN_PSI = 0.10
 FAIL_PSI = 0.25
 
@@ -34,7 +36,7 @@ def development_profile(model, X: pd.DataFrame) -> dict:
     """What the card keeps of the development sample for drift checks."""
     scores = model.score(X)
     edges = np.unique(np.quantile(scores, np.linspace(0, 1, 11)))
-    edges[0], edges[-1] = 349.5, 950.5
+    edges[0], edges[-1] = OUTER_EDGES
     points = model.points(X)
     return {"score_edges": edges.tolist(), "score_shares": _score_shares(scores, edges),
             "points_shares": {c: _point_shares(points[c]) for c in points.columns}}

@@ -5,9 +5,11 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from sesame import scale
+
 # Score bands for bad-rate tables: the tiers of the contract, the top tier split at the visa thresholds.
-BANDS = [350, 550, 600, 650, 700, 750, 951]
-BAND_LABELS = ["350-549", "550-599", "600-649", "650-699", "700-749", "750-950"]
+BANDS = list(scale.BAD_RATE_BANDS)
+BAND_LABELS = [f"{low}-{high - 1}" for low, high in zip(BANDS, BANDS[1:])]
 
 
 def auc(y, p_bad) -> float:
@@ -88,7 +90,7 @@ def auc_by_group(y, p_bad, groups) -> dict:
 
 # ------------------------------------------------------------------------------------------------ calibration
 # Calibration is read in 50-point score bands; the top band closes at 950.
-CALIBRATION_BANDS = list(range(350, 951, 50))
+CALIBRATION_BANDS = list(scale.CALIBRATION_BANDS)
 
 
 def wilson_interval(bads: int, rows: int, z: float = 1.959964) -> tuple[float, float]:

@@ -29,6 +29,7 @@ import pandas as pd
 from sesame import FACTORS
 from sesame.config import Settings
 from sesame.durable import write_atomic
+from sesame.scale import OUTER_EDGES, SCORE_MAX, SCORE_MIN, TIERS, tier_of
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +37,6 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 # The stages of sesame_nightly in order (task ids of dags/sesame_nightly.py).
 STAGE_ORDER = ("check_deliveries", "ingest", "quality_gate", "features", "feature_store", "score", "warehouse",
                "audit", "publish", "report")
-TIERS = [("poor", 350, 549), ("fair", 550, 599), ("good", 600, 649), ("very_good", 650, 699),
-         ("excellent", 700, 950)]
-TIER_NAMES = [t[0] for t in TIERS]
 FACTOR_COLUMNS = [f"{f}_score" for f in FACTORS]
 SAMPLE_KEYS = 10  # user keys listed per destination and change; the full lists are in the warehouse
 
@@ -51,10 +49,6 @@ def report_path(cfg: Settings, ds: str, run_id: str) -> Path:
 
 
 # ------------------------------------------------------------------ pure builders (small frames in, rows out)
-
-def tier_of(score: float) -> str:
-    return next(name for name, _, high in TIERS if score <= high)
-
 
 def score_stats(scores: pd.Series) -> dict:
     s = pd.Series(scores, dtype=float).dropna()
@@ -71,7 +65,7 @@ def score_psi(tonight: pd.Series, previous: pd.Series) -> float | None:
     if len(tonight) == 0 or len(previous) == 0:
         return None
     edges = np.unique(np.quantile(np.asarray(previous, dtype=float), np.linspace(0, 1, 11)))
-    edges[0], edges[-1] = 349.5, 950.5
+    edges[0], edges[-1] = OUTER_EDGES
     return _psi_shares(_score_shares(previous, edges), _score_shares(tonight, edges))
 
 
@@ -226,7 +220,7 @@ def svg(fig, name: str) -> str:
 def plot_score_distribution(tonight: pd.Series, previous: pd.Series | None, ds: str, previous_ds: str | None) -> str:
     fig = _figure(8, 3.2)
     ax = fig.add_subplot()
-    bins = np.arange(350, 951, 20)
+    bins = np.arange(SCORE_MIN, SCORE_MAX + 1, 20)
     ax.hist(np.asarray(tonight, dtype=float), bins=bins, density=True, color=TONIGHT, alpha=0.75,
             label=f"{ds} ({len(tonight):,} users)")
     if previous is not None and len(previous):
@@ -234,7 +228,7 @@ def plot_score_distribution(tonight: pd.Series, previous: pd.Series | None, ds: 
                 color="#444", label=f"{previous_ds} ({len(previous):,} users)")
     for _, low, _ in TIERS[1:]:
         ax.axvline(low, color="#999", linewidth=0.6, linestyle=":")
-    ax.set_xlim(350, 950)
+    ax.set_xlim(SCORE_MIN, SCORE_MAX)
     ax.set_xlabel("score")
     ax.set_ylabel("share of users per point")
     ax.legend(loc="upper left", frameon=False)
@@ -317,7 +311,7 @@ def plot_calibration(bands: list[dict], name: str) -> str:
                 label="observed (95% Wilson interval)")
     ax.plot(mid, claimed, color="#444", marker="_", linewidth=1.5, label="claimed by the score's odds")
     ax.set_yscale("symlog", linthresh=0.1)
-    ax.set_xlim(350, 950)
+    ax.set_xlim(SCORE_MIN, SCORE_MAX)
     ax.set_xlabel("score band")
     ax.set_ylabel("bad rate, %")
     ax.legend(frameon=False, fontsize=8)

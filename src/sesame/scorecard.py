@@ -60,6 +60,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
 from sesame import FACTORS, __version__
+from sesame.scale import BASE_ODDS, BASE_SCORE, PDO, scaling_factor, scaling_offset
+from sesame.scale import SCORE_MAX as MAX_SCORE
+from sesame.scale import SCORE_MIN as MIN_SCORE
 from sesame.schemas import PROTECTED_COLUMNS
 
 __all__ = [
@@ -84,11 +87,7 @@ __all__ = [
     "score_to_odds",
 ]
 
-PDO = 50.0
-BASE_SCORE = 600.0
-BASE_ODDS = 19.0
-MIN_SCORE = 350
-MAX_SCORE = 950
+# The scale (PDO, BASE_SCORE, BASE_ODDS, MIN_SCORE, MAX_SCORE, scaling_factor, scaling_offset) is sesame.scale's.
 MAX_REASON_CODES = 4
 DEFAULT_FACTOR_CAPS: dict[str, float] = {"social_connections": 60.0}
 
@@ -111,20 +110,10 @@ FORMAT_VERSION = 2
 # Scaling helpers
 # --------------------------------------------------------------------------------------------------
 
-def scaling_factor(pdo: float = PDO) -> float:
-    """Points per unit of ln(odds): ``pdo / ln 2``."""
-    return float(pdo) / math.log(2.0)
-
-
-def scaling_offset(pdo: float = PDO, base_score: float = BASE_SCORE, base_odds: float = BASE_ODDS) -> float:
-    """The score at ln(odds) = 0: ``base_score - factor * ln(base_odds)``."""
-    return float(base_score) - scaling_factor(pdo) * math.log(base_odds)
-
-
 def odds_to_score(odds_good, pdo: float = PDO, base_score: float = BASE_SCORE, base_odds: float = BASE_ODDS):
     """Good:bad odds to an (unrounded, unclipped) score. ``odds_to_score(19) == 600``.
 
-    Accepts a number or an array; returns the same shape.
+    Accepts a number or an array; returns the same shape (sesame.scale.odds_to_score is the one-number form).
     """
     odds = np.asarray(odds_good, dtype=float)
     if np.any(odds <= 0):
@@ -136,7 +125,7 @@ def odds_to_score(odds_good, pdo: float = PDO, base_score: float = BASE_SCORE, b
 def score_to_odds(score, pdo: float = PDO, base_score: float = BASE_SCORE, base_odds: float = BASE_ODDS):
     """A score to the good:bad odds it stands for. ``score_to_odds(750) == 152`` (19 doubled 3 times).
 
-    Accepts a number or an array; returns the same shape.
+    Accepts a number or an array; returns the same shape (sesame.scale.score_to_odds is the one-number form).
     """
     s = np.asarray(score, dtype=float)
     out = np.exp((s - scaling_offset(pdo, base_score, base_odds)) / scaling_factor(pdo))

@@ -24,6 +24,7 @@ from sesame.config import Settings
 from sesame.drift import development_profile
 from sesame.features import DIRECTION_OF, FACTOR_OF, FEATURES, REASON_CODE_OF
 from sesame.registry import Registry
+from sesame.scale import BASE_ODDS, BASE_SCORE, PDO, SCORE_MAX, SCORE_MIN
 from sesame.segments import NO_CREDIT_FILE, SEGMENTS, SegmentedScorecard
 
 FAIRNESS_THRESHOLDS = (700, 750)
@@ -114,10 +115,8 @@ def fit(dev: pd.DataFrame, inputs: list[str], cfg: Settings) -> tuple[SegmentedS
 
 
 def clipped_shares(scores) -> dict:
-    from sesame.scorecard import MAX_SCORE, MIN_SCORE
-
     scores = np.asarray(scores)
-    return {"at_max": float(np.mean(scores >= MAX_SCORE)), "at_min": float(np.mean(scores <= MIN_SCORE))}
+    return {"at_max": float(np.mean(scores >= SCORE_MAX)), "at_min": float(np.mean(scores <= SCORE_MIN))}
 
 
 def evaluate(model, frame: pd.DataFrame, segment: str) -> dict:
@@ -269,7 +268,8 @@ def model_card(model: SegmentedScorecard, inputs: list[str], dev: pd.DataFrame, 
         "trained_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "model": "Segmented scorecards: monotonic optimal binning in the registry's direction of risk, weight of "
                  "evidence, logistic regression, social factor capped by a constrained refit",
-        "scaling": {"base_score": 600, "base_odds": 19, "pdo": 50, "min": 350, "max": 950},
+        "scaling": {"base_score": int(BASE_SCORE), "base_odds": int(BASE_ODDS), "pdo": int(PDO), "min": SCORE_MIN,
+                    "max": SCORE_MAX},
         "label": label_definition(cfg),
         "segments": list(model.segments),
         "population": population,

@@ -36,6 +36,7 @@ import numpy as np
 import pyarrow as pa
 
 from sesame.config import REPO_ROOT, Settings
+from sesame.scale import SCORE_MAX, SCORE_MIN, TIERS
 
 RESULTS = REPO_ROOT / "benchmarks"
 RESULT_FILE = RESULTS / "service.json"
@@ -51,9 +52,8 @@ IDLE_REUSE_SECONDS = 3.0
 
 def synthetic_scores(users: int, seed: int = 11) -> pa.Table:
     rng = np.random.default_rng(seed)
-    score = np.clip(np.rint(rng.normal(640, 70, users)), 350, 950).astype(np.int32)
-    tier = np.select([score < 550, score < 600, score < 650, score < 700], ["poor", "fair", "good", "very_good"],
-                     "excellent")
+    score = np.clip(np.rint(rng.normal(640, 70, users)), SCORE_MIN, SCORE_MAX).astype(np.int32)
+    tier = np.select([score <= high for _, _, high in TIERS[:-1]], [name for name, _, _ in TIERS[:-1]], TIERS[-1][0])
     lengths = rng.integers(0, 5, users)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
     codes = pa.array(np.array(REASONS)[rng.integers(0, len(REASONS), int(offsets[-1]))])
@@ -63,7 +63,7 @@ def synthetic_scores(users: int, seed: int = 11) -> pa.Table:
         "segment": pa.array(np.where(rng.random(users) < 0.7, "credit_file", "no_credit_file")),
         "score": score,
         **{f"{f}_score": np.round(rng.uniform(0, 100, users), 2) for f in FACTORS},
-        **{f"{f}_points": ((score - 350) // 5).astype(np.int32) for f in FACTORS},
+        **{f"{f}_points": ((score - SCORE_MIN) // 5).astype(np.int32) for f in FACTORS},
         "reason_codes": pa.ListArray.from_arrays(pa.array(offsets), codes),
         "model_version": pa.array(["scorecard-bench"] * users, pa.string()),
         "tier": pa.array(tier),

@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sesame.scale import SCORE_MAX, SCORE_MIN, TIER_NAMES
 from sesame.service.consent import DEFAULT_VALID_DAYS, max_valid_days_from_env
 
 # Upstream user ids: letters, digits and . _ : - (at most 64); anything else is refused with 422 before any
@@ -15,7 +16,7 @@ MAX_PAGE_SIZE = 1000
 # The longest a consent may last, as the service starts with it (the register itself enforces the value in force).
 MAX_CONSENT_DAYS = max_valid_days_from_env()
 
-Tier = Literal["poor", "fair", "good", "very_good", "excellent"]
+Tier = Literal[TIER_NAMES]  # poor, fair, good, very_good, excellent
 
 
 class Error(BaseModel):
@@ -52,7 +53,7 @@ class ScoreResponse(BaseModel):
 
     user_id: str
     ds: str = Field(description="the night the score was computed for")
-    score: int = Field(ge=350, le=950)
+    score: int = Field(ge=SCORE_MIN, le=SCORE_MAX)
     tier: Tier
     sub_scores: SubScores = Field(description="each factor 0-100; null where the user's segment scorecard has no "
                                               "characteristic of that factor")

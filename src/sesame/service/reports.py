@@ -53,6 +53,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sesame import snapshots
 from sesame.config import positive_env
 from sesame.durable import write_atomic
+from sesame.scale import score_to_odds
 from sesame.service import reference
 from sesame.service.access import write_private
 from sesame.service.layout import ServiceFiles
@@ -400,16 +401,6 @@ def _append_durably(path: Path, text: str) -> None:
 
 # ---------------------------------------------------------------------------------------------- content
 
-def tier_of(score: int) -> str:
-    return ("poor" if score < 550 else "fair" if score < 600 else "good" if score < 650
-            else "very_good" if score < 700 else "excellent")
-
-
-def odds_of(score: int) -> float:
-    """Good:bad odds the score stands for (600 = 19:1, every 50 points double them)."""
-    return 19.0 * 2 ** ((score - 600) / 50)
-
-
 def score_history(user_id: str, published: Path, warehouse: Path | None, user_key: str | None,
                   until: str, months: int = HISTORY_MONTHS) -> list[dict]:
     """The score at the last scored night of each of the recent months: from the warehouse (every night, by
@@ -487,7 +478,7 @@ def build_report(served: Served, user_id: str, published: Path, warehouse: Path 
         "score_date": ds,
         "score": found["score"],
         "tier": found["tier"],
-        "odds_good_to_bad": round(odds_of(found["score"]), 1),
+        "odds_good_to_bad": round(score_to_odds(found["score"]), 1),
         "model_version": found["model_version"],
         "sub_scores": [{"factor": f, "label": FACTOR_LABELS[f], "score": found["sub_scores"][f]}
                        for f in reference.FACTORS],
