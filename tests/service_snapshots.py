@@ -2,17 +2,15 @@
 (no Spark): users U00000001.. with scores spread over 350-950, and visa lists derived from the scores."""
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 from pathlib import Path
 
 import pyarrow as pa
 
-from sesame import identity, snapshots
+from sesame import FACTORS, identity, snapshots
 from sesame.scale import tier_of
 
-FACTORS = ("credit_history", "behavior_preference", "fulfillment_capacity", "identity_traits", "social_connections")
 CHECKS = [{"name": "all", "passed": True}]
 # The rules the synthetic nights judge by: CH's history requirement is longer than any user's, so nobody is on
 # it; its minimum score differs from the repository's rule, so a test can tell which one the service read.
@@ -20,7 +18,6 @@ RULES = {"LU": {"min_score": 750, "min_history_days": 180}, "SG": {"min_score": 
          "CH": {"min_score": 820, "min_history_days": 365}}
 MIN_SCORE = {d: r["min_score"] for d, r in RULES.items()}
 REASONS = ["CH01", "FC02", "BP03", "IT01", "SC02"]
-REGISTRY = Path(__file__).resolve().parents[1] / "dbt" / "seeds" / "feature_registry.csv"
 
 
 def user_ids(n: int) -> list[str]:
@@ -97,9 +94,9 @@ def rule_checks_table(ds: str, n: int, shift: int = 0) -> pa.Table:
 
 
 def reason_codes_table() -> pa.Table:
-    with open(REGISTRY, encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    return pa.table({c: pa.array([r[c] for r in rows], pa.string())
+    from sesame.features import FEATURES  # the feature registry, as the library reads it
+
+    return pa.table({c: pa.array([f.name if c == "feature" else getattr(f, c) for f in FEATURES], pa.string())
                      for c in ("reason_code", "factor", "feature", "definition", "description_en", "description_zh")})
 
 

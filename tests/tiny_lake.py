@@ -26,7 +26,6 @@ build), C is delivered on night 2 and F on night 3.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
@@ -41,6 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sesame import identity
+from sesame.features import FEATURES as REGISTRY
 
 REPO = Path(__file__).resolve().parents[1]
 DBT_DIR = REPO / "dbt"
@@ -48,8 +48,8 @@ DBT_DIR = REPO / "dbt"
 SECRET = "3c9a1f0e7b52d84c6e1a9f3b0d7c25e8a4f6b1d9c3e70a52"
 NIGHTS = ["2026-03-01", "2026-03-02", "2026-03-03"]
 
-FEATURES = [row["feature"] for row in csv.DictReader((DBT_DIR / "seeds" / "feature_registry.csv").open())]
-REASON_CODES = [row["reason_code"] for row in csv.DictReader((DBT_DIR / "seeds" / "feature_registry.csv").open())]
+FEATURES = [f.name for f in REGISTRY]
+REASON_CODES = [f.reason_code for f in REGISTRY]
 
 # user: (scores per night, None = not scored that night), identity_verified, history_days
 USERS: dict[str, tuple[list[int | None], int, int]] = {

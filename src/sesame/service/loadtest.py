@@ -35,13 +35,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from sesame import FACTORS
 from sesame.config import REPO_ROOT, Settings
 from sesame.scale import SCORE_MAX, SCORE_MIN, TIERS
 
 RESULTS = REPO_ROOT / "benchmarks"
 RESULT_FILE = RESULTS / "service.json"
 DS = "2026-11-23"
-FACTORS = ("credit_history", "behavior_preference", "fulfillment_capacity", "identity_traits", "social_connections")
 REASONS = ["CH01", "CH03", "BP02", "FC02", "FC04", "IT01", "SC02", "SC03"]
 TARGET_P99_MS = 10.0
 # uvicorn closes keep-alive connections idle for 5 s; the generator does not reuse one idle for longer than this

@@ -15,7 +15,6 @@ from pathlib import Path
 from sesame.config import REPO_ROOT
 
 SEEDS = REPO_ROOT / "dbt" / "seeds"
-FACTORS = ("credit_history", "behavior_preference", "fulfillment_capacity", "identity_traits", "social_connections")
 
 
 @dataclass(frozen=True)

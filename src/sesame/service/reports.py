@@ -50,11 +50,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from sesame import snapshots
+from sesame import FACTORS, snapshots
 from sesame.config import positive_env
 from sesame.durable import write_atomic
 from sesame.scale import score_to_odds
-from sesame.service import reference
 from sesame.service.access import write_private
 from sesame.service.layout import ServiceFiles
 from sesame.service.store import Served
@@ -481,7 +480,7 @@ def build_report(served: Served, user_id: str, published: Path, warehouse: Path 
         "odds_good_to_bad": round(score_to_odds(found["score"]), 1),
         "model_version": found["model_version"],
         "sub_scores": [{"factor": f, "label": FACTOR_LABELS[f], "score": found["sub_scores"][f]}
-                       for f in reference.FACTORS],
+                       for f in FACTORS],
         "reason_codes": served.explain_codes(found["reason_codes"]),
         "history": score_history(user_id, published, warehouse, user_key, ds),
         "qualifying_destinations": qualifying,

@@ -26,7 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sesame.service.reference import FACTORS, ReasonCode, VisaRule
+from sesame import FACTORS
+from sesame.service.reference import ReasonCode, VisaRule
 from sesame.contracts import VISA_CONDITIONS, major_of
 from sesame.snapshots import NIGHT_POINTER, schema_version
 
