@@ -19,7 +19,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from sesame.config import Settings, settings
+from sesame.config import Settings, days_before, settings
 from sesame.features import DBT_FEATURES, SPARK_FEATURES
 from sesame.segments import CREDIT_FILE, NO_CREDIT_FILE
 from sesame.schemas import PROFILE_MAX_AGE_DAYS
@@ -36,7 +36,7 @@ def known_by(df: DataFrame, night: str, window_days: int | None = None) -> DataF
     length of history."""
     out = df.filter((F.col("ds") <= F.lit(night)) & (F.col("event_date") <= F.to_date(F.lit(night))))
     if window_days:
-        first_day = (dt.date.fromisoformat(night) - dt.timedelta(days=window_days - 1)).isoformat()
+        first_day = days_before(night, window_days - 1)
         out = out.filter((F.col("ds") >= F.lit(first_day)) & (F.col("event_date") >= F.to_date(F.lit(first_day))))
     return out
 
@@ -49,7 +49,7 @@ def delinquent_users(bills: DataFrame, night: str) -> DataFrame:
 def profile(users: DataFrame, night: str) -> DataFrame:
     """The latest KYC snapshot delivered in the month up to the night (bounded, so that finding it does not
     scan every snapshot of history)."""
-    first = (dt.date.fromisoformat(night) - dt.timedelta(days=PROFILE_MAX_AGE_DAYS - 1)).isoformat()
+    first = days_before(night, PROFILE_MAX_AGE_DAYS - 1)
     u = users.filter((F.col("ds") <= F.lit(night)) & (F.col("ds") >= F.lit(first)))
     last_ds = u.agg(F.max("ds")).first()[0]
     return u.filter(F.col("ds") == F.lit(last_ds)) if last_ds else u.limit(0)
@@ -201,7 +201,7 @@ def saw_every_delivery(cfg: Settings, night: str) -> bool:
     """Whether last night's windows and state were computed after every earlier delivery day was last ingested.
     A late delivery (a day re-delivered, a hold released) is ingested, with the days after it, by a later night:
     then the sums of last night lack it, and tonight must be computed from the whole history, as a rebuild is."""
-    previous = (dt.date.fromisoformat(night) - dt.timedelta(days=1)).isoformat()
+    previous = days_before(night, 1)
     folders = [cfg.zone("features", "windows", ds=previous),
                *[cfg.zone("features", "state", name, ds=previous) for name in STATES]]
     computed = min(_written_at(f) for f in folders)
@@ -226,7 +226,7 @@ def ensure_daily(spark: SparkSession, cfg: Settings, sources: dict[str, DataFram
 def night_windows(spark: SparkSession, cfg: Settings, daily: DataFrame, night: str, incremental: bool) -> DataFrame:
     """The night's window sums: from last night's when they exist (incremental), otherwise recomputed."""
     zone = cfg.zone("features", "windows")
-    previous = cfg.zone("features", "windows", ds=(dt.date.fromisoformat(night) - dt.timedelta(days=1)).isoformat())
+    previous = cfg.zone("features", "windows", ds=days_before(night, 1))
     if incremental and previous.exists():
         windows = windows_incremental(spark.read.parquet(str(previous)), daily, night)
     else:
@@ -240,7 +240,7 @@ def night_state(spark: SparkSession, cfg: Settings, sources: dict[str, DataFrame
     """The night's state tables (spark_jobs/state.py): each one last night's folded with tonight's delivery when
     it exists (incremental), otherwise folded from the whole history; written to
     lake/features/state/<name>/ds=night."""
-    previous_night = (dt.date.fromisoformat(night) - dt.timedelta(days=1)).isoformat()
+    previous_night = days_before(night, 1)
     out = {}
     for name, (source, fold) in STATES.items():
         previous = cfg.zone("features", "state", name, ds=previous_night)

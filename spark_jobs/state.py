@@ -19,17 +19,18 @@ is the earliest report still inside the year, and a bill whose arrears only grow
 """
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from sesame.config import days_before
+
 YEAR = 365
 
 
 def _days_before(night: str, days: int):
-    return F.to_date(F.lit((dt.date.fromisoformat(night) - dt.timedelta(days=days)).isoformat()))
+    return F.to_date(F.lit(days_before(night, days)))
 
 
 def _year_start(night: str):

@@ -12,12 +12,12 @@ windows from the daily aggregates: the first night, a rebuild, and the check in 
 """
 from __future__ import annotations
 
-import datetime as dt
 import functools
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from sesame.config import days_before
 from sesame.schemas import ESSENTIAL_CATEGORIES, LOCAL_SERVICE_CATEGORIES
 
 WINDOWS = (7, 30, 90, 365)
@@ -51,10 +51,6 @@ def daily_aggregates(orders: DataFrame, payments: DataFrame) -> DataFrame:
     return o.join(p, ["ds", "user_id", "event_date"], "full").fillna(0.0, subset=list(METRICS))
 
 
-def _day(night: str, minus: int) -> str:
-    return (dt.date.fromisoformat(night) - dt.timedelta(days=minus)).isoformat()
-
-
 def _window_sums(daily: DataFrame, night: str, condition) -> DataFrame:
     """Per user, for every metric and window w, the sum of `metric` over rows where condition(w) holds."""
     return daily.groupBy("user_id").agg(*[
@@ -64,7 +60,7 @@ def _window_sums(daily: DataFrame, night: str, condition) -> DataFrame:
 def windows_full(daily: DataFrame, night: str) -> DataFrame:
     """The windows of the night recomputed from every daily aggregate delivered by it."""
     n = F.to_date(F.lit(night))
-    known = daily.filter((F.col("ds") <= night) & (F.col("ds") >= _day(night, max(WINDOWS) - 1))
+    known = daily.filter((F.col("ds") <= night) & (F.col("ds") >= days_before(night, max(WINDOWS) - 1))
                          & (F.col("event_date") <= n))
     return _window_sums(known, night, lambda w: F.col("event_date") > F.date_sub(n, w))
 
@@ -75,7 +71,7 @@ def windows_incremental(previous: DataFrame, daily: DataFrame, night: str) -> Da
     tonight = daily.filter((F.col("ds") == night) & (F.col("event_date") <= n))
     entering = _window_sums(tonight, night, lambda w: F.col("event_date") > F.date_sub(n, w))
     leaving_days = [F.date_sub(n, w) for w in WINDOWS]
-    earlier = daily.filter((F.col("ds") < night) & (F.col("ds") >= _day(night, max(WINDOWS)))
+    earlier = daily.filter((F.col("ds") < night) & (F.col("ds") >= days_before(night, max(WINDOWS)))
                            & F.col("event_date").isin(*leaving_days))
     leaving = _window_sums(earlier, night, lambda w: F.col("event_date") == F.date_sub(n, w))
     cols = window_columns()

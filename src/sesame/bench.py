@@ -41,7 +41,7 @@ from pathlib import Path
 import pandas as pd
 import psutil
 
-from sesame.config import REPO_ROOT, Settings
+from sesame.config import REPO_ROOT, Settings, days_before
 from sesame.progress import track
 
 RESULTS = REPO_ROOT / "benchmarks"
@@ -163,7 +163,7 @@ def history_lake(work: Path) -> tuple[Settings, int, dict[str, str], dict[str, d
     if not (cfg.lake / "accounting" / f"ds={END.isoformat()}").exists():
         steps["ingest"] = spark_job(cfg, "ingest", "--ds", END.isoformat(), "--catch-up")
     for label, night in nights.items():
-        before = (dt.date.fromisoformat(night) - dt.timedelta(days=1)).isoformat()
+        before = days_before(night, 1)
         if not has_state(cfg, before):
             steps[f"rebuild_{label}"] = spark_job(cfg, "features", "--ds", before, "--rebuild")
     return cfg, users, nights, steps

@@ -9,7 +9,6 @@ The SQL below restates the Spark transforms on purpose: it exists only to measur
 """
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Callable
 
@@ -17,14 +16,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from sesame.config import Settings
+from sesame.config import Settings, days_before
 from sesame.schemas import ESSENTIAL_CATEGORIES, LOCAL_SERVICE_CATEGORIES
 
 REPEATS = 3
-
-
-def _day(night: str, minus: int) -> str:
-    return (dt.date.fromisoformat(night) - dt.timedelta(days=minus)).isoformat()
 
 
 def _in(values) -> str:
@@ -45,7 +40,7 @@ class Lake:
 
     def state_before(self, name: str) -> str:
         """The night before's state table `name`, as a DuckDB table expression."""
-        return f"read_parquet('{self.night_part('features', 'state', name, ds=_day(self.night, 1))}')"
+        return f"read_parquet('{self.night_part('features', 'state', name, ds=days_before(self.night, 1))}')"
 
 
 # ------------------------------------------------------------------ DuckDB SQL
@@ -92,19 +87,19 @@ def duck_windows(lake: Lake) -> str:
     nonzero = " or ".join(f"abs({c}) > 1e-6" for c in cols)
     return f"""
     with parts as (
-      select user_id, {', '.join(cols)} from read_parquet('{lake.night_part("features", "windows", ds=_day(n, 1))}')
+      select user_id, {', '.join(cols)} from read_parquet('{lake.night_part("features", "windows", ds=days_before(n, 1))}')
       union all by name
       select user_id, {entering} from {daily} where ds = '{n}' and event_date <= {nd} group by user_id
       union all by name
       select user_id, {leaving} from {daily}
-      where ds < '{n}' and ds >= '{_day(n, max(WINDOWS))}' and event_date in ({leaving_days}) group by user_id)
+      where ds < '{n}' and ds >= '{days_before(n, max(WINDOWS))}' and event_date in ({leaving_days}) group by user_id)
     select user_id, {summed} from parts group by user_id having {nonzero}"""
 
 
 def duck_state(lake: Lake) -> str:
     """The two state folds with the most work: the latest balances and the worst-days-past-due queue."""
     n = lake.night
-    year_start = f"date '{_day(n, 364)}'"
+    year_start = f"date '{days_before(n, 364)}'"
     prev = lake.state_before
     tonight = lambda src: f"read_parquet('{lake.night_part('validated', src, ds=n)}')"  # noqa: E731
     return f"""
@@ -149,8 +144,8 @@ def duck_social(lake: Lake) -> str:
       select user_id, nbr from {prev('contacts')}
       union all select src_user_id as user_id, dst_user_id as nbr from e
       union all select dst_user_id, src_user_id from e)),
-    delinquent as (select distinct user_id from {bills} where ds <= '{n}' and ds >= '{_day(n, 89)}'
-                   and event_date <= {nd} and event_date >= date '{_day(n, 89)}' and days_past_due >= 30),
+    delinquent as (select distinct user_id from {bills} where ds <= '{n}' and ds >= '{days_before(n, 89)}'
+                   and event_date <= {nd} and event_date >= date '{days_before(n, 89)}' and days_past_due >= 30),
     listed as (select distinct user_id from (select user_id from {prev('listed')} union all
                                              select user_id from {tonight('blacklist')} where event_date <= {nd}))
     select p.user_id, count(*)::double as sc_degree,
@@ -171,7 +166,7 @@ def duck_pagerank(con: duckdb.DuckDBPyConnection, lake: Lake, damping: float = 0
     con.execute(f"""
       create or replace temp table g_edges as
       select user_id as src, counterparty_id as dst, sum(amount) as weight from {payments}
-      where ds <= '{n}' and ds >= '{_day(n, 89)}' and event_date <= date '{n}' and event_date >= date '{_day(n, 89)}'
+      where ds <= '{n}' and ds >= '{days_before(n, 89)}' and event_date <= date '{n}' and event_date >= date '{days_before(n, 89)}'
         and kind = 'transfer' and direction = 'out' and counterparty_id is not null
       group by all;
       create or replace temp table g_nodes as select src as node from g_edges union select dst from g_edges;
@@ -217,7 +212,7 @@ def spark_stages(spark, lake: Lake) -> dict[str, Callable]:
     daily = spark.read.parquet(str(lake.cfg.zone("features", "daily"))).withColumn("ds", F.col("ds").cast("string"))
 
     def previous(*zone):
-        return spark.read.parquet(str(lake.cfg.zone("features", *zone, ds=_day(n, 1))))
+        return spark.read.parquet(str(lake.cfg.zone("features", *zone, ds=days_before(n, 1))))
 
     def state():
         payments = tonight["payments"].filter(F.col("event_date") <= F.to_date(F.lit(n)))

@@ -5,6 +5,7 @@ variable moves a whole installation.
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -163,6 +164,11 @@ def positive_env(variable: str, kind: type, default, why: str = ""):
     return value
 
 # ------------------------------------------------------------------------------------------ the user-key secret
+def days_before(ds: str, days: int) -> str:
+    """The ISO date `days` days before the ISO date `ds`: days_before("2026-03-01", 1) == "2026-02-28"."""
+    return (dt.date.fromisoformat(ds) - dt.timedelta(days=days)).isoformat()
+
+
 USER_KEY_SECRET_FILE = "secrets/user-key-secret"
 MIN_USER_KEY_SECRET_CHARS = 32
 # Secrets that documentation, examples and earlier releases showed: never accepted, whatever their length.
