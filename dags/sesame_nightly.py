@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import chain, dag, get_current_context, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from sesame import night
-from sesame.config import settings
+from sesame.config import NIGHTLY_STAGES, settings
 
 
 def _ctx() -> tuple:
@@ -96,9 +96,14 @@ def sesame_nightly():
     def report():
         return _stage("report", night.report, True)
 
-    # Spark's features (windows, state, the graph), then dbt's (plain SQL over them and the validated tables)
-    (check_deliveries() >> ingest() >> quality_gate() >> features() >> dbt_features() >> feature_store() >> score()
-     >> warehouse() >> audit() >> publish() >> report())
+    # One after the other in the library's order of the night's stages (sesame.config.NIGHTLY_STAGES, which the run
+    # report reads too): Spark's features (windows, state, the graph), then dbt's (plain SQL over them and the
+    # validated tables)
+    tasks = {t.function.__name__: t for t in (check_deliveries, ingest, quality_gate, features, dbt_features,
+                                             feature_store, score, warehouse, audit, publish, report)}
+    if set(tasks) != set(NIGHTLY_STAGES):
+        raise ValueError(f"sesame_nightly's tasks {sorted(tasks)} are not the night's stages {list(NIGHTLY_STAGES)}")
+    chain(*(tasks[name]() for name in NIGHTLY_STAGES))
 
 
 sesame_nightly()

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from sesame.config import NIGHTLY_STAGES
+
 DAGS = Path(__file__).resolve().parents[1] / "dags"
 
 
@@ -28,10 +30,15 @@ def test_no_import_errors(dagbag):
 def test_nightly_shape(dagbag):
     dag = dagbag.dags["sesame_nightly"]
     assert dag.catchup is False and dag.max_active_runs == 1
-    # Spark's features, then dbt's, then scoring, then the marts
-    order = ["check_deliveries", "ingest", "quality_gate", "features", "dbt_features", "feature_store", "score",
-             "warehouse", "audit", "publish", "report"]
+    # the library's list of the night's stages, one task after the other
+    order = list(NIGHTLY_STAGES)
     assert set(dag.task_ids) == set(order)
+    # deliveries first, the report last; Spark's features, then dbt's (over them), then scoring; nothing is
+    # published before the audit
+    at = order.index
+    assert order[0] == "check_deliveries" and order[-1] == "report"
+    assert at("quality_gate") < at("features") < at("dbt_features") < at("feature_store") < at("score")
+    assert at("score") < at("warehouse") < at("audit") < at("publish")
     for upstream, downstream in zip(order, order[1:]):
         assert dag.get_task(downstream).upstream_task_ids == {upstream}
 

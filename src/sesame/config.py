@@ -15,6 +15,11 @@ from pathlib import Path
 # so the launcher passes the real location on.
 REPO_ROOT = Path(os.environ.get("SESAME_REPO") or Path(__file__).resolve().parents[2])
 
+# The stages of one night in order: the task ids of sesame_nightly (dags/sesame_nightly.py chains its tasks in this
+# order) and the rows of the run report. Spark's features (windows, state, the graph), then dbt's.
+NIGHTLY_STAGES = ("check_deliveries", "ingest", "quality_gate", "features", "dbt_features", "feature_store", "score",
+                  "warehouse", "audit", "publish", "report")
+
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"SESAME_{name}", default)

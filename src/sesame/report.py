@@ -27,16 +27,15 @@ import numpy as np
 import pandas as pd
 
 from sesame import FACTORS
-from sesame.config import Settings
+from sesame.config import NIGHTLY_STAGES, Settings
 from sesame.durable import write_atomic
 from sesame.scale import OUTER_EDGES, SCORE_MAX, SCORE_MIN, TIERS, tier_of
 
 log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-# The stages of sesame_nightly in order (task ids of dags/sesame_nightly.py).
-STAGE_ORDER = ("check_deliveries", "ingest", "quality_gate", "features", "feature_store", "score", "warehouse",
-               "audit", "publish", "report")
+# The stages of sesame_nightly in order (the task ids of dags/sesame_nightly.py).
+STAGE_ORDER = NIGHTLY_STAGES
 FACTOR_COLUMNS = [f"{f}_score" for f in FACTORS]
 SAMPLE_KEYS = 10  # user keys listed per destination and change; the full lists are in the warehouse
 
