@@ -21,6 +21,11 @@ NIGHTLY_STAGES = ("check_deliveries", "ingest", "quality_gate", "features", "dbt
                   "warehouse", "audit", "publish", "report")
 
 
+# The run logs' folders under SESAME_HOME: the nights', and the training runs' apart from them.
+NIGHT_RUNS = "runs"
+TRAIN_RUNS = "runs/train"
+
+
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"SESAME_{name}", default)
 
@@ -112,42 +117,204 @@ class Settings:
 
     def __post_init__(self):
         if not self.user_key_secret:
-            secret_file = self.home / USER_KEY_SECRET_FILE
+            secret_file = self.user_key_secret_file
             if secret_file.is_file():
                 object.__setattr__(self, "user_key_secret", secret_file.read_text(encoding="ascii").strip())
 
+    # ---------------------------------------------------------------------------------- the layout of SESAME_HOME
+    # Every path under SESAME_HOME is named here, once (README.md, "Where state lives"); other modules ask for them
+    # and never join the segments themselves (tests/test_layout.py). The service's own files are
+    # sesame.service.layout's, under `service_home`.
+
     @property
     def lake(self) -> Path:
+        """lake/: deliveries, validated records, features, scores and checks, one ds=YYYY-MM-DD folder a night."""
         return self.home / "lake"
 
     @property
     def raw(self) -> Path:
+        """lake/raw/<source>/ds=…/: deliveries as delivered, each with its _SUCCESS marker."""
         return self.lake / "raw"
 
     @property
     def warehouse_path(self) -> Path:
+        """warehouse/sesame.duckdb: the analysts' warehouse, schema marts."""
         return self.home / "warehouse" / "sesame.duckdb"
 
     @property
     def published(self) -> Path:
+        """published/: the snapshots for services and the NIGHT pointer that publishes a night."""
         return self.home / "published"
 
     @property
     def models(self) -> Path:
+        """models/: the model registry (versions, model cards, the champion)."""
         return self.home / "models"
 
     @property
     def airflow_home(self) -> Path:
+        """airflow/: AIRFLOW_HOME."""
         return self.home / "airflow"
 
     @property
     def reports(self) -> Path:
+        """reports/: the nights' HTML reports (reports/index.html lists them)."""
         return self.home / "reports"
 
     def zone(self, *parts: str, ds: str | None = None) -> Path:
         """A lake path: lake/<zone>[/<dataset>][/ds=YYYY-MM-DD]."""
         p = self.lake.joinpath(*parts)
-        return p / f"ds={ds}" if ds else p
+        return ds_partition(p, ds) if ds else p
+
+    def staged_warehouse(self, run_id: str) -> Path:
+        """The analysts' copy of the warehouse a run builds, until publish puts it in place of the live one."""
+        return self.warehouse_path.parent / ".staging" / f"sesame-{run_id}.duckdb"
+
+    @property
+    def docs_warehouse(self) -> Path:
+        """The copy of the live warehouse that dbt docs read (removed once the docs are generated)."""
+        return self.warehouse_path.parent / ".staging" / "docs.duckdb"
+
+    def run_log(self, ds: str, run_id: str, runs: str = NIGHT_RUNS) -> Path:
+        """<runs>/<ds>/<run_id>.json: every stage of one run, its status, wall time and rows (runs: NIGHT_RUNS for
+        the nights, TRAIN_RUNS for the training runs)."""
+        return self.run_logs(ds, runs) / f"{run_id}.json"
+
+    def run_logs(self, ds: str | None = None, runs: str = NIGHT_RUNS) -> Path:
+        """The folder of the run logs of the night ds (of every night without ds)."""
+        return self.home / runs / ds if ds else self.home / runs
+
+    @property
+    def alerts_dir(self) -> Path:
+        """alerts/: one JSON file per failed task, kept per night (<dag>-<ds>-<task>.json), and alerts_file."""
+        return self.home / "alerts"
+
+    @property
+    def alerts_file(self) -> Path:
+        """alerts/alerts.jsonl: one line per failed task, the file an operator watches."""
+        return self.alerts_dir / "alerts.jsonl"
+
+    def alert_file(self, dag: str | None, ds: str | None, task: str | None) -> Path:
+        """The alert of one failed task of one night, kept beside alerts_file."""
+        return self.alerts_dir / f"{dag}-{ds}-{task}.json"
+
+    def report_page(self, ds: str, run_id: str) -> Path:
+        """reports/<ds>/<run_id>.html: the HTML report of one run of a night (index.html beside it: the latest)."""
+        return self.reports / ds / f"{run_id}.html"
+
+    @property
+    def logs(self) -> Path:
+        """logs/: the full Airflow log of every `sesame night` / `sesame train`, the SQL endpoint's log, and the
+        failed dbt commands' logs (logs/dbt)."""
+        return self.home / "logs"
+
+    def dag_run_log(self, dag_id: str, ds: str, started: dt.datetime) -> Path:
+        """The Airflow log of one DAG run started by the CLI."""
+        return self.logs / f"{dag_id}-{ds}-{started:%Y%m%dT%H%M%S}.log"
+
+    def failed_dbt_log(self, command: str, ds: str, at: dt.datetime) -> Path:
+        """The dbt.log of a failed dbt command, secret blanked out (its work folder is removed)."""
+        return self.logs / "dbt" / f"dbt-{command}-{ds}-{at:%Y%m%dT%H%M%S}.log"
+
+    @property
+    def sql_endpoint_log(self) -> Path:
+        """What the Spark Thrift Server (`sesame sql`) prints."""
+        return self.logs / "sql-endpoint.log"
+
+    @property
+    def tmp(self) -> Path:
+        """tmp/: a run's scratch, removed or replaced by the runs that write it."""
+        return self.home / "tmp"
+
+    @property
+    def dbt_work_root(self) -> Path:
+        """tmp/dbt: dbt's private work folders (work-<pid>-*, 0700: compiled SQL holds the secret), its scratch
+        databases and the warehouse builds' invocation records."""
+        return self.tmp / "dbt"
+
+    def dbt_scratch_database(self, kind: str, run_id: str) -> Path:
+        """tmp/dbt/<kind>-<run_id>.duckdb: the database a dbt build of `kind` (features, warehouse) works in,
+        removed when it ends."""
+        return self.dbt_work_root / f"{kind}-{run_id}.duckdb"
+
+    def dbt_invocation(self, run_id: str) -> Path:
+        """The warehouse build's dbt invocation (id, version, command, results), for the manifests' provenance."""
+        return self.dbt_work_root / f"invocation-{run_id}.json"
+
+    def audited_dir(self, run_id: str) -> Path:
+        """Where the audit leaves the datasets it verified, for publish to write out unchanged."""
+        return self.tmp / "audited" / run_id
+
+    @property
+    def code_zip(self) -> Path:
+        """The library and the Spark jobs, zipped for executors on other machines."""
+        return self.tmp / "sesame_code.zip"
+
+    @property
+    def dbt_docs(self) -> Path:
+        """docs/dbt: dbt docs for analysts (not compiled: compiled SQL would carry the secret)."""
+        return self.home / "docs" / "dbt"
+
+    @property
+    def data_docs_index(self) -> Path:
+        """The Great Expectations Data Docs' front page (the GX project's root is SESAME_HOME itself)."""
+        return self.home / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+
+    @property
+    def feature_store_home(self) -> Path:
+        """feature_store/: Feast's registry and online store (the repo's feature_store/feature_store.yaml names them
+        too)."""
+        return self.home / "feature_store"
+
+    @property
+    def spark_warehouse(self) -> Path:
+        """spark-warehouse/: the tables of dbt's spark target."""
+        return self.home / "spark-warehouse"
+
+    @property
+    def metastore(self) -> Path:
+        """metastore_db/: the Derby Hive metastore of dbt's spark target and the SQL endpoint (derby.system.home
+        is SESAME_HOME itself, keep in step with dbt/profiles.yml)."""
+        return self.home / "metastore_db"
+
+    @property
+    def airflow_initialized(self) -> Path:
+        """The marker `sesame` leaves in AIRFLOW_HOME once its metadata database is migrated."""
+        return self.airflow_home / ".sesame-initialized"
+
+    @property
+    def airflow_db(self) -> Path:
+        """Airflow's SQLite metadata database (unless AIRFLOW__DATABASE__SQL_ALCHEMY_CONN names another)."""
+        return self.airflow_home / "airflow.db"
+
+    @property
+    def service_home(self) -> Path:
+        """service/: private to the score service (0700); sesame.service.layout names its files."""
+        return self.home / "service"
+
+    @property
+    def user_key_secret_file(self) -> Path:
+        """The installation's user-key secret, written once by `sesame setup` (0600)."""
+        return self.home / USER_KEY_SECRET_FILE
+
+
+def ds_partition(folder: Path, ds: str) -> Path:
+    """The partition of the night ds in a folder partitioned by night: <folder>/ds=YYYY-MM-DD."""
+    return folder / f"ds={ds}"
+
+
+def ds_partitions(folder: Path, first: str | None = None, last: str | None = None,
+                  holding: str | None = None) -> list[str]:
+    """The nights (YYYY-MM-DD) a folder partitioned by night holds, oldest first: those from `first` to `last`
+    (both included) when given, and only those holding a file that matches `holding` (a glob, e.g. "*.parquet",
+    or a marker's name) when given. A missing folder holds none."""
+    nights = []
+    for path in folder.glob("ds=*"):
+        night = path.name[len("ds="):]
+        if (first is None or first <= night) and (last is None or night <= last) \
+                and (holding is None or any(path.glob(holding))):
+            nights.append(night)
+    return sorted(nights)
 
 
 def settings() -> Settings:
@@ -204,7 +371,7 @@ def check_user_key_secret(cfg: Settings) -> None:
     if problem:
         raise UnsafeSecret(
             f"SESAME_USER_KEY_SECRET is {problem}: the keyed hash of user ids would not hide them (upstream ids can "
-            f"all be tried). Run `sesame setup`, which writes a random secret to {cfg.home / USER_KEY_SECRET_FILE} "
+            f"all be tried). Run `sesame setup`, which writes a random secret to {cfg.user_key_secret_file} "
             f"(mode 0600) once, or set SESAME_USER_KEY_SECRET to a random value of {MIN_USER_KEY_SECRET_CHARS} "
             "characters or more (python -c 'import secrets; print(secrets.token_hex(32))'). Changing it changes "
             "every user_key: keep it with the installation.")

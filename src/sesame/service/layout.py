@@ -24,7 +24,7 @@ class ServiceFiles:
 
 
 def service_files(cfg: Settings) -> ServiceFiles:
-    root = cfg.home / "service"
+    root = cfg.service_home
     return ServiceFiles(root=root, api_keys=root / "api_keys.json", audit=root / "audit.jsonl",
                         consents=root / "consents.jsonl", issued=root / "reports_issued.jsonl",
                         signing_key=root / "report-signing-key.pem", keyring=root / "report-keyring.json",
