@@ -24,9 +24,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sesame import durable, quality, snapshots
-from sesame.config import REPO_ROOT, Settings, settings
+from sesame.config import NIGHT_RUNS, REPO_ROOT, TRAIN_RUNS, Settings, ds_partition, ds_partitions, settings
 from sesame.deliveries import missing_deliveries
-from sesame.report import report_path, write_report
+from sesame.report import write_report
 from sesame.schemas import PROFILE_MAX_AGE_DAYS, SOURCES
 from sesame.spark import submit
 
@@ -48,11 +48,8 @@ def run_id_for(airflow_run_id: str, conf: dict | None = None) -> str:
     return re.sub(r"[^0-9A-Za-z]+", "", airflow_run_id)[:48]
 
 
-TRAIN_RUNS = "runs/train"  # the training runs' logs, apart from the nights'
-
-
 @contextmanager
-def stage(cfg: Settings, ds: str, run_id: str, name: str, runs: str = "runs"):
+def stage(cfg: Settings, ds: str, run_id: str, name: str, runs: str = NIGHT_RUNS):
     """Record the stage in the run log (<runs>/<ds>/<run_id>.json) as it starts and as it ends: status, wall time
     and the rows it produced, for `sesame night` and `sesame train` to show while Airflow runs them.
 
@@ -71,7 +68,7 @@ def stage(cfg: Settings, ds: str, run_id: str, name: str, runs: str = "runs"):
 
 @contextmanager
 def _logged_stage(cfg: Settings, ds: str, run_id: str, name: str, runs: str):
-    log = cfg.home / runs / ds / f"{run_id}.json"
+    log = cfg.run_log(ds, run_id, runs)
     started = time.time()
     _log_stage(log, ds, run_id, {"stage": name, "status": "running", "seconds": None,
                                  "started_at": _utc_now()})
@@ -221,7 +218,7 @@ def score(cfg: Settings, ds: str) -> None:
 
 
 def staged_warehouse(cfg: Settings, run_id: str) -> Path:
-    return cfg.warehouse_path.parent / ".staging" / f"sesame-{run_id}.duckdb"
+    return cfg.staged_warehouse(run_id)
 
 
 def dbt_env(cfg: Settings, warehouse: Path) -> dict:
@@ -243,7 +240,7 @@ def private_dbt_work(cfg: Settings):
     SQL, dbt.log and the partial-parse state all hold the user-key secret in clear."""
     import tempfile
 
-    parent = cfg.home / "tmp" / "dbt"
+    parent = cfg.dbt_work_root
     parent.mkdir(parents=True, exist_ok=True)
     _remove_orphaned_dbt_work(parent)
     work = Path(tempfile.mkdtemp(prefix=f"work-{os.getpid()}-", dir=parent))  # 0700
@@ -302,7 +299,7 @@ def dbt(cfg: Settings, warehouse: Path, command: list[str], ds: str, target_path
 def keep_failed_dbt_log(cfg: Settings, work: Path, ds: str, command: str) -> Path:
     """The failed command's dbt.log, secret blanked out, under $SESAME_HOME/logs/dbt/ (its work folder goes)."""
     log = work / "logs" / "dbt.log"
-    kept = cfg.home / "logs" / "dbt" / f"dbt-{command}-{ds}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}.log"
+    kept = cfg.failed_dbt_log(command, ds, dt.datetime.now(dt.timezone.utc))
     kept.parent.mkdir(parents=True, exist_ok=True)
     text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else "(dbt wrote no log)\n"
     durable.write_atomic(kept, redacted(text, cfg))
@@ -319,15 +316,15 @@ def dbt_features(cfg: Settings, ds: str, run_id: str, nights: list[str] | None =
     nights = sorted(set(nights or [ds]))
     zone = cfg.zone("features", "dbt_user_features")
     for night in nights:  # the nights are replaced whole: no file of an earlier build survives beside the new one
-        shutil.rmtree(zone / f"ds={night}", ignore_errors=True)
-    scratch = cfg.home / "tmp" / "dbt" / f"features-{durable.checked_run_id(run_id)}.duckdb"
+        shutil.rmtree(ds_partition(zone, night), ignore_errors=True)
+    scratch = cfg.dbt_scratch_database("features", durable.checked_run_id(run_id))
     scratch.parent.mkdir(parents=True, exist_ok=True)
     _remove_leftover_builds(scratch.parent, "features")
     try:
         dbt(cfg, scratch, ["build", "--select", DBT_FEATURE_MODELS], ds, more_vars={"nights": nights})
     finally:
         _remove_database(scratch)
-    missing = [night for night in nights if not any((zone / f"ds={night}").glob("*.parquet"))]
+    missing = [night for night in nights if not any(ds_partition(zone, night).glob("*.parquet"))]
     if missing:
         raise NightFailed(f"rule features.dbt: dbt wrote no features for the nights {missing} under {zone}: "
                           "no user in the KYC profile delivered in the 30 days up to them")
@@ -344,7 +341,7 @@ def warehouse(cfg: Settings, ds: str, run_id: str) -> Path:
     open hold what staging read; the build database is removed whatever happens."""
     staged = staged_warehouse(cfg, run_id)
     staged.parent.mkdir(parents=True, exist_ok=True)
-    build = cfg.home / "tmp" / "dbt" / f"warehouse-{durable.checked_run_id(run_id)}.duckdb"
+    build = cfg.dbt_scratch_database("warehouse", durable.checked_run_id(run_id))
     build.parent.mkdir(parents=True, exist_ok=True)
     _remove_leftover_builds(build.parent, "warehouse")
     try:
@@ -445,8 +442,8 @@ def _criteria_hours(result: dict, level: str) -> float | None:
 def docs(cfg: Settings) -> Path:
     """dbt docs for analysts, from a copy of the live warehouse. Not compiled: compiled SQL would carry the
     user-key secret in clear."""
-    target = cfg.home / "docs" / "dbt"
-    copy = cfg.warehouse_path.parent / ".staging" / "docs.duckdb"
+    target = cfg.dbt_docs
+    copy = cfg.docs_warehouse
     copy.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(cfg.warehouse_path, copy)
     try:
@@ -548,9 +545,8 @@ def _identities(cfg: Settings, ds: str, scored: pd.Series) -> pd.DataFrame:
     first = (dt.date.fromisoformat(ds) - dt.timedelta(days=PROFILE_MAX_AGE_DAYS - 1)).isoformat()
     zone = cfg.zone("validated", "users")
     found, profile_ds = pd.DataFrame({c: pd.Series(dtype=object) for c in columns}), None
-    for day in sorted((p.name[3:] for p in zone.glob("ds=*") if first <= p.name[3:] <= ds
-                       and any(p.glob("*.parquet"))), reverse=True):
-        profile = pq.read_table(zone / f"ds={day}")
+    for day in reversed(ds_partitions(zone, first, ds, holding="*.parquet")):
+        profile = pq.read_table(cfg.zone("validated", "users", ds=day))
         if profile.num_rows:  # the latest snapshot with rows, as Spark's max(ds) over the rows finds it
             found, profile_ds = profile.select([c for c in columns if c in profile.column_names]).to_pandas(), day
             break
@@ -580,7 +576,7 @@ def provenance(cfg: Settings, ds: str, run_id: str, model_version: str) -> dict:
     deliveries = []
     accounting = quality.night_accounting(cfg, ds)
     for (day, source), rows in (accounting.groupby(["ds", "source"]) if len(accounting) else []):
-        folder = cfg.raw / source / f"ds={day}"
+        folder = cfg.zone("raw", source, ds=day)
         try:
             marker = read_marker(folder) or {}
         except BadMarker:
@@ -616,7 +612,7 @@ def code_version() -> dict:
 
 
 def dbt_invocation_path(cfg: Settings, run_id: str) -> Path:
-    return cfg.home / "tmp" / "dbt" / f"invocation-{durable.checked_run_id(run_id)}.json"
+    return cfg.dbt_invocation(durable.checked_run_id(run_id))
 
 
 def _record_dbt_invocation(cfg: Settings, run_id: str, work: Path) -> None:
@@ -637,7 +633,7 @@ def _record_dbt_invocation(cfg: Settings, run_id: str, work: Path) -> None:
 
 def audited_dir(cfg: Settings, run_id: str) -> Path:
     """Where the audit leaves the datasets it verified, for publish to write out unchanged."""
-    return cfg.home / "tmp" / "audited" / run_id
+    return cfg.audited_dir(run_id)
 
 
 def drift(cfg: Settings, ds: str, scores: pa.Table) -> list[dict]:
@@ -754,21 +750,20 @@ def alert_on_failure(context: dict) -> Path:
         "run_id": context.get("run_id"),
         "task": getattr(ti, "task_id", None),
         "what_failed": str(error) if error else "task failed",
-        "details": {"run_log": str(cfg.home / "runs" / str(context.get("ds"))),
+        "details": {"run_log": str(cfg.run_logs(str(context.get("ds")))),
                     "checks": str(cfg.zone("checks", ds=str(context.get("ds")))),
-                    "data_docs": str(quality.data_docs_index(cfg))},
+                    "data_docs": str(cfg.data_docs_index)},
         "next_step": "fix the named source, file or rule, then re-run `sesame night --ds "
                      f"{context.get('ds')}`; nothing was published and LATEST is unchanged",
     }
     nightly = alert["dag"] == "sesame_nightly" and bool(context.get("ds"))
     if nightly:
         run_id = run_id_for(str(context.get("run_id") or ""), getattr(context.get("dag_run"), "conf", None))
-        alert["details"]["report"] = str(report_path(cfg, str(context["ds"]), run_id))
-    folder = cfg.home / "alerts"
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "alerts.jsonl", "a", encoding="utf-8") as fh:
+        alert["details"]["report"] = str(cfg.report_page(str(context["ds"]), run_id))
+    cfg.alerts_dir.mkdir(parents=True, exist_ok=True)
+    with open(cfg.alerts_file, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(alert) + "\n")
-    path = folder / f"{alert['dag']}-{alert['ds']}-{alert['task']}.json"
+    path = cfg.alert_file(alert["dag"], alert["ds"], alert["task"])
     path.write_text(json.dumps(alert, indent=1), encoding="utf-8")
     if nightly:
         try:  # the alert above is already out: a report that cannot be drawn must not hide it

@@ -44,7 +44,7 @@ OK, FAILED, WARNING = "#2e7d32", "#c62828", "#ef8f00"
 
 
 def report_path(cfg: Settings, ds: str, run_id: str) -> Path:
-    return cfg.reports / ds / f"{run_id}.html"
+    return cfg.report_page(ds, run_id)
 
 
 # ------------------------------------------------------------------ pure builders (small frames in, rows out)
@@ -346,18 +346,18 @@ def _read_json(path: Path) -> dict | None:
 
 
 def run_log(cfg: Settings, ds: str, run_id: str) -> dict | None:
-    return _read_json(cfg.home / "runs" / ds / f"{run_id}.json")
+    return _read_json(cfg.run_log(ds, run_id))
 
 
 def latest_run_id(cfg: Settings, ds: str) -> str | None:
     """The run of the night that ran last (by its run log)."""
-    logs = sorted((cfg.home / "runs" / ds).glob("*.json"), key=lambda p: (p.stat().st_mtime, p.name))
+    logs = sorted(cfg.run_logs(ds).glob("*.json"), key=lambda p: (p.stat().st_mtime, p.name))
     return logs[-1].stem if logs else None
 
 
 def find_alert(cfg: Settings, ds: str, task: str | None, since: str | None) -> dict | None:
     """The newest sesame_nightly alert for the night (and the failed task, when known) raised during this run."""
-    path = cfg.home / "alerts" / "alerts.jsonl"
+    path = cfg.alerts_file
     if not path.exists():
         return None
     found = None
@@ -442,9 +442,7 @@ def collect(cfg: Settings, ds: str, run_id: str, alert: dict | None = None) -> d
                    "drift": None, "visa": None, "visa_chart": None, "accounting": None}
 
     # Where tonight's tables are: the live warehouse once published; before that, this run's staged copy.
-    from sesame.night import staged_warehouse
-
-    staged = staged_warehouse(cfg, run_id)
+    staged = cfg.staged_warehouse(run_id)
     tonight_db = _Warehouse(cfg.warehouse_path) if published else (_Warehouse(staged) if staged.exists() else None)
     live = _Warehouse(cfg.warehouse_path) if cfg.warehouse_path.exists() else None
 
@@ -460,7 +458,7 @@ def collect(cfg: Settings, ds: str, run_id: str, alert: dict | None = None) -> d
             "rules": rules_named(message) or sorted({c.get("rule", "") for c in failed_checks} - {""}),
             "failed_checks": failed_checks[:50], "details": details,
             "next_step": (alert or {}).get("next_step", ""), "at": (alert or {}).get("at", ""),
-            "alerts_file": _relative(cfg.home / "alerts" / "alerts.jsonl", here),
+            "alerts_file": _relative(cfg.alerts_file, here),
         }
 
     # --- stages
@@ -468,7 +466,7 @@ def collect(cfg: Settings, ds: str, run_id: str, alert: dict | None = None) -> d
     facts["stages_total_seconds"] = sum(r["seconds"] or 0 for r in facts["stages"])
     facts["stages_chart"] = _section("stage timings", lambda: plot_stages(facts["stages"]), notes) \
         if facts["stages_total_seconds"] > 0 else None
-    facts["run_log"] = _relative(cfg.home / "runs" / ds / f"{run_id}.json", here)
+    facts["run_log"] = _relative(cfg.run_log(ds, run_id), here)
 
     # --- scores, factors, tiers
     scores = None
@@ -520,7 +518,7 @@ def collect(cfg: Settings, ds: str, run_id: str, alert: dict | None = None) -> d
     facts["checks"] = checks_by_source(checks)
     facts["checks_passed"] = sum(1 for c in checks if c.get("passed"))
     facts["checks_total"] = len(checks)
-    docs = quality.data_docs_index(cfg)
+    docs = cfg.data_docs_index
     facts["data_docs"] = _relative(docs, here) if docs.exists() else None
 
     # --- the model that scored the night (the champion when nothing was scored)
@@ -541,7 +539,7 @@ def collect(cfg: Settings, ds: str, run_id: str, alert: dict | None = None) -> d
         "snapshot": _relative(manifest_path.parent, here) if published else None,
         "latest": latest["snapshot"] if latest else None,
         "warehouse": _relative(cfg.warehouse_path, here),
-        "alerts": _relative(cfg.home / "alerts" / "alerts.jsonl", here),
+        "alerts": _relative(cfg.alerts_file, here),
     }
     return facts
 
