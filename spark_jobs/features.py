@@ -19,7 +19,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from sesame.config import Settings, days_before, settings
+from sesame.config import Settings, days_before, ds_partition, ds_partitions, settings
 from sesame.features import DBT_FEATURES, SPARK_FEATURES
 from sesame.segments import CREDIT_FILE, NO_CREDIT_FILE
 from sesame.schemas import PROFILE_MAX_AGE_DAYS
@@ -184,7 +184,7 @@ def write_features(frame: DataFrame, cfg: Settings) -> None:
 
 
 def ingested_days(cfg: Settings, until: str) -> list[str]:
-    return sorted(p.name[3:] for p in (cfg.lake / "accounting").glob("ds=*") if p.name[3:] <= until)
+    return ds_partitions(cfg.zone("accounting"), last=until)
 
 
 def _written_at(folder: Path) -> int:
@@ -194,7 +194,8 @@ def _written_at(folder: Path) -> int:
 
 def ingested_at(cfg: Settings, until: str) -> dict[str, int]:
     """Each delivery day before `until` and when ingestion last wrote it."""
-    return {p.name[3:]: _written_at(p) for p in (cfg.lake / "accounting").glob("ds=*") if p.name[3:] < until}
+    return {day: _written_at(cfg.zone("accounting", ds=day)) for day in ds_partitions(cfg.zone("accounting"))
+            if day < until}
 
 
 def saw_every_delivery(cfg: Settings, night: str) -> bool:
@@ -212,10 +213,10 @@ def ensure_daily(spark: SparkSession, cfg: Settings, sources: dict[str, DataFram
     """Daily aggregates for tonight's delivery (always), for the days ingested again since their aggregate was
     made, and for every earlier delivery that has none yet, computed in one pass with the same transform; returns the whole daily table."""
     zone = cfg.zone("features", "daily")
-    have = {p.name[3:] for p in zone.glob("ds=*")}
+    have = set(ds_partitions(zone))
     wanted = set(nights) | {d for d in ingested_days(cfg, max(nights)) if d not in have}
     # and days ingested again since their aggregate was made (a late delivery re-ingests the days after it)
-    wanted |= {d for d, at in ingested_at(cfg, max(nights)).items() if d in have and at > _written_at(zone / f"ds={d}")}
+    wanted |= {d for d, at in ingested_at(cfg, max(nights)).items() if d in have and at > _written_at(ds_partition(zone, d))}
     if wanted:
         picked = [F.col("ds").isin(*sorted(wanted))]
         daily = daily_aggregates(sources["orders"].filter(*picked), sources["payments"].filter(*picked))
@@ -232,7 +233,7 @@ def night_windows(spark: SparkSession, cfg: Settings, daily: DataFrame, night: s
     else:
         windows = windows_full(daily, night)
     windows.withColumn("ds", F.lit(night)).write.mode("overwrite").partitionBy("ds").parquet(str(zone))
-    return spark.read.parquet(str(zone / f"ds={night}"))
+    return spark.read.parquet(str(ds_partition(zone, night)))
 
 
 def night_state(spark: SparkSession, cfg: Settings, sources: dict[str, DataFrame], night: str,
@@ -264,8 +265,8 @@ def last_published_scores(spark: SparkSession, cfg: Settings, night: str) -> Dat
     before_night_pointer = pointer is None  # published before NIGHT existed
     recorded = (pointer or {}).get("nights", {})
     published = []
-    for marker in cfg.zone("scores").glob(f"ds=*/{PUBLISHED_MARKER}"):
-        ds = marker.parent.name[3:]
+    for ds in ds_partitions(cfg.zone("scores"), holding=PUBLISHED_MARKER):
+        marker = cfg.zone("scores", ds=ds) / PUBLISHED_MARKER
         if ds < night and (before_night_pointer
                            or recorded.get(ds, {}).get("run_id") == marker.read_text(encoding="utf-8").strip()):
             published.append(ds)

@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from sesame import identity
-from sesame.config import Settings, settings
+from sesame.config import Settings, ds_partition, ds_partitions, settings
 from sesame.deliveries import check_delivery, delivered_days
 from sesame.schemas import SOURCES, Source
 from sesame.spark import write_days
@@ -259,7 +259,7 @@ def ingest_source(spark: SparkSession, cfg: Settings, source: Source, days: list
     if not source.full_snapshot and valid_zone.exists():
         first = min(days)
         horizon = (dt.date.fromisoformat(first) - dt.timedelta(days=cfg.dedupe_lookback_days)).isoformat()
-        earlier_parts = [p for p in valid_zone.glob("ds=*") if horizon <= p.name[3:] < first]
+        earlier_parts = [ds_partition(valid_zone, day) for day in ds_partitions(valid_zone, horizon) if day < first]
         if earlier_parts:
             earlier = spark.read.option("basePath", str(valid_zone)).parquet(*[str(p) for p in earlier_parts])
 
@@ -324,9 +324,8 @@ def ingested_whole(cfg: Settings, holds: dict) -> set[str]:
     import pyarrow.parquet as pq
 
     done = set()
-    for folder in (cfg.lake / "accounting").glob("ds=*"):
-        day = folder.name[3:]
-        table = pq.read_table(folder)
+    for day in ds_partitions(cfg.zone("accounting")):
+        table = pq.read_table(cfg.zone("accounting", ds=day))
         sources = table.column("source").to_pylist()
         reasons = table.column("hold_reason").to_pylist() if "hold_reason" in table.column_names else []
         if all((day, source) in holds for source, reason in zip(sources, reasons) if reason):
@@ -361,7 +360,7 @@ def run(spark: SparkSession, cfg: Settings, ds: str, catch_up: bool = False, ing
         # the night that ingested it (a later day's night means the day came late); "history" for training's
         row["ingested_on"] = ingested_on or ds
     acc_df = spark.createDataFrame(accounting, schema=ACCOUNTING_SCHEMA)
-    acc_df.coalesce(1).write.mode("overwrite").partitionBy("ds").parquet(str(cfg.lake / "accounting"))
+    acc_df.coalesce(1).write.mode("overwrite").partitionBy("ds").parquet(str(cfg.zone("accounting")))
     return accounting
 
 

@@ -160,7 +160,7 @@ def history_lake(work: Path) -> tuple[Settings, int, dict[str, str], dict[str, d
     if not (cfg.raw / "_simulation.json").exists():
         steps["simulate"] = measure(sesame_cli("simulate", "--users", str(users), "--days", str(HISTORY_DAYS),
                                                "--end-ds", END.isoformat(), "--seed", "7"), env)
-    if not (cfg.lake / "accounting" / f"ds={END.isoformat()}").exists():
+    if not cfg.zone("accounting", ds=END.isoformat()).exists():
         steps["ingest"] = spark_job(cfg, "ingest", "--ds", END.isoformat(), "--catch-up")
     for label, night in nights.items():
         before = days_before(night, 1)
@@ -348,9 +348,9 @@ def measure_night(work: Path, lake: NightLake, profile: str) -> dict:
         steps["simulate"] = measure(sesame_cli("simulate", "--users", str(lake.users), "--days",
                                                str(lake.simulated_days), "--end-ds", END.isoformat(),
                                                "--seed", "7", *volume), env)
-    if not (cfg.lake / "accounting" / f"ds={before}").exists():
+    if not cfg.zone("accounting", ds=before).exists():
         passes = [spark_job(cfg, "ingest", "--ds", end, "--catch-up") for end in lake.catch_up_ends()
-                  if not (cfg.lake / "accounting" / f"ds={end}").exists()]
+                  if not cfg.zone("accounting", ds=end).exists()]
         steps["ingest_history"] = {"seconds": round(sum(p["seconds"] for p in passes), 1),
                                    "peak_gb": max(p["peak_gb"] for p in passes)}
     if not has_state(cfg, before):
@@ -367,9 +367,9 @@ def measure_night(work: Path, lake: NightLake, profile: str) -> dict:
     measure(sesame_cli("setup"), env)
     started = time.time()
     run = measure(sesame_cli("night", "--ds", night, "--accept-drift"), env)
-    logs = [p for p in (cfg.home / "runs" / night).glob("*.json") if p.stat().st_mtime >= started]
+    logs = [p for p in cfg.run_logs(night).glob("*.json") if p.stat().st_mtime >= started]
     stages = json.loads(max(logs, key=lambda p: p.stat().st_mtime).read_text())["stages"]
-    accounting = pd.read_parquet(cfg.lake / "accounting")
+    accounting = pd.read_parquet(cfg.zone("accounting"))
     tonight = accounting[accounting["ds"].astype(str) == night]
     known = accounting[accounting["ds"].astype(str) <= night]
     scored = pd.read_parquet(cfg.zone("scores", ds=night), columns=["user_id"])

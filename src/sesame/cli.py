@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sesame.config import REPO_ROOT, Settings, settings
+from sesame.config import REPO_ROOT, TRAIN_RUNS, Settings, settings
 from sesame.durable import dies_with_parent
 from sesame.progress import Progress
 
@@ -56,7 +56,7 @@ def _airflow_bin() -> str:
 
 def ensure_airflow(cfg: Settings) -> None:
     """Prepare AIRFLOW_HOME with a SQLite metadata database, once."""
-    marker = cfg.airflow_home / ".sesame-initialized"
+    marker = cfg.airflow_initialized
     if marker.exists():
         return
     cfg.airflow_home.mkdir(parents=True, exist_ok=True)
@@ -71,7 +71,7 @@ def run_dag(cfg: Settings, dag_id: str, ds: str, conf: dict | None = None, watch
     """Run one DAG run for ds through Airflow (`airflow dags test`); returns (succeeded, log path). `watch.poll()`,
     if given, is called every second while it runs (sesame.progress.NightWatch)."""
     ensure_airflow(cfg)
-    log = cfg.home / "logs" / f"{dag_id}-{ds}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}.log"
+    log = cfg.dag_run_log(dag_id, ds, dt.datetime.now(dt.timezone.utc))
     log.parent.mkdir(parents=True, exist_ok=True)
     cmd = [_airflow_bin(), "dags", "test", dag_id, ds]
     if conf:
@@ -150,7 +150,7 @@ def airflow_runs_in_progress(cfg: Settings) -> list[str]:
     under this SESAME_HOME's lock, and one killed stays `running` in the database for good."""
     import sqlalchemy
 
-    conn = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or f"sqlite:///{cfg.airflow_home / 'airflow.db'}"
+    conn = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or f"sqlite:///{cfg.airflow_db}"
     if conn.startswith("sqlite:///") and not Path(conn.removeprefix("sqlite:///")).exists():
         return []
     engine = sqlalchemy.create_engine(conn)
@@ -195,7 +195,6 @@ def cmd_train(args, cfg: Settings) -> int:
     if not ds:
         print(f"no complete deliveries under {cfg.raw}: run `sesame simulate` first", file=sys.stderr)
         return EXIT_USAGE
-    from sesame.night import TRAIN_RUNS
     from sesame.progress import NightWatch
 
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
@@ -364,8 +363,8 @@ def cmd_report(args, cfg: Settings) -> int:
     from sesame.report import latest_run_id, write_report
 
     run_id = args.run_id or latest_run_id(cfg, args.ds)
-    if not run_id or not (cfg.home / "runs" / args.ds / f"{run_id}.json").exists():
-        print(f"no run of the night {args.ds} under {cfg.home / 'runs'}: run `sesame night --ds {args.ds}` first",
+    if not run_id or not cfg.run_log(args.ds, run_id).exists():
+        print(f"no run of the night {args.ds} under {cfg.run_logs()}: run `sesame night --ds {args.ds}` first",
               file=sys.stderr)
         return EXIT_USAGE
     print(f"report: {write_report(cfg, args.ds, run_id)}")

@@ -32,7 +32,7 @@ def store(cfg: Settings | None = None):
     cfg = cfg or settings()
     os.environ["SESAME_HOME"] = str(cfg.home)  # feature_store.yaml and the definitions read it
     os.environ.setdefault("FEAST_USAGE", "False")
-    (cfg.home / "feature_store").mkdir(parents=True, exist_ok=True)
+    cfg.feature_store_home.mkdir(parents=True, exist_ok=True)
     return FeatureStore(repo_path=str(REPO))
 
 

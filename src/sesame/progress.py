@@ -15,6 +15,8 @@ from __future__ import annotations
 import sys
 from typing import Iterable, Iterator, TextIO, TypeVar
 
+from sesame.config import NIGHT_RUNS
+
 T = TypeVar("T")
 
 
@@ -105,10 +107,10 @@ class NightWatch:
     (runs/<ds>/<run_id>.json), and, before the first stage starts, the deliveries the night is still waiting for.
     Plain lines, so a terminal, a pipe and a file read the same."""
 
-    def __init__(self, cfg, ds: str, run_id: str, stream: TextIO | None = None, runs: str = "runs",
+    def __init__(self, cfg, ds: str, run_id: str, stream: TextIO | None = None, runs: str = NIGHT_RUNS,
                  log: str | None = None, deliveries: bool = True):
         self.cfg, self.ds, self.log, self.deliveries = cfg, ds, log, deliveries
-        self.run_log = cfg.home / runs / ds / f"{run_id}.json"
+        self.run_log = cfg.run_log(ds, run_id, runs)
         self.stream = stream if stream is not None else sys.stdout
         self.said: set[tuple[int, str]] = set()
         self.waiting_for: list[str] = []

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sesame.config import REPO_ROOT, Settings
+from sesame.config import REPO_ROOT, Settings, ds_partitions
 
 SUITES_DIR = REPO_ROOT / "expectations" / "suites"
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
@@ -94,7 +94,7 @@ def run_suites(cfg: Settings, frames: dict[str, tuple[pd.DataFrame, str]]) -> li
 
 
 def data_docs_index(cfg: Settings) -> Path:
-    return cfg.home / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    return cfg.data_docs_index
 
 
 def validated_frame(cfg: Settings, source: str, ds: str) -> pd.DataFrame:
@@ -116,9 +116,9 @@ def night_accounting(cfg: Settings, ds: str) -> pd.DataFrame:
     """The accounting of every delivery the night's ingestion took: tonight's, and earlier days it caught up
     (late deliveries, released holds, and the days re-ingested after them)."""
     frames = []
-    for folder in sorted((cfg.lake / "accounting").glob("ds=*")):
-        frame = pd.read_parquet(folder).assign(ds=folder.name[3:])
-        if folder.name[3:] == ds:
+    for night in ds_partitions(cfg.zone("accounting")):
+        frame = pd.read_parquet(cfg.zone("accounting", ds=night)).assign(ds=night)
+        if night == ds:
             frames.append(frame)
         elif "ingested_on" in frame and (frame["ingested_on"] == ds).any():
             frames.append(frame[frame["ingested_on"] == ds])
@@ -181,13 +181,12 @@ def volume_checks(cfg: Settings, ds: str) -> list[dict]:
     that loses part of a day sends control totals that agree with what it sent, so only the volume shows the loss:
     below SESAME_VOLUME_WARN_RATIO of the median a warning, below SESAME_VOLUME_FAIL_RATIO a failure. A source that
     cannot be tested (too few nights or records, or skipped) passes with `tested: False` and says why."""
-    root = cfg.lake / "accounting"
-    tonight = pd.read_parquet(root / f"ds={ds}")
-    earlier = sorted(p.name[3:] for p in root.glob("ds=*") if p.name[3:] < ds)
+    tonight = pd.read_parquet(cfg.zone("accounting", ds=ds))
+    earlier = [night for night in ds_partitions(cfg.zone("accounting")) if night < ds]
     earlier = earlier[-cfg.volume_trailing_nights:] if cfg.volume_trailing_nights > 0 else []
     history: dict[str, list[int]] = {}
     for night in earlier:
-        for row in pd.read_parquet(root / f"ds={night}").itertuples():
+        for row in pd.read_parquet(cfg.zone("accounting", ds=night)).itertuples():
             if not _held(row):   # a held delivery was set aside, not read: it says nothing of a day's volume
                 history.setdefault(row.source, []).append(int(row.delivered))
     skipped = {s.strip() for s in cfg.volume_skip_sources.split(",") if s.strip()}

@@ -75,7 +75,7 @@ def write_days(frame, path: Path) -> None:
 
 def code_zip(cfg: Settings) -> Path:
     """Zip the library and the jobs so executors on other machines import the same code."""
-    target = cfg.home / "tmp" / "sesame_code.zip"
+    target = cfg.code_zip
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".zip.tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:

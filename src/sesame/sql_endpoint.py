@@ -34,11 +34,11 @@ def pyspark_home() -> Path:
 
 
 def spark_warehouse(cfg: Settings) -> Path:
-    return cfg.home / "spark-warehouse"
+    return cfg.spark_warehouse
 
 
 def metastore(cfg: Settings) -> Path:
-    return cfg.home / "metastore_db"
+    return cfg.metastore
 
 
 def metastore_conf(cfg: Settings) -> dict[str, str]:
@@ -164,7 +164,7 @@ def serve(cfg: Settings, host: str, port: int, build: list[str] = ()) -> int:
     if not metastore(cfg).exists():
         print(_NOTHING_BUILT.format(home=cfg.home), file=sys.stderr)
         return 2
-    log = cfg.home / "logs" / "sql-endpoint.log"
+    log = cfg.sql_endpoint_log
     try:
         proc = start(cfg, host, port, log)
         wait_until_ready(proc, host, port, log)
