@@ -13,6 +13,11 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 KNOWN_CYCLES = [{"sesame.simulate", "sesame.dirt"}, {"sesame.deliveries", "sesame.holds"}]
 
 
+def _within(module: str, packages: set[str]) -> bool:
+    """Whether a module is one of `packages` or inside one of them (sesame.simulate.world in sesame.simulate)."""
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
 def modules() -> dict[str, Path]:
     found = {}
     for path in sorted((SRC / "sesame").rglob("*.py")):
@@ -95,7 +100,8 @@ def test_no_import_cycles_among_the_modules():
     known = modules()
     graph = {name: imports(name, path, known) for name, path in known.items()}
     assert graph["sesame.night"] >= {"sesame.report", "sesame.config"}  # the scan reads the imports it should
-    unexpected = [sorted(c) for c in cycles(graph) if not any(c <= allowed for allowed in KNOWN_CYCLES)]
+    unexpected = [sorted(c) for c in cycles(graph) if not any(all(_within(m, allowed) for m in c)
+                                                               for allowed in KNOWN_CYCLES)]
     assert not unexpected, f"modules that import each other (directly or round a loop): {unexpected}"
 
 
