@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from sesame.deliveries import write_delivery
 from sesame.dirt import (
     DELIVERY_KINDS,
     DIRT_FILE,
@@ -28,7 +29,6 @@ from sesame.simulate import (
     SUCCESS_MARKER,
     generate,
     simulate,
-    write_delivery,
 )
 
 END = date(2025, 3, 31)

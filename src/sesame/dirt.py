@@ -68,8 +68,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sesame.deliveries import write_delivery
 from sesame.schemas import SOURCES, Source
-from sesame.simulate import write_delivery
 
 DIRT_FILE = "_dirt.json"
 
