@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from sesame import identity
-from sesame import simulate as simulate_module
 from sesame.schemas import SOURCES
 from sesame.simulate import SIMULATION_FILE, SUCCESS_MARKER, generate, simulate
+from sesame.simulate import parameters as simulate_parameters
 
 END = date(2025, 3, 31)
 USERS, DAYS = 300, 40
@@ -258,7 +258,7 @@ def test_identity_card_numbers_are_valid_unique_and_agree_with_the_profile(big):
     stated = pd.to_numeric(users["birth_year"], errors="coerce")  # the profile leaves it out now and then
     assert stated.notna().mean() > 0.9
     assert (numbers.str[6:10].astype(int)[stated.notna()] == stated[stated.notna()]).all()
-    assert numbers.str[:4].astype(int).isin(simulate_module._CITY_DIVISION.values()).all()
+    assert numbers.str[:4].astype(int).isin(simulate_parameters._CITY_DIVISION.values()).all()
     assert pd.to_datetime(numbers.str[6:14], format="%Y%m%d", errors="coerce").notna().all()
     every_day = _load(big, "users").groupby("user_id")["id_document_number"].nunique()
     assert (every_day == 1).all()
