@@ -125,10 +125,26 @@ class World:
 
     # ---- population -------------------------------------------------------------------------------
     def _build_population(self) -> None:
-        N, start, end = self.N, self.start, self.end
+        """The users and their fixed traits, step by step, every step drawing from one random stream in turn
+        (so their order is part of the simulation)."""
         rng = self.rng("population")
-        end_year = date.fromordinal(end).year
+        self._register(rng)
+        age, birth_ord = self._protected_attributes(rng)
+        self._names(rng)
+        n_comm = self._communities(rng)
+        tier = self._cities(rng, n_comm)
+        occ, student = self._income_and_occupation(rng, age, tier)
+        self._stability(rng, birth_ord)
+        self._wallet_habits(rng, occ, student)
+        self._shopping_habits(rng, tier)
+        self._credit_products(rng)
+        self._court_list(rng)
+        self._wallet_balances(rng)
+        self._discipline(rng)
 
+    def _register(self, rng: np.random.Generator) -> None:
+        """Registration days (user i is the i-th to register) and user ids."""
+        N, end = self.N, self.end
         # registration: the platform opened `_PLATFORM_DAYS` before the end and has grown steadily since
         # (registrations rise by `_GROWTH` a day), so most users registered years before the window and
         # some during it (thin files), at a rate that does not jump at the window's start
@@ -137,6 +153,10 @@ class World:
         self.reg = np.sort(reg).astype(np.int64)          # user i is the i-th to register
         self.uid = _ids("U", np.arange(1, N + 1), 8).combine_chunks()
 
+    def _protected_attributes(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Gender and birth year; returns each user's age and birth day (ordinal)."""
+        N = self.N
+        end_year = date.fromordinal(self.end).year
         # protected attributes: drawn independently of creditworthiness (age is only bounded below so
         # that nobody registered as a child)
         self.gender = np.where(rng.random(N) < 0.49, "F", "M").astype(object)
@@ -148,7 +168,11 @@ class World:
         self.birth_year = np.minimum(end_year - age, max_year).astype(np.int64)
         birth_ord = ((self.birth_year - 1970).astype("datetime64[Y]").astype("datetime64[D]").astype(np.int64)
                      + _EPOCH)
+        return age, birth_ord
 
+    def _names(self, rng: np.random.Generator) -> None:
+        """Full names: a surname, one or two given names by gender."""
+        N = self.N
         f = self.gender == "F"
         sur = rng.choice(len(SURNAMES), size=N, p=_SURNAME_WEIGHT / _SURNAME_WEIGHT.sum())
         g1 = np.where(f, rng.integers(0, len(GIVEN_F), N), rng.integers(0, len(GIVEN_M), N))
@@ -161,7 +185,10 @@ class World:
         given = np.where(two, first + second, first)
         self.full_name = _texts(np.array(SURNAMES, dtype=object)[sur] + " " + given).combine_chunks()
 
-        # communities (20-200 members), a shared creditworthiness component and a home city
+    def _communities(self, rng: np.random.Generator) -> int:
+        """Communities and creditworthiness `z`; returns the number of communities."""
+        N, start = self.N, self.start
+        # communities (20-200 members) and a shared creditworthiness component
         sizes: list[int] = []
         while sum(sizes) < N:
             sizes.append(int(np.clip(round(rng.lognormal(np.log(70), 0.6)), 20, 200)))
@@ -174,8 +201,12 @@ class World:
         tenure = (tenure - tenure.mean()) / max(tenure.std(), 1e-9)
         indiv = 0.15 * tenure + np.sqrt(1 - 0.15 ** 2) * rng.standard_normal(N)
         self.z = np.sqrt(0.5) * comm_effect[self.comm] + np.sqrt(0.5) * indiv
-        z = self.z
+        return n_comm
 
+    def _cities(self, rng: np.random.Generator, n_comm: int) -> np.ndarray:
+        """A home city per community, each user's city, the city tables and identity numbers; returns each
+        user's city tier."""
+        N = self.N
         tiers = np.array([t for _, _, t in CITIES])
         city_p = np.array([_TIER_SHARE[t] / (tiers == t).sum() for t in tiers])
         home_city = rng.choice(len(CITIES), size=n_comm, p=city_p)
@@ -189,7 +220,13 @@ class World:
         self._city_p = city_p
         tier = self._city_tier[self.city]
         self.id_number = self._identity_numbers(birth_city=self.city.copy())
+        return tier
 
+    def _income_and_occupation(self, rng: np.random.Generator, age: np.ndarray,
+                               tier: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Income and occupation; returns each user's occupation and whether a student."""
+        N = self.N
+        z = self.z
         # income and occupation: income follows creditworthiness only loosely, and barely depends on
         # age (pensions are close to the last salary; students often have part-time pay)
         student = (age <= 23) & (rng.random(N) < 0.35)
@@ -204,7 +241,12 @@ class World:
         self.income = np.clip(np.exp(log_inc), 800.0, 300_000.0)   # CNY / month
         self.occupation = _texts(_nulls(occ, rng.random(N) < 0.03)).combine_chunks()
         self.inc_rel = self.income / _INCOME_REF
+        return occ, student
 
+    def _stability(self, rng: np.random.Generator, birth_ord: np.ndarray) -> None:
+        """Identity verification, phone and address tenure, moves."""
+        N, start = self.N, self.start
+        z = self.z
         # identity and stability traits (more creditworthy -> more stable, more often verified)
         verified0 = rng.random(N) < _sigmoid(0.8 + 0.7 * z + 0.8 * rng.standard_normal(N))
         later = np.floor(rng.exponential(1.0 / (0.003 * _sigmoid(-0.5 + 0.8 * z) + 1e-5), size=N))
@@ -223,7 +265,10 @@ class World:
         self._moves = _Buckets()
         self._moves.add(start + rng.integers(0, self.days, size=len(mu)), mu)
 
-        # wallet habits
+    def _wallet_habits(self, rng: np.random.Generator, occ: np.ndarray, student: np.ndarray) -> None:
+        """Salary, utilities, cash kept, wealth products, merchant payments and transfers."""
+        N = self.N
+        z = self.z
         has_salary_occ = ~np.isin(occ, _NO_SALARY_OCC) | (student & (rng.random(N) < 0.75))   # part-time
         self.has_salary = has_salary_occ & (rng.random(N) < _sigmoid(0.8 + 0.3 * z))
         self.pay_day = np.where(rng.random(N) < 0.6, rng.choice([1, 5, 10, 15, 20, 25, 28], size=N),
@@ -244,7 +289,10 @@ class World:
         self.p2p_mu = np.log(150.0 * self.inc_rel ** 0.5) - np.log(self.activity)
         self.topup_base = np.where(self.has_salary, 0.01, 0.05)
 
-        # shopping habits
+    def _shopping_habits(self, rng: np.random.Generator, tier: np.ndarray) -> None:
+        """Order rate, essential and local shares, cancels, returns."""
+        N = self.N
+        z = self.z
         self.order_rate = self.activity * 0.28 * self.inc_rel ** 0.2 * np.exp(0.6 * rng.standard_normal(N) - 0.18)
         self.p_ess = _sigmoid(0.15 + 0.3 * z + 0.5 * rng.standard_normal(N))
         self.p_local = _sigmoid(-1.0 + _lookup(_TIER_LOCAL, tier) + 0.25 * z
@@ -252,6 +300,10 @@ class World:
         self.cancel_bias = 0.6 * rng.standard_normal(N)
         self.return_bias = 0.5 * rng.standard_normal(N)
 
+    def _credit_products(self, rng: np.random.Generator) -> None:
+        """Product, opening day, limit and statement day."""
+        N = self.N
+        z = self.z
         # credit products: a share opens one within weeks of registering; the others may open one any
         # day later (see `_open_accounts`), so that new-to-credit users keep appearing
         quick = rng.random(N) < _OPEN_QUICK
@@ -268,6 +320,10 @@ class World:
         self.limit_cents = _cents(lim)
         self.stmt_day = rng.integers(1, 29, size=N)
 
+    def _court_list(self, rng: np.random.Generator) -> None:
+        """Court-list entries that predate the window."""
+        N, start = self.N, self.start
+        z = self.z
         # court list: existing entries, concentrated among the least creditworthy
         self.listed = np.zeros(N, dtype=bool)
         old = np.flatnonzero(self.reg < start)
@@ -280,6 +336,10 @@ class World:
         self._listings.add(listed_on, chosen)
         self.listed[chosen] = True
 
+    def _wallet_balances(self, rng: np.random.Generator) -> None:
+        """Wallet and wealth balances at the start."""
+        start = self.start
+        z = self.z
         # initial wallet balances (cents)
         self.balance = _cents(np.minimum(self.income * np.exp(rng.normal(-0.6 + 0.25 * z, 1.0)), 5e6))
         self.wealth = np.where(self.wealth_holder,
@@ -289,6 +349,9 @@ class World:
         self.balance[new] = self.balance[new] // 5
         self.wealth[new] = 0
 
+    def _discipline(self, rng: np.random.Generator) -> None:
+        """Hidden payment discipline and habitual use of the credit limit."""
+        N = self.N
         # payment discipline: how a user handles bills beside their means, seen nowhere but in the bills
         self.grit = rng.standard_normal(N)
         self.spend_bias = rng.standard_normal(N)    # habitual use of the credit limit
