@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from sesame.config import Settings
 from sesame.privacy import user_key
 from sesame.service import app as app_module
+from sesame.service import issuing as issuing_module
 from sesame.service import store as store_module
 from sesame.service.app import Limits, create_app
 from sesame.service.audit import read_entries, verify_chain
@@ -310,7 +311,7 @@ def test_no_raw_id_in_the_service_log_across_requests_and_errors(fresh, service_
         raise RuntimeError(f"no history rows for {user_id} (neighbour U00000003)")
 
     monkeypatch.setattr(ScoresIndex, "get", index_broken)
-    monkeypatch.setattr(app_module, "build_report", build_broken)
+    monkeypatch.setattr(issuing_module, "build_report", build_broken)
     assert client.get(f"/v1/scores/{UID}", headers=reader).status_code == 500
     assert client.post("/v1/reports", json={"user_id": UID, "format": "html"}, headers=issuer).status_code == 500
 

@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from sesame.cli import main
 from sesame.config import Settings
 from sesame.privacy import user_key
-from sesame.service import app as app_module
 from sesame.service import consent as consent_module
+from sesame.service import issuing as issuing_module
 from sesame.service.access import AccessDenied, KeyStore
 from sesame.service.app import MAX_BODY_BYTES, ClientBuckets, Limits, create_app
 from sesame.service.audit import read_entries
@@ -183,7 +183,7 @@ def test_verification_runs_off_the_event_loop(svc, monkeypatch):
     grant(svc)
     document = issue(svc).content
     seen = {}
-    real_verify, real_registered = app_module.verify_document, app_module.is_registered
+    real_verify, real_registered = issuing_module.verify_document, issuing_module.is_registered
 
     def on_loop() -> bool:
         try:
@@ -200,8 +200,8 @@ def test_verification_runs_off_the_event_loop(svc, monkeypatch):
         seen["lookup_on_loop"] = on_loop()
         return real_registered(*args)
 
-    monkeypatch.setattr(app_module, "verify_document", watched_verify)
-    monkeypatch.setattr(app_module, "is_registered", watched_registered)
+    monkeypatch.setattr(issuing_module, "verify_document", watched_verify)
+    monkeypatch.setattr(issuing_module, "is_registered", watched_registered)
     body = svc.post("/v1/reports/verify", content=document, headers={"Content-Type": "text/html"}).json()
     assert body["valid"] is True and body["registered"] is True
     assert seen == {"verify_on_loop": False, "lookup_on_loop": False}
@@ -265,7 +265,7 @@ def test_a_grant_recorded_without_an_end_lasts_the_default(svc):
 @pytest.mark.parametrize("lapse", ["withdrawn", "expired"])
 def test_consent_that_lapses_during_the_build_gets_no_report(svc, monkeypatch, lapse):
     grant(svc, valid_days=1)
-    real_build, signed = app_module.build_report, []
+    real_build, signed = issuing_module.build_report, []
 
     def build_while_consent_lapses(*args, **kw):
         report = real_build(*args, **kw)
@@ -276,8 +276,8 @@ def test_consent_that_lapses_during_the_build_gets_no_report(svc, monkeypatch, l
             monkeypatch.setattr(consent_module, "_now", lambda: later.replace(microsecond=0))
         return report
 
-    monkeypatch.setattr(app_module, "build_report", build_while_consent_lapses)
-    monkeypatch.setattr(app_module, "sign_document", lambda *a: signed.append(a) or b"signed")
+    monkeypatch.setattr(issuing_module, "build_report", build_while_consent_lapses)
+    monkeypatch.setattr(issuing_module, "sign_document", lambda *a: signed.append(a) or b"signed")
     r = issue(svc)
     assert r.status_code == 403 and r.json()["error"] == "consent_required"
     assert "while the report was being built" in r.json()["message"]
@@ -287,14 +287,14 @@ def test_consent_that_lapses_during_the_build_gets_no_report(svc, monkeypatch, l
 
 def test_the_cli_issue_also_checks_consent_again(svc, monkeypatch, tmp_path, capsys):
     assert main(["consent", "grant", UID, "--reference", "form-9"]) == 0
-    real_build = app_module.build_report
+    real_build = issuing_module.build_report
 
     def build_while_withdrawn(*args, **kw):
         report = real_build(*args, **kw)
         ConsentRegister(svc.services.files.consents, svc.cfg.user_key_secret).record(UID, False, "call-9", "x")
         return report
 
-    monkeypatch.setattr(app_module, "build_report", build_while_withdrawn)
+    monkeypatch.setattr(issuing_module, "build_report", build_while_withdrawn)
     out = tmp_path / "report.pdf"
     assert main(["credit-report", "issue", UID, "--output", str(out)]) == 1
     assert "while the report was being built" in capsys.readouterr().err

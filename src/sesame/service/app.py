@@ -10,15 +10,8 @@ before it reads the body (429 when none is left).
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import math
-import threading
-import time
-from collections import OrderedDict
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Literal
 
 import anyio.to_thread
@@ -30,29 +23,29 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sesame.config import Settings, positive_env, settings
+from sesame.config import Settings, settings
 from sesame.service import reference
-from sesame.service.access import AccessDenied, KeyStore, Principal
-from sesame.service.audit import AuditLog
-from sesame.service.consent import ConsentRegister, ConsentRegisterError, InvalidValidity
-from sesame.service.layout import ServiceFiles, service_files
+from sesame.service.access import AccessDenied, Principal
+from sesame.service.budget import MAX_BODY_BYTES, BodyLimit, ClientBuckets, Limits, client_address
+from sesame.service.consent import ConsentRegisterError, InvalidValidity
+from sesame.service.errors import ServiceError, error_response, error_responses
+from sesame.service.issuing import ConsentLapsed, check_report, issue
 from sesame.service.logfilter import RawIdFilter, hide_raw_ids
 from sesame.service.models import (
     DESTINATION_PATTERN, MAX_PAGE_SIZE, USER_ID_PATTERN, ConsentRecord, ConsentRequest, Destination,
     DestinationsResponse, EligibilityResponse, EligibleUsersPage, Error, Health, ReportRequest, ScoreResponse,
     Verification,
 )
-from sesame.privacy import user_key
-from sesame.service.reports import (
-    Keyring, ReportError, SigningKey, build_report, publish_revocations, read_revocations, register_issued,
-    render_html, render_pdf, revoke_user_reports, sign_document, valid_days_from_env, verify_document,
-)
-from sesame.service.store import Served, SnapshotStore, reload_seconds_from_env
+from sesame.service.reports import ReportError, revoke_user_reports
+from sesame.service.services import Services, open_services
+from sesame.service.store import Served
+
+# the budget and the state are named here too: create_app takes Limits, and the CLI opens the state and issues
+# reports through this module
+__all__ = ["MAX_BODY_BYTES", "ClientBuckets", "ConsentLapsed", "Limits", "Services", "create_app", "issue",
+           "open_services", "serve"]
 
 log = logging.getLogger(__name__)
-# The largest legitimate body is a report sent to /v1/reports/verify: a few kilobytes of PDF. A mebibyte leaves
-# room for any report while a body of megabytes is refused before it is read.
-MAX_BODY_BYTES = 1024 * 1024
 
 DESCRIPTION = """
 Scores and visa eligibility of Sesame users, answered from the snapshots published each night
@@ -72,28 +65,6 @@ published beside it, or with `POST /v1/reports/verify` (rate-limited per client:
 `valid`, `expired`, `revoked` (consent withdrawn or report superseded) or `invalid`.
 """
 
-ERRORS = {
-    400: {"model": Error, "description": "the body is not JSON"},
-    401: {"model": Error, "description": "no API key, or an unknown or revoked one"},
-    403: {"model": Error, "description": "the API key lacks the scope this endpoint needs"},
-    404: {"model": Error, "description": "unknown user or destination"},
-    409: {"model": Error, "description": "the night's KYC snapshot holds no registered name and identity document "
-                                         "for the user: a report must name its holder"},
-    413: {"model": Error, "description": "the body is larger than the service accepts (SESAME_SERVICE_MAX_BODY_BYTES)"},
-    422: {"model": Error, "description": "malformed request: bad id, page size out of range, unknown field"},
-    503: {"model": Error, "description": "no snapshot loaded yet"},
-}
-
-
-def _errors(*codes: int) -> dict:
-    return {c: ERRORS[c] for c in codes}
-
-
-class ServiceError(Exception):
-    def __init__(self, status: int, code: str, message: str, details: list | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.details = status, code, message, details
-
 
 def _not_scored(served, user_id: str) -> None:
     """A user the night excluded is not unknown: say why, from the night's published score_exclusions."""
@@ -101,171 +72,6 @@ def _not_scored(served, user_id: str) -> None:
     if excluded is not None:
         raise ServiceError(404, "user_not_scored", f"user {user_id} was not scored on {served.exclusions.info.ds}: "
                            f"{excluded['exclusion_code']} ({excluded['description_en']})", [excluded])
-
-
-def error_response(status: int, code: str, message: str, details: list | None = None,
-                   headers: dict | None = None) -> JSONResponse:
-    body = {"error": code, "message": message}
-    if details is not None:
-        body["details"] = details
-    return JSONResponse(status_code=status, content=body, headers=headers)
-
-
-# ----------------------------------------------------------------------------------------------- the request budget
-
-@dataclass(frozen=True)
-class Limits:
-    """The request budget; `from_env` reads SESAME_SERVICE_MAX_BODY_BYTES, SESAME_SERVICE_VERIFY_PER_SECOND and
-    SESAME_SERVICE_VERIFY_BURST."""
-    max_body_bytes: int = MAX_BODY_BYTES
-    verify_per_second: float = 2.0   # anonymous verifications a client may make per second, sustained
-    verify_burst: int = 20           # ... and at once
-    verify_clients: int = 10_000     # clients remembered at most (memory stays bounded under many addresses)
-
-    @classmethod
-    def from_env(cls) -> Limits:
-        return cls(max_body_bytes=_positive_env("MAX_BODY_BYTES", int, cls.max_body_bytes),
-                   verify_per_second=_positive_env("VERIFY_PER_SECOND", float, cls.verify_per_second),
-                   verify_burst=_positive_env("VERIFY_BURST", int, cls.verify_burst))
-
-
-def _positive_env(name: str, kind: type, default):
-    return positive_env(f"SESAME_SERVICE_{name}", kind, default)
-
-
-def _too_large_message(limit: int) -> str:
-    return f"the request body is larger than {limit} bytes, the most this service accepts (a report is far smaller)"
-
-
-class BodyTooLarge(StarletteHTTPException):
-    """Raised from the body's stream once it passes the limit. An HTTPException, so that FastAPI passes it on from
-    its body parsing (any other error there becomes a 400) and the app answers it like any HTTP error."""
-
-    def __init__(self, limit: int):
-        super().__init__(413, _too_large_message(limit), headers={"Connection": "close"})
-
-
-def _declared_length(scope) -> int | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None  # the server refuses a malformed length itself
-    return None
-
-
-class BodyLimit:
-    """Pure ASGI middleware, outside the routes and so before any body parsing and any key check (FastAPI reads a
-    JSON body before it runs the dependencies that authenticate). A declared Content-Length over the limit is
-    answered 413 before a byte is read; a streamed (chunked) body is counted as it arrives and stopped at the chunk
-    that passes the limit, none of which is handed on."""
-
-    def __init__(self, app, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = _declared_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await self._refuse(scope, receive, send)
-            return
-        received, started = 0, False
-
-        async def counted_receive():
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
-            return message
-
-        async def watched_send(message):
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted_receive, watched_send)
-        except BodyTooLarge:
-            if started:  # nothing left to answer with
-                raise
-            await self._refuse(scope, receive, send)
-
-    async def _refuse(self, scope, receive, send) -> None:
-        response = error_response(413, "too_large", _too_large_message(self.max_bytes),
-                                  headers={"Connection": "close"})
-        await response(scope, receive, send)
-
-
-class ClientBuckets:
-    """A token bucket per client address: `burst` calls at once, then `per_second`. The least recently seen
-    clients are forgotten beyond `max_clients`, and any client idle long enough to have a full bucket again (a
-    forgotten client starts with a full one, so that loses nothing)."""
-
-    def __init__(self, per_second: float, burst: int, max_clients: int = 10_000, clock=time.monotonic):
-        self.per_second, self.burst, self.max_clients, self.clock = per_second, burst, max_clients, clock
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # client -> (tokens, when), oldest first
-        self._lock = threading.Lock()
-
-    def take(self, client: str) -> float:
-        """0 when the call may go ahead (its token is taken), else the seconds until the client has a token."""
-        now = self.clock()
-        with self._lock:
-            tokens, then = self._buckets.pop(client, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - then) * self.per_second)
-            wait = 0.0 if tokens >= 1 else (1 - tokens) / self.per_second
-            self._buckets[client] = (tokens - 1 if not wait else tokens, now)
-            self._forget(now)
-        return wait
-
-    def _forget(self, now: float) -> None:
-        refill = self.burst / self.per_second
-        while self._buckets:
-            _, then = next(iter(self._buckets.values()))
-            if len(self._buckets) <= self.max_clients and now - then < refill:
-                break
-            self._buckets.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._buckets)
-
-
-def _client_address(request: Request) -> str:
-    # behind a proxy, uvicorn puts the forwarded address here for the proxies it trusts (FORWARDED_ALLOW_IPS)
-    return request.client.host if request.client else "unknown"
-
-
-@dataclass
-class Services:
-    cfg: Settings
-    files: ServiceFiles
-    store: SnapshotStore
-    keys: KeyStore
-    audit: AuditLog
-    consents: ConsentRegister
-    keyring: Keyring
-    report_valid_days: int
-
-    @property
-    def signing(self) -> SigningKey:
-        """The key that signs reports now (a rotation by the CLI counts from the next report on)."""
-        return self.keyring.current
-
-
-def open_services(cfg: Settings, reload_seconds: float | None = None, freeze_gc: bool = False) -> Services:
-    files = service_files(cfg)
-    files.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    store = SnapshotStore(cfg.published, reload_seconds if reload_seconds is not None else reload_seconds_from_env(),
-                          freeze_gc=freeze_gc)
-    store.refresh()  # serve at once if something is published; the watcher starts with the app
-    keyring = Keyring(files)
-    publish_revocations(files)  # even when empty: an offline verifier must find one beside the key set
-    return Services(cfg, files, store, KeyStore(files.api_keys), AuditLog(files.audit, cfg.user_key_secret),
-                    ConsentRegister(files.consents, cfg.user_key_secret), keyring, valid_days_from_env())
 
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey",
@@ -432,7 +238,7 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
 
     # ----------------------------------------------------------------------------------- scores
     @app.get("/v1/scores/{user_id}", response_model=ScoreResponse, tags=["scores"],
-             responses=_errors(401, 403, 404, 422, 503),
+             responses=error_responses(401, 403, 404, 422, 503),
              summary="A user's score, tier, five factor sub-scores and reason codes")
     async def get_score(request: Request, user_id: UserId,
                   principal: Annotated[Principal, Depends(require("scores:read", "scores.lookup"))]):
@@ -452,7 +258,7 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
 
     # ----------------------------------------------------------------------------------- visa
     @app.get("/v1/visa/destinations", response_model=DestinationsResponse, tags=["visa"],
-             responses=_errors(401, 403, 503), summary="Destinations this key may read, with the rule in force")
+             responses=error_responses(401, 403, 503), summary="Destinations this key may read, with the rule in force")
     async def list_destinations(request: Request,
                           principal: Annotated[Principal, Depends(require("visa:read:any", "visa.destinations"))]):
         served = _served(request)
@@ -470,7 +276,7 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
         return DestinationsResponse(ds=served.visa.info.ds, destinations=out, snapshot=served.visa.info.snapshot)
 
     @app.get("/v1/visa/{destination}/users/{user_id}", response_model=EligibilityResponse, tags=["visa"],
-             responses=_errors(401, 403, 404, 422, 503), summary="Is this user eligible for the destination?")
+             responses=error_responses(401, 403, 404, 422, 503), summary="Is this user eligible for the destination?")
     async def get_eligibility(request: Request, destination: DestinationCode, user_id: UserId,
                         principal: Annotated[Principal, Depends(require("visa:read", "visa.eligibility"))]):
         served = _served(request)
@@ -497,7 +303,7 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
             snapshot=served.visa.info.snapshot)
 
     @app.get("/v1/visa/{destination}/eligible", response_model=EligibleUsersPage, tags=["visa"],
-             responses=_errors(401, 403, 404, 422, 503),
+             responses=error_responses(401, 403, 404, 422, 503),
              summary="A destination's eligible users, a page at a time (ordered by user id)")
     async def list_eligible(request: Request, destination: DestinationCode,
                       principal: Annotated[Principal, Depends(require("visa:read", "visa.eligible_list"))],
@@ -516,7 +322,7 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
 
     # ----------------------------------------------------------------------------------- consent and reports
     @app.post("/v1/consents", response_model=ConsentRecord, status_code=201, tags=["reports"],
-              responses=_errors(400, 401, 403, 413, 422),
+              responses=error_responses(400, 401, 403, 413, 422),
               summary="Record (or withdraw) a user's consent to credit reports; a grant expires (default 90 days)")
     def record_consent(request: Request, body: ConsentRequest,
                        principal: Annotated[Principal, Depends(require("consents:write", "consents.record"))]):
@@ -535,7 +341,7 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
               responses={200: {"description": "the signed report (PDF or HTML); its id in the X-Report-Id header",
                                "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}},
                                            "text/html": {"schema": {"type": "string"}}}},
-                         **_errors(400, 401, 403, 404, 409, 413, 422, 503)},
+                         **error_responses(400, 401, 403, 404, 409, 413, 422, 503)},
               summary="Issue a signed personal credit report (needs the user's recorded consent)",
               description="The report names the person it is about (the name as registered and the identity "
                           "document masked to its last four characters, from the night's KYC snapshot); a scored "
@@ -578,7 +384,7 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
                       "what the file holds)")
     async def verify_report(request: Request):
         # before the body is read: a refused caller costs neither its upload nor a line in the audit log
-        wait = verify_budget.take(_client_address(request))
+        wait = verify_budget.take(client_address(request))
         if wait:
             retry = max(1, math.ceil(wait))
             return error_response(429, "too_many_requests", f"too many verifications from this address; try again "
@@ -636,57 +442,6 @@ class PublishedKey(BaseModel):
 class KeySetResponse(BaseModel):
     current: str | None = Field(description="the id of the key that signs reports now")
     keys: list[PublishedKey]
-
-
-class ConsentLapsed(ReportError):
-    """The consent was withdrawn or expired while the report was being built: nothing is signed or registered."""
-    outcome = "consent_lapsed"  # in the audit log; the caller sees consent_required, whose remedy is the same
-
-    def __init__(self, user_id: str):
-        super().__init__(403, "consent_required", f"the consent of user {user_id} to a credit report was withdrawn "
-                         "or expired while the report was being built; no report was issued")
-
-
-def issue(services: Services, user_id: str, fmt: str, issuer: str) -> tuple[bytes, dict]:
-    """Build, render, sign and register one report; the user's earlier reports are superseded (revoked), their ids
-    in report["superseded"]. The caller checks consent first, to spare a build without it; it is checked again here
-    after the build, the seconds it takes being time enough for a withdrawal, before the signature, and once more
-    as the report is registered: ConsentLapsed then, with nothing registered. ConsentRegisterError if the register
-    cannot be read."""
-    cfg = services.cfg
-    key = services.signing  # before the build: the report's issue time is never before its key's valid-from
-    report = build_report(services.store.current, user_id, cfg.published, cfg.warehouse_path,
-                          user_key(user_id, cfg.user_key_secret), None, services.report_valid_days)
-    report["key_id"] = key.key_id
-    rendered = render_pdf(report, key.key_id) if fmt == "pdf" else render_html(report, key.key_id)
-    if services.consents.active(user_id) is None:
-        raise ConsentLapsed(user_id)
-    document = sign_document(rendered, fmt, report["report_id"], report["issued_at"], report["valid_until"], key)
-    entry = {"report_id": report["report_id"], "issued_at": report["issued_at"], "valid_until": report["valid_until"],
-             "issued_by": issuer, "user_key": user_key(user_id, cfg.user_key_secret), "format": fmt,
-             "score": report["score"], "score_date": report["score_date"], "key_id": key.key_id,
-             "sha256": hashlib.sha256(document).hexdigest()}
-    superseded = register_issued(services.files, entry, lambda: services.consents.active(user_id) is not None)
-    if superseded is None:
-        raise ConsentLapsed(user_id)
-    report["superseded"] = superseded
-    return document, report
-
-
-def check_report(services: Services, data: bytes):
-    """The signature against the key set, the revocations, and whether the register lists these exact bytes: CPU
-    and file reads, for a worker thread."""
-    result = verify_document(data, services.keyring.keys, read_revocations(services.files))
-    registered = result.status != "invalid" and is_registered(services.files.issued, result.report_id,
-                                                              hashlib.sha256(data).hexdigest())
-    return result, registered
-
-
-def is_registered(issued: Path, report_id: str | None, sha256: str) -> bool:
-    if not report_id or not issued.exists():
-        return False
-    with open(issued, encoding="utf-8") as fh:
-        return any((e := json.loads(line))["report_id"] == report_id and e["sha256"] == sha256 for line in fh)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, cfg: Settings | None = None) -> None:
