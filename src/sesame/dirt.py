@@ -339,6 +339,9 @@ class DirtInjector:
 
     # ---- one delivery ----------------------------------------------------------------------------
     def apply(self, source: str, ds: str, frame: pd.DataFrame) -> Delivery:
+        """The delivery of `source` for `ds`: one random stream per (source, day) draws, in this order, the late
+        records held back, the re-delivered ones, the rows of each record-level kind, the values they get, where
+        the extra records go and an added column's values."""
         src = SOURCES[source]
         day = self._day_index[ds]
         rng = _rng(self.seed, f"dirt:{source}", day)
@@ -350,92 +353,24 @@ class DirtInjector:
 
         own = frame if frame.index.equals(pd.RangeIndex(len(frame))) else frame.reset_index(drop=True)
         kinds = report["kinds"]
-
-        # late: some of today's records are held back for a later delivery
-        held = 0
-        if "late" in self.rates and applies("late", source):
-            later = [self.days[j] for j in range(day + 1, min(day + 1 + LATE_MAX_DAYS, len(self.days)))
-                     if self._usable(source, self.days[j])]
-            today = np.flatnonzero(_on_day(own, src, ds))   # not the history of a first delivery
-            k = int(np.floor(self.rates["late"] * len(today)))
-            if later and k:
-                rows = np.sort(rng.choice(today, size=k, replace=False))
-                target = rng.integers(0, len(later), size=k)
-                for j, ds_later in enumerate(later):
-                    part = own.iloc[rows[target == j]]
-                    if len(part):
-                        self._pending[source].setdefault(ds_later, []).append(part)
-                held = k
-                own = own.drop(index=rows).reset_index(drop=True)
+        own, held = self._hold_back_late(source, ds, day, own, rng)
         arrived = self._pending[source].pop(ds, [])
         late_in = pd.concat(arrived, ignore_index=True) if arrived else own.iloc[:0]
-
-        # re-delivered: records accepted on an earlier day come again
-        redelivered = own.iloc[:0]
-        if "redelivered" in self.rates and applies("redelivered", source):
-            pool = [f for d, f in self._pool[source] if d < day]
-            pool_frame = pd.concat(pool, ignore_index=True) if pool else own.iloc[:0]
-            k = min(int(np.floor(self.rates["redelivered"] * len(own))), len(pool_frame))
-            if k:
-                redelivered = pool_frame.iloc[np.sort(rng.choice(len(pool_frame), size=k, replace=False))]
+        redelivered = self._redelivered(source, day, own, rng)
 
         # record-level dirt on today's own records: disjoint sets of rows
-        n = len(own)
-        order = rng.permutation(n)
-        picked: dict[str, np.ndarray] = {}
-        start = 0
-        for kind in ("malformed", "null_required", "negative_amount", "absurd_amount", "unknown_category",
-                     "duplicate"):
-            if kind in self.rates and applies(kind, source):
-                k = min(int(np.floor(self.rates[kind] * n)), len(order) - start)
-                picked[kind] = np.sort(order[start:start + k])
-                start += k
-        role = np.full(n, _CLEAN, dtype=np.int8)
-        quarantined: Counter = Counter()
-        columns = {c: own[c] for c in own.columns}   # changed columns are replaced, never changed in place
-
+        picked = self._pick_rows(source, len(own), rng)
+        dirt = _OwnRecords(own, kinds)
         if "malformed" in picked:
-            role[picked["malformed"]] = _BROKEN
-            kinds["malformed"] = {"records": len(picked["malformed"]),
-                                  "quarantined": {"malformed_record": len(picked["malformed"])}}
-            quarantined["malformed_record"] += len(picked["malformed"])
+            _malformed(dirt, picked["malformed"])
         if "null_required" in picked:
-            rows = picked["null_required"]
-            targets = [c for c in _nullable_targets(src) if c in own.columns]
-            which = rng.integers(0, len(targets), size=len(rows))
-            reasons: Counter = Counter()
-            for j, col in enumerate(targets):
-                sel = rows[which == j]
-                if len(sel):
-                    columns[col] = _replace(columns[col], sel, None)
-                    reasons[f"required_null:{col}"] += len(sel)
-            role[rows] = _INVALID
-            kinds["null_required"] = {"records": len(rows), "quarantined": dict(sorted(reasons.items()))}
-            quarantined.update(reasons)
-        for kind, rule in (("negative_amount", "below_min"), ("absurd_amount", "above_max")):
+            _null_required(dirt, picked["null_required"], src, rng)
+        for kind in ("negative_amount", "absurd_amount"):
             if kind in picked:
-                rows, col = picked[kind], AMOUNT_COLUMN[source]
-                values = columns[col].to_numpy(dtype=np.float64, na_value=np.nan)[rows]
-                if kind == "negative_amount":
-                    new = -np.maximum(np.abs(values), 0.01)
-                else:
-                    top = float(src.column(col).max or 1e6)
-                    new = np.round(top * (10.0 + 90.0 * rng.random(len(rows))), 2)
-                columns[col] = _replace(columns[col], rows, new)
-                role[rows] = _INVALID
-                kinds[kind] = {"records": len(rows), "quarantined": {f"{rule}:{col}": len(rows)}}
-                quarantined[f"{rule}:{col}"] += len(rows)
+                _bad_amount(dirt, kind, picked[kind], src, rng)
         if "unknown_category" in picked:
-            rows, col = picked["unknown_category"], CATEGORY_COLUMN[source]
-            values = np.array(UNKNOWN_VALUES[source], dtype=object)[rng.integers(0, len(UNKNOWN_VALUES[source]),
-                                                                                   size=len(rows))]
-            columns[col] = _replace(columns[col], rows, values)
-            role[rows] = _INVALID
-            kinds["unknown_category"] = {"records": len(rows), "quarantined": {f"not_allowed:{col}": len(rows)}}
-            quarantined[f"not_allowed:{col}"] += len(rows)
-        if any(columns[c] is not own[c] for c in own.columns):
-            own = pd.DataFrame(columns, copy=False)
-        del columns
+            _unknown_category(dirt, picked["unknown_category"], source, rng)
+        own = dirt.result()
         copies = own.iloc[:0]
         if "duplicate" in picked:
             copies = own.iloc[picked["duplicate"]]
@@ -445,47 +380,70 @@ class DirtInjector:
         if "redelivered" in self.rates and applies("redelivered", source):
             kinds["redelivered"] = {"records": len(redelivered), "duplicates": len(redelivered)}
 
-        # assemble: the extra records (shuffled) in groups at random places among today's own
-        # records; slices, so large columns are not copied
-        parts = [x for x in (copies, late_in, redelivered) if len(x)]
-        extra_roles = np.concatenate([np.full(len(copies), _COPY, dtype=np.int8),
-                                      np.full(len(late_in), _LATE, dtype=np.int8),
-                                      np.full(len(redelivered), _REDELIVERED, dtype=np.int8)])
-        final, roles = own, role
-        if parts:
-            shuffle = rng.permutation(len(extra_roles))
-            extras = pd.concat(parts, ignore_index=True).iloc[shuffle]
-            extra_roles = extra_roles[shuffle]
-            groups = np.array_split(np.arange(len(extras)), min(len(extras), _INSERT_GROUPS))
-            places = np.sort(rng.integers(0, n + 1, size=len(groups)))
-            pieces, role_pieces, prev = [], [], 0
-            for place, group in zip(places, groups):
-                pieces += [own.iloc[prev:place], extras.iloc[group]]
-                role_pieces += [role[prev:place], extra_roles[group]]
-                prev = place
-            final = pd.concat(pieces + [own.iloc[prev:]], ignore_index=True)
-            roles = np.concatenate(role_pieces + [role[prev:]])
+        final, roles = _assemble(own, dirt.role, copies, late_in, redelivered, rng)
         added: list[str] = []
         if fault == "added_column":
-            final = final.assign(**{ADDED_COLUMN: pd.array(
-                np.array(ADDED_VALUES, dtype=object)[rng.integers(0, len(ADDED_VALUES), size=len(final))],
-                dtype=pd.ArrowDtype(pa.string()))})
-            added = [ADDED_COLUMN]
+            final, added = _add_column(final, rng), [ADDED_COLUMN]
             kinds["added_column"] = {"records": 0, "added_columns": added}
 
         duplicates = int(len(copies) + len(redelivered))
-        q_total = int(sum(quarantined.values()))
+        q_total = int(sum(dirt.quarantined.values()))
         report["expected"] = {
             "complete": True, "rejected": None, "delivered": int(len(final)),
             "accepted": int(len(final)) - q_total - duplicates, "quarantined": q_total,
             "duplicates": duplicates,
-            "quarantine_reasons": {k: v for k, v in sorted(quarantined.items()) if v},
+            "quarantine_reasons": {k: v for k, v in sorted(dirt.quarantined.items()) if v},
             "late": int(len(late_in)), "added_columns": added,
         }
         self._remember(source, day, final, roles)
         self._count(report)
         broken = np.flatnonzero(roles == _BROKEN)
         return Delivery(source, ds, final, report, broken_rows=broken)
+
+    def _hold_back_late(self, source: str, ds: str, day: int, own: pd.DataFrame,
+                        rng: np.random.Generator) -> tuple[pd.DataFrame, int]:
+        """Late: some of today's records are held back for one of the next usable deliveries; (today's records
+        left, how many were held back)."""
+        if "late" not in self.rates or not applies("late", source):
+            return own, 0
+        src = SOURCES[source]
+        later = [self.days[j] for j in range(day + 1, min(day + 1 + LATE_MAX_DAYS, len(self.days)))
+                 if self._usable(source, self.days[j])]
+        today = np.flatnonzero(_on_day(own, src, ds))   # not the history of a first delivery
+        k = int(np.floor(self.rates["late"] * len(today)))
+        if not (later and k):
+            return own, 0
+        rows = np.sort(rng.choice(today, size=k, replace=False))
+        target = rng.integers(0, len(later), size=k)
+        for j, ds_later in enumerate(later):
+            part = own.iloc[rows[target == j]]
+            if len(part):
+                self._pending[source].setdefault(ds_later, []).append(part)
+        return own.drop(index=rows).reset_index(drop=True), k
+
+    def _redelivered(self, source: str, day: int, own: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+        """Re-delivered: records accepted on an earlier day come again."""
+        redelivered = own.iloc[:0]
+        if "redelivered" in self.rates and applies("redelivered", source):
+            pool = [f for d, f in self._pool[source] if d < day]
+            pool_frame = pd.concat(pool, ignore_index=True) if pool else own.iloc[:0]
+            k = min(int(np.floor(self.rates["redelivered"] * len(own))), len(pool_frame))
+            if k:
+                redelivered = pool_frame.iloc[np.sort(rng.choice(len(pool_frame), size=k, replace=False))]
+        return redelivered
+
+    def _pick_rows(self, source: str, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """The rows of today's `n` own records each record-level kind changes or copies, no row picked twice."""
+        order = rng.permutation(n)
+        picked: dict[str, np.ndarray] = {}
+        start = 0
+        for kind in ("malformed", "null_required", "negative_amount", "absurd_amount", "unknown_category",
+                     "duplicate"):
+            if kind in self.rates and applies(kind, source):
+                k = min(int(np.floor(self.rates[kind] * n)), len(order) - start)
+                picked[kind] = np.sort(order[start:start + k])
+                start += k
+        return picked
 
     def _unusable(self, source: str, ds: str, frame: pd.DataFrame, fault: str, report: dict) -> Delivery:
         src = SOURCES[source]
@@ -544,6 +502,104 @@ class DirtInjector:
             "records": dict(sorted(self.totals.items())),
             "expected": dict(sorted(self.expected.items())),
         }
+
+
+class _OwnRecords:
+    """Today's own records while record-level dirt is put in: their columns (a changed column is replaced,
+    never changed in place), what became of each record, the quarantine reasons ingestion should find and the
+    report's kinds."""
+
+    def __init__(self, own: pd.DataFrame, kinds: dict) -> None:
+        self.own = own
+        self.columns = {c: own[c] for c in own.columns}
+        self.role = np.full(len(own), _CLEAN, dtype=np.int8)
+        self.quarantined: Counter = Counter()
+        self.kinds = kinds
+
+    def result(self) -> pd.DataFrame:
+        """The records with their changed columns."""
+        if any(self.columns[c] is not self.own[c] for c in self.own.columns):
+            return pd.DataFrame(self.columns, copy=False)
+        return self.own
+
+
+def _malformed(dirt: _OwnRecords, rows: np.ndarray) -> None:
+    """Lines broken when the file is written (see `_break_line`)."""
+    dirt.role[rows] = _BROKEN
+    dirt.kinds["malformed"] = {"records": len(rows), "quarantined": {"malformed_record": len(rows)}}
+    dirt.quarantined["malformed_record"] += len(rows)
+
+
+def _null_required(dirt: _OwnRecords, rows: np.ndarray, src: Source, rng: np.random.Generator) -> None:
+    """A required field (outside the natural key) left empty."""
+    targets = [c for c in _nullable_targets(src) if c in dirt.own.columns]
+    which = rng.integers(0, len(targets), size=len(rows))
+    reasons: Counter = Counter()
+    for j, col in enumerate(targets):
+        sel = rows[which == j]
+        if len(sel):
+            dirt.columns[col] = _replace(dirt.columns[col], sel, None)
+            reasons[f"required_null:{col}"] += len(sel)
+    dirt.role[rows] = _INVALID
+    dirt.kinds["null_required"] = {"records": len(rows), "quarantined": dict(sorted(reasons.items()))}
+    dirt.quarantined.update(reasons)
+
+
+def _bad_amount(dirt: _OwnRecords, kind: str, rows: np.ndarray, src: Source, rng: np.random.Generator) -> None:
+    """A negative amount (``negative_amount``) or one far above the declared maximum (``absurd_amount``)."""
+    col = AMOUNT_COLUMN[src.name]
+    rule = "below_min" if kind == "negative_amount" else "above_max"
+    values = dirt.columns[col].to_numpy(dtype=np.float64, na_value=np.nan)[rows]
+    if kind == "negative_amount":
+        new = -np.maximum(np.abs(values), 0.01)
+    else:
+        top = float(src.column(col).max or 1e6)
+        new = np.round(top * (10.0 + 90.0 * rng.random(len(rows))), 2)
+    dirt.columns[col] = _replace(dirt.columns[col], rows, new)
+    dirt.role[rows] = _INVALID
+    dirt.kinds[kind] = {"records": len(rows), "quarantined": {f"{rule}:{col}": len(rows)}}
+    dirt.quarantined[f"{rule}:{col}"] += len(rows)
+
+
+def _unknown_category(dirt: _OwnRecords, rows: np.ndarray, source: str, rng: np.random.Generator) -> None:
+    """A category (orders) or kind (payments) outside the declared list."""
+    col, unknown = CATEGORY_COLUMN[source], UNKNOWN_VALUES[source]
+    values = np.array(unknown, dtype=object)[rng.integers(0, len(unknown), size=len(rows))]
+    dirt.columns[col] = _replace(dirt.columns[col], rows, values)
+    dirt.role[rows] = _INVALID
+    dirt.kinds["unknown_category"] = {"records": len(rows), "quarantined": {f"not_allowed:{col}": len(rows)}}
+    dirt.quarantined[f"not_allowed:{col}"] += len(rows)
+
+
+def _assemble(own: pd.DataFrame, role: np.ndarray, copies: pd.DataFrame, late_in: pd.DataFrame,
+              redelivered: pd.DataFrame, rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]:
+    """Today's own records with the extra ones (copies, late arrivals, re-deliveries; shuffled) in groups at
+    random places among them, and what became of each record; slices, so large columns are not copied."""
+    parts = [x for x in (copies, late_in, redelivered) if len(x)]
+    if not parts:
+        return own, role
+    extra_roles = np.concatenate([np.full(len(copies), _COPY, dtype=np.int8),
+                                  np.full(len(late_in), _LATE, dtype=np.int8),
+                                  np.full(len(redelivered), _REDELIVERED, dtype=np.int8)])
+    shuffle = rng.permutation(len(extra_roles))
+    extras = pd.concat(parts, ignore_index=True).iloc[shuffle]
+    extra_roles = extra_roles[shuffle]
+    groups = np.array_split(np.arange(len(extras)), min(len(extras), _INSERT_GROUPS))
+    places = np.sort(rng.integers(0, len(own) + 1, size=len(groups)))
+    pieces, role_pieces, prev = [], [], 0
+    for place, group in zip(places, groups):
+        pieces += [own.iloc[prev:place], extras.iloc[group]]
+        role_pieces += [role[prev:place], extra_roles[group]]
+        prev = place
+    return (pd.concat(pieces + [own.iloc[prev:]], ignore_index=True),
+            np.concatenate(role_pieces + [role[prev:]]))
+
+
+def _add_column(final: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """The delivery with an extra, undeclared column (tolerated by ingestion)."""
+    return final.assign(**{ADDED_COLUMN: pd.array(
+        np.array(ADDED_VALUES, dtype=object)[rng.integers(0, len(ADDED_VALUES), size=len(final))],
+        dtype=pd.ArrowDtype(pa.string()))})
 
 
 def _on_day(frame: pd.DataFrame, src: Source, ds: str) -> np.ndarray:
