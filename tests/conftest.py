@@ -37,6 +37,14 @@ def spark():
     session.stop()
 
 
+@pytest.fixture(autouse=True)
+def _integration_is_marked(request):
+    """make test-fast leaves out the tests marked `integration`; one that starts a JVM unmarked would slow it down
+    unseen, so it fails here instead."""
+    if "spark" in request.fixturenames and request.node.get_closest_marker("integration") is None:
+        pytest.fail(f"{request.node.nodeid} uses Spark: mark its module `pytestmark = pytest.mark.integration`")
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     """A fresh SESAME_HOME; Settings() made inside the test read it."""

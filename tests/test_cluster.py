@@ -28,6 +28,8 @@ from sesame.segments import CREDIT_FILE, NO_CREDIT_FILE, SegmentedScorecard
 from sesame.simulate import simulate
 from sesame.spark import submit
 
+pytestmark = pytest.mark.integration  # a standalone Spark cluster: left out of make test-fast
+
 END = "2026-02-20"
 
 

@@ -8,6 +8,8 @@ import pytest
 
 from sesame.config import NIGHTLY_STAGES
 
+pytestmark = pytest.mark.integration  # Airflow: left out of make test-fast
+
 DAGS = Path(__file__).resolve().parents[1] / "dags"
 
 

@@ -15,6 +15,8 @@ from sesame.features import DBT_FEATURES, FEATURES
 from sesame.schemas import ESSENTIAL_CATEGORIES, LOCAL_SERVICE_CATEGORIES
 from sesame.simulate import simulate
 
+pytestmark = pytest.mark.integration  # dbt and Spark: left out of make test-fast
+
 END = "2026-04-20"
 EARLIER = "2026-04-12"
 NIGHTS = [EARLIER, END]

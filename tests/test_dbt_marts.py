@@ -23,6 +23,8 @@ from tests.tiny_lake import (
     write_night,
 )
 
+pytestmark = pytest.mark.integration  # dbt: left out of make test-fast
+
 DESTINATIONS = ["LU", "SG", "CH", "JP", "AE"]
 
 EXPECTED_ELIGIBLE = {

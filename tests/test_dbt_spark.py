@@ -25,6 +25,8 @@ from sesame import sql_endpoint
 from sesame.config import Settings
 from tests.tiny_lake import DBT_DIR, KEY_TO_USER, NIGHTS, SECRET, finish_plan, start_plan
 
+pytestmark = pytest.mark.integration  # dbt on Spark and the Thrift server: left out of make test-fast
+
 COMPARED_MARTS = ["sesame_scores", "score_exclusions", "visa_eligibility", "visa_eligibility_changes",
                   "reason_code_dictionary"]
 BUILTIN_GENERIC_TESTS = ["test_name:not_null", "test_name:unique", "test_name:accepted_values",

@@ -12,6 +12,8 @@ from sesame.features import SPARK_FEATURES
 from spark_jobs import features as feat
 from spark_jobs.windows import daily_aggregates, windows_full
 
+pytestmark = pytest.mark.integration  # Spark: left out of make test-fast
+
 NIGHT = "2026-11-23"
 D = dt.date.fromisoformat
 

@@ -6,6 +6,8 @@ import pytest
 
 from spark_jobs.graph import pagerank
 
+pytestmark = pytest.mark.integration  # Spark: left out of make test-fast
+
 
 def _edges(spark, graph, weight):
     rows = []

@@ -14,6 +14,8 @@ from sesame.deliveries import file_totals, write_marker
 from sesame.schemas import SOURCES
 from spark_jobs import ingest
 
+pytestmark = pytest.mark.integration  # Spark: left out of make test-fast
+
 
 def _deliver(cfg: Settings, source: str, ds: str, text: str) -> Path:
     """A delivery as an upstream hands it over: the file, then a marker with its control totals."""

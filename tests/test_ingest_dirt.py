@@ -14,6 +14,8 @@ from sesame.schemas import SOURCES
 from sesame.simulate import simulate
 from spark_jobs import ingest
 
+pytestmark = pytest.mark.integration  # Spark: left out of make test-fast
+
 END = "2026-05-03"
 DAYS = [(dt.date.fromisoformat(END) - dt.timedelta(days=i)).isoformat() for i in (2, 1, 0)]
 # the sources each kind can touch (see sesame.dirt)

@@ -19,6 +19,8 @@ from spark_jobs import features as feat
 from spark_jobs import ingest
 from spark_jobs.state import STATES
 
+pytestmark = pytest.mark.integration  # Spark and dbt: left out of make test-fast
+
 END = dt.date(2026, 3, 12)
 DAY = lambda n: (END + dt.timedelta(days=n)).isoformat()  # noqa: E731
 LATE = DAY(-3)  # delivered after the night DAY(-2) ran, and its payments only after DAY(-1)

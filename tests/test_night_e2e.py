@@ -25,6 +25,8 @@ import pytest
 from sesame import FACTORS, snapshots
 from sesame.cli import main as sesame
 
+pytestmark = pytest.mark.integration  # Airflow, Spark and dbt: left out of make test-fast
+
 END = "2026-11-23"
 DAY = lambda n: (dt.date.fromisoformat(END) + dt.timedelta(days=n)).isoformat()  # noqa: E731
 # The good night END carries the default dirt; the night after it has an unusable delivery.

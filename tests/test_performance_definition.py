@@ -13,6 +13,8 @@ from spark_jobs.features import known_by, segment_of
 from spark_jobs.state import STATES, current_arrears
 from spark_jobs.training_set import labelled_population
 
+pytestmark = pytest.mark.integration  # Spark: left out of make test-fast
+
 OBS = "2025-06-30"
 D = dt.date.fromisoformat
 

@@ -11,6 +11,8 @@ from sesame.config import Settings
 from sesame.schemas import SOURCES
 from sesame.spark import JobFailed
 
+pytestmark = pytest.mark.integration  # Airflow: left out of make test-fast
+
 DS = "2026-11-23"
 UTC = dt.timezone.utc
 

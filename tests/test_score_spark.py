@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from sesame import FACTORS
 from sesame.scorecard import Scorecard
 from sesame.segments import CREDIT_FILE, NO_CREDIT_FILE, SegmentedScorecard
 from spark_jobs.score import score_frame, split_scorable
+
+pytestmark = pytest.mark.integration  # Spark: left out of make test-fast
 
 
 def _data(n=3000, seed=3):

@@ -16,6 +16,8 @@ from spark_jobs import features as feat
 from spark_jobs import ingest
 from spark_jobs.windows import METRICS, WINDOWS, window_columns
 
+pytestmark = pytest.mark.integration  # Spark: left out of make test-fast
+
 END = "2026-03-10"
 NIGHTS = ["2026-03-07", "2026-03-08", "2026-03-09", "2026-03-10"]
 
