@@ -68,7 +68,7 @@ chromium:
 
 bench: setup wrk
 	$(BIN)/python -m pytest -q -m bench
-	$(BIN)/python -m sesame.bench $(PROFILES)
+	$(BIN)/python -m benchmarks $(PROFILES)
 
 docs: setup
 	$(BIN)/sesame docs
@@ -88,7 +88,7 @@ SQL_PORT ?= 10000
 sql-endpoint: setup
 	$(BIN)/sesame sql-endpoint --port $(SQL_PORT) $(if $(DS),--build $(DS))
 
-# The load generator of the service's load test (`python -m sesame.service.loadtest`).
+# The load generator of the service's load test (`python -m benchmarks.service_load`).
 wrk:
 	@command -v wrk >/dev/null || { echo "wrk not found: installing it"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }

@@ -5,23 +5,23 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from sesame import bench
+from benchmarks import profiles, render
 
 
 def test_night_lakes_measure_the_night_after_their_history(monkeypatch):
     monkeypatch.delenv("SESAME_BENCH_NIGHT_HISTORY", raising=False)
     monkeypatch.delenv("SESAME_BENCH_VOLUME_HISTORY", raising=False)
-    default, sized = bench.night_lake(Path("w")), bench.volume_lake(Path("w"))
+    default, sized = profiles.night_lake(Path("w")), profiles.volume_lake(Path("w"))
     assert (default.night, default.before) == ("2026-11-23", "2026-11-22")
     assert default.day(0) == "2026-08-25"            # 91 simulated days: 90 of history, then the night
     assert (sized.night, sized.day(0), sized.history) == ("2026-11-23", "2026-08-25", 90)
-    assert (sized.activity, sized.contacts) == (bench.SIZING_ACTIVITY, bench.SIZING_CONTACTS)
+    assert (sized.activity, sized.contacts) == (profiles.SIZING_ACTIVITY, profiles.SIZING_CONTACTS)
     assert default.cfg.home != sized.cfg.home
     monkeypatch.setenv("SESAME_BENCH_NIGHT_HISTORY", "30")
-    shorter = bench.night_lake(Path("w"))
+    shorter = profiles.night_lake(Path("w"))
     assert (shorter.night, shorter.before) == ("2026-09-24", "2026-09-23")
     monkeypatch.setenv("SESAME_BENCH_VOLUME_HISTORY", "7")
-    week = bench.volume_lake(Path("w"))
+    week = profiles.volume_lake(Path("w"))
     assert (week.day(0), week.history) == ("2026-11-16", 7)
     assert week.cfg.home != sized.cfg.home  # a lake simulated for 7 days is never taken for one of 90
     # the history is ingested in passes of CATCH_UP_DAYS, the last ending the night before the measured one
@@ -29,7 +29,7 @@ def test_night_lakes_measure_the_night_after_their_history(monkeypatch):
     assert ends[-1] == sized.before and ends == sorted(set(ends))
     starts = [sized.day(0)] + [(dt.date.fromisoformat(e) + dt.timedelta(days=1)).isoformat() for e in ends[:-1]]
     spans = [(dt.date.fromisoformat(e) - dt.date.fromisoformat(s)).days + 1 for s, e in zip(starts, ends)]
-    assert sum(spans) == 90 and max(spans) == bench.CATCH_UP_DAYS
+    assert sum(spans) == 90 and max(spans) == profiles.CATCH_UP_DAYS
     assert week.catch_up_ends() == [week.before]
 
 
@@ -42,20 +42,20 @@ def _night(events: int, edges: int, history: int = 90, seconds: float = 600.0) -
 
 
 def test_a_night_lighter_than_the_sizing_is_not_reported_as_showing_the_target():
-    light = bench._night_section(_night(events=990_000, edges=5_000_000))
+    light = render._night_section(_night(events=990_000, edges=5_000_000))
     assert "lighter than the target's" in light and "at the target's sizing" not in light.splitlines()[0]
-    sized = bench._night_section(_night(events=2_300_000, edges=19_900_000))
+    sized = render._night_section(_night(events=2_300_000, edges=19_900_000))
     assert "at the target's sizing" in sized.splitlines()[0] and "lighter" not in sized
     # a sized night over the time budget is not met, whatever its size
-    assert "Target: not met" in bench._night_section(_night(events=2_300_000, edges=20_000_000, seconds=960.0))
+    assert "Target: not met" in render._night_section(_night(events=2_300_000, edges=20_000_000, seconds=960.0))
     assert "Target: met" in sized
 
 
 def test_a_short_history_is_said_in_the_heading_and_the_caveat():
-    short = bench._night_section(_night(events=2_300_000, edges=20_000_000, history=7))
+    short = render._night_section(_night(events=2_300_000, edges=20_000_000, history=7))
     assert short.startswith("## One night for 1,000,000 users after 7 days of history")
     assert "not the 90 the target names" in short
-    assert "not the 90" not in bench._night_section(_night(events=2_300_000, edges=20_000_000))
+    assert "not the 90" not in render._night_section(_night(events=2_300_000, edges=20_000_000))
 
 
 def test_the_targets_table_does_not_claim_the_night_target_from_two_partial_nights():
@@ -63,13 +63,13 @@ def test_the_targets_table_does_not_claim_the_night_target_from_two_partial_nigh
     short_sized = _night(events=2_300_000, edges=19_900_000, history=7)
     lake = {"users": 100_000, "night": "2026-11-23",
             "stages": {"daily": {"ratio": 2.0}, "graph": {"ratio": 7.5}}}
-    table = bench._summary({"night": long_light, "night_volume": short_sized, "feature_history": {"ratio": 1.3},
+    table = render._summary({"night": long_light, "night_volume": short_sized, "feature_history": {"ratio": 1.3},
                             "engines": {"lakes": [lake]}})
     night_row = next(line for line in table.splitlines() if "one night" in line)
     assert "not measured together" in night_row
     assert "| feature job after 360 vs 90 days, at most 1.2 | 1.30 | not met |" in table
     assert "worst 7.5 (graph) | not met |" in table
-    whole = bench._summary({"night": _night(events=2_300_000, edges=20_000_000, history=90)})
+    whole = render._summary({"night": _night(events=2_300_000, edges=20_000_000, history=90)})
     assert whole.splitlines()[-1].endswith("| met |")
-    slow = bench._summary({"night": _night(events=2_300_000, edges=20_000_000, history=90, seconds=1000.0)})
+    slow = render._summary({"night": _night(events=2_300_000, edges=20_000_000, history=90, seconds=1000.0)})
     assert slow.splitlines()[-1].endswith("| not met |")

@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
+from benchmarks import service_load
 from sesame.config import Settings
-from sesame.service import loadtest
 from sesame.service.access import KeyStore
 from sesame.service.layout import service_files
 
@@ -18,9 +18,9 @@ USERS = 300
 def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("load")
     home = base / "home"
-    loadtest.prepare_home(home, USERS)
+    service_load.prepare_home(home, USERS)
     key, _ = KeyStore(service_files(Settings(home=home)).api_keys).create("load", ["scores:read", "visa:read"])
-    with loadtest.Server(home, base / "service.log") as running:
+    with service_load.Server(home, base / "service.log") as running:
         yield running, key, base
 
 
@@ -36,7 +36,7 @@ def test_synthetic_snapshot_is_published_whole(server):
 
 def test_open_loop_generator_holds_the_rate(server):
     running, key, _ = server
-    result = loadtest.run_fixed_rate(running.url, key, USERS, rate=200, seconds=1.5, warmup=0.5)
+    result = service_load.run_fixed_rate(running.url, key, USERS, rate=200, seconds=1.5, warmup=0.5)
     assert result["statuses"] == {"200": result["requests"]} and result["requests"] == 300
     assert 150 <= result["achieved_rps"] <= 220
     assert 0 < result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
@@ -45,6 +45,6 @@ def test_open_loop_generator_holds_the_rate(server):
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (make wrk)")
 def test_wrk_figures_are_read_back(server):
     running, key, base = server
-    result = loadtest.run_wrk(running.url, key, "/v1/scores/U%08d", USERS, 1, 2, base)
+    result = service_load.run_wrk(running.url, key, "/v1/scores/U%08d", USERS, 1, 2, base)
     assert result["requests"] > 50 and result["non_2xx"] == 0
     assert 0 < result["p50_ms"] <= result["p99_ms"]

@@ -128,7 +128,7 @@ def test_incremental_state_equals_full_fold(spark, lake, monkeypatch):
 def test_duckdb_restatement_of_each_stage_agrees_with_spark(spark, lake):
     """The benchmark's DuckDB SQL computes what the Spark transforms compute, stage by stage, on a lake with
     late records (so the Spark/DuckDB timings in BENCHMARKS.md compare the same work)."""
-    from sesame.bench_engines import compare
+    from benchmarks.engines import compare
 
     cfg = lake
     spark.catalog.clearCache()  # the session is shared by the whole suite; start this heavy test from a clean heap

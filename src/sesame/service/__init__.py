@@ -11,7 +11,6 @@ with scopes, with an append-only audit log, and issues signed personal credit re
     reports.py    the personal credit report (HTML, PDF), Ed25519 signature, offline verification
     reference.py  visa rules and reason codes as the night publishes them; the wording of failed conditions
     app.py        the FastAPI application
-    loadtest.py   the load measurement on loopback
 
 State lives under $SESAME_HOME/service/ (private: API keys, consents, audit, the report-signing keyring); what
 verifiers need offline is published beside the snapshots: the key set (published/report-keys.json, and the current

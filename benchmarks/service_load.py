@@ -1,7 +1,7 @@
 """Load measurement of the score service on loopback, against a 1,000,000-user snapshot.
 
-    python -m sesame.service.loadtest            # measure, write benchmarks/service.json, print the Markdown section
-    from sesame.service.loadtest import service_benchmark; print(service_benchmark())
+    python -m benchmarks.service_load            # measure, write benchmarks/service.json, print the Markdown section
+    from benchmarks.service_load import service_benchmark; print(service_benchmark())
 
 What it does: writes a synthetic published snapshot of SESAME_BENCH_SERVICE_USERS users (default 1,000,000) into
 a private SESAME_HOME (kept under SESAME_BENCH_DIR when set, so a second run reuses it), starts `sesame serve`
@@ -35,15 +35,15 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from benchmarks import RESULTS
+from benchmarks.render import service_section
 from sesame import FACTORS
-from sesame.config import REPO_ROOT, Settings
+from sesame.config import Settings
 from sesame.scale import SCORE_MAX, SCORE_MIN, TIERS
 
-RESULTS = REPO_ROOT / "benchmarks"
 RESULT_FILE = RESULTS / "service.json"
 DS = "2026-11-23"
 REASONS = ["CH01", "CH03", "BP02", "FC02", "FC04", "IT01", "SC02", "SC03"]
-TARGET_P99_MS = 10.0
 # uvicorn closes keep-alive connections idle for 5 s; the generator does not reuse one idle for longer than this
 IDLE_REUSE_SECONDS = 3.0
 
@@ -116,7 +116,7 @@ class Server:
         self.home, self.port, self.log = home, _free_port(), log
         self.proc: subprocess.Popen | None = None
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         env = {**os.environ, "SESAME_HOME": str(self.home), "SESAME_SERVE_RELOAD_SECONDS": "5"}
         with open(self.log, "w") as fh:
             self.proc = subprocess.Popen([sys.executable, "-m", "sesame.cli", "serve", "--port", str(self.port)],
@@ -277,45 +277,7 @@ def run_fixed_rate(url: str, key: str, users: int, rate: float, seconds: float, 
     return runner(_open_loop(host, int(port), key, users, rate, seconds, warmup))
 
 
-# ---------------------------------------------------------------------------------------------- reporting
-
-def _row(label: str, run: dict) -> str:
-    rate = run.get("requests_per_second", run.get("achieved_rps"))
-    return f"| {label} | {rate:,.0f} | {run['p50_ms']:.2f} ms | {run['p90_ms']:.2f} ms | {run['p99_ms']:.2f} ms |"
-
-
-def target_met(r: dict) -> bool:
-    """p99 under the target at the fixed rate, every request answered 200."""
-    fixed = r["fixed_rate"]
-    return fixed["p99_ms"] < TARGET_P99_MS and fixed["statuses"] == {"200": fixed["requests"]}
-
-
-def render_section(r: dict) -> str:
-    """The BENCHMARKS.md section from a result (benchmarks/service.json)."""
-    fixed, score, visa = r["fixed_rate"], r["wrk_scores"], r["wrk_eligibility"]
-    verdict = "met" if target_met(r) else "NOT met"
-    return f"""## Score service: single lookups on loopback
-
-`sesame serve` (one uvicorn worker) over a synthetic published snapshot of {r['users']:,} users (and
-{r['visa_rows']:,} visa-eligibility rows), random user ids, API key checked and every request written to the
-audit log. The load generator runs on the same {r['cpus']} cores as the service (1-minute load average
-{r['load_average_before']:.1f} before the runs, {r['load_average_after']:.1f} after). Snapshot loaded, verified and
-indexed in {r['ready_seconds']:.1f} s; resident memory after the runs {r['rss_mb']:.0f} MB.
-
-| run | requests/s | p50 | p90 | p99 |
-|---|---:|---:|---:|---:|
-{_row(f"`GET /v1/scores/{{id}}`, wrk closed loop, {score['connections']} connections, {score['seconds']} s", score)}
-{_row(f"`GET /v1/visa/LU/users/{{id}}`, wrk closed loop, {visa['connections']} connections, {visa['seconds']} s",
-      visa)}
-{_row(f"`GET /v1/scores/{{id}}`, open loop at a fixed {fixed['target_rps']:,.0f}/s, {fixed['seconds']:.0f} s", fixed)}
-
-Target p99 under {TARGET_P99_MS:.0f} ms at 1,000 requests/s: **{verdict}** (p99.9 {fixed['p999_ms']:.2f} ms, max
-{fixed['max_ms']:.1f} ms; statuses {fixed['statuses']}). The fixed-rate figures come from the open-loop generator in
-`sesame.service.loadtest` (wrk cannot hold a rate): requests leave on schedule whatever the responses do, and each
-latency counts from when its request was due. Closed-loop p50/p99 are wrk's own.
-Measured on {r['measured_on']}.
-"""
-
+# ---------------------------------------------------------------------------------------------- the run
 
 def service_benchmark(work: Path | None = None, users: int | None = None) -> str:
     """Measure, write benchmarks/service.json, and return the Markdown section for BENCHMARKS.md."""
@@ -356,7 +318,7 @@ def service_benchmark(work: Path | None = None, users: int | None = None) -> str
             shutil.rmtree(base, ignore_errors=True)
     RESULTS.mkdir(exist_ok=True)
     RESULT_FILE.write_text(json.dumps(result, indent=1), encoding="utf-8")
-    return render_section(result)
+    return service_section(result)
 
 
 if __name__ == "__main__":

@@ -208,7 +208,7 @@ def spark_stages(spark, lake: Lake) -> dict[str, Callable]:
 
     n = lake.night
     sources = feat.read_sources(spark, lake.cfg)
-    tonight = {name: df.filter((F.col("ds") == n)) for name, df in sources.items()}
+    tonight = {name: df.filter(F.col("ds") == n) for name, df in sources.items()}
     daily = spark.read.parquet(str(lake.cfg.zone("features", "daily"))).withColumn("ds", F.col("ds").cast("string"))
 
     def previous(*zone):
@@ -300,7 +300,7 @@ def compare(cfg: Settings, night: str, spark=None, repeats: int = REPEATS) -> di
             spark_result = build().toPandas()
             duck_run()
             _same(spark_result, con.execute("select * from result").df(), name)
-            spark_s = best_of(lambda: build().write.format("noop").mode("overwrite").save(), repeats)
+            spark_s = best_of(lambda build=build: build().write.format("noop").mode("overwrite").save(), repeats)
             duck_s = best_of(duck_run, repeats)
             results[name] = {"spark_seconds": round(spark_s, 2), "duckdb_seconds": round(duck_s, 2),
                              "rows": len(spark_result), "ratio": round(spark_s / duck_s, 1)}

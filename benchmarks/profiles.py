@@ -1,12 +1,13 @@
-"""`make bench`: run the benchmark profiles and write BENCHMARKS.md (machine, versions, wall time, peak memory,
-throughput).
+"""The benchmark profiles: each measures one thing (machine, wall time, peak memory, throughput) and returns the
+figures a profile keeps in benchmarks/<profile>.json. Rendering BENCHMARKS.md from them is benchmarks.render's;
+`python -m benchmarks` runs profiles, keeps their figures and renders.
 
 Every step runs as a child process whose whole process tree (the Spark driver JVM, its Python workers) is
 sampled for resident memory, so each figure is that step's own. Each profile keeps its measured figures in
 benchmarks/<profile>.json; BENCHMARKS.md is rendered from all of them, so one profile can be re-run alone:
 
-    python -m sesame.bench                        # every profile
-    python -m sesame.bench feature_history        # one profile; the others keep their last figures
+    python -m benchmarks                          # every profile
+    python -m benchmarks feature_history          # one profile; the others keep their last figures
 
 Profiles: `simulator` (1,000,000 users, one day), `night` (one whole night for 1,000,000 users after 90 days of
 history), `night_volume` (the same at the target's sizing), `feature_history` (the
@@ -22,29 +23,26 @@ SESAME_BENCH_USERS and SESAME_BENCH_HISTORY_USERS change the sizes; SESAME_BENCH
 """
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
 import psutil
 
-from sesame.config import REPO_ROOT, Settings, days_before
+from benchmarks import RESULTS
+from benchmarks.targets import NIGHT_SIMULATED_DAYS
+from sesame.config import Settings, days_before
 from sesame.progress import track
 
-RESULTS = REPO_ROOT / "benchmarks"
 END = dt.date(2026, 11, 23)
 
 
@@ -97,14 +95,6 @@ def spark_job(cfg: Settings, job: str, *args: str) -> dict:
 
     cmd, env = submit_command(job, list(args), cfg)
     return measure(cmd, env)
-
-
-def machine() -> dict:
-    versions = {p: metadata.version(p) for p in ("pyspark", "apache-airflow", "dbt-core", "duckdb", "feast",
-                                                   "great-expectations", "scikit-learn", "optbinning", "pandas")}
-    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024 ** 3
-    return {"cpus": os.cpu_count(), "memory_gb": round(mem_gb, 1), "python": platform.python_version(),
-            "platform": platform.platform(), "versions": versions}
 
 
 # ------------------------------------------------------------------ profiles
@@ -199,9 +189,9 @@ def feature_history_profile(work: Path) -> dict:
 
 
 def engines_profile(work: Path) -> dict:
-    """Spark against DuckDB per stage of the feature job, same lake, same night (sesame.bench_engines): on the
+    """Spark against DuckDB per stage of the feature job, same lake, same night (benchmarks.engines): on the
     100,000-user history lake, and on the 1,000,000-user lake once the night profile has run its night."""
-    from sesame.bench_engines import compare
+    from benchmarks.engines import compare
 
     cfg, users, nights, _ = history_lake(work)
     night = nights["360"]
@@ -236,7 +226,7 @@ def history_champion(cfg: Settings, night: str):
 def scoring_profile(work: Path) -> dict:
     """Scoring the night's users with the champion: Spark (mapInPandas, the night's score job) against the
     same segmented scorecard in process, on the same features. A champion is trained on the lake first if none exists."""
-    from sesame.bench_engines import best_of
+    from benchmarks.engines import best_of
     from sesame.spark import get_session
     from spark_jobs.score import score_frame
 
@@ -268,7 +258,6 @@ def scoring_profile(work: Path) -> dict:
             "spark_job": figures(job)}
 
 
-NIGHT_SIMULATED_DAYS = 91
 # The simulator's volume knobs that give the target's sizing at 1,000,000 users: about 2.3 million payments and
 # orders on the measured night (2.3 a user; 1.0 at the default activity) and 20 million social edges (20 a
 # user; 5 at the default degree). Calibrated on 20,000 users.
@@ -399,8 +388,8 @@ def night_volume_profile(work: Path) -> dict:
 
 
 def service_profile(work: Path) -> dict:
-    """Single lookups against a 1,000,000-user snapshot over loopback (sesame.service.loadtest)."""
-    from sesame.service.loadtest import RESULT_FILE, service_benchmark
+    """Single lookups against a 1,000,000-user snapshot over loopback (benchmarks.service_load)."""
+    from benchmarks.service_load import RESULT_FILE, service_benchmark
 
     service_benchmark(work / "service")
     return json.loads(RESULT_FILE.read_text(encoding="utf-8"))
@@ -411,327 +400,3 @@ PROFILES = {"simulator": simulator_profile, "feature_history": feature_history_p
             "night_volume": night_volume_profile, "service": service_profile}
 
 
-# ------------------------------------------------------------------ report
-
-# the targets the issue sets, and the sizing of the 1,000,000-user night
-NIGHT_MINUTES, NIGHT_GB, SIZING_EVENTS, SIZING_EDGES = 15, 12, 2.3e6, 20e6
-HISTORY_RATIO_TARGET, ENGINES_RATIO_TARGET = 1.2, 3
-
-
-def night_events(r: dict) -> int:
-    """Payments and orders delivered on the measured night."""
-    return r["delivered"].get("payments", 0) + r["delivered"].get("orders", 0)
-
-
-def night_met(r: dict) -> bool:
-    return r["seconds"] / 60 < NIGHT_MINUTES and r["peak_gb"] < NIGHT_GB
-
-
-def night_at_sizing(r: dict) -> bool:
-    """Whether the night was about as heavy as the target's sizing (within 5%)."""
-    return night_events(r) >= 0.95 * SIZING_EVENTS and r["social_edges_so_far"] >= 0.95 * SIZING_EDGES
-
-
-def worst_engine_ratio(lake: dict) -> tuple[str, float]:
-    name = max(lake["stages"], key=lambda n: lake["stages"][n]["ratio"])
-    return name, lake["stages"][name]["ratio"]
-
-
-def _summary(results: dict[str, dict]) -> str:
-    """One line per target: what was measured and whether it was met."""
-    rows = []
-
-    def row(target: str, measured: str, verdict: str | bool) -> None:
-        if isinstance(verdict, bool):
-            verdict = "met" if verdict else "not met"
-        rows.append(f"| {target} | {measured} | {verdict} |")
-
-    nights = [results[k] for k in ("night", "night_volume") if k in results]
-    if nights:
-        measured = "; ".join(
-            f"after {r['history_days']} days, {night_events(r) / 1e6:.2f}M payments and orders, "
-            f"{r['social_edges_so_far'] / 1e6:.1f}M edges: {r['seconds'] / 60:.1f} min, {r['peak_gb']:.2f} GB"
-            for r in nights)
-        complete = any(r["history_days"] >= 90 and night_at_sizing(r) for r in nights)
-        verdict = ("met" if all(night_met(r) for r in nights) else "not met") + (
-            "" if complete else " in each night measured; 90 days of history at the full sizing not measured together")
-        row(f"one night, 1,000,000 users, under {NIGHT_MINUTES} min and {NIGHT_GB} GB", measured, verdict)
-    if "feature_history" in results:
-        ratio = results["feature_history"]["ratio"]
-        row(f"feature job after 360 vs 90 days, at most {HISTORY_RATIO_TARGET}", f"{ratio:.2f}",
-            ratio <= HISTORY_RATIO_TARGET)
-    if "engines" in results:
-        worst = [(lake["users"], *worst_engine_ratio(lake)) for lake in results["engines"]["lakes"]]
-        text = "; ".join(f"{users:,} users: worst {ratio:.1f} ({name})" for users, name, ratio in worst)
-        row(f"Spark/DuckDB per feature stage, at most {ENGINES_RATIO_TARGET}", text,
-            all(ratio <= ENGINES_RATIO_TARGET for _, _, ratio in worst))
-    if "service" in results:
-        from sesame.service.loadtest import TARGET_P99_MS, target_met
-
-        fixed = results["service"]["fixed_rate"]
-        row(f"score service p99 under {TARGET_P99_MS:.0f} ms at 1,000 requests/s", f"{fixed['p99_ms']:.2f} ms",
-            target_met(results["service"]))
-    if not rows:
-        return ""
-    return "## Targets\n\n| target | measured | verdict |\n|---|---|---|\n" + "\n".join(rows) + "\n"
-
-
-def _simulator_section(r: dict) -> str:
-    records = sum(r["rows"].values())
-    return f"""## Simulator: {r['users']:,} users, one day of deliveries
-
-| measure | value | target |
-|---|---|---|
-| wall time | {r['seconds']:.1f} s | under 5 minutes |
-| peak memory (process tree) | {r['peak_gb']:.2f} GB | |
-| records written | {records:,} | |
-| throughput | {records / r['seconds']:,.0f} records/s | |
-
-Rows per source: {', '.join(f'{k} {v:,}' for k, v in r['rows'].items())}. The first day of a simulation also
-delivers a year of bill history and the whole social graph so far, so it is the heaviest day.
-"""
-
-
-def _steps_table(steps: dict[str, dict]) -> str:
-    """The rows of a preparation table: step, wall time, peak memory."""
-    return "\n".join(f"| {name} | {s['seconds']:.1f} s | {s['peak_gb']:.2f} GB |" for name, s in steps.items())
-
-
-def _feature_history_section(r: dict) -> str:
-    runs = r["runs"]
-    seconds = {label: ", ".join(f"{x['seconds']:.1f}" for x in rs) for label, rs in runs.items()}
-    lines = "\n".join(
-        f"| {label} days | {r['nights'][label]} | {seconds[label]} | "
-        f"{r['median_seconds'][label]:.1f} s | {max(x['peak_gb'] for x in runs[label]):.2f} GB | "
-        f"{r['delivered'][label].get('payments', 0) + r['delivered'][label].get('orders', 0):,} |"
-        for label in runs)
-    steps = _steps_table(r["steps"])
-    verdict = "met" if r["ratio"] <= HISTORY_RATIO_TARGET else "not met"
-    return f"""## Nightly feature stage: {r['users']:,} users after 90 and after 360 days of history
-
-The `features` Spark job of one night (spark-submit, local mode), starting from the night before's windows and
-state. Target: the longer history costs at most 1.2 times as much.
-
-| history | night | runs (s) | median | peak memory | payments + orders delivered that night |
-|---|---|---|---|---|---|
-{lines}
-
-**Ratio 360/90: {r['ratio']:.2f}** (target at most 1.2: {verdict}).
-
-Preparation (not part of the ratio): simulation, ingestion of the whole history in one Spark pass, and a
-rebuild of each measured night's previous windows and state from the history (the first-run path, which
-computes the daily aggregates of every past day in one pass). These come from the run that built the lake and are
-kept when a later run reuses it. {r.get("steps_note", "")}
-
-| step | wall time | peak memory |
-|---|---|---|
-{steps}
-"""
-
-
-def _engines_section(r: dict) -> str:
-    tables = []
-    for lake in r["lakes"]:
-        lines = "\n".join(f"| {name} | {s['rows']:,} | {s['spark_seconds']:.2f} s | {s['duckdb_seconds']:.2f} s | "
-                          f"{s['ratio']:.1f} |" for name, s in lake["stages"].items())
-        _, worst = worst_engine_ratio(lake)
-        verdict = "met" if worst <= ENGINES_RATIO_TARGET else "not met"
-        tables.append(f"""### {lake['users']:,} users, the night {lake['night']}
-
-| stage | rows out | Spark | DuckDB | Spark/DuckDB |
-|---|---|---|---|---|
-{lines}
-
-Worst ratio: {worst:.1f} (target at most {ENGINES_RATIO_TARGET}: {verdict}).
-""")
-    return f"""## Spark against DuckDB per stage of the nightly feature job
-
-Each stage computed by the project's Spark transform and by the same logic in DuckDB SQL
-(`sesame/bench_engines.py`), on the same Parquet lake; the two results are compared row by row before
-timing; best of three runs each, in one process (Spark local mode, warm session, 2 cores). Target: Spark at most
-3 times DuckDB.
-
-Tuned so far, from measuring these stages: ingest and the daily aggregates write one file per delivery day
-instead of one per shuffle partition (a year of a source was 2,888 files, now 361); the driver lists a zone's day
-folders itself instead of starting a Spark job for it; contacts and the court list are night state instead of a
-read of every delivery ever made; PageRank joins the rank vector as a broadcast and materializes every 2
-iterations instead of 5 (every 10 ran the driver out of memory). Before these, on the 100,000-user lake, Spark
-took 19.2 s for the graph, 11.7 s for the social stage and 3.5 s for the windows (that run shared the cores with
-a simulation at low priority). {_engines_verdict(r["lakes"])}
-
-""" + "\n".join(tables)
-
-
-def _engines_verdict(lakes: list[dict]) -> str:
-    worst = {lake["users"]: worst_engine_ratio(lake) for lake in lakes}
-    if all(ratio <= ENGINES_RATIO_TARGET for _, ratio in worst.values()):
-        return ""
-    duck = [s["duckdb_seconds"] for lake in lakes for s in lake["stages"].values()]
-    worst_text = ", ".join(f"{ratio:.1f} ({name}) at {users:,} users" for users, (name, ratio) in worst.items())
-    return f"""
-
-**Target not met**: the worst ratio is {worst_text}. DuckDB finishes each stage here in {min(duck):.2f} to
-{max(duck):.2f} s, while Spark spends a fixed few tenths of a second on any query (planning, code generation,
-scheduling tasks) before its data matters; the `daily` stage is little else. So the ratio falls as the data grows,
-but not to 3 with 2 cores. PageRank is worst because it pays that fixed cost in every iteration (a join and an
-aggregation each). What would meet it: for the graph, building the 90-day transfer graph in Spark and iterating
-PageRank over it as a sparse matrix on the driver (a graph of a million nodes fits in memory many times over);
-for the other stages, more rows per core than this machine holds (Spark's cost per query is fixed, DuckDB's grows
-with the rows), or running the nightly aggregates in DuckDB where one machine suffices, keeping Spark for the
-cluster path."""
-
-
-def _scoring_section(r: dict) -> str:
-    per_s = lambda s: f"{r['rows'] / s:,.0f} rows/s"  # noqa: E731
-    return f"""## Scoring throughput: {r['rows']:,} users, champion with {r['characteristics']} characteristics
-
-| how | wall time | throughput |
-|---|---|---|
-| in process (`Scorecard.explain`, pandas) | {r['in_process_seconds']:.2f} s | {per_s(r['in_process_seconds'])} |
-| Spark transform (`score_frame`, mapInPandas, warm session, local mode) | {r['spark_transform_seconds']:.2f} s | {per_s(r['spark_transform_seconds'])} |
-| the night's score job (spark-submit: start, read, score, write) | {r['spark_job']['seconds']:.1f} s | {per_s(r['spark_job']['seconds'])} |
-
-Peak memory of the score job: {r['spark_job']['peak_gb']:.2f} GB.
-"""
-
-
-def _night_section(r: dict) -> str:
-    from sesame.feature_store import feature_refs
-
-    stages = "\n".join(f"| {name} | {seconds:.1f} s |" for name, seconds in r["stages"].items())
-    steps = _steps_table(r["steps"])
-    events = night_events(r)
-    minutes, gb = r["seconds"] / 60, r["peak_gb"]
-    verdict = "met" if night_met(r) else "not met"
-    history = r["history_days"]
-    longest = max(r["stages"], key=r["stages"].get)
-    caveat = ""
-    if history < 90:
-        ingest = r["steps"].get("ingest_history", {}).get("seconds")
-        took = (f" Ingesting them took {ingest:,.0f} s by catch-up ({ingest / history:,.0f} s a day; the "
-                "first delivery carries the whole social graph and a year of bills), so 90 days of this night's "
-                "volume are hours of preparation on this machine." if ingest else "")
-        caveat = (f"\n**After {history} days of history, not the 90 the target names.**{took} What more "
-                  "history changes in a night: ingestion checks tonight's keys against those accepted in the "
-                  f"last {Settings().dedupe_lookback_days} days ({history} here), the 90-day transfer graph holds "
-                  f"{history} days of transfers, and the 90- and 365-day windows and the state tables are "
-                  "fuller. The `night` profile measures a whole night after 90 days (at the simulator's default "
-                  "volume), and the feature-stage profile below the nightly feature job after 90 and after 360 "
-                  "days.\n")
-    edges = r["social_edges_so_far"]
-    at_sizing = night_at_sizing(r)
-    knobs = r.get("activity", 1.0), r.get("contacts", 1.0)
-    volume = "" if knobs == (1.0, 1.0) else f" with `--activity {knobs[0]:g} --contacts {knobs[1]:g}`"
-    return f"""## One night for {r['users']:,} users after {history} days of history{
-" at the target's sizing" if at_sizing else ""}
-{caveat}
-`sesame night --ds {r['night']} --accept-drift` (Airflow `dags test`, Spark local mode) from the night before's
-windows and state: {r['scored']:,} users scored; {events:,} payments and orders and
-{r['delivered'].get('users', 0):,} user profiles delivered that night
-({', '.join(f'{k} {v:,}' for k, v in r['delivered'].items())}); {r['social_edges_so_far']:,} social edges
-delivered so far. The target's sizing assumes about 2.3 million payments and orders that night and 20 million
-social edges: the simulation{volume} gives {events / 2.3e6:.0%} and {edges / 20e6:.0%} of that{
-"" if at_sizing else (", so this night is lighter than the target's and does not show it met at that size; "
-                      "the `night_volume` profile measures a night at that sizing")}.
-
-| measure | value | target |
-|---|---|---|
-| wall time, end to end | {minutes:.1f} min | under 15 minutes |
-| peak memory (PSS of the process tree) | {gb:.2f} GB | under 12 GB |
-
-Target: {verdict} for this night. Stages, from the night's run log:
-
-| stage | wall time |
-|---|---|
-{stages}
-
-The longest stage is {longest} ({r['stages'][longest]:.0f} s, {r['stages'][longest] / r['seconds']:.0%} of the
-night); the rest of the wall time outside the stages is Airflow starting and finishing the run. `feature_store`
-is Feast writing the night into the SQLite online store (six feature views; Feast keeps one row per user and
-feature, {len(feature_refs())} per user, each converted and written in Python).
-
-Preparation (not part of the night): simulation of {r.get("simulated_days", NIGHT_SIMULATED_DAYS)} days{volume}, \
-ingestion of the history by
-catch-up, rebuild of the night before's windows and state. The model is the champion trained on the
-100,000-user history lake (the scoring profile), copied into this home; drift is computed but not gated
-(`--accept-drift`), since that model was developed on another population. {r.get("steps_note", "")}
-
-| step | wall time | peak memory |
-|---|---|---|
-{steps}
-"""
-
-
-def _service_section(r: dict) -> str:
-    from sesame.service.loadtest import render_section
-
-    return render_section(r)
-
-
-SECTIONS = {"simulator": _simulator_section, "night": _night_section, "night_volume": _night_section,
-            "feature_history": _feature_history_section,
-            "engines": _engines_section, "scoring": _scoring_section, "service": _service_section}
-
-NOT_MEASURED = {
-    "night": "One night for 1,000,000 users after 90 days of history (target: under 15 minutes, under 12 GB).",
-    "night_volume": "One night for 1,000,000 users at the target's sizing (2.3 million payments and orders, "
-                    "20 million social edges).",
-    "engines": "The same feature aggregates in DuckDB SQL, Spark/DuckDB per stage (target at most 3).",
-    "scoring": "Scoring throughput in Spark against in-process scikit-learn.",
-}
-
-
-def render() -> str:
-    results = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
-    m = machine()
-    parts = [f"""# Benchmarks
-
-Written by `make bench` (`python -m sesame.bench [profile ...]`). Machine: {m['cpus']} cores,
-{m['memory_gb']} GB, Python {m['python']}, {m['platform']}.
-Versions: {', '.join(f'{k} {v}' for k, v in m['versions'].items())}.
-"""]
-    summary = _summary(results)
-    if summary:
-        parts.append(summary)
-    for name, section in SECTIONS.items():
-        if name in results:
-            text = section(results[name])
-            parts.append(text if "Measured on" in text else f"{text}\nMeasured on {results[name]['measured_on']}.\n")
-    missing = [text for key, text in NOT_MEASURED.items() if key not in results]
-    if missing:
-        parts.append("## Not measured yet\n\n" + "\n".join(f"- {t}" for t in missing) + "\n")
-    return "\n".join(parts)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run benchmark profiles and write BENCHMARKS.md.")
-    parser.add_argument("profiles", nargs="*", metavar="profile", help=f"any of {', '.join(PROFILES)} (default: all)")
-    parser.add_argument("--render", action="store_true",
-                        help="only rewrite BENCHMARKS.md from the figures kept in benchmarks/*.json")
-    args = parser.parse_args(argv)
-    if args.render:
-        (REPO_ROOT / "BENCHMARKS.md").write_text(render(), encoding="utf-8")
-        return 0
-    unknown = [p for p in args.profiles if p not in PROFILES]
-    if unknown:
-        parser.error(f"unknown profile {', '.join(unknown)}; choose from {', '.join(PROFILES)}")
-    keep = os.environ.get("SESAME_BENCH_DIR")
-    work = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="sesame-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    RESULTS.mkdir(exist_ok=True)
-    try:
-        for name in args.profiles or list(PROFILES):
-            result = PROFILES[name](work)
-            result["measured_on"] = dt.date.today().isoformat()
-            (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
-    finally:
-        if not keep:
-            shutil.rmtree(work, ignore_errors=True)
-    text = render()
-    (REPO_ROOT / "BENCHMARKS.md").write_text(text, encoding="utf-8")
-    print(text)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,36 @@
+"""What the figures are held to: the targets the issue sets, the sizing of the 1,000,000-user night, and the
+verdicts drawn from measured figures. Shared by measuring and rendering."""
+from __future__ import annotations
+
+# the targets the issue sets, and the sizing of the 1,000,000-user night
+NIGHT_MINUTES, NIGHT_GB, SIZING_EVENTS, SIZING_EDGES = 15, 12, 2.3e6, 20e6
+HISTORY_RATIO_TARGET, ENGINES_RATIO_TARGET = 1.2, 3
+TARGET_P99_MS = 10.0
+
+# the days simulated for the 1,000,000-user night: 90 of history, then the night
+NIGHT_SIMULATED_DAYS = 91
+
+
+def night_events(r: dict) -> int:
+    """Payments and orders delivered on the measured night."""
+    return r["delivered"].get("payments", 0) + r["delivered"].get("orders", 0)
+
+
+def night_met(r: dict) -> bool:
+    return r["seconds"] / 60 < NIGHT_MINUTES and r["peak_gb"] < NIGHT_GB
+
+
+def night_at_sizing(r: dict) -> bool:
+    """Whether the night was about as heavy as the target's sizing (within 5%)."""
+    return night_events(r) >= 0.95 * SIZING_EVENTS and r["social_edges_so_far"] >= 0.95 * SIZING_EDGES
+
+
+def worst_engine_ratio(lake: dict) -> tuple[str, float]:
+    name = max(lake["stages"], key=lambda n: lake["stages"][n]["ratio"])
+    return name, lake["stages"][name]["ratio"]
+
+
+def service_target_met(r: dict) -> bool:
+    """p99 under the target at the fixed rate, every request answered 200."""
+    fixed = r["fixed_rate"]
+    return fixed["p99_ms"] < TARGET_P99_MS and fixed["statuses"] == {"200": fixed["requests"]}
