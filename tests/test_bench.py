@@ -1,11 +1,18 @@
-"""The benchmark's bookkeeping: which night a profile measures, and what BENCHMARKS.md claims about it.
+"""The benchmark's bookkeeping: which night a profile measures, and what BENCHMARKS.md claims about it; and the
+benchmarks kept apart from the library (never imported by it, never shipped to executors).
 (The profiles themselves run under `make bench`; their timings never run in tests.)"""
 from __future__ import annotations
 
+import ast
 import datetime as dt
+import zipfile
 from pathlib import Path
 
 from benchmarks import profiles, render
+from sesame.config import Settings
+from sesame.spark import code_zip
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_night_lakes_measure_the_night_after_their_history(monkeypatch):
@@ -73,3 +80,22 @@ def test_the_targets_table_does_not_claim_the_night_target_from_two_partial_nigh
     assert whole.splitlines()[-1].endswith("| met |")
     slow = render._summary({"night": _night(events=2_300_000, edges=20_000_000, history=90, seconds=1000.0)})
     assert slow.splitlines()[-1].endswith("| not met |")
+
+
+def test_the_executors_code_holds_the_library_and_the_jobs_only(tmp_path):
+    names = zipfile.ZipFile(code_zip(Settings(home=tmp_path))).namelist()
+    assert {name.split("/")[0] for name in names} == {"sesame", "spark_jobs"}
+    assert "sesame/__init__.py" in names and "spark_jobs/features.py" in names
+    assert not [name for name in names if "bench" in name.rsplit("/", 1)[-1]]
+
+
+def test_the_library_the_jobs_and_the_dags_never_import_the_benchmarks():
+    found = []
+    for folder in ("src/sesame", "spark_jobs", "dags"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                named = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+                found += [f"{path.relative_to(ROOT)}:{node.lineno}" for name in named
+                          if name == "benchmarks" or name.startswith("benchmarks.")]
+    assert not found, f"the benchmarks measure the library; it must not depend on them: {found}"

@@ -73,13 +73,18 @@ def write_days(frame, path: Path) -> None:
     frame.repartition("ds").write.mode("overwrite").partitionBy("ds").parquet(str(path))
 
 
+# What executors import: the library and the jobs, nothing else of the repository (not the DAGs, the tests or
+# the benchmarks).
+SHIPPED_PACKAGES = (REPO_ROOT / "src" / "sesame", REPO_ROOT / "spark_jobs")
+
+
 def code_zip(cfg: Settings) -> Path:
-    """Zip the library and the jobs so executors on other machines import the same code."""
+    """Zip the library and the jobs (SHIPPED_PACKAGES) so executors on other machines import the same code."""
     target = cfg.code_zip
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".zip.tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-        for package in (REPO_ROOT / "src" / "sesame", REPO_ROOT / "spark_jobs"):
+        for package in SHIPPED_PACKAGES:
             for path in sorted(package.rglob("*")):
                 if path.is_file() and "__pycache__" not in path.parts:
                     zf.write(path, str(path.relative_to(package.parent)))
