@@ -9,7 +9,7 @@ from pathlib import Path
 from sesame.config import TRAIN_RUNS, Settings, ds_partition, ds_partitions
 
 ROOT = Path(__file__).resolve().parents[1]
-SCANNED = ("src/sesame", "spark_jobs", "dags")
+SCANNED = ("src/sesame", "spark_jobs", "dags", "benchmarks")
 OWNER = ROOT / "src" / "sesame" / "config.py"
 
 
