@@ -21,8 +21,8 @@ from pyspark.sql import functions as F
 
 from sesame.config import Settings, days_before, ds_partition, ds_partitions, settings
 from sesame.features import DBT_FEATURES, SPARK_FEATURES
-from sesame.segments import CREDIT_FILE, NO_CREDIT_FILE
 from sesame.schemas import PROFILE_MAX_AGE_DAYS
+from sesame.segments import CREDIT_FILE, NO_CREDIT_FILE
 from sesame.spark import write_days
 from spark_jobs.state import STATES, balance_features, bill_features, current_arrears
 from spark_jobs.windows import daily_aggregates, window_features, windows_full, windows_incremental

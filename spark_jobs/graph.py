@@ -8,7 +8,6 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-
 # Up to this many nodes the rank vector is sent whole to every task (a broadcast join) instead of shuffling the
 # edges to it each iteration; at 16 bytes a node that is at most about 80 MB.
 BROADCAST_MAX_NODES = 5_000_000

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 import pandas as pd
 from pyspark.sql import DataFrame

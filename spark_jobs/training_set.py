@@ -25,8 +25,16 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from sesame.config import Settings, settings
-from spark_jobs.features import (ensure_daily, last_published_scores, night_windows, profile, read_sources,
-                                 union_all, user_features, write_features)
+from spark_jobs.features import (
+    ensure_daily,
+    last_published_scores,
+    night_windows,
+    profile,
+    read_sources,
+    union_all,
+    user_features,
+    write_features,
+)
 
 
 def outcomes(bills: DataFrame, obs: str, performance_days: int, bad_dpd: int, known_until: str) -> DataFrame:

@@ -20,10 +20,10 @@ import pandas as pd
 import pytest
 
 from sesame.config import Settings
+from sesame.features import FACTOR_OF, FEATURES, night_features
 from sesame.night import dbt_features
 from sesame.registry import Registry
 from sesame.scorecard import Scorecard
-from sesame.features import FACTOR_OF, FEATURES, night_features
 from sesame.segments import CREDIT_FILE, NO_CREDIT_FILE, SegmentedScorecard
 from sesame.simulate import simulate
 from sesame.spark import submit

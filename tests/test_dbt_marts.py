@@ -19,7 +19,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.tiny_lake import (
-    DBT_DIR, HOLD_REASON, KEY_TO_USER, NIGHTS, REASON_CODES, SECRET, USERS, dbt_executable, raw_id, registered_date,
+    DBT_DIR,
+    HOLD_REASON,
+    KEY_TO_USER,
+    NIGHTS,
+    REASON_CODES,
+    SECRET,
+    USERS,
+    dbt_executable,
+    raw_id,
+    registered_date,
     write_night,
 )
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.service_snapshots import scores_table
 from sesame import durable, snapshots
 from sesame.cli import main as sesame
+from tests.service_snapshots import scores_table
 
 
 @pytest.mark.parametrize("run_id", ["20261202T153834386803Z", "republish", "a" * 48])

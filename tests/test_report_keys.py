@@ -21,7 +21,14 @@ from sesame.service.app import create_app
 from sesame.service.audit import read_entries, verify_chain
 from sesame.service.layout import service_files
 from sesame.service.reports import (
-    KeySet, PublicKeyEntry, RevocationList, SigningKey, key_id_of, public_pem, sign_document, verify_document,
+    KeySet,
+    PublicKeyEntry,
+    RevocationList,
+    SigningKey,
+    key_id_of,
+    public_pem,
+    sign_document,
+    verify_document,
 )
 from tests.service_snapshots import publish_night, user_ids
 

@@ -12,7 +12,11 @@ import pytest
 from sesame import night
 from sesame.cli import main as sesame
 from sesame.config import (
-    USER_KEY_SECRET_FILE, Settings, UnsafeSecret, check_user_key_secret, ensure_user_key_secret_file,
+    USER_KEY_SECRET_FILE,
+    Settings,
+    UnsafeSecret,
+    check_user_key_secret,
+    ensure_user_key_secret_file,
     user_key_secret_problem,
 )
 

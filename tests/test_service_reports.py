@@ -18,8 +18,16 @@ from sesame.privacy import user_key
 from sesame.service.app import create_app
 from sesame.service.audit import read_entries
 from sesame.service.reports import load_public_key, verify_document
-from tests.service_snapshots import (MIN_SCORE, document_number, eligible, publish_night, registered_name, score_of,
-                                    tier_of, user_ids)
+from tests.service_snapshots import (
+    MIN_SCORE,
+    document_number,
+    eligible,
+    publish_night,
+    registered_name,
+    score_of,
+    tier_of,
+    user_ids,
+)
 
 N = 120
 NIGHTS = [("2026-09-30", 0), ("2026-10-15", 3), ("2026-10-31", 4), ("2026-11-23", 6)]  # (night, score shift)

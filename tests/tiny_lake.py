@@ -102,7 +102,7 @@ def raw_id(user: str) -> str:
 
 def user_key(user: str) -> str:
     """The pseudonymous key, computed independently of the dbt macro."""
-    return hashlib.sha256(f"{SECRET}|{raw_id(user)}".encode("utf-8")).hexdigest()[:32]
+    return hashlib.sha256(f"{SECRET}|{raw_id(user)}".encode()).hexdigest()[:32]
 
 
 KEY_TO_USER = {user_key(u): u for u in USERS}

@@ -21,7 +21,7 @@ def _date(value: str) -> str:
     try:
         return dt.date.fromisoformat(value).isoformat()
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}")
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
 
 
 def _positive(value: str) -> float:
@@ -373,7 +373,6 @@ def cmd_report(args, cfg: Settings) -> int:
 
 def cmd_setup(args, cfg: Settings) -> int:
     from sesame.config import ensure_user_key_secret_file
-
     from sesame.privacy import keep_private
 
     ensure_airflow(cfg)

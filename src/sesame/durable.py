@@ -38,7 +38,7 @@ def fsync_path(path: Path) -> None:
 
 def fsync_tree(root: Path) -> None:
     """Every file under root, then every directory bottom-up, then root itself."""
-    for folder, dirs, files in os.walk(root, topdown=False):
+    for folder, _subfolders, files in os.walk(root, topdown=False):
         for name in files:
             fsync_path(Path(folder) / name)
         fsync_path(Path(folder))

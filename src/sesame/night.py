@@ -571,7 +571,7 @@ def provenance(cfg: Settings, ds: str, run_id: str, model_version: str) -> dict:
     """What the night's datasets were built from: every delivery its ingestion took (tonight's and the days it
     caught up, held ones included), each file with its sha256 from the delivery's control totals; the code; the
     model; the dbt invocation that built the warehouse."""
-    from sesame.deliveries import read_marker, BadMarker
+    from sesame.deliveries import BadMarker, read_marker
 
     deliveries = []
     accounting = quality.night_accounting(cfg, ds)

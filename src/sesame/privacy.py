@@ -18,7 +18,7 @@ PRIVATE_FOLDERS = ("lake", "published", "service", "models", "secrets")
 
 
 def user_key(user_id: str, secret: str) -> str:
-    return hashlib.sha256(f"{secret}|{user_id}".encode("utf-8")).hexdigest()[:32]
+    return hashlib.sha256(f"{secret}|{user_id}".encode()).hexdigest()[:32]
 
 
 def keep_private(home: Path) -> None:

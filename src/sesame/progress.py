@@ -13,7 +13,8 @@ and nothing at all when stderr is a file or a pipe, so logs and CI output stay c
 from __future__ import annotations
 
 import sys
-from typing import Iterable, Iterator, TextIO, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import TextIO, TypeVar
 
 from sesame.config import NIGHT_RUNS
 
@@ -80,7 +81,7 @@ class Progress:
             print(file=self.stream, flush=True)
         self.shown = False
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -605,7 +605,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         if pd.isna(arr).any():
             raise ValueError("y holds missing values")
         values = set(np.unique(arr).tolist())
-        if not values <= {0, 1, True, False}:
+        if not values <= {0, 1}:
             raise ValueError(f"y must be 1 (bad) or 0 (good), got values {sorted(map(str, values))}")
         out = arr.astype(np.int64)
         if len(set(out.tolist())) < 2:

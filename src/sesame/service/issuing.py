@@ -9,7 +9,13 @@ from pathlib import Path
 
 from sesame.privacy import user_key
 from sesame.service.reports import (
-    ReportError, build_report, read_revocations, register_issued, render_html, render_pdf, sign_document,
+    ReportError,
+    build_report,
+    read_revocations,
+    register_issued,
+    render_html,
+    render_pdf,
+    sign_document,
     verify_document,
 )
 from sesame.service.services import Services

@@ -27,8 +27,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sesame import FACTORS
-from sesame.service.reference import ReasonCode, VisaRule
 from sesame.contracts import VISA_CONDITIONS, major_of
+from sesame.service.reference import ReasonCode, VisaRule
 from sesame.snapshots import NIGHT_POINTER, schema_version
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path as PathParam, Request, Security
+from fastapi import Depends, Request, Security
+from fastapi import Path as PathParam
 from fastapi.security import APIKeyHeader
 
 from sesame.service.access import AccessDenied, Principal

@@ -10,7 +10,12 @@ from sesame.service import reference
 from sesame.service.access import Principal
 from sesame.service.errors import ServiceError, error_responses
 from sesame.service.models import (
-    MAX_PAGE_SIZE, USER_ID_PATTERN, Destination, DestinationsResponse, EligibilityResponse, EligibleUsersPage,
+    MAX_PAGE_SIZE,
+    USER_ID_PATTERN,
+    Destination,
+    DestinationsResponse,
+    EligibilityResponse,
+    EligibleUsersPage,
 )
 from sesame.service.routes.common import DestinationCode, UserId, audit, not_scored, require, served_now
 from sesame.service.store import Served
