@@ -14,6 +14,7 @@ This folder holds both the code and its results: each profile keeps its measured
 Run from the repository's root (`make bench` does). The library (src/sesame), the jobs and the DAGs never import
 this package, and the code shipped to Spark executors does not contain it.
 """
+
 from __future__ import annotations
 
 from sesame.config import REPO_ROOT

@@ -7,6 +7,7 @@ BENCHMARKS.md from all of them.
 
 Run from the repository's root.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,11 +24,13 @@ from benchmarks.profiles import PROFILES
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks",
-                                     description="Run benchmark profiles and write BENCHMARKS.md.")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description="Run benchmark profiles and write BENCHMARKS.md."
+    )
     parser.add_argument("profiles", nargs="*", metavar="profile", help=f"any of {', '.join(PROFILES)} (default: all)")
-    parser.add_argument("--render", action="store_true",
-                        help="only rewrite BENCHMARKS.md from the figures kept in benchmarks/*.json")
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite BENCHMARKS.md from the figures kept in benchmarks/*.json"
+    )
     args = parser.parse_args(argv)
     if args.render:
         render.write()

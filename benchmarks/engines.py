@@ -7,6 +7,7 @@ from Parquet and outputs fully computed (Spark into the `noop` sink, DuckDB into
 
 The SQL below restates the Spark transforms on purpose: it exists only to measure them.
 """
+
 from __future__ import annotations
 
 import time
@@ -45,6 +46,7 @@ class Lake:
 
 # ------------------------------------------------------------------ DuckDB SQL
 
+
 def duck_daily(lake: Lake) -> str:
     n = lake.night
     completed = "status = 'completed'"
@@ -77,17 +79,19 @@ def duck_windows(lake: Lake) -> str:
     n = lake.night
     nd = f"date '{n}'"
     cols = window_columns()
-    entering = ", ".join(f"sum(case when event_date > {nd} - {w} then {m} else 0 end) as {m}_{w}d"
-                         for m in METRICS for w in WINDOWS)
-    leaving = ", ".join(f"-sum(case when event_date = {nd} - {w} then {m} else 0 end) as {m}_{w}d"
-                        for m in METRICS for w in WINDOWS)
+    entering = ", ".join(
+        f"sum(case when event_date > {nd} - {w} then {m} else 0 end) as {m}_{w}d" for m in METRICS for w in WINDOWS
+    )
+    leaving = ", ".join(
+        f"-sum(case when event_date = {nd} - {w} then {m} else 0 end) as {m}_{w}d" for m in METRICS for w in WINDOWS
+    )
     leaving_days = ", ".join(f"{nd} - {w}" for w in WINDOWS)
     daily = f"read_parquet('{lake.glob('features', 'daily')}', hive_partitioning = true)"
     summed = ", ".join(f"round(sum({c}), 4) as {c}" for c in cols)
     nonzero = " or ".join(f"abs({c}) > 1e-6" for c in cols)
     return f"""
     with parts as (
-      select user_id, {', '.join(cols)} from read_parquet('{lake.night_part("features", "windows", ds=days_before(n, 1))}')
+      select user_id, {", ".join(cols)} from read_parquet('{lake.night_part("features", "windows", ds=days_before(n, 1))}')
       union all by name
       select user_id, {entering} from {daily} where ds = '{n}' and event_date <= {nd} group by user_id
       union all by name
@@ -104,17 +108,17 @@ def duck_state(lake: Lake) -> str:
     tonight = lambda src: f"read_parquet('{lake.night_part('validated', src, ds=n)}')"  # noqa: E731
     return f"""
     with balance_rows as (
-      select user_id, payment_ts, payment_id, balance_after, wealth_balance_after, event_date from {prev('balances')}
+      select user_id, payment_ts, payment_id, balance_after, wealth_balance_after, event_date from {prev("balances")}
       union all
-      select user_id, payment_ts, payment_id, balance_after, wealth_balance_after, event_date from {tonight('payments')}
+      select user_id, payment_ts, payment_id, balance_after, wealth_balance_after, event_date from {tonight("payments")}
       where event_date <= date '{n}'),
     balances as (
       select user_id, balance_after, wealth_balance_after from balance_rows where event_date >= {year_start}
       qualify row_number() over (partition by user_id order by payment_ts desc, payment_id desc) = 1),
     dpd_rows as (
-      select user_id, bill_id, event_date, days_past_due from {prev('bill_dpd')}
+      select user_id, bill_id, event_date, days_past_due from {prev("bill_dpd")}
       union all
-      select user_id, bill_id, event_date, days_past_due from {tonight('bills')} where event_date <= date '{n}'),
+      select user_id, bill_id, event_date, days_past_due from {tonight("bills")} where event_date <= date '{n}'),
     per_day as (
       select user_id, bill_id, event_date, max(days_past_due) as days_past_due from dpd_rows
       where event_date >= {year_start} group by all),
@@ -134,20 +138,22 @@ def duck_social(lake: Lake) -> str:
 
     def tonight(source: str) -> str:
         # a night may deliver no court-list entries or contacts: its partition folder is then absent
-        return (f"(select * from read_parquet('{lake.glob('validated', source)}', hive_partitioning = true) "
-                f"where ds = '{n}')")
+        return (
+            f"(select * from read_parquet('{lake.glob('validated', source)}', hive_partitioning = true) "
+            f"where ds = '{n}')"
+        )
 
     bills = f"read_parquet('{lake.glob('validated', 'bills')}', hive_partitioning = true)"
     return f"""
-    with e as (select src_user_id, dst_user_id from {tonight('social_edges')} where event_date <= {nd}),
+    with e as (select src_user_id, dst_user_id from {tonight("social_edges")} where event_date <= {nd}),
     pairs as (select distinct user_id, nbr from (
-      select user_id, nbr from {prev('contacts')}
+      select user_id, nbr from {prev("contacts")}
       union all select src_user_id as user_id, dst_user_id as nbr from e
       union all select dst_user_id, src_user_id from e)),
     delinquent as (select distinct user_id from {bills} where ds <= '{n}' and ds >= '{days_before(n, 89)}'
                    and event_date <= {nd} and event_date >= date '{days_before(n, 89)}' and days_past_due >= 30),
-    listed as (select distinct user_id from (select user_id from {prev('listed')} union all
-                                             select user_id from {tonight('blacklist')} where event_date <= {nd}))
+    listed as (select distinct user_id from (select user_id from {prev("listed")} union all
+                                             select user_id from {tonight("blacklist")} where event_date <= {nd}))
     select p.user_id, count(*)::double as sc_degree,
       sum(case when d.user_id is not null then 1.0 else 0.0 end) / count(*) as sc_neighbor_delinquent_share,
       sum(case when l.user_id is not null then 1.0 else 0.0 end) / count(*) as sc_neighbor_listed_share
@@ -155,8 +161,9 @@ def duck_social(lake: Lake) -> str:
     group by p.user_id"""
 
 
-def duck_pagerank(con: duckdb.DuckDBPyConnection, lake: Lake, damping: float = 0.85, max_iter: int = 20,
-                  tol: float = 1e-6) -> str:
+def duck_pagerank(
+    con: duckdb.DuckDBPyConnection, lake: Lake, damping: float = 0.85, max_iter: int = 20, tol: float = 1e-6
+) -> str:
     """PageRank over the 90-day transfer graph with the Spark version's iteration and stopping rule; leaves
     the ranks in the temporary table `ranks` and returns the query that reads them."""
     from spark_jobs.graph import CHECKPOINT_EVERY as check_every
@@ -189,8 +196,9 @@ def duck_pagerank(con: duckdb.DuckDBPyConnection, lake: Lake, damping: float = 0
           drop table ranks; alter table ranks_next rename to ranks;""")
         if (i + 1) % check_every == 0 or i + 1 == max_iter:
             # the change since the last check, as the Spark version measures it
-            change = con.execute("select sum(abs(r.rank - p.rank)) from ranks r join ranks_checked p using (node)"
-                                 ).fetchone()[0]
+            change = con.execute(
+                "select sum(abs(r.rank - p.rank)) from ranks r join ranks_checked p using (node)"
+            ).fetchone()[0]
             con.execute("create or replace temp table ranks_checked as select * from ranks")
             if change < count * tol * check_every:
                 break
@@ -198,6 +206,7 @@ def duck_pagerank(con: duckdb.DuckDBPyConnection, lake: Lake, damping: float = 0
 
 
 # ------------------------------------------------------------------ Spark transforms
+
 
 def spark_stages(spark, lake: Lake) -> dict[str, Callable]:
     from pyspark.sql import functions as F
@@ -218,20 +227,32 @@ def spark_stages(spark, lake: Lake) -> dict[str, Callable]:
         payments = tonight["payments"].filter(F.col("event_date") <= F.to_date(F.lit(n)))
         bills = tonight["bills"].filter(F.col("event_date") <= F.to_date(F.lit(n)))
         balances = st.balances(previous("state", "balances"), payments, n).select(
-            F.lit("balance").alias("kind"), "user_id", F.lit(None).cast("string").alias("bill_id"),
-            F.lit(None).cast("date").alias("event_date"), F.col("balance_after").alias("value"))
+            F.lit("balance").alias("kind"),
+            "user_id",
+            F.lit(None).cast("string").alias("bill_id"),
+            F.lit(None).cast("date").alias("event_date"),
+            F.col("balance_after").alias("value"),
+        )
         queue = st.bill_dpd(previous("state", "bill_dpd"), bills, n).select(
-            F.lit("dpd").alias("kind"), "user_id", "bill_id", "event_date", F.col("days_past_due").cast("double").alias("value"))
+            F.lit("dpd").alias("kind"),
+            "user_id",
+            "bill_id",
+            "event_date",
+            F.col("days_past_due").cast("double").alias("value"),
+        )
         return balances.unionByName(queue)
 
     def social():
-        known = {name: tonight[name].filter(F.col("event_date") <= F.to_date(F.lit(n)))
-                 for name in ("social_edges", "blacklist")}
+        known = {
+            name: tonight[name].filter(F.col("event_date") <= F.to_date(F.lit(n)))
+            for name in ("social_edges", "blacklist")
+        }
         pairs = st.contacts(previous("state", "contacts"), known["social_edges"], n)
         listed = st.listed(previous("state", "listed"), known["blacklist"], n)
         empty = spark.createDataFrame([], "user_id string, counterparty_id string")
         return feat.social_features(pairs, feat.delinquent_users(sources["bills"], n), listed, empty, None).drop(
-            "sc_neighbor_score_mean")
+            "sc_neighbor_score_mean"
+        )
 
     return {
         "daily": lambda: daily_aggregates(tonight["orders"], tonight["payments"]).drop("ds"),
@@ -243,6 +264,7 @@ def spark_stages(spark, lake: Lake) -> dict[str, Callable]:
 
 
 # ------------------------------------------------------------------ the comparison
+
 
 def _same(a: pd.DataFrame, b: pd.DataFrame, stage: str) -> None:
     """Row-by-row agreement of the two engines' results (keys sorted, numbers within 1e-6 relative)."""
@@ -290,10 +312,15 @@ def compare(cfg: Settings, night: str, spark=None, repeats: int = REPEATS) -> di
     try:
         stages = spark_stages(spark, lake)
         # each stage's query; PageRank iterates first, then reads its ranks
-        sql = {"daily": lambda: duck_daily(lake), "windows": lambda: duck_windows(lake),
-               "state": lambda: duck_state(lake), "graph": lambda: duck_pagerank(con, lake),
-               "social": lambda: duck_social(lake)}
+        sql = {
+            "daily": lambda: duck_daily(lake),
+            "windows": lambda: duck_windows(lake),
+            "state": lambda: duck_state(lake),
+            "graph": lambda: duck_pagerank(con, lake),
+            "social": lambda: duck_social(lake),
+        }
         for name, build in stages.items():
+
             def duck_run(query=sql[name]) -> None:
                 con.execute(f"create or replace temp table result as {query()}")
 
@@ -302,8 +329,12 @@ def compare(cfg: Settings, night: str, spark=None, repeats: int = REPEATS) -> di
             _same(spark_result, con.execute("select * from result").df(), name)
             spark_s = best_of(lambda build=build: build().write.format("noop").mode("overwrite").save(), repeats)
             duck_s = best_of(duck_run, repeats)
-            results[name] = {"spark_seconds": round(spark_s, 2), "duckdb_seconds": round(duck_s, 2),
-                             "rows": len(spark_result), "ratio": round(spark_s / duck_s, 1)}
+            results[name] = {
+                "spark_seconds": round(spark_s, 2),
+                "duckdb_seconds": round(duck_s, 2),
+                "rows": len(spark_result),
+                "ratio": round(spark_s / duck_s, 1),
+            }
     finally:
         con.close()
         if own_session:

@@ -21,6 +21,7 @@ SESAME_BENCH_DIR keeps the simulated data between runs (default: a temporary fol
 SESAME_BENCH_USERS and SESAME_BENCH_HISTORY_USERS change the sizes; SESAME_BENCH_NIGHT_HISTORY measures the
 1,000,000-user night after fewer days of history, SESAME_BENCH_VOLUME_HISTORY the sized night's (both 90).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -72,7 +73,7 @@ def measure(cmd: list[str], env: dict[str, str] | None = None) -> dict:
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:3])} ... failed (exit {proc.returncode}):\n{output[-4000:]}")
-    return {"seconds": round(wall, 1), "peak_gb": round(peak / 1024 ** 3, 2), "output": output}
+    return {"seconds": round(wall, 1), "peak_gb": round(peak / 1024**3, 2), "output": output}
 
 
 def figures(result: dict) -> dict:
@@ -148,8 +149,20 @@ def history_lake(work: Path) -> tuple[Settings, int, dict[str, str], dict[str, d
     nights = {"90": (first + dt.timedelta(days=89)).isoformat(), "360": END.isoformat()}
     steps: dict[str, dict] = {}
     if not (cfg.raw / "_simulation.json").exists():
-        steps["simulate"] = measure(sesame_cli("simulate", "--users", str(users), "--days", str(HISTORY_DAYS),
-                                               "--end-ds", END.isoformat(), "--seed", "7"), env)
+        steps["simulate"] = measure(
+            sesame_cli(
+                "simulate",
+                "--users",
+                str(users),
+                "--days",
+                str(HISTORY_DAYS),
+                "--end-ds",
+                END.isoformat(),
+                "--seed",
+                "7",
+            ),
+            env,
+        )
     if not cfg.zone("accounting", ds=END.isoformat()).exists():
         steps["ingest"] = spark_job(cfg, "ingest", "--ds", END.isoformat(), "--catch-up")
     for label, night in nights.items():
@@ -180,10 +193,13 @@ def feature_history_profile(work: Path) -> dict:
         delivered[label] = {r.source: int(r.delivered) for r in accounting.itertuples()}
     medians = {label: statistics.median(r["seconds"] for r in rs) for label, rs in runs.items()}
     return {
-        "users": users, "nights": nights, "delivered": delivered,
+        "users": users,
+        "nights": nights,
+        "delivered": delivered,
         "steps": {k: figures(v) for k, v in steps.items()},
         "runs": {label: [figures(r) for r in rs] for label, rs in runs.items()},
-        "median_seconds": medians, "ratio": round(medians["360"] / medians["90"], 2),
+        "median_seconds": medians,
+        "ratio": round(medians["360"] / medians["90"], 2),
         "steps_note": earlier.get("steps_note", ""),
     }
 
@@ -253,9 +269,14 @@ def scoring_profile(work: Path) -> dict:
         spark_s = best_of(lambda: scored.write.format("noop").mode("overwrite").save(), 3)
     finally:
         spark.stop()
-    return {"rows": rows, "model_version": champion.version, "characteristics": len(champion.inputs),
-            "in_process_seconds": round(in_process_s, 2), "spark_transform_seconds": round(spark_s, 2),
-            "spark_job": figures(job)}
+    return {
+        "rows": rows,
+        "model_version": champion.version,
+        "characteristics": len(champion.inputs),
+        "in_process_seconds": round(in_process_s, 2),
+        "spark_transform_seconds": round(spark_s, 2),
+        "spark_job": figures(job),
+    }
 
 
 # The simulator's volume knobs that give the target's sizing at 1,000,000 users: about 2.3 million payments and
@@ -273,6 +294,7 @@ CATCH_UP_DAYS = 15
 class NightLake:
     """A home simulated for one measured night: its sizes, and the night measured (the last simulated day, or
     an earlier one when fewer days of history are asked for)."""
+
     cfg: Settings
     users: int
     history: int
@@ -310,8 +332,14 @@ def volume_lake(work: Path) -> NightLake:
     users = int(os.environ.get("SESAME_BENCH_USERS", "1000000"))
     history = int(os.environ.get("SESAME_BENCH_VOLUME_HISTORY", "90"))
     # the history is in the home's name: a lake simulated for another history is a different lake
-    return NightLake(Settings(home=work / f"night-{users}-volume-{history}d"), users, history, history + 1,
-                     SIZING_ACTIVITY, SIZING_CONTACTS)
+    return NightLake(
+        Settings(home=work / f"night-{users}-volume-{history}d"),
+        users,
+        history,
+        history + 1,
+        SIZING_ACTIVITY,
+        SIZING_CONTACTS,
+    )
 
 
 def measure_night(work: Path, lake: NightLake, profile: str) -> dict:
@@ -327,21 +355,45 @@ def measure_night(work: Path, lake: NightLake, profile: str) -> dict:
     earlier = kept_results(profile)
     sizes = (lake.users, lake.history, lake.activity, lake.contacts)
     # preparation reused from an earlier run keeps the figures it was measured with
-    same_lake = (earlier.get("users"), earlier.get("history_days"), earlier.get("activity", 1.0),
-                 earlier.get("contacts", 1.0)) == sizes
+    same_lake = (
+        earlier.get("users"),
+        earlier.get("history_days"),
+        earlier.get("activity", 1.0),
+        earlier.get("contacts", 1.0),
+    ) == sizes
     kept = earlier.get("steps", {}) if same_lake else {}
     steps: dict[str, dict] = {}
     if not (cfg.raw / "_simulation.json").exists():
-        volume = [] if (lake.activity, lake.contacts) == (1.0, 1.0) else [
-            "--activity", str(lake.activity), "--contacts", str(lake.contacts)]
-        steps["simulate"] = measure(sesame_cli("simulate", "--users", str(lake.users), "--days",
-                                               str(lake.simulated_days), "--end-ds", END.isoformat(),
-                                               "--seed", "7", *volume), env)
+        volume = (
+            []
+            if (lake.activity, lake.contacts) == (1.0, 1.0)
+            else ["--activity", str(lake.activity), "--contacts", str(lake.contacts)]
+        )
+        steps["simulate"] = measure(
+            sesame_cli(
+                "simulate",
+                "--users",
+                str(lake.users),
+                "--days",
+                str(lake.simulated_days),
+                "--end-ds",
+                END.isoformat(),
+                "--seed",
+                "7",
+                *volume,
+            ),
+            env,
+        )
     if not cfg.zone("accounting", ds=before).exists():
-        passes = [spark_job(cfg, "ingest", "--ds", end, "--catch-up") for end in lake.catch_up_ends()
-                  if not cfg.zone("accounting", ds=end).exists()]
-        steps["ingest_history"] = {"seconds": round(sum(p["seconds"] for p in passes), 1),
-                                   "peak_gb": max(p["peak_gb"] for p in passes)}
+        passes = [
+            spark_job(cfg, "ingest", "--ds", end, "--catch-up")
+            for end in lake.catch_up_ends()
+            if not cfg.zone("accounting", ds=end).exists()
+        ]
+        steps["ingest_history"] = {
+            "seconds": round(sum(p["seconds"] for p in passes), 1),
+            "peak_gb": max(p["peak_gb"] for p in passes),
+        }
     if not has_state(cfg, before):
         steps["rebuild_night_before"] = spark_job(cfg, "features", "--ds", before, "--rebuild")
     if not (cfg.models / "registry.json").exists():
@@ -350,8 +402,9 @@ def measure_night(work: Path, lake: NightLake, profile: str) -> dict:
         history_cfg, _, nights, _ = history_lake(work)
         source = history_champion(history_cfg, nights["360"])
         registry = Registry(cfg.models)
-        registry.register(source.version, source.model_json, source.card,
-                          (source.path / "card.html").read_text(encoding="utf-8"))
+        registry.register(
+            source.version, source.model_json, source.card, (source.path / "card.html").read_text(encoding="utf-8")
+        )
         registry.promote(source.version, reason=f"benchmark: the champion of {history_cfg.home.name}")
     measure(sesame_cli("setup"), env)
     started = time.time()
@@ -363,9 +416,15 @@ def measure_night(work: Path, lake: NightLake, profile: str) -> dict:
     known = accounting[accounting["ds"].astype(str) <= night]
     scored = pd.read_parquet(cfg.zone("scores", ds=night), columns=["user_id"])
     return {
-        "users": lake.users, "history_days": lake.history, "simulated_days": lake.simulated_days,
-        "activity": lake.activity, "contacts": lake.contacts, "night": night,
-        "seconds": run["seconds"], "peak_gb": run["peak_gb"], "scored": len(scored),
+        "users": lake.users,
+        "history_days": lake.history,
+        "simulated_days": lake.simulated_days,
+        "activity": lake.activity,
+        "contacts": lake.contacts,
+        "night": night,
+        "seconds": run["seconds"],
+        "peak_gb": run["peak_gb"],
+        "scored": len(scored),
         "stages": {s["stage"]: s["seconds"] for s in stages},
         "delivered": {r.source: int(r.delivered) for r in tonight.itertuples()},
         "social_edges_so_far": int(known.loc[known["source"] == "social_edges", "accepted"].sum()),
@@ -395,8 +454,12 @@ def service_profile(work: Path) -> dict:
     return json.loads(RESULT_FILE.read_text(encoding="utf-8"))
 
 
-PROFILES = {"simulator": simulator_profile, "feature_history": feature_history_profile,
-            "engines": engines_profile, "scoring": scoring_profile, "night": night_profile,
-            "night_volume": night_volume_profile, "service": service_profile}
-
-
+PROFILES = {
+    "simulator": simulator_profile,
+    "feature_history": feature_history_profile,
+    "engines": engines_profile,
+    "scoring": scoring_profile,
+    "night": night_profile,
+    "night_volume": night_volume_profile,
+    "service": service_profile,
+}

@@ -4,6 +4,7 @@ rewritten from kept figures alone (`python -m benchmarks.render`, or `python -m 
 The header names the machine it is rendered on (cores, memory, Python, platform, library versions): render where
 the figures were measured.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,11 +30,28 @@ from sesame.config import Settings
 
 
 def machine() -> dict:
-    versions = {p: metadata.version(p) for p in ("pyspark", "apache-airflow", "dbt-core", "duckdb", "feast",
-                                                   "great-expectations", "scikit-learn", "optbinning", "pandas")}
-    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024 ** 3
-    return {"cpus": os.cpu_count(), "memory_gb": round(mem_gb, 1), "python": platform.python_version(),
-            "platform": platform.platform(), "versions": versions}
+    versions = {
+        p: metadata.version(p)
+        for p in (
+            "pyspark",
+            "apache-airflow",
+            "dbt-core",
+            "duckdb",
+            "feast",
+            "great-expectations",
+            "scikit-learn",
+            "optbinning",
+            "pandas",
+        )
+    }
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gb": round(mem_gb, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions,
+    }
 
 
 def _summary(results: dict[str, dict]) -> str:
@@ -50,24 +68,35 @@ def _summary(results: dict[str, dict]) -> str:
         measured = "; ".join(
             f"after {r['history_days']} days, {night_events(r) / 1e6:.2f}M payments and orders, "
             f"{r['social_edges_so_far'] / 1e6:.1f}M edges: {r['seconds'] / 60:.1f} min, {r['peak_gb']:.2f} GB"
-            for r in nights)
+            for r in nights
+        )
         complete = any(r["history_days"] >= 90 and night_at_sizing(r) for r in nights)
         verdict = ("met" if all(night_met(r) for r in nights) else "not met") + (
-            "" if complete else " in each night measured; 90 days of history at the full sizing not measured together")
+            "" if complete else " in each night measured; 90 days of history at the full sizing not measured together"
+        )
         row(f"one night, 1,000,000 users, under {NIGHT_MINUTES} min and {NIGHT_GB} GB", measured, verdict)
     if "feature_history" in results:
         ratio = results["feature_history"]["ratio"]
-        row(f"feature job after 360 vs 90 days, at most {HISTORY_RATIO_TARGET}", f"{ratio:.2f}",
-            ratio <= HISTORY_RATIO_TARGET)
+        row(
+            f"feature job after 360 vs 90 days, at most {HISTORY_RATIO_TARGET}",
+            f"{ratio:.2f}",
+            ratio <= HISTORY_RATIO_TARGET,
+        )
     if "engines" in results:
         worst = [(lake["users"], *worst_engine_ratio(lake)) for lake in results["engines"]["lakes"]]
         text = "; ".join(f"{users:,} users: worst {ratio:.1f} ({name})" for users, name, ratio in worst)
-        row(f"Spark/DuckDB per feature stage, at most {ENGINES_RATIO_TARGET}", text,
-            all(ratio <= ENGINES_RATIO_TARGET for _, _, ratio in worst))
+        row(
+            f"Spark/DuckDB per feature stage, at most {ENGINES_RATIO_TARGET}",
+            text,
+            all(ratio <= ENGINES_RATIO_TARGET for _, _, ratio in worst),
+        )
     if "service" in results:
         fixed = results["service"]["fixed_rate"]
-        row(f"score service p99 under {TARGET_P99_MS:.0f} ms at 1,000 requests/s", f"{fixed['p99_ms']:.2f} ms",
-            service_target_met(results["service"]))
+        row(
+            f"score service p99 under {TARGET_P99_MS:.0f} ms at 1,000 requests/s",
+            f"{fixed['p99_ms']:.2f} ms",
+            service_target_met(results["service"]),
+        )
     if not rows:
         return ""
     return "## Targets\n\n| target | measured | verdict |\n|---|---|---|\n" + "\n".join(rows) + "\n"
@@ -75,16 +104,16 @@ def _summary(results: dict[str, dict]) -> str:
 
 def _simulator_section(r: dict) -> str:
     records = sum(r["rows"].values())
-    return f"""## Simulator: {r['users']:,} users, one day of deliveries
+    return f"""## Simulator: {r["users"]:,} users, one day of deliveries
 
 | measure | value | target |
 |---|---|---|
-| wall time | {r['seconds']:.1f} s | under 5 minutes |
-| peak memory (process tree) | {r['peak_gb']:.2f} GB | |
+| wall time | {r["seconds"]:.1f} s | under 5 minutes |
+| peak memory (process tree) | {r["peak_gb"]:.2f} GB | |
 | records written | {records:,} | |
-| throughput | {records / r['seconds']:,.0f} records/s | |
+| throughput | {records / r["seconds"]:,.0f} records/s | |
 
-Rows per source: {', '.join(f'{k} {v:,}' for k, v in r['rows'].items())}. The first day of a simulation also
+Rows per source: {", ".join(f"{k} {v:,}" for k, v in r["rows"].items())}. The first day of a simulation also
 delivers a year of bill history and the whole social graph so far, so it is the heaviest day.
 """
 
@@ -101,10 +130,11 @@ def _feature_history_section(r: dict) -> str:
         f"| {label} days | {r['nights'][label]} | {seconds[label]} | "
         f"{r['median_seconds'][label]:.1f} s | {max(x['peak_gb'] for x in runs[label]):.2f} GB | "
         f"{r['delivered'][label].get('payments', 0) + r['delivered'][label].get('orders', 0):,} |"
-        for label in runs)
+        for label in runs
+    )
     steps = _steps_table(r["steps"])
     verdict = "met" if r["ratio"] <= HISTORY_RATIO_TARGET else "not met"
-    return f"""## Nightly feature stage: {r['users']:,} users after 90 and after 360 days of history
+    return f"""## Nightly feature stage: {r["users"]:,} users after 90 and after 360 days of history
 
 The `features` Spark job of one night (spark-submit, local mode), starting from the night before's windows and
 state. Target: the longer history costs at most 1.2 times as much.
@@ -113,7 +143,7 @@ state. Target: the longer history costs at most 1.2 times as much.
 |---|---|---|---|---|---|
 {lines}
 
-**Ratio 360/90: {r['ratio']:.2f}** (target at most 1.2: {verdict}).
+**Ratio 360/90: {r["ratio"]:.2f}** (target at most 1.2: {verdict}).
 
 Preparation (not part of the ratio): simulation, ingestion of the whole history in one Spark pass, and a
 rebuild of each measured night's previous windows and state from the history (the first-run path, which
@@ -129,11 +159,13 @@ kept when a later run reuses it. {r.get("steps_note", "")}
 def _engines_section(r: dict) -> str:
     tables = []
     for lake in r["lakes"]:
-        lines = "\n".join(f"| {name} | {s['rows']:,} | {s['spark_seconds']:.2f} s | {s['duckdb_seconds']:.2f} s | "
-                          f"{s['ratio']:.1f} |" for name, s in lake["stages"].items())
+        lines = "\n".join(
+            f"| {name} | {s['rows']:,} | {s['spark_seconds']:.2f} s | {s['duckdb_seconds']:.2f} s | {s['ratio']:.1f} |"
+            for name, s in lake["stages"].items()
+        )
         _, worst = worst_engine_ratio(lake)
         verdict = "met" if worst <= ENGINES_RATIO_TARGET else "not met"
-        tables.append(f"""### {lake['users']:,} users, the night {lake['night']}
+        tables.append(f"""### {lake["users"]:,} users, the night {lake["night"]}
 
 | stage | rows out | Spark | DuckDB | Spark/DuckDB |
 |---|---|---|---|---|
@@ -180,15 +212,15 @@ cluster path."""
 
 def _scoring_section(r: dict) -> str:
     per_s = lambda s: f"{r['rows'] / s:,.0f} rows/s"  # noqa: E731
-    return f"""## Scoring throughput: {r['rows']:,} users, champion with {r['characteristics']} characteristics
+    return f"""## Scoring throughput: {r["rows"]:,} users, champion with {r["characteristics"]} characteristics
 
 | how | wall time | throughput |
 |---|---|---|
-| in process (`Scorecard.explain`, pandas) | {r['in_process_seconds']:.2f} s | {per_s(r['in_process_seconds'])} |
-| Spark transform (`score_frame`, mapInPandas, warm session, local mode) | {r['spark_transform_seconds']:.2f} s | {per_s(r['spark_transform_seconds'])} |
-| the night's score job (spark-submit: start, read, score, write) | {r['spark_job']['seconds']:.1f} s | {per_s(r['spark_job']['seconds'])} |
+| in process (`Scorecard.explain`, pandas) | {r["in_process_seconds"]:.2f} s | {per_s(r["in_process_seconds"])} |
+| Spark transform (`score_frame`, mapInPandas, warm session, local mode) | {r["spark_transform_seconds"]:.2f} s | {per_s(r["spark_transform_seconds"])} |
+| the night's score job (spark-submit: start, read, score, write) | {r["spark_job"]["seconds"]:.1f} s | {per_s(r["spark_job"]["seconds"])} |
 
-Peak memory of the score job: {r['spark_job']['peak_gb']:.2f} GB.
+Peak memory of the score job: {r["spark_job"]["peak_gb"]:.2f} GB.
 """
 
 
@@ -205,31 +237,43 @@ def _night_section(r: dict) -> str:
     caveat = ""
     if history < 90:
         ingest = r["steps"].get("ingest_history", {}).get("seconds")
-        took = (f" Ingesting them took {ingest:,.0f} s by catch-up ({ingest / history:,.0f} s a day; the "
-                "first delivery carries the whole social graph and a year of bills), so 90 days of this night's "
-                "volume are hours of preparation on this machine." if ingest else "")
-        caveat = (f"\n**After {history} days of history, not the 90 the target names.**{took} What more "
-                  "history changes in a night: ingestion checks tonight's keys against those accepted in the "
-                  f"last {Settings().dedupe_lookback_days} days ({history} here), the 90-day transfer graph holds "
-                  f"{history} days of transfers, and the 90- and 365-day windows and the state tables are "
-                  "fuller. The `night` profile measures a whole night after 90 days (at the simulator's default "
-                  "volume), and the feature-stage profile below the nightly feature job after 90 and after 360 "
-                  "days.\n")
+        took = (
+            f" Ingesting them took {ingest:,.0f} s by catch-up ({ingest / history:,.0f} s a day; the "
+            "first delivery carries the whole social graph and a year of bills), so 90 days of this night's "
+            "volume are hours of preparation on this machine."
+            if ingest
+            else ""
+        )
+        caveat = (
+            f"\n**After {history} days of history, not the 90 the target names.**{took} What more "
+            "history changes in a night: ingestion checks tonight's keys against those accepted in the "
+            f"last {Settings().dedupe_lookback_days} days ({history} here), the 90-day transfer graph holds "
+            f"{history} days of transfers, and the 90- and 365-day windows and the state tables are "
+            "fuller. The `night` profile measures a whole night after 90 days (at the simulator's default "
+            "volume), and the feature-stage profile below the nightly feature job after 90 and after 360 "
+            "days.\n"
+        )
     edges = r["social_edges_so_far"]
     at_sizing = night_at_sizing(r)
     knobs = r.get("activity", 1.0), r.get("contacts", 1.0)
     volume = "" if knobs == (1.0, 1.0) else f" with `--activity {knobs[0]:g} --contacts {knobs[1]:g}`"
-    return f"""## One night for {r['users']:,} users after {history} days of history{
-" at the target's sizing" if at_sizing else ""}
+    return f"""## One night for {r["users"]:,} users after {history} days of history{
+        " at the target's sizing" if at_sizing else ""
+    }
 {caveat}
-`sesame night --ds {r['night']} --accept-drift` (Airflow `dags test`, Spark local mode) from the night before's
-windows and state: {r['scored']:,} users scored; {events:,} payments and orders and
-{r['delivered'].get('users', 0):,} user profiles delivered that night
-({', '.join(f'{k} {v:,}' for k, v in r['delivered'].items())}); {r['social_edges_so_far']:,} social edges
+`sesame night --ds {r["night"]} --accept-drift` (Airflow `dags test`, Spark local mode) from the night before's
+windows and state: {r["scored"]:,} users scored; {events:,} payments and orders and
+{r["delivered"].get("users", 0):,} user profiles delivered that night
+({", ".join(f"{k} {v:,}" for k, v in r["delivered"].items())}); {r["social_edges_so_far"]:,} social edges
 delivered so far. The target's sizing assumes about 2.3 million payments and orders that night and 20 million
 social edges: the simulation{volume} gives {events / 2.3e6:.0%} and {edges / 20e6:.0%} of that{
-"" if at_sizing else (", so this night is lighter than the target's and does not show it met at that size; "
-                      "the `night_volume` profile measures a night at that sizing")}.
+        ""
+        if at_sizing
+        else (
+            ", so this night is lighter than the target's and does not show it met at that size; "
+            "the `night_volume` profile measures a night at that sizing"
+        )
+    }.
 
 | measure | value | target |
 |---|---|---|
@@ -242,7 +286,7 @@ Target: {verdict} for this night. Stages, from the night's run log:
 |---|---|
 {stages}
 
-The longest stage is {longest} ({r['stages'][longest]:.0f} s, {r['stages'][longest] / r['seconds']:.0%} of the
+The longest stage is {longest} ({r["stages"][longest]:.0f} s, {r["stages"][longest] / r["seconds"]:.0%} of the
 night); the rest of the wall time outside the stages is Airflow starting and finishing the run. `feature_store`
 is Feast writing the night into the SQLite online store (six feature views; Feast keeps one row per user and
 feature, {len(feature_refs())} per user, each converted and written in Python).
@@ -270,35 +314,40 @@ def service_section(r: dict) -> str:
     verdict = "met" if service_target_met(r) else "NOT met"
     return f"""## Score service: single lookups on loopback
 
-`sesame serve` (one uvicorn worker) over a synthetic published snapshot of {r['users']:,} users (and
-{r['visa_rows']:,} visa-eligibility rows), random user ids, API key checked and every request written to the
-audit log. The load generator runs on the same {r['cpus']} cores as the service (1-minute load average
-{r['load_average_before']:.1f} before the runs, {r['load_average_after']:.1f} after). Snapshot loaded, verified and
-indexed in {r['ready_seconds']:.1f} s; resident memory after the runs {r['rss_mb']:.0f} MB.
+`sesame serve` (one uvicorn worker) over a synthetic published snapshot of {r["users"]:,} users (and
+{r["visa_rows"]:,} visa-eligibility rows), random user ids, API key checked and every request written to the
+audit log. The load generator runs on the same {r["cpus"]} cores as the service (1-minute load average
+{r["load_average_before"]:.1f} before the runs, {r["load_average_after"]:.1f} after). Snapshot loaded, verified and
+indexed in {r["ready_seconds"]:.1f} s; resident memory after the runs {r["rss_mb"]:.0f} MB.
 
 | run | requests/s | p50 | p90 | p99 |
 |---|---:|---:|---:|---:|
 {_row(f"`GET /v1/scores/{{id}}`, wrk closed loop, {score['connections']} connections, {score['seconds']} s", score)}
-{_row(f"`GET /v1/visa/LU/users/{{id}}`, wrk closed loop, {visa['connections']} connections, {visa['seconds']} s",
-      visa)}
+{_row(f"`GET /v1/visa/LU/users/{{id}}`, wrk closed loop, {visa['connections']} connections, {visa['seconds']} s", visa)}
 {_row(f"`GET /v1/scores/{{id}}`, open loop at a fixed {fixed['target_rps']:,.0f}/s, {fixed['seconds']:.0f} s", fixed)}
 
-Target p99 under {TARGET_P99_MS:.0f} ms at 1,000 requests/s: **{verdict}** (p99.9 {fixed['p999_ms']:.2f} ms, max
-{fixed['max_ms']:.1f} ms; statuses {fixed['statuses']}). The fixed-rate figures come from the open-loop generator in
+Target p99 under {TARGET_P99_MS:.0f} ms at 1,000 requests/s: **{verdict}** (p99.9 {fixed["p999_ms"]:.2f} ms, max
+{fixed["max_ms"]:.1f} ms; statuses {fixed["statuses"]}). The fixed-rate figures come from the open-loop generator in
 `benchmarks.service_load` (wrk cannot hold a rate): requests leave on schedule whatever the responses do, and each
 latency counts from when its request was due. Closed-loop p50/p99 are wrk's own.
-Measured on {r['measured_on']}.
+Measured on {r["measured_on"]}.
 """
 
 
-SECTIONS = {"simulator": _simulator_section, "night": _night_section, "night_volume": _night_section,
-            "feature_history": _feature_history_section,
-            "engines": _engines_section, "scoring": _scoring_section, "service": service_section}
+SECTIONS = {
+    "simulator": _simulator_section,
+    "night": _night_section,
+    "night_volume": _night_section,
+    "feature_history": _feature_history_section,
+    "engines": _engines_section,
+    "scoring": _scoring_section,
+    "service": service_section,
+}
 
 NOT_MEASURED = {
     "night": "One night for 1,000,000 users after 90 days of history (target: under 15 minutes, under 12 GB).",
     "night_volume": "One night for 1,000,000 users at the target's sizing (2.3 million payments and orders, "
-                    "20 million social edges).",
+    "20 million social edges).",
     "engines": "The same feature aggregates in DuckDB SQL, Spark/DuckDB per stage (target at most 3).",
     "scoring": "Scoring throughput in Spark against in-process scikit-learn.",
 }
@@ -307,12 +356,14 @@ NOT_MEASURED = {
 def render() -> str:
     results = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
     m = machine()
-    parts = [f"""# Benchmarks
+    parts = [
+        f"""# Benchmarks
 
-Written by `make bench` (`python -m benchmarks [profile ...]`). Machine: {m['cpus']} cores,
-{m['memory_gb']} GB, Python {m['python']}, {m['platform']}.
-Versions: {', '.join(f'{k} {v}' for k, v in m['versions'].items())}.
-"""]
+Written by `make bench` (`python -m benchmarks [profile ...]`). Machine: {m["cpus"]} cores,
+{m["memory_gb"]} GB, Python {m["python"]}, {m["platform"]}.
+Versions: {", ".join(f"{k} {v}" for k, v in m["versions"].items())}.
+"""
+    ]
     summary = _summary(results)
     if summary:
         parts.append(summary)

@@ -13,6 +13,7 @@ on 127.0.0.1, and measures single lookups by random user id:
   generator in this module sends on a fixed schedule whatever the responses do, and measures each latency from
   the moment the request was due, so a stall shows up in the figures instead of slowing the sender down.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -50,6 +51,7 @@ IDLE_REUSE_SECONDS = 3.0
 
 # ------------------------------------------------------------------------------------------- the snapshot
 
+
 def synthetic_scores(users: int, seed: int = 11) -> pa.Table:
     rng = np.random.default_rng(seed)
     score = np.clip(np.rint(rng.normal(640, 70, users)), SCORE_MIN, SCORE_MAX).astype(np.int32)
@@ -57,17 +59,19 @@ def synthetic_scores(users: int, seed: int = 11) -> pa.Table:
     lengths = rng.integers(0, 5, users)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
     codes = pa.array(np.array(REASONS)[rng.integers(0, len(REASONS), int(offsets[-1]))])
-    return pa.table({
-        "ds": pa.array(np.full(users, np.datetime64(DS), dtype="datetime64[D]")),
-        "user_id": pa.array([f"U{i:08d}" for i in range(1, users + 1)], pa.string()),
-        "segment": pa.array(np.where(rng.random(users) < 0.7, "credit_file", "no_credit_file")),
-        "score": score,
-        **{f"{f}_score": np.round(rng.uniform(0, 100, users), 2) for f in FACTORS},
-        **{f"{f}_points": ((score - SCORE_MIN) // 5).astype(np.int32) for f in FACTORS},
-        "reason_codes": pa.ListArray.from_arrays(pa.array(offsets), codes),
-        "model_version": pa.array(["scorecard-bench"] * users, pa.string()),
-        "tier": pa.array(tier),
-    })
+    return pa.table(
+        {
+            "ds": pa.array(np.full(users, np.datetime64(DS), dtype="datetime64[D]")),
+            "user_id": pa.array([f"U{i:08d}" for i in range(1, users + 1)], pa.string()),
+            "segment": pa.array(np.where(rng.random(users) < 0.7, "credit_file", "no_credit_file")),
+            "score": score,
+            **{f"{f}_score": np.round(rng.uniform(0, 100, users), 2) for f in FACTORS},
+            **{f"{f}_points": ((score - SCORE_MIN) // 5).astype(np.int32) for f in FACTORS},
+            "reason_codes": pa.ListArray.from_arrays(pa.array(offsets), codes),
+            "model_version": pa.array(["scorecard-bench"] * users, pa.string()),
+            "tier": pa.array(tier),
+        }
+    )
 
 
 def synthetic_visa(scores: pa.Table) -> pa.Table:
@@ -75,13 +79,15 @@ def synthetic_visa(scores: pa.Table) -> pa.Table:
     ids = scores.column("user_id").to_numpy(zero_copy_only=False)
     score = scores.column("score").to_numpy()
     parts = [(d, ids[score >= floor], score[score >= floor]) for d, floor in floors.items()]
-    return pa.table({
-        "ds": pa.array(np.full(sum(len(p[1]) for p in parts), np.datetime64(DS), dtype="datetime64[D]")),
-        "destination": pa.array(np.concatenate([np.full(len(p[1]), p[0]) for p in parts])),
-        "user_id": pa.array(np.concatenate([p[1] for p in parts])),
-        "score": pa.array(np.concatenate([p[2] for p in parts])),
-        "rule_version": pa.array(np.concatenate([np.full(len(p[1]), f"{p[0]}-2024.1") for p in parts])),
-    })
+    return pa.table(
+        {
+            "ds": pa.array(np.full(sum(len(p[1]) for p in parts), np.datetime64(DS), dtype="datetime64[D]")),
+            "destination": pa.array(np.concatenate([np.full(len(p[1]), p[0]) for p in parts])),
+            "user_id": pa.array(np.concatenate([p[1] for p in parts])),
+            "score": pa.array(np.concatenate([p[2] for p in parts])),
+            "rule_version": pa.array(np.concatenate([np.full(len(p[1]), f"{p[0]}-2024.1") for p in parts])),
+        }
+    )
 
 
 def prepare_home(home: Path, users: int) -> None:
@@ -96,12 +102,15 @@ def prepare_home(home: Path, users: int) -> None:
     scores = synthetic_scores(users)
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     checks = [{"name": "synthetic", "passed": True}]
-    written = {dataset: snapshots.write_snapshot(cfg.published, dataset, DS, run_id, table, "scorecard-bench", checks)
-               for dataset, table in (("sesame_scores", scores), ("visa_eligibility", synthetic_visa(scores)))}
+    written = {
+        dataset: snapshots.write_snapshot(cfg.published, dataset, DS, run_id, table, "scorecard-bench", checks)
+        for dataset, table in (("sesame_scores", scores), ("visa_eligibility", synthetic_visa(scores)))
+    }
     snapshots.publish_night(cfg.published, DS, run_id, written)
 
 
 # ---------------------------------------------------------------------------------------------- the server
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -119,8 +128,12 @@ class Server:
     def __enter__(self) -> Server:
         env = {**os.environ, "SESAME_HOME": str(self.home), "SESAME_SERVE_RELOAD_SECONDS": "5"}
         with open(self.log, "w") as fh:
-            self.proc = subprocess.Popen([sys.executable, "-m", "sesame.cli", "serve", "--port", str(self.port)],
-                                         env=env, stdout=fh, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "sesame.cli", "serve", "--port", str(self.port)],
+                env=env,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+            )
         started = time.monotonic()
         while True:
             if self.proc.poll() is not None:
@@ -185,16 +198,20 @@ def run_wrk(url: str, key: str, path: str, users: int, seconds: int, connections
     return {
         "requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "requests": int(re.search(r"(\d+) requests in", out).group(1)),
-        "p50_ms": _ms(latency["50"]), "p90_ms": _ms(latency["90"]), "p99_ms": _ms(latency["99"]),
-        "connections": connections, "seconds": seconds,
-        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0, "socket_errors": errors.group(1) if errors else None,
+        "p50_ms": _ms(latency["50"]),
+        "p90_ms": _ms(latency["90"]),
+        "p99_ms": _ms(latency["99"]),
+        "connections": connections,
+        "seconds": seconds,
+        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "socket_errors": errors.group(1) if errors else None,
     }
 
 
 # ------------------------------------------------------------------------------- open loop at a fixed rate
 
-async def _open_loop(host: str, port: int, key: str, users: int, rate: float, seconds: float,
-                     warmup: float) -> dict:
+
+async def _open_loop(host: str, port: int, key: str, users: int, rate: float, seconds: float, warmup: float) -> dict:
     clock = time.perf_counter  # the event loop's clock may tick in whole milliseconds
     idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
     opened, latencies, service_times, statuses = 0, [], [], {}
@@ -202,8 +219,9 @@ async def _open_loop(host: str, port: int, key: str, users: int, rate: float, se
 
     async def one(due: float, measured: bool) -> None:
         nonlocal opened
-        request = (f"GET /v1/scores/U{rng.randint(1, users):08d} HTTP/1.1\r\nHost: {host}\r\n"
-                   f"X-API-Key: {key}\r\n\r\n").encode()
+        request = (
+            f"GET /v1/scores/U{rng.randint(1, users):08d} HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {key}\r\n\r\n"
+        ).encode()
         sent = clock()
         for attempt in range(2):
             reader = writer = None
@@ -255,9 +273,14 @@ async def _open_loop(host: str, port: int, key: str, users: int, rate: float, se
     lat = np.array(latencies) * 1000
     svc = np.array(service_times) * 1000
     return {
-        "target_rps": rate, "achieved_rps": round(achieved, 1), "seconds": seconds, "requests": len(latencies),
-        "p50_ms": round(float(np.percentile(lat, 50)), 2), "p90_ms": round(float(np.percentile(lat, 90)), 2),
-        "p99_ms": round(float(np.percentile(lat, 99)), 2), "p999_ms": round(float(np.percentile(lat, 99.9)), 2),
+        "target_rps": rate,
+        "achieved_rps": round(achieved, 1),
+        "seconds": seconds,
+        "requests": len(latencies),
+        "p50_ms": round(float(np.percentile(lat, 50)), 2),
+        "p90_ms": round(float(np.percentile(lat, 90)), 2),
+        "p99_ms": round(float(np.percentile(lat, 99)), 2),
+        "p999_ms": round(float(np.percentile(lat, 99.9)), 2),
         "max_ms": round(float(lat.max()), 2),
         "service_p50_ms": round(float(np.percentile(svc, 50)), 2),
         "service_p99_ms": round(float(np.percentile(svc, 99)), 2),
@@ -279,6 +302,7 @@ def run_fixed_rate(url: str, key: str, users: int, rate: float, seconds: float, 
 
 # ---------------------------------------------------------------------------------------------- the run
 
+
 def service_benchmark(work: Path | None = None, users: int | None = None) -> str:
     """Measure, write benchmarks/service.json, and return the Markdown section for BENCHMARKS.md."""
     if shutil.which("wrk") is None:
@@ -293,8 +317,7 @@ def service_benchmark(work: Path | None = None, users: int | None = None) -> str
         from sesame.service.access import KeyStore
         from sesame.service.layout import service_files
 
-        key, _ = KeyStore(service_files(Settings(home=home)).api_keys).create("load-test",
-                                                                              ["scores:read", "visa:read"])
+        key, _ = KeyStore(service_files(Settings(home=home)).api_keys).create("load-test", ["scores:read", "visa:read"])
         with Server(home, base / "service.log") as server:
             run_wrk(server.url, key, "/v1/scores/U%08d", users, 5, 16, base)  # warm-up
             scores = run_wrk(server.url, key, "/v1/scores/U%08d", users, 20, 16, base)
@@ -305,12 +328,17 @@ def service_benchmark(work: Path | None = None, users: int | None = None) -> str
         from sesame import snapshots
 
         result = {
-            "users": users, "visa_rows": snapshots.latest(Settings(home=home).published,
-                                                          "visa_eligibility")["row_count"],
-            "cpus": os.cpu_count(), "python": platform.python_version(), "ready_seconds": round(ready, 2),
-            "rss_mb": round(rss, 1), "load_average_before": round(load_before, 2),
+            "users": users,
+            "visa_rows": snapshots.latest(Settings(home=home).published, "visa_eligibility")["row_count"],
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "ready_seconds": round(ready, 2),
+            "rss_mb": round(rss, 1),
+            "load_average_before": round(load_before, 2),
             "load_average_after": round(os.getloadavg()[0], 2),
-            "wrk_scores": scores, "wrk_eligibility": visa, "fixed_rate": fixed,
+            "wrk_scores": scores,
+            "wrk_eligibility": visa,
+            "fixed_rate": fixed,
             "measured_on": dt.date.today().isoformat(),
         }
     finally:

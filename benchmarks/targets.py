@@ -1,5 +1,6 @@
 """What the figures are held to: the targets the issue sets, the sizing of the 1,000,000-user night, and the
 verdicts drawn from measured figures. Shared by measuring and rendering."""
+
 from __future__ import annotations
 
 # the targets the issue sets, and the sizing of the 1,000,000-user night

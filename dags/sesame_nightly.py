@@ -1,5 +1,6 @@
 """sesame_nightly: one night, `ds` = the logical date. Orchestration only; each stage is a function in
 sesame.night (the Spark stages submit the jobs in spark_jobs/)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -38,8 +39,12 @@ CFG = settings()
     catchup=CFG.schedule_catchup,
     max_active_runs=1,
     # transient failures are retried with a doubling delay; data errors fail at once (night.data_errors_fail_at_once)
-    default_args={"retries": CFG.task_retries, "retry_delay": dt.timedelta(seconds=CFG.retry_delay_seconds),
-                  "retry_exponential_backoff": 2.0, "on_failure_callback": night.alert_on_failure},
+    default_args={
+        "retries": CFG.task_retries,
+        "retry_delay": dt.timedelta(seconds=CFG.retry_delay_seconds),
+        "retry_exponential_backoff": 2.0,
+        "on_failure_callback": night.alert_on_failure,
+    },
     tags=["sesame"],
     doc_md=__doc__,
 )
@@ -47,8 +52,9 @@ def sesame_nightly():
     # Waits for every source's _SUCCESS marker without holding a worker slot between looks (reschedule mode), until
     # the night's delivery deadline (SESAME_DELIVERY_DEADLINE_HOURS); past it, fails naming the sources missing.
     # It also waits while a night or training run started by hand holds the SESAME_HOME.
-    @task.sensor(mode="reschedule", poke_interval=CFG.delivery_poke_seconds,
-                 timeout=(CFG.delivery_deadline_hours + 48) * 3600)
+    @task.sensor(
+        mode="reschedule", poke_interval=CFG.delivery_poke_seconds, timeout=(CFG.delivery_deadline_hours + 48) * 3600
+    )
     def check_deliveries():
         cfg, ds, _ = _ctx()
         if night.waiting_for_deliveries(cfg, ds) or night.waiting_for_the_home(cfg):
@@ -99,8 +105,22 @@ def sesame_nightly():
     # One after the other in the library's order of the night's stages (sesame.config.NIGHTLY_STAGES, which the run
     # report reads too): Spark's features (windows, state, the graph), then dbt's (plain SQL over them and the
     # validated tables)
-    tasks = {t.function.__name__: t for t in (check_deliveries, ingest, quality_gate, features, dbt_features,
-                                             feature_store, score, warehouse, audit, publish, report)}
+    tasks = {
+        t.function.__name__: t
+        for t in (
+            check_deliveries,
+            ingest,
+            quality_gate,
+            features,
+            dbt_features,
+            feature_store,
+            score,
+            warehouse,
+            audit,
+            publish,
+            report,
+        )
+    }
     if set(tasks) != set(NIGHTLY_STAGES):
         raise ValueError(f"sesame_nightly's tasks {sorted(tasks)} are not the night's stages {list(NIGHTLY_STAGES)}")
     chain(*(tasks[name]() for name in NIGHTLY_STAGES))

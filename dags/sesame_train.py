@@ -1,5 +1,6 @@
 """sesame_train: point-in-time training set (Spark's features, then dbt's) -> fit -> out-of-time evaluation -> gates -> registry.
 Orchestration only; the work is in sesame.training and spark_jobs/training_set.py."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -32,8 +33,12 @@ def _stage(name: str):
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": CFG.task_retries, "retry_delay": dt.timedelta(seconds=CFG.retry_delay_seconds),
-                  "retry_exponential_backoff": 2.0, "on_failure_callback": night.alert_on_failure},
+    default_args={
+        "retries": CFG.task_retries,
+        "retry_delay": dt.timedelta(seconds=CFG.retry_delay_seconds),
+        "retry_exponential_backoff": 2.0,
+        "on_failure_callback": night.alert_on_failure,
+    },
     tags=["sesame"],
     doc_md=__doc__,
 )
@@ -59,8 +64,11 @@ def sesame_train():
     def fit_evaluate_register():
         with _stage("fit_evaluate_register") as (cfg, ds):
             card = training.fit_from_lake(cfg, ds)
-        return {"version": card["version"], "promoted": card["promoted"],
-                "oot_auc": {s: m["auc"] for s, m in card["out_of_time"].items()}}
+        return {
+            "version": card["version"],
+            "promoted": card["promoted"],
+            "oot_auc": {s: m["auc"] for s, m in card["out_of_time"].items()},
+        }
 
     # Spark's features of every observation night (in training_set), then dbt's for the same nights
     observation_dates = training_set()

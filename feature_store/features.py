@@ -3,6 +3,7 @@ some of its characteristics: Spark's (lake/features/user_features, written by sp
 (lake/features/dbt_user_features, written by dbt/models/features). Feature names, factors, engines and
 descriptions come from the one feature registry (dbt/seeds/feature_registry.csv). Protected attributes are not
 here."""
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,9 @@ from sesame.features import FEATURES
 
 HOME = Path(os.environ.get("SESAME_HOME", Path(__file__).resolve().parents[1] / "var"))
 
-user = Entity(name="user", join_keys=["user_id"], value_type=ValueType.STRING,
-              description="A customer, by upstream user id.")
+user = Entity(
+    name="user", join_keys=["user_id"], value_type=ValueType.STRING, description="A customer, by upstream user id."
+)
 
 user_features_source = FileSource(
     name="user_features_source",
@@ -40,7 +42,6 @@ SOURCE_OF_ENGINE = {"spark": user_features_source, "dbt": dbt_user_features_sour
 TTL = timedelta(days=2)
 
 
-
 def view_name(factor: str, engine: str) -> str:
     return f"{factor}_features" if engine == "spark" else f"{factor}_{engine}_features"
 
@@ -51,15 +52,17 @@ def factor_views(factor: str) -> list[FeatureView]:
     for engine, source in SOURCE_OF_ENGINE.items():
         features = [f for f in FEATURES if f.factor == factor and f.engine == engine]
         if features:
-            views.append(FeatureView(
-                name=view_name(factor, engine),
-                entities=[user],
-                ttl=TTL,
-                schema=[Field(name=f.name, dtype=Float64, description=f.definition) for f in features],
-                source=source,
-                online=True,
-                tags={"factor": factor, "engine": engine},
-            ))
+            views.append(
+                FeatureView(
+                    name=view_name(factor, engine),
+                    entities=[user],
+                    ttl=TTL,
+                    schema=[Field(name=f.name, dtype=Float64, description=f.definition) for f in features],
+                    source=source,
+                    online=True,
+                    tags={"factor": factor, "engine": engine},
+                )
+            )
     return views
 
 

@@ -8,6 +8,7 @@ The feature names, factors and windows are declared once in dbt/seeds/feature_re
 
 Usage: spark-submit spark_jobs/features.py --ds YYYY-MM-DD [--ds YYYY-MM-DD ...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,13 +60,15 @@ def profiled_users(users: DataFrame, night: str) -> DataFrame:
     """The night's population, every user in the latest KYC profile, with the days since the account was opened.
     (The identity traits themselves are dbt's: dbt/models/features/feat_identity_traits.sql.)"""
     return profile(users, night).select(
-        "user_id", F.datediff(F.to_date(F.lit(night)), F.col("registered_date")).alias("history_days"))
+        "user_id", F.datediff(F.to_date(F.lit(night)), F.col("registered_date")).alias("history_days")
+    )
 
 
 def recent_transfers(payments: DataFrame, night: str) -> DataFrame:
     """Money sent to another user in the last 90 days: (user_id -> counterparty_id, amount)."""
     return known_by(payments, night, 90).filter(
-        (F.col("kind") == "transfer") & (F.col("direction") == "out") & F.col("counterparty_id").isNotNull())
+        (F.col("kind") == "transfer") & (F.col("direction") == "out") & F.col("counterparty_id").isNotNull()
+    )
 
 
 # A contact one also exchanges money with counts more in the neighbours' mean score, but at most this many
@@ -73,27 +76,36 @@ def recent_transfers(payments: DataFrame, night: str) -> DataFrame:
 MAX_CONTACT_WEIGHT = 5
 
 
-def social_features(pairs: DataFrame, delinquent: DataFrame, listed: DataFrame, transfers: DataFrame,
-                    last_scores: DataFrame | None) -> DataFrame:
-    exchanged = (transfers.select("user_id", F.col("counterparty_id").alias("nbr"))
-                 .unionByName(transfers.select(F.col("counterparty_id").alias("user_id"), F.col("user_id").alias("nbr")))
-                 .groupBy("user_id", "nbr").agg(F.count("*").alias("transfers")))
+def social_features(
+    pairs: DataFrame, delinquent: DataFrame, listed: DataFrame, transfers: DataFrame, last_scores: DataFrame | None
+) -> DataFrame:
+    exchanged = (
+        transfers.select("user_id", F.col("counterparty_id").alias("nbr"))
+        .unionByName(transfers.select(F.col("counterparty_id").alias("user_id"), F.col("user_id").alias("nbr")))
+        .groupBy("user_id", "nbr")
+        .agg(F.count("*").alias("transfers"))
+    )
     if last_scores is None:
         last_scores = pairs.sparkSession.createDataFrame([], "user_id string, score double")
-    flagged = (pairs
-               .join(delinquent.select(F.col("user_id").alias("nbr"), F.lit(1.0).alias("nbr_delinquent")), "nbr", "left")
-               .join(listed.select(F.col("user_id").alias("nbr"), F.lit(1.0).alias("nbr_listed")), "nbr", "left")
-               .join(exchanged, ["user_id", "nbr"], "left")
-               .join(last_scores.select(F.col("user_id").alias("nbr"), F.col("score").cast("double").alias("nbr_score")),
-                     "nbr", "left")
-               .withColumn("weight", F.least(F.lit(1) + F.coalesce("transfers", F.lit(0)), F.lit(MAX_CONTACT_WEIGHT))))
+    flagged = (
+        pairs.join(delinquent.select(F.col("user_id").alias("nbr"), F.lit(1.0).alias("nbr_delinquent")), "nbr", "left")
+        .join(listed.select(F.col("user_id").alias("nbr"), F.lit(1.0).alias("nbr_listed")), "nbr", "left")
+        .join(exchanged, ["user_id", "nbr"], "left")
+        .join(
+            last_scores.select(F.col("user_id").alias("nbr"), F.col("score").cast("double").alias("nbr_score")),
+            "nbr",
+            "left",
+        )
+        .withColumn("weight", F.least(F.lit(1) + F.coalesce("transfers", F.lit(0)), F.lit(MAX_CONTACT_WEIGHT)))
+    )
     scored_weight = F.sum(F.when(F.col("nbr_score").isNotNull(), F.col("weight")))
     return flagged.groupBy("user_id").agg(
         F.count("*").cast("double").alias("sc_degree"),
         (F.sum(F.coalesce("nbr_delinquent", F.lit(0.0))) / F.count("*")).alias("sc_neighbor_delinquent_share"),
         (F.sum(F.coalesce("nbr_listed", F.lit(0.0))) / F.count("*")).alias("sc_neighbor_listed_share"),
-        F.when(scored_weight > 0, F.sum(F.col("weight") * F.col("nbr_score")) / scored_weight)
-        .alias("sc_neighbor_score_mean"),
+        F.when(scored_weight > 0, F.sum(F.col("weight") * F.col("nbr_score")) / scored_weight).alias(
+            "sc_neighbor_score_mean"
+        ),
     )
 
 
@@ -102,8 +114,9 @@ def transfer_trust(transfers: DataFrame, max_iter: int = 20) -> DataFrame:
     the average node scores 1. Money sent to someone is a vote of trust in them."""
     from spark_jobs.graph import pagerank
 
-    edges = transfers.select(F.col("user_id").alias("src"), F.col("counterparty_id").alias("dst"),
-                             F.col("amount").alias("weight"))
+    edges = transfers.select(
+        F.col("user_id").alias("src"), F.col("counterparty_id").alias("dst"), F.col("amount").alias("weight")
+    )
     ranks = pagerank(edges, max_iter=max_iter)
     nodes = ranks.count()
     return ranks.select(F.col("node").alias("user_id"), (F.col("rank") * nodes).alias("sc_transfer_trust"))
@@ -115,8 +128,16 @@ def segment_of(current_dpd):
 
 
 # Counts and sums are zero when a user simply had no such events; rates and balances stay missing.
-ZERO_WHEN_ABSENT = ("bp_order_count_90", "bp_spend_90", "fc_inflow_30", "fc_salary_90", "fc_net_flow_90",
-                    "fc_utility_payments_90", "ch_delinquent_bills_365", "sc_degree")
+ZERO_WHEN_ABSENT = (
+    "bp_order_count_90",
+    "bp_spend_90",
+    "fc_inflow_30",
+    "fc_salary_90",
+    "fc_net_flow_90",
+    "fc_utility_payments_90",
+    "ch_delinquent_bills_365",
+    "sc_degree",
+)
 
 
 def full_state(sources: dict[str, DataFrame], night: str) -> dict[str, DataFrame]:
@@ -124,8 +145,13 @@ def full_state(sources: dict[str, DataFrame], night: str) -> dict[str, DataFrame
     return {name: fold(None, known_by(sources[source], night), night) for name, (source, fold) in STATES.items()}
 
 
-def user_features(sources: dict[str, DataFrame], night: str, windows: DataFrame,
-                  state: dict[str, DataFrame] | None = None, last_scores: DataFrame | None = None) -> DataFrame:
+def user_features(
+    sources: dict[str, DataFrame],
+    night: str,
+    windows: DataFrame,
+    state: dict[str, DataFrame] | None = None,
+    last_scores: DataFrame | None = None,
+) -> DataFrame:
     """Spark's characteristics for the night (feature_registry engine = spark), one row per user in the latest KYC profile, with the user's segment
     (a credit file is a bill statement on record) and current days past due. `windows` are the
     night's order and payment window sums (spark_jobs/windows.py), `state` the night's state tables
@@ -134,18 +160,22 @@ def user_features(sources: dict[str, DataFrame], night: str, windows: DataFrame,
     state = state or full_state(sources, night)
     listed = state["listed"]
     transfers = recent_transfers(sources["payments"], night)
-    social = social_features(state["contacts"], delinquent_users(sources["bills"], night), listed, transfers,
-                             last_scores)
-    out = (profiled_users(sources["users"], night)
-           .join(current_arrears(state, night), "user_id", "left")
-           .join(bill_features(state, night), "user_id", "left")
-           .join(window_features(windows), "user_id", "left")
-           .join(balance_features(state), "user_id", "left")
-           .join(social, "user_id", "left")
-           .join(transfer_trust(transfers), "user_id", "left"))
+    social = social_features(
+        state["contacts"], delinquent_users(sources["bills"], night), listed, transfers, last_scores
+    )
+    out = (
+        profiled_users(sources["users"], night)
+        .join(current_arrears(state, night), "user_id", "left")
+        .join(bill_features(state, night), "user_id", "left")
+        .join(window_features(windows), "user_id", "left")
+        .join(balance_features(state), "user_id", "left")
+        .join(social, "user_id", "left")
+        .join(transfer_trust(transfers), "user_id", "left")
+    )
     out = out.fillna(0.0, subset=list(ZERO_WHEN_ABSENT))
     return out.select(
-        "user_id", "history_days",
+        "user_id",
+        "history_days",
         segment_of(F.col("current_dpd")).alias("segment"),
         "current_dpd",
         *[F.col(n).cast("double").alias(n) for n in SPARK_FEATURES],
@@ -161,8 +191,9 @@ def model_input(spark: SparkSession, cfg: Settings, night: str) -> DataFrame:
     spark_part = spark.read.parquet(str(cfg.zone("features", "user_features", ds=night)))
     dbt_zone = cfg.zone("features", "dbt_user_features", ds=night)
     if not dbt_zone.exists():
-        raise FileNotFoundError(f"{dbt_zone}: the dbt features of the night {night} are missing; "
-                                "the dbt_features stage runs before scoring")
+        raise FileNotFoundError(
+            f"{dbt_zone}: the dbt features of the night {night} are missing; the dbt_features stage runs before scoring"
+        )
     dbt_part = spark.read.parquet(str(dbt_zone)).select("user_id", *DBT_FEATURES)
     return spark_part.join(dbt_part, "user_id", "left")
 
@@ -170,8 +201,10 @@ def model_input(spark: SparkSession, cfg: Settings, night: str) -> DataFrame:
 def read_sources(spark: SparkSession, cfg: Settings) -> dict[str, DataFrame]:
     from sesame.schemas import SOURCES
 
-    return {name: spark.read.parquet(str(cfg.zone("validated", name))).withColumn("ds", F.col("ds").cast("string"))
-            for name in SOURCES}
+    return {
+        name: spark.read.parquet(str(cfg.zone("validated", name))).withColumn("ds", F.col("ds").cast("string"))
+        for name in SOURCES
+    }
 
 
 def union_all(frames: list[DataFrame]) -> DataFrame:
@@ -194,8 +227,9 @@ def _written_at(folder: Path) -> int:
 
 def ingested_at(cfg: Settings, until: str) -> dict[str, int]:
     """Each delivery day before `until` and when ingestion last wrote it."""
-    return {day: _written_at(cfg.zone("accounting", ds=day)) for day in ds_partitions(cfg.zone("accounting"))
-            if day < until}
+    return {
+        day: _written_at(cfg.zone("accounting", ds=day)) for day in ds_partitions(cfg.zone("accounting")) if day < until
+    }
 
 
 def saw_every_delivery(cfg: Settings, night: str) -> bool:
@@ -203,8 +237,10 @@ def saw_every_delivery(cfg: Settings, night: str) -> bool:
     A late delivery (a day re-delivered, a hold released) is ingested, with the days after it, by a later night:
     then the sums of last night lack it, and tonight must be computed from the whole history, as a rebuild is."""
     previous = days_before(night, 1)
-    folders = [cfg.zone("features", "windows", ds=previous),
-               *[cfg.zone("features", "state", name, ds=previous) for name in STATES]]
+    folders = [
+        cfg.zone("features", "windows", ds=previous),
+        *[cfg.zone("features", "state", name, ds=previous) for name in STATES],
+    ]
     computed = min(_written_at(f) for f in folders)
     return computed > 0 and all(at < computed for at in ingested_at(cfg, night).values())
 
@@ -216,7 +252,9 @@ def ensure_daily(spark: SparkSession, cfg: Settings, sources: dict[str, DataFram
     have = set(ds_partitions(zone))
     wanted = set(nights) | {d for d in ingested_days(cfg, max(nights)) if d not in have}
     # and days ingested again since their aggregate was made (a late delivery re-ingests the days after it)
-    wanted |= {d for d, at in ingested_at(cfg, max(nights)).items() if d in have and at > _written_at(ds_partition(zone, d))}
+    wanted |= {
+        d for d, at in ingested_at(cfg, max(nights)).items() if d in have and at > _written_at(ds_partition(zone, d))
+    }
     if wanted:
         picked = [F.col("ds").isin(*sorted(wanted))]
         daily = daily_aggregates(sources["orders"].filter(*picked), sources["payments"].filter(*picked))
@@ -236,8 +274,9 @@ def night_windows(spark: SparkSession, cfg: Settings, daily: DataFrame, night: s
     return spark.read.parquet(str(ds_partition(zone, night)))
 
 
-def night_state(spark: SparkSession, cfg: Settings, sources: dict[str, DataFrame], night: str,
-                incremental: bool) -> dict[str, DataFrame]:
+def night_state(
+    spark: SparkSession, cfg: Settings, sources: dict[str, DataFrame], night: str, incremental: bool
+) -> dict[str, DataFrame]:
     """The night's state tables (spark_jobs/state.py): each one last night's folded with tonight's delivery when
     it exists (incremental), otherwise folded from the whole history; written to
     lake/features/state/<name>/ds=night."""
@@ -267,8 +306,9 @@ def last_published_scores(spark: SparkSession, cfg: Settings, night: str) -> Dat
     published = []
     for ds in ds_partitions(cfg.zone("scores"), holding=PUBLISHED_MARKER):
         marker = cfg.zone("scores", ds=ds) / PUBLISHED_MARKER
-        if ds < night and (before_night_pointer
-                           or recorded.get(ds, {}).get("run_id") == marker.read_text(encoding="utf-8").strip()):
+        if ds < night and (
+            before_night_pointer or recorded.get(ds, {}).get("run_id") == marker.read_text(encoding="utf-8").strip()
+        ):
             published.append(ds)
     if not published:
         return None

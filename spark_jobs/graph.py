@@ -3,6 +3,7 @@
 Semantics follow networkx.pagerank: rank flows along out-edges in proportion to their weight, a node without
 out-edges (dangling) spreads its rank evenly over all nodes, and every node receives (1 - damping) / N.
 """
+
 from __future__ import annotations
 
 from pyspark.sql import DataFrame
@@ -17,8 +18,13 @@ BROADCAST_MAX_NODES = 5_000_000
 CHECKPOINT_EVERY = 2
 
 
-def pagerank(edges: DataFrame, damping: float = 0.85, max_iter: int = 50, tol: float = 1e-6,
-             checkpoint_every: int = CHECKPOINT_EVERY) -> DataFrame:
+def pagerank(
+    edges: DataFrame,
+    damping: float = 0.85,
+    max_iter: int = 50,
+    tol: float = 1e-6,
+    checkpoint_every: int = CHECKPOINT_EVERY,
+) -> DataFrame:
     """edges(src, dst, weight) -> ranks(node, rank), ranks summing to 1. Stops when the L1 change of the
     ranks falls below N * tol (networkx's criterion) or after max_iter iterations."""
     edges = edges.groupBy("src", "dst").agg(F.sum("weight").alias("weight"))
@@ -29,8 +35,11 @@ def pagerank(edges: DataFrame, damping: float = 0.85, max_iter: int = 50, tol: f
         return nodes.withColumn("rank", F.lit(0.0))
     out_weight = edges.groupBy("src").agg(F.sum("weight").alias("out_weight"))
     # each edge's share of its source's rank
-    shares = (edges.join(out_weight, "src").select("src", "dst", (F.col("weight") / F.col("out_weight")).alias("share"))
-              .localCheckpoint())
+    shares = (
+        edges.join(out_weight, "src")
+        .select("src", "dst", (F.col("weight") / F.col("out_weight")).alias("share"))
+        .localCheckpoint()
+    )
     dangling = nodes.join(out_weight.select(F.col("src").alias("node")), "node", "left_anti").localCheckpoint()
     ranks = nodes.withColumn("rank", F.lit(1.0 / n)).localCheckpoint()
     previous = ranks
@@ -39,18 +48,33 @@ def pagerank(edges: DataFrame, damping: float = 0.85, max_iter: int = 50, tol: f
     for i in range(max_iter):
         # no Spark action inside an iteration: the dangling mass joins in as a one-row frame
         dangling_mass = dangling.join(ranks, "node").agg(F.coalesce(F.sum("rank"), F.lit(0.0)).alias("dangling"))
-        flow = (shares.join(spread(ranks.withColumnRenamed("node", "src")), "src")
-                .groupBy(F.col("dst").alias("node")).agg(F.sum(F.col("share") * F.col("rank")).alias("inflow")))
-        ranks = (nodes.join(spread(flow), "node", "left").crossJoin(dangling_mass)
-                 .select("node", (F.lit((1.0 - damping) / n) + damping * F.col("dangling") / n
-                                  + damping * F.coalesce("inflow", F.lit(0.0))).alias("rank")))
+        flow = (
+            shares.join(spread(ranks.withColumnRenamed("node", "src")), "src")
+            .groupBy(F.col("dst").alias("node"))
+            .agg(F.sum(F.col("share") * F.col("rank")).alias("inflow"))
+        )
+        ranks = (
+            nodes.join(spread(flow), "node", "left")
+            .crossJoin(dangling_mass)
+            .select(
+                "node",
+                (
+                    F.lit((1.0 - damping) / n)
+                    + damping * F.col("dangling") / n
+                    + damping * F.coalesce("inflow", F.lit(0.0))
+                ).alias("rank"),
+            )
+        )
         if (i + 1) % checkpoint_every == 0 or i + 1 == max_iter:
             # materialize, then test convergence over the last iteration (networkx's criterion)
             ranks = ranks.localCheckpoint()
             before_last = previous
             previous = ranks
-            change = ranks.join(before_last.withColumnRenamed("rank", "old"), "node").agg(
-                F.sum(F.abs(F.col("rank") - F.col("old")))).first()[0]
+            change = (
+                ranks.join(before_last.withColumnRenamed("rank", "old"), "node")
+                .agg(F.sum(F.abs(F.col("rank") - F.col("old"))))
+                .first()[0]
+            )
             for frame in cached:
                 frame.unpersist()
             cached.clear()

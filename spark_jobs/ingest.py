@@ -11,6 +11,7 @@ by natural key within the batch and against earlier deliveries, and write each d
 
 Usage: spark-submit spark_jobs/ingest.py --ds YYYY-MM-DD [--catch-up]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,6 +43,7 @@ class DeliveryRejected(Exception):
 
 # ---------------------------------------------------------------- reading
 
+
 def delivery_file(raw: Path, source: Source, ds: str) -> Path:
     return raw / source.name / f"ds={ds}" / source.file
 
@@ -54,7 +56,8 @@ def _parquet_metadata(path: Path, source: Source):
     except Exception as exc:  # truncated or not Parquet at all
         raise DeliveryRejected(
             f"source {source.name}, file {path}: rule file.readable: the Parquet file cannot be read ({exc}). "
-            "Ask the upstream team to re-deliver the day, then re-run the night.") from exc
+            "Ask the upstream team to re-deliver the day, then re-run the night."
+        ) from exc
 
 
 def count_records(path: Path, source: Source) -> int:
@@ -92,7 +95,8 @@ def check_columns(path: Path, source: Source, found: list[str]) -> list[str]:
         raise DeliveryRejected(
             f"source {source.name}, file {path}: rule schema.required_columns: missing {missing}{hint}. "
             "A renamed or dropped column is a breaking change: agree the schema with the upstream team "
-            "(src/sesame/schemas.py), then re-run the night.")
+            "(src/sesame/schemas.py), then re-run the night."
+        )
     return added
 
 
@@ -102,22 +106,30 @@ def read_as_text(spark: SparkSession, source: Source, paths: list[Path], header:
     if source.format == "parquet":
         df = spark.read.option("basePath", str(base)).parquet(*str_paths)
         df = df.select(*[F.col(c).cast("string").alias(c) for c in header], F.col("ds").cast("string"))
-        return (df.withColumn(CORRUPT, F.lit(None).cast("string"))
-                .withColumn("raw_record", F.to_json(F.struct(*[F.col(c) for c in header])))
-                .withColumn("record_hash", F.xxhash64(*[F.col(c) for c in header])))
+        return (
+            df.withColumn(CORRUPT, F.lit(None).cast("string"))
+            .withColumn("raw_record", F.to_json(F.struct(*[F.col(c) for c in header])))
+            .withColumn("record_hash", F.xxhash64(*[F.col(c) for c in header]))
+        )
     schema = T.StructType([T.StructField(c, T.StringType()) for c in header] + [T.StructField(CORRUPT, T.StringType())])
-    reader = (spark.read.schema(schema).option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT)
-              .option("basePath", str(base)))
+    reader = (
+        spark.read.schema(schema)
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT)
+        .option("basePath", str(base))
+    )
     if source.format == "csv":
         df = reader.option("header", True).option("enforceSchema", True).csv(str_paths)
     else:
         df = reader.json(str_paths)
     df = df.withColumn("ds", F.col("ds").cast("string"))
-    return (df.withColumn("raw_record", F.coalesce(F.col(CORRUPT), F.to_json(F.struct(*[F.col(c) for c in header]))))
-            .withColumn("record_hash", F.xxhash64(*[F.col(c) for c in header], F.col(CORRUPT))))
+    return df.withColumn(
+        "raw_record", F.coalesce(F.col(CORRUPT), F.to_json(F.struct(*[F.col(c) for c in header])))
+    ).withColumn("record_hash", F.xxhash64(*[F.col(c) for c in header], F.col(CORRUPT)))
 
 
 # ---------------------------------------------------------------- validating
+
 
 def _cast(col: str, spark_type: str):
     """Cast a delivered text value; a value that does not parse becomes null (and the record is quarantined)."""
@@ -156,8 +168,9 @@ def validate(df: DataFrame, source: Source) -> DataFrame:
             checks.append(F.when(~present, F.lit(f"required_null:{col.name}")))
         checks.append(F.when(present & value.isNull(), F.lit(f"bad_type:{col.name}")))
         if col.allowed is not None:
-            checks.append(F.when(value.isNotNull() & ~value.cast("string").isin(*col.allowed),
-                                 F.lit(f"not_allowed:{col.name}")))
+            checks.append(
+                F.when(value.isNotNull() & ~value.cast("string").isin(*col.allowed), F.lit(f"not_allowed:{col.name}"))
+            )
         if col.min is not None:
             checks.append(F.when(value < F.lit(col.min), F.lit(f"below_min:{col.name}")))
         if col.max is not None:
@@ -166,20 +179,30 @@ def validate(df: DataFrame, source: Source) -> DataFrame:
             checks.append(F.when(value.isNotNull() & ~value.rlike(col.pattern), F.lit(f"bad_format:{col.name}")))
         if col.checksum is not None:
             well_formed = value.rlike(col.pattern) if col.pattern else value.isNotNull()
-            checks.append(F.when(well_formed & (F.substring(value, -1, 1) != CHECK_CHARACTER[col.checksum](value)),
-                                 F.lit(f"bad_checksum:{col.name}")))
+            checks.append(
+                F.when(
+                    well_formed & (F.substring(value, -1, 1) != CHECK_CHARACTER[col.checksum](value)),
+                    F.lit(f"bad_checksum:{col.name}"),
+                )
+            )
         if col.keep_last is not None:
             # the whole value was needed for the checks above; past them only its end, behind a mask
-            typed[col.name] = F.lpad(F.substring(value, -col.keep_last, col.keep_last), F.length(value),
-                                     identity.MASK_CHARACTER)
+            typed[col.name] = F.lpad(
+                F.substring(value, -col.keep_last, col.keep_last), F.length(value), identity.MASK_CHARACTER
+            )
     if source.event_col:
         # an event cannot be delivered before it happened; windows rely on it (spark_jobs/features.py)
-        checks.append(F.when(F.to_date(typed[source.event_col]) > F.to_date(F.col("ds")),
-                             F.lit(f"future_event:{source.event_col}")))
+        checks.append(
+            F.when(
+                F.to_date(typed[source.event_col]) > F.to_date(F.col("ds")), F.lit(f"future_event:{source.event_col}")
+            )
+        )
     out = df.select(
         *[typed[c].alias(c) for c in source.column_names],
         F.coalesce(*checks).alias("reject_reason"),
-        "raw_record", "record_hash", "ds",
+        "raw_record",
+        "record_hash",
+        "ds",
     )
     return out.withColumn("event_date", event_date(source))
 
@@ -219,16 +242,19 @@ def deduplicate(valid: DataFrame, source: Source, earlier_keys: DataFrame | None
 def check_control_totals(cfg: Settings, source: Source, ds: str, path: Path) -> int | None:
     """Reject a delivery whose file is not what the upstream's control totals in its `_SUCCESS` marker describe
     (missing totals, size, sha256, record count), before anything reads it; returns the records counted."""
-    verdict = check_delivery(path, source.name, ds, lambda p: count_records(p, source),
-                             require=cfg.require_control_totals)
+    verdict = check_delivery(
+        path, source.name, ds, lambda p: count_records(p, source), require=cfg.require_control_totals
+    )
     if verdict.rule:
         raise DeliveryRejected(
             f"source {source.name}, file {path}: rule {verdict.rule}: {verdict.why}. Ask the upstream team to "
-            "re-deliver the day (the file and its _SUCCESS marker), then re-run the night.")
+            "re-deliver the day (the file and its _SUCCESS marker), then re-run the night."
+        )
     return verdict.records
 
 
 # ---------------------------------------------------------------- the job
+
 
 def ingest_source(spark: SparkSession, cfg: Settings, source: Source, days: list[str]) -> list[dict]:
     base = cfg.raw / source.name
@@ -239,8 +265,10 @@ def ingest_source(spark: SparkSession, cfg: Settings, source: Source, days: list
     counted: dict[str, int | None] = {}
     for ds, path in files.items():
         if not path.exists():
-            raise DeliveryRejected(f"source {source.name}, file {path}: rule delivery.present: the file is missing "
-                                   "although the delivery is marked complete. Ask for a re-delivery.")
+            raise DeliveryRejected(
+                f"source {source.name}, file {path}: rule delivery.present: the file is missing "
+                "although the delivery is marked complete. Ask for a re-delivery."
+            )
         counted[ds] = check_control_totals(cfg, source, ds, path)
         header = read_header(path, source)
         added = check_columns(path, source, header)
@@ -267,8 +295,12 @@ def ingest_source(spark: SparkSession, cfg: Settings, source: Source, days: list
     # quarantined and counted rows all come from this cache instead of parsing the delivery again.
     records = records.withColumn("raw_record", F.when(F.col("reject_reason").isNotNull(), F.col("raw_record")))
     records = records.persist(StorageLevel.MEMORY_AND_DISK)
-    per_day = {r["ds"]: r for r in records.groupBy("ds").agg(
-        F.count("*").alias("records"), F.count("reject_reason").alias("quarantined")).collect()}
+    per_day = {
+        r["ds"]: r
+        for r in records.groupBy("ds")
+        .agg(F.count("*").alias("records"), F.count("reject_reason").alias("quarantined"))
+        .collect()
+    }
     good_rows = sum(r["records"] - r["quarantined"] for r in per_day.values())
     good = records.filter(F.col("reject_reason").isNull()).drop("raw_record")
     bad = records.filter(F.col("reject_reason").isNotNull())
@@ -280,8 +312,12 @@ def ingest_source(spark: SparkSession, cfg: Settings, source: Source, days: list
     write_days(accepted, valid_zone)
     write_days(quarantined, cfg.zone("quarantine", source.name))
 
-    counts = {r["ds"]: r for r in marked.groupBy("ds").agg(
-        F.count("*").alias("good"), F.sum(F.col("is_duplicate").cast("int")).alias("dups")).collect()}
+    counts = {
+        r["ds"]: r
+        for r in marked.groupBy("ds")
+        .agg(F.count("*").alias("good"), F.sum(F.col("is_duplicate").cast("int")).alias("dups"))
+        .collect()
+    }
     marked.unpersist()
     records.unpersist()
     rows = []
@@ -293,13 +329,20 @@ def ingest_source(spark: SparkSession, cfg: Settings, source: Source, days: list
         if delivered != good_n + quarantined_n:
             raise DeliveryRejected(
                 f"source {source.name}, file {files[ds]}: rule accounting.balance: {delivered} records delivered "
-                f"but {good_n} read and {quarantined_n} quarantined. Inspect the file's line structure.")
-        rows.append({
-            "ds": ds, "source": source.name, "file": str(files[ds].relative_to(cfg.home)),
-            "delivered": delivered, "accepted": good_n - dups,
-            "quarantined": quarantined_n, "duplicates": dups,
-            "added_columns": ",".join(drift.get(ds, [])),
-        })
+                f"but {good_n} read and {quarantined_n} quarantined. Inspect the file's line structure."
+            )
+        rows.append(
+            {
+                "ds": ds,
+                "source": source.name,
+                "file": str(files[ds].relative_to(cfg.home)),
+                "delivered": delivered,
+                "accepted": good_n - dups,
+                "quarantined": quarantined_n,
+                "duplicates": dups,
+                "added_columns": ",".join(drift.get(ds, [])),
+            }
+        )
     return rows
 
 
@@ -337,13 +380,23 @@ def held_row(cfg: Settings, hold: dict) -> dict:
     """The accounting row of a held delivery: nothing accepted, everything delivered set aside, and why."""
     delivered = hold.get("delivered")
     unknown = "" if delivered is not None else " (records unknown: the delivery carries no control totals)"
-    return {"ds": hold["ds"], "source": hold["source"], "file": hold["file"], "delivered": delivered or 0,
-            "accepted": 0, "quarantined": 0, "duplicates": 0, "held": delivered or 0,
-            "hold_reason": f"held by {hold['held_by']} at {hold['held_at']}: {hold['reason']}{unknown}",
-            "added_columns": ""}
+    return {
+        "ds": hold["ds"],
+        "source": hold["source"],
+        "file": hold["file"],
+        "delivered": delivered or 0,
+        "accepted": 0,
+        "quarantined": 0,
+        "duplicates": 0,
+        "held": delivered or 0,
+        "hold_reason": f"held by {hold['held_by']} at {hold['held_at']}: {hold['reason']}{unknown}",
+        "added_columns": "",
+    }
 
 
-def run(spark: SparkSession, cfg: Settings, ds: str, catch_up: bool = False, ingested_on: str | None = None) -> list[dict]:
+def run(
+    spark: SparkSession, cfg: Settings, ds: str, catch_up: bool = False, ingested_on: str | None = None
+) -> list[dict]:
     from sesame.holds import held
 
     days = days_to_ingest(cfg, ds, catch_up)
@@ -364,12 +417,17 @@ def run(spark: SparkSession, cfg: Settings, ds: str, catch_up: bool = False, ing
     return accounting
 
 
-ACCOUNTING_SCHEMA = T.StructType([
-    T.StructField("ds", T.StringType()), T.StructField("source", T.StringType()), T.StructField("file", T.StringType()),
-    *[T.StructField(c, T.LongType()) for c in ("delivered", "accepted", "quarantined", "duplicates", "held")],
-    T.StructField("hold_reason", T.StringType()), T.StructField("added_columns", T.StringType()),
-    T.StructField("ingested_on", T.StringType()),
-])
+ACCOUNTING_SCHEMA = T.StructType(
+    [
+        T.StructField("ds", T.StringType()),
+        T.StructField("source", T.StringType()),
+        T.StructField("file", T.StringType()),
+        *[T.StructField(c, T.LongType()) for c in ("delivered", "accepted", "quarantined", "duplicates", "held")],
+        T.StructField("hold_reason", T.StringType()),
+        T.StructField("added_columns", T.StringType()),
+        T.StructField("ingested_on", T.StringType()),
+    ]
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -390,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         spark.stop()
     tonight = [r for r in rows if r["ds"] == args.ds]
-    print(json.dumps({"ingested_days": len({r['ds'] for r in rows}), "tonight": tonight}, indent=1))
+    print(json.dumps({"ingested_days": len({r["ds"] for r in rows}), "tonight": tonight}, indent=1))
     return 0
 
 

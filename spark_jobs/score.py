@@ -6,6 +6,7 @@ so every executor computes exactly what `SegmentedScorecard.explain` computes in
 
 Usage: spark-submit spark_jobs/score.py --ds YYYY-MM-DD
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,11 @@ from sesame import FACTORS
 from sesame.config import Settings, settings
 
 SCORE_SCHEMA = T.StructType(
-    [T.StructField("user_id", T.StringType()), T.StructField("segment", T.StringType()),
-     T.StructField("score", T.IntegerType())]
+    [
+        T.StructField("user_id", T.StringType()),
+        T.StructField("segment", T.StringType()),
+        T.StructField("score", T.IntegerType()),
+    ]
     + [T.StructField(f"{f}_score", T.DoubleType()) for f in FACTORS]
     + [T.StructField(f"{f}_points", T.IntegerType()) for f in FACTORS]
     + [T.StructField("reason_codes", T.ArrayType(T.StringType())), T.StructField("model_version", T.StringType())]
@@ -33,8 +37,9 @@ SCORE_SCHEMA = T.StructType(
 def split_scorable(features: DataFrame, min_history_days: int, bad_dpd: int) -> tuple[DataFrame, DataFrame]:
     """(users to score, exclusions with a code). A user already `bad_dpd`+ days past due has a known outcome and gets
     CURRENT_DEFAULT; a thin file gets THIN_FILE: never a made-up number."""
-    code = (F.when(F.col("current_dpd") >= bad_dpd, F.lit("CURRENT_DEFAULT"))
-            .when(F.col("history_days") < min_history_days, F.lit("THIN_FILE")))
+    code = F.when(F.col("current_dpd") >= bad_dpd, F.lit("CURRENT_DEFAULT")).when(
+        F.col("history_days") < min_history_days, F.lit("THIN_FILE")
+    )
     flagged = features.withColumn("exclusion_code", code)
     excluded = flagged.filter(F.col("exclusion_code").isNotNull()).select("user_id", "exclusion_code")
     return flagged.filter(F.col("exclusion_code").isNull()).drop("exclusion_code"), excluded
@@ -49,8 +54,13 @@ def score_frame(features: DataFrame, model_json: str, model_version: str, inputs
         model = SegmentedScorecard.from_json(model_json)  # once per partition
         for batch in batches:
             explained = model.explain(batch[inputs], batch["segment"].to_numpy())
-            out = pd.DataFrame({"user_id": batch["user_id"].to_numpy(), "segment": batch["segment"].to_numpy(),
-                                "score": explained["score"].astype("int32").to_numpy()})
+            out = pd.DataFrame(
+                {
+                    "user_id": batch["user_id"].to_numpy(),
+                    "segment": batch["segment"].to_numpy(),
+                    "score": explained["score"].astype("int32").to_numpy(),
+                }
+            )
             for f in FACTORS:
                 # a factor without characteristics in the user's segment has no sub-score (null, not NaN)
                 out[f"{f}_score"] = explained[f"{f}_score"].astype("Float64").to_numpy()
@@ -72,8 +82,7 @@ def run(spark, cfg: Settings, ds: str) -> dict:
     scorable, excluded = split_scorable(features, cfg.min_history_days, cfg.bad_dpd)
     scores = score_frame(scorable, champion.model_json, champion.version, champion.inputs)
     scores.withColumn("ds", F.lit(ds)).write.mode("overwrite").partitionBy("ds").parquet(str(cfg.zone("scores")))
-    excluded.withColumn("ds", F.lit(ds)).write.mode("overwrite").partitionBy("ds").parquet(
-        str(cfg.zone("exclusions")))
+    excluded.withColumn("ds", F.lit(ds)).write.mode("overwrite").partitionBy("ds").parquet(str(cfg.zone("exclusions")))
     return {"model_version": champion.version}
 
 

@@ -17,6 +17,7 @@ Days past due are a maximum over a sliding year, which cannot be undone by subtr
 bill, only the reports that exceed every later report of that bill (a monotonic queue), so the year's maximum
 is the earliest report still inside the year, and a bill whose arrears only grow keeps a single row.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -49,59 +50,93 @@ def _fold(previous: DataFrame | None, tonight: DataFrame) -> DataFrame:
 
 def balances(previous: DataFrame | None, payments: DataFrame, night: str) -> DataFrame:
     """The last wallet movement of each user known by the night, kept while it is within the year."""
-    rows = _fold(previous, payments.select("user_id", "payment_ts", "payment_id", "balance_after",
-                                           "wealth_balance_after", "event_date"))
+    rows = _fold(
+        previous,
+        payments.select("user_id", "payment_ts", "payment_id", "balance_after", "wealth_balance_after", "event_date"),
+    )
     last = Window.partitionBy("user_id").orderBy(F.col("payment_ts").desc(), F.col("payment_id").desc())
-    return (rows.filter(F.col("event_date") >= _year_start(night))
-            .withColumn("_r", F.row_number().over(last)).filter("_r = 1").drop("_r"))
+    return (
+        rows.filter(F.col("event_date") >= _year_start(night))
+        .withColumn("_r", F.row_number().over(last))
+        .filter("_r = 1")
+        .drop("_r")
+    )
 
 
 def bill_status(previous: DataFrame | None, bills: DataFrame, night: str) -> DataFrame:
     """Per bill: its due date and whether it was paid in full by then. A bill due before the year leaves."""
-    rows = _fold(previous, bills.select(
-        "user_id", "bill_id", "due_date",
-        F.coalesce((F.col("paid_date") <= F.col("due_date")).cast("int"), F.lit(0)).alias("paid_on_time")))
-    return (rows.groupBy("user_id", "bill_id").agg(F.max("due_date").alias("due_date"),
-                                                   F.max("paid_on_time").alias("paid_on_time"))
-            .filter(F.col("due_date") >= _due_year_start(night)))
+    rows = _fold(
+        previous,
+        bills.select(
+            "user_id",
+            "bill_id",
+            "due_date",
+            F.coalesce((F.col("paid_date") <= F.col("due_date")).cast("int"), F.lit(0)).alias("paid_on_time"),
+        ),
+    )
+    return (
+        rows.groupBy("user_id", "bill_id")
+        .agg(F.max("due_date").alias("due_date"), F.max("paid_on_time").alias("paid_on_time"))
+        .filter(F.col("due_date") >= _due_year_start(night))
+    )
 
 
 def bill_dpd(previous: DataFrame | None, bills: DataFrame, night: str) -> DataFrame:
     """Per bill, the days-past-due reports that exceed every later report of the bill, within the year."""
     rows = _fold(previous, bills.select("user_id", "bill_id", "event_date", "days_past_due"))
-    per_day = (rows.filter(F.col("event_date") >= _year_start(night))
-               .groupBy("user_id", "bill_id", "event_date").agg(F.max("days_past_due").alias("days_past_due")))
-    later = (Window.partitionBy("user_id", "bill_id").orderBy(F.col("event_date").desc())
-             .rowsBetween(Window.unboundedPreceding, -1))
-    return (per_day.withColumn("_later_max", F.max("days_past_due").over(later))
-            .filter(F.col("_later_max").isNull() | (F.col("days_past_due") > F.col("_later_max")))
-            .drop("_later_max"))
+    per_day = (
+        rows.filter(F.col("event_date") >= _year_start(night))
+        .groupBy("user_id", "bill_id", "event_date")
+        .agg(F.max("days_past_due").alias("days_past_due"))
+    )
+    later = (
+        Window.partitionBy("user_id", "bill_id")
+        .orderBy(F.col("event_date").desc())
+        .rowsBetween(Window.unboundedPreceding, -1)
+    )
+    return (
+        per_day.withColumn("_later_max", F.max("days_past_due").over(later))
+        .filter(F.col("_later_max").isNull() | (F.col("days_past_due") > F.col("_later_max")))
+        .drop("_later_max")
+    )
 
 
 def credit_file(previous: DataFrame | None, bills: DataFrame, night: str) -> DataFrame:
     """Per user: the first statement on record and the latest statement (for utilization)."""
-    rows = _fold(previous, bills.select(
-        "user_id", F.col("statement_date").alias("first_statement_date"),
-        F.struct("statement_date", "bill_id", "amount_due", "credit_limit").alias("latest")))
-    return rows.groupBy("user_id").agg(F.min("first_statement_date").alias("first_statement_date"),
-                                       F.max("latest").alias("latest"))
+    rows = _fold(
+        previous,
+        bills.select(
+            "user_id",
+            F.col("statement_date").alias("first_statement_date"),
+            F.struct("statement_date", "bill_id", "amount_due", "credit_limit").alias("latest"),
+        ),
+    )
+    return rows.groupBy("user_id").agg(
+        F.min("first_statement_date").alias("first_statement_date"), F.max("latest").alias("latest")
+    )
 
 
 def arrears(previous: DataFrame | None, bills: DataFrame, night: str) -> DataFrame:
     """Bills not paid yet: a bill enters with its statement and leaves with its payment. A charged-off bill is never
     paid, so it stays, and its holder stays in default (a debt written off is still owed)."""
-    rows = _fold(previous, bills.select("user_id", "bill_id", "due_date",
-                                        F.col("paid_date").isNotNull().cast("int").alias("paid")))
-    return (rows.groupBy("user_id", "bill_id").agg(F.max("due_date").alias("due_date"), F.max("paid").alias("paid"))
-            .filter(F.col("paid") == 0))
+    rows = _fold(
+        previous,
+        bills.select("user_id", "bill_id", "due_date", F.col("paid_date").isNotNull().cast("int").alias("paid")),
+    )
+    return (
+        rows.groupBy("user_id", "bill_id")
+        .agg(F.max("due_date").alias("due_date"), F.max("paid").alias("paid"))
+        .filter(F.col("paid") == 0)
+    )
 
 
 def contacts(previous: DataFrame | None, edges: DataFrame, night: str) -> DataFrame:
     """(user_id, nbr) both ways: the graph is undirected for the social characteristics, a contact is a contact
     whoever added whom. Contacts are only ever added."""
     e = edges.select("src_user_id", "dst_user_id")
-    pairs = (e.select(F.col("src_user_id").alias("user_id"), F.col("dst_user_id").alias("nbr"))
-             .unionByName(e.select(F.col("dst_user_id").alias("user_id"), F.col("src_user_id").alias("nbr"))))
+    pairs = e.select(F.col("src_user_id").alias("user_id"), F.col("dst_user_id").alias("nbr")).unionByName(
+        e.select(F.col("dst_user_id").alias("user_id"), F.col("src_user_id").alias("nbr"))
+    )
     return _fold(previous, pairs).distinct()
 
 
@@ -127,8 +162,9 @@ def _safe_div(num, den):
 
 
 def balance_features(state: dict[str, DataFrame]) -> DataFrame:
-    return state["balances"].select("user_id", F.col("balance_after").alias("fc_balance"),
-                                    F.col("wealth_balance_after").alias("fc_wealth_balance"))
+    return state["balances"].select(
+        "user_id", F.col("balance_after").alias("fc_balance"), F.col("wealth_balance_after").alias("fc_wealth_balance")
+    )
 
 
 def bill_features(state: dict[str, DataFrame], night: str) -> DataFrame:
@@ -137,18 +173,28 @@ def bill_features(state: dict[str, DataFrame], night: str) -> DataFrame:
     worst = state["bill_dpd"].groupBy("user_id", "bill_id").agg(F.max("days_past_due").alias("max_dpd"))
     dpd = worst.groupBy("user_id").agg(
         F.max("max_dpd").cast("double").alias("ch_max_dpd_365"),
-        F.sum((F.col("max_dpd") >= 30).cast("double")).alias("ch_delinquent_bills_365"))
+        F.sum((F.col("max_dpd") >= 30).cast("double")).alias("ch_delinquent_bills_365"),
+    )
     due_in_year = (F.col("due_date") < night_d) & (F.col("due_date") >= _due_year_start(night))
-    ontime = state["bill_status"].groupBy("user_id").agg(
-        _safe_div(F.sum(F.when(due_in_year, F.col("paid_on_time")).otherwise(0)).cast("double"),
-                  F.sum(due_in_year.cast("double"))).alias("ch_ontime_rate_365"))
+    ontime = (
+        state["bill_status"]
+        .groupBy("user_id")
+        .agg(
+            _safe_div(
+                F.sum(F.when(due_in_year, F.col("paid_on_time")).otherwise(0)).cast("double"),
+                F.sum(due_in_year.cast("double")),
+            ).alias("ch_ontime_rate_365")
+        )
+    )
     file = state["credit_file"].select(
         "user_id",
         # capped at a year: bill history reaches a year back, so longer spans say nothing more and would
         # only drift upwards night after night
-        F.least(F.datediff(night_d, F.col("first_statement_date")), F.lit(YEAR)).cast("double")
+        F.least(F.datediff(night_d, F.col("first_statement_date")), F.lit(YEAR))
+        .cast("double")
         .alias("ch_credit_age_days"),
-        _safe_div(F.col("latest.amount_due"), F.col("latest.credit_limit")).alias("ch_utilization"))
+        _safe_div(F.col("latest.amount_due"), F.col("latest.credit_limit")).alias("ch_utilization"),
+    )
     return file.join(dpd, "user_id", "left").join(ontime, "user_id", "left")
 
 
@@ -157,8 +203,16 @@ def current_arrears(state: dict[str, DataFrame], night: str) -> DataFrame:
     (0 when none is past due). Not characteristics: they decide which scorecard scores a user and who is already in
     default, and so outside both the development sample and the scored population."""
     night_d = F.to_date(F.lit(night))
-    overdue = (state["arrears"].filter(F.col("due_date") < night_d)
-               .groupBy("user_id").agg(F.max(F.datediff(night_d, F.col("due_date"))).alias("current_dpd")))
-    return (state["credit_file"].filter(F.col("first_statement_date") <= night_d).select("user_id")
-            .join(overdue, "user_id", "left")
-            .select("user_id", F.coalesce("current_dpd", F.lit(0)).cast("int").alias("current_dpd")))
+    overdue = (
+        state["arrears"]
+        .filter(F.col("due_date") < night_d)
+        .groupBy("user_id")
+        .agg(F.max(F.datediff(night_d, F.col("due_date"))).alias("current_dpd"))
+    )
+    return (
+        state["credit_file"]
+        .filter(F.col("first_statement_date") <= night_d)
+        .select("user_id")
+        .join(overdue, "user_id", "left")
+        .select("user_id", F.coalesce("current_dpd", F.lit(0)).cast("int").alias("current_dpd"))
+    )

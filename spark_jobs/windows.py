@@ -10,6 +10,7 @@ A record is never delivered before its event, so late records simply arrive in a
 aggregate and enter every window that still covers their event date. `windows_full` recomputes the same
 windows from the daily aggregates: the first night, a rebuild, and the check in the tests.
 """
+
 from __future__ import annotations
 
 import functools
@@ -53,15 +54,17 @@ def daily_aggregates(orders: DataFrame, payments: DataFrame) -> DataFrame:
 
 def _window_sums(daily: DataFrame, night: str, condition) -> DataFrame:
     """Per user, for every metric and window w, the sum of `metric` over rows where condition(w) holds."""
-    return daily.groupBy("user_id").agg(*[
-        F.sum(F.when(condition(w), F.col(m)).otherwise(0.0)).alias(f"{m}_{w}d") for m in METRICS for w in WINDOWS])
+    return daily.groupBy("user_id").agg(
+        *[F.sum(F.when(condition(w), F.col(m)).otherwise(0.0)).alias(f"{m}_{w}d") for m in METRICS for w in WINDOWS]
+    )
 
 
 def windows_full(daily: DataFrame, night: str) -> DataFrame:
     """The windows of the night recomputed from every daily aggregate delivered by it."""
     n = F.to_date(F.lit(night))
-    known = daily.filter((F.col("ds") <= night) & (F.col("ds") >= days_before(night, max(WINDOWS) - 1))
-                         & (F.col("event_date") <= n))
+    known = daily.filter(
+        (F.col("ds") <= night) & (F.col("ds") >= days_before(night, max(WINDOWS) - 1)) & (F.col("event_date") <= n)
+    )
     return _window_sums(known, night, lambda w: F.col("event_date") > F.date_sub(n, w))
 
 
@@ -71,13 +74,18 @@ def windows_incremental(previous: DataFrame, daily: DataFrame, night: str) -> Da
     tonight = daily.filter((F.col("ds") == night) & (F.col("event_date") <= n))
     entering = _window_sums(tonight, night, lambda w: F.col("event_date") > F.date_sub(n, w))
     leaving_days = [F.date_sub(n, w) for w in WINDOWS]
-    earlier = daily.filter((F.col("ds") < night) & (F.col("ds") >= days_before(night, max(WINDOWS)))
-                           & F.col("event_date").isin(*leaving_days))
+    earlier = daily.filter(
+        (F.col("ds") < night)
+        & (F.col("ds") >= days_before(night, max(WINDOWS)))
+        & F.col("event_date").isin(*leaving_days)
+    )
     leaving = _window_sums(earlier, night, lambda w: F.col("event_date") == F.date_sub(n, w))
     cols = window_columns()
-    parts = [previous.select("user_id", *cols),
-             entering.select("user_id", *cols),
-             leaving.select("user_id", *[(-F.col(c)).alias(c) for c in cols])]
+    parts = [
+        previous.select("user_id", *cols),
+        entering.select("user_id", *cols),
+        leaving.select("user_id", *[(-F.col(c)).alias(c) for c in cols]),
+    ]
     combined = functools.reduce(DataFrame.unionByName, parts)
     # cents and counts: rounding keeps the running sums from collecting floating-point residue night after night
     out = combined.groupBy("user_id").agg(*[F.round(F.sum(c), 4).alias(c) for c in cols])

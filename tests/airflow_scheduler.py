@@ -4,6 +4,7 @@
 metadata on SQLite in <home>/airflow), so that a test sees the scheduler itself create and run DAG runs rather than
 `airflow dags test`. The looks read the metadata database straight, since each Airflow CLI call costs seconds.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -45,6 +46,7 @@ def metadata_db(home: Path) -> Path:
 @dataclass
 class AirflowStack:
     """The running components of one SESAME_HOME."""
+
     home: Path
     api_url: str
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
@@ -67,23 +69,25 @@ def _free_port() -> int:
 def scheduler_env(home: Path, api_port: int, env: dict[str, str] | None = None) -> dict[str, str]:
     """The components' environment: the project's Airflow settings, tuned so that a test starts in seconds."""
     merged = airflow_env(Settings(home=Path(home)))
-    merged.update({
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        # two task slots: a run's tasks are sequential, and this machine is small
-        "AIRFLOW__CORE__PARALLELISM": "2",
-        # task workers report to the execution API of this stack's API server, not the default localhost:8080
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-        # A task's supervisor can notice that its task exited only this long after (default 5 s). A reschedule-mode
-        # sensor's "finished" event must reach the scheduler before the next poke is queued, or the scheduler takes
-        # the late event for a task killed externally and fails the try (apache/airflow#71172).
-        "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
-        # Each DAG file is parsed as soon as the processor starts, whatever the intervals say; re-parsing them every
-        # 30 s (the default) would only take the CPU from the tasks, so it waits 10 minutes.
-        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
-        # no statistics tables in the log, whose end wait_for shows
-        "AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL": "0",
-        "PYTHONUNBUFFERED": "1",
-    })
+    merged.update(
+        {
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            # two task slots: a run's tasks are sequential, and this machine is small
+            "AIRFLOW__CORE__PARALLELISM": "2",
+            # task workers report to the execution API of this stack's API server, not the default localhost:8080
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+            # A task's supervisor can notice that its task exited only this long after (default 5 s). A reschedule-mode
+            # sensor's "finished" event must reach the scheduler before the next poke is queued, or the scheduler takes
+            # the late event for a task killed externally and fails the try (apache/airflow#71172).
+            "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
+            # Each DAG file is parsed as soon as the processor starts, whatever the intervals say; re-parsing them every
+            # 30 s (the default) would only take the CPU from the tasks, so it waits 10 minutes.
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
+            # no statistics tables in the log, whose end wait_for shows
+            "AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL": "0",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     merged.update(env or {})
     return merged
 
@@ -92,8 +96,18 @@ def _commands(api_port: int) -> dict[str, list[str]]:
     airflow = str(Path(sys.executable).parent / "airflow")
     return {
         # only the execution API, which task workers need: the UI and public API would only slow the start
-        "api-server": [airflow, "api-server", "--host", "127.0.0.1", "--port", str(api_port), "--apps", "execution",
-                       "--workers", "1"],
+        "api-server": [
+            airflow,
+            "api-server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(api_port),
+            "--apps",
+            "execution",
+            "--workers",
+            "1",
+        ],
         "dag-processor": [airflow, "dag-processor"],
         # no log server: it would take a fixed port (8793), which another stack may hold
         "scheduler": [airflow, "scheduler", "--skip-serve-logs"],
@@ -141,7 +155,8 @@ def _stop(processes: dict[str, subprocess.Popen]) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if all(proc.poll() is not None for proc in leaders.values()) and not any(
-                    _session_members(leader) for leader in leaders):
+                _session_members(leader) for leader in leaders
+            ):
                 return True
             time.sleep(0.1)
         return False
@@ -166,14 +181,18 @@ def _serialized_dags(home: Path, since: dt.datetime) -> set[str]:
     """The DAGs the scheduler can plan: parsed by this DAG processor (a parse by `airflow dags test` before it
     started, with other settings, may have left another schedule in the database), and their serialized form
     stored."""
-    rows = _query(home, "SELECT DISTINCT dag.dag_id, dag.last_parsed_time FROM dag JOIN serialized_dag "
-                        "ON serialized_dag.dag_id = dag.dag_id WHERE NOT dag.is_stale")
+    rows = _query(
+        home,
+        "SELECT DISTINCT dag.dag_id, dag.last_parsed_time FROM dag JOIN serialized_dag "
+        "ON serialized_dag.dag_id = dag.dag_id WHERE NOT dag.is_stale",
+    )
     return {row[0] for row in rows if row[1] and _utc(row[1]) >= since}
 
 
 @contextmanager
-def running_scheduler(home: Path, env: dict[str, str] | None = None,
-                      unpause: tuple[str, ...] = ("sesame_nightly",)) -> Iterator[AirflowStack]:
+def running_scheduler(
+    home: Path, env: dict[str, str] | None = None, unpause: tuple[str, ...] = ("sesame_nightly",)
+) -> Iterator[AirflowStack]:
     """Run Airflow's API server, DAG processor and scheduler for `home` until the block ends, then stop them and
     everything they started, even if the block raised. The DAGs named in `unpause` are unpaused once serialized, so
     the scheduler starts creating their runs when the block begins. `env` adds to the components' environment (the
@@ -190,9 +209,14 @@ def running_scheduler(home: Path, env: dict[str, str] | None = None,
         for name, command in _commands(api_port).items():
             with open(component_log(home, name), "ab") as log:
                 # a session of its own, so that stopping reaches every process the component started
-                stack.processes[name] = subprocess.Popen(command, env=component_env, stdout=log,
-                                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                                         start_new_session=True)
+                stack.processes[name] = subprocess.Popen(
+                    command,
+                    env=component_env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
         wanted = set(unpause)
         api_answering = False
 
@@ -207,8 +231,12 @@ def running_scheduler(home: Path, env: dict[str, str] | None = None,
                 raise AssertionError("a DAG to unpause does not import:\n" + "\n".join(broken.values()))
             return api_answering and not missing
 
-        wait_for(ready, STARTUP_TIMEOUT,
-                 f"the API server to answer and the DAG processor to serialize {sorted(wanted)}", interval=0.25)
+        wait_for(
+            ready,
+            STARTUP_TIMEOUT,
+            f"the API server to answer and the DAG processor to serialize {sorted(wanted)}",
+            interval=0.25,
+        )
         _unpause(home, tuple(unpause))
         yield stack
     finally:
@@ -242,11 +270,23 @@ def _utc(value: str | None) -> dt.datetime | None:
 def dag_runs(home: Path, dag_id: str) -> list[dict]:
     """The DAG's runs, oldest logical date first: run_id, run_type, state and UTC datetimes logical_date,
     data_interval_start and data_interval_end."""
-    rows = _query(home, "SELECT run_id, run_type, logical_date, data_interval_start, data_interval_end, state "
-                        "FROM dag_run WHERE dag_id = ? ORDER BY logical_date, id", (dag_id,))
-    return [{"run_id": row["run_id"], "run_type": row["run_type"], "logical_date": _utc(row["logical_date"]),
-             "data_interval_start": _utc(row["data_interval_start"]),
-             "data_interval_end": _utc(row["data_interval_end"]), "state": row["state"]} for row in rows]
+    rows = _query(
+        home,
+        "SELECT run_id, run_type, logical_date, data_interval_start, data_interval_end, state "
+        "FROM dag_run WHERE dag_id = ? ORDER BY logical_date, id",
+        (dag_id,),
+    )
+    return [
+        {
+            "run_id": row["run_id"],
+            "run_type": row["run_type"],
+            "logical_date": _utc(row["logical_date"]),
+            "data_interval_start": _utc(row["data_interval_start"]),
+            "data_interval_end": _utc(row["data_interval_end"]),
+            "state": row["state"],
+        }
+        for row in rows
+    ]
 
 
 def import_errors(home: Path) -> dict[str, str]:
@@ -256,8 +296,11 @@ def import_errors(home: Path) -> dict[str, str]:
 
 def task_states(home: Path, dag_id: str, run_id: str) -> dict[str, str | None]:
     """Each task's state in the run, as of its latest try (None: not scheduled yet)."""
-    rows = _query(home, "SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ? "
-                        "ORDER BY map_index", (dag_id, run_id))
+    rows = _query(
+        home,
+        "SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ? ORDER BY map_index",
+        (dag_id, run_id),
+    )
     return {row["task_id"]: row["state"] for row in rows}
 
 
@@ -272,7 +315,7 @@ def _tail(path: Path) -> str:
     if len(text) <= LOG_TAIL_CHARS:
         return text
     tail = text[-LOG_TAIL_CHARS:]
-    return tail[tail.find("\n") + 1:]  # from a line's start
+    return tail[tail.find("\n") + 1 :]  # from a line's start
 
 
 def _newest_task_log(home: Path) -> Path | None:
@@ -284,8 +327,9 @@ def diagnosis(stack: AirflowStack) -> str:
     """The components' exit codes, the DAG files' import errors and the ends of the components' logs and of the
     newest task log."""
     parts = [f"{name} exited with code {code}" for name, code in stack.exited().items()]
-    parts += [f"----- {path} does not import:\n{trace[-LOG_TAIL_CHARS:]}"
-              for path, trace in import_errors(stack.home).items()]
+    parts += [
+        f"----- {path} does not import:\n{trace[-LOG_TAIL_CHARS:]}" for path, trace in import_errors(stack.home).items()
+    ]
     for name in COMPONENTS:
         parts.append(f"----- end of {component_log(stack.home, name)}\n{_tail(component_log(stack.home, name))}")
     task_log = _newest_task_log(stack.home)
@@ -306,6 +350,8 @@ def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: fl
         if stack is not None and stack.exited():
             raise AssertionError(f"while waiting for {what}, an Airflow component exited:\n{diagnosis(stack)}")
         if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}"
-                                 + (f"\n{diagnosis(stack)}" if stack is not None else ""))
+            raise AssertionError(
+                f"timed out after {timeout:.0f} s waiting for {what}"
+                + (f"\n{diagnosis(stack)}" if stack is not None else "")
+            )
         time.sleep(interval)

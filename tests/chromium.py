@@ -5,6 +5,7 @@ Talks the DevTools protocol over --remote-debugging-pipe (JSON messages separate
 and 4), so it needs nothing beyond the `chromium` package. Installs that package with apt-get when it is
 missing and the machine allows it (`make chromium` does the same ahead of the test run).
 """
+
 from __future__ import annotations
 
 import base64
@@ -81,13 +82,31 @@ class Browser:
             os.dup2(answers, 4)
 
         self.proc = subprocess.Popen(
-            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-default-apps", "--disable-extensions", "--disable-sync",
-             "--no-first-run", "--no-default-browser-check", "--mute-audio", "--hide-scrollbars",
-             "--remote-debugging-pipe", f"--user-data-dir={self.profile}", f"--window-size={width},{height}",
-             "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=wire_pipes, close_fds=False)  # fds 3 and 4 must survive exec
+            [
+                binary,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-default-apps",
+                "--disable-extensions",
+                "--disable-sync",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--mute-audio",
+                "--hide-scrollbars",
+                "--remote-debugging-pipe",
+                f"--user-data-dir={self.profile}",
+                f"--window-size={width},{height}",
+                "about:blank",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=wire_pipes,
+            close_fds=False,
+        )  # fds 3 and 4 must survive exec
         os.close(to_browser_r)
         os.close(from_browser_w)
         self._buffer = b""
@@ -147,18 +166,29 @@ class Browser:
         session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.call(f"{domain}.enable", session=session)
-        self.call("Emulation.setDeviceMetricsOverride", {"width": self.width, "height": self.height,
-                                                         "deviceScaleFactor": 1, "mobile": False}, session=session)
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": self.width, "height": self.height, "deviceScaleFactor": 1, "mobile": False},
+            session=session,
+        )
         self.call("Page.navigate", {"url": Path(page).resolve().as_uri()}, session=session)
         self.wait_for("Page.loadEventFired")
-        measured = json.loads(self.call("Runtime.evaluate", {"expression": MEASURE, "returnByValue": True},
-                                        session=session)["result"]["value"])
+        measured = json.loads(
+            self.call("Runtime.evaluate", {"expression": MEASURE, "returnByValue": True}, session=session)["result"][
+                "value"
+            ]
+        )
         if screenshot is not None:
             size = self.call("Page.getLayoutMetrics", session=session)["cssContentSize"]
-            shot = self.call("Page.captureScreenshot", {
-                "format": "png", "captureBeyondViewport": True,
-                "clip": {"x": 0, "y": 0, "width": self.width, "height": min(size["height"], 12000), "scale": 1}},
-                session=session)
+            shot = self.call(
+                "Page.captureScreenshot",
+                {
+                    "format": "png",
+                    "captureBeyondViewport": True,
+                    "clip": {"x": 0, "y": 0, "width": self.width, "height": min(size["height"], 12000), "scale": 1},
+                },
+                session=session,
+            )
             Path(screenshot).write_bytes(base64.b64decode(shot["data"]))
         # anything the page logged after load still arrives: drain briefly
         try:
@@ -168,8 +198,11 @@ class Browser:
         except TimeoutError:
             pass
         measured["errors"] = self._problems(session)
-        measured["requests"] = [e["params"]["request"]["url"] for e in self.events
-                                if e.get("method") == "Network.requestWillBeSent" and e.get("sessionId") == session]
+        measured["requests"] = [
+            e["params"]["request"]["url"]
+            for e in self.events
+            if e.get("method") == "Network.requestWillBeSent" and e.get("sessionId") == session
+        ]
         measured["screenshot"] = str(screenshot) if screenshot else None
         return measured
 
@@ -180,8 +213,12 @@ class Browser:
                 continue
             method, params = e.get("method"), e.get("params", {})
             if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "warning", "assert"):
-                found.append("console." + params["type"] + ": " + " ".join(
-                    str(a.get("value", a.get("description", ""))) for a in params.get("args", [])))
+                found.append(
+                    "console."
+                    + params["type"]
+                    + ": "
+                    + " ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", []))
+                )
             elif method == "Runtime.exceptionThrown":
                 found.append("exception: " + params["exceptionDetails"].get("text", ""))
             elif method == "Log.entryAdded" and params["entry"]["level"] in ("error", "warning"):

@@ -1,4 +1,5 @@
 """Shared fixtures: one local SparkSession for the whole run, and a private SESAME_HOME per test."""
+
 from __future__ import annotations
 
 import logging
@@ -15,8 +16,9 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("SESAME_USER_KEY_SECRET", secrets.token_hex(32))
 # The tests' lakes hold at most a few thousand users: compiling Spark's generated code for each query costs more
 # than it saves, so every session and job the tests start interprets instead (test_late_deliveries: 134 s -> 108 s).
-os.environ.setdefault("SESAME_SPARK_CONF",
-                      "spark.sql.codegen.wholeStage=false,spark.sql.codegen.factoryMode=NO_CODEGEN")
+os.environ.setdefault(
+    "SESAME_SPARK_CONF", "spark.sql.codegen.wholeStage=false,spark.sql.codegen.factoryMode=NO_CODEGEN"
+)
 # Every JVM the tests start (spark-submit, the test session, dbt-spark, the cluster) is short-lived and works on a
 # few thousand rows: C1 alone compiles enough of it, and the C2 compiler's threads only take CPU from the other
 # worker (test_late_deliveries alone: 191 s -> 165 s). Stopping at C1 also shrinks the default code cache to 48 MB,
@@ -55,9 +57,20 @@ def home(tmp_path, monkeypatch):
 # The modules that take minutes start first, then those that take a minute or so, so that under `make test`
 # (pytest-xdist, one module per worker at a time, in collection order) the workers end within seconds of each other
 # instead of one running a long module alone at the end.
-LONGEST_FIRST = ("test_night_e2e.py", "test_cluster.py", "test_dbt_spark.py", "test_late_deliveries.py",
-                 "test_dbt_marts.py", "test_features.py", "test_windows.py", "test_dbt_features.py", "test_graph.py",
-                 "test_ingest_dirt.py", "test_killed_publish.py", "test_report.py")
+LONGEST_FIRST = (
+    "test_night_e2e.py",
+    "test_cluster.py",
+    "test_dbt_spark.py",
+    "test_late_deliveries.py",
+    "test_dbt_marts.py",
+    "test_features.py",
+    "test_windows.py",
+    "test_dbt_features.py",
+    "test_graph.py",
+    "test_ingest_dirt.py",
+    "test_killed_publish.py",
+    "test_report.py",
+)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,4 +1,5 @@
 """The README's SQL examples, run as an analyst pastes them into a warehouse."""
+
 from __future__ import annotations
 
 import re
@@ -14,6 +15,7 @@ def sql_examples() -> list[str]:
 def examples_without_rows(con) -> list[str]:
     """Every example that returns no rows on the DuckDB connection `con` ($user_key: a user scored on the most
     nights)."""
-    key = con.execute("select user_key from marts.sesame_scores group by user_key "
-                      "order by count(*) desc, user_key limit 1").fetchone()[0]
+    key = con.execute(
+        "select user_key from marts.sesame_scores group by user_key order by count(*) desc, user_key limit 1"
+    ).fetchone()[0]
     return [sql for sql in sql_examples() if not con.execute(sql.replace("$user_key", f"'{key}'")).fetchall()]

@@ -1,6 +1,7 @@
 """The audit log is a hash chain: `sesame audit verify` passes on what the service and the CLI write (through
 restarts, rotation and concurrent writers) and names the first altered, missing, repeated or cut line; only
 validated values are logged; 500s, key creation and revocation and consent changes are audited. No Spark."""
+
 from __future__ import annotations
 
 import json
@@ -75,8 +76,13 @@ def test_a_series_of_requests_verifies_and_any_changed_byte_is_named(svc, capsys
     # a byte of the first line, in a middle line's body, its hash and its newline, and in the last line
     middle = len(lines) // 2
     end_of_middle = starts[middle] + len(lines[middle])
-    cases = [(1, starts[0] + 3), (middle + 1, starts[middle] + len(lines[middle]) // 3),
-             (middle + 1, end_of_middle - 10), (middle + 1, end_of_middle - 1), (len(lines), starts[-1] + 30)]
+    cases = [
+        (1, starts[0] + 3),
+        (middle + 1, starts[middle] + len(lines[middle]) // 3),
+        (middle + 1, end_of_middle - 10),
+        (middle + 1, end_of_middle - 1),
+        (len(lines), starts[-1] + 30),
+    ]
     for number, offset in cases:
         data = bytearray(original)
         data[offset] = changed(data[offset])
@@ -88,14 +94,17 @@ def test_a_series_of_requests_verifies_and_any_changed_byte_is_named(svc, capsys
     assert verify(capsys)[0] == 0
 
 
-@pytest.mark.parametrize("damage, number, why", [
-    ("delete_middle", 4, "missing"),
-    ("delete_first", 1, "missing"),
-    ("swap", 3, "out of order"),
-    ("repeat", 4, "repeated"),
-    ("cut_last", 8, "cut short"),
-    ("replace_and_rehash", 4, "replaced"),
-])
+@pytest.mark.parametrize(
+    "damage, number, why",
+    [
+        ("delete_middle", 4, "missing"),
+        ("delete_first", 1, "missing"),
+        ("swap", 3, "out of order"),
+        ("repeat", 4, "repeated"),
+        ("cut_last", 8, "cut short"),
+        ("replace_and_rehash", 4, "replaced"),
+    ],
+)
 def test_missing_reordered_repeated_or_cut_lines_are_named(svc, capsys, damage, number, why):
     requests_series(svc)
     lines = lines_of(svc.log)
@@ -167,9 +176,11 @@ def test_concurrent_writers_keep_one_chain(home, capsys):
         for i in range(60):
             writer.record(key_id=name, action="test.write", status=200, outcome="ok", user_id=f"U{i:08d}")
 
-    script = ("import sys; from pathlib import Path; from sesame.service.audit import AuditLog\n"
-              "log = AuditLog(Path(sys.argv[1]), 'secret')\n"
-              "for i in range(60): log.record(key_id='process', action='test.write', status=200, outcome='ok')\n")
+    script = (
+        "import sys; from pathlib import Path; from sesame.service.audit import AuditLog\n"
+        "log = AuditLog(Path(sys.argv[1]), 'secret')\n"
+        "for i in range(60): log.record(key_id='process', action='test.write', status=200, outcome='ok')\n"
+    )
     other = subprocess.Popen([sys.executable, "-c", script, str(log)])
     threads = [threading.Thread(target=write, args=(w, f"thread-{n}")) for n, w in enumerate(writers)]
     for t in threads:
@@ -203,8 +214,12 @@ def test_malformed_ids_and_destinations_are_never_logged(svc):
     raw = "U00000008 OR 1=1"
     assert svc.get("/v1/scores/U00000008%20OR%201=1").status_code == 401
     assert svc.get("/v1/visa/L!/users/U00000008%0A", headers=svc.scores_only).status_code == 403
-    assert svc.post("/v1/consents", json={"user_id": "U00000003", "reference": "x", "U00000777": 1},
-                    headers=svc.key).status_code == 422
+    assert (
+        svc.post(
+            "/v1/consents", json={"user_id": "U00000003", "reference": "x", "U00000777": 1}, headers=svc.key
+        ).status_code
+        == 422
+    )
     assert svc.get("/v1/scores/U00000009").status_code == 401  # a valid id is still recorded, pseudonymously
     no_key, wrong_scope, unknown_field, valid = read_entries(svc.log)
     assert no_key["user_key"] is None and no_key["user_id_invalid"] is True
@@ -213,8 +228,14 @@ def test_malformed_ids_and_destinations_are_never_logged(svc):
     assert unknown_field["status"] == 422 and "body.<extra>" in unknown_field["fields"]
     assert valid["user_key"] == user_key("U00000009", svc.cfg.user_key_secret) and "user_id_invalid" not in valid
     text = svc.log.read_text()
-    for leaked in (raw, "U00000008", "L!", "U00000777", user_key(raw, svc.cfg.user_key_secret),
-                   user_key("U00000008\n", svc.cfg.user_key_secret)):
+    for leaked in (
+        raw,
+        "U00000008",
+        "L!",
+        "U00000777",
+        user_key(raw, svc.cfg.user_key_secret),
+        user_key("U00000008\n", svc.cfg.user_key_secret),
+    ):
         assert leaked not in text, leaked
 
 
@@ -229,8 +250,12 @@ def test_a_500_is_audited_and_answered_as_usual(svc, capsys, monkeypatch, caplog
     assert svc.get("/v1/health").status_code == 500
     lookup, health = read_entries(svc.log)
     key_id = svc.key["X-API-Key"].split("_")[1]
-    assert (lookup["action"], lookup["status"], lookup["outcome"], lookup["key_id"]) == \
-        ("scores.lookup", 500, "error", key_id)
+    assert (lookup["action"], lookup["status"], lookup["outcome"], lookup["key_id"]) == (
+        "scores.lookup",
+        500,
+        "error",
+        key_id,
+    )
     assert lookup["user_key"] == user_key("U00000008", svc.cfg.user_key_secret)
     assert (health["action"], health["status"], health["key_id"]) == ("GET /v1/health", 500, None)
     assert "broken" not in svc.log.read_text() and "U00000008" not in svc.log.read_text()
@@ -247,8 +272,12 @@ def test_key_creation_and_revocation_are_audited_without_the_key(home, capsys):
     assert main(["keys", "revoke", key_id]) == 0
     log = Settings().home / "service" / "audit.jsonl"
     created, revoked = read_entries(log)
-    assert (created["action"], created["outcome"], created["subject_key_id"], created["scopes"]) == \
-        ("keys.create", "created", key_id, ["visa:read:LU", "scores:read"])
+    assert (created["action"], created["outcome"], created["subject_key_id"], created["scopes"]) == (
+        "keys.create",
+        "created",
+        key_id,
+        ["visa:read:LU", "scores:read"],
+    )
     assert (revoked["action"], revoked["outcome"], revoked["subject_key_id"]) == ("keys.revoke", "revoked", key_id)
     assert created["key_id"].startswith("cli:") and revoked["key_id"] == created["key_id"]
     assert key.split("_", 2)[2] not in log.read_text() and "visa-desk" not in log.read_text()
@@ -259,15 +288,17 @@ def test_key_creation_and_revocation_are_audited_without_the_key(home, capsys):
 def test_consent_changes_from_the_cli_and_the_api_are_audited_in_one_chain(svc, capsys):
     secret = svc.cfg.user_key_secret
     assert main(["consent", "grant", "U00000042", "--reference", "form-9", "--valid-days", "30"]) == 0
-    r = svc.post("/v1/consents", json={"user_id": "U00000042", "granted": False, "reference": "letter-3"},
-                 headers=svc.key)  # the service's writer is open meanwhile
+    r = svc.post(
+        "/v1/consents", json={"user_id": "U00000042", "granted": False, "reference": "letter-3"}, headers=svc.key
+    )  # the service's writer is open meanwhile
     assert r.status_code == 201
     assert main(["consent", "withdraw", "U00000043", "--reference", "call-5"]) == 0
     entries = read_entries(svc.log)
     assert [(e["action"], e["outcome"], e["user_key"], e["key_id"].startswith("cli:")) for e in entries] == [
         ("consents.record", "granted", user_key("U00000042", secret), True),
         ("consents.record", "withdrawn", user_key("U00000042", secret), False),
-        ("consents.record", "withdrawn", user_key("U00000043", secret), True)]
+        ("consents.record", "withdrawn", user_key("U00000043", secret), True),
+    ]
     registered = [json.loads(line) for line in svc.app_.state.services.files.consents.read_text().splitlines()]
     assert [e["consent_id"] for e in entries] == [c["consent_id"] for c in registered]
     assert "U00000042" not in svc.log.read_text()

@@ -1,6 +1,7 @@
 """The benchmark's bookkeeping: which night a profile measures, and what BENCHMARKS.md claims about it; and the
 benchmarks kept apart from the library (never imported by it, never shipped to executors).
 (The profiles themselves run under `make bench`; their timings never run in tests.)"""
+
 from __future__ import annotations
 
 import ast
@@ -20,7 +21,7 @@ def test_night_lakes_measure_the_night_after_their_history(monkeypatch):
     monkeypatch.delenv("SESAME_BENCH_VOLUME_HISTORY", raising=False)
     default, sized = profiles.night_lake(Path("w")), profiles.volume_lake(Path("w"))
     assert (default.night, default.before) == ("2026-11-23", "2026-11-22")
-    assert default.day(0) == "2026-08-25"            # 91 simulated days: 90 of history, then the night
+    assert default.day(0) == "2026-08-25"  # 91 simulated days: 90 of history, then the night
     assert (sized.night, sized.day(0), sized.history) == ("2026-11-23", "2026-08-25", 90)
     assert (sized.activity, sized.contacts) == (profiles.SIZING_ACTIVITY, profiles.SIZING_CONTACTS)
     assert default.cfg.home != sized.cfg.home
@@ -41,11 +42,20 @@ def test_night_lakes_measure_the_night_after_their_history(monkeypatch):
 
 
 def _night(events: int, edges: int, history: int = 90, seconds: float = 600.0) -> dict:
-    return {"users": 1_000_000, "history_days": history, "simulated_days": history + 1, "night": "2026-11-23",
-            "seconds": seconds, "peak_gb": 6.0, "scored": 990_000,
-            "stages": {"ingest": 100.0, "features": 200.0},
-            "delivered": {"users": 1_000_000, "payments": events // 2, "orders": events - events // 2},
-            "social_edges_so_far": edges, "steps": {}, "steps_note": ""}
+    return {
+        "users": 1_000_000,
+        "history_days": history,
+        "simulated_days": history + 1,
+        "night": "2026-11-23",
+        "seconds": seconds,
+        "peak_gb": 6.0,
+        "scored": 990_000,
+        "stages": {"ingest": 100.0, "features": 200.0},
+        "delivered": {"users": 1_000_000, "payments": events // 2, "orders": events - events // 2},
+        "social_edges_so_far": edges,
+        "steps": {},
+        "steps_note": "",
+    }
 
 
 def test_a_night_lighter_than_the_sizing_is_not_reported_as_showing_the_target():
@@ -68,10 +78,15 @@ def test_a_short_history_is_said_in_the_heading_and_the_caveat():
 def test_the_targets_table_does_not_claim_the_night_target_from_two_partial_nights():
     long_light = _night(events=1_000_000, edges=5_000_000, history=90)
     short_sized = _night(events=2_300_000, edges=19_900_000, history=7)
-    lake = {"users": 100_000, "night": "2026-11-23",
-            "stages": {"daily": {"ratio": 2.0}, "graph": {"ratio": 7.5}}}
-    table = render._summary({"night": long_light, "night_volume": short_sized, "feature_history": {"ratio": 1.3},
-                            "engines": {"lakes": [lake]}})
+    lake = {"users": 100_000, "night": "2026-11-23", "stages": {"daily": {"ratio": 2.0}, "graph": {"ratio": 7.5}}}
+    table = render._summary(
+        {
+            "night": long_light,
+            "night_volume": short_sized,
+            "feature_history": {"ratio": 1.3},
+            "engines": {"lakes": [lake]},
+        }
+    )
     night_row = next(line for line in table.splitlines() if "one night" in line)
     assert "not measured together" in night_row
     assert "| feature job after 360 vs 90 days, at most 1.2 | 1.30 | not met |" in table
@@ -94,8 +109,16 @@ def test_the_library_the_jobs_and_the_dags_never_import_the_benchmarks():
     for folder in ("src/sesame", "spark_jobs", "dags"):
         for path in sorted((ROOT / folder).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                named = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
-                         else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
-                found += [f"{path.relative_to(ROOT)}:{node.lineno}" for name in named
-                          if name == "benchmarks" or name.startswith("benchmarks.")]
+                named = (
+                    [alias.name for alias in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module or ""]
+                    if isinstance(node, ast.ImportFrom) and not node.level
+                    else []
+                )
+                found += [
+                    f"{path.relative_to(ROOT)}:{node.lineno}"
+                    for name in named
+                    if name == "benchmarks" or name.startswith("benchmarks.")
+                ]
     assert not found, f"the benchmarks measure the library; it must not depend on them: {found}"

@@ -5,6 +5,7 @@ The cluster runs the features job (joins, windows, state folds, PageRank's check
 job (the scorecard itself runs in Python on the executors) from the lake local mode ingested: the ingestion job
 is plain DataFrame reads and writes, and at about a minute a Spark application here a third job on the cluster
 would prove little more."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -53,20 +54,52 @@ def _wait_for(port: int, seconds: float = 60) -> None:
 def cluster(tmp_path_factory):
     spark_home = Path(__import__("pyspark").__file__).parent
     logs = tmp_path_factory.mktemp("spark-logs")
-    env = dict(os.environ, SPARK_HOME=str(spark_home), SPARK_LOCAL_IP="127.0.0.1", SPARK_LOG_DIR=str(logs),
-               SPARK_WORKER_DIR=str(logs / "work"))
+    env = dict(
+        os.environ,
+        SPARK_HOME=str(spark_home),
+        SPARK_LOCAL_IP="127.0.0.1",
+        SPARK_LOG_DIR=str(logs),
+        SPARK_WORKER_DIR=str(logs / "work"),
+    )
     port, ui, wui = _free_port(), _free_port(), _free_port()
     spark_class = str(spark_home / "bin" / "spark-class")
-    master = subprocess.Popen([spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-                               "--port", str(port), "--webui-port", str(ui)], env=env,
-                              stdout=open(logs / "master.log", "w"), stderr=subprocess.STDOUT)
+    master = subprocess.Popen(
+        [
+            spark_class,
+            "org.apache.spark.deploy.master.Master",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--webui-port",
+            str(ui),
+        ],
+        env=env,
+        stdout=open(logs / "master.log", "w"),
+        stderr=subprocess.STDOUT,
+    )
     url = f"spark://127.0.0.1:{port}"
     worker = None
     try:
         _wait_for(port)
-        worker = subprocess.Popen([spark_class, "org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1",
-                                   "--cores", "2", "--memory", "2g", "--webui-port", str(wui)], env=env,
-                                  stdout=open(logs / "worker.log", "w"), stderr=subprocess.STDOUT)
+        worker = subprocess.Popen(
+            [
+                spark_class,
+                "org.apache.spark.deploy.worker.Worker",
+                url,
+                "--host",
+                "127.0.0.1",
+                "--cores",
+                "2",
+                "--memory",
+                "2g",
+                "--webui-port",
+                str(wui),
+            ],
+            env=env,
+            stdout=open(logs / "worker.log", "w"),
+            stderr=subprocess.STDOUT,
+        )
         _wait_for(wui)
         time.sleep(2)  # the worker registers with the master
         yield url
@@ -116,8 +149,9 @@ def test_cluster_gives_the_same_outputs_as_local(spark, cluster, tmp_path):
     model_json = _champion(local, None)
     score.run(spark, local, END)
     # the same jobs under spark-submit against the standalone cluster, from the same validated deliveries
-    remote = Settings(home=tmp_path / "cluster", spark_master=cluster, spark_driver_memory="1g",
-                      spark_shuffle_partitions=4)
+    remote = Settings(
+        home=tmp_path / "cluster", spark_master=cluster, spark_driver_memory="1g", spark_shuffle_partitions=4
+    )
     for zone in ("validated", "accounting", "features/dbt_user_features"):
         shutil.copytree(local.lake / zone, remote.lake / zone)
     submit("features", ["--ds", END], remote)
@@ -147,10 +181,15 @@ def test_executors_import_the_shipped_code(cluster, tmp_path):
         "def where(_):\n"
         "    import sesame\n"
         "    yield sesame.__file__\n"
-        "print('SESAME_AT', spark.sparkContext.parallelize([0], 1).mapPartitions(where).collect()[0])\n")
+        "print('SESAME_AT', spark.sparkContext.parallelize([0], 1).mapPartitions(where).collect()[0])\n"
+    )
     spark_submit = Path(__import__("pyspark").__file__).parent / "bin" / "spark-submit"
-    out = subprocess.run([str(spark_submit), "--master", cluster, "--py-files", str(zip_path), str(script)],
-                         capture_output=True, text=True, env=dict(os.environ, SPARK_LOCAL_IP="127.0.0.1"),
-                         timeout=300)
+    out = subprocess.run(
+        [str(spark_submit), "--master", cluster, "--py-files", str(zip_path), str(script)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, SPARK_LOCAL_IP="127.0.0.1"),
+        timeout=300,
+    )
     line = next(ln for ln in out.stdout.splitlines() if ln.startswith("SESAME_AT"))
     assert "sesame_code.zip" in line, line

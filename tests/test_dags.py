@@ -1,4 +1,5 @@
 """The DAGs import cleanly and have the expected shape (thin: every task calls into the library)."""
+
 from __future__ import annotations
 
 import json
@@ -68,9 +69,13 @@ def test_failures_alert_the_operator(dagbag, tmp_path, monkeypatch):
     for dag_id in ("sesame_nightly", "sesame_train"):
         assert dagbag.dags[dag_id].default_args["on_failure_callback"] is night.alert_on_failure
     monkeypatch.setenv("SESAME_HOME", str(tmp_path))
-    context = {"dag": SimpleNamespace(dag_id="sesame_nightly"), "ds": "2026-11-24", "run_id": "r1",
-               "task_instance": SimpleNamespace(task_id="ingest", dag_id="sesame_nightly"),
-               "exception": RuntimeError("source orders, file x.jsonl: rule schema.required_columns")}
+    context = {
+        "dag": SimpleNamespace(dag_id="sesame_nightly"),
+        "ds": "2026-11-24",
+        "run_id": "r1",
+        "task_instance": SimpleNamespace(task_id="ingest", dag_id="sesame_nightly"),
+        "exception": RuntimeError("source orders, file x.jsonl: rule schema.required_columns"),
+    }
     path = night.alert_on_failure(context)
     alert = json.loads(path.read_text())
     assert alert["task"] == "ingest" and "schema.required_columns" in alert["what_failed"]
@@ -92,7 +97,8 @@ def test_the_run_the_scheduler_starts_after_day_d_has_ds_d(dagbag, dag_id):
     d = pendulum.datetime(2026, 11, 23 if dag_id == "sesame_nightly" else 22, tz="UTC")  # the 22nd is a Sunday
     info = dag.timetable.next_dagrun_info(
         last_automated_data_interval=DataInterval(d - step, d),
-        restriction=TimeRestriction(earliest=pendulum.datetime(2026, 1, 1, tz="UTC"), latest=None, catchup=True))
+        restriction=TimeRestriction(earliest=pendulum.datetime(2026, 1, 1, tz="UTC"), latest=None, catchup=True),
+    )
     assert info.logical_date == d and info.logical_date.strftime("%Y-%m-%d") == d.strftime("%Y-%m-%d")
     assert info.run_after == d + step  # not before the day (or week) is over
     assert info.data_interval == DataInterval(d, d + step)

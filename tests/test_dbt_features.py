@@ -1,6 +1,7 @@
 """The characteristics dbt owns (dbt/models/features): built for two nights of a simulated lake in one dbt run, they
 agree with a pandas computation straight over the raw deliveries, point in time; the scoring input carries them
 beside Spark's; and the registry's dbt characteristics are exactly the columns dbt writes."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -73,12 +74,22 @@ def _expected(cfg: Settings, night: str) -> pd.DataFrame:
     first = (day - dt.timedelta(days=89)).isoformat()
     orders = orders[(orders["event_date"] >= first) & (orders["event_date"] <= night)]
     spend = orders["amount"].where(orders["status"] == "completed", 0.0)
-    per_user = pd.DataFrame({
-        "orders": 1.0, "cancelled": (orders["status"] == "cancelled").astype(float),
-        "returned": (orders["status"] == "returned").astype(float), "spend": spend,
-        "local": spend.where(orders["category"].isin(LOCAL_SERVICE_CATEGORIES), 0.0),
-        "essential": spend.where(orders["category"].isin(ESSENTIAL_CATEGORIES), 0.0),
-        "user_id": orders["user_id"]}).groupby("user_id").sum().reindex(out.index)
+    per_user = (
+        pd.DataFrame(
+            {
+                "orders": 1.0,
+                "cancelled": (orders["status"] == "cancelled").astype(float),
+                "returned": (orders["status"] == "returned").astype(float),
+                "spend": spend,
+                "local": spend.where(orders["category"].isin(LOCAL_SERVICE_CATEGORIES), 0.0),
+                "essential": spend.where(orders["category"].isin(ESSENTIAL_CATEGORIES), 0.0),
+                "user_id": orders["user_id"],
+            }
+        )
+        .groupby("user_id")
+        .sum()
+        .reindex(out.index)
+    )
 
     def share(part, whole):
         return (per_user[part] / per_user[whole]).where(per_user[whole] > 0)
@@ -95,8 +106,13 @@ def test_dbt_features_agree_with_pandas_over_the_raw_deliveries(lake, night):
     written, expected = _written(lake, night), _expected(lake, night)
     assert list(written.index) == list(expected.index) and len(written) > 100
     for feature in DBT_FEATURES:
-        np.testing.assert_allclose(written[feature].to_numpy(float), expected[feature].to_numpy(float),
-                                   rtol=1e-9, equal_nan=True, err_msg=feature)
+        np.testing.assert_allclose(
+            written[feature].to_numpy(float),
+            expected[feature].to_numpy(float),
+            rtol=1e-9,
+            equal_nan=True,
+            err_msg=feature,
+        )
     # the lake was not trivial: some of each kind of value
     assert expected["ch_court_listed"].sum() > 0 and expected["bp_cancel_rate_90"].notna().sum() > 20
     assert (written["feature_timestamp"] == pd.Timestamp(night, tz="UTC")).all()
@@ -127,8 +143,9 @@ def test_scoring_input_carries_both_engines_characteristics(spark, lake):
     spark_table = lake.zone("features", "user_features", ds=END)
     spark_table.mkdir(parents=True)
     users = list(written.index[:50]) + ["U-without-a-profile"]
-    pd.DataFrame({"user_id": users, "history_days": range(len(users)),
-                  **{f.name: 1.0 for f in FEATURES if f.engine == "spark"}}).to_parquet(spark_table / "part-0.parquet")
+    pd.DataFrame(
+        {"user_id": users, "history_days": range(len(users)), **{f.name: 1.0 for f in FEATURES if f.engine == "spark"}}
+    ).to_parquet(spark_table / "part-0.parquet")
     frame = model_input(spark, lake, END).toPandas().set_index("user_id").sort_index()
     assert sorted(frame.index) == sorted(users) and {f.name for f in FEATURES} <= set(frame.columns)
     expected = written.reindex(frame.index)

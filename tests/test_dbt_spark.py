@@ -7,6 +7,7 @@ night, then builds that night's nightly marts again, which must replace their pa
 night's row accounting in the lake, whose slice must then disappear. Then the Spark Thrift Server from pyspark's
 jars is started on the same metastore and queried with beeline.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -27,23 +28,46 @@ from tests.tiny_lake import DBT_DIR, KEY_TO_USER, NIGHTS, SECRET, finish_plan, s
 
 pytestmark = pytest.mark.integration  # dbt on Spark and the Thrift server: left out of make test-fast
 
-COMPARED_MARTS = ["sesame_scores", "score_exclusions", "visa_eligibility", "visa_eligibility_changes",
-                  "reason_code_dictionary"]
-BUILTIN_GENERIC_TESTS = ["test_name:not_null", "test_name:unique", "test_name:accepted_values",
-                         "test_name:relationships"]
+COMPARED_MARTS = [
+    "sesame_scores",
+    "score_exclusions",
+    "visa_eligibility",
+    "visa_eligibility_changes",
+    "reason_code_dictionary",
+]
+BUILTIN_GENERIC_TESTS = [
+    "test_name:not_null",
+    "test_name:unique",
+    "test_name:accepted_values",
+    "test_name:relationships",
+]
 HOST = "127.0.0.1"
 
 
 def _dbt_args(target: str, tmp: Path, ds: str) -> list[str]:
-    return ["--target", target, "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
-            "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs"), "--vars", json.dumps({"ds": ds})]
+    return [
+        "--target",
+        target,
+        "--project-dir",
+        str(DBT_DIR),
+        "--profiles-dir",
+        str(DBT_DIR),
+        "--target-path",
+        str(tmp / "target"),
+        "--log-path",
+        str(tmp / "logs"),
+        "--vars",
+        json.dumps({"ds": ds}),
+    ]
 
 
 def duckdb_plan(tmp: Path) -> list[dict]:
     plan = []
     for n, ds in enumerate(NIGHTS):
-        plan += [{"write_night": n},
-                 {"dbt": ["build", "--resource-type", "seed", "--resource-type", "model", *_dbt_args("duckdb", tmp, ds)]}]
+        plan += [
+            {"write_night": n},
+            {"dbt": ["build", "--resource-type", "seed", "--resource-type", "model", *_dbt_args("duckdb", tmp, ds)]},
+        ]
     return plan
 
 
@@ -74,23 +98,36 @@ def built(tmp_path_factory):
     started = time.monotonic()
     for name, folder, plan, env in (
         ("duckdb", duck, duckdb_plan(duck), {"SESAME_WAREHOUSE_PATH": str(warehouse)}),
-        ("spark", spark, spark_plan(spark), {"SESAME_SPARK_MASTER": "local[2]", "SESAME_SPARK_DRIVER_MEMORY": "1g",
-                                             "SESAME_SPARK_SHUFFLE_PARTITIONS": "2"}),
+        (
+            "spark",
+            spark,
+            spark_plan(spark),
+            {
+                "SESAME_SPARK_MASTER": "local[2]",
+                "SESAME_SPARK_DRIVER_MEMORY": "1g",
+                "SESAME_SPARK_SHUFFLE_PARTITIONS": "2",
+            },
+        ),
     ):
         folder.mkdir()
         log = folder / "build.log"
         runs[name] = (start_plan(plan, {**base_env, **env, "SESAME_HOME": str(folder / "home")}, log), log)
     steps = {name: finish_plan(proc, log, timeout=600) for name, (proc, log) in runs.items()}
-    print("dbt seconds:", {name: [s["seconds"] for s in run] for name, run in steps.items()},
-          "wall:", round(time.monotonic() - started, 1))
+    print(
+        "dbt seconds:",
+        {name: [s["seconds"] for s in run] for name, run in steps.items()},
+        "wall:",
+        round(time.monotonic() - started, 1),
+    )
     return {"warehouse": warehouse, "spark_home": spark / "home"}
 
 
 @pytest.fixture(scope="module")
 def endpoint(built, tmp_path_factory):
     """The Thrift Server over the spark build's metastore (the build's process has ended: Derby is free)."""
-    cfg = Settings(home=built["spark_home"], spark_master="local[1]", spark_driver_memory="1g",
-                   spark_shuffle_partitions=2)
+    cfg = Settings(
+        home=built["spark_home"], spark_master="local[1]", spark_driver_memory="1g", spark_shuffle_partitions=2
+    )
     port = _free_port()
     log = tmp_path_factory.mktemp("endpoint") / "thrift-server.log"
     started = time.monotonic()
@@ -145,8 +182,10 @@ def spark_mart(home: Path, mart: str) -> tuple[list[str], list[dict]]:
 # -------------------------------------------------------------------------------------------- tests
 def test_spark_build_writes_partitioned_parquet_tables(built):
     home = built["spark_home"]
-    for mart, nights in [*((m, NIGHTS) for m in COMPARED_MARTS if m != "reason_code_dictionary"),
-                         ("row_accounting", NIGHTS[:2])]:
+    for mart, nights in [
+        *((m, NIGHTS) for m in COMPARED_MARTS if m != "reason_code_dictionary"),
+        ("row_accounting", NIGHTS[:2]),
+    ]:
         folder = spark_table_folder(home, mart)
         assert sorted(p.name for p in folder.glob("ds=*")) == [f"ds={ds}" for ds in nights], mart
         assert list(folder.glob("ds=*/*.parquet")), mart
@@ -192,14 +231,22 @@ def test_rebuilding_a_night_with_no_rows_removes_its_slice(built):
 
 def test_sql_endpoint_serves_the_marts_to_beeline(built, endpoint, tmp_path):
     """beeline (Hive JDBC) asks the Thrift Server for every row of each mart, one JSON object per row."""
-    query = "\nunion all\n".join(f"select '{mart}' as mart, to_json(struct(*)) as row_json from marts.{mart}"
-                                 for mart in COMPARED_MARTS) + ";\n"
+    query = (
+        "\nunion all\n".join(
+            f"select '{mart}' as mart, to_json(struct(*)) as row_json from marts.{mart}" for mart in COMPARED_MARTS
+        )
+        + ";\n"
+    )
     script = tmp_path / "marts.sql"
     script.write_text(query)
     result = subprocess.run(
-        sql_endpoint.beeline_command(HOST, endpoint["port"], "--silent=true", "--showHeader=false",
-                                     "--outputformat=tsv2", "-f", str(script)),
-        capture_output=True, text=True, timeout=180)
+        sql_endpoint.beeline_command(
+            HOST, endpoint["port"], "--silent=true", "--showHeader=false", "--outputformat=tsv2", "-f", str(script)
+        ),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     served: dict[str, list[dict]] = {mart: [] for mart in COMPARED_MARTS}
     for line in result.stdout.splitlines():

@@ -2,6 +2,7 @@
 default: only the score service and the Airflow UI publish ports, on loopback unless configured; the Spark cluster
 authenticates with a secret from compose secrets; service/ (API keys, signing key) goes to the score service alone;
 the deliveries (lake/raw) only to the services that ingest, read-only; no service mounts the whole SESAME_HOME."""
+
 from __future__ import annotations
 
 import os
@@ -56,13 +57,15 @@ def _mounts(svc: dict) -> list[Mount]:
     mounts = []
     for volume in svc.get("volumes") or []:
         if isinstance(volume, dict):
-            mounts.append(Mount(volume.get("source"), posixpath.normpath(volume["target"]),
-                                bool(volume.get("read_only"))))
+            mounts.append(
+                Mount(volume.get("source"), posixpath.normpath(volume["target"]), bool(volume.get("read_only")))
+            )
             continue
         match = _SHORT_MOUNT.match(volume)
         assert match, f"cannot read the volume {volume!r}"
-        mounts.append(Mount(match["source"], posixpath.normpath(match["target"]),
-                            "ro" in (match["mode"] or "").split(",")))
+        mounts.append(
+            Mount(match["source"], posixpath.normpath(match["target"]), "ro" in (match["mode"] or "").split(","))
+        )
     return mounts
 
 
@@ -109,20 +112,32 @@ def _default_of(value: str) -> str:
 
 def _entrypoint_script() -> str:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert re.search(rf'^ENTRYPOINT \["{re.escape(ENTRYPOINT)}"\]', dockerfile, re.M), \
+    assert re.search(rf'^ENTRYPOINT \["{re.escape(ENTRYPOINT)}"\]', dockerfile, re.M), (
         "every container of the image starts through the entrypoint that sets up Spark's secret"
-    found = re.search(rf"^COPY [^\n]*<<'(?P<tag>\w+)' {re.escape(ENTRYPOINT)}\n(?P<body>.*?)^(?P=tag)$",
-                      dockerfile, re.M | re.S)
+    )
+    found = re.search(
+        rf"^COPY [^\n]*<<'(?P<tag>\w+)' {re.escape(ENTRYPOINT)}\n(?P<body>.*?)^(?P=tag)$", dockerfile, re.M | re.S
+    )
     assert found, f"the Dockerfile writes {ENTRYPOINT} from a here-document"
     return found["body"]
 
 
 # ---------------------------------------------------------------------------------------------- agreement with code
 
+
 def test_services_of_a_multi_machine_deployment():
     services = _compose()["services"]
-    assert {"postgres", "airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-            "airflow-triggerer", "spark-master", "spark-worker", "score-service"} <= set(services)
+    assert {
+        "postgres",
+        "airflow-init",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "spark-master",
+        "spark-worker",
+        "score-service",
+    } <= set(services)
     assert services["score-service"]["command"][:2] == ["sesame", "serve"]
     assert services["airflow-scheduler"]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
 
@@ -204,6 +219,7 @@ def test_the_drivers_spark_properties_are_valid_for_the_project():
 
 # ---------------------------------------------------------------------------------------------- closed by default
 
+
 def test_only_the_score_service_and_the_airflow_ui_publish_ports_on_loopback_by_default():
     services = _compose()["services"]
     assert {name for name, svc in services.items() if svc.get("ports")} == PUBLISHING
@@ -230,8 +246,9 @@ def test_spark_authenticates_master_workers_and_drivers_with_a_compose_secret():
     assert not secret_file.startswith(("/", "..")), secret_file
     folder = secret_file.split("/")[0]
     assert f"/{folder}/" in (ROOT / ".gitignore").read_text().splitlines(), f"{folder}/ is not git-ignored"
-    assert re.search(rf"^{re.escape(secret_file)}:", (ROOT / "Makefile").read_text(), re.M), \
+    assert re.search(rf"^{re.escape(secret_file)}:", (ROOT / "Makefile").read_text(), re.M), (
         "a make target generates the secret file"
+    )
     for name, role in roles.items():
         svc = services[name]
         names = [s if isinstance(s, str) else s["source"] for s in svc.get("secrets") or []]
@@ -239,14 +256,16 @@ def test_spark_authenticates_master_workers_and_drivers_with_a_compose_secret():
         env = _env(svc)
         assert env.get("SPARK_AUTH_SECRET_FILE") == f"/run/secrets/{SPARK_SECRET}", name
         conf_dir = env.get("SPARK_CONF_DIR")
-        assert conf_dir and any(str(t).split(":")[0] == conf_dir for t in svc.get("tmpfs") or []), \
+        assert conf_dir and any(str(t).split(":")[0] == conf_dir for t in svc.get("tmpfs") or []), (
             f"{name}: the configuration that carries the secret is on a tmpfs, never on disk"
+        )
         for key in ("SESAME_SPARK_CONF", "SPARK_MASTER_OPTS", "SPARK_WORKER_OPTS", "SPARK_DAEMON_JAVA_OPTS"):
             assert not re.search(r"spark\.authenticate=false", env.get(key, "")), f"{name}: {key}"
     for name, svc in services.items():
         for key, value in _env(svc).items():
-            assert "spark.authenticate.secret" not in value and key != "_SPARK_AUTH_SECRET", \
+            assert "spark.authenticate.secret" not in value and key != "_SPARK_AUTH_SECRET", (
                 f"{name}: the Spark secret is in the environment ({key})"
+            )
 
 
 def test_the_entrypoint_turns_the_compose_secret_into_sparks_configuration(tmp_path):
@@ -265,8 +284,14 @@ def test_the_entrypoint_turns_the_compose_secret_into_sparks_configuration(tmp_p
             if content is not None:
                 secret_file.write_text(content)
             env.update(SPARK_AUTH_SECRET_FILE=str(secret_file), SPARK_CONF_DIR=str(conf_dir))
-        proc = subprocess.run(["sh", str(script), "sh", "-c", "echo started"], env=env, capture_output=True,
-                              check=False, text=True, timeout=30)
+        proc = subprocess.run(
+            ["sh", str(script), "sh", "-c", "echo started"],
+            env=env,
+            capture_output=True,
+            check=False,
+            text=True,
+            timeout=30,
+        )
         defaults = conf_dir / "spark-defaults.conf"
         return proc, (defaults if defaults.exists() else None)
 

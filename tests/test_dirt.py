@@ -1,6 +1,7 @@
 """Dirt on request: each kind on its own, on a tiny simulation, and the counts in `_dirt.json` checked
 against what is actually in the written files by a small pandas re-implementation of ingestion's
 rules (reading, declared-column checks, deduplication by natural key, late records)."""
+
 from __future__ import annotations
 
 import copy
@@ -39,6 +40,7 @@ RATE = 0.05
 
 # ---- a small stand-in for ingestion ----------------------------------------------------------------
 
+
 def _records(path: Path, src: Source) -> list[dict | None]:
     """The delivered records, None for one that cannot be read (as Spark's corrupt records)."""
     if src.format == "parquet":
@@ -56,10 +58,9 @@ def _records(path: Path, src: Source) -> list[dict | None]:
     header = lines[0].split(",")
     out = []
     for line in lines[1:]:
-        assert '"' not in line     # the simulator never needs quoting
+        assert '"' not in line  # the simulator never needs quoting
         fields = line.split(",")
-        out.append(dict(zip(header, [f if f != "" else None for f in fields]))
-                   if len(fields) == len(header) else None)
+        out.append(dict(zip(header, [f if f != "" else None for f in fields])) if len(fields) == len(header) else None)
     return out
 
 
@@ -177,9 +178,15 @@ def ingest_like(raw: Path, name: str) -> dict[str, dict]:
         if totals["records"] != len(records):
             out[ds] = {"rejected": "control.records"}
             continue
-        out[ds] = {"delivered": len(records), "accepted": accepted, "quarantined": sum(reasons.values()),
-                   "duplicates": duplicates, "quarantine_reasons": dict(sorted(reasons.items())), "late": late,
-                   "added_columns": [c for c in header if c not in src.column_names]}
+        out[ds] = {
+            "delivered": len(records),
+            "accepted": accepted,
+            "quarantined": sum(reasons.values()),
+            "duplicates": duplicates,
+            "quarantine_reasons": dict(sorted(reasons.items())),
+            "late": late,
+            "added_columns": [c for c in header if c not in src.column_names],
+        }
     return out
 
 
@@ -202,8 +209,18 @@ def _check_against_files(raw: Path) -> dict[str, int]:
             elif exp["rejected"]:
                 assert got[ds] == {"rejected": exp["rejected"]}, (name, ds)
             else:
-                want = {k: exp[k] for k in ("delivered", "accepted", "quarantined", "duplicates",
-                                            "quarantine_reasons", "late", "added_columns")}
+                want = {
+                    k: exp[k]
+                    for k in (
+                        "delivered",
+                        "accepted",
+                        "quarantined",
+                        "duplicates",
+                        "quarantine_reasons",
+                        "late",
+                        "added_columns",
+                    )
+                }
                 if ds == DS[0]:
                     want.pop("late")
                     got[ds].pop("late")
@@ -213,6 +230,7 @@ def _check_against_files(raw: Path) -> dict[str, int]:
 
 
 # ---- fixtures --------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def frames():
@@ -229,6 +247,7 @@ def _write_dirty(frames, tmp_path: Path, dirty) -> tuple[Path, DirtInjector]:
 
 # ---- parsing ---------------------------------------------------------------------------------------
 
+
 def test_parse_profiles_overrides_and_targets():
     assert parse_dirty("default") == PROFILES["default"]
     assert parse_dirty("") == parse_dirty("none") == {}
@@ -237,8 +256,7 @@ def test_parse_profiles_overrides_and_targets():
     assert spec["renamed_column"] == "orders@2025-03-31+bills" and spec["missing_delivery"] == 1
     assert parse_dirty("added_column=2,truncated_file=0.1") == {"added_column": 2, "truncated_file": 0.1}
     assert not any(k in PROFILES["default"] for k in DELIVERY_KINDS)
-    for bad in ("spaghetti=0.1", "duplicate", "late=1.5", "malformed=x", "renamed_column=nowhere",
-                "added_column=2.5"):
+    for bad in ("spaghetti=0.1", "duplicate", "late=1.5", "malformed=x", "renamed_column=nowhere", "added_column=2.5"):
         with pytest.raises(ValueError):
             parse_dirty(bad)
 
@@ -249,6 +267,7 @@ def test_targets_must_be_simulated_days():
 
 
 # ---- each kind on its own ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("kind", RECORD_KINDS)
 def test_record_kind_counts_match_the_files(frames, tmp_path, kind):
@@ -266,7 +285,7 @@ def test_late_records_move_to_later_days_and_keep_their_event_day(frames, tmp_pa
     raw, _ = _write_dirty(frames, tmp_path, {"late": 0.1})
     _check_against_files(raw)
     orders = [_dirt(raw, "orders", ds)["kinds"]["late"] for ds in DS]
-    assert orders[0]["records"] == 0 and orders[-1]["held_back"] == 0   # nothing arrives first, or leaves last
+    assert orders[0]["records"] == 0 and orders[-1]["held_back"] == 0  # nothing arrives first, or leaves last
     assert sum(o["held_back"] for o in orders) == sum(o["records"] for o in orders) > 0
 
 
@@ -280,8 +299,9 @@ def test_all_record_kinds_together_do_not_overlap(frames, tmp_path):
 def test_truncated_file_is_cut_in_half_after_its_control_totals(frames, tmp_path, source):
     """Damage in transit: the marker describes the intact file, the file is half of it, whatever its format; the
     late records of the day before skip the rejected day, and every other count stays exact."""
-    raw, _ = _write_dirty(frames, tmp_path / "dirty",
-                          {"truncated_file": f"{source}@{DS[1]}", "duplicate": RATE, "late": 0.1})
+    raw, _ = _write_dirty(
+        frames, tmp_path / "dirty", {"truncated_file": f"{source}@{DS[1]}", "duplicate": RATE, "late": 0.1}
+    )
     _check_against_files(raw)
     report = _dirt(raw, source, DS[1])
     assert report["expected"]["rejected"] == "control.bytes"
@@ -293,11 +313,15 @@ def test_truncated_file_is_cut_in_half_after_its_control_totals(frames, tmp_path
     # the totals are those of the day's file as generated, written whole
     (frame,) = [f for n, d, f in frames if (n, d) == (source, DS[1])]
     intact = write_delivery(tmp_path / "intact", source, DS[1], frame)
-    assert totals == {"path": SOURCES[source].file, "records": len(frame), "bytes": intact.stat().st_size,
-                      "sha256": hashlib.sha256(intact.read_bytes()).hexdigest()}
+    assert totals == {
+        "path": SOURCES[source].file,
+        "records": len(frame),
+        "bytes": intact.stat().st_size,
+        "sha256": hashlib.sha256(intact.read_bytes()).hexdigest(),
+    }
     held = _dirt(raw, source, DS[0])["kinds"]["late"]["held_back"]
     assert _dirt(raw, source, DS[2])["kinds"]["late"]["records"] == held
-    assert held > 0 or source == "bills"   # a tenth of a day's few bills here rounds down to none
+    assert held > 0 or source == "bills"  # a tenth of a day's few bills here rounds down to none
 
 
 def test_truncating_an_empty_json_lines_file_leaves_nothing_to_cut(frames, tmp_path):
@@ -312,9 +336,15 @@ def test_truncating_an_empty_json_lines_file_leaves_nothing_to_cut(frames, tmp_p
 
 
 def test_added_renamed_and_missing_deliveries(frames, tmp_path):
-    raw, injector = _write_dirty(frames, tmp_path, {
-        "added_column": f"orders@{DS[0]}+bills@{DS[1]}", "renamed_column": f"payments@{DS[2]}+social_edges",
-        "missing_delivery": f"users@{DS[1]}"})
+    raw, injector = _write_dirty(
+        frames,
+        tmp_path,
+        {
+            "added_column": f"orders@{DS[0]}+bills@{DS[1]}",
+            "renamed_column": f"payments@{DS[2]}+social_edges",
+            "missing_delivery": f"users@{DS[1]}",
+        },
+    )
     _check_against_files(raw)
     assert _dirt(raw, "orders", DS[0])["expected"]["added_columns"] == ["channel"]
     assert _dirt(raw, "payments", DS[2])["expected"]["rejected"] == "schema.required_columns"
@@ -324,9 +354,12 @@ def test_added_renamed_and_missing_deliveries(frames, tmp_path):
     missing = raw / "users" / f"ds={DS[1]}"
     assert not (missing / SUCCESS_MARKER).exists() and (missing / "users.csv").exists()
     assert {(f["kind"], f["source"], f["ds"]) for f in injector.summary()["faults"]} == {
-        ("added_column", "orders", DS[0]), ("added_column", "bills", DS[1]),
-        ("renamed_column", "payments", DS[2]), ("renamed_column", "social_edges", DS[2]),
-        ("missing_delivery", "users", DS[1])}
+        ("added_column", "orders", DS[0]),
+        ("added_column", "bills", DS[1]),
+        ("renamed_column", "payments", DS[2]),
+        ("renamed_column", "social_edges", DS[2]),
+        ("missing_delivery", "users", DS[1]),
+    }
 
 
 def test_counted_faults_land_on_the_last_days(frames, tmp_path):
@@ -337,6 +370,7 @@ def test_counted_faults_land_on_the_last_days(frames, tmp_path):
 
 
 # ---- through simulate() ------------------------------------------------------------------------------
+
 
 def test_default_profile_stays_under_the_quarantine_limit_and_is_recorded(tmp_path):
     summary = simulate(tmp_path, 400, 2, END, seed=3, dirty="default")
@@ -364,8 +398,11 @@ def test_same_seed_same_dirt_and_clean_rerun_removes_it(tmp_path):
 
 def test_generated_frames_are_not_changed_by_dirt(frames, tmp_path):
     before = copy.deepcopy([(n, d, f.copy(deep=True)) for n, d, f in frames[:6]])
-    injector = DirtInjector({**{k: RATE for k in RECORD_KINDS}, "added_column": f"orders@{DS[0]}",
-                             "renamed_column": f"users@{DS[0]}"}, SEED, DS)
+    injector = DirtInjector(
+        {**{k: RATE for k in RECORD_KINDS}, "added_column": f"orders@{DS[0]}", "renamed_column": f"users@{DS[0]}"},
+        SEED,
+        DS,
+    )
     for name, ds, frame in frames[:6]:
         injector.apply(name, ds, frame)
     for (_, _, old), (_, _, new) in zip(before, frames[:6]):

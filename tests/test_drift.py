@@ -1,4 +1,5 @@
 """Nightly drift checks: a stable population passes, a shifted one warns or fails unless accepted."""
+
 from __future__ import annotations
 
 import numpy as np

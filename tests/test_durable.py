@@ -1,5 +1,6 @@
 """Durable and exclusive: what a rename publishes is on disk first, one night or training run at a time per
 SESAME_HOME, and a run id is checked before it becomes a folder name."""
+
 from __future__ import annotations
 
 import contextlib
@@ -38,9 +39,18 @@ def test_run_ids_that_could_escape_a_folder_are_refused(run_id):
 def held_by_another_process(home, what="sesame night --ds 2026-11-23"):
     """A process of its own holding the SESAME_HOME lock until the block ends; yields it."""
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from sesame import durable\n"
-         "with durable.exclusive(Path(sys.argv[1]), sys.argv[2]):\n"
-         "    print('held', flush=True); time.sleep(60)", str(home), what], stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from sesame import durable\n"
+            "with durable.exclusive(Path(sys.argv[1]), sys.argv[2]):\n"
+            "    print('held', flush=True); time.sleep(60)",
+            str(home),
+            what,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         yield holder
@@ -101,17 +111,25 @@ def test_a_night_started_by_hand_refuses_while_the_scheduler_has_a_run_under_way
     cfg = Settings()
     cfg.airflow_home.mkdir(parents=True)
     db = sqlite3.connect(cfg.airflow_home / "airflow.db")
-    db.execute("CREATE TABLE dag_run (id INTEGER PRIMARY KEY, dag_id TEXT, run_id TEXT, state TEXT, "
-               "start_date TIMESTAMP, triggered_by TEXT)")
-    db.executemany("INSERT INTO dag_run (dag_id, run_id, state, start_date, triggered_by) VALUES (?, ?, ?, ?, ?)", [
-        ("sesame_nightly", "manual__killed", "running", "2026-11-20 01:00:00", "TEST"),
-        ("sesame_nightly", "scheduled__2026-11-22", "success", "2026-11-23 00:00:05", "TIMETABLE")])
+    db.execute(
+        "CREATE TABLE dag_run (id INTEGER PRIMARY KEY, dag_id TEXT, run_id TEXT, state TEXT, "
+        "start_date TIMESTAMP, triggered_by TEXT)"
+    )
+    db.executemany(
+        "INSERT INTO dag_run (dag_id, run_id, state, start_date, triggered_by) VALUES (?, ?, ?, ?, ?)",
+        [
+            ("sesame_nightly", "manual__killed", "running", "2026-11-20 01:00:00", "TEST"),
+            ("sesame_nightly", "scheduled__2026-11-22", "success", "2026-11-23 00:00:05", "TIMETABLE"),
+        ],
+    )
     db.commit()
     from sesame.cli import airflow_runs_in_progress
 
     assert airflow_runs_in_progress(cfg) == []
-    db.execute("INSERT INTO dag_run (dag_id, run_id, state, start_date, triggered_by) VALUES "
-               "('sesame_nightly', 'scheduled__2026-11-23', 'running', '2026-11-24 00:00:05', 'TIMETABLE')")
+    db.execute(
+        "INSERT INTO dag_run (dag_id, run_id, state, start_date, triggered_by) VALUES "
+        "('sesame_nightly', 'scheduled__2026-11-23', 'running', '2026-11-24 00:00:05', 'TIMETABLE')"
+    )
     db.commit()
     db.close()
     assert sesame(["night", "--ds", "2026-11-24"]) == 2
@@ -123,9 +141,17 @@ def test_a_night_started_by_hand_refuses_while_the_scheduler_has_a_run_under_way
 
 def test_a_killed_holder_leaves_no_stale_lock(home):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from sesame import durable\n"
-         "with durable.exclusive(Path(sys.argv[1]), 'sesame night --ds 2026-11-23'):\n"
-         "    print('held', flush=True); time.sleep(60)", str(home)], stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from sesame import durable\n"
+            "with durable.exclusive(Path(sys.argv[1]), 'sesame night --ds 2026-11-23'):\n"
+            "    print('held', flush=True); time.sleep(60)",
+            str(home),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(durable.Busy, match=f"pid {holder.pid}"):
@@ -159,10 +185,17 @@ def test_a_killed_night_takes_its_spark_and_dbt_children_with_it():
     children = {}
     for guarded in (True, False):
         parent = subprocess.Popen(
-            [sys.executable, "-c", "import subprocess, sys, time; from sesame import durable\n"
-             "child = subprocess.Popen(['sleep', '60'], preexec_fn=durable.dies_with_parent if sys.argv[1] == '1' "
-             "else None)\nprint(child.pid, flush=True); time.sleep(60)", "1" if guarded else "0"],
-            stdout=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-c",
+                "import subprocess, sys, time; from sesame import durable\n"
+                "child = subprocess.Popen(['sleep', '60'], preexec_fn=durable.dies_with_parent if sys.argv[1] == '1' "
+                "else None)\nprint(child.pid, flush=True); time.sleep(60)",
+                "1" if guarded else "0",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         children[guarded] = int(parent.stdout.readline())
         parent.send_signal(signal.SIGKILL)
         parent.wait()
@@ -199,8 +232,9 @@ def test_a_snapshot_and_its_pointer_are_on_disk_before_their_names_appear(tmp_pa
     root = (tmp_path / "published").resolve()
     events = _record_fsyncs_and_renames(monkeypatch)
     table = scores_table("2026-11-23", 2)
-    rel = snapshots.write_snapshot(root, "sesame_scores", "2026-11-23", "run1", table, "m1",
-                                   [{"name": "c", "passed": True}])
+    rel = snapshots.write_snapshot(
+        root, "sesame_scores", "2026-11-23", "run1", table, "m1", [{"name": "c", "passed": True}]
+    )
     folder = root / "sesame_scores" / rel
     renamed = events.index(("rename", str(folder)))
     synced_before = {Path(p).name for kind, p in events[:renamed] if kind == "fsync"}

@@ -1,5 +1,6 @@
 """The Feast repository: definitions apply, point-in-time training joins never see later nights,
 and the online store serves the latest materialized night."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -38,18 +39,25 @@ def test_point_in_time_join(lake):
     cfg = Settings()
     # per factor a view for each engine computing some of it, and the account's history
     assert len(feature_store.apply(cfg)) == len({(f.factor, f.engine) for f in FEATURES}) + 1
-    entities = pd.DataFrame({
-        "user_id": ["U1", "U1", "U1", "U2", "U2"],
-        "event_timestamp": pd.to_datetime(["2026-11-20T00:00", "2026-11-21T12:00", "2026-11-22T00:00", "2026-11-22T00:00",
-                                           "2026-11-19T00:00"]).tz_localize("UTC"),
-        "label": [0, 1, 0, 1, 0],
-    })
+    entities = pd.DataFrame(
+        {
+            "user_id": ["U1", "U1", "U1", "U2", "U2"],
+            "event_timestamp": pd.to_datetime(
+                ["2026-11-20T00:00", "2026-11-21T12:00", "2026-11-22T00:00", "2026-11-22T00:00", "2026-11-19T00:00"]
+            ).tz_localize("UTC"),
+            "label": [0, 1, 0, 1, 0],
+        }
+    )
     out = feature_store.historical_features(entities, cfg).sort_values(["user_id", "event_timestamp"])
-    rows = [(u, str(t)[:16], lab, v, w) for u, t, lab, v, w in
-            out[["user_id", "event_timestamp", "label", "bp_spend_90", "it_phone_tenure_months"]].itertuples(index=False)]
+    rows = [
+        (u, str(t)[:16], lab, v, w)
+        for u, t, lab, v, w in out[
+            ["user_id", "event_timestamp", "label", "bp_spend_90", "it_phone_tenure_months"]
+        ].itertuples(index=False)
+    ]
     assert rows == [
-        ("U1", "2026-11-20 00:00", 0, 1.0, 10.0),   # the night itself
-        ("U1", "2026-11-21 12:00", 1, 2.0, 20.0),   # later that day: that night's features, never the next night's
+        ("U1", "2026-11-20 00:00", 0, 1.0, 10.0),  # the night itself
+        ("U1", "2026-11-21 12:00", 1, 2.0, 20.0),  # later that day: that night's features, never the next night's
         ("U1", "2026-11-22 00:00", 0, 3.0, 30.0),
         ("U2", "2026-11-22 00:00", 1, 20.0, 200.0),  # no row on the 22nd: the 21st's, within the ttl
     ]  # U2 on the 19th, before any night, gets no row at all rather than a later night's values

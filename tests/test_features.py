@@ -1,4 +1,5 @@
 """Feature transforms on a few hand-written rows: windows, point in time, and the social features."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,45 +26,179 @@ def _frame(spark, rows, schema):
 @pytest.fixture(scope="module")
 def sources(spark):
     ts = lambda s: dt.datetime.fromisoformat(s)  # noqa: E731
-    users = _frame(spark, [
-        ("U1", "Ann", "F", 1990, "Beijing", 1, D("2020-01-01"), 1, 40, 30, "nurse", D(NIGHT), NIGHT),
-        ("U2", "Bo", "M", 1985, "Wuhan", 2, D("2026-11-20"), 0, 2, 1, None, D(NIGHT), NIGHT),
-        ("U3", "Cy", "M", 1970, "Xian", 3, D("2019-05-05"), 1, 100, 80, "clerk", D(NIGHT), NIGHT),
-    ], "user_id string, full_name string, gender string, birth_year int, city string, city_tier int, "
-       "registered_date date, identity_verified int, phone_tenure_months int, address_months int, occupation string, "
-       "event_date date, ds string")
-    orders = _frame(spark, [
-        ("O1", "U1", ts("2026-11-23T10:00:00"), "groceries", 100.0, "completed", "M", D("2026-11-23"), NIGHT),
-        ("O2", "U1", ts("2026-11-01T10:00:00"), "flowers", 50.0, "completed", "M", D("2026-11-01"), "2026-11-01"),
-        ("O3", "U1", ts("2026-10-01T10:00:00"), "books", 30.0, "cancelled", "M", D("2026-10-01"), "2026-10-01"),
-        ("O4", "U1", ts("2026-05-01T10:00:00"), "books", 999.0, "completed", "M", D("2026-05-01"), "2026-05-01"),
-        # delivered after the night: invisible to it even though the event happened before
-        ("O5", "U1", ts("2026-11-22T10:00:00"), "travel", 777.0, "completed", "M", D("2026-11-22"), "2026-11-24"),
-    ], "order_id string, user_id string, order_ts timestamp, category string, amount double, status string, "
-       "merchant_id string, event_date date, ds string")
-    payments = _frame(spark, [
-        ("P1", "U1", ts("2026-11-10T09:00:00"), "in", "salary", 5000.0, None, 6000.0, 100.0, D("2026-11-10"), "2026-11-10"),
-        ("P2", "U1", ts("2026-11-12T09:00:00"), "out", "utility", 200.0, None, 5800.0, 100.0, D("2026-11-12"), "2026-11-12"),
-        ("P3", "U1", ts("2026-09-01T09:00:00"), "in", "transfer", 300.0, "U3", 1000.0, 0.0, D("2026-09-01"), "2026-09-01"),
-        ("P4", "U1", ts("2026-11-15T09:00:00"), "out", "transfer", 100.0, "U3", 5700.0, 100.0, D("2026-11-15"), "2026-11-15"),
-    ], "payment_id string, user_id string, payment_ts timestamp, direction string, kind string, amount double, "
-       "counterparty_id string, balance_after double, wealth_balance_after double, event_date date, ds string")
-    bills = _frame(spark, [
-        ("B1", "U3", "huabei", 1000.0, D("2026-09-01"), D("2026-09-16"), 500.0, 0.0, None, 0, D("2026-09-01"), D("2026-09-01"), "2026-09-01"),
-        ("B1", "U3", "huabei", 1000.0, D("2026-09-01"), D("2026-09-16"), 500.0, 0.0, None, 31, D("2026-10-17"), D("2026-10-17"), "2026-10-17"),
-        ("B2", "U1", "jiebei", 2000.0, D("2026-10-01"), D("2026-10-16"), 400.0, 400.0, D("2026-10-10"), 0, D("2026-10-10"), D("2026-10-10"), "2026-10-10"),
-        ("B2", "U1", "jiebei", 2000.0, D("2026-10-01"), D("2026-10-16"), 400.0, 0.0, None, 0, D("2026-10-01"), D("2026-10-01"), "2026-10-01"),
-    ], "bill_id string, user_id string, product string, credit_limit double, statement_date date, due_date date, "
-       "amount_due double, amount_paid double, paid_date date, days_past_due int, status_date date, event_date date, ds string")
-    edges = _frame(spark, [
-        ("U1", "U3", "friend", D("2025-01-01"), D("2025-01-01"), "2026-01-01"),
-        ("U2", "U1", "family", D("2025-01-01"), D("2025-01-01"), "2026-01-01"),
-    ], "src_user_id string, dst_user_id string, relation string, created_date date, event_date date, ds string")
-    blacklist = _frame(spark, [
-        ("C1", "U2", "Wuhan", D("2026-11-01"), "debt", D("2026-11-01"), "2026-11-01"),
-    ], "case_id string, user_id string, court string, listed_date date, reason string, event_date date, ds string")
-    return {"users": users, "orders": orders, "payments": payments, "bills": bills, "social_edges": edges,
-            "blacklist": blacklist}
+    users = _frame(
+        spark,
+        [
+            ("U1", "Ann", "F", 1990, "Beijing", 1, D("2020-01-01"), 1, 40, 30, "nurse", D(NIGHT), NIGHT),
+            ("U2", "Bo", "M", 1985, "Wuhan", 2, D("2026-11-20"), 0, 2, 1, None, D(NIGHT), NIGHT),
+            ("U3", "Cy", "M", 1970, "Xian", 3, D("2019-05-05"), 1, 100, 80, "clerk", D(NIGHT), NIGHT),
+        ],
+        "user_id string, full_name string, gender string, birth_year int, city string, city_tier int, "
+        "registered_date date, identity_verified int, phone_tenure_months int, address_months int, occupation string, "
+        "event_date date, ds string",
+    )
+    orders = _frame(
+        spark,
+        [
+            ("O1", "U1", ts("2026-11-23T10:00:00"), "groceries", 100.0, "completed", "M", D("2026-11-23"), NIGHT),
+            ("O2", "U1", ts("2026-11-01T10:00:00"), "flowers", 50.0, "completed", "M", D("2026-11-01"), "2026-11-01"),
+            ("O3", "U1", ts("2026-10-01T10:00:00"), "books", 30.0, "cancelled", "M", D("2026-10-01"), "2026-10-01"),
+            ("O4", "U1", ts("2026-05-01T10:00:00"), "books", 999.0, "completed", "M", D("2026-05-01"), "2026-05-01"),
+            # delivered after the night: invisible to it even though the event happened before
+            ("O5", "U1", ts("2026-11-22T10:00:00"), "travel", 777.0, "completed", "M", D("2026-11-22"), "2026-11-24"),
+        ],
+        "order_id string, user_id string, order_ts timestamp, category string, amount double, status string, "
+        "merchant_id string, event_date date, ds string",
+    )
+    payments = _frame(
+        spark,
+        [
+            (
+                "P1",
+                "U1",
+                ts("2026-11-10T09:00:00"),
+                "in",
+                "salary",
+                5000.0,
+                None,
+                6000.0,
+                100.0,
+                D("2026-11-10"),
+                "2026-11-10",
+            ),
+            (
+                "P2",
+                "U1",
+                ts("2026-11-12T09:00:00"),
+                "out",
+                "utility",
+                200.0,
+                None,
+                5800.0,
+                100.0,
+                D("2026-11-12"),
+                "2026-11-12",
+            ),
+            (
+                "P3",
+                "U1",
+                ts("2026-09-01T09:00:00"),
+                "in",
+                "transfer",
+                300.0,
+                "U3",
+                1000.0,
+                0.0,
+                D("2026-09-01"),
+                "2026-09-01",
+            ),
+            (
+                "P4",
+                "U1",
+                ts("2026-11-15T09:00:00"),
+                "out",
+                "transfer",
+                100.0,
+                "U3",
+                5700.0,
+                100.0,
+                D("2026-11-15"),
+                "2026-11-15",
+            ),
+        ],
+        "payment_id string, user_id string, payment_ts timestamp, direction string, kind string, amount double, "
+        "counterparty_id string, balance_after double, wealth_balance_after double, event_date date, ds string",
+    )
+    bills = _frame(
+        spark,
+        [
+            (
+                "B1",
+                "U3",
+                "huabei",
+                1000.0,
+                D("2026-09-01"),
+                D("2026-09-16"),
+                500.0,
+                0.0,
+                None,
+                0,
+                D("2026-09-01"),
+                D("2026-09-01"),
+                "2026-09-01",
+            ),
+            (
+                "B1",
+                "U3",
+                "huabei",
+                1000.0,
+                D("2026-09-01"),
+                D("2026-09-16"),
+                500.0,
+                0.0,
+                None,
+                31,
+                D("2026-10-17"),
+                D("2026-10-17"),
+                "2026-10-17",
+            ),
+            (
+                "B2",
+                "U1",
+                "jiebei",
+                2000.0,
+                D("2026-10-01"),
+                D("2026-10-16"),
+                400.0,
+                400.0,
+                D("2026-10-10"),
+                0,
+                D("2026-10-10"),
+                D("2026-10-10"),
+                "2026-10-10",
+            ),
+            (
+                "B2",
+                "U1",
+                "jiebei",
+                2000.0,
+                D("2026-10-01"),
+                D("2026-10-16"),
+                400.0,
+                0.0,
+                None,
+                0,
+                D("2026-10-01"),
+                D("2026-10-01"),
+                "2026-10-01",
+            ),
+        ],
+        "bill_id string, user_id string, product string, credit_limit double, statement_date date, due_date date, "
+        "amount_due double, amount_paid double, paid_date date, days_past_due int, status_date date, event_date date, ds string",
+    )
+    edges = _frame(
+        spark,
+        [
+            ("U1", "U3", "friend", D("2025-01-01"), D("2025-01-01"), "2026-01-01"),
+            ("U2", "U1", "family", D("2025-01-01"), D("2025-01-01"), "2026-01-01"),
+        ],
+        "src_user_id string, dst_user_id string, relation string, created_date date, event_date date, ds string",
+    )
+    blacklist = _frame(
+        spark,
+        [
+            ("C1", "U2", "Wuhan", D("2026-11-01"), "debt", D("2026-11-01"), "2026-11-01"),
+        ],
+        "case_id string, user_id string, court string, listed_date date, reason string, event_date date, ds string",
+    )
+    return {
+        "users": users,
+        "orders": orders,
+        "payments": payments,
+        "bills": bills,
+        "social_edges": edges,
+        "blacklist": blacklist,
+    }
 
 
 def _features(sources, night, last_scores=None):
@@ -116,9 +251,27 @@ def test_neighbours_last_scores_weighted_by_money_exchanged(spark, sources, nigh
 
 
 def test_contact_weight_is_bounded(spark, sources):
-    many = sources["payments"].unionByName(spark.createDataFrame(
-        [(f"T{i}", "U1", dt.datetime(2026, 11, 20, 9, i), "out", "transfer", 1.0, "U3", 10.0, 0.0, D("2026-11-20"),
-          "2026-11-20") for i in range(20)], sources["payments"].schema))
+    many = sources["payments"].unionByName(
+        spark.createDataFrame(
+            [
+                (
+                    f"T{i}",
+                    "U1",
+                    dt.datetime(2026, 11, 20, 9, i),
+                    "out",
+                    "transfer",
+                    1.0,
+                    "U3",
+                    10.0,
+                    0.0,
+                    D("2026-11-20"),
+                    "2026-11-20",
+                )
+                for i in range(20)
+            ],
+            sources["payments"].schema,
+        )
+    )
     last = spark.createDataFrame([("U2", 500), ("U3", 800)], "user_id string, score int")
     u1 = {r["user_id"]: r for r in _features({**sources, "payments": many}, NIGHT, last).collect()}["U1"]
     # 21 transfers to U3, but a contact weighs at most MAX_CONTACT_WEIGHT times a bare contact
@@ -174,6 +327,13 @@ def test_last_published_scores_skip_failed_and_later_nights(spark, tmp_path):
     assert last("2026-11-23") == 630
     # NIGHT says which run of the 22nd went out; the lake's scores are of another run (a later re-run that failed)
     cfg.published.mkdir()
-    (cfg.published / "NIGHT").write_text(json.dumps({"ds": "2026-11-22", "run_id": "other", "nights": {
-        "2026-11-20": {"run_id": "run"}, "2026-11-22": {"run_id": "other"}}}))
+    (cfg.published / "NIGHT").write_text(
+        json.dumps(
+            {
+                "ds": "2026-11-22",
+                "run_id": "other",
+                "nights": {"2026-11-20": {"run_id": "run"}, "2026-11-22": {"run_id": "other"}},
+            }
+        )
+    )
     assert last("2026-11-23") == 610

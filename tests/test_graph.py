@@ -1,4 +1,5 @@
 """PageRank in Spark DataFrames agrees with networkx on a real small graph."""
+
 from __future__ import annotations
 
 import networkx as nx

@@ -1,6 +1,7 @@
 """`sesame deliveries hold/release/list`: a hold needs a known source and a reason, is recorded with the upstream's
 count of what is set aside, and every hold and release stays in the ledger; the night stops waiting for a held
 delivery."""
+
 from __future__ import annotations
 
 import json
@@ -38,10 +39,15 @@ def test_hold_and_release_through_the_cli(home, capsys):
     capsys.readouterr()
     assert sesame(["deliveries", "list"]) == 0
     listed = capsys.readouterr().out
-    assert f"{DS} payments" in listed and "2 records: sha mismatch" in listed and "unknown records: never came" in listed
+    assert (
+        f"{DS} payments" in listed and "2 records: sha mismatch" in listed and "unknown records: never came" in listed
+    )
 
     assert sesame(["deliveries", "release", "--ds", DS, "--source", "payments"]) == 0
     ledger = [json.loads(line) for line in (cfg.lake / "holds" / "ledger.jsonl").read_text().splitlines()]
-    assert [(e["event"], e["source"]) for e in ledger] == [("hold", "payments"), ("hold", "orders"),
-                                                            ("release", "payments")]
+    assert [(e["event"], e["source"]) for e in ledger] == [
+        ("hold", "payments"),
+        ("hold", "orders"),
+        ("release", "payments"),
+    ]
     assert ledger[2]["reason"] == "sha mismatch" and ledger[0]["delivered"] == 2

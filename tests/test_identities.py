@@ -1,5 +1,6 @@
 """Identity documents: the check character and the mask, and the night's identities dataset (who each scored user
 is, for credit reports) taken from the KYC snapshot the night scored on."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -20,8 +21,13 @@ STANDARD_EXAMPLE = "11010519491231002X"
 def test_check_character_mask_and_validity():
     assert identity.check_character(STANDARD_EXAMPLE[:17]) == "X"
     assert identity.is_valid(STANDARD_EXAMPLE)
-    for wrong in ("11010519491231012X", "110105194912310021", STANDARD_EXAMPLE[:17], STANDARD_EXAMPLE.lower(),
-                  "A1010519491231002X"):
+    for wrong in (
+        "11010519491231012X",
+        "110105194912310021",
+        STANDARD_EXAMPLE[:17],
+        STANDARD_EXAMPLE.lower(),
+        "A1010519491231002X",
+    ):
         assert not identity.is_valid(wrong), wrong
     assert identity.mask(STANDARD_EXAMPLE) == "**************002X"
 
@@ -29,9 +35,11 @@ def test_check_character_mask_and_validity():
 def _profile(cfg: Settings, ds: str, users: list[str], documents: bool = True) -> None:
     folder = cfg.zone("validated", "users", ds=ds)
     folder.mkdir(parents=True, exist_ok=True)
-    columns = {"user_id": pa.array(users, pa.string()),
-               "full_name": pa.array([f"Name {u} {ds}" for u in users], pa.string()),
-               "identity_verified": pa.array([i % 2 for i, _ in enumerate(users)], pa.int32())}
+    columns = {
+        "user_id": pa.array(users, pa.string()),
+        "full_name": pa.array([f"Name {u} {ds}" for u in users], pa.string()),
+        "identity_verified": pa.array([i % 2 for i, _ in enumerate(users)], pa.int32()),
+    }
     if documents:
         columns["id_document_number"] = pa.array([identity.mask(STANDARD_EXAMPLE)] * len(users), pa.string())
     pq.write_table(pa.table(columns), folder / "part-0.parquet")
@@ -43,10 +51,10 @@ def cfg(tmp_path):
 
 
 def test_the_latest_snapshot_with_rows_of_the_month_names_the_scored_users(cfg):
-    _profile(cfg, "2026-10-01", ["U1", "U2", "U3"])           # older than the month before the night
+    _profile(cfg, "2026-10-01", ["U1", "U2", "U3"])  # older than the month before the night
     _profile(cfg, "2026-11-10", ["U1", "U2", "U3"])
-    _profile(cfg, "2026-11-12", [])                          # delivered, every record quarantined
-    _profile(cfg, "2026-11-20", ["U1", "U2"])                # after the night
+    _profile(cfg, "2026-11-12", [])  # delivered, every record quarantined
+    _profile(cfg, "2026-11-20", ["U1", "U2"])  # after the night
     out = _identities(cfg, "2026-11-15", pd.Series(["U1", "U3"]))
     assert sorted(out["user_id"]) == ["U1", "U3"]
     assert set(out["registered_name"]) == {"Name U1 2026-11-10", "Name U3 2026-11-10"}

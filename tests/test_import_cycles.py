@@ -1,5 +1,6 @@
 """No import cycles among the modules of src/sesame: every import counts, those inside functions too (a cycle
 hidden in a function still ties two modules together). Read from the sources with ast: nothing is imported."""
+
 from __future__ import annotations
 
 import ast
@@ -38,7 +39,7 @@ def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
             base = node.module or ""
             if node.level:
                 package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
-                package = package[:len(package) - node.level + 1]
+                package = package[: len(package) - node.level + 1]
                 base = ".".join(package + ([base] if base else []))
             # `from sesame import night` imports the module sesame.night; `from sesame.night import x` sesame.night
             named += [f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base for alias in node.names]
@@ -100,8 +101,9 @@ def test_no_import_cycles_among_the_modules():
     known = modules()
     graph = {name: imports(name, path, known) for name, path in known.items()}
     assert graph["sesame.night"] >= {"sesame.report", "sesame.config"}  # the scan reads the imports it should
-    unexpected = [sorted(c) for c in cycles(graph) if not any(all(_within(m, allowed) for m in c)
-                                                               for allowed in KNOWN_CYCLES)]
+    unexpected = [
+        sorted(c) for c in cycles(graph) if not any(all(_within(m, allowed) for m in c) for allowed in KNOWN_CYCLES)
+    ]
     assert not unexpected, f"modules that import each other (directly or round a loop): {unexpected}"
 
 

@@ -1,5 +1,6 @@
 """Ingestion on hand-written deliveries: control totals, casting, rules, quarantine reasons, dedupe, accounting,
 drift."""
+
 from __future__ import annotations
 
 import hashlib
@@ -30,8 +31,17 @@ def _deliver(cfg: Settings, source: str, ds: str, text: str) -> Path:
 
 
 def _order(order_id, user="U1", ts="2026-11-20T10:00:00", category="groceries", amount=12.5, status="completed"):
-    return json.dumps({"order_id": order_id, "user_id": user, "order_ts": ts, "category": category,
-                       "amount": amount, "status": status, "merchant_id": "M1"})
+    return json.dumps(
+        {
+            "order_id": order_id,
+            "user_id": user,
+            "order_ts": ts,
+            "category": category,
+            "amount": amount,
+            "status": status,
+            "merchant_id": "M1",
+        }
+    )
 
 
 @pytest.fixture
@@ -42,14 +52,14 @@ def cfg(home):
 def test_orders_rules_quarantine_and_accounting(spark, cfg):
     lines = [
         _order("O1"),
-        _order("O2", amount=-3),                    # negative amount
-        _order("O3", category="spaceships"),        # unknown category
-        _order("O4", user=None),                    # null required field
+        _order("O2", amount=-3),  # negative amount
+        _order("O3", category="spaceships"),  # unknown category
+        _order("O4", user=None),  # null required field
         '{"order_id": "O5", "user_id": "U1", "order_ts": ',  # malformed line
-        _order("O1"),                               # duplicate of O1
-        _order("O6", ts="2026-11-17T08:00:00"),     # late: happened three days before delivery
-        _order("O7", amount="abc"),                 # not a number
-        _order("O8", ts="2026-11-25T10:00:00"),     # dated after its delivery
+        _order("O1"),  # duplicate of O1
+        _order("O6", ts="2026-11-17T08:00:00"),  # late: happened three days before delivery
+        _order("O7", amount="abc"),  # not a number
+        _order("O8", ts="2026-11-25T10:00:00"),  # dated after its delivery
     ]
     _deliver(cfg, "orders", "2026-11-20", "\n".join(lines) + "\n")
     rows = ingest.ingest_source(spark, cfg, SOURCES["orders"], ["2026-11-20"])
@@ -60,8 +70,16 @@ def test_orders_rules_quarantine_and_accounting(spark, cfg):
 
     q = pd.read_parquet(cfg.zone("quarantine", "orders", ds="2026-11-20"))
     reasons = sorted(q["reject_reason"])
-    assert reasons == sorted(["below_min:amount", "not_allowed:category", "required_null:user_id",
-                              "malformed_record", "bad_type:amount", "future_event:order_ts"])
+    assert reasons == sorted(
+        [
+            "below_min:amount",
+            "not_allowed:category",
+            "required_null:user_id",
+            "malformed_record",
+            "bad_type:amount",
+            "future_event:order_ts",
+        ]
+    )
     assert q["raw_record"].str.len().min() > 0  # the record is kept as delivered
 
     v = pd.read_parquet(cfg.zone("validated", "orders", ds="2026-11-20"))
@@ -79,15 +97,23 @@ def test_identity_document_is_checked_then_kept_only_masked(spark, cfg):
     """The resident identity number's form and check character are rules like any other; what passes keeps only
     its last four characters past the raw zone. A delivery from before the column existed still loads."""
     header = ",".join(SOURCES["users"].column_names)
-    valid = "11010519491231002X"   # the check character of the standard's own example
-    rows = [_kyc("U1", valid), _kyc("U2", "110105194912310021"), _kyc("U3", "11010519491231002"),
-            _kyc("U4", "1101051949123100AX"), _kyc("U5", "")]
+    valid = "11010519491231002X"  # the check character of the standard's own example
+    rows = [
+        _kyc("U1", valid),
+        _kyc("U2", "110105194912310021"),
+        _kyc("U3", "11010519491231002"),
+        _kyc("U4", "1101051949123100AX"),
+        _kyc("U5", ""),
+    ]
     _deliver(cfg, "users", "2026-11-20", header + "\n" + "\n".join(rows) + "\n")
     (acc,) = ingest.ingest_source(spark, cfg, SOURCES["users"], ["2026-11-20"])
     assert (acc["delivered"], acc["accepted"], acc["quarantined"]) == (5, 2, 3)
     q = pd.read_parquet(cfg.zone("quarantine", "users", ds="2026-11-20"))
-    assert sorted(q["reject_reason"]) == ["bad_checksum:id_document_number", "bad_format:id_document_number",
-                                          "bad_format:id_document_number"]
+    assert sorted(q["reject_reason"]) == [
+        "bad_checksum:id_document_number",
+        "bad_format:id_document_number",
+        "bad_format:id_document_number",
+    ]
     v = pd.read_parquet(cfg.zone("validated", "users", ds="2026-11-20")).set_index("user_id")
     assert v.loc["U1", "id_document_number"] == "*" * 14 + "002X"
     assert v["id_document_number"].isna().tolist() == [False, True]  # U5 delivered none: the column is optional
@@ -138,21 +164,38 @@ def test_unreadable_parquet_as_the_upstream_described_it_fails_the_delivery(cfg)
     folder.mkdir(parents=True)
     path = folder / "bills.parquet"
     path.write_bytes(b"PAR1\x00\x01truncated")
-    write_marker(folder, "bills", "2026-11-20", [{"path": path.name, "records": 3, "bytes": path.stat().st_size,
-                                                  "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}])
+    write_marker(
+        folder,
+        "bills",
+        "2026-11-20",
+        [
+            {
+                "path": path.name,
+                "records": 3,
+                "bytes": path.stat().st_size,
+                "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            }
+        ],
+    )
     with pytest.raises(ingest.DeliveryRejected, match="rule file.readable"):
         ingest.ingest_source(None, cfg, SOURCES["bills"], ["2026-11-20"])
 
 
 # Control totals. The rejections below happen before anything reads the file: no Spark session is passed.
 
-PAYMENTS_HEADER = ("payment_id,user_id,payment_ts,direction,kind,amount,counterparty_id,balance_after,"
-                   "wealth_balance_after")
+PAYMENTS_HEADER = (
+    "payment_id,user_id,payment_ts,direction,kind,amount,counterparty_id,balance_after,wealth_balance_after"
+)
 
 
 def _payments(n: int) -> str:
-    return PAYMENTS_HEADER + "\n" + "".join(
-        f"P{i},U{i % 7},2026-11-20T10:{i % 60:02d}:00,out,merchant,{12.5 + i},,{1000 + i},\n" for i in range(n))
+    return (
+        PAYMENTS_HEADER
+        + "\n"
+        + "".join(
+            f"P{i},U{i % 7},2026-11-20T10:{i % 60:02d}:00,out,merchant,{12.5 + i},,{1000 + i},\n" for i in range(n)
+        )
+    )
 
 
 def _orders(n: int) -> str:
@@ -170,7 +213,7 @@ def _rejected(cfg: Settings, source: str, ds: str = "2026-11-20") -> str:
 def test_a_file_cut_in_half_fails_the_delivery(cfg, source, text):
     path = _deliver(cfg, source, "2026-11-20", text)
     data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])   # as the operator did: the rest of the day is simply gone
+    path.write_bytes(data[: len(data) // 2])  # as the operator did: the rest of the day is simply gone
     message = _rejected(cfg, source)
     assert f"source {source}" in message and str(path) in message and "rule control.bytes" in message
     assert f"{len(data) // 2:,} bytes" in message and f"{len(data):,}" in message

@@ -1,6 +1,7 @@
 """kill -9 at every durable step of publishing a night (each rename: the snapshot folders, the warehouse file, NIGHT,
 each LATEST): a reader meanwhile gets the previous night or the new one whole, and the night run again publishes
 the same content as a night that was never interrupted."""
+
 from __future__ import annotations
 
 import shutil
@@ -59,8 +60,9 @@ def _stage(cfg: Settings, ds: str, run_id: str) -> None:
 
 def _publish(cfg: Settings, ds: str, run_id: str, kill_at: int = -1) -> subprocess.CompletedProcess:
     _stage(cfg, ds, run_id)
-    return subprocess.run([sys.executable, "-c", CHILD, str(cfg.home), ds, run_id, str(kill_at)],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-c", CHILD, str(cfg.home), ds, run_id, str(kill_at)], capture_output=True, text=True
+    )
 
 
 def _what_readers_see(cfg: Settings) -> str:
@@ -100,6 +102,9 @@ def test_a_publish_killed_at_any_step_leaves_one_whole_night_and_its_rerun_publi
         assert rerun.returncode == 0, rerun.stderr
         assert _what_readers_see(cfg) == TONIGHT
         for name in ("sesame_scores", "visa_eligibility"):
-            assert (snapshots.open_latest(name, cfg.published).to_table()
-                    .equals(snapshots.open_latest(name, uninterrupted.published).to_table()))
+            assert (
+                snapshots.open_latest(name, cfg.published)
+                .to_table()
+                .equals(snapshots.open_latest(name, uninterrupted.published).to_table())
+            )
     assert seen == {BEFORE, TONIGHT}  # killed before NIGHT moved, and after

@@ -2,6 +2,7 @@
 night computes it: validated records and duplicates, windows, every state table and the features. A held delivery
 is accounted (delivered, held, why) while the later nights go on. The last night's features job is killed -9 while
 it writes and run again, and still gives what the rebuild gives."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -54,15 +55,26 @@ def _kill_features_job_while_it_writes(cfg: Settings, ds: str) -> dict:
     import sys
     import time
 
-    stage = subprocess.Popen([sys.executable, "-c", "import sys; from pathlib import Path; from sesame import night; "
-                              "from sesame.config import Settings; night.features(Settings(home=Path(sys.argv[1])), "
-                              "sys.argv[2])", str(cfg.home), ds], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stage = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; from sesame import night; "
+            "from sesame.config import Settings; night.features(Settings(home=Path(sys.argv[1])), "
+            "sys.argv[2])",
+            str(cfg.home),
+            ds,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     zone = cfg.zone("features")
     deadline = time.monotonic() + 180
     writing = False
     while time.monotonic() < deadline and stage.poll() is None and not writing:
-        writing = any(zone.glob("*/.spark-staging-*")) or any(zone.glob(f"*/ds={ds}")) \
-            or any(zone.glob(f"state/*/ds={ds}"))
+        writing = (
+            any(zone.glob("*/.spark-staging-*")) or any(zone.glob(f"*/ds={ds}")) or any(zone.glob(f"state/*/ds={ds}"))
+        )
         time.sleep(0.05)
     ended_by_itself = stage.poll() is not None
     stage.send_signal(signal.SIGKILL)
@@ -128,22 +140,26 @@ def test_a_late_and_a_held_day_enter_the_night_as_a_rebuild_would(spark, raw, tm
     feat.run(spark, rebuilt, [DAY(0)], incremental=False)
 
     for day in (LATE, DAY(-2), DAY(-1), DAY(0)):
-        got, want = (_table(c.zone("accounting", ds=day), drop=("ingested_on", "hold_reason"))
-                     for c in (cfg, rebuilt))
+        got, want = (_table(c.zone("accounting", ds=day), drop=("ingested_on", "hold_reason")) for c in (cfg, rebuilt))
         pd.testing.assert_frame_equal(got, want, check_exact=True, obj=f"accounting of {day}")
         assert (got["held"] == "0").all()
         for name in SOURCES:
             folder = cfg.zone("validated", name, ds=day)
             if folder.exists():
-                pd.testing.assert_frame_equal(_table(folder), _table(rebuilt.zone("validated", name, ds=day)),
-                                              obj=f"validated {name} of {day}")
+                pd.testing.assert_frame_equal(
+                    _table(folder), _table(rebuilt.zone("validated", name, ds=day)), obj=f"validated {name} of {day}"
+                )
     # the payment delivered on the late day and again the day after is a duplicate the day after
     payments = pd.read_parquet(cfg.zone("validated", "payments"))
     assert payments.loc[payments["payment_id"] == redelivered_id, "ds"].astype(str).tolist() == [LATE]
     assert pd.read_parquet(cfg.zone("accounting", ds=DAY(-2))).set_index("source").loc["payments", "duplicates"] >= 1
 
-    tables = [("features", "windows"), *[("features", "state", name) for name in STATES],
-              ("features", "user_features")]
+    tables = [("features", "windows"), *[("features", "state", name) for name in STATES], ("features", "user_features")]
     for parts in tables:
-        pd.testing.assert_frame_equal(_table(cfg.zone(*parts, ds=DAY(0))), _table(rebuilt.zone(*parts, ds=DAY(0))),
-                                      rtol=1e-9, atol=1e-12, obj="/".join(parts))
+        pd.testing.assert_frame_equal(
+            _table(cfg.zone(*parts, ds=DAY(0))),
+            _table(rebuilt.zone(*parts, ds=DAY(0))),
+            rtol=1e-9,
+            atol=1e-12,
+            obj="/".join(parts),
+        )

@@ -1,5 +1,6 @@
 """One owner for the layout of SESAME_HOME: sesame.config.Settings names every path under it, and lists the
 ds= partitions of a folder; no other module joins a segment onto the home itself. Fast: no JVM, dbt or Airflow."""
+
 from __future__ import annotations
 
 import ast
@@ -15,8 +16,9 @@ OWNER = ROOT / "src" / "sesame" / "config.py"
 
 def _is_home(node: ast.expr) -> bool:
     """`home`, `cfg.home`, `self.cfg.home`, ...: the SESAME_HOME of a Settings, or a variable holding it."""
-    return (isinstance(node, ast.Name) and node.id == "home") or (isinstance(node, ast.Attribute)
-                                                                  and node.attr == "home")
+    return (isinstance(node, ast.Name) and node.id == "home") or (
+        isinstance(node, ast.Attribute) and node.attr == "home"
+    )
 
 
 def _is_literal(node: ast.expr) -> bool:
@@ -28,14 +30,22 @@ def home_joins(source: str) -> list[int]:
     or os.path.join(home, "x")."""
     lines = []
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and _is_home(node.left) \
-                and _is_literal(node.right):
+        if (
+            isinstance(node, ast.BinOp)
+            and isinstance(node.op, ast.Div)
+            and _is_home(node.left)
+            and _is_literal(node.right)
+        ):
             lines.append(node.lineno)
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             if node.func.attr == "joinpath" and _is_home(node.func.value) and any(map(_is_literal, node.args)):
                 lines.append(node.lineno)
-            elif node.func.attr == "join" and node.args and _is_home(node.args[0]) \
-                    and any(map(_is_literal, node.args[1:])):
+            elif (
+                node.func.attr == "join"
+                and node.args
+                and _is_home(node.args[0])
+                and any(map(_is_literal, node.args[1:]))
+            ):
                 lines.append(node.lineno)
     return lines
 
@@ -55,8 +65,9 @@ def test_only_the_layout_owner_joins_paths_onto_the_home():
             if path == OWNER:
                 continue
             found += [f"{path.relative_to(ROOT)}:{line}" for line in home_joins(path.read_text(encoding="utf-8"))]
-    assert not found, ("a path under SESAME_HOME joined outside sesame.config: name it in Settings and use it "
-                       f"there: {found}")
+    assert not found, (
+        f"a path under SESAME_HOME joined outside sesame.config: name it in Settings and use it there: {found}"
+    )
 
 
 def test_the_paths_are_where_the_readme_says(tmp_path):

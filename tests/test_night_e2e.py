@@ -8,6 +8,7 @@ Each night through Airflow costs minutes here, so the module runs one night that
 that fails (a delivery the ingestion job rejects). The other rules (a renamed column, a quarantine over its share, a
 delivery that never came) have tests at the level of their stage (tests/test_ingest.py, tests/test_quality.py,
 tests/test_scheduled_night.py), and late or held days at the level of the lake (tests/test_late_deliveries.py)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -43,8 +44,13 @@ TIERS = [(550, "poor"), (600, "fair"), (650, "good"), (700, "very_good"), (951, 
 PERFORMANCE_DAYS = 180
 MATURITY_DAYS = 30
 USERS = 2000
-SMALL_PLATFORM = {"SESAME_PERFORMANCE_DAYS": str(PERFORMANCE_DAYS), "SESAME_MATURITY_DAYS": str(MATURITY_DAYS),
-                  "SESAME_MIN_SEGMENT_BADS": "10", "SESAME_SCORECARD_MIN_BIN_BADS": "4", "SESAME_ACCEPT_DRIFT": "1"}
+SMALL_PLATFORM = {
+    "SESAME_PERFORMANCE_DAYS": str(PERFORMANCE_DAYS),
+    "SESAME_MATURITY_DAYS": str(MATURITY_DAYS),
+    "SESAME_MIN_SEGMENT_BADS": "10",
+    "SESAME_SCORECARD_MIN_BIN_BADS": "4",
+    "SESAME_ACCEPT_DRIFT": "1",
+}
 SIMULATED_DAYS = MATURITY_DAYS + PERFORMANCE_DAYS + 7 + 1 + 1
 
 
@@ -62,9 +68,15 @@ def scheduled_night(home, ds: str) -> dict:
     in_transit = marker.with_name("_SUCCESS.in-transit")
     marker.rename(in_transit)
     day = dt.datetime.fromisoformat(ds).replace(tzinfo=dt.timezone.utc)
-    env = {"SESAME_HOME": str(home), "SESAME_SCHEDULE_START": ds, "SESAME_SCHEDULE_END": ds,
-           "SESAME_SCHEDULE_CATCHUP": "1", "SESAME_DELIVERY_DEADLINE_HOURS": "100000",
-           "SESAME_DELIVERY_POKE_SECONDS": "10", "SESAME_RETRY_DELAY_SECONDS": "5"}
+    env = {
+        "SESAME_HOME": str(home),
+        "SESAME_SCHEDULE_START": ds,
+        "SESAME_SCHEDULE_END": ds,
+        "SESAME_SCHEDULE_CATCHUP": "1",
+        "SESAME_DELIVERY_DEADLINE_HOURS": "100000",
+        "SESAME_DELIVERY_POKE_SECONDS": "10",
+        "SESAME_RETRY_DELAY_SECONDS": "5",
+    }
 
     def scheduled():
         return {r["logical_date"]: r for r in dag_runs(home, "sesame_nightly") if r["run_type"] == "scheduled"}
@@ -73,8 +85,11 @@ def scheduled_night(home, ds: str) -> dict:
     with running_scheduler(home, env=env):
         run = wait_for(lambda: scheduled().get(day), 120, f"the scheduler to create the night of {ds}")
         seen["created"] = run
-        wait_for(lambda: task_states(home, "sesame_nightly", run["run_id"]).get("check_deliveries")
-                 == "up_for_reschedule", 120, "check_deliveries to wait for the payments")
+        wait_for(
+            lambda: task_states(home, "sesame_nightly", run["run_id"]).get("check_deliveries") == "up_for_reschedule",
+            120,
+            "check_deliveries to wait for the payments",
+        )
         seen["waiting"] = task_states(home, "sesame_nightly", run["run_id"])
         seen["published_while_waiting"] = (home / "published" / "NIGHT").exists()
         # an operator starts the same night by hand meanwhile: refused, naming the scheduler's run
@@ -86,9 +101,14 @@ def scheduled_night(home, ds: str) -> dict:
         with durable.exclusive(home, f"sesame night --ds {ds} (by hand)"):
             in_transit.rename(marker)  # the delivery lands
             sensor_logs = home / "airflow" / "logs" / "dag_id=sesame_nightly" / f"run_id={run['run_id']}"
-            wait_for(lambda: any("(by hand)" in log.read_text(errors="replace")
-                                 for log in sensor_logs.glob("task_id=check_deliveries/*.log")), 120,
-                     "the sensor to wait for the night started by hand")
+            wait_for(
+                lambda: any(
+                    "(by hand)" in log.read_text(errors="replace")
+                    for log in sensor_logs.glob("task_id=check_deliveries/*.log")
+                ),
+                120,
+                "the sensor to wait for the night started by hand",
+            )
             seen["while_held"] = task_states(home, "sesame_nightly", run["run_id"])
         wait_for(lambda: scheduled()[day]["state"] in ("success", "failed"), 900, f"the night of {ds} to end")
         seen["runs"] = [str(logical_date.date()) for logical_date in scheduled()]
@@ -110,8 +130,28 @@ def night(tmp_path_factory):
     os.environ["SESAME_SPARK_CONF"] = ""
     os.environ.update(SMALL_PLATFORM)
     try:
-        assert sesame(["simulate", "--users", str(USERS), "--days", str(SIMULATED_DAYS), "--end-ds", DAY(1),
-                       "--seed", "11", "--activity", "0.25", "--contacts", "0.5", "--dirty", DIRT]) == 0
+        assert (
+            sesame(
+                [
+                    "simulate",
+                    "--users",
+                    str(USERS),
+                    "--days",
+                    str(SIMULATED_DAYS),
+                    "--end-ds",
+                    DAY(1),
+                    "--seed",
+                    "11",
+                    "--activity",
+                    "0.25",
+                    "--contacts",
+                    "0.5",
+                    "--dirty",
+                    DIRT,
+                ]
+            )
+            == 0
+        )
         assert sesame(["train", "--ds", END]) == 0
         from sesame.registry import Registry
 
@@ -142,8 +182,10 @@ def test_the_scheduler_runs_the_night_of_the_day_that_is_over_once_its_delivery_
     assert seen["runs"] == [END]  # only the night of the day that is over
     assert seen["waiting"]["check_deliveries"] == "up_for_reschedule" and seen["waiting"].get("ingest") is None
     assert not seen["published_while_waiting"]
-    assert seen["by_hand_exit"] == 2 and f"sesame_nightly run {created['run_id']} (running since" in \
-        seen["by_hand_message"]
+    assert (
+        seen["by_hand_exit"] == 2
+        and f"sesame_nightly run {created['run_id']} (running since" in seen["by_hand_message"]
+    )
     assert seen["while_held"]["check_deliveries"] == "up_for_reschedule" and seen["while_held"].get("ingest") is None
     assert set(seen["ended"].values()) == {"success"}, seen["ended"]
     pointer = json.loads((night / "published" / "NIGHT").read_text())
@@ -171,17 +213,31 @@ def test_marts_hold_the_night(night):
     assert {c for rc in rows["reason_codes"] for c in rc} <= codes
     assert not rows["user_key"].str.startswith("U").any()  # pseudonymous, never the upstream id
     for table in ("score_exclusions", "visa_eligibility", "visa_eligibility_changes", "reason_code_dictionary"):
-        assert con.execute(f"select count(*) from information_schema.tables where table_schema='marts' "
-                           f"and table_name='{table}'").fetchone()[0] == 1
-    lu = con.execute("select min(score), count(*) from marts.visa_eligibility where ds=? and destination='LU'",
-                     [END]).fetchone()
-    sg = con.execute("select min(score), count(*) from marts.visa_eligibility where ds=? and destination='SG'",
-                     [END]).fetchone()
+        assert (
+            con.execute(
+                f"select count(*) from information_schema.tables where table_schema='marts' and table_name='{table}'"
+            ).fetchone()[0]
+            == 1
+        )
+    lu = con.execute(
+        "select min(score), count(*) from marts.visa_eligibility where ds=? and destination='LU'", [END]
+    ).fetchone()
+    sg = con.execute(
+        "select min(score), count(*) from marts.visa_eligibility where ds=? and destination='SG'", [END]
+    ).fetchone()
     assert lu[1] > 0 and lu[0] >= 750 and sg[1] >= lu[1] and sg[0] >= 700
 
 
-PUBLISHED = ("sesame_scores", "visa_eligibility", "visa_eligibility_changes", "score_exclusions",
-             "reason_code_dictionary", "visa_rules", "visa_rule_checks", "identities")
+PUBLISHED = (
+    "sesame_scores",
+    "visa_eligibility",
+    "visa_eligibility_changes",
+    "score_exclusions",
+    "reason_code_dictionary",
+    "visa_rules",
+    "visa_rule_checks",
+    "identities",
+)
 
 
 def test_published_snapshot_matches_its_manifest(night):
@@ -204,8 +260,15 @@ def test_published_snapshot_matches_its_manifest(night):
         assert manifest["schema_version"] == "1.0" and manifest["contract"] == f"contracts/{dataset}/v1.json"
         assert manifest["row_count"] > 0, dataset  # a first night: everyone eligible was added, some excluded
     scored = _con(night).execute("select count(*) from marts.sesame_scores where ds=?", [END]).fetchone()[0]
-    scores_manifest = json.loads((night / "published" / "sesame_scores" / json.loads(
-        (night / "published" / "sesame_scores" / "LATEST").read_text())["snapshot"] / "_manifest.json").read_text())
+    scores_manifest = json.loads(
+        (
+            night
+            / "published"
+            / "sesame_scores"
+            / json.loads((night / "published" / "sesame_scores" / "LATEST").read_text())["snapshot"]
+            / "_manifest.json"
+        ).read_text()
+    )
     assert scores_manifest["row_count"] == scored
 
 
@@ -214,8 +277,18 @@ def test_each_manifest_says_what_the_night_was_built_from(night):
     delivered, the code, the model and the dbt invocation of the warehouse build; the same for every dataset."""
     from sesame.registry import Registry
 
-    manifests = [json.loads((night / "published" / d / json.loads((night / "published" / d / "LATEST").read_text())
-                             ["snapshot"] / "_manifest.json").read_text()) for d in PUBLISHED]
+    manifests = [
+        json.loads(
+            (
+                night
+                / "published"
+                / d
+                / json.loads((night / "published" / d / "LATEST").read_text())["snapshot"]
+                / "_manifest.json"
+            ).read_text()
+        )
+        for d in PUBLISHED
+    ]
     origin = manifests[0]["provenance"]
     assert all(m["provenance"] == origin for m in manifests)
     sources = {d["source"] for d in origin["deliveries"] if d["ds"] == END}
@@ -223,8 +296,11 @@ def test_each_manifest_says_what_the_night_was_built_from(night):
     for delivery in origin["deliveries"]:
         delivered = night / "lake" / delivery["file"]
         assert hashlib.sha256(delivered.read_bytes()).hexdigest() == delivery["sha256"], delivery
-    assert origin["model_version"] == manifests[0]["model_version"] in {m["version"] for m in
-                                                                        Registry(night / "models").list()}
+    assert (
+        origin["model_version"]
+        == manifests[0]["model_version"]
+        in {m["version"] for m in Registry(night / "models").list()}
+    )
     assert origin["code_version"]["sesame"] and origin["dbt"]["invocation_id"] and origin["dbt"]["command"] == "build"
     assert origin["dbt"]["results"].get("pass", 0) + origin["dbt"]["results"].get("success", 0) > 50
 
@@ -237,11 +313,21 @@ def test_published_rule_checks_explain_every_list(night):
     def read(dataset):
         return open_latest(dataset, root=night / "published", major=1).to_table().to_pandas()
 
-    checks, rules, lists, scores = read("visa_rule_checks"), read("visa_rules"), read("visa_eligibility"), \
-        read("sesame_scores")
-    in_force = _con(night).execute(
-        "select destination, rule_version from marts.visa_rule_versions where valid_from <= ? "
-        "and (valid_to is null or ? < valid_to)", [END, END]).fetchall()
+    checks, rules, lists, scores = (
+        read("visa_rule_checks"),
+        read("visa_rules"),
+        read("visa_eligibility"),
+        read("sesame_scores"),
+    )
+    in_force = (
+        _con(night)
+        .execute(
+            "select destination, rule_version from marts.visa_rule_versions where valid_from <= ? "
+            "and (valid_to is null or ? < valid_to)",
+            [END, END],
+        )
+        .fetchall()
+    )
     assert sorted(zip(rules["destination"], rules["rule_version"])) == sorted(in_force)
     assert len(checks) == len(scores) * len(rules)
     assert set(checks["user_id"]) == set(scores["user_id"])
@@ -255,8 +341,11 @@ def test_published_rule_checks_explain_every_list(night):
     too_short = both["history_days"].isna() | (both["history_days"] < both["min_history_days"])
     assert (too_short == failed.map(lambda f: "min_history_days" in f)).all()
     assert (both["eligible"] == failed.map(len).eq(0)).all()
-    assert failed.map(lambda f: f <= {"min_score", "identity_verified", "not_court_listed", "min_history_days",
-                                      "min_qualifying_nights"}).all()
+    assert failed.map(
+        lambda f: (
+            f <= {"min_score", "identity_verified", "not_court_listed", "min_history_days", "min_qualifying_nights"}
+        )
+    ).all()
 
 
 def test_services_read_upstream_ids_through_the_reader(night, monkeypatch):
@@ -269,14 +358,19 @@ def test_services_read_upstream_ids_through_the_reader(night, monkeypatch):
 
 def test_dirty_night_accounting_balances_to_the_record(night):
     con = _con(night)
-    rows = con.execute("select source, delivered, accepted, quarantined, duplicates from marts.row_accounting "
-                       "where ds = ?", [END]).fetchall()
+    rows = con.execute(
+        "select source, delivered, accepted, quarantined, duplicates from marts.row_accounting where ds = ?", [END]
+    ).fetchall()
     assert {r[0] for r in rows} == {"users", "orders", "payments", "bills", "social_edges", "blacklist"}
     dirtied = 0
     for source, delivered, accepted, quarantined, duplicates in rows:
         expected = json.loads((night / "lake" / "raw" / source / f"ds={END}" / "_dirt.json").read_text())["expected"]
         assert (delivered, accepted, quarantined, duplicates) == (
-            expected["delivered"], expected["accepted"], expected["quarantined"], expected["duplicates"]), source
+            expected["delivered"],
+            expected["accepted"],
+            expected["quarantined"],
+            expected["duplicates"],
+        ), source
         assert delivered == accepted + quarantined + duplicates
         dirtied += quarantined + duplicates
         if expected["quarantined"]:
@@ -303,18 +397,22 @@ def test_republishing_gives_identical_content_and_readers_are_never_blocked(nigh
     stages.audit(cfg, END, run_id)
     stages.publish(cfg, END, run_id)
     # the open connection still answers, with the state it had
-    assert reader.execute("select count(*), sum(score) from marts.sesame_scores where ds = ?", [END]).fetchone() \
-        == before
+    assert (
+        reader.execute("select count(*), sum(score) from marts.sesame_scores where ds = ?", [END]).fetchone() == before
+    )
     reader.close()
     second = json.loads((scores / "LATEST").read_text())["snapshot"]
     assert second == f"ds={END}/run={run_id}" and second != first and (scores / first).exists()
     for dataset in ("sesame_scores", "visa_eligibility"):
         folder = night / "published" / dataset
         manifests = [json.loads((folder / snap / "_manifest.json").read_text()) for snap in (first, second)]
-        assert [(f["rows"], f["sha256"]) for f in manifests[0]["files"]] == \
-            [(f["rows"], f["sha256"]) for f in manifests[1]["files"]], dataset
-    assert _con(night).execute("select count(*), sum(score) from marts.sesame_scores where ds = ?",
-                               [END]).fetchone() == before
+        assert [(f["rows"], f["sha256"]) for f in manifests[0]["files"]] == [
+            (f["rows"], f["sha256"]) for f in manifests[1]["files"]
+        ], dataset
+    assert (
+        _con(night).execute("select count(*), sum(score) from marts.sesame_scores where ds = ?", [END]).fetchone()
+        == before
+    )
 
 
 def _fails_closed(home, ds, *rules, command=None):
@@ -341,14 +439,21 @@ def _fails_closed(home, ds, *rules, command=None):
 def test_backfill_skips_the_published_night_and_a_delivery_cut_in_transit_fails_closed(night):
     """DAY(1)'s bills were cut short in transit: its night fails at ingestion, naming the source, the file and the
     rule, before anything is staged; readers keep END."""
-    out, err = _fails_closed(night, DAY(1), "source bills", "bills.parquet", "control.bytes",
-                             command=["backfill", "--start", END, "--end", DAY(1)])
+    out, err = _fails_closed(
+        night,
+        DAY(1),
+        "source bills",
+        "bills.parquet",
+        "control.bytes",
+        command=["backfill", "--start", END, "--end", DAY(1)],
+    )
     assert f"{END} already published; skipping" in out  # by the scheduler
     assert f"backfill stopped at {DAY(1)}" in err and "re-run the same command to resume" in err
     alerts = [json.loads(line) for line in (night / "alerts" / "alerts.jsonl").read_text().splitlines()]
     cut = [a for a in alerts if a["ds"] == DAY(1)]
-    assert len(cut) == 1 and all(text in json.dumps(cut[0]) for text in ("source bills", "bills.parquet",
-                                                                          "control.bytes"))
+    assert len(cut) == 1 and all(
+        text in json.dumps(cut[0]) for text in ("source bills", "bills.parquet", "control.bytes")
+    )
     run_log = json.loads(next((night / "runs" / DAY(1)).glob("*.json")).read_text())
     assert [(s["stage"], s["status"]) for s in run_log["stages"]][-1] == ("ingest", "failed")
 
@@ -372,7 +477,7 @@ def test_model_card_has_the_performance_definition_segments_and_calibration(nigh
         assert set(card["calibration_summary"][seg]) >= {"in_the_large", "slope"}
     assert card["population"]["current_default"] > 0  # the sample left out users already in default
     assert set(card["developed_on"]) == {"credit_file", "no_credit_file"}
-    assert "every judged user" in card["developed_on"]["no_credit_file"]   # a handful of no-file bads of its own
+    assert "every judged user" in card["developed_on"]["no_credit_file"]  # a handful of no-file bads of its own
     assert {"gender", "age_band"} <= set(card["fairness"])
     assert all(g["verdict"] in ("passed", "failed", "not_tested", "accepted") for g in card["gates"].values())
     assert card["gates"]["points_monotone:credit_file"]["verdict"] == "passed"
@@ -392,16 +497,25 @@ def test_champion_points_are_monotone_in_the_registry_direction(night):
 
 def test_current_defaults_are_excluded_and_never_eligible(night):
     con = _con(night)
-    defaults = con.execute("select count(*) from marts.score_exclusions where ds = ? and exclusion_code = "
-                           "'CURRENT_DEFAULT'", [END]).fetchone()[0]
+    defaults = con.execute(
+        "select count(*) from marts.score_exclusions where ds = ? and exclusion_code = 'CURRENT_DEFAULT'", [END]
+    ).fetchone()[0]
     assert defaults > 0
-    assert con.execute("select count(*) from marts.exclusion_code_dictionary where exclusion_code = "
-                       "'CURRENT_DEFAULT'").fetchone()[0] == 1
-    overlap = con.execute("""select count(*) from marts.visa_eligibility v join marts.score_exclusions e
-        on v.ds = e.ds and v.user_key = e.user_key where v.ds = ?""", [END]).fetchone()[0]
+    assert (
+        con.execute(
+            "select count(*) from marts.exclusion_code_dictionary where exclusion_code = 'CURRENT_DEFAULT'"
+        ).fetchone()[0]
+        == 1
+    )
+    overlap = con.execute(
+        """select count(*) from marts.visa_eligibility v join marts.score_exclusions e
+        on v.ds = e.ds and v.user_key = e.user_key where v.ds = ?""",
+        [END],
+    ).fetchone()[0]
     assert overlap == 0
-    segments = dict(con.execute("select segment, count(*) from marts.sesame_scores where ds = ? group by 1",
-                                [END]).fetchall())
+    segments = dict(
+        con.execute("select segment, count(*) from marts.sesame_scores where ds = ? group by 1", [END]).fetchall()
+    )
     assert set(segments) == {"credit_file", "no_credit_file"}
 
 
@@ -430,9 +544,14 @@ def test_identity_documents_are_whole_only_in_the_raw_zone_and_reports_can_name_
     whole = set(raw["id_document_number"])
     assert len(whole) == len(raw) > 1000
     restricted = (night / "lake" / "raw", night / "lake" / "quarantine")
-    leaked = [str(p.relative_to(night)) for p in night.rglob("*")
-              if p.is_file() and not p.is_symlink() and not any(p.is_relative_to(r) for r in restricted)
-              and {m.decode() for m in re.findall(rb"(?<![0-9])[0-9]{17}[0-9X](?![0-9])", p.read_bytes())} & whole]
+    leaked = [
+        str(p.relative_to(night))
+        for p in night.rglob("*")
+        if p.is_file()
+        and not p.is_symlink()
+        and not any(p.is_relative_to(r) for r in restricted)
+        and {m.decode() for m in re.findall(rb"(?<![0-9])[0-9]{17}[0-9X](?![0-9])", p.read_bytes())} & whole
+    ]
     assert leaked == []
     validated = pq.read_table(night / "lake" / "validated" / "users" / f"ds={END}").to_pandas()
     assert validated["id_document_number"].str.fullmatch(r"\*{14}[0-9]{3}[0-9X]").all()
@@ -460,6 +579,7 @@ def test_dbt_docs_for_analysts_carry_no_secret(night):
 
 # ------------------------------------------------------------------ the night's HTML report
 
+
 def _report_runs(home, ds):
     return sorted(p for p in (home / "reports" / ds).glob("*.html") if p.name != "index.html")
 
@@ -484,7 +604,7 @@ def test_failed_nights_reports_say_why(night):
     page = _report_runs(night, ds)[0].read_text()
     assert f"Sesame night {ds}: failed" in page and "Why the night failed" in page
     assert f'<code class="rule">{rule}</code>' in page and source in page and "bills.parquet" in page
-    assert f"<td>{failed_stage}</td><td class=\"failed\">failed</td>" in page
+    assert f'<td>{failed_stage}</td><td class="failed">failed</td>' in page
     assert f"sesame night --ds {ds}" in page  # the next step
     alerts = [json.loads(line) for line in (night / "alerts" / "alerts.jsonl").read_text().splitlines()]
     assert any(a["ds"] == ds and a["details"]["report"].endswith(".html") for a in alerts)

@@ -1,4 +1,5 @@
 """Progress on long commands: drawn on a terminal, silent in logs and pipes."""
+
 from __future__ import annotations
 
 import io
@@ -82,8 +83,14 @@ def test_a_night_is_watched_stage_by_stage_and_its_wait_is_said(tmp_path):
         raise night.NightFailed("rule quarantine.max_share")
     watch.poll()
     watch.poll()
-    lines = [line.split(" in ")[0] + (" ..." + line.split(" s")[-1] if " in " in line else "")
-             for line in out.getvalue().splitlines()[1:]]
-    assert lines == ["  check_deliveries: ok ...", "  ingest: started", "  ingest: ok ..., 1,234 rows",
-                     "  quality_gate: failed ... (log: logs/night.log)"]
+    lines = [
+        line.split(" in ")[0] + (" ..." + line.split(" s")[-1] if " in " in line else "")
+        for line in out.getvalue().splitlines()[1:]
+    ]
+    assert lines == [
+        "  check_deliveries: ok ...",
+        "  ingest: started",
+        "  ingest: ok ..., 1,234 rows",
+        "  quality_gate: failed ... (log: logs/night.log)",
+    ]
     assert json.loads(log.read_text())["stages"][1]["rows"] == 1234

@@ -4,6 +4,7 @@ direction of risk for every characteristic, and the night's scores are a distrib
 `make run` ends by running this module against its own SESAME_HOME. Elsewhere (a fresh clone under `make test`)
 there is no published night to read, and the module says so by skipping; the same properties are checked on a small
 platform's night in tests/test_night_e2e.py."""
+
 from __future__ import annotations
 
 import json
@@ -45,7 +46,9 @@ def test_scores_are_spread_between_the_clips(night):
     con, ds = night
     scored, at_950, at_350, median, at_750 = con.execute(
         "select count(*), avg((score >= 950)::int), avg((score <= 350)::int), median(score), avg((score >= 750)::int) "
-        "from marts.sesame_scores where ds = ?", [ds]).fetchone()
+        "from marts.sesame_scores where ds = ?",
+        [ds],
+    ).fetchone()
     assert scored > 0
     assert at_950 <= 0.01 and at_350 <= 0.01, (at_950, at_350)
     assert 550 <= median <= 720, median
@@ -55,19 +58,27 @@ def test_scores_are_spread_between_the_clips(night):
 def test_no_reason_code_is_the_first_reason_of_most_users(night):
     con, ds = night
     scored = con.execute("select count(*) from marts.sesame_scores where ds = ?", [ds]).fetchone()[0]
-    code, held = con.execute("select reason_codes[1], count(*) from marts.sesame_scores where ds = ? "
-                             "and len(reason_codes) > 0 group by 1 order by 2 desc limit 1", [ds]).fetchone()
+    code, held = con.execute(
+        "select reason_codes[1], count(*) from marts.sesame_scores where ds = ? "
+        "and len(reason_codes) > 0 group by 1 order by 2 desc limit 1",
+        [ds],
+    ).fetchone()
     assert held / scored <= 0.40, (code, held / scored)
 
 
 def test_visa_lists_hold_only_scores_at_the_rule_and_no_current_default(night):
     con, ds = night
-    below = con.execute("""select count(*) from marts.visa_eligibility v
+    below = con.execute(
+        """select count(*) from marts.visa_eligibility v
         join marts.visa_rule_versions r using (destination, rule_version)
-        where v.ds = ? and v.score < r.min_score""", [ds]).fetchone()[0]
+        where v.ds = ? and v.score < r.min_score""",
+        [ds],
+    ).fetchone()[0]
     assert below == 0
-    in_default = con.execute("""select count(*) from marts.visa_eligibility v join marts.score_exclusions e
+    in_default = con.execute(
+        """select count(*) from marts.visa_eligibility v join marts.score_exclusions e
         on v.ds = e.ds and v.user_key = e.user_key where v.ds = ? and e.exclusion_code = 'CURRENT_DEFAULT'""",
-                             [ds]).fetchone()[0]
+        [ds],
+    ).fetchone()[0]
     assert in_default == 0
     assert con.execute("select count(*) from marts.visa_eligibility where ds = ?", [ds]).fetchone()[0] > 0

@@ -1,4 +1,5 @@
 """Row-accounting gate, the volume check against trailing nights, and the night's record of verdicts."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -19,12 +20,30 @@ def _accounting(cfg: Settings, ds: str, rows: list[dict]) -> None:
 
 def test_quarantine_share_and_balance(tmp_path):
     cfg = Settings(home=tmp_path, max_quarantine_share=0.01)
-    _accounting(cfg, "2026-11-20", [
-        {"source": "orders", "file": "lake/raw/orders/ds=2026-11-20/orders.jsonl", "delivered": 1000,
-         "accepted": 980, "quarantined": 15, "duplicates": 5, "added_columns": ""},
-        {"source": "payments", "file": "lake/raw/payments/ds=2026-11-20/payments.csv", "delivered": 1000,
-         "accepted": 995, "quarantined": 5, "duplicates": 0, "added_columns": "channel"},
-    ])
+    _accounting(
+        cfg,
+        "2026-11-20",
+        [
+            {
+                "source": "orders",
+                "file": "lake/raw/orders/ds=2026-11-20/orders.jsonl",
+                "delivered": 1000,
+                "accepted": 980,
+                "quarantined": 15,
+                "duplicates": 5,
+                "added_columns": "",
+            },
+            {
+                "source": "payments",
+                "file": "lake/raw/payments/ds=2026-11-20/payments.csv",
+                "delivered": 1000,
+                "accepted": 995,
+                "quarantined": 5,
+                "duplicates": 0,
+                "added_columns": "channel",
+            },
+        ],
+    )
     checks = {c["name"]: c for c in quality.accounting_checks(cfg, "2026-11-20")}
     assert checks["accounting.balance:orders"]["passed"] and checks["accounting.balance:payments"]["passed"]
     failing = checks["quarantine.share:orders"]
@@ -41,13 +60,34 @@ def test_the_night_accounts_for_the_days_it_caught_up_and_the_deliveries_held(tm
     from sesame import holds
 
     cfg = Settings(home=tmp_path)
-    row = {"file": "f", "accepted": 90, "quarantined": 5, "duplicates": 5, "added_columns": "", "held": 0,
-           "hold_reason": ""}
+    row = {
+        "file": "f",
+        "accepted": 90,
+        "quarantined": 5,
+        "duplicates": 5,
+        "added_columns": "",
+        "held": 0,
+        "hold_reason": "",
+    }
     _accounting(cfg, "2026-11-18", [{**row, "source": "orders", "delivered": 100, "ingested_on": "2026-11-18"}])
-    _accounting(cfg, "2026-11-19", [  # came late: tonight ingested it, its payments held
-        {**row, "source": "orders", "delivered": 100, "ingested_on": "2026-11-20"},
-        {**row, "source": "payments", "delivered": 40, "accepted": 0, "quarantined": 0, "duplicates": 0,
-         "held": 40, "hold_reason": "held by ops: cut short", "ingested_on": "2026-11-20"}])
+    _accounting(
+        cfg,
+        "2026-11-19",
+        [  # came late: tonight ingested it, its payments held
+            {**row, "source": "orders", "delivered": 100, "ingested_on": "2026-11-20"},
+            {
+                **row,
+                "source": "payments",
+                "delivered": 40,
+                "accepted": 0,
+                "quarantined": 0,
+                "duplicates": 0,
+                "held": 40,
+                "hold_reason": "held by ops: cut short",
+                "ingested_on": "2026-11-20",
+            },
+        ],
+    )
     _accounting(cfg, "2026-11-20", [{**row, "source": "orders", "delivered": 101, "ingested_on": "2026-11-20"}])
     holds.hold(cfg, "2026-11-17", "bills", "wrong schema, upstream fixing it", by="ops")
     checks = {c["name"]: c for c in quality.accounting_checks(cfg, "2026-11-20")}
@@ -79,23 +119,45 @@ def _nights(cfg: Settings, counts: dict[str, list[int]]) -> list[str]:
     n = len(next(iter(counts.values())))
     days = [(dt.date.fromisoformat(TONIGHT) - dt.timedelta(days=n - 1 - i)).isoformat() for i in range(n)]
     for i, ds in enumerate(days):
-        _accounting(cfg, ds, [{"source": s, "file": f"lake/raw/{s}/ds={ds}/{s}.csv", "delivered": c[i],
-                               "accepted": c[i], "quarantined": 0, "duplicates": 0, "added_columns": ""}
-                              for s, c in counts.items()])
+        _accounting(
+            cfg,
+            ds,
+            [
+                {
+                    "source": s,
+                    "file": f"lake/raw/{s}/ds={ds}/{s}.csv",
+                    "delivered": c[i],
+                    "accepted": c[i],
+                    "quarantined": 0,
+                    "duplicates": 0,
+                    "added_columns": "",
+                }
+                for s, c in counts.items()
+            ],
+        )
     return days
 
 
 def _volume(tmp_path, counts, **settings) -> dict[str, dict]:
-    cfg = Settings(home=tmp_path, volume_warn_ratio=0.7, volume_fail_ratio=0.4, volume_min_records=50,
-                   volume_skip_sources="", **settings)
+    cfg = Settings(
+        home=tmp_path,
+        volume_warn_ratio=0.7,
+        volume_fail_ratio=0.4,
+        volume_min_records=50,
+        volume_skip_sources="",
+        **settings,
+    )
     _nights(cfg, counts)
     return {c["name"].split(":", 1)[1]: c for c in quality.volume_checks(cfg, TONIGHT)}
 
 
 def test_volume_below_the_trailing_median_warns_or_fails(tmp_path):
     usual = [1000, 1100, 900, 1050, 950]
-    checks = _volume(tmp_path, {"payments": usual + [600], "orders": usual + [300], "users": usual + [980]},
-                     volume_trailing_nights=14)
+    checks = _volume(
+        tmp_path,
+        {"payments": usual + [600], "orders": usual + [300], "users": usual + [980]},
+        volume_trailing_nights=14,
+    )
     median = statistics.median(usual)
     warned, failed, fine = checks["payments"], checks["orders"], checks["users"]
     assert warned["tested"] and warned["passed"] and warned["warning"]
@@ -138,14 +200,28 @@ def test_volume_check_says_when_it_could_not_test(tmp_path):
 def test_a_held_delivery_is_neither_tested_nor_part_of_the_trailing_nights(tmp_path):
     cfg = Settings(home=tmp_path, volume_warn_ratio=0.7, volume_fail_ratio=0.4, volume_min_records=50)
     days = _nights(cfg, {"payments": [1000, 1000, 1000, 0, 1000, 0]})
-    for held in (days[3], days[5]):   # set aside by an operator: nothing read, nothing of a day's volume
+    for held in (days[3], days[5]):  # set aside by an operator: nothing read, nothing of a day's volume
         folder = cfg.lake / "accounting" / f"ds={held}"
         acc = pd.read_parquet(folder).assign(hold_reason="held by ops: cut file")
         acc.to_parquet(folder / "part-0.parquet")
     (check,) = quality.volume_checks(cfg, TONIGHT)
     assert check["passed"] and not check["tested"] and "held" in check["detail"]
-    _accounting(cfg, "2026-11-21", [{"source": "payments", "file": "f", "delivered": 1000, "accepted": 1000,
-                                     "quarantined": 0, "duplicates": 0, "added_columns": "", "hold_reason": ""}])
+    _accounting(
+        cfg,
+        "2026-11-21",
+        [
+            {
+                "source": "payments",
+                "file": "f",
+                "delivered": 1000,
+                "accepted": 1000,
+                "quarantined": 0,
+                "duplicates": 0,
+                "added_columns": "",
+                "hold_reason": "",
+            }
+        ],
+    )
     (check,) = quality.volume_checks(cfg, "2026-11-21")
     assert check["tested"] and check["trailing_nights"] == 4 and check["trailing_median"] == 1000
 

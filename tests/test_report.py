@@ -1,6 +1,7 @@
 """The night's HTML report: the pure builders on small frames, the page collected from a small hand-made
 SESAME_HOME (two published nights in a DuckDB warehouse, a registry, checks and accounting files), the failed
 night's page written by the failure callback, `sesame report`, and the page as headless Chromium draws it."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -24,9 +25,20 @@ DS, PREVIOUS_DS, RUN = "2026-11-23", "2026-11-22", "20261124T010203000000Z"
 
 # ------------------------------------------------------------------ pure builders
 
+
 def test_tiers_follow_the_contract_bands():
     assert [report.tier_of(s) for s in (350, 549, 550, 599, 600, 649, 650, 699, 700, 950)] == [
-        "poor", "poor", "fair", "fair", "good", "good", "very_good", "very_good", "excellent", "excellent"]
+        "poor",
+        "poor",
+        "fair",
+        "fair",
+        "good",
+        "good",
+        "very_good",
+        "very_good",
+        "excellent",
+        "excellent",
+    ]
     rows = report.tier_rows(pd.Series(["good", "good", "excellent", "poor"]), pd.Series(["good", "fair"]))
     assert [r["tier"] for r in rows] == ["poor", "fair", "good", "very_good", "excellent"]
     good = rows[2]
@@ -45,13 +57,28 @@ def test_psi_against_the_previous_night():
 
 
 def test_visa_rows_count_additions_and_removals_per_destination():
-    eligible = pd.DataFrame({"destination": ["LU", "SG", "SG", "SG"], "user_key": ["a", "a", "b", "c"],
-                             "score": [760, 760, 710, 705], "rule_version": ["v1", "v1", "v1", "v1"]})
-    changes = pd.DataFrame({"destination": ["SG", "SG", "LU", "LU"], "user_key": ["c", "z", "y", "x"],
-                            "change": ["added", "removed", "removed", "removed"]})
+    eligible = pd.DataFrame(
+        {
+            "destination": ["LU", "SG", "SG", "SG"],
+            "user_key": ["a", "a", "b", "c"],
+            "score": [760, 760, 710, 705],
+            "rule_version": ["v1", "v1", "v1", "v1"],
+        }
+    )
+    changes = pd.DataFrame(
+        {
+            "destination": ["SG", "SG", "LU", "LU"],
+            "user_key": ["c", "z", "y", "x"],
+            "change": ["added", "removed", "removed", "removed"],
+        }
+    )
     rows = {r["destination"]: r for r in report.visa_rows(eligible, changes, sample=1)}
     assert (rows["SG"]["eligible"], rows["SG"]["added"], rows["SG"]["removed"], rows["SG"]["previous_eligible"]) == (
-        3, 1, 1, 3)
+        3,
+        1,
+        1,
+        3,
+    )
     assert (rows["LU"]["eligible"], rows["LU"]["removed"], rows["LU"]["previous_eligible"]) == (1, 2, 3)
     assert rows["LU"]["removed_sample"] == ["x"] and rows["SG"]["min_score"] == 705
     # a destination whose list emptied tonight still shows its removals
@@ -63,10 +90,20 @@ def test_checks_are_grouped_per_source():
     checks = [
         {"name": "accounting.balance:orders", "rule": "accounting.balance", "passed": True, "detail": "ok"},
         {"name": "quarantine.share:orders", "rule": "quarantine.max_share", "passed": False, "detail": "2% > 1%"},
-        {"name": "validated.orders:expect_x:amount", "suite": "validated.orders", "rule": "amount.positive",
-         "passed": True, "detail": ""},
-        {"name": "schema.additive_drift:users", "rule": "schema.additive_drift", "passed": True, "warning": True,
-         "detail": "added columns x"},
+        {
+            "name": "validated.orders:expect_x:amount",
+            "suite": "validated.orders",
+            "rule": "amount.positive",
+            "passed": True,
+            "detail": "",
+        },
+        {
+            "name": "schema.additive_drift:users",
+            "rule": "schema.additive_drift",
+            "passed": True,
+            "warning": True,
+            "detail": "added columns x",
+        },
         {"name": "output.sesame_scores:expect_y:score", "suite": "output.sesame_scores", "passed": True},
         {"name": "drift.psi:score", "rule": "drift.psi", "passed": True, "warning": False},
     ]
@@ -78,41 +115,60 @@ def test_checks_are_grouped_per_source():
 
 
 def test_stage_rows_show_what_ran_failed_and_never_ran():
-    log = {"stages": [{"stage": "check_deliveries", "status": "ok", "seconds": 1.5},
-                      {"stage": "ingest", "status": "ok", "seconds": 40},
-                      {"stage": "quality_gate", "status": "failed", "seconds": 12}]}
+    log = {
+        "stages": [
+            {"stage": "check_deliveries", "status": "ok", "seconds": 1.5},
+            {"stage": "ingest", "status": "ok", "seconds": 40},
+            {"stage": "quality_gate", "status": "failed", "seconds": 12},
+        ]
+    }
     rows = report.stage_rows(log)
     assert [(r["stage"], r["status"]) for r in rows[:4]] == [
-        ("check_deliveries", "ok"), ("ingest", "ok"), ("quality_gate", "failed"), ("features", "not run")]
+        ("check_deliveries", "ok"),
+        ("ingest", "ok"),
+        ("quality_gate", "failed"),
+        ("features", "not run"),
+    ]
     assert rows[-1]["stage"] == "publish" and all(r["status"] == "not run" for r in rows[3:])
     # a task that failed before it could write to the run log still shows as failed
     assert [r["status"] for r in report.stage_rows(None, "check_deliveries")][:2] == ["failed", "not run"]
 
 
 def test_rules_are_read_from_the_failure_message():
-    message = ("source orders, file lake/raw/orders/ds=2026-11-24/orders.jsonl: rule schema.required_columns: "
-               "missing amount; rule file.readable: ok")
+    message = (
+        "source orders, file lake/raw/orders/ds=2026-11-24/orders.jsonl: rule schema.required_columns: "
+        "missing amount; rule file.readable: ok"
+    )
     assert report.rules_named(message) == ["schema.required_columns", "file.readable"]
     assert report.rules_named("task failed") == []
 
 
 def test_charts_are_inline_svg_with_ids_that_do_not_clash():
     frame = pd.DataFrame({c: np.linspace(0, 100, 50) for c in report.FACTOR_COLUMNS})
-    charts = [report.plot_factors(frame), report.plot_score_distribution(pd.Series(np.linspace(400, 900, 50)),
-                                                                          None, DS, None)]
+    charts = [
+        report.plot_factors(frame),
+        report.plot_score_distribution(pd.Series(np.linspace(400, 900, 50)), None, DS, None),
+    ]
     for chart in charts:
-        assert chart.startswith("<svg class=\"chart\"") and "<path" in chart and "<?xml" not in chart
+        assert chart.startswith('<svg class="chart"') and "<path" in chart and "<?xml" not in chart
     ids = [i for chart in charts for i in re.findall(r'id="([^"]+)"', chart)]
     assert len(ids) == len(set(ids))
 
 
 # ------------------------------------------------------------------ a small SESAME_HOME with two published nights
 
+
 def _scores(ds: str, n: int, shift: float, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     score = rng.normal(650 + shift, 55, n).clip(350, 950).round().astype(int)
-    frame = pd.DataFrame({"ds": dt.date.fromisoformat(ds), "user_key": [f"k{i:05d}" for i in range(n)],
-                          "score": score, "tier": [report.tier_of(s) for s in score]})
+    frame = pd.DataFrame(
+        {
+            "ds": dt.date.fromisoformat(ds),
+            "user_key": [f"k{i:05d}" for i in range(n)],
+            "score": score,
+            "tier": [report.tier_of(s) for s in score],
+        }
+    )
     for f in FACTORS:
         frame[f"{f}_score"] = rng.uniform(0, 100, n).round(1)
     frame["segment"] = np.where(np.arange(n) % 4 == 0, "no_credit_file", "credit_file")
@@ -122,8 +178,10 @@ def _scores(ds: str, n: int, shift: float, seed: int) -> pd.DataFrame:
 
 
 def _eligibility(scores: pd.DataFrame) -> pd.DataFrame:
-    parts = [scores[scores["score"] >= bound].assign(destination=dest, rule_version=f"{dest.lower()}-v1")
-             for dest, bound in (("LU", 750), ("SG", 700))]
+    parts = [
+        scores[scores["score"] >= bound].assign(destination=dest, rule_version=f"{dest.lower()}-v1")
+        for dest, bound in (("LU", 750), ("SG", 700))
+    ]
     return pd.concat(parts)[["ds", "destination", "user_key", "score", "rule_version"]]
 
 
@@ -138,16 +196,26 @@ def make_home(home: Path) -> Settings:
     merged = elig_now.merge(elig_before[["destination", "user_key"]], how="outer", indicator=True)
     changes = merged[merged["_merge"] != "both"].assign(
         change=lambda d: d["_merge"].map({"left_only": "added", "right_only": "removed"}).astype(str),
-        ds=dt.date.fromisoformat(DS))[["ds", "destination", "user_key", "change"]]
+        ds=dt.date.fromisoformat(DS),
+    )[["ds", "destination", "user_key", "change"]]
     cfg.warehouse_path.parent.mkdir(parents=True)
     con = duckdb.connect(str(cfg.warehouse_path))
     con.execute("create schema marts")
     scores = pd.concat([previous, tonight])
     eligibility = pd.concat([elig_before, elig_now])
-    exclusions = pd.DataFrame({"ds": dt.date.fromisoformat(DS), "user_key": ["x1", "x2", "x3"],
-                               "exclusion_code": ["X01_THIN_FILE", "X01_THIN_FILE", "X02_COURT_LISTED"]})
-    for name, frame in (("sesame_scores", scores), ("visa_eligibility", eligibility),
-                        ("visa_eligibility_changes", changes), ("score_exclusions", exclusions)):
+    exclusions = pd.DataFrame(
+        {
+            "ds": dt.date.fromisoformat(DS),
+            "user_key": ["x1", "x2", "x3"],
+            "exclusion_code": ["X01_THIN_FILE", "X01_THIN_FILE", "X02_COURT_LISTED"],
+        }
+    )
+    for name, frame in (
+        ("sesame_scores", scores),
+        ("visa_eligibility", eligibility),
+        ("visa_eligibility_changes", changes),
+        ("score_exclusions", exclusions),
+    ):
         con.register("frame", frame)
         con.execute(f"create table marts.{name} as select * from frame")
         con.unregister("frame")
@@ -156,66 +224,163 @@ def make_home(home: Path) -> Settings:
     runs = home / "runs" / DS
     runs.mkdir(parents=True)
     stages = [(name, 3.0 + 7 * i) for i, name in enumerate(report.STAGE_ORDER[:-1])]
-    (runs / f"{RUN}.json").write_text(json.dumps({"ds": DS, "run_id": RUN, "stages": [
-        {"stage": name, "status": "ok", "seconds": seconds, "finished_at": f"2026-11-24T01:{i:02d}:00+00:00"}
-        for i, (name, seconds) in enumerate(stages)]}))
+    (runs / f"{RUN}.json").write_text(
+        json.dumps(
+            {
+                "ds": DS,
+                "run_id": RUN,
+                "stages": [
+                    {
+                        "stage": name,
+                        "status": "ok",
+                        "seconds": seconds,
+                        "finished_at": f"2026-11-24T01:{i:02d}:00+00:00",
+                    }
+                    for i, (name, seconds) in enumerate(stages)
+                ],
+            }
+        )
+    )
     manifest = home / "published" / "sesame_scores" / f"ds={DS}" / f"run={RUN}" / "_manifest.json"
     manifest.parent.mkdir(parents=True)
     manifest.write_text(json.dumps({"dataset": "sesame_scores", "ds": DS, "run_id": RUN, "checks": []}))
     (manifest.parents[2] / "LATEST").write_text(json.dumps({"snapshot": f"ds={DS}/run={RUN}", "ds": DS}))
 
-    accounting = pd.DataFrame({"source": ["orders", "users"], "file": [f"lake/raw/orders/ds={DS}/orders.jsonl",
-                                                                        f"lake/raw/users/ds={DS}/users.csv"],
-                               "delivered": [1000, 500], "accepted": [980, 500], "quarantined": [5, 0],
-                               "duplicates": [15, 0], "added_columns": ["", ""]})
+    accounting = pd.DataFrame(
+        {
+            "source": ["orders", "users"],
+            "file": [f"lake/raw/orders/ds={DS}/orders.jsonl", f"lake/raw/users/ds={DS}/users.csv"],
+            "delivered": [1000, 500],
+            "accepted": [980, 500],
+            "quarantined": [5, 0],
+            "duplicates": [15, 0],
+            "added_columns": ["", ""],
+        }
+    )
     (cfg.lake / "accounting" / f"ds={DS}").mkdir(parents=True)
     accounting.to_parquet(cfg.lake / "accounting" / f"ds={DS}" / "part-0.parquet")
     checks = cfg.zone("checks", ds=DS)
     checks.mkdir(parents=True)
-    (checks / "input.json").write_text(json.dumps({"checks": [
-        {"name": "accounting.balance:orders", "rule": "accounting.balance", "passed": True, "detail": "balanced"},
-        {"name": "validated.users:expect_column_values_to_not_be_null:user_id", "suite": "validated.users",
-         "rule": "users.id_present", "passed": True, "detail": "ok"}]}))
-    (checks / "audit.json").write_text(json.dumps({"checks": [
-        {"name": "drift.psi:score", "rule": "drift.psi", "psi": 0.031, "passed": True, "warning": False,
-         "detail": "PSI of score 0.031"},
-        {"name": "drift.psi:orders_90d", "rule": "drift.psi", "psi": 0.12, "passed": True, "warning": True,
-         "detail": "PSI of orders_90d 0.120"}]}))
+    (checks / "input.json").write_text(
+        json.dumps(
+            {
+                "checks": [
+                    {
+                        "name": "accounting.balance:orders",
+                        "rule": "accounting.balance",
+                        "passed": True,
+                        "detail": "balanced",
+                    },
+                    {
+                        "name": "validated.users:expect_column_values_to_not_be_null:user_id",
+                        "suite": "validated.users",
+                        "rule": "users.id_present",
+                        "passed": True,
+                        "detail": "ok",
+                    },
+                ]
+            }
+        )
+    )
+    (checks / "audit.json").write_text(
+        json.dumps(
+            {
+                "checks": [
+                    {
+                        "name": "drift.psi:score",
+                        "rule": "drift.psi",
+                        "psi": 0.031,
+                        "passed": True,
+                        "warning": False,
+                        "detail": "PSI of score 0.031",
+                    },
+                    {
+                        "name": "drift.psi:orders_90d",
+                        "rule": "drift.psi",
+                        "psi": 0.12,
+                        "passed": True,
+                        "warning": True,
+                        "detail": "PSI of orders_90d 0.120",
+                    },
+                ]
+            }
+        )
+    )
     docs = home / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
     docs.parent.mkdir(parents=True)
     docs.write_text("<html><body>Data Docs</body></html>")
 
-    fairness = {attr: {"group_sizes": {g: 600 for g in groups},
-                       "approval": [{"threshold": t, "rates": {g: 0.2 + 0.05 * i - (t - 700) / 500
-                                                               for i, g in enumerate(groups)}, "ratio": 0.85,
-                                      "verdict": "passed"}
-                                    for t in (700, 750)],
-                       "auc_by_group": {g: 0.78 for g in groups}}
-                for attr, groups in (("gender", ["F", "M"]), ("age_band", ["18-29", "30-44", "45+"]))}
+    fairness = {
+        attr: {
+            "group_sizes": {g: 600 for g in groups},
+            "approval": [
+                {
+                    "threshold": t,
+                    "rates": {g: 0.2 + 0.05 * i - (t - 700) / 500 for i, g in enumerate(groups)},
+                    "ratio": 0.85,
+                    "verdict": "passed",
+                }
+                for t in (700, 750)
+            ],
+            "auc_by_group": {g: 0.78 for g in groups},
+        }
+        for attr, groups in (("gender", ["F", "M"]), ("age_band", ["18-29", "30-44", "45+"]))
+    }
     segments = ["credit_file", "no_credit_file"]
     sample = {"rows": 9000, "bads": 360, "bad_rate": 0.04, "auc": 0.79, "ks": 0.44, "gini": 0.58}
     # hand-made out-of-time bands: claimed rates from the odds scaling, observed ones near them
-    calibration = [{"segment": seg, "band_low": low, "band_high": low + 49, "rows": 1000, "bads": bads,
-                    "observed_bad_rate": bads / 1000, "observed_low": max(bads - 8, 0) / 1000,
-                    "observed_high": (bads + 9) / 1000, "claimed_bad_rate": claimed}
-                   for seg in segments
-                   for low, bads, claimed in ((500, 95, 0.0976), (600, 50, 0.05), (700, 14, 0.0130),
-                                              (750, 6, 0.0065))]
-    features = {seg: {"used": ["fc_balance"], "by_factor": {"fulfillment_capacity": ["fc_balance"]}, "dropped": {},
-                      "monotone_violations": []} for seg in segments}
-    card = {"version": "sc-test-1", "train_ds": "2026-11-01", "trained_at": "2026-11-01T02:00:00+00:00",
-            "model": "Scorecard", "data_window": {}, "segments": segments,
-            "label": {"bad_dpd": 90, "performance_days": 365,
-                      "definition": "Bad: any credit product newly reaching 90+ days past due within 365 days"},
-            "population": {"rows": 20000, "current_default": 300},
-            "developed_on": {"credit_file": "its own 9000 development rows (360 bads)",
-                             "no_credit_file": "its own 2000 development rows (90 bads)"},
-            "development": {seg: sample for seg in segments}, "out_of_time": {seg: sample for seg in segments},
-            "calibration": calibration,
-            "calibration_summary": {seg: {"in_the_large": 0.001, "slope": 0.97} for seg in segments},
-            "calibration_by_social_band": [], "features_by_segment": features, "fairness": fairness,
-            "gates": {"fairness_ratio": {"verdict": "passed", "passed": True,
-                                         "detail": "lowest approval-rate ratio 0.850"}}}
+    calibration = [
+        {
+            "segment": seg,
+            "band_low": low,
+            "band_high": low + 49,
+            "rows": 1000,
+            "bads": bads,
+            "observed_bad_rate": bads / 1000,
+            "observed_low": max(bads - 8, 0) / 1000,
+            "observed_high": (bads + 9) / 1000,
+            "claimed_bad_rate": claimed,
+        }
+        for seg in segments
+        for low, bads, claimed in ((500, 95, 0.0976), (600, 50, 0.05), (700, 14, 0.0130), (750, 6, 0.0065))
+    ]
+    features = {
+        seg: {
+            "used": ["fc_balance"],
+            "by_factor": {"fulfillment_capacity": ["fc_balance"]},
+            "dropped": {},
+            "monotone_violations": [],
+        }
+        for seg in segments
+    }
+    card = {
+        "version": "sc-test-1",
+        "train_ds": "2026-11-01",
+        "trained_at": "2026-11-01T02:00:00+00:00",
+        "model": "Scorecard",
+        "data_window": {},
+        "segments": segments,
+        "label": {
+            "bad_dpd": 90,
+            "performance_days": 365,
+            "definition": "Bad: any credit product newly reaching 90+ days past due within 365 days",
+        },
+        "population": {"rows": 20000, "current_default": 300},
+        "developed_on": {
+            "credit_file": "its own 9000 development rows (360 bads)",
+            "no_credit_file": "its own 2000 development rows (90 bads)",
+        },
+        "development": {seg: sample for seg in segments},
+        "out_of_time": {seg: sample for seg in segments},
+        "calibration": calibration,
+        "calibration_summary": {seg: {"in_the_large": 0.001, "slope": 0.97} for seg in segments},
+        "calibration_by_social_band": [],
+        "features_by_segment": features,
+        "fairness": fairness,
+        "gates": {
+            "fairness_ratio": {"verdict": "passed", "passed": True, "detail": "lowest approval-rate ratio 0.850"}
+        },
+    }
     registry = Registry(cfg.models)
     registry.register("sc-test-1", "{}", card, card_html(card))
     registry.promote("sc-test-1")
@@ -250,13 +415,23 @@ def test_published_night_report_has_every_section(published_home):
     assert meaning[(750, "credit_file")]["rows"] == 1000 and meaning[(750, "credit_file")]["observed"] == 0.006
     assert meaning[(700, "no_credit_file")]["rows"] == 2000 and meaning[(700, "no_credit_file")]["bads"] == 20
     assert meaning[(750, "credit_file")]["claimed_at_threshold"] == pytest.approx(1 / (1 + 19 * 8))
-    for heading in ("Score distribution", "The five factor sub-scores", "Tiers", "Visa eligibility per destination",
-                    "row accounting and quality gates", "Fairness", "Stages"):
+    for heading in (
+        "Score distribution",
+        "The five factor sub-scores",
+        "Tiers",
+        "Visa eligibility per destination",
+        "row accounting and quality gates",
+        "Fairness",
+        "Stages",
+    ):
         assert heading in page, heading
     assert "Why the night failed" not in page
     # relative links that resolve from the report's folder
-    for link in ("../../gx/uncommitted/data_docs/local_site/index.html", "../../models/sc-test-1/card.html",
-                 f"../../runs/{DS}/{RUN}.json"):
+    for link in (
+        "../../gx/uncommitted/data_docs/local_site/index.html",
+        "../../models/sc-test-1/card.html",
+        f"../../runs/{DS}/{RUN}.json",
+    ):
         assert f'href="{link}"' in page and (path.parent / link).resolve().exists(), link
     assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing fetched or linked off the machine
     listing = (cfg.reports / "index.html").read_text()
@@ -270,9 +445,19 @@ def test_a_held_delivery_the_night_caught_up_is_shown_with_its_reason(published_
     reason = "cut short in transit (control.bytes); the upstream re-delivers it"
     day = cfg.lake / "accounting" / f"ds={PREVIOUS_DS}"
     day.mkdir(parents=True)
-    pd.DataFrame({"source": ["bills"], "file": [f"lake/raw/bills/ds={PREVIOUS_DS}/bills.parquet"],
-                  "delivered": [40], "accepted": [0], "quarantined": [0], "duplicates": [0], "held": [40],
-                  "hold_reason": [reason], "ingested_on": [DS]}).to_parquet(day / "part-0.parquet")
+    pd.DataFrame(
+        {
+            "source": ["bills"],
+            "file": [f"lake/raw/bills/ds={PREVIOUS_DS}/bills.parquet"],
+            "delivered": [40],
+            "accepted": [0],
+            "quarantined": [0],
+            "duplicates": [0],
+            "held": [40],
+            "hold_reason": [reason],
+            "ingested_on": [DS],
+        }
+    ).to_parquet(day / "part-0.parquet")
     rows = {(a["ds"], a["source"]): a for a in report.collect(cfg, DS, RUN)["accounting"]}
     held = rows[(PREVIOUS_DS, "bills")]
     assert held["held"] == 40 and held["balanced"] and held["hold_reason"] == reason
@@ -284,22 +469,57 @@ def _fail_at_quality_gate(cfg: Settings, ds: str, run_id: str) -> None:
     started = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=2)
     at = lambda seconds: (started + dt.timedelta(seconds=seconds)).isoformat(timespec="seconds")  # noqa: E731
     (cfg.home / "runs" / ds).mkdir(parents=True, exist_ok=True)
-    (cfg.home / "runs" / ds / f"{run_id}.json").write_text(json.dumps({"ds": ds, "run_id": run_id, "stages": [
-        {"stage": "check_deliveries", "status": "ok", "seconds": 1.0, "finished_at": at(1)},
-        {"stage": "ingest", "status": "ok", "seconds": 30.0, "finished_at": at(31)},
-        {"stage": "quality_gate", "status": "failed", "seconds": 9.0, "finished_at": at(40)}]}))
+    (cfg.home / "runs" / ds / f"{run_id}.json").write_text(
+        json.dumps(
+            {
+                "ds": ds,
+                "run_id": run_id,
+                "stages": [
+                    {"stage": "check_deliveries", "status": "ok", "seconds": 1.0, "finished_at": at(1)},
+                    {"stage": "ingest", "status": "ok", "seconds": 30.0, "finished_at": at(31)},
+                    {"stage": "quality_gate", "status": "failed", "seconds": 9.0, "finished_at": at(40)},
+                ],
+            }
+        )
+    )
     checks = cfg.zone("checks", ds=ds)
     checks.mkdir(parents=True, exist_ok=True)
-    (checks / "input.json").write_text(json.dumps({"checks": [
-        {"name": "quarantine.share:orders", "rule": "quarantine.max_share", "passed": False,
-         "detail": f"source orders, file lake/raw/orders/ds={ds}/orders.jsonl: rule quarantine.max_share: 3.00% "
-                   "of records quarantined (limit 1.00%)"}]}))
-    (checks / "audit.json").write_text(json.dumps({"checks": [  # left by an earlier run: not this run's
-        {"name": "drift.psi:score", "rule": "drift.psi", "psi": 0.9, "passed": False, "detail": "stale"}]}))
+    (checks / "input.json").write_text(
+        json.dumps(
+            {
+                "checks": [
+                    {
+                        "name": "quarantine.share:orders",
+                        "rule": "quarantine.max_share",
+                        "passed": False,
+                        "detail": f"source orders, file lake/raw/orders/ds={ds}/orders.jsonl: rule quarantine.max_share: 3.00% "
+                        "of records quarantined (limit 1.00%)",
+                    }
+                ]
+            }
+        )
+    )
+    (checks / "audit.json").write_text(
+        json.dumps(
+            {
+                "checks": [  # left by an earlier run: not this run's
+                    {"name": "drift.psi:score", "rule": "drift.psi", "psi": 0.9, "passed": False, "detail": "stale"}
+                ]
+            }
+        )
+    )
     acc = cfg.lake / "accounting" / f"ds={ds}"
     acc.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"source": ["orders"], "file": [f"lake/raw/orders/ds={ds}/orders.jsonl"], "delivered": [100],
-                  "accepted": [97], "quarantined": [3], "duplicates": [0]}).to_parquet(acc / "part-0.parquet")
+    pd.DataFrame(
+        {
+            "source": ["orders"],
+            "file": [f"lake/raw/orders/ds={ds}/orders.jsonl"],
+            "delivered": [100],
+            "accepted": [97],
+            "quarantined": [3],
+            "duplicates": [0],
+        }
+    ).to_parquet(acc / "part-0.parquet")
 
 
 def test_failure_callback_writes_the_failed_nights_report(published_home, monkeypatch):
@@ -307,12 +527,18 @@ def test_failure_callback_writes_the_failed_nights_report(published_home, monkey
 
     cfg, ds, run_id = published_home, "2026-11-24", "20261125T010000000000Z"
     _fail_at_quality_gate(cfg, ds, run_id)
-    message = (f"quality gate failed, nothing will be published tonight: source orders, file "
-               f"lake/raw/orders/ds={ds}/orders.jsonl: rule quarantine.max_share: 3.00% of records quarantined")
-    context = {"dag": SimpleNamespace(dag_id="sesame_nightly"), "ds": ds, "run_id": "manual__2026-11-24T00:00:00",
-               "dag_run": SimpleNamespace(conf={"run_id": run_id}),
-               "task_instance": SimpleNamespace(task_id="quality_gate", dag_id="sesame_nightly"),
-               "exception": RuntimeError(message)}
+    message = (
+        f"quality gate failed, nothing will be published tonight: source orders, file "
+        f"lake/raw/orders/ds={ds}/orders.jsonl: rule quarantine.max_share: 3.00% of records quarantined"
+    )
+    context = {
+        "dag": SimpleNamespace(dag_id="sesame_nightly"),
+        "ds": ds,
+        "run_id": "manual__2026-11-24T00:00:00",
+        "dag_run": SimpleNamespace(conf={"run_id": run_id}),
+        "task_instance": SimpleNamespace(task_id="quality_gate", dag_id="sesame_nightly"),
+        "exception": RuntimeError(message),
+    }
     alert = json.loads(night.alert_on_failure(context).read_text())
     path = cfg.reports / ds / f"{run_id}.html"
     assert alert["details"]["report"] == str(path)
@@ -323,7 +549,10 @@ def test_failure_callback_writes_the_failed_nights_report(published_home, monkey
     assert "stale" not in page  # the audit did not run in this run
     facts = report.collect(cfg, ds, run_id, alert)
     assert [(s["stage"], s["status"]) for s in facts["stages"][1:4]] == [
-        ("ingest", "ok"), ("quality_gate", "failed"), ("features", "not run")]
+        ("ingest", "ok"),
+        ("quality_gate", "failed"),
+        ("features", "not run"),
+    ]
     assert facts["scores"] is None and facts["visa"] is None and facts["accounting"][0]["quarantined"] == 3
     assert facts["model"]["version"] == "sc-test-1"  # the champion that would have scored the night
     # without the alert at hand (`sesame report`), the report finds it in alerts.jsonl
@@ -338,9 +567,13 @@ def test_a_report_that_cannot_be_drawn_never_hides_the_alert(home, monkeypatch, 
         raise ValueError("no chart today")
 
     monkeypatch.setattr(night, "write_report", broken)
-    context = {"dag": SimpleNamespace(dag_id="sesame_nightly"), "ds": "2026-11-24", "run_id": "r1",
-               "task_instance": SimpleNamespace(task_id="ingest", dag_id="sesame_nightly"),
-               "exception": RuntimeError("source orders: rule schema.required_columns")}
+    context = {
+        "dag": SimpleNamespace(dag_id="sesame_nightly"),
+        "ds": "2026-11-24",
+        "run_id": "r1",
+        "task_instance": SimpleNamespace(task_id="ingest", dag_id="sesame_nightly"),
+        "exception": RuntimeError("source orders: rule schema.required_columns"),
+    }
     path = night.alert_on_failure(context)
     assert "schema.required_columns" in json.loads(path.read_text())["what_failed"]
     assert "no chart today" in caplog.text
@@ -357,6 +590,7 @@ def test_sesame_report_command(published_home, capsys):
 
 
 # ------------------------------------------------------------------ in a browser
+
 
 @pytest.fixture(scope="module")
 def chromium():
@@ -394,8 +628,10 @@ def test_the_browser_check_catches_a_page_that_fetches_or_errs(tmp_path, chromiu
     from tests.chromium import Browser
 
     page = tmp_path / "bad.html"
-    page.write_text('<!doctype html><title>bad</title><img src="https://example.invalid/chart.png">'
-                    '<script>console.error("chart failed")</script>')
+    page.write_text(
+        '<!doctype html><title>bad</title><img src="https://example.invalid/chart.png">'
+        '<script>console.error("chart failed")</script>'
+    )
     with Browser(chromium) as browser:
         seen = browser.open(page)
     assert any("chart failed" in e for e in seen["errors"])
@@ -416,8 +652,7 @@ def test_sesame_night_names_the_report(published_home, monkeypatch, capsys):
             manifest.parent.mkdir(parents=True)
             manifest.write_text("{}")
         (cfg.home / "runs" / ds).mkdir(parents=True, exist_ok=True)
-        (cfg.home / "runs" / ds / f"{run_id}.json").write_text(json.dumps({"ds": ds, "run_id": run_id,
-                                                                           "stages": []}))
+        (cfg.home / "runs" / ds / f"{run_id}.json").write_text(json.dumps({"ds": ds, "run_id": run_id, "stages": []}))
         report.write_report(cfg, ds, run_id)
         log = cfg.home / "logs" / "night.log"
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -455,15 +690,41 @@ def test_failed_audit_report_shows_the_staged_night(published_home):
     con.close()
     started = dt.datetime.now(dt.timezone.utc)
     (cfg.home / "runs" / ds).mkdir(parents=True)
-    (cfg.home / "runs" / ds / f"{run_id}.json").write_text(json.dumps({"ds": ds, "run_id": run_id, "stages": [
-        {"stage": name, "status": "failed" if name == "audit" else "ok", "seconds": 2.0,
-         "finished_at": started.isoformat(timespec="seconds")}
-        for name in report.STAGE_ORDER[:report.STAGE_ORDER.index("audit") + 1]]}))
+    (cfg.home / "runs" / ds / f"{run_id}.json").write_text(
+        json.dumps(
+            {
+                "ds": ds,
+                "run_id": run_id,
+                "stages": [
+                    {
+                        "stage": name,
+                        "status": "failed" if name == "audit" else "ok",
+                        "seconds": 2.0,
+                        "finished_at": started.isoformat(timespec="seconds"),
+                    }
+                    for name in report.STAGE_ORDER[: report.STAGE_ORDER.index("audit") + 1]
+                ],
+            }
+        )
+    )
     checks = cfg.zone("checks", ds=ds)
     checks.mkdir(parents=True)
-    (checks / "audit.json").write_text(json.dumps({"checks": [
-        {"name": "drift.psi:score", "rule": "drift.psi", "psi": 0.61, "passed": False, "warning": True,
-         "detail": "PSI of score against the development sample: 0.610 (warn 0.1, fail 0.25)"}]}))
+    (checks / "audit.json").write_text(
+        json.dumps(
+            {
+                "checks": [
+                    {
+                        "name": "drift.psi:score",
+                        "rule": "drift.psi",
+                        "psi": 0.61,
+                        "passed": False,
+                        "warning": True,
+                        "detail": "PSI of score against the development sample: 0.610 (warn 0.1, fail 0.25)",
+                    }
+                ]
+            }
+        )
+    )
 
     facts = report.collect(cfg, ds, run_id)
     assert facts["status"] == "failed" and facts["failure"]["rules"] == ["drift.psi"]

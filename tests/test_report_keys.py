@@ -1,6 +1,7 @@
 """Reports bound to a time and a key: a validity period, a keyring whose retired keys keep verifying what they signed,
 revocation on consent withdrawal and on re-issue, and verification that answers valid, expired, revoked or invalid,
 online and offline from the published key set and revocation list."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -57,8 +58,9 @@ def svc(home):
 
 
 def consent(client, user_id=UID, granted=True):
-    r = client.post("/v1/consents", json={"user_id": user_id, "granted": granted, "reference": "form-1"},
-                    headers=client.recorder)
+    r = client.post(
+        "/v1/consents", json={"user_id": user_id, "granted": granted, "reference": "form-1"}, headers=client.recorder
+    )
     assert r.status_code == 201, r.text
 
 
@@ -81,8 +83,9 @@ def offline(client, tmp_path, document: bytes, *options: str) -> int:
     for name in ("report-keys.json", "report-revocations.json"):
         shutil.copy(client.cfg.published / name, folder / name)
     (folder / "report").write_bytes(document)
-    return main(["credit-report", "verify", str(folder / "report"), "--keys", str(folder / "report-keys.json"),
-                 *options])
+    return main(
+        ["credit-report", "verify", str(folder / "report"), "--keys", str(folder / "report-keys.json"), *options]
+    )
 
 
 def trailer(document: bytes) -> tuple[str, str, str, str]:
@@ -144,7 +147,9 @@ def test_a_new_report_supersedes_the_earlier_ones(svc, tmp_path):
     third = issued(svc)
     revoked = json.loads((svc.cfg.published / "report-revocations.json").read_text())["revoked"]
     assert [(e["report_id"], e["superseded_by"]) for e in revoked] == [
-        (trailer(first)[0], trailer(second)[0]), (trailer(second)[0], trailer(third)[0])]
+        (trailer(first)[0], trailer(second)[0]),
+        (trailer(second)[0], trailer(third)[0]),
+    ]
 
 
 def test_a_report_past_its_validity_is_expired(home, tmp_path, monkeypatch, capsys):
@@ -191,11 +196,31 @@ def test_a_report_signed_before_a_rotation_still_verifies(svc, tmp_path, capsys)
     assert online(svc, before)["status"] == "valid" and online(svc, after)["status"] == "valid"
     assert offline(svc, tmp_path, before) == 0 and offline(svc, tmp_path, after) == 0
     # the current public key alone does not verify the older report
-    assert main(["credit-report", "verify", str(tmp_path / "consulate" / "report"), "--public-key",
-                 str(svc.cfg.published / "report-signing-key.pem")]) == 0  # `after` was copied last
+    assert (
+        main(
+            [
+                "credit-report",
+                "verify",
+                str(tmp_path / "consulate" / "report"),
+                "--public-key",
+                str(svc.cfg.published / "report-signing-key.pem"),
+            ]
+        )
+        == 0
+    )  # `after` was copied last
     (tmp_path / "consulate" / "report").write_bytes(before)
-    assert main(["credit-report", "verify", str(tmp_path / "consulate" / "report"), "--public-key",
-                 str(svc.cfg.published / "report-signing-key.pem")]) == 1
+    assert (
+        main(
+            [
+                "credit-report",
+                "verify",
+                str(tmp_path / "consulate" / "report"),
+                "--public-key",
+                str(svc.cfg.published / "report-signing-key.pem"),
+            ]
+        )
+        == 1
+    )
     rotations = [e for e in read_entries(svc.services.files.audit) if e["action"] == "reports.rotate_key"]
     assert [(e["retired_key_id"], e["subject_key_id"]) for e in rotations] == [(old_id, new_id)]
     # a restarted service keeps the new key and the set
@@ -210,8 +235,12 @@ def test_an_installation_from_before_the_keyring_keeps_its_key(home):
     cfg = Settings()
     publish_night(cfg.published, DS, n=N)
     private = Ed25519PrivateKey.generate()
-    write_private(service_files(cfg).signing_key, private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode())
+    write_private(
+        service_files(cfg).signing_key,
+        private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode(),
+    )
     client = make_client(cfg)
     assert client.get("/v1/reports/keys").json()["current"] == key_id_of(private.public_key())
     client.services.audit.close()
@@ -233,8 +262,9 @@ def test_tampered_and_foreign_reports_are_invalid(svc, tmp_path, capsys):
 
     # a well-formed report signed by a key that is not in the set
     private = Ed25519PrivateKey.generate()
-    foreign = SigningKey(private, private.public_key(), key_id_of(private.public_key()),
-                         public_pem(private.public_key()))
+    foreign = SigningKey(
+        private, private.public_key(), key_id_of(private.public_key()), public_pem(private.public_key())
+    )
     body_end = document.index(b"<!-- sesame-signature")
     forged = sign_document(document[:body_end], "html", trailer(document)[0], trailer(document)[2], until, foreign)
     body = online(svc, forged)
@@ -252,24 +282,35 @@ def test_a_retired_key_cannot_sign_after_its_retirement():
     signed = sign_document(document, "html", "SR-1", stamp(now), stamp(now + dt.timedelta(days=90)), key)
 
     def key_set(retired: dt.datetime | None) -> KeySet:
-        return KeySet([PublicKeyEntry(key.key_id, key.public, key.public_pem, stamp(now - dt.timedelta(days=9)),
-                                      stamp(retired) if retired else None)])
+        return KeySet(
+            [
+                PublicKeyEntry(
+                    key.key_id,
+                    key.public,
+                    key.public_pem,
+                    stamp(now - dt.timedelta(days=9)),
+                    stamp(retired) if retired else None,
+                )
+            ]
+        )
 
     assert verify_document(signed, key_set(None)).status == "valid"
     assert verify_document(signed, key_set(now - dt.timedelta(minutes=2))).status == "valid"  # mid-build rotation
     late = verify_document(signed, key_set(now - dt.timedelta(days=1)))
     assert late.status == "invalid" and "after its retirement" in late.reason
     assert verify_document(signed, key_set(None), now=now + dt.timedelta(days=90)).status == "expired"
-    revoked = RevocationList.from_json({"revoked": [{"report_id": "SR-1", "revoked_at": stamp(now),
-                                                     "reason": "superseded", "superseded_by": "SR-2"}]})
+    revoked = RevocationList.from_json(
+        {"revoked": [{"report_id": "SR-1", "revoked_at": stamp(now), "reason": "superseded", "superseded_by": "SR-2"}]}
+    )
     assert verify_document(signed, key_set(None), revoked).status == "revoked"
 
 
 def test_key_set_and_revocations_are_published_atomically_and_readable_offline(svc, tmp_path, monkeypatch, capsys):
     written = []
     real = reports_module.write_atomic
-    monkeypatch.setattr(reports_module, "write_atomic",
-                        lambda path, text: written.append(path.name) or real(path, text))
+    monkeypatch.setattr(
+        reports_module, "write_atomic", lambda path, text: written.append(path.name) or real(path, text)
+    )
     consent(svc)
     document = issued(svc)
     issued(svc)  # supersedes the first: the list is published again
@@ -292,6 +333,16 @@ def test_key_set_and_revocations_are_published_atomically_and_readable_offline(s
     shutil.copy(published / "report-keys.json", tmp_path / "alone" / "report-keys.json")
     (tmp_path / "alone" / "report").write_bytes(document)
     capsys.readouterr()
-    assert main(["credit-report", "verify", str(tmp_path / "alone" / "report"),
-                 "--keys", str(tmp_path / "alone" / "report-keys.json")]) == 2
+    assert (
+        main(
+            [
+                "credit-report",
+                "verify",
+                str(tmp_path / "alone" / "report"),
+                "--keys",
+                str(tmp_path / "alone" / "report-keys.json"),
+            ]
+        )
+        == 2
+    )
     assert "--revocations" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """The score scale has one owner (sesame.scale): light enough for the service and the DAGs, and the dbt macro that
 tiers the marts gives the same tiers."""
+
 from __future__ import annotations
 
 import subprocess
@@ -15,8 +16,7 @@ MACRO = Path(__file__).resolve().parents[1] / "dbt" / "macros" / "score_tier.sql
 
 def test_the_scale_imports_nothing_heavy():
     heavy = {"numpy", "pandas", "pyarrow", "pyspark", "scipy", "sklearn", "duckdb", "airflow"}
-    code = ("import sys, sesame.scale; "
-            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({sorted(heavy)!r})))")
+    code = f"import sys, sesame.scale; print(sorted({{m.split('.')[0] for m in sys.modules}} & set({sorted(heavy)!r})))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -27,7 +27,19 @@ def test_tiers_cover_the_range_in_order_without_gap_or_overlap():
         assert low == high + 1
     assert scale.TIER_NAMES == ("poor", "fair", "good", "very_good", "excellent")
     assert [scale.tier_of(s) for s in (349, 350, 549, 550, 599, 600, 649, 650, 699, 700, 950, 951)] == [
-        None, "poor", "poor", "fair", "fair", "good", "good", "very_good", "very_good", "excellent", "excellent", None]
+        None,
+        "poor",
+        "poor",
+        "fair",
+        "fair",
+        "good",
+        "good",
+        "very_good",
+        "very_good",
+        "excellent",
+        "excellent",
+        None,
+    ]
 
 
 def test_the_dbt_tier_macro_gives_the_scales_tiers():
@@ -38,8 +50,10 @@ def test_the_dbt_tier_macro_gives_the_scales_tiers():
 
     expression = jinja2.Environment().from_string(MACRO.read_text()).module.score_tier("score")
     with duckdb.connect() as con:
-        rows = con.execute(f"select score, {expression} as tier from (select unnest(range(300, 1001)) as score "
-                           "union all select null) order by score nulls last").fetchall()
+        rows = con.execute(
+            f"select score, {expression} as tier from (select unnest(range(300, 1001)) as score "
+            "union all select null) order by score nulls last"
+        ).fetchall()
     assert len(rows) == 702
     assert rows[-1] == (None, None)
     assert {score: tier for score, tier in rows[:-1]} == {s: scale.tier_of(s) for s in range(300, 1001)}

@@ -1,5 +1,6 @@
 """What the scheduler relies on, without starting it: the night waits for its deliveries until a deadline and then
 fails naming what is missing; data errors fail a task at once while transient failures are left to retries."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -40,13 +41,20 @@ def test_the_night_waits_for_late_deliveries_until_its_deadline(tmp_path):
     assert night.check_deliveries(cfg, DS) == {"sources": len(SOURCES)}
 
 
-@pytest.mark.parametrize("output, fails_closed", [
-    ("...\nSESAME-ERROR: source bills, file x/bills.parquet: rule file.readable: the Parquet file cannot be read\n", True),
-    ("...\njava.lang.OutOfMemoryError: Java heap space\n", False),
-    ("...\nPy4JNetworkError: Answer from Java side is empty\n", False),
-])
-def test_a_rejected_delivery_fails_closed_and_a_dead_jvm_is_left_to_retries(monkeypatch, tmp_path, output,
-                                                                              fails_closed):
+@pytest.mark.parametrize(
+    "output, fails_closed",
+    [
+        (
+            "...\nSESAME-ERROR: source bills, file x/bills.parquet: rule file.readable: the Parquet file cannot be read\n",
+            True,
+        ),
+        ("...\njava.lang.OutOfMemoryError: Java heap space\n", False),
+        ("...\nPy4JNetworkError: Answer from Java side is empty\n", False),
+    ],
+)
+def test_a_rejected_delivery_fails_closed_and_a_dead_jvm_is_left_to_retries(
+    monkeypatch, tmp_path, output, fails_closed
+):
     def submit(job, args, cfg):
         raise JobFailed(job, 1, output)
 

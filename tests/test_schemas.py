@@ -1,4 +1,5 @@
 """The declared schemas and their documentation agree, and the suites cover every declared rule."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_docs_table_is_current():
-    assert (ROOT / "docs" / "sources.md").read_text() == sources_markdown(), \
+    assert (ROOT / "docs" / "sources.md").read_text() == sources_markdown(), (
         "regenerate with: python -m sesame.schemas > docs/sources.md"
+    )
 
 
 def test_every_source_has_a_suite_covering_its_rules():

@@ -1,6 +1,7 @@
 """Tests of sesame.scorecard: scaling, the guards, binning, the points table, explanations, the factor
 cap, persistence, and the German credit data (1,000 applicants, 30% bad) with default arguments
 against a plain one-hot logistic regression."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -122,16 +123,19 @@ def cross_validated(german_xy):
     for train, test in StratifiedKFold(n_splits=5, shuffle=True, random_state=CV_SEED).split(X, y):
         sc = Scorecard(factors=GERMAN_FACTORS).fit(X.iloc[train], y.iloc[train])
         baseline = make_pipeline(
-            ColumnTransformer([("text", OneHotEncoder(handle_unknown="ignore"), text),
-                               ("numbers", StandardScaler(), numbers)]),
+            ColumnTransformer(
+                [("text", OneHotEncoder(handle_unknown="ignore"), text), ("numbers", StandardScaler(), numbers)]
+            ),
             LogisticRegression(max_iter=1000),
         ).fit(X.iloc[train], y.iloc[train])
-        folds.append({
-            "y": y.iloc[test].to_numpy(),
-            "scorecard": sc.predict_proba(X.iloc[test])[:, 1],
-            "one-hot LR": baseline.predict_proba(X.iloc[test])[:, 1],
-            "score": sc.score(X.iloc[test]),
-        })
+        folds.append(
+            {
+                "y": y.iloc[test].to_numpy(),
+                "scorecard": sc.predict_proba(X.iloc[test])[:, 1],
+                "one-hot LR": baseline.predict_proba(X.iloc[test])[:, 1],
+                "score": sc.score(X.iloc[test]),
+            }
+        )
     return folds
 
 
@@ -143,6 +147,7 @@ def _ks(y, p) -> float:
 # --------------------------------------------------------------------------------------------------
 # Scaling
 # --------------------------------------------------------------------------------------------------
+
 
 def test_scaling_anchor_points():
     assert odds_to_score(19) == pytest.approx(600)
@@ -159,6 +164,7 @@ def test_scaling_anchor_points():
 # --------------------------------------------------------------------------------------------------
 # German credit: discrimination against a one-hot logistic regression
 # --------------------------------------------------------------------------------------------------
+
 
 def test_cross_validated_auc_at_least_one_hot_logistic_regression(cross_validated):
     metrics = {"scorecard": [], "one-hot LR": []}
@@ -192,6 +198,7 @@ def test_held_out_calibration_slope(cross_validated):
 # The fitted German scorecard
 # --------------------------------------------------------------------------------------------------
 
+
 def _round_half_up(x):
     return np.floor(np.asarray(x, dtype=float) + 0.5)
 
@@ -221,10 +228,12 @@ def test_scores_are_integers_in_range_and_rank_like_the_probability(fitted, germ
 
 def _woe_matrix(sc, X):
     table = sc.to_frame()
-    return np.column_stack([
-        table.query("characteristic == @name")["woe"].to_numpy()[idx]
-        for name, idx in zip([c["name"] for c in sc.characteristics_], sc._bin_indices(X))
-    ])
+    return np.column_stack(
+        [
+            table.query("characteristic == @name")["woe"].to_numpy()[idx]
+            for name, idx in zip([c["name"] for c in sc.characteristics_], sc._bin_indices(X))
+        ]
+    )
 
 
 def test_predict_proba_is_the_logistic_regression(german_xy):
@@ -423,12 +432,15 @@ def test_a_direction_against_the_data_drops_the_column(german_xy):
     assert "no split" in reason and "descending" in reason and "information value 0" in reason
 
 
-@pytest.mark.parametrize("directions, match", [
-    ({"no_such_column": "ascending"}, "no_such_column"),
-    ({"duration_in_month": "up"}, "duration_in_month.*up"),
-    ({"purpose": "ascending"}, "purpose.*not numeric"),
-    (["duration_in_month"], "directions must be a dict"),
-])
+@pytest.mark.parametrize(
+    "directions, match",
+    [
+        ({"no_such_column": "ascending"}, "no_such_column"),
+        ({"duration_in_month": "up"}, "duration_in_month.*up"),
+        ({"purpose": "ascending"}, "purpose.*not numeric"),
+        (["duration_in_month"], "directions must be a dict"),
+    ],
+)
 def test_directions_are_validated(german_xy, directions, match):
     X, y = german_xy
     with pytest.raises(ValueError, match=match):
@@ -448,13 +460,16 @@ def test_monotone_violations_on_an_altered_table(fitted):
 
 
 def test_monotone_violations_on_a_hand_built_table():
-    table = pd.DataFrame({
-        "characteristic": ["a"] * 4 + ["b"] * 4 + ["c"] * 3 + ["d"] * 3,
-        "kind": ["interval", "interval", "interval", "missing"] * 2
-                + ["categories", "categories", "missing"] + ["interval", "interval", "missing"],
-        "lower": [None, 1.0, 5.0, None, 5.0, None, 1.0, None, None, None, None, None, 3.0, None],
-        "points": [60, 40, 20, 99, 10, 30, 20, 0, 10, 50, 30, 40, 50, 0],
-    })
+    table = pd.DataFrame(
+        {
+            "characteristic": ["a"] * 4 + ["b"] * 4 + ["c"] * 3 + ["d"] * 3,
+            "kind": ["interval", "interval", "interval", "missing"] * 2
+            + ["categories", "categories", "missing"]
+            + ["interval", "interval", "missing"],
+            "lower": [None, 1.0, 5.0, None, 5.0, None, 1.0, None, None, None, None, None, 3.0, None],
+            "points": [60, 40, 20, 99, 10, 30, 20, 0, 10, 50, 30, 40, 50, 0],
+        }
+    )
     # a: falls as the value rises (risk ascending honoured), the missing bin does not count;
     # b: in value order 30, 20, 10 (rows out of order); c: text; d: rises
     directions = {"a": "ascending", "b": "descending", "c": "ascending", "d": "ascending", "e": "ascending"}
@@ -467,18 +482,34 @@ def test_monotone_violations_on_a_hand_built_table():
 # Persistence
 # --------------------------------------------------------------------------------------------------
 
+
 def test_save_load_round_trip(fitted, german_xy, tmp_path, monkeypatch):
     X, _ = german_xy
     path = tmp_path / "scorecard.json"
     fitted.save(path)
     data = json.loads(path.read_text(encoding="utf-8"))
-    for key in ("format", "format_version", "params", "scaling", "intercept", "factors",
-                "characteristics", "dropped", "feature_names_in"):
+    for key in (
+        "format",
+        "format_version",
+        "params",
+        "scaling",
+        "intercept",
+        "factors",
+        "characteristics",
+        "dropped",
+        "feature_names_in",
+    ):
         assert key in data
     assert data["format_version"] == 2
     assert data["params"]["min_bin_n_event"] == 10 and "directions" in data["params"]
-    assert data["scaling"] == {**data["scaling"], "pdo": 50, "base_score": 600, "base_odds": 19,
-                               "min_score": 350, "max_score": 950}
+    assert data["scaling"] == {
+        **data["scaling"],
+        "pdo": 50,
+        "base_score": 600,
+        "base_odds": 19,
+        "min_score": 350,
+        "max_score": 950,
+    }
     assert data["factors"]["social_connections"]["cap"] == 60
     assert all({"min_points", "max_points"} <= set(c) for c in data["characteristics"])
 
@@ -516,8 +547,9 @@ def test_an_older_format_is_refused(fitted):
 
 def test_capped_model_with_directions_round_trips(german_xy, tmp_path):
     X, y = german_xy
-    sc = Scorecard(factors=GERMAN_FACTORS, directions=GERMAN_DIRECTIONS,
-                   factor_caps={"social_connections": 20}).fit(X, y)
+    sc = Scorecard(factors=GERMAN_FACTORS, directions=GERMAN_DIRECTIONS, factor_caps={"social_connections": 20}).fit(
+        X, y
+    )
     sc.save(tmp_path / "capped.json")
     loaded = Scorecard.load(tmp_path / "capped.json")
     assert loaded.get_params()["directions"] == GERMAN_DIRECTIONS
@@ -550,6 +582,7 @@ def test_unfitted_and_incomplete_inputs_fail_clearly(fitted, german_xy):
 # --------------------------------------------------------------------------------------------------
 # Missing values and unseen categories
 # --------------------------------------------------------------------------------------------------
+
 
 def _regular(table, name):
     return table[(table.characteristic == name) & table.kind.isin(["interval", "categories"]) & (table["count"] > 0)]
@@ -658,47 +691,163 @@ def test_missing_and_unseen_values_at_score_time(fitted, german_xy):
 # Guards
 # --------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", [
-    # sex and gender
-    "gender", "GENDER_CODE", "GenderCode", "gendercode", "sex", "Sex", "personal.status.and.sex",
-    "personal_status_and_sex", "female", "is_female", "female_flag", "isFemale", "male", "is_male", "MALE",
-    # a person's age and birth
-    "age", "Age", "AGE", "age.in.years", "age_in_years", "applicant_age", "age_band", "ageBand",
-    "birth", "birth_year", "birth year", "BirthYear", "birthyear", "birth_date", "birthdate", "BirthDate",
-    "birthday", "date_of_birth", "DateOfBirth", "dateofbirth", "dob", "DOB", "user_dob", "yob", "YOB",
-    "year_of_birth", "place_of_birth",
-    # marital status
-    "marital", "marital_status", "MaritalStatus", "maritalstatus", "MARITAL_STATUS", "married", "is_married",
-    "isMarried", "unmarried", "marriage", "marriage_status", "divorced",
-    # ethnicity, race, religion
-    "ethnicity", "ethnic", "ethnic_group", "EthnicGroup", "race", "RACE", "race_code", "religion",
-    "religious", "religious_affiliation",
-    # nationality
-    "nationality", "Nationality", "nationality_code", "citizenship", "is_citizen", "CitizenshipStatus",
-    # household registration
-    "hukou", "has_hukou", "hukou_type", "HukouType", "huji", "huji_province", "household_registration",
-    "householdRegistration", "household_registration_type",
-])
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        # sex and gender
+        "gender",
+        "GENDER_CODE",
+        "GenderCode",
+        "gendercode",
+        "sex",
+        "Sex",
+        "personal.status.and.sex",
+        "personal_status_and_sex",
+        "female",
+        "is_female",
+        "female_flag",
+        "isFemale",
+        "male",
+        "is_male",
+        "MALE",
+        # a person's age and birth
+        "age",
+        "Age",
+        "AGE",
+        "age.in.years",
+        "age_in_years",
+        "applicant_age",
+        "age_band",
+        "ageBand",
+        "birth",
+        "birth_year",
+        "birth year",
+        "BirthYear",
+        "birthyear",
+        "birth_date",
+        "birthdate",
+        "BirthDate",
+        "birthday",
+        "date_of_birth",
+        "DateOfBirth",
+        "dateofbirth",
+        "dob",
+        "DOB",
+        "user_dob",
+        "yob",
+        "YOB",
+        "year_of_birth",
+        "place_of_birth",
+        # marital status
+        "marital",
+        "marital_status",
+        "MaritalStatus",
+        "maritalstatus",
+        "MARITAL_STATUS",
+        "married",
+        "is_married",
+        "isMarried",
+        "unmarried",
+        "marriage",
+        "marriage_status",
+        "divorced",
+        # ethnicity, race, religion
+        "ethnicity",
+        "ethnic",
+        "ethnic_group",
+        "EthnicGroup",
+        "race",
+        "RACE",
+        "race_code",
+        "religion",
+        "religious",
+        "religious_affiliation",
+        # nationality
+        "nationality",
+        "Nationality",
+        "nationality_code",
+        "citizenship",
+        "is_citizen",
+        "CitizenshipStatus",
+        # household registration
+        "hukou",
+        "has_hukou",
+        "hukou_type",
+        "HukouType",
+        "huji",
+        "huji_province",
+        "household_registration",
+        "householdRegistration",
+        "household_registration_type",
+    ],
+)
 def test_protected_names_are_recognised(name):
     assert is_protected(name)
 
 
-@pytest.mark.parametrize("name", [
-    "page_views", "account_age_days", "credit_age_days", "ch_credit_age_days", "oldest_account_age",
-    "age_of_oldest_account", "loan_age_months", "household_income", "household_size", "trace_count",
-    "message_count", "average_spend", "average_balance", "storage_used", "usage_count", "stage",
-    "mileage", "percentage_paid", "mortgage_balance", "email_verified", "essex_branch", "sextant",
-    "registration_channel", "days_since_registration", "manager_rating", "credit_history", "trace_id",
-    "brace_size", "agent_visits", "nation_wide_rank",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "page_views",
+        "account_age_days",
+        "credit_age_days",
+        "ch_credit_age_days",
+        "oldest_account_age",
+        "age_of_oldest_account",
+        "loan_age_months",
+        "household_income",
+        "household_size",
+        "trace_count",
+        "message_count",
+        "average_spend",
+        "average_balance",
+        "storage_used",
+        "usage_count",
+        "stage",
+        "mileage",
+        "percentage_paid",
+        "mortgage_balance",
+        "email_verified",
+        "essex_branch",
+        "sextant",
+        "registration_channel",
+        "days_since_registration",
+        "manager_rating",
+        "credit_history",
+        "trace_id",
+        "brace_size",
+        "agent_visits",
+        "nation_wide_rank",
+    ],
+)
 def test_ordinary_names_are_not_protected(name):
     assert not is_protected(name)
 
 
 def test_protected_name_tokens_are_public_and_cover_the_attributes():
-    for word in ("gender", "sex", "female", "male", "age", "birth", "dob", "yob", "marital", "married",
-                 "marriage", "ethnicity", "ethnic", "race", "religion", "religious", "nationality",
-                 "citizenship", "hukou", "huji"):
+    for word in (
+        "gender",
+        "sex",
+        "female",
+        "male",
+        "age",
+        "birth",
+        "dob",
+        "yob",
+        "marital",
+        "married",
+        "marriage",
+        "ethnicity",
+        "ethnic",
+        "race",
+        "religion",
+        "religious",
+        "nationality",
+        "citizenship",
+        "hukou",
+        "huji",
+    ):
         assert word in PROTECTED_NAME_TOKENS
     assert "household" not in PROTECTED_NAME_TOKENS
 
@@ -764,11 +913,13 @@ def test_reversed_characteristic_is_dropped_or_raises():
 
 
 def test_reversed_characteristics_on_a_hand_built_table():
-    table = pd.DataFrame({
-        "characteristic": ["a", "a", "a", "b", "b", "c", "c"],
-        "woe": [-0.8, 0.1, 0.9, -0.5, 0.5, 0.3, 0.3],
-        "points": [20, 40, 60, 70, 30, 50, 50],
-    })
+    table = pd.DataFrame(
+        {
+            "characteristic": ["a", "a", "a", "b", "b", "c", "c"],
+            "woe": [-0.8, 0.1, 0.9, -0.5, 0.5, 0.3, 0.3],
+            "points": [20, 40, 60, 70, 30, 50, 50],
+        }
+    )
     assert reversed_characteristics(table) == ["b"]
 
 
@@ -784,6 +935,7 @@ def test_low_information_characteristics_are_dropped_with_a_reason(fitted):
 # Factor caps
 # --------------------------------------------------------------------------------------------------
 
+
 def _strong_social(n=4000, seed=1):
     rng = np.random.default_rng(seed)
     utilisation = rng.normal(size=n)
@@ -797,8 +949,9 @@ def _strong_social(n=4000, seed=1):
 def _spread(sc, factor):
     """How far a factor can move a score: over populated bins, highest minus lowest points."""
     table = _populated(sc.to_frame())
-    return int(sum(g["points"].max() - g["points"].min()
-                   for _, g in table[table.factor == factor].groupby("characteristic")))
+    return int(
+        sum(g["points"].max() - g["points"].min() for _, g in table[table.factor == factor].groupby("characteristic"))
+    )
 
 
 def _log_likelihood(y, p):
@@ -818,8 +971,12 @@ def test_social_cap_bounds_the_social_spread():
     assert info["cap"] == 60 and info["scale"] < 1 and info["refit"] is True
     assert info["max_points"] - info["min_points"] <= 60
     assert uncapped.factor_info_["social_connections"]["refit"] is False
-    assert capped.factor_info_["credit_history"] == {**capped.factor_info_["credit_history"],
-                                                     "cap": None, "scale": 1.0, "refit": False}
+    assert capped.factor_info_["credit_history"] == {
+        **capped.factor_info_["credit_history"],
+        "cap": None,
+        "scale": 1.0,
+        "refit": False,
+    }
     # the refit keeps the model calibrated in the large
     assert capped.predict_proba(X)[:, 1].mean() == pytest.approx(y.mean(), abs=0.005)
     # scores and probabilities follow the capped table, and stay consistent with each other

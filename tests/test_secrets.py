@@ -1,5 +1,6 @@
 """The user-key secret: no default, refused when short or an example, generated once per SESAME_HOME by setup, and
 kept out of every file dbt leaves behind. No Spark, no Airflow."""
+
 from __future__ import annotations
 
 import os
@@ -40,10 +41,18 @@ def test_unsafe_secrets_are_named_and_never_echoed(secret, tmp_path):
     assert not secret or secret not in message
 
 
-@pytest.mark.parametrize("command", [
-    ["night", "--ds", "2026-03-01"], ["backfill", "--start", "2026-03-01", "--end", "2026-03-02"], ["train"],
-    ["serve"], ["consent", "grant", "U00000001", "--reference", "form-1"], ["credit-report", "issue", "U00000001"],
-    ["docs"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["night", "--ds", "2026-03-01"],
+        ["backfill", "--start", "2026-03-01", "--end", "2026-03-02"],
+        ["train"],
+        ["serve"],
+        ["consent", "grant", "U00000001", "--reference", "form-1"],
+        ["credit-report", "issue", "U00000001"],
+        ["docs"],
+    ],
+)
 def test_commands_that_pseudonymize_refuse_an_example_secret(command, home, monkeypatch, capsys):
     monkeypatch.setenv("SESAME_USER_KEY_SECRET", "change-me-in-production")
     assert sesame(command) == 2
@@ -97,9 +106,10 @@ def _fake_dbt(folder, exit_code: int) -> None:
         'while [ "$1" != "--target-path" ]; do shift; done; target="$2"\n'
         'while [ "$1" != "--log-path" ]; do shift; done; logs="$2"\n'
         'mkdir -p "$target/compiled" "$logs"\n'
-        "echo \"select sha256('$SESAME_USER_KEY_SECRET' || id)\" > \"$target/compiled/m.sql\"\n"
-        "echo \"ERROR in model m: select '$SESAME_USER_KEY_SECRET'\" | tee \"$logs/dbt.log\"\n"
-        f"exit {exit_code}\n")
+        'echo "select sha256(\'$SESAME_USER_KEY_SECRET\' || id)" > "$target/compiled/m.sql"\n'
+        'echo "ERROR in model m: select \'$SESAME_USER_KEY_SECRET\'" | tee "$logs/dbt.log"\n'
+        f"exit {exit_code}\n"
+    )
     script.chmod(0o755)
 
 
@@ -160,7 +170,8 @@ def test_folders_with_personal_data_are_never_world_readable(home, monkeypatch, 
     os.chmod(home / "lake", 0o777)
     with night.stage(Settings(), "2026-03-01", "run1", "ingest"):  # every stage of a night keeps them so
         pass
-    assert {name: stat.S_IMODE((home / name).stat().st_mode) for name in PRIVATE_FOLDERS} == \
-        {name: wanted for name in PRIVATE_FOLDERS}
+    assert {name: stat.S_IMODE((home / name).stat().st_mode) for name in PRIVATE_FOLDERS} == {
+        name: wanted for name in PRIVATE_FOLDERS
+    }
     keep_private(home)  # and again: nothing to change
     assert stat.S_IMODE((home / "lake").stat().st_mode) == wanted

@@ -1,5 +1,6 @@
 """The score service over published snapshots: lookups, paging, hot reload (and never a half-loaded or
 unverifiable snapshot), API keys and scopes, the audit log, and clear 4xx errors. Synthetic snapshots, no Spark."""
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,15 @@ def svc(home):
     publish_night(cfg.published, DS1, n=N)
     app = create_app(cfg, reload_seconds=0)
     keys = app.state.services.keys
-    made = {name: keys.create(name, scopes)[0] for name, scopes in
-            {"all": ALL, "scores": ["scores:read"], "lu": ["visa:read:LU"], "none_useful": ["consents:write"]}.items()}
+    made = {
+        name: keys.create(name, scopes)[0]
+        for name, scopes in {
+            "all": ALL,
+            "scores": ["scores:read"],
+            "lu": ["visa:read:LU"],
+            "none_useful": ["consents:write"],
+        }.items()
+    }
     client = TestClient(app)
     client.keys = made
     client.cfg = cfg
@@ -59,8 +67,13 @@ def test_score_lookup_returns_the_snapshot_row(svc):
     i = 7
     assert body["score"] == score_of(i) and body["ds"] == DS1 and body["snapshot"].startswith(f"ds={DS1}/run=")
     assert body["tier"] == ("excellent" if score_of(i) >= 700 else body["tier"])
-    assert set(body["sub_scores"]) == {"credit_history", "behavior_preference", "fulfillment_capacity",
-                                       "identity_traits", "social_connections"}
+    assert set(body["sub_scores"]) == {
+        "credit_history",
+        "behavior_preference",
+        "fulfillment_capacity",
+        "identity_traits",
+        "social_connections",
+    }
     assert body["sub_scores"]["credit_history"] == round((i * 3) % 10000 / 100, 2)
     assert [c["code"] for c in body["reason_codes"]] == ["BP03", "IT01", "SC02"]
     assert body["reason_codes"][0]["factor"] == "behavior_preference"
@@ -97,19 +110,31 @@ def test_eligibility_lookup(svc):
     r = get(svc, f"/v1/visa/LU/users/{user_ids(N)[on_list]}")
     assert r.status_code == 200
     assert r.json() | {"snapshot": None} == {
-        "user_id": user_ids(N)[on_list], "destination": "LU", "eligible": True, "score": score_of(on_list),
-        "rule_version": "LU-2024.1", "min_score": 750, "failed_conditions": None, "ds": DS1, "snapshot": None}
+        "user_id": user_ids(N)[on_list],
+        "destination": "LU",
+        "eligible": True,
+        "score": score_of(on_list),
+        "rule_version": "LU-2024.1",
+        "min_score": 750,
+        "failed_conditions": None,
+        "ds": DS1,
+        "snapshot": None,
+    }
     r = get(svc, f"/v1/visa/sg/users/{user_ids(N)[not_eligible]}")  # destination codes in any case
     assert r.status_code == 200 and r.json()["eligible"] is False and r.json()["score"] is None
     assert r.json()["rule_version"] == "SG-2024.1"
     assert r.json()["failed_conditions"][0] == {
-        "condition": "min_score", "required": 700, "actual": score_of(not_eligible),
-        "description_en": f"score {score_of(not_eligible)} is below the minimum of 700"}
+        "condition": "min_score",
+        "required": 700,
+        "actual": score_of(not_eligible),
+        "description_en": f"score {score_of(not_eligible)} is below the minimum of 700",
+    }
     # a destination with rules but nobody eligible tonight is known: not eligible, not an error
     r = get(svc, f"/v1/visa/CH/users/{user_ids(N)[on_list]}")
     assert r.status_code == 200 and r.json()["eligible"] is False
-    assert [c["condition"] for c in r.json()["failed_conditions"]] == \
-        (["min_score"] if score_of(on_list) < MIN_SCORE["CH"] else []) + ["min_history_days"]
+    assert [c["condition"] for c in r.json()["failed_conditions"]] == (
+        ["min_score"] if score_of(on_list) < MIN_SCORE["CH"] else []
+    ) + ["min_history_days"]
     assert get(svc, "/v1/visa/XX/users/U00000001").json()["error"] == "unknown_destination"
     assert get(svc, "/v1/visa/XX/users/U00000001").status_code == 404
     assert get(svc, "/v1/visa/LUX/users/U00000001").status_code == 422
@@ -119,13 +144,18 @@ def test_eligibility_lookup(svc):
 def test_not_eligible_names_every_failed_condition_from_the_published_night(svc):
     """The rule's parameters and each user's checks come from the night's visa_rules and visa_rule_checks, not
     from the repository: a user failing on identity alone, one failing on history, and one failing on all three."""
-    identity_only = next(i for i in range(N) if i % 9 == 4 and eligible(i, "LU") is False
-                         and score_of(i) >= MIN_SCORE["LU"] and history_days(i) >= 180)
-    history_only = next(i for i in range(N) if i % 9 != 4 and score_of(i) >= MIN_SCORE["LU"]
-                        and history_days(i) < 180)
+    identity_only = next(
+        i
+        for i in range(N)
+        if i % 9 == 4 and eligible(i, "LU") is False and score_of(i) >= MIN_SCORE["LU"] and history_days(i) >= 180
+    )
+    history_only = next(i for i in range(N) if i % 9 != 4 and score_of(i) >= MIN_SCORE["LU"] and history_days(i) < 180)
     three = next(i for i in range(N) if i % 9 == 4 and score_of(i) < MIN_SCORE["LU"] and history_days(i) < 180)
-    for i, expected in ((identity_only, ["identity_verified"]), (history_only, ["min_history_days"]),
-                        (three, ["min_score", "identity_verified", "min_history_days"])):
+    for i, expected in (
+        (identity_only, ["identity_verified"]),
+        (history_only, ["min_history_days"]),
+        (three, ["min_score", "identity_verified", "min_history_days"]),
+    ):
         body = get(svc, f"/v1/visa/LU/users/{user_ids(N)[i]}").json()
         assert body["eligible"] is False
         assert [c["condition"] for c in body["failed_conditions"]] == expected
@@ -153,8 +183,13 @@ def test_paging_walks_the_whole_list_once(svc):
         if after is None:
             break
     assert seen == expected and pages == -(-len(expected) // 7)
-    for bad in ({"page_size": 0}, {"page_size": 1001}, {"page_size": 10**12}, {"page_size": "many"},
-                {"after": "not an id"}):
+    for bad in (
+        {"page_size": 0},
+        {"page_size": 1001},
+        {"page_size": 10**12},
+        {"page_size": "many"},
+        {"after": "not an id"},
+    ):
         r = get(svc, "/v1/visa/SG/eligible", params=bad)
         assert r.status_code == 422 and r.json()["error"] == "invalid_request", bad
     assert get(svc, "/v1/visa/ZZ/eligible").status_code == 404
@@ -328,8 +363,9 @@ def test_readers_during_swaps_see_one_whole_snapshot(svc):
         for k in range(6):
             ds = (DS1, DS2)[k % 2 == 0]
             target = next((svc.cfg.published / "sesame_scores" / f"ds={ds}").glob("run=*"))
-            point_night(svc.cfg.published, ds, {d: f"ds={ds}/{target.name}" for d in ("sesame_scores",
-                                                                                      "visa_eligibility")})
+            point_night(
+                svc.cfg.published, ds, {d: f"ds={ds}/{target.name}" for d in ("sesame_scores", "visa_eligibility")}
+            )
             store.refresh()
             assert store.current.scores.info.ds == ds == store.current.visa.info.ds
     finally:
@@ -355,16 +391,24 @@ def test_not_ready_until_something_is_published(home):
 
 def test_openapi_documents_models_errors_and_security(svc):
     spec = svc.get("/openapi.json").json()
-    assert {"/v1/scores/{user_id}", "/v1/visa/{destination}/users/{user_id}", "/v1/visa/{destination}/eligible",
-            "/v1/reports", "/v1/reports/verify", "/v1/reports/public-key", "/v1/consents"} <= set(spec["paths"])
+    assert {
+        "/v1/scores/{user_id}",
+        "/v1/visa/{destination}/users/{user_id}",
+        "/v1/visa/{destination}/eligible",
+        "/v1/reports",
+        "/v1/reports/verify",
+        "/v1/reports/public-key",
+        "/v1/consents",
+    } <= set(spec["paths"])
     score = spec["paths"]["/v1/scores/{user_id}"]["get"]
     assert score["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/ScoreResponse")
     for status in ("401", "403", "404", "422"):
         assert score["responses"][status]["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
     assert score["security"] == [{"ApiKey": []}]
     assert spec["components"]["schemas"]["ScoreResponse"]["examples"]
-    page_size = next(p for p in spec["paths"]["/v1/visa/{destination}/eligible"]["get"]["parameters"]
-                     if p["name"] == "page_size")
+    page_size = next(
+        p for p in spec["paths"]["/v1/visa/{destination}/eligible"]["get"]["parameters"] if p["name"] == "page_size"
+    )
     assert page_size["schema"]["maximum"] == 1000
 
 

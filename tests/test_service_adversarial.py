@@ -3,6 +3,7 @@ an unknown, malformed or revoked key, each single scope), malformed ids wherever
 log free of raw upstream ids across a series of requests that includes 500s (in process and under uvicorn).
 Oversized bodies, consent lapsing mid-build, tampered reports and an altered audit log are checked in
 test_service_budget, test_service_reports and test_audit. No Spark."""
+
 from __future__ import annotations
 
 import logging
@@ -30,7 +31,7 @@ from sesame.service.store import ScoresIndex
 from tests.service_snapshots import publish_night, score_of
 
 DS, N = "2026-11-23", 40
-UID = "U00000008"          # scored that night; its consent is on record, so an allowed report call is served
+UID = "U00000008"  # scored that night; its consent is on record, so an allowed report call is served
 SCORE = score_of(7)
 SINGLE_SCOPES = ("scores:read", "visa:read", "visa:read:LU", "visa:read:SG", "reports:issue", "consents:write")
 # Written here, not taken from the service: an upstream id as the issue defines it, in any case
@@ -78,10 +79,21 @@ def svc(tmp_path_factory):
         revoked = services.keys.create("revoked", ["scores:read", "visa:read", "reports:issue"])[0]
         services.keys.revoke(key_id(revoked))
         services.consents.record(UID, True, "adversarial", recorded_by="test")
-        credentials = {"no key": None, "unknown key": "sk_000000000000_" + "A" * 43, "malformed key": "not-a-key",
-                       "revoked key": revoked, **keys}
-        yield SimpleNamespace(client=TestClient(app, raise_server_exceptions=False), app=app, cfg=cfg,
-                              services=services, keys=keys, credentials=credentials)
+        credentials = {
+            "no key": None,
+            "unknown key": "sk_000000000000_" + "A" * 43,
+            "malformed key": "not-a-key",
+            "revoked key": revoked,
+            **keys,
+        }
+        yield SimpleNamespace(
+            client=TestClient(app, raise_server_exceptions=False),
+            app=app,
+            cfg=cfg,
+            services=services,
+            keys=keys,
+            credentials=credentials,
+        )
         services.audit.close()
 
 
@@ -92,10 +104,18 @@ def key_id(key: str | None) -> str | None:
 def served_endpoints(app) -> set[tuple[str, str]]:
     """(method, path) of every operation in the OpenAPI document and every route outside it (docs, the schema)."""
     spec = app.openapi()
-    documented = {(method.upper(), path) for path, operations in spec["paths"].items() for method in operations
-                  if method in ("get", "put", "post", "delete", "patch", "options", "trace")}
-    routed = {(method, route.path) for route in app.routes for method in getattr(route, "methods", None) or ()
-              if method != "HEAD"}  # HEAD is answered by the GET route
+    documented = {
+        (method.upper(), path)
+        for path, operations in spec["paths"].items()
+        for method in operations
+        if method in ("get", "put", "post", "delete", "patch", "options", "trace")
+    }
+    routed = {
+        (method, route.path)
+        for route in app.routes
+        for method in getattr(route, "methods", None) or ()
+        if method != "HEAD"
+    }  # HEAD is answered by the GET route
     return documented | routed
 
 
@@ -137,6 +157,7 @@ def service_log(caplog):
 
 # ---------------------------------------------------------------------------------------------- authorization
 
+
 def test_every_endpoint_against_every_credential(svc):
     # a new endpoint without a line in CASES fails here, before anything else
     expected = {(method, path) for method, path, *_ in CASES}
@@ -167,16 +188,19 @@ def test_every_endpoint_against_every_credential(svc):
                 wrong.append(f"{label}: {r.status_code} {r.text[:200]} where {status} {code} was due")
                 continue
             # the Error shape and nothing else: no score, no snapshot, no id
-            if set(body) != {"error", "message"} or UID in r.text or DS in r.text \
-                    or re.search(rf"\b{SCORE}\b", r.text):
+            if set(body) != {"error", "message"} or UID in r.text or DS in r.text or re.search(rf"\b{SCORE}\b", r.text):
                 wrong.append(f"{label}: the refusal carries more than an error: {r.text[:300]}")
             if status == 401 and r.headers.get("WWW-Authenticate") != "ApiKey":
                 wrong.append(f"{label}: a 401 without WWW-Authenticate")
             # audited: one line, attributed to the key when there is a valid one, the user pseudonymous
             who = key_id(key) if credential == "revoked key" or status == 403 else None
             line = added[0] if len(added) == 1 else {}
-            if (line.get("action"), line.get("status"), line.get("outcome"), line.get("key_id")) != \
-                    (action, status, code, who) or len(added) != 1:
+            if (line.get("action"), line.get("status"), line.get("outcome"), line.get("key_id")) != (
+                action,
+                status,
+                code,
+                who,
+            ) or len(added) != 1:
                 wrong.append(f"{label}: audited as {added}")
             elif "{user_id}" in template and line["user_key"] != user_key(UID, svc.cfg.user_key_secret):
                 wrong.append(f"{label}: the refused user is not recorded pseudonymously: {line}")
@@ -203,8 +227,14 @@ MALFORMED_IDS = {
     "zero-width space": "U00000008\u200b",
     "very long": "U" + "0" * 10_240,
 }
-MALFORMED_DESTINATIONS = {"three letters": "LUX", "punctuation": "L!", "SQL": "' OR 1=1--", "fullwidth": "ＬＵ",
-                          "zero-width space": "L\u200bU", "very long": "L" * 10_240}
+MALFORMED_DESTINATIONS = {
+    "three letters": "LUX",
+    "punctuation": "L!",
+    "SQL": "' OR 1=1--",
+    "fullwidth": "ＬＵ",
+    "zero-width space": "L\u200bU",
+    "very long": "L" * 10_240,
+}
 
 
 def id_positions(bad: str):
@@ -222,14 +252,17 @@ def id_positions(bad: str):
 def destination_positions(bad: str):
     p = quote(bad, safe="")
     # visa:read, not one destination's scope: a per-destination key is refused (403) before the code is read
-    return [("eligibility destination", "GET", f"/v1/visa/{p}/users/{UID}", {}, "visa:read"),
-            ("eligible list destination", "GET", f"/v1/visa/{p}/eligible", {}, "visa:read")]
+    return [
+        ("eligibility destination", "GET", f"/v1/visa/{p}/users/{UID}", {}, "visa:read"),
+        ("eligible list destination", "GET", f"/v1/visa/{p}/eligible", {}, "visa:read"),
+    ]
 
 
 @pytest.mark.parametrize("kind", ["ids", "destinations"])
 def test_malformed_ids_are_422_or_401_and_never_logged(svc, service_log, kind):
-    values, positions = (MALFORMED_IDS, id_positions) if kind == "ids" else (MALFORMED_DESTINATIONS,
-                                                                            destination_positions)
+    values, positions = (
+        (MALFORMED_IDS, id_positions) if kind == "ids" else (MALFORMED_DESTINATIONS, destination_positions)
+    )
     audit_path = svc.services.files.audit
     wrong, sent = [], 0
     for name, bad in values.items():
@@ -262,20 +295,29 @@ def test_look_alike_ids_of_the_valid_form_get_nobody_and_no_consent(svc):
     and a consent recorded under it counts for nobody else (U00000009 has none on record)."""
     other = "U00000009"
     for look_alike in ("U123", "u00000009", "U0000009", "U000000090"):
-        assert svc.client.get(f"/v1/scores/{look_alike}",
-                              headers={"X-API-Key": svc.keys["scores:read"]}).status_code == 404, look_alike
-        assert svc.client.get(f"/v1/visa/LU/users/{look_alike}",
-                              headers={"X-API-Key": svc.keys["visa:read"]}).status_code == 404, look_alike
-        r = svc.client.post("/v1/consents", json={"user_id": look_alike, "reference": "form"},
-                            headers={"X-API-Key": svc.keys["consents:write"]})
+        assert (
+            svc.client.get(f"/v1/scores/{look_alike}", headers={"X-API-Key": svc.keys["scores:read"]}).status_code
+            == 404
+        ), look_alike
+        assert (
+            svc.client.get(f"/v1/visa/LU/users/{look_alike}", headers={"X-API-Key": svc.keys["visa:read"]}).status_code
+            == 404
+        ), look_alike
+        r = svc.client.post(
+            "/v1/consents",
+            json={"user_id": look_alike, "reference": "form"},
+            headers={"X-API-Key": svc.keys["consents:write"]},
+        )
         assert r.status_code in (201, 422), (look_alike, r.status_code)
-    r = svc.client.post("/v1/reports", json={"user_id": other, "format": "html"},
-                        headers={"X-API-Key": svc.keys["reports:issue"]})
+    r = svc.client.post(
+        "/v1/reports", json={"user_id": other, "format": "html"}, headers={"X-API-Key": svc.keys["reports:issue"]}
+    )
     assert r.status_code == 403 and r.json()["error"] == "consent_required"
     assert "u00000009" not in svc.services.files.consents.read_text(encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------------------------- the service's log
+
 
 @pytest.fixture
 def fresh(home):
@@ -332,8 +374,10 @@ def test_no_raw_id_in_the_service_log_across_requests_and_errors(fresh, service_
     snapshot = services.store.current.scores.info.snapshot
     assert any(r.getMessage().startswith("serving") and snapshot in r.getMessage() for r in records)
     errors = [r for r in records if r.getMessage().startswith("unexpected error on")]
-    assert [r.getMessage() for r in errors] == ["unexpected error on GET /v1/scores/{user_id}",
-                                                "unexpected error on POST /v1/reports"]
+    assert [r.getMessage() for r in errors] == [
+        "unexpected error on GET /v1/scores/{user_id}",
+        "unexpected error on POST /v1/reports",
+    ]
     lookup, report = (logging.Formatter().format(r) for r in errors)
     assert "Traceback" in lookup and "in index_broken" in lookup and "KeyError" in lookup
     assert "in build_broken" in report and "RuntimeError: no history rows for" in report
@@ -383,14 +427,16 @@ def test_uvicorn_prints_a_failed_request_without_its_id(fresh, service_log, monk
 def test_serve_prints_no_raw_id_on_its_console(fresh, monkeypatch, capsys):
     """serve()'s console handler also hides ids of a logger made after the app (none of the filters on the
     loggers then covers it)."""
+
     def run(app, **kw):
         assert kw["access_log"] is False  # access lines would hold the ids in the paths
         logging.getLogger("sesame.service.made_later").error("lookup of %s failed", UID)
 
     real_create_app, apps = app_module.create_app, []
     monkeypatch.setattr(uvicorn, "run", run)
-    monkeypatch.setattr(app_module, "create_app",
-                        lambda cfg, **kw: apps.append(real_create_app(cfg, reload_seconds=0)) or apps[-1])
+    monkeypatch.setattr(
+        app_module, "create_app", lambda cfg, **kw: apps.append(real_create_app(cfg, reload_seconds=0)) or apps[-1]
+    )
     service_logger = logging.getLogger("sesame.service")
     level, handlers = service_logger.level, list(service_logger.handlers)
     try:
@@ -421,8 +467,9 @@ def test_the_filter_keeps_what_has_no_id_as_it_was():
         assert hider.filter(made) is True
         return made
 
-    assert "running on \x1b[1mhttp://127.0.0.1:8000\x1b[0m" in console.format(record("running on %s",
-                                                                                   ("http://127.0.0.1:8000",)))
+    assert "running on \x1b[1mhttp://127.0.0.1:8000\x1b[0m" in console.format(
+        record("running on %s", ("http://127.0.0.1:8000",))
+    )
     printed = console.format(record("lookup of %s", (UID,)))
     assert printed.endswith(f"lookup of user_key:{user_key(UID, 's' * 64)}")
     broken = record("lookup %d of %s", ("one", UID))

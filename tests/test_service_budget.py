@@ -2,6 +2,7 @@
 streamed), anonymous verification rate-limited per client and run off the event loop; consents that expire
 (90 days by default, never unlimited), checked again after the build and before the signature, never recorded and
 used by one key, indexed in memory, and a corrupt register line failing closed with its line number. No Spark."""
+
 from __future__ import annotations
 
 import asyncio
@@ -31,8 +32,12 @@ MB = 1024 * 1024
 
 @pytest.fixture(autouse=True)
 def default_budget(monkeypatch):
-    for name in ("SESAME_SERVICE_MAX_BODY_BYTES", "SESAME_SERVICE_VERIFY_PER_SECOND", "SESAME_SERVICE_VERIFY_BURST",
-                 "SESAME_CONSENT_MAX_VALID_DAYS"):
+    for name in (
+        "SESAME_SERVICE_MAX_BODY_BYTES",
+        "SESAME_SERVICE_VERIFY_PER_SECOND",
+        "SESAME_SERVICE_VERIFY_BURST",
+        "SESAME_CONSENT_MAX_VALID_DAYS",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -84,9 +89,21 @@ def call_asgi(app, method, path, headers, chunks, client=("10.0.0.9", 4000)):
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "client": client,
-             "server": ("testserver", 80), "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "client": client,
+        "server": ("testserver", 80),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }
+
     async def run():
         with anyio.fail_after(10):
             await app(scope, receive, send)
@@ -99,6 +116,7 @@ def call_asgi(app, method, path, headers, chunks, client=("10.0.0.9", 4000)):
 
 # ---------------------------------------------------------------------------------------------- oversized bodies
 
+
 def test_a_2mb_body_without_a_key_gets_413_before_it_is_read(svc):
     assert Limits.from_env().max_body_bytes == MAX_BODY_BYTES < 2 * MB
     for path in ("/v1/reports/verify", "/v1/reports", "/v1/consents"):
@@ -110,17 +128,23 @@ def test_a_2mb_body_without_a_key_gets_413_before_it_is_read(svc):
     assert len(svc.app_.state.verify_budget) == 0
 
     # not one byte is read when the declared length is over the limit
-    status, body, pulled = call_asgi(svc.app_, "POST", "/v1/reports/verify",
-                                     {"Content-Length": str(2 * MB), "Content-Type": "application/pdf"},
-                                     [b"x" * (2 * MB)])
+    status, body, pulled = call_asgi(
+        svc.app_,
+        "POST",
+        "/v1/reports/verify",
+        {"Content-Length": str(2 * MB), "Content-Type": "application/pdf"},
+        [b"x" * (2 * MB)],
+    )
     assert (status, body["error"], pulled) == (413, "too_large", 0)
 
 
 def test_a_streamed_body_is_stopped_at_the_limit(svc):
     chunk = 64 * 1024
     stream = [b"%PDF-" + b"x" * (chunk - 5)] + [b"x" * chunk] * 100  # 6.4 MB, chunked: no Content-Length
-    for path, headers in (("/v1/reports/verify", {"Content-Type": "application/pdf"}),
-                          ("/v1/reports", {"Content-Type": "application/json"})):
+    for path, headers in (
+        ("/v1/reports/verify", {"Content-Type": "application/pdf"}),
+        ("/v1/reports", {"Content-Type": "application/json"}),
+    ):
         status, body, pulled = call_asgi(svc.app_, "POST", path, {**headers, "Transfer-Encoding": "chunked"}, stream)
         assert (status, body["error"]) == (413, "too_large"), (path, body)
         # it stopped at the chunk that passed the limit, not at the end of the stream
@@ -144,6 +168,7 @@ def test_bodies_within_the_limit_are_served_and_the_limit_is_configurable(home, 
 
 # ---------------------------------------------------------------------------------------------- verify's budget
 
+
 def test_anonymous_verification_is_rate_limited_per_client(home):
     cfg = Settings()
     publish_night(cfg.published, "2026-11-23", n=N)
@@ -159,8 +184,9 @@ def test_anonymous_verification_is_rate_limited_per_client(home):
     # refused calls are not audited (a flood would fill the log); served ones are
     assert len(audited(client, "reports.verify")) == 4
     # the budget is only verify's: keyed endpoints are not limited by it
-    assert client.post("/v1/consents", json={"user_id": UID, "reference": "f"}, headers=client.recorder).status_code \
-        == 201
+    assert (
+        client.post("/v1/consents", json={"user_id": UID, "reference": "f"}, headers=client.recorder).status_code == 201
+    )
     client.services.audit.close()
 
 
@@ -209,14 +235,16 @@ def test_verification_runs_off_the_event_loop(svc, monkeypatch):
 
 # ---------------------------------------------------------------------------------------------- consent expiry
 
+
 def test_a_consent_expires_after_90_days_by_default(svc, capsys):
     recorded = grant(svc)
     at = dt.datetime.fromisoformat(recorded["recorded_at"])
     assert dt.datetime.fromisoformat(recorded["expires_at"]) - at == dt.timedelta(days=90)
     assert main(["consent", "grant", OTHER, "--reference", "form-2"]) == 0
     entry = json.loads(capsys.readouterr().out)
-    assert dt.datetime.fromisoformat(entry["expires_at"]) - dt.datetime.fromisoformat(entry["recorded_at"]) == \
-        dt.timedelta(days=90)
+    assert dt.datetime.fromisoformat(entry["expires_at"]) - dt.datetime.fromisoformat(
+        entry["recorded_at"]
+    ) == dt.timedelta(days=90)
 
 
 def test_unlimited_or_too_long_consent_is_refused(svc, capsys, monkeypatch):
@@ -226,8 +254,7 @@ def test_unlimited_or_too_long_consent_is_refused(svc, capsys, monkeypatch):
         err = capsys.readouterr().err
         assert "--valid-days" in err and ("unlimited" in err if days != "366" else "365" in err), err
     for days in (0, -5, None, 366):
-        r = svc.post("/v1/consents", json={"user_id": UID, "reference": "f", "valid_days": days},
-                     headers=svc.recorder)
+        r = svc.post("/v1/consents", json={"user_id": UID, "reference": "f", "valid_days": days}, headers=svc.recorder)
         assert r.status_code == 422 and r.json()["error"] == "invalid_request", (days, r.text)
     assert not register.exists()  # nothing was recorded
     # the maximum is configurable, and the register enforces the one in force
@@ -236,8 +263,9 @@ def test_unlimited_or_too_long_consent_is_refused(svc, capsys, monkeypatch):
     assert "at most 30 days" in capsys.readouterr().err
     assert main(["consent", "grant", UID, "--reference", "form-2"]) == 0  # the default, capped by the maximum
     entry = json.loads(capsys.readouterr().out)
-    assert dt.datetime.fromisoformat(entry["expires_at"]) - dt.datetime.fromisoformat(entry["recorded_at"]) == \
-        dt.timedelta(days=30)
+    assert dt.datetime.fromisoformat(entry["expires_at"]) - dt.datetime.fromisoformat(
+        entry["recorded_at"]
+    ) == dt.timedelta(days=30)
     with pytest.raises(ValueError, match="unlimited"):
         ConsentRegister(register, svc.cfg.user_key_secret, max_valid_days=30).record(UID, True, "f", "t", 0)
     monkeypatch.setenv("SESAME_CONSENT_MAX_VALID_DAYS", "0")
@@ -252,15 +280,27 @@ def test_a_grant_recorded_without_an_end_lasts_the_default(svc):
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as fh:
         for user_id, age in ((UID, 91), (OTHER, 10)):
-            fh.write(json.dumps({"consent_id": f"c_{user_id}", "user_key": user_key(user_id, svc.cfg.user_key_secret),
-                                 "purpose": "credit_report", "granted": True, "recorded_by": "old",
-                                 "recorded_at": (now - dt.timedelta(days=age)).isoformat(), "reference": "old",
-                                 "expires_at": None}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "consent_id": f"c_{user_id}",
+                        "user_key": user_key(user_id, svc.cfg.user_key_secret),
+                        "purpose": "credit_report",
+                        "granted": True,
+                        "recorded_by": "old",
+                        "recorded_at": (now - dt.timedelta(days=age)).isoformat(),
+                        "reference": "old",
+                        "expires_at": None,
+                    }
+                )
+                + "\n"
+            )
     assert issue(svc, UID).json()["error"] == "consent_required"
     assert issue(svc, OTHER).status_code == 200
 
 
 # ---------------------------------------------------------------------------------------------- consent mid-build
+
 
 @pytest.mark.parametrize("lapse", ["withdrawn", "expired"])
 def test_consent_that_lapses_during_the_build_gets_no_report(svc, monkeypatch, lapse):
@@ -304,6 +344,7 @@ def test_the_cli_issue_also_checks_consent_again(svc, monkeypatch, tmp_path, cap
 
 # ---------------------------------------------------------------------------------------------- one key, one role
 
+
 def test_a_key_may_not_both_record_consent_and_issue_reports(svc, capsys):
     keys_file = svc.services.files.api_keys
     before = keys_file.read_text()
@@ -328,9 +369,11 @@ def test_a_stored_key_holding_both_is_refused_everywhere(svc, capsys):
         keys.authenticate(key)
     assert (denied.value.status, denied.value.code) == (403, "conflicting_scopes")
     headers = {"X-API-Key": key}
-    for r in (svc.get(f"/v1/scores/{UID}", headers=headers),
-              svc.post("/v1/consents", json={"user_id": UID, "reference": "f"}, headers=headers),
-              svc.post("/v1/reports", json={"user_id": UID}, headers=headers)):
+    for r in (
+        svc.get(f"/v1/scores/{UID}", headers=headers),
+        svc.post("/v1/consents", json={"user_id": UID, "reference": "f"}, headers=headers),
+        svc.post("/v1/reports", json={"user_id": UID}, headers=headers),
+    ):
         assert r.status_code == 403 and r.json()["error"] == "conflicting_scopes", r.text
         assert record["key_id"] in r.json()["message"]
     assert not svc.services.files.consents.exists()
@@ -339,6 +382,7 @@ def test_a_stored_key_holding_both_is_refused_everywhere(svc, capsys):
 
 
 # ---------------------------------------------------------------------------------------------- the register
+
 
 def append_line(path, text: str) -> None:
     with open(path, "a", encoding="utf-8") as fh:
@@ -359,8 +403,12 @@ def test_a_corrupt_register_line_fails_closed_naming_it(svc, capsys, tmp_path):
     assert [e["outcome"] for e in audited(svc, "reports.issue")][-2:] == ["consent_register_unreadable"] * 2
     assert not any(e["outcome"] == "issued" for e in audited(svc, "reports.issue")[1:])
     # a withdrawal can still be recorded
-    assert svc.post("/v1/consents", json={"user_id": UID, "granted": False, "reference": "call"},
-                    headers=svc.recorder).status_code == 201
+    assert (
+        svc.post(
+            "/v1/consents", json={"user_id": UID, "granted": False, "reference": "call"}, headers=svc.recorder
+        ).status_code
+        == 201
+    )
     # the CLI exits 2 naming the file and the line
     assert main(["consent", "show", UID]) == 2
     assert f"{path} is unreadable at line 2" in capsys.readouterr().err
@@ -373,17 +421,29 @@ def test_a_corrupt_register_line_fails_closed_naming_it(svc, capsys, tmp_path):
     assert issue(svc, UID).json()["error"] == "consent_required"  # its withdrawal was kept
 
 
-@pytest.mark.parametrize("line, problem", [
-    ("not json\n", "not a JSON line"),
-    ('["a list"]\n', "not a JSON object"),
-    ('{"user_key": "k", "purpose": "credit_report", "recorded_at": "2026-11-01T00:00:00+00:00"}\n', "missing granted"),
-    ('{"user_key": "k", "purpose": "credit_report", "granted": "yes", "recorded_at": "2026-11-01T00:00:00+00:00", '
-     '"expires_at": null}\n', "granted is neither"),
-    ('{"user_key": "k", "purpose": "credit_report", "granted": true, "recorded_at": "2026-11-01T00:00:00+00:00", '
-     '"expires_at": "soon"}\n', "expires_at 'soon' is not a timestamp"),
-    ("\n", "not a JSON line"),
-    ('{"user_key": "k", "purpose"', "the line is cut short"),
-])
+@pytest.mark.parametrize(
+    "line, problem",
+    [
+        ("not json\n", "not a JSON line"),
+        ('["a list"]\n', "not a JSON object"),
+        (
+            '{"user_key": "k", "purpose": "credit_report", "recorded_at": "2026-11-01T00:00:00+00:00"}\n',
+            "missing granted",
+        ),
+        (
+            '{"user_key": "k", "purpose": "credit_report", "granted": "yes", "recorded_at": "2026-11-01T00:00:00+00:00", '
+            '"expires_at": null}\n',
+            "granted is neither",
+        ),
+        (
+            '{"user_key": "k", "purpose": "credit_report", "granted": true, "recorded_at": "2026-11-01T00:00:00+00:00", '
+            '"expires_at": "soon"}\n',
+            "expires_at 'soon' is not a timestamp",
+        ),
+        ("\n", "not a JSON line"),
+        ('{"user_key": "k", "purpose"', "the line is cut short"),
+    ],
+)
 def test_every_kind_of_corrupt_line_is_named(tmp_path, line, problem):
     path = tmp_path / "consents.jsonl"
     register = ConsentRegister(path, "secret")
@@ -413,9 +473,22 @@ def test_the_index_reads_only_what_was_appended_and_sees_other_processes(svc, mo
 
     # another process withdraws: a line appended to the file, not through this register
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
-    append_line(path, json.dumps({"consent_id": "c_outside", "user_key": user_key(OTHER, svc.cfg.user_key_secret),
-                                  "purpose": "credit_report", "granted": False, "recorded_at": now,
-                                  "recorded_by": "cli:other", "reference": "call", "expires_at": None}) + "\n")
+    append_line(
+        path,
+        json.dumps(
+            {
+                "consent_id": "c_outside",
+                "user_key": user_key(OTHER, svc.cfg.user_key_secret),
+                "purpose": "credit_report",
+                "granted": False,
+                "recorded_at": now,
+                "recorded_by": "cli:other",
+                "reference": "call",
+                "expires_at": None,
+            }
+        )
+        + "\n",
+    )
     assert issue(svc, OTHER).json()["error"] == "consent_required"
     assert len(parsed) == 31  # just the new line
 

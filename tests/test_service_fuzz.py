@@ -1,5 +1,6 @@
 """Fuzz the score service's OpenAPI with schemathesis, in process (ASGI): for valid and invalid input alike, every
 operation answers with a documented status and shape, never a 500. A few examples per operation keep it fast."""
+
 from __future__ import annotations
 
 import schemathesis
@@ -38,8 +39,13 @@ def test_api_answers_every_input_as_documented(home):
             excluded = [negative_data_rejection] if operation.path == "/v1/reports/verify" else []
 
             @given(case=operation.as_strategy(mode, path_parameters=fixed or None))
-            @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True, database=None,
-                      suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=EXAMPLES_PER_OPERATION,
+                deadline=None,
+                derandomize=True,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
             def answers_as_documented(case):
                 headers = {"X-API-Key": consent_key if operation.path == "/v1/consents" else key}
                 response = case.call_and_validate(headers=headers, excluded_checks=excluded)

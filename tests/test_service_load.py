@@ -1,5 +1,6 @@
 """The load test's own machinery, on a small snapshot: the service starts on loopback, the open-loop generator
 holds its rate and counts every answer, and wrk's output is read back into figures."""
+
 from __future__ import annotations
 
 import shutil

@@ -1,5 +1,6 @@
 """Personal credit reports: only with recorded consent; HTML and PDF with score, tier, sub-scores, reason codes,
 monthly history and qualifying rule versions; Ed25519-signed, verifiable offline and online; any change fails."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -32,8 +33,11 @@ from tests.service_snapshots import (
 N = 120
 NIGHTS = [("2026-09-30", 0), ("2026-10-15", 3), ("2026-10-31", 4), ("2026-11-23", 6)]  # (night, score shift)
 # a user who qualifies for LU and SG on the last night
-SUBJECT = next(i for i in range(N) if eligible(i, "LU", 6) and eligible(i, "SG", 6)
-               and score_of(i, 6) >= MIN_SCORE["LU"] + 5 and score_of(i, 6) < 940)
+SUBJECT = next(
+    i
+    for i in range(N)
+    if eligible(i, "LU", 6) and eligible(i, "SG", 6) and score_of(i, 6) >= MIN_SCORE["LU"] + 5 and score_of(i, 6) < 940
+)
 UID = user_ids(N)[SUBJECT]
 
 
@@ -54,8 +58,11 @@ def svc(home):
 
 
 def consent(client, user_id=UID, granted=True, **extra):
-    r = client.post("/v1/consents", json={"user_id": user_id, "granted": granted, "reference": "form-77", **extra},
-                    headers=client.recorder)
+    r = client.post(
+        "/v1/consents",
+        json={"user_id": user_id, "granted": granted, "reference": "form-77", **extra},
+        headers=client.recorder,
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -78,8 +85,9 @@ def test_no_report_without_recorded_consent(svc):
     # the register keeps the pseudonymous key, never the upstream id
     stored = svc.app_.state.services.files.consents.read_text()
     assert UID not in stored and user_key(UID, svc.cfg.user_key_secret) in stored
-    outcomes = [e["outcome"] for e in read_entries(svc.app_.state.services.files.audit)
-                if e["action"] == "reports.issue"]
+    outcomes = [
+        e["outcome"] for e in read_entries(svc.app_.state.services.files.audit) if e["action"] == "reports.issue"
+    ]
     assert outcomes == ["consent_required", "issued", "consent_required"]
 
 
@@ -102,28 +110,53 @@ def test_html_report_content_and_signature(svc):
     report = result.report
     score = score_of(SUBJECT, 6)
     assert (report["user_id"], report["score"], report["tier"], report["score_date"]) == (
-        UID, score, tier_of(score), "2026-11-23")
-    assert [s["factor"] for s in report["sub_scores"]] == ["credit_history", "behavior_preference",
-                                                          "fulfillment_capacity", "identity_traits",
-                                                          "social_connections"]
-    assert [c["code"] for c in report["reason_codes"]] == \
-        ["CH01", "FC02", "BP03", "IT01", "SC02"][SUBJECT % 5: SUBJECT % 5 + SUBJECT % 4]
+        UID,
+        score,
+        tier_of(score),
+        "2026-11-23",
+    )
+    assert [s["factor"] for s in report["sub_scores"]] == [
+        "credit_history",
+        "behavior_preference",
+        "fulfillment_capacity",
+        "identity_traits",
+        "social_connections",
+    ]
+    assert [c["code"] for c in report["reason_codes"]] == ["CH01", "FC02", "BP03", "IT01", "SC02"][
+        SUBJECT % 5 : SUBJECT % 5 + SUBJECT % 4
+    ]
     # the last scored night of each month, from the retained snapshots
     assert [(h["month"], h["ds"], h["score"]) for h in report["history"]] == [
-        ("2026-09", "2026-09-30", score_of(SUBJECT, 0)), ("2026-10", "2026-10-31", score_of(SUBJECT, 4)),
-        ("2026-11", "2026-11-23", score)]
+        ("2026-09", "2026-09-30", score_of(SUBJECT, 0)),
+        ("2026-10", "2026-10-31", score_of(SUBJECT, 4)),
+        ("2026-11", "2026-11-23", score),
+    ]
     assert report["qualifying_destinations"] == [
         {"destination": "LU", "rule_version": "LU-2024.1", "min_score": 750},
-        {"destination": "SG", "rule_version": "SG-2024.1", "min_score": 700}]
+        {"destination": "SG", "rule_version": "SG-2024.1", "min_score": 700},
+    ]
     assert re.fullmatch(r"SR-\d{8}-[0-9A-F]{10}", report["report_id"]) and report["issued_at"].endswith("Z")
     # bound to a person: the name as registered and the document's last four characters, never the whole number
     number = document_number(SUBJECT)
-    assert report["holder"] == {"name": registered_name(SUBJECT), "id_document_type": "PRC resident identity card",
-                                "id_document_masked": "*" * 14 + number[-4:], "identity_verified": SUBJECT % 9 != 4,
-                                "kyc_as_of": "2026-11-23"}
+    assert report["holder"] == {
+        "name": registered_name(SUBJECT),
+        "id_document_type": "PRC resident identity card",
+        "id_document_masked": "*" * 14 + number[-4:],
+        "identity_verified": SUBJECT % 9 != 4,
+        "kyc_as_of": "2026-11-23",
+    }
     text = document.decode()
-    for shown in (UID, str(score), report["report_id"], "LU-2024.1", "Credit history", "2026-10-31",
-                  registered_name(SUBJECT), "*" * 14 + number[-4:], report["valid_until"]):
+    for shown in (
+        UID,
+        str(score),
+        report["report_id"],
+        "LU-2024.1",
+        "Credit history",
+        "2026-10-31",
+        registered_name(SUBJECT),
+        "*" * 14 + number[-4:],
+        report["valid_until"],
+    ):
         assert shown in text
     assert number[:14] not in text
 
@@ -187,7 +220,9 @@ def test_no_report_for_a_user_the_kyc_snapshot_cannot_name(home):
         other = user_ids(N)[SUBJECT + 1]
         consent(client, user_id=other)
         assert issue(client, "html", user_id=other).status_code == 200
-        outcomes = [e["outcome"] for e in read_entries(app.state.services.files.audit) if e["action"] == "reports.issue"]
+        outcomes = [
+            e["outcome"] for e in read_entries(app.state.services.files.audit) if e["action"] == "reports.issue"
+        ]
         assert outcomes == ["identity_unavailable", "issued"]
     finally:
         app.state.services.audit.close()
@@ -233,8 +268,9 @@ def test_history_comes_from_the_warehouse_months(svc):
                 con.execute("insert into marts.sesame_scores values (?, 'someone-else', 400, 'poor')", [ds])
         con.execute("insert into marts.sesame_scores values (date '2024-01-10', ?, 999, 'old')", [key])
     consent(svc)
-    report = verify_document(issue(svc, "html").content,
-                             load_public_key(svc.get("/v1/reports/public-key").content)).report
+    report = verify_document(
+        issue(svc, "html").content, load_public_key(svc.get("/v1/reports/public-key").content)
+    ).report
     months = [h["month"] for h in report["history"]]
     assert months == ["2025-12"] + [f"2026-{m:02d}" for m in range(1, 12)]
     assert report["history"][0] == {"month": "2025-12", "ds": "2025-12-20", "score": 601, "tier": "good"}

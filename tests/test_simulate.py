@@ -1,5 +1,6 @@
 """Tests for the upstream simulator: layout, declared schema, keys, determinism and the behaviour
 that makes the data worth modelling (creditworthiness drives outcomes; friends resemble friends)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -68,6 +69,7 @@ def big(tmp_path_factory) -> Path:
 
 # ---- layout ---------------------------------------------------------------------------------------
 
+
 def test_every_delivery_has_its_file_and_marker(raw):
     expected = _ds_list(END, DAYS)
     for name, src in SOURCES.items():
@@ -85,15 +87,27 @@ def test_every_marker_carries_the_control_totals_of_its_file(raw):
             folder = raw / name / f"ds={ds}"
             marker = json.loads((folder / SUCCESS_MARKER).read_text())
             data = (folder / src.file).read_bytes()
-            assert marker == {"source": name, "ds": ds, "files": [{
-                "path": src.file, "records": len(_read(folder / src.file, src.format)), "bytes": len(data),
-                "sha256": hashlib.sha256(data).hexdigest()}]}, (name, ds)
+            assert marker == {
+                "source": name,
+                "ds": ds,
+                "files": [
+                    {
+                        "path": src.file,
+                        "records": len(_read(folder / src.file, src.format)),
+                        "bytes": len(data),
+                        "sha256": hashlib.sha256(data).hexdigest(),
+                    }
+                ],
+            }, (name, ds)
 
 
 def test_end_ds_and_days_give_exactly_those_folders(tmp_path):
     summary = simulate(tmp_path, 40, 3, date(2024, 1, 1), seed=3)
     assert sorted(p.name for p in (tmp_path / "orders").iterdir()) == [
-        "ds=2023-12-30", "ds=2023-12-31", "ds=2024-01-01"]
+        "ds=2023-12-30",
+        "ds=2023-12-31",
+        "ds=2024-01-01",
+    ]
     assert summary["start_ds"] == "2023-12-30" and summary["end_ds"] == "2024-01-01"
 
 
@@ -111,6 +125,7 @@ def test_summary_matches_files(raw):
 
 
 # ---- declared schema ------------------------------------------------------------------------------
+
 
 def _check_value_types(name: str, df: pd.DataFrame) -> None:
     src = SOURCES[name]
@@ -185,6 +200,7 @@ def test_frames_from_generate_follow_the_schema():
 
 # ---- keys and event dates -------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", list(SOURCES))
 def test_natural_keys_unique_within_each_delivery(raw, name):
     df = _load(raw, name)
@@ -192,8 +208,7 @@ def test_natural_keys_unique_within_each_delivery(raw, name):
     assert not df.duplicated(key + ["_ds"]).any()
 
 
-@pytest.mark.parametrize("name,col", [("orders", "order_id"), ("payments", "payment_id"),
-                                      ("blacklist", "case_id")])
+@pytest.mark.parametrize("name,col", [("orders", "order_id"), ("payments", "payment_id"), ("blacklist", "case_id")])
 def test_ids_unique_across_days(raw, name, col):
     df = _load(raw, name)
     assert df[col].is_unique
@@ -231,14 +246,18 @@ def test_users_snapshot_grows_and_covers_every_event_user(raw):
     users = _load(raw, "users")
     counts = users.groupby("_ds").size()
     assert counts.is_monotonic_increasing
-    assert counts.iloc[-1] == USERS and counts.iloc[0] < USERS   # some register during the window
+    assert counts.iloc[-1] == USERS and counts.iloc[0] < USERS  # some register during the window
     assert users.groupby("_ds").user_id.apply(lambda s: s.is_unique).all()
     assert users.user_id.str.fullmatch(r"U\d{8}").all()
     assert (users.registered_date <= users._ds).all()
     registered = set(users.user_id)
-    for name, cols in (("orders", ["user_id"]), ("payments", ["user_id", "counterparty_id"]),
-                       ("bills", ["user_id"]), ("social_edges", ["src_user_id", "dst_user_id"]),
-                       ("blacklist", ["user_id"])):
+    for name, cols in (
+        ("orders", ["user_id"]),
+        ("payments", ["user_id", "counterparty_id"]),
+        ("bills", ["user_id"]),
+        ("social_edges", ["src_user_id", "dst_user_id"]),
+        ("blacklist", ["user_id"]),
+    ):
         df = _load(raw, name)
         for col in cols:
             values = set(df[col][df[col].notna() & (df[col].astype(str) != "")])
@@ -273,6 +292,7 @@ def test_orders_and_payments_are_recorded_only_after_registration(raw):
 
 
 # ---- consistency inside sources -------------------------------------------------------------------
+
 
 def test_wallet_balances_follow_the_movements(raw):
     pay = _load(raw, "payments")
@@ -329,7 +349,7 @@ def test_graph_density_and_first_day_graph(raw):
     degree = 2 * len(edges) / len(users)
     assert 8 <= degree <= 20
     first = _ds_list(END, DAYS)[0]
-    assert (edges._ds == first).mean() > 0.85   # the first delivery holds the graph so far
+    assert (edges._ds == first).mean() > 0.85  # the first delivery holds the graph so far
 
 
 def test_blacklist_size(raw):
@@ -341,6 +361,7 @@ def test_blacklist_size(raw):
 
 
 # ---- determinism ----------------------------------------------------------------------------------
+
 
 def _digest(raw: Path) -> dict[str, bytes]:
     return {str(p.relative_to(raw)): p.read_bytes() for p in sorted(raw.rglob("*")) if p.is_file()}
@@ -366,7 +387,7 @@ def test_rerun_into_the_same_folder_replaces_files(tmp_path):
     before = _digest(tmp_path)
     simulate(tmp_path, 50, 2, END, seed=1)
     assert _digest(tmp_path) == before
-    assert not list(tmp_path.rglob(".*"))   # no temporary files left behind
+    assert not list(tmp_path.rglob(".*"))  # no temporary files left behind
 
 
 def test_progress_is_silent_without_a_terminal(tmp_path, capsys):
@@ -386,8 +407,11 @@ def test_volume_knobs_multiply_activity_and_contacts_but_not_the_money_spent():
     def day_frames(**volume):
         """The second day's deliveries, but the first day's social edges (the graph as it stands)."""
         first = (END - timedelta(days=1)).isoformat()
-        return {name: frame for name, ds, frame in generate(4000, 2, END, seed=9, **volume)
-                if ds == (first if name == "social_edges" else END.isoformat())}
+        return {
+            name: frame
+            for name, ds, frame in generate(4000, 2, END, seed=9, **volume)
+            if ds == (first if name == "social_edges" else END.isoformat())
+        }
 
     base, busy = day_frames(), day_frames(activity=2.0, contacts=2.0)
     for name in ("orders", "payments"):
@@ -421,6 +445,7 @@ def test_cli_records_the_volume_knobs_and_refuses_a_non_positive_one(tmp_path, m
 
 
 # ---- behaviour: the hidden creditworthiness drives every source ------------------------------------
+
 
 @pytest.fixture(scope="module")
 def behaviour(big):
@@ -482,7 +507,7 @@ def test_prior_delinquency_predicts_future_delinquency(behaviour):
     first = pd.Timestamp(_ds_list(END, 45)[0])
     bills = bills.copy()
     bills["status_date"] = pd.to_datetime(bills.status_date)
-    obs = first - pd.Timedelta(days=120)   # inside the delivered history
+    obs = first - pd.Timedelta(days=120)  # inside the delivered history
     before = bills[bills.status_date <= obs]
     after = bills[(bills.status_date > obs) & (bills.status_date <= obs + pd.Timedelta(days=120))]
     holders = before.user_id.unique()
@@ -492,17 +517,19 @@ def test_prior_delinquency_predicts_future_delinquency(behaviour):
     frame["bad"] = frame.index.isin(later)
     clean = frame.loc[frame.prior == 0, "bad"].mean()
     dirty = frame.loc[frame.prior >= 30, "bad"].mean()
-    assert 0.005 < frame.bad.mean() < 0.08    # 90+ within 120 days: about 1% since the recalibration
+    assert 0.005 < frame.bad.mean() < 0.08  # 90+ within 120 days: about 1% since the recalibration
     assert dirty > 4 * clean
 
 
 def test_friends_of_delinquent_users_are_delinquent_more_often(behaviour):
     raw, _, users, d30, _ = behaviour
     edges = _load(raw, "social_edges")
-    both = pd.concat([
-        edges[["src_user_id", "dst_user_id"]].set_axis(["u", "v"], axis=1),
-        edges[["dst_user_id", "src_user_id"]].set_axis(["u", "v"], axis=1),
-    ])
+    both = pd.concat(
+        [
+            edges[["src_user_id", "dst_user_id"]].set_axis(["u", "v"], axis=1),
+            edges[["dst_user_id", "src_user_id"]].set_axis(["u", "v"], axis=1),
+        ]
+    )
     both["u_bad"] = both.u.isin(d30)
     both["v_bad"] = both.v.isin(d30)
     of_bad = both[both.u_bad].groupby("u").v_bad.mean().mean()
@@ -537,6 +564,7 @@ def test_income_barely_depends_on_age(behaviour):
 
 # ---- realism: outcomes are predictable, but far from perfectly -------------------------------------
 
+
 def _auc(y: np.ndarray, score: np.ndarray) -> float:
     ranks = pd.Series(score).rank().to_numpy()
     pos = int(y.sum())
@@ -548,8 +576,14 @@ def outcomes():
     """3,000 users' first-day bill history (a year): credit history up to an observation date 100
     days back, and whether a bill reaches 90 days past due in the 90 days after it."""
     bills = next(frame for name, _, frame in generate(3000, 1, END, seed=11) if name == "bills")
-    bills = pd.DataFrame({"user_id": bills.user_id.astype(str), "bill_id": bills.bill_id.astype(str),
-                          "status_date": bills.status_date.astype(str), "dpd": bills.days_past_due})
+    bills = pd.DataFrame(
+        {
+            "user_id": bills.user_id.astype(str),
+            "bill_id": bills.bill_id.astype(str),
+            "status_date": bills.status_date.astype(str),
+            "dpd": bills.days_past_due,
+        }
+    )
     obs = (END - timedelta(days=100)).isoformat()
     until = (END - timedelta(days=10)).isoformat()
     before = bills[bills.status_date <= obs]
@@ -590,8 +624,12 @@ def performance():
         bills[col] = bills[col].astype(str)
     for col in ("statement_date", "due_date", "paid_date", "status_date"):
         bills[col] = pd.to_datetime(bills[col].astype("datetime64[s]"))
-    users = pd.DataFrame({"user_id": users.user_id.astype(str),
-                          "registered": pd.to_datetime(users.registered_date.astype("datetime64[s]"))})
+    users = pd.DataFrame(
+        {
+            "user_id": users.user_id.astype(str),
+            "registered": pd.to_datetime(users.registered_date.astype("datetime64[s]")),
+        }
+    )
     return bills, users
 
 
@@ -615,8 +653,7 @@ def _performance_at(bills: pd.DataFrame, users: pd.DataFrame, obs: date) -> pd.D
     # credit history up to obs: the worst days past due and the bills 30+ days late in the last year
     hist = bills[(bills.status_date <= d) & (bills.status_date > d - pd.Timedelta(days=365))]
     out["worst"] = hist.groupby("user_id").days_past_due.max().reindex(out.index).fillna(0)
-    out["late_bills"] = (hist[hist.days_past_due >= 30].groupby("user_id").bill_id.nunique()
-                         .reindex(out.index).fillna(0))
+    out["late_bills"] = hist[hist.days_past_due >= 30].groupby("user_id").bill_id.nunique().reindex(out.index).fillna(0)
     return out
 
 

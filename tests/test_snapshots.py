@@ -1,5 +1,6 @@
 """Write-audit-publish for snapshots: immutable folders, atomic LATEST, a killed publish changes nothing,
 retention never removes what LATEST names, and the reader verifies checksums."""
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,13 @@ def test_publish_and_read_back(tmp_path):
 def test_same_rows_give_identical_files(tmp_path):
     a = snapshots.write_snapshot(tmp_path, "sesame_scores", "2026-11-20", "r1", _table(50), "m1", CHECKS)
     b = snapshots.write_snapshot(tmp_path, "sesame_scores", "2026-11-20", "r2", _table(50), "m1", CHECKS)
-    files = lambda rel: [(f["path"], f["rows"], f["sha256"]) for f in  # noqa: E731
-                         snapshots.read_manifest(tmp_path / "sesame_scores" / rel)["files"]]
+
+    def files(rel):
+        return [
+            (f["path"], f["rows"], f["sha256"])
+            for f in snapshots.read_manifest(tmp_path / "sesame_scores" / rel)["files"]
+        ]
+
     assert files(a) == files(b)
 
 
@@ -82,8 +88,9 @@ def test_killed_before_latest_moves(tmp_path, monkeypatch):
 
 
 def test_failed_checks_are_never_published(tmp_path):
-    rel = snapshots.write_snapshot(tmp_path, "sesame_scores", "2026-11-20", "r1", _table(5), "m1",
-                                   [{"name": "x", "passed": False}])
+    rel = snapshots.write_snapshot(
+        tmp_path, "sesame_scores", "2026-11-20", "r1", _table(5), "m1", [{"name": "x", "passed": False}]
+    )
     with pytest.raises(snapshots.SnapshotError, match="failed checks"):
         snapshots.publish_night(tmp_path, "2026-11-20", "r1", {"sesame_scores": rel})
     assert not (tmp_path / "sesame_scores" / "LATEST").exists() and not (tmp_path / "NIGHT").exists()
@@ -114,9 +121,10 @@ def test_retention_keeps_latest(tmp_path):
 
 def _night(root, ds, run, n):
     """Both datasets of a night, written and published together."""
-    written = {name: snapshots.write_snapshot(root, name, ds, run, _table(n, start=n, dataset=name), "m1",
-                                               CHECKS)
-               for name in ("sesame_scores", "visa_eligibility")}
+    written = {
+        name: snapshots.write_snapshot(root, name, ds, run, _table(n, start=n, dataset=name), "m1", CHECKS)
+        for name in ("sesame_scores", "visa_eligibility")
+    }
     snapshots.publish_night(root, ds, run, written)
     return written
 
@@ -125,12 +133,16 @@ def test_a_reader_of_a_half_moved_night_gets_one_night_whole(tmp_path, monkeypat
     """Killed at each step of publishing night 2: a reader sees night 1 whole until NIGHT moves, then night 2 whole;
     never the scores of one night with the visa list of the other."""
     _night(tmp_path, "2026-11-20", "r1", 10)
-    written = {name: snapshots.write_snapshot(tmp_path, name, "2026-11-21", "r2",
-                                               _table(20, start=20, dataset=name), "m1", CHECKS)
-               for name in ("sesame_scores", "visa_eligibility")}
-    rows_of = {night: {name: snapshots.read_manifest(tmp_path / name / rel)["row_count"] for name, rel in runs.items()}
-               for night, runs in (("2026-11-20", {n: "ds=2026-11-20/run=r1" for n in written}),
-                                   ("2026-11-21", written))}
+    written = {
+        name: snapshots.write_snapshot(
+            tmp_path, name, "2026-11-21", "r2", _table(20, start=20, dataset=name), "m1", CHECKS
+        )
+        for name in ("sesame_scores", "visa_eligibility")
+    }
+    rows_of = {
+        night: {name: snapshots.read_manifest(tmp_path / name / rel)["row_count"] for name, rel in runs.items()}
+        for night, runs in (("2026-11-20", {n: "ds=2026-11-20/run=r1" for n in written}), ("2026-11-21", written))
+    }
     assert all(rows_of["2026-11-20"][n] != rows_of["2026-11-21"][n] for n in written)
     real_write = snapshots.write_atomic
     for steps_done in range(4):  # NIGHT, then the two LATEST files
@@ -155,10 +167,19 @@ def test_a_reader_of_a_half_moved_night_gets_one_night_whole(tmp_path, monkeypat
         assert rows == rows_of[pointer["ds"]]
         assert {name: snapshots.latest(tmp_path, name)["ds"] for name in rows} == {name: pointer["ds"] for name in rows}
         assert snapshots.is_published(tmp_path, "2026-11-21") == (steps_done > 0)
-        (tmp_path / "NIGHT").write_text(json.dumps(  # back to night 1 for the next kill
-            {**pointer, "ds": "2026-11-20", "run_id": "r1", "datasets": {
-                n: {"snapshot": "ds=2026-11-20/run=r1", "row_count": rows_of["2026-11-20"][n]} for n in rows},
-             "nights": {"2026-11-20": pointer["nights"]["2026-11-20"]}}))
+        (tmp_path / "NIGHT").write_text(
+            json.dumps(  # back to night 1 for the next kill
+                {
+                    **pointer,
+                    "ds": "2026-11-20",
+                    "run_id": "r1",
+                    "datasets": {
+                        n: {"snapshot": "ds=2026-11-20/run=r1", "row_count": rows_of["2026-11-20"][n]} for n in rows
+                    },
+                    "nights": {"2026-11-20": pointer["nights"]["2026-11-20"]},
+                }
+            )
+        )
 
 
 def test_a_night_is_published_only_with_snapshots_of_that_night(tmp_path):
@@ -180,25 +201,42 @@ def test_a_night_published_again_keeps_its_earlier_run_published(tmp_path):
 def test_every_published_dataset_has_a_contract_the_writer_enforces(tmp_path):
     from sesame import contracts
 
-    published = ["sesame_scores", "visa_eligibility", "visa_eligibility_changes", "score_exclusions",
-                 "reason_code_dictionary"]
+    published = [
+        "sesame_scores",
+        "visa_eligibility",
+        "visa_eligibility_changes",
+        "score_exclusions",
+        "reason_code_dictionary",
+    ]
     for name in published:
         contract = contracts.load(name, major=1)
         assert contract["dataset"] == name and contract["schema_version"].startswith("1.")
         assert contract["key"] and all(c["type"] in contracts.TYPES and c["description"] for c in contract["columns"])
     good = _table(5)
-    rel = snapshots.write_snapshot(tmp_path, "sesame_scores", "2026-11-20", "r1", good, "m1", CHECKS,
-                                   provenance={"code_version": {"git_commit": "abc"}})
+    rel = snapshots.write_snapshot(
+        tmp_path,
+        "sesame_scores",
+        "2026-11-20",
+        "r1",
+        good,
+        "m1",
+        CHECKS,
+        provenance={"code_version": {"git_commit": "abc"}},
+    )
     manifest = snapshots.read_manifest(tmp_path / "sesame_scores" / rel)
     assert manifest["schema_version"] == "1.0" and manifest["contract"] == "contracts/sesame_scores/v1.json"
     assert manifest["provenance"] == {"code_version": {"git_commit": "abc"}}
 
     wrong = {
         "a column missing": (good.drop_columns(["tier"]), "columns"),
-        "another type": (good.set_column(good.schema.get_field_index("score"), "score",
-                                         good.column("score").cast(pa.int64())), "column score is int64"),
-        "a null user id": (good.set_column(1, "user_id", pa.array([None, "U2", "U3", "U4", "U5"], pa.string())),
-                           "column user_id has 1 nulls"),
+        "another type": (
+            good.set_column(good.schema.get_field_index("score"), "score", good.column("score").cast(pa.int64())),
+            "column score is int64",
+        ),
+        "a null user id": (
+            good.set_column(1, "user_id", pa.array([None, "U2", "U3", "U4", "U5"], pa.string())),
+            "column user_id has 1 nulls",
+        ),
         "a user twice": (pa.concat_tables([good, good.slice(0, 1)]), "key ['user_id']"),
     }
     for run, (table, says) in enumerate(wrong.values()):

@@ -1,5 +1,6 @@
 """The performance definition (who is in the sample, what counts as bad, one observation per user), observation
 dates, the out-of-time split, calibration and fairness gates, and the registry's promote/rollback."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -41,13 +42,25 @@ def test_out_of_time_split_holds_out_the_latest_dates():
 
 def _card(auc=0.80, monotonic=True, ratio=0.9, slope=1.0, violations=()):
     approval = [{"threshold": 700, "rates": {}, "ratio": ratio, "verdict": "passed" if ratio >= 0.8 else "failed"}]
-    band = {"segment": "credit_file", "band_low": 600, "band_high": 649, "rows": 1000, "bads": 50,
-            "observed_bad_rate": 0.05, "observed_low": 0.038, "observed_high": 0.065, "claimed_bad_rate": 0.05}
-    return {"segments": ["credit_file"],
-            "out_of_time": {"credit_file": {"auc": auc, "bad_rate_monotonic": monotonic}},
-            "calibration": [band], "calibration_summary": {"credit_file": {"slope": slope, "rows": 1000, "bads": 50}},
-            "features_by_segment": {"credit_file": {"monotone_violations": list(violations)}},
-            "fairness": {"gender": {"approval": approval}}}
+    band = {
+        "segment": "credit_file",
+        "band_low": 600,
+        "band_high": 649,
+        "rows": 1000,
+        "bads": 50,
+        "observed_bad_rate": 0.05,
+        "observed_low": 0.038,
+        "observed_high": 0.065,
+        "claimed_bad_rate": 0.05,
+    }
+    return {
+        "segments": ["credit_file"],
+        "out_of_time": {"credit_file": {"auc": auc, "bad_rate_monotonic": monotonic}},
+        "calibration": [band],
+        "calibration_summary": {"credit_file": {"slope": slope, "rows": 1000, "bads": 50}},
+        "features_by_segment": {"credit_file": {"monotone_violations": list(violations)}},
+        "fairness": {"gender": {"approval": approval}},
+    }
 
 
 def test_gates():
@@ -64,8 +77,13 @@ def test_gates():
 
 def _population(n=4000, seed=0):
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({"bad": (rng.random(n) < 0.05).astype(int), "gender": rng.choice(["F", "M"], n),
-                         "birth_year": rng.integers(1950, 2000, n)})
+    return pd.DataFrame(
+        {
+            "bad": (rng.random(n) < 0.05).astype(int),
+            "gender": rng.choice(["F", "M"], n),
+            "birth_year": rng.integers(1950, 2000, n),
+        }
+    )
 
 
 def test_fairness_that_cannot_be_measured_is_not_tested_and_fails_unless_accepted():
@@ -75,7 +93,7 @@ def test_fairness_that_cannot_be_measured_is_not_tested_and_fails_unless_accepte
     cfg = Settings(gate_min_group_size=200, gate_min_fairness_ratio=0.8)
     measured = fairness(frame, scores, np.full(len(frame), 0.05), 2026, cfg)
     gender = {a["threshold"]: a for a in measured["gender"]["approval"]}
-    assert gender[700]["verdict"] == "passed" and gender[750]["verdict"] == "failed"   # M approved at 700 only
+    assert gender[700]["verdict"] == "passed" and gender[750]["verdict"] == "failed"  # M approved at 700 only
     # one group of the minimum size: there is nothing to compare, so not tested rather than passed
     alone = frame.assign(gender="F")
     untested = fairness(alone, scores, np.full(len(frame), 0.05), 2026, cfg)["gender"]["approval"]
@@ -94,7 +112,7 @@ def test_fairness_that_cannot_be_measured_is_not_tested_and_fails_unless_accepte
 def test_wilson_interval_matches_textbook_values():
     lo, hi = metrics.wilson_interval(0, 10)
     assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-4)
-    for bads, rows in ((0, 1410), (0, 23), (7, 7), (3, 1000)):   # the interval always holds the observed rate
+    for bads, rows in ((0, 1410), (0, 23), (7, 7), (3, 1000)):  # the interval always holds the observed rate
         lo, hi = metrics.wilson_interval(bads, rows)
         assert lo <= bads / rows <= hi
     lo, hi = metrics.wilson_interval(5, 10)
@@ -139,31 +157,40 @@ def test_calibration_gate_judges_the_bands_together():
 
 
 def test_eligible_leaves_out_current_defaults_and_indeterminate_no_file_users():
-    table = pd.DataFrame({
-        "user_id": ["a", "b", "c", "d", "e"],
-        "history_days": [400, 400, 400, 400, 3],
-        "segment": ["credit_file", "credit_file", "no_credit_file", "no_credit_file", "credit_file"],
-        "current_default": [True, False, False, False, False],
-        "opened": [0, 0, 1, 0, 0],
-        "bad": [1, 0, 1, 0, 0],
-    })
+    table = pd.DataFrame(
+        {
+            "user_id": ["a", "b", "c", "d", "e"],
+            "history_days": [400, 400, 400, 400, 3],
+            "segment": ["credit_file", "credit_file", "no_credit_file", "no_credit_file", "credit_file"],
+            "current_default": [True, False, False, False, False],
+            "opened": [0, 0, 1, 0, 0],
+            "bad": [1, 0, 1, 0, 0],
+        }
+    )
     kept, counts = eligible(table, Settings(min_history_days=14))
     assert list(kept["user_id"]) == ["b", "c"]
-    assert counts == {"rows": 5, "thin_file": 1, "current_default": 1, "indeterminate_no_product_opened": 1,
-                      "judged": 2}
+    assert counts == {
+        "rows": 5,
+        "thin_file": 1,
+        "current_default": 1,
+        "indeterminate_no_product_opened": 1,
+        "judged": 2,
+    }
 
 
 def test_one_observation_per_user():
     dates = ["2025-01-06", "2025-01-13", "2025-01-20"]
-    frame = pd.DataFrame([(f"U{i:04d}", d) for i in range(300) for d in dates[: 1 + i % 3]],
-                         columns=["user_id", "obs_date"])
+    frame = pd.DataFrame(
+        [(f"U{i:04d}", d) for i in range(300) for d in dates[: 1 + i % 3]], columns=["user_id", "obs_date"]
+    )
     picked = one_per_user(frame)
     assert picked["user_id"].is_unique and set(picked["user_id"]) == set(frame["user_id"])
     assert picked.merge(frame).shape[0] == len(picked)  # each pick is one of the user's own dates
     # the pick spreads over the dates users have (a hash, not always the first or the last)
     assert picked[picked["user_id"].isin([f"U{i:04d}" for i in range(2, 300, 3)])]["obs_date"].nunique() == 3
-    assert one_per_user(frame.sample(frac=1, random_state=1)).sort_values("user_id").equals(
-        picked.sort_values("user_id"))
+    assert (
+        one_per_user(frame.sample(frac=1, random_state=1)).sort_values("user_id").equals(picked.sort_values("user_id"))
+    )
 
 
 def test_registry_promote_and_rollback(tmp_path):
@@ -186,8 +213,12 @@ def test_registry_promote_and_rollback(tmp_path):
     reg.register("v1", "{}", {"features": [], "gates": {"calibration": {"passed": True}}}, "<html>2</html>")
     assert [r["version"] for r in reg.list()] == ["v1", "v2"]
     assert json.loads((tmp_path / "v1" / "card.json").read_text())["gates"] == {"calibration": {"passed": True}}
-    assert reg._index()["events"][-1] == {**reg._index()["events"][-1], "event": "re_evaluated", "version": "v1",
-                                          "previous_gates": {}}
+    assert reg._index()["events"][-1] == {
+        **reg._index()["events"][-1],
+        "event": "re_evaluated",
+        "version": "v1",
+        "previous_gates": {},
+    }
 
 
 def test_monotonic_bad_rate_allows_noise_not_reversals():
@@ -212,21 +243,26 @@ def test_a_thin_segment_gets_a_scorecard_developed_on_every_judged_user():
     n = 6000
     risk = rng.normal(size=n)
     no_file = rng.random(n) < 0.1
-    dev = pd.DataFrame({
-        "segment": np.where(no_file, "no_credit_file", "credit_file"),
-        "ch_max_dpd_365": np.where(no_file, np.nan, np.maximum(0, np.round(30 * risk + rng.normal(0, 20, n)))),
-        "fc_balance": np.exp(8 - 0.6 * risk + rng.normal(0, 0.5, n)),
-        "bp_cancel_rate_90": np.clip(0.1 + 0.04 * risk + rng.normal(0, 0.03, n), 0, 1),
-    })
+    dev = pd.DataFrame(
+        {
+            "segment": np.where(no_file, "no_credit_file", "credit_file"),
+            "ch_max_dpd_365": np.where(no_file, np.nan, np.maximum(0, np.round(30 * risk + rng.normal(0, 20, n)))),
+            "fc_balance": np.exp(8 - 0.6 * risk + rng.normal(0, 0.5, n)),
+            "bp_cancel_rate_90": np.clip(0.1 + 0.04 * risk + rng.normal(0, 0.03, n), 0, 1),
+        }
+    )
     dev["bad"] = (rng.random(n) < 1 / (1 + np.exp(3.2 - 1.2 * risk))).astype(int)
     dev.loc[no_file, "bad"] = 0
-    dev.loc[np.flatnonzero(no_file)[:12], "bad"] = 1        # 12 bads of its own, fewer than 30
+    dev.loc[np.flatnonzero(no_file)[:12], "bad"] = 1  # 12 bads of its own, fewer than 30
     inputs = ["ch_max_dpd_365", "fc_balance", "bp_cancel_rate_90"]
     model, developed = fit(dev, inputs, Settings(min_segment_bads=30))
     assert model.inputs("credit_file") == inputs
-    assert model.inputs("no_credit_file") == ["fc_balance", "bp_cancel_rate_90"]   # the bills say nothing of them
+    assert model.inputs("no_credit_file") == ["fc_balance", "bp_cancel_rate_90"]  # the bills say nothing of them
     assert "its own" in developed["credit_file"]
     assert "every judged user" in developed["no_credit_file"] and "12 development bads" in developed["no_credit_file"]
     with pytest.raises(Exception, match="rule training.segment_bads"):
-        fit(dev.assign(bad=0).iloc[:-1].pipe(lambda d: d.assign(bad=(d.index < 5).astype(int))), inputs,
-            Settings(min_segment_bads=30))
+        fit(
+            dev.assign(bad=0).iloc[:-1].pipe(lambda d: d.assign(bad=(d.index < 5).astype(int))),
+            inputs,
+            Settings(min_segment_bads=30),
+        )

@@ -1,5 +1,6 @@
 """Incremental windows equal a full recomputation from the daily aggregates, and both equal a plain pandas
 computation over the raw deliveries, over several nights with late and re-delivered records."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -26,8 +27,7 @@ NIGHTS = ["2026-03-07", "2026-03-08", "2026-03-09", "2026-03-10"]
 def lake(spark, tmp_path_factory):
     home = tmp_path_factory.mktemp("windows") / "home"
     cfg = Settings(home=home)
-    simulate(cfg.raw, users=150, days=40, end_ds=dt.date.fromisoformat(END), seed=5,
-             dirty="late=0.08,redelivered=0.02")
+    simulate(cfg.raw, users=150, days=40, end_ds=dt.date.fromisoformat(END), seed=5, dirty="late=0.08,redelivered=0.02")
     ingest.run(spark, cfg, END, catch_up=True)
     return cfg
 
@@ -63,10 +63,14 @@ def _pandas_windows(cfg: Settings, night: str) -> pd.DataFrame:
             "cancelled": (ow["status"] == "cancelled").groupby(ow["user_id"]).sum(),
             "returned": (ow["status"] == "returned").groupby(ow["user_id"]).sum(),
             "spend": ow["amount"].where(done, 0).groupby(ow["user_id"]).sum(),
-            "spend_local": ow["amount"].where(done & ow["category"].isin(LOCAL_SERVICE_CATEGORIES), 0)
-                                       .groupby(ow["user_id"]).sum(),
-            "spend_essential": ow["amount"].where(done & ow["category"].isin(ESSENTIAL_CATEGORIES), 0)
-                                           .groupby(ow["user_id"]).sum(),
+            "spend_local": ow["amount"]
+            .where(done & ow["category"].isin(LOCAL_SERVICE_CATEGORIES), 0)
+            .groupby(ow["user_id"])
+            .sum(),
+            "spend_essential": ow["amount"]
+            .where(done & ow["category"].isin(ESSENTIAL_CATEGORIES), 0)
+            .groupby(ow["user_id"])
+            .sum(),
             "inflow": pw["amount"].where(pw["direction"] == "in", 0).groupby(pw["user_id"]).sum(),
             "outflow": pw["amount"].where(pw["direction"] == "out", 0).groupby(pw["user_id"]).sum(),
             "salary": pw["amount"].where(pw["kind"] == "salary", 0).groupby(pw["user_id"]).sum(),
@@ -95,8 +99,7 @@ def test_incremental_equals_full_equals_pandas(spark, lake):
         np.testing.assert_allclose(incremental.loc[full.index].to_numpy(), full.to_numpy(), atol=1e-6)
         expected = _pandas_windows(cfg, night)
         got = full.reindex(expected.index).fillna(0.0)
-        np.testing.assert_allclose(got[cols].to_numpy(), expected[cols].to_numpy(), atol=1e-6,
-                                   err_msg=night)
+        np.testing.assert_allclose(got[cols].to_numpy(), expected[cols].to_numpy(), atol=1e-6, err_msg=night)
     assert set(expected.columns) == set(cols) and len(cols) == len(METRICS) * len(WINDOWS)
 
 

@@ -24,6 +24,7 @@ their credit-history sub-score is null.
 The court list has no partition at all on night 1 (a zone that does not exist yet must not fail the
 build), C is delivered on night 2 and F on night 3.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -122,71 +123,149 @@ def write_night(home: Path, n: int) -> None:
     scored = [(u, s[n]) for u, (s, _, _) in USERS.items() if s[n] is not None]
     has_profile = [u for u in USERS if not (u == "I" and n < 2)]
 
-    _write(lake, "scores", ds, pa.table({
-        "user_id": pa.array([raw_id(u) for u, _ in scored], pa.string()),
-        "segment": pa.array([NO_FILE_SEGMENT if u in NO_FILE else "credit_file" for u, _ in scored], pa.string()),
-        "score": pa.array([s for _, s in scored], pa.int32()),
-        **{f"{f}_score": pa.array([None if f == "credit_history" and u in NO_FILE else round(10 + (s - 350) / 7.5, 2)
-                                   for u, s in scored], pa.float64())
-           for f in ("credit_history", "behavior_preference", "fulfillment_capacity", "identity_traits",
-                     "social_connections")},
-        **{f"{f}_points": pa.array([(s - 350) // 5 for _, s in scored], pa.int32())
-           for f in ("credit_history", "behavior_preference", "fulfillment_capacity", "identity_traits",
-                     "social_connections")},
-        "reason_codes": pa.array([REASON_CODES[i % 7: i % 7 + (i % 5)] for i, _ in enumerate(scored)],
-                                 pa.list_(pa.string())),
-        "model_version": pa.array(["scorecard-2026.03"] * len(scored), pa.string()),
-    }))
+    _write(
+        lake,
+        "scores",
+        ds,
+        pa.table(
+            {
+                "user_id": pa.array([raw_id(u) for u, _ in scored], pa.string()),
+                "segment": pa.array(
+                    [NO_FILE_SEGMENT if u in NO_FILE else "credit_file" for u, _ in scored], pa.string()
+                ),
+                "score": pa.array([s for _, s in scored], pa.int32()),
+                **{
+                    f"{f}_score": pa.array(
+                        [
+                            None if f == "credit_history" and u in NO_FILE else round(10 + (s - 350) / 7.5, 2)
+                            for u, s in scored
+                        ],
+                        pa.float64(),
+                    )
+                    for f in (
+                        "credit_history",
+                        "behavior_preference",
+                        "fulfillment_capacity",
+                        "identity_traits",
+                        "social_connections",
+                    )
+                },
+                **{
+                    f"{f}_points": pa.array([(s - 350) // 5 for _, s in scored], pa.int32())
+                    for f in (
+                        "credit_history",
+                        "behavior_preference",
+                        "fulfillment_capacity",
+                        "identity_traits",
+                        "social_connections",
+                    )
+                },
+                "reason_codes": pa.array(
+                    [REASON_CODES[i % 7 : i % 7 + (i % 5)] for i, _ in enumerate(scored)], pa.list_(pa.string())
+                ),
+                "model_version": pa.array(["scorecard-2026.03"] * len(scored), pa.string()),
+            }
+        ),
+    )
 
-    excluded = [(u, "THIN_FILE") for u in USERS if u == "H"] + \
-               [(u, "NO_PROFILE") for u in USERS if u == "I" and n < 2]
-    _write(lake, "exclusions", ds, pa.table({
-        "user_id": pa.array([raw_id(u) for u, _ in excluded], pa.string()),
-        "exclusion_code": pa.array([c for _, c in excluded], pa.string()),
-    }))
+    excluded = [(u, "THIN_FILE") for u in USERS if u == "H"] + [(u, "NO_PROFILE") for u in USERS if u == "I" and n < 2]
+    _write(
+        lake,
+        "exclusions",
+        ds,
+        pa.table(
+            {
+                "user_id": pa.array([raw_id(u) for u, _ in excluded], pa.string()),
+                "exclusion_code": pa.array([c for _, c in excluded], pa.string()),
+            }
+        ),
+    )
 
-    _write(lake, "validated/users", ds, pa.table({
-        "user_id": pa.array([raw_id(u) for u in has_profile], pa.string()),
-        "full_name": pa.array([f"Name of {u}" for u in has_profile], pa.string()),
-        "gender": pa.array(["F" if i % 2 else "M" for i, _ in enumerate(has_profile)], pa.string()),
-        "birth_year": pa.array([1960 + i for i, _ in enumerate(has_profile)], pa.int32()),
-        "city": pa.array([CITIES[i % len(CITIES)] for i, _ in enumerate(has_profile)], pa.string()),
-        "city_tier": pa.array([1 + i % 4 for i, _ in enumerate(has_profile)], pa.int32()),
-        "registered_date": pa.array([registered_date(u) for u in has_profile], pa.date32()),
-        "identity_verified": pa.array([USERS[u][1] for u in has_profile], pa.int32()),
-        "phone_tenure_months": pa.array([3 + 7 * i for i, _ in enumerate(has_profile)], pa.int32()),
-        "address_months": pa.array([24] * len(has_profile), pa.int32()),
-        "occupation": pa.array([OCCUPATIONS[i % len(OCCUPATIONS)] for i, _ in enumerate(has_profile)], pa.string()),
-        "id_document_number": pa.array([masked_document(u) for u in has_profile], pa.string()),
-        "event_date": pa.array([date.fromisoformat(ds)] * len(has_profile), pa.date32()),
-    }))
+    _write(
+        lake,
+        "validated/users",
+        ds,
+        pa.table(
+            {
+                "user_id": pa.array([raw_id(u) for u in has_profile], pa.string()),
+                "full_name": pa.array([f"Name of {u}" for u in has_profile], pa.string()),
+                "gender": pa.array(["F" if i % 2 else "M" for i, _ in enumerate(has_profile)], pa.string()),
+                "birth_year": pa.array([1960 + i for i, _ in enumerate(has_profile)], pa.int32()),
+                "city": pa.array([CITIES[i % len(CITIES)] for i, _ in enumerate(has_profile)], pa.string()),
+                "city_tier": pa.array([1 + i % 4 for i, _ in enumerate(has_profile)], pa.int32()),
+                "registered_date": pa.array([registered_date(u) for u in has_profile], pa.date32()),
+                "identity_verified": pa.array([USERS[u][1] for u in has_profile], pa.int32()),
+                "phone_tenure_months": pa.array([3 + 7 * i for i, _ in enumerate(has_profile)], pa.int32()),
+                "address_months": pa.array([24] * len(has_profile), pa.int32()),
+                "occupation": pa.array(
+                    [OCCUPATIONS[i % len(OCCUPATIONS)] for i, _ in enumerate(has_profile)], pa.string()
+                ),
+                "id_document_number": pa.array([masked_document(u) for u in has_profile], pa.string()),
+                "event_date": pa.array([date.fromisoformat(ds)] * len(has_profile), pa.date32()),
+            }
+        ),
+    )
 
     if ds in COURT_LIST:
         listed = COURT_LIST[ds]
-        _write(lake, "validated/blacklist", ds, pa.table({
-            "case_id": pa.array([f"CASE-{ds}-{u}" for u in listed], pa.string()),
-            "user_id": pa.array([raw_id(u) for u in listed], pa.string()),
-            "court": pa.array(["Hangzhou Intermediate People's Court"] * len(listed), pa.string()),
-            "listed_date": pa.array([date.fromisoformat(ds)] * len(listed), pa.date32()),
-            "reason": pa.array(["judgement not performed"] * len(listed), pa.string()),
-        }))
+        _write(
+            lake,
+            "validated/blacklist",
+            ds,
+            pa.table(
+                {
+                    "case_id": pa.array([f"CASE-{ds}-{u}" for u in listed], pa.string()),
+                    "user_id": pa.array([raw_id(u) for u in listed], pa.string()),
+                    "court": pa.array(["Hangzhou Intermediate People's Court"] * len(listed), pa.string()),
+                    "listed_date": pa.array([date.fromisoformat(ds)] * len(listed), pa.date32()),
+                    "reason": pa.array(["judgement not performed"] * len(listed), pa.string()),
+                }
+            ),
+        )
 
-    _write(lake, "features/user_features", ds, pa.table({
-        "user_id": pa.array([raw_id(u) for u in USERS], pa.string()),
-        "history_days": pa.array([h for _, _, h in USERS.values()], pa.int32()),
-        **{f: pa.array([float(i + k) / 10 for i in range(len(USERS))], pa.float64())
-           for k, f in enumerate(FEATURES)},
-    }))
+    _write(
+        lake,
+        "features/user_features",
+        ds,
+        pa.table(
+            {
+                "user_id": pa.array([raw_id(u) for u in USERS], pa.string()),
+                "history_days": pa.array([h for _, _, h in USERS.values()], pa.int32()),
+                **{
+                    f: pa.array([float(i + k) / 10 for i in range(len(USERS))], pa.float64())
+                    for k, f in enumerate(FEATURES)
+                },
+            }
+        ),
+    )
 
     _write(lake, "accounting", ds, accounting(n, ingested_on=ds))
     if n == 2:
         # Night 3 also caught up night 1's payments, which an operator holds: it re-ingested night 1 with them held
         late = accounting(0, ingested_on=ds)
-        _write(lake, "accounting", NIGHTS[0], pa.concat_tables([late, pa.table({
-            "source": ["payments"], "delivered": pa.array([30], pa.int64()), "accepted": pa.array([0], pa.int64()),
-            "quarantined": pa.array([0], pa.int64()), "duplicates": pa.array([0], pa.int64()),
-            "file": ["payments.csv"], "held": pa.array([30], pa.int64()), "hold_reason": [HOLD_REASON],
-            "ingested_on": [ds]})]))
+        _write(
+            lake,
+            "accounting",
+            NIGHTS[0],
+            pa.concat_tables(
+                [
+                    late,
+                    pa.table(
+                        {
+                            "source": ["payments"],
+                            "delivered": pa.array([30], pa.int64()),
+                            "accepted": pa.array([0], pa.int64()),
+                            "quarantined": pa.array([0], pa.int64()),
+                            "duplicates": pa.array([0], pa.int64()),
+                            "file": ["payments.csv"],
+                            "held": pa.array([30], pa.int64()),
+                            "hold_reason": [HOLD_REASON],
+                            "ingested_on": [ds],
+                        }
+                    ),
+                ]
+            ),
+        )
 
 
 HOLD_REASON = "held by ops at 2026-03-03T08:00:00+00:00: rule control.bytes; upstream re-delivers"
@@ -194,17 +273,19 @@ HOLD_REASON = "held by ops at 2026-03-03T08:00:00+00:00: rule control.bytes; ups
 
 def accounting(n: int, ingested_on: str) -> pa.Table:
     """The night's row accounting, as ingestion writes it (nothing held)."""
-    return pa.table({
-        "source": pa.array(["users", "orders", "orders", "blacklist"], pa.string()),
-        "delivered": pa.array([40, 100 + n, 50, 1], pa.int64()),
-        "accepted": pa.array([40, 97 + n, 49, 1], pa.int64()),
-        "quarantined": pa.array([0, 2, 0, 0], pa.int64()),
-        "duplicates": pa.array([0, 1, 1, 0], pa.int64()),
-        "file": pa.array(["users.csv", "orders.jsonl", "orders-late.jsonl", "blacklist.csv"], pa.string()),
-        "held": pa.array([0] * 4, pa.int64()),
-        "hold_reason": pa.array([""] * 4, pa.string()),
-        "ingested_on": pa.array([ingested_on] * 4, pa.string()),
-    })
+    return pa.table(
+        {
+            "source": pa.array(["users", "orders", "orders", "blacklist"], pa.string()),
+            "delivered": pa.array([40, 100 + n, 50, 1], pa.int64()),
+            "accepted": pa.array([40, 97 + n, 49, 1], pa.int64()),
+            "quarantined": pa.array([0, 2, 0, 0], pa.int64()),
+            "duplicates": pa.array([0, 1, 1, 0], pa.int64()),
+            "file": pa.array(["users.csv", "orders.jsonl", "orders-late.jsonl", "blacklist.csv"], pa.string()),
+            "held": pa.array([0] * 4, pa.int64()),
+            "hold_reason": pa.array([""] * 4, pa.string()),
+            "ingested_on": pa.array([ingested_on] * 4, pa.string()),
+        }
+    )
 
 
 def dbt_executable() -> str:
@@ -237,11 +318,19 @@ def run_plan(plan: list[dict]) -> None:
             continue
         started = time.monotonic()
         result = dbtRunner().invoke(step["dbt"])
-        print("STEP " + json.dumps({"dbt": step["dbt"][:1], "ok": result.success,
-                                     "seconds": round(time.monotonic() - started, 1)}), flush=True)
+        print(
+            "STEP "
+            + json.dumps(
+                {"dbt": step["dbt"][:1], "ok": result.success, "seconds": round(time.monotonic() - started, 1)}
+            ),
+            flush=True,
+        )
         if not result.success:
-            failed = [f"{r.node.unique_id}: {r.message}" for r in getattr(result.result, "results", [])
-                      if str(r.status) in ("error", "fail")]
+            failed = [
+                f"{r.node.unique_id}: {r.message}"
+                for r in getattr(result.result, "results", [])
+                if str(r.status) in ("error", "fail")
+            ]
             print("dbt failed:", step["dbt"], *(failed or [repr(result.exception)]), sep="\n", flush=True)
             raise SystemExit(1)
 
@@ -249,8 +338,13 @@ def run_plan(plan: list[dict]) -> None:
 def start_plan(plan: list[dict], env: dict, log: Path) -> subprocess.Popen:
     """run_plan in a child process (its JVM, if any, ends with it), output to `log`."""
     with open(log, "w") as out:
-        return subprocess.Popen([sys.executable, "-m", "tests.tiny_lake", json.dumps(plan)], env=env, cwd=REPO,
-                                stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.tiny_lake", json.dumps(plan)],
+            env=env,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def finish_plan(proc: subprocess.Popen, log: Path, timeout: float) -> list[dict]:
@@ -263,7 +357,7 @@ def finish_plan(proc: subprocess.Popen, log: Path, timeout: float) -> list[dict]
     lines = log.read_text(errors="replace").splitlines()
     if proc.returncode != 0:
         raise AssertionError(f"dbt plan failed (exit {proc.returncode}), end of {log}:\n" + "\n".join(lines[-60:]))
-    return [json.loads(line[len("STEP "):]) for line in lines if line.startswith("STEP ")]
+    return [json.loads(line[len("STEP ") :]) for line in lines if line.startswith("STEP ")]
 
 
 if __name__ == "__main__":

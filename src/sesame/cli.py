@@ -1,4 +1,5 @@
 """The `sesame` command line. Exit codes: 0 success, 1 the night failed closed, 2 wrong usage."""
+
 from __future__ import annotations
 
 import argparse
@@ -36,17 +37,22 @@ def _positive(value: str) -> float:
 
 # ------------------------------------------------------------------ Airflow
 
+
 def airflow_env(cfg: Settings) -> dict:
     env = dict(os.environ)
-    env.update({
-        "AIRFLOW_HOME": str(cfg.airflow_home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-        "SESAME_HOME": str(cfg.home),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "FEAST_USAGE": "False", "GX_ANALYTICS_ENABLED": "False",
-        "PYSPARK_PYTHON": sys.executable,
-    })
+    env.update(
+        {
+            "AIRFLOW_HOME": str(cfg.airflow_home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            "SESAME_HOME": str(cfg.home),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+            "FEAST_USAGE": "False",
+            "GX_ANALYTICS_ENABLED": "False",
+            "PYSPARK_PYTHON": sys.executable,
+        }
+    )
     return env
 
 
@@ -79,8 +85,9 @@ def run_dag(cfg: Settings, dag_id: str, ds: str, conf: dict | None = None, watch
     if watch is not None:
         watch.log = str(log)  # the file to open when a stage fails
     with open(log, "w") as fh:
-        proc = subprocess.Popen(cmd, env=airflow_env(cfg), stdout=fh, stderr=subprocess.STDOUT,
-                                preexec_fn=dies_with_parent)
+        proc = subprocess.Popen(
+            cmd, env=airflow_env(cfg), stdout=fh, stderr=subprocess.STDOUT, preexec_fn=dies_with_parent
+        )
         while True:
             try:
                 proc.wait(timeout=1)
@@ -96,8 +103,12 @@ def run_dag(cfg: Settings, dag_id: str, ds: str, conf: dict | None = None, watch
 def failure_reason(log_path: str) -> str:
     """The first error a failed stage raised, from the run's log."""
     text = Path(log_path).read_text(errors="replace")
-    for pattern in (r"NightFailed: (.*?)(?:\n\S|\Z)", r"GateFailed: (.*?)(?:\n\S|\Z)",
-                    r"AirflowFailException: (.*?)(?:\n\S|\Z)", r"\w+Error: (.*?)(?:\n|\Z)"):
+    for pattern in (
+        r"NightFailed: (.*?)(?:\n\S|\Z)",
+        r"GateFailed: (.*?)(?:\n\S|\Z)",
+        r"AirflowFailException: (.*?)(?:\n\S|\Z)",
+        r"\w+Error: (.*?)(?:\n|\Z)",
+    ):
         match = re.search(pattern, text, re.S)
         if match:
             return match.group(1).strip()[:4000]
@@ -105,6 +116,7 @@ def failure_reason(log_path: str) -> str:
 
 
 # ------------------------------------------------------------------ commands
+
 
 def cmd_simulate(args, cfg: Settings) -> int:
     from sesame.privacy import keep_private
@@ -116,9 +128,15 @@ def cmd_simulate(args, cfg: Settings) -> int:
     if args.if_missing and marker.exists():
         previous = json.loads(marker.read_text())
         previous_dirt = (previous.get("dirty") or {}).get("spec") if isinstance(previous.get("dirty"), dict) else None
-        if (previous.get("users"), previous.get("days"), previous.get("seed"), previous_dirt,
-                previous.get("activity", 1.0), previous.get("contacts", 1.0), previous.get("control_totals")) == (
-                args.users, args.days, args.seed, args.dirty, args.activity, args.contacts, True):
+        if (
+            previous.get("users"),
+            previous.get("days"),
+            previous.get("seed"),
+            previous_dirt,
+            previous.get("activity", 1.0),
+            previous.get("contacts", 1.0),
+            previous.get("control_totals"),
+        ) == (args.users, args.days, args.seed, args.dirty, args.activity, args.contacts, True):
             print(f"simulation already present in {cfg.raw} (ending {previous.get('end_ds')}); reusing it")
             return EXIT_OK
     if args.dirty:
@@ -129,11 +147,20 @@ def cmd_simulate(args, cfg: Settings) -> int:
         except ValueError as exc:
             print(f"--dirty: {exc}", file=sys.stderr)
             return EXIT_USAGE
-    summary = simulate(cfg.raw, users=args.users, days=args.days, end_ds=end, seed=args.seed,
-                       progress=True, dirty=args.dirty,  # progress is shown only on a terminal
-                       activity=args.activity, contacts=args.contacts)
-    print(json.dumps({"raw": str(cfg.raw), **{k: v for k, v in summary.items() if k != "per_day"}}, indent=1,
-                     default=str))
+    summary = simulate(
+        cfg.raw,
+        users=args.users,
+        days=args.days,
+        end_ds=end,
+        seed=args.seed,
+        progress=True,
+        dirty=args.dirty,  # progress is shown only on a terminal
+        activity=args.activity,
+        contacts=args.contacts,
+    )
+    print(
+        json.dumps({"raw": str(cfg.raw), **{k: v for k, v in summary.items() if k != "per_day"}}, indent=1, default=str)
+    )
     return EXIT_OK
 
 
@@ -156,22 +183,28 @@ def airflow_runs_in_progress(cfg: Settings) -> list[str]:
     engine = sqlalchemy.create_engine(conn)
     try:
         with engine.connect() as db:
-            rows = db.execute(sqlalchemy.text(
-                "SELECT dag_id, run_id, state, start_date FROM dag_run WHERE dag_id IN ('sesame_nightly', "
-                "'sesame_train') AND state IN ('queued', 'running') AND lower(coalesce(triggered_by, '')) <> 'test' "
-                "ORDER BY id")).fetchall()
+            rows = db.execute(
+                sqlalchemy.text(
+                    "SELECT dag_id, run_id, state, start_date FROM dag_run WHERE dag_id IN ('sesame_nightly', "
+                    "'sesame_train') AND state IN ('queued', 'running') AND lower(coalesce(triggered_by, '')) <> 'test' "
+                    "ORDER BY id"
+                )
+            ).fetchall()
     except sqlalchemy.exc.OperationalError:  # no dag_run table yet: Airflow never ran here
         return []
     finally:
         engine.dispose()
-    return [f"{dag_id} run {run_id} ({state} since {str(start)[:19] if start else 'queued'})"
-            for dag_id, run_id, state, start in rows]
+    return [
+        f"{dag_id} run {run_id} ({state} since {str(start)[:19] if start else 'queued'})"
+        for dag_id, run_id, state, start in rows
+    ]
 
 
 def one_at_a_time(what):
     """Run the command holding this SESAME_HOME's lock: a second night, backfill or training exits 2 naming the first,
     and so does one started while the scheduler has a night or training run under way (whose stages take the lock
     one at a time, and whose sensor waits while a command holds it)."""
+
     def wrap(cmd):
         def locked(args, cfg: Settings) -> int:
             from sesame.durable import Busy, busy_message, exclusive
@@ -185,7 +218,9 @@ def one_at_a_time(what):
             except Busy as exc:
                 print(str(exc), file=sys.stderr)
                 return EXIT_USAGE
+
         return locked
+
     return wrap
 
 
@@ -198,10 +233,16 @@ def cmd_train(args, cfg: Settings) -> int:
     from sesame.progress import NightWatch
 
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    print(f"training on the deliveries up to {ds}: run {run_id} of sesame_train through Airflow; its stages:",
-          flush=True)
-    ok, log = run_dag(cfg, "sesame_train", ds, {"run_id": run_id},
-                      watch=NightWatch(cfg, ds, run_id, runs=TRAIN_RUNS, deliveries=False))
+    print(
+        f"training on the deliveries up to {ds}: run {run_id} of sesame_train through Airflow; its stages:", flush=True
+    )
+    ok, log = run_dag(
+        cfg,
+        "sesame_train",
+        ds,
+        {"run_id": run_id},
+        watch=NightWatch(cfg, ds, run_id, runs=TRAIN_RUNS, deliveries=False),
+    )
     if not ok:
         print(f"sesame_train failed for {ds}: {failure_reason(log)}\nlog: {log}", file=sys.stderr)
         return EXIT_FAILED
@@ -212,9 +253,11 @@ def cmd_train(args, cfg: Settings) -> int:
     card = registry.get(newest["version"]).card if newest else {}
     failed = [name for name, gate in card.get("gates", {}).items() if not gate["passed"]]
     oot = ", ".join(f"{seg} AUC {m['auc']:.3f} KS {m['ks']:.3f}" for seg, m in card.get("out_of_time", {}).items())
-    print(f"sesame_train {ds}: registered {card.get('version')} (out of time: {oot}); "
-          + (f"gates failed: {failed}, champion unchanged" if failed else "all gates passed")
-          + f"; champion {registry.champion().version if registry.has_champion() else 'none'}")
+    print(
+        f"sesame_train {ds}: registered {card.get('version')} (out of time: {oot}); "
+        + (f"gates failed: {failed}, champion unchanged" if failed else "all gates passed")
+        + f"; champion {registry.champion().version if registry.has_champion() else 'none'}"
+    )
     print(f"  model card: {cfg.models / str(card.get('version')) / 'card.html'}")
     return EXIT_OK
 
@@ -227,14 +270,17 @@ def run_night(cfg: Settings, ds: str, quiet: bool = False) -> int:
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     if not quiet:
         print(f"night {ds}: run {run_id} of sesame_nightly through Airflow; its stages as they end:", flush=True)
-    ok, log = run_dag(cfg, "sesame_nightly", ds, {"run_id": run_id},
-                      watch=None if quiet else NightWatch(cfg, ds, run_id))
+    ok, log = run_dag(
+        cfg, "sesame_nightly", ds, {"run_id": run_id}, watch=None if quiet else NightWatch(cfg, ds, run_id)
+    )
     published = snapshots.is_published(cfg.published, ds, run_id)
     if not (ok and published):
         report = report_path(cfg, ds, run_id)
-        print(f"night {ds} failed closed; nothing was published and NIGHT (and every LATEST) is unchanged.\n"
-              f"reason: {failure_reason(log)}\nlog: {log}"
-              + (f"\nreport: {report}" if report.exists() else ""), file=sys.stderr)
+        print(
+            f"night {ds} failed closed; nothing was published and NIGHT (and every LATEST) is unchanged.\n"
+            f"reason: {failure_reason(log)}\nlog: {log}" + (f"\nreport: {report}" if report.exists() else ""),
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     if not quiet:
         from sesame.night import summary
@@ -243,13 +289,19 @@ def run_night(cfg: Settings, ds: str, quiet: bool = False) -> int:
         latest = snapshots.latest(cfg.published, "sesame_scores")
         print(f"night {ds} published (run {run_id})")
         print(f"  users scored: {s['scored']}  excluded: {s['excluded']}")
-        print(f"  scores: mean {s['score_mean']:.0f}, p10 {s['score_p10']:.0f}, median {s['score_median']:.0f}, "
-              f"p90 {s['score_p90']:.0f}; tiers {s['tiers']}")
-        print(f"  750 or more: {s['share_750_or_more']:.1%}; at 950: {s['share_at_950']:.2%}, "
-              f"at 350: {s['share_at_350']:.2%}; segments {s['segments']}")
+        print(
+            f"  scores: mean {s['score_mean']:.0f}, p10 {s['score_p10']:.0f}, median {s['score_median']:.0f}, "
+            f"p90 {s['score_p90']:.0f}; tiers {s['tiers']}"
+        )
+        print(
+            f"  750 or more: {s['share_750_or_more']:.1%}; at 950: {s['share_at_950']:.2%}, "
+            f"at 350: {s['share_at_350']:.2%}; segments {s['segments']}"
+        )
         if s["top_first_reason"]:
-            print(f"  most common first reason code: {s['top_first_reason'][0]} "
-                  f"(first for {s['top_first_reason'][1]:.1%} of scored users)")
+            print(
+                f"  most common first reason code: {s['top_first_reason'][0]} "
+                f"(first for {s['top_first_reason'][1]:.1%} of scored users)"
+            )
         print(f"  visa-eligible users per destination: {s['visa_eligible']}")
         print(f"  checks passed: {s['checks_passed']}/{s['checks_total']}")
         print(f"  warehouse: {cfg.warehouse_path} (schema marts)")
@@ -273,8 +325,10 @@ def cmd_deliveries(args, cfg: Settings) -> int:
     if args.action == "list":
         current = holds.held(cfg)
         for (ds, source), hold in sorted(current.items()):
-            print(f"{ds} {source}: held by {hold['held_by']} at {hold['held_at']}, "
-                  f"{hold['delivered'] if hold['delivered'] is not None else 'unknown'} records: {hold['reason']}")
+            print(
+                f"{ds} {source}: held by {hold['held_by']} at {hold['held_at']}, "
+                f"{hold['delivered'] if hold['delivered'] is not None else 'unknown'} records: {hold['reason']}"
+            )
         if not current:
             print("no delivery is held")
         return EXIT_OK
@@ -284,13 +338,17 @@ def cmd_deliveries(args, cfg: Settings) -> int:
     try:
         if args.action == "hold":
             hold = holds.hold(cfg, args.ds, args.source, args.reason or "")
-            print(f"{args.source} of {args.ds} is held ({hold['delivered'] if hold['delivered'] is not None else 'unknown'}"
-                  " records); later nights go on without it and account for it as held. After a corrected "
-                  f"re-delivery: sesame deliveries release --ds {args.ds} --source {args.source}")
+            print(
+                f"{args.source} of {args.ds} is held ({hold['delivered'] if hold['delivered'] is not None else 'unknown'}"
+                " records); later nights go on without it and account for it as held. After a corrected "
+                f"re-delivery: sesame deliveries release --ds {args.ds} --source {args.source}"
+            )
         else:
             holds.release(cfg, args.ds, args.source)
-            print(f"{args.source} of {args.ds} is released: the next night ingests it (with the days after it) "
-                  "once its delivery is complete, and computes its features from the whole history")
+            print(
+                f"{args.source} of {args.ds} is released: the next night ingests it (with the days after it) "
+                "once its delivery is complete, and computes its features from the whole history"
+            )
     except holds.HoldRefused as exc:
         print(f"sesame deliveries {args.action}: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -332,8 +390,10 @@ def cmd_models(args, cfg: Settings) -> int:
         for entry in registry.list():
             gates = entry.get("gates", {})
             verdict = "passed" if gates and all(g["passed"] for g in gates.values()) else "failed"
-            print(f"{'*' if entry['champion'] else ' '} {entry['version']}  registered {entry['registered_at']}  "
-                  f"gates {verdict}")
+            print(
+                f"{'*' if entry['champion'] else ' '} {entry['version']}  registered {entry['registered_at']}  "
+                f"gates {verdict}"
+            )
     elif args.action == "promote":
         if not args.version:
             print("promote needs a version", file=sys.stderr)
@@ -364,8 +424,10 @@ def cmd_report(args, cfg: Settings) -> int:
 
     run_id = args.run_id or latest_run_id(cfg, args.ds)
     if not run_id or not cfg.run_log(args.ds, run_id).exists():
-        print(f"no run of the night {args.ds} under {cfg.run_logs()}: run `sesame night --ds {args.ds}` first",
-              file=sys.stderr)
+        print(
+            f"no run of the night {args.ds} under {cfg.run_logs()}: run `sesame night --ds {args.ds}` first",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     print(f"report: {write_report(cfg, args.ds, run_id)}")
     return EXIT_OK
@@ -412,21 +474,35 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--days", type=int, required=True)
     s.add_argument("--end-ds", type=_date, help="last day (default: yesterday)")
     s.add_argument("--seed", type=int, default=7)
-    s.add_argument("--dirty", metavar="SPEC",
-                   help="inject dirt with exact counts beside each delivery: a profile (default, heavy) and/or "
-                        "kind=rate items, e.g. 'default,late=0.05' or 'renamed_column=orders@2026-11-23'")
-    s.add_argument("--activity", type=_positive, default=1.0,
-                   help="multiply everyday payments, orders and transfers per user, each smaller by as much "
-                        "(default 1; sizing runs)")
-    s.add_argument("--contacts", type=_positive, default=1.0,
-                   help="multiply the social graph's mean degree (default 1; sizing runs)")
+    s.add_argument(
+        "--dirty",
+        metavar="SPEC",
+        help="inject dirt with exact counts beside each delivery: a profile (default, heavy) and/or "
+        "kind=rate items, e.g. 'default,late=0.05' or 'renamed_column=orders@2026-11-23'",
+    )
+    s.add_argument(
+        "--activity",
+        type=_positive,
+        default=1.0,
+        help="multiply everyday payments, orders and transfers per user, each smaller by as much "
+        "(default 1; sizing runs)",
+    )
+    s.add_argument(
+        "--contacts",
+        type=_positive,
+        default=1.0,
+        help="multiply the social graph's mean degree (default 1; sizing runs)",
+    )
     s.add_argument("--if-missing", action="store_true", help="reuse an existing simulation with the same sizes")
     s.set_defaults(func=cmd_simulate)
 
     s = sub.add_parser("night", help="run sesame_nightly for one night through Airflow")
     s.add_argument("--ds", type=_date, required=True)
-    s.add_argument("--accept-drift", action="store_true",
-                   help="publish even if score or characteristic PSI reaches the failing level (after review)")
+    s.add_argument(
+        "--accept-drift",
+        action="store_true",
+        help="publish even if score or characteristic PSI reaches the failing level (after review)",
+    )
     s.set_defaults(func=cmd_night)
 
     s = sub.add_parser("train", help="run sesame_train through Airflow and register the model")
@@ -439,8 +515,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="re-run nights already published")
     s.set_defaults(func=cmd_backfill)
 
-    s = sub.add_parser("deliveries", help="hold a rejected delivery (later nights go on, it is accounted as held), "
-                                          "release it after a re-delivery, or list what is held")
+    s = sub.add_parser(
+        "deliveries",
+        help="hold a rejected delivery (later nights go on, it is accounted as held), "
+        "release it after a re-delivery, or list what is held",
+    )
     s.add_argument("action", choices=["hold", "release", "list"])
     s.add_argument("--ds", type=_date)
     s.add_argument("--source")
@@ -466,12 +545,19 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_has_champion)
     s = sub.add_parser("latest-day", help="print the latest completely delivered day")
     s.set_defaults(func=cmd_latest_day)
-    s = sub.add_parser("sql-endpoint", help="JDBC/ODBC endpoint (Spark Thrift Server) over the marts built by "
-                                            "dbt's spark target, until Ctrl-C")
+    s = sub.add_parser(
+        "sql-endpoint",
+        help="JDBC/ODBC endpoint (Spark Thrift Server) over the marts built by dbt's spark target, until Ctrl-C",
+    )
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=10000)
-    s.add_argument("--build", type=_date, action="append", metavar="YYYY-MM-DD",
-                   help="first build that night's marts with dbt's spark target (repeatable; nights build in order)")
+    s.add_argument(
+        "--build",
+        type=_date,
+        action="append",
+        metavar="YYYY-MM-DD",
+        help="first build that night's marts with dbt's spark target (repeatable; nights build in order)",
+    )
     s.set_defaults(func=cmd_sql_endpoint)
 
     from sesame.service.commands import add_service_commands
@@ -488,7 +574,11 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return EXIT_USAGE if exc.code else EXIT_OK
     cfg = settings()
-    if args.command in PSEUDONYMIZING_COMMANDS and getattr(args, "action", None) not in ("verify", "public-key", "keys"):
+    if args.command in PSEUDONYMIZING_COMMANDS and getattr(args, "action", None) not in (
+        "verify",
+        "public-key",
+        "keys",
+    ):
         from sesame.config import UnsafeSecret, check_user_key_secret
 
         try:

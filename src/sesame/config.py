@@ -3,6 +3,7 @@
 Every setting is documented in README.md ("Settings"). Paths derive from SESAME_HOME so that one
 variable moves a whole installation.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,8 +18,19 @@ REPO_ROOT = Path(os.environ.get("SESAME_REPO") or Path(__file__).resolve().paren
 
 # The stages of one night in order: the task ids of sesame_nightly (dags/sesame_nightly.py chains its tasks in this
 # order) and the rows of the run report. Spark's features (windows, state, the graph), then dbt's.
-NIGHTLY_STAGES = ("check_deliveries", "ingest", "quality_gate", "features", "dbt_features", "feature_store", "score",
-                  "warehouse", "audit", "publish", "report")
+NIGHTLY_STAGES = (
+    "check_deliveries",
+    "ingest",
+    "quality_gate",
+    "features",
+    "dbt_features",
+    "feature_store",
+    "score",
+    "warehouse",
+    "audit",
+    "publish",
+    "report",
+)
 
 
 # The run logs' folders under SESAME_HOME: the nights', and the training runs' apart from them.
@@ -58,12 +70,12 @@ class Settings:
     # A fairness measurement that could not be made (fewer than two groups of the minimum size, or nobody approved)
     # fails the gate unless an operator accepts it; the acceptance is recorded in the model card.
     accept_untested_fairness: bool = field(
-        default_factory=lambda: _env("ACCEPT_UNTESTED_FAIRNESS", "0").lower() in ("1", "true", "yes"))
+        default_factory=lambda: _env("ACCEPT_UNTESTED_FAIRNESS", "0").lower() in ("1", "true", "yes")
+    )
     # Calibration gate: the out-of-time calibration slope must lie in this range, and in every score band with at
     # least this many bads the claimed bad rate must lie inside the observed rate's 95% Wilson interval.
     gate_calibration_slope_min: float = field(default_factory=lambda: float(_env("GATE_CALIBRATION_SLOPE_MIN", "0.8")))
-    gate_calibration_slope_max: float = field(
-        default_factory=lambda: float(_env("GATE_CALIBRATION_SLOPE_MAX", "1.25")))
+    gate_calibration_slope_max: float = field(default_factory=lambda: float(_env("GATE_CALIBRATION_SLOPE_MAX", "1.25")))
     gate_calibration_min_bads: int = field(default_factory=lambda: int(_env("GATE_CALIBRATION_MIN_BADS", "10")))
     # The scorecards' fit: each bin holds at least this many bads (and goods), and the inverse L2 strength of the
     # regression. 20 bads a bin keeps the thin no-file segment's bins stable (its development has under 100 bads).
@@ -96,14 +108,16 @@ class Settings:
     schedule_start: str = field(default_factory=lambda: _env("SCHEDULE_START", "2026-01-01"))
     schedule_end: str = field(default_factory=lambda: _env("SCHEDULE_END", ""))
     schedule_catchup: bool = field(
-        default_factory=lambda: _env("SCHEDULE_CATCHUP", "0").lower() in ("1", "true", "yes"))
+        default_factory=lambda: _env("SCHEDULE_CATCHUP", "0").lower() in ("1", "true", "yes")
+    )
     # Nights of published snapshots kept; the one LATEST names is never removed.
     retention_nights: int = field(default_factory=lambda: int(_env("RETENTION_NIGHTS", "30")))
     # Every delivery's _SUCCESS marker must carry the upstream's control totals (records, bytes, sha256 of each
     # file): without them a file cut short in transit reads as a smaller day. 0 accepts a bare marker, for an
     # upstream that cannot send them yet.
     require_control_totals: bool = field(
-        default_factory=lambda: _env("REQUIRE_CONTROL_TOTALS", "1").lower() in ("1", "true", "yes"))
+        default_factory=lambda: _env("REQUIRE_CONTROL_TOTALS", "1").lower() in ("1", "true", "yes")
+    )
     # Tonight's records per source against the median of its last nights: an upstream that loses part of a day
     # sends totals that agree with what it sent, so only the volume shows it. On simulated days ordinary nights stay
     # above 0.77 of the median and half a day's payments falls to 0.39-0.60. A trailing median under
@@ -303,16 +317,20 @@ def ds_partition(folder: Path, ds: str) -> Path:
     return folder / f"ds={ds}"
 
 
-def ds_partitions(folder: Path, first: str | None = None, last: str | None = None,
-                  holding: str | None = None) -> list[str]:
+def ds_partitions(
+    folder: Path, first: str | None = None, last: str | None = None, holding: str | None = None
+) -> list[str]:
     """The nights (YYYY-MM-DD) a folder partitioned by night holds, oldest first: those from `first` to `last`
     (both included) when given, and only those holding a file that matches `holding` (a glob, e.g. "*.parquet",
     or a marker's name) when given. A missing folder holds none."""
     nights = []
     for path in folder.glob("ds=*"):
-        night = path.name[len("ds="):]
-        if (first is None or first <= night) and (last is None or night <= last) \
-                and (holding is None or any(path.glob(holding))):
+        night = path.name[len("ds=") :]
+        if (
+            (first is None or first <= night)
+            and (last is None or night <= last)
+            and (holding is None or any(path.glob(holding)))
+        ):
             nights.append(night)
     return sorted(nights)
 
@@ -335,6 +353,7 @@ def positive_env(variable: str, kind: type, default, why: str = ""):
         raise ValueError(f"{variable} must be above 0, not {raw!r}{why}")
     return value
 
+
 # ------------------------------------------------------------------------------------------ the user-key secret
 def days_before(ds: str, days: int) -> str:
     """The ISO date `days` days before the ISO date `ds`: days_before("2026-03-01", 1) == "2026-02-28"."""
@@ -344,8 +363,16 @@ def days_before(ds: str, days: int) -> str:
 USER_KEY_SECRET_FILE = "secrets/user-key-secret"
 MIN_USER_KEY_SECRET_CHARS = 32
 # Secrets that documentation, examples and earlier releases showed: never accepted, whatever their length.
-EXAMPLE_SECRET_MARKERS = ("change-me", "changeme", "change_me", "example", "not-for-production", "secret-here",
-                          "placeholder", "your-secret")
+EXAMPLE_SECRET_MARKERS = (
+    "change-me",
+    "changeme",
+    "change_me",
+    "example",
+    "not-for-production",
+    "secret-here",
+    "placeholder",
+    "your-secret",
+)
 
 
 class UnsafeSecret(Exception):
@@ -374,7 +401,8 @@ def check_user_key_secret(cfg: Settings) -> None:
             f"all be tried). Run `sesame setup`, which writes a random secret to {cfg.user_key_secret_file} "
             f"(mode 0600) once, or set SESAME_USER_KEY_SECRET to a random value of {MIN_USER_KEY_SECRET_CHARS} "
             "characters or more (python -c 'import secrets; print(secrets.token_hex(32))'). Changing it changes "
-            "every user_key: keep it with the installation.")
+            "every user_key: keep it with the installation."
+        )
 
 
 def ensure_user_key_secret_file(home: Path) -> Path | None:

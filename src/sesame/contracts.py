@@ -2,6 +2,7 @@
 
 Publishing conforms each night's table to its dataset's contract (column order, Arrow types) and checks it
 (columns, types, nulls, key); readers ask for the major version they understand."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,15 @@ import pyarrow.compute as pc
 from sesame.config import REPO_ROOT
 
 CONTRACTS = REPO_ROOT / "contracts"
-TYPES = {"date": pa.date32(), "string": pa.string(), "int32": pa.int32(), "int64": pa.int64(),
-         "double": pa.float64(), "bool": pa.bool_(), "list<string>": pa.list_(pa.string())}
+TYPES = {
+    "date": pa.date32(),
+    "string": pa.string(),
+    "int32": pa.int32(),
+    "int64": pa.int64(),
+    "double": pa.float64(),
+    "bool": pa.bool_(),
+    "list<string>": pa.list_(pa.string()),
+}
 CURRENT_MAJOR = 1
 # The conditions of a visa rule, in the rule's order: the values of visa_rule_checks.failed_conditions.
 VISA_CONDITIONS = ("min_score", "identity_verified", "not_court_listed", "min_history_days", "min_qualifying_nights")
@@ -59,8 +67,10 @@ def conform(table: pa.Table, contract: dict) -> pa.Table:
         try:
             columns.append(table.column(field.name).cast(field.type))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise ContractError(f"{contract['dataset']}.{field.name}: {table.schema.field(field.name).type} cannot "
-                                f"be {field.type}: {exc}") from None
+            raise ContractError(
+                f"{contract['dataset']}.{field.name}: {table.schema.field(field.name).type} cannot "
+                f"be {field.type}: {exc}"
+            ) from None
     return pa.Table.from_arrays(columns, schema=arrow_schema(contract))
 
 
@@ -73,12 +83,15 @@ def violations(table: pa.Table, contract: dict) -> list[str]:
         return problems
     for field in expected:
         got = table.schema.field(field.name).type
-        if not (got == field.type or (pa.types.is_list(got) and pa.types.is_list(field.type)
-                                      and got.value_type == field.type.value_type)):
+        if not (
+            got == field.type
+            or (pa.types.is_list(got) and pa.types.is_list(field.type) and got.value_type == field.type.value_type)
+        ):
             problems.append(f"column {field.name} is {got}, the contract says {field.type}")
         elif not field.nullable and table.column(field.name).null_count:
-            problems.append(f"column {field.name} has {table.column(field.name).null_count} nulls, "
-                            "the contract allows none")
+            problems.append(
+                f"column {field.name} has {table.column(field.name).null_count} nulls, the contract allows none"
+            )
     key = contract.get("key") or []
     if key and not problems and table.num_rows:
         counts = table.group_by(key).aggregate([([], "count_all")])
@@ -92,5 +105,7 @@ def check(table: pa.Table, contract: dict) -> None:
     problems = violations(table, contract)
     if problems:
         path = contract_path(contract["dataset"], major_of(contract["schema_version"]))
-        raise ContractError(f"{contract['dataset']} does not match its contract {path.relative_to(REPO_ROOT)} "
-                            f"(schema_version {contract['schema_version']}): " + "; ".join(problems))
+        raise ContractError(
+            f"{contract['dataset']} does not match its contract {path.relative_to(REPO_ROOT)} "
+            f"(schema_version {contract['schema_version']}): " + "; ".join(problems)
+        )

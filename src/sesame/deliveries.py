@@ -10,6 +10,7 @@ replaced on its way, or one that holds other records than the upstream counted, 
 `records` counts records as the upstream wrote them: data lines of a CSV file (not its header), lines of a
 JSON-lines file, rows of a Parquet file. An empty marker (as older upstreams write) carries no control totals.
 """
+
 from __future__ import annotations
 
 import json
@@ -55,16 +56,19 @@ def missing_deliveries(cfg: Settings, ds: str, include_held: bool = False) -> li
     from sesame.holds import held
 
     holds = set() if include_held else {source for day, source in held(cfg) if day == ds}
-    return [f"source {s.name}, file {cfg.raw / s.name / f'ds={ds}' / s.file}" for s in SOURCES.values()
-            if not (cfg.raw / s.name / f"ds={ds}" / MARKER).exists() and s.name not in holds]
+    return [
+        f"source {s.name}, file {cfg.raw / s.name / f'ds={ds}' / s.file}"
+        for s in SOURCES.values()
+        if not (cfg.raw / s.name / f"ds={ds}" / MARKER).exists() and s.name not in holds
+    ]
 
 
 # ---------------------------------------------------------------- control totals
 
+
 def file_totals(path: Path, records: int, name: str | None = None) -> dict:
     """One file's control totals: its name in the delivery, its records, its size and its sha256."""
-    return {"path": name or path.name, "records": int(records), "bytes": path.stat().st_size,
-            "sha256": sha256_of(path)}
+    return {"path": name or path.name, "records": int(records), "bytes": path.stat().st_size, "sha256": sha256_of(path)}
 
 
 def write_marker(folder: Path, source: str, ds: str, files: list[dict]) -> Path:
@@ -97,13 +101,15 @@ def read_marker(folder: Path) -> dict | None:
 class ControlCheck(NamedTuple):
     """The verdict on one delivered file: `rule` is the first rule it breaks (None when it agrees with its control
     totals, or when a bare marker is accepted), `why` says what was found, `records` the records counted if any."""
+
     rule: str | None
     why: str
     records: int | None = None
 
 
-def check_delivery(path: Path, source: str, ds: str, count: Callable[[Path], int],
-                   require: bool = True) -> ControlCheck:
+def check_delivery(
+    path: Path, source: str, ds: str, count: Callable[[Path], int], require: bool = True
+) -> ControlCheck:
     """Check a delivered file against the control totals in the marker beside it, cheapest test first (presence,
     size, sha256, then the record count, which `count` makes the way ingestion counts)."""
     path = Path(path)
@@ -114,38 +120,64 @@ def check_delivery(path: Path, source: str, ds: str, count: Callable[[Path], int
     if marker is None:
         if not require:
             return ControlCheck(None, "bare marker accepted (SESAME_REQUIRE_CONTROL_TOTALS=0)")
-        return ControlCheck("control.present", "the _SUCCESS marker is empty: it carries no control totals (records, "
-                            "bytes, sha256) to check the file against (SESAME_REQUIRE_CONTROL_TOTALS=0 accepts a bare "
-                            "marker from an upstream that cannot send them yet)")
+        return ControlCheck(
+            "control.present",
+            "the _SUCCESS marker is empty: it carries no control totals (records, "
+            "bytes, sha256) to check the file against (SESAME_REQUIRE_CONTROL_TOTALS=0 accepts a bare "
+            "marker from an upstream that cannot send them yet)",
+        )
     if (marker.get("source"), marker.get("ds")) != (source, ds):
-        return ControlCheck("control.present", f"the marker's control totals are for source {marker.get('source')}, "
-                            f"day {marker.get('ds')}, not for this delivery")
+        return ControlCheck(
+            "control.present",
+            f"the marker's control totals are for source {marker.get('source')}, "
+            f"day {marker.get('ds')}, not for this delivery",
+        )
     totals = next((f for f in marker["files"] if isinstance(f, dict) and f.get("path") == path.name), None)
     if totals is None:
         return ControlCheck("control.present", f"the marker lists no control totals for {path.name}")
-    missing = [k for k, kind in (("records", int), ("bytes", int), ("sha256", str))
-               if not isinstance(totals.get(k), kind) or isinstance(totals.get(k), bool)]
+    missing = [
+        k
+        for k, kind in (("records", int), ("bytes", int), ("sha256", str))
+        if not isinstance(totals.get(k), kind) or isinstance(totals.get(k), bool)
+    ]
     if missing:
         return ControlCheck("control.present", f"the control totals for {path.name} lack {', '.join(missing)}")
     size = path.stat().st_size
     if size != totals["bytes"]:
-        return ControlCheck("control.bytes", f"the file has {size:,} bytes where the upstream's control totals say "
-                            f"{totals['bytes']:,}: it was cut short or changed on its way")
+        return ControlCheck(
+            "control.bytes",
+            f"the file has {size:,} bytes where the upstream's control totals say "
+            f"{totals['bytes']:,}: it was cut short or changed on its way",
+        )
     if sha256_of(path) != totals["sha256"]:
-        return ControlCheck("control.sha256", "the file's sha256 differs from the upstream's control totals (same "
-                            "size, other bytes): it was replaced or damaged on its way")
+        return ControlCheck(
+            "control.sha256",
+            "the file's sha256 differs from the upstream's control totals (same "
+            "size, other bytes): it was replaced or damaged on its way",
+        )
     records = count(path)
     if records != totals["records"]:
-        return ControlCheck("control.records", f"the file holds {records:,} records where the upstream's control "
-                            f"totals say {totals['records']:,}: the file is the one the upstream described, but "
-                            "its record count is not", records)
+        return ControlCheck(
+            "control.records",
+            f"the file holds {records:,} records where the upstream's control "
+            f"totals say {totals['records']:,}: the file is the one the upstream described, but "
+            "its record count is not",
+            records,
+        )
     return ControlCheck(None, "agrees with its control totals", records)
 
 
 # ---------------------------------------------------------------- writing a delivery
 
-_ARROW_TYPES = {"string": pa.string(), "int": pa.int32(), "bigint": pa.int64(), "double": pa.float64(),
-                "date": pa.date32(), "timestamp": pa.string(), "boolean": pa.bool_()}
+_ARROW_TYPES = {
+    "string": pa.string(),
+    "int": pa.int32(),
+    "bigint": pa.int64(),
+    "double": pa.float64(),
+    "date": pa.date32(),
+    "timestamp": pa.string(),
+    "boolean": pa.bool_(),
+}
 
 
 def _arrow_column(values: pd.Series) -> pa.Array | pa.ChunkedArray:
@@ -168,13 +200,16 @@ def _arrow_table(source: Source, df: pd.DataFrame) -> pa.Table:
                 raise TypeError("not a declared column")
             if isinstance(values.dtype, pd.ArrowDtype):
                 arr = _arrow_column(values).cast(typ)
-            elif col.type == "date":   # ISO strings
+            elif col.type == "date":  # ISO strings
                 arr = _arrow_column(values.astype(pd.ArrowDtype(pa.string()))).cast(typ)
             else:
                 arr = pa.array(values, type=typ, from_pandas=True)
         except (ValueError, TypeError, pa.ArrowException):
-            arr = _arrow_column(values) if isinstance(values.dtype, pd.ArrowDtype) else pa.array(
-                values.astype(object).where(values.notna(), None).tolist())
+            arr = (
+                _arrow_column(values)
+                if isinstance(values.dtype, pd.ArrowDtype)
+                else pa.array(values.astype(object).where(values.notna(), None).tolist())
+            )
         arrays.append(arr)
         fields.append(pa.field(name, arr.type, nullable=True))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
@@ -205,8 +240,7 @@ def _write_jsonl(path: Path, df: pd.DataFrame) -> None:
     """One JSON object per line; floats in their shortest exact form, nulls as null."""
     names = [str(c) for c in df.columns]
     columns = [_python_values(df[c]) for c in df.columns]
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default,
-                             allow_nan=False).encode
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default, allow_nan=False).encode
     with open(path, "w", encoding="utf-8", newline="\n") as fh:
         fh.writelines(dumps(dict(zip(names, row))) + "\n" for row in zip(*columns))
 
@@ -225,9 +259,17 @@ def _write_csv(path: Path, df: pd.DataFrame) -> None:
     pd.DataFrame(plain, index=df.index, copy=False).to_csv(path, index=False, lineterminator="\n")
 
 
-def write_delivery(raw_dir: Path, source: str, ds: str, df: pd.DataFrame, *,
-                   patch: Callable[[Path], None] | None = None, damage: Callable[[Path], None] | None = None,
-                   sidecars: dict[str, str] | None = None, complete: bool = True) -> Path:
+def write_delivery(
+    raw_dir: Path,
+    source: str,
+    ds: str,
+    df: pd.DataFrame,
+    *,
+    patch: Callable[[Path], None] | None = None,
+    damage: Callable[[Path], None] | None = None,
+    sidecars: dict[str, str] | None = None,
+    complete: bool = True,
+) -> Path:
     """Write one day's delivery of a source in its declared format, then its `_SUCCESS` marker with
     the upstream's control totals of the file (see :func:`write_marker`).
 

@@ -54,6 +54,7 @@ holds what was done and what ingestion should report::
 ``expected.duplicates`` counts re-delivered records as duplicates, which holds when the earlier
 days were ingested before, or in the same run.
 """
+
 from __future__ import annotations
 
 import json
@@ -73,37 +74,66 @@ from sesame.schemas import SOURCES, Source
 
 DIRT_FILE = "_dirt.json"
 
-RECORD_KINDS = ("duplicate", "redelivered", "late", "malformed", "null_required", "negative_amount",
-                "absurd_amount", "unknown_category")
+RECORD_KINDS = (
+    "duplicate",
+    "redelivered",
+    "late",
+    "malformed",
+    "null_required",
+    "negative_amount",
+    "absurd_amount",
+    "unknown_category",
+)
 DELIVERY_KINDS = ("missing_delivery", "renamed_column", "truncated_file", "added_column")
 KINDS = RECORD_KINDS + DELIVERY_KINDS
 
 PROFILES: dict[str, dict[str, float]] = {
     "none": {},
     # small enough that every source of a dirty night stays under a 1% quarantine share
-    "default": {"duplicate": 0.005, "redelivered": 0.002, "late": 0.02, "malformed": 0.001,
-                "null_required": 0.001, "negative_amount": 0.001, "absurd_amount": 0.001,
-                "unknown_category": 0.001},
+    "default": {
+        "duplicate": 0.005,
+        "redelivered": 0.002,
+        "late": 0.02,
+        "malformed": 0.001,
+        "null_required": 0.001,
+        "negative_amount": 0.001,
+        "absurd_amount": 0.001,
+        "unknown_category": 0.001,
+    },
     # enough dirt that a night fails its quarantine gate
-    "heavy": {"duplicate": 0.05, "redelivered": 0.02, "late": 0.1, "malformed": 0.01,
-              "null_required": 0.01, "negative_amount": 0.01, "absurd_amount": 0.01,
-              "unknown_category": 0.01},
+    "heavy": {
+        "duplicate": 0.05,
+        "redelivered": 0.02,
+        "late": 0.1,
+        "malformed": 0.01,
+        "null_required": 0.01,
+        "negative_amount": 0.01,
+        "absurd_amount": 0.01,
+        "unknown_category": 0.01,
+    },
 }
 
 AMOUNT_COLUMN = {"orders": "amount", "payments": "amount", "bills": "amount_due"}
 CATEGORY_COLUMN = {"orders": "category", "payments": "kind"}
-UNKNOWN_VALUES = {"orders": ("lottery", "pet_supplies", "crypto_mining"),
-                  "payments": ("red_packet", "refund", "crypto")}
-RENAMED = {"users": ("registered_date", "signup_date"), "orders": ("user_id", "customer_id"),
-           "payments": ("user_id", "customer_id"), "bills": ("user_id", "customer_id"),
-           "social_edges": ("relation", "relationship"), "blacklist": ("user_id", "customer_id")}
+UNKNOWN_VALUES = {
+    "orders": ("lottery", "pet_supplies", "crypto_mining"),
+    "payments": ("red_packet", "refund", "crypto"),
+}
+RENAMED = {
+    "users": ("registered_date", "signup_date"),
+    "orders": ("user_id", "customer_id"),
+    "payments": ("user_id", "customer_id"),
+    "bills": ("user_id", "customer_id"),
+    "social_edges": ("relation", "relationship"),
+    "blacklist": ("user_id", "customer_id"),
+}
 ADDED_COLUMN = "channel"
 ADDED_VALUES = ("app", "web", "mini_program")
 
-LATE_MAX_DAYS = 3          # late records arrive 1..3 days after their event day
-_POOL_DAYS = 7             # re-delivered records come from the last days' deliveries ...
-_POOL_ROWS = 20_000        # ... from a sample of at most this many records of each
-_INSERT_GROUPS = 64        # extra records go into a delivery in at most this many places
+LATE_MAX_DAYS = 3  # late records arrive 1..3 days after their event day
+_POOL_DAYS = 7  # re-delivered records come from the last days' deliveries ...
+_POOL_ROWS = 20_000  # ... from a sample of at most this many records of each
+_INSERT_GROUPS = 64  # extra records go into a delivery in at most this many places
 
 
 def applies(kind: str, source: str) -> bool:
@@ -128,13 +158,15 @@ def _nullable_targets(src: Source) -> list[str]:
 
 
 def _rng(seed: int, purpose: str, day: int = 0) -> np.random.Generator:
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(
-        [int(seed), zlib.crc32(purpose.encode("utf-8")), int(day)])))
+    return np.random.Generator(
+        np.random.PCG64(np.random.SeedSequence([int(seed), zlib.crc32(purpose.encode("utf-8")), int(day)]))
+    )
 
 
 # --------------------------------------------------------------------------------------------------
 # Parsing
 # --------------------------------------------------------------------------------------------------
+
 
 def _check_value(kind: str, value) -> float | int | str:
     if kind not in KINDS:
@@ -152,8 +184,9 @@ def _check_value(kind: str, value) -> float | int | str:
     if isinstance(value, (int, float)) or (isinstance(value, str) and _is_number(value)):
         number = float(value)
         if number < 0 or (number >= 1 and number != int(number)):
-            raise ValueError(f"dirt {kind}: a count, a probability below 1 or source[@YYYY-MM-DD] targets "
-                             f"are needed, got {value!r}")
+            raise ValueError(
+                f"dirt {kind}: a count, a probability below 1 or source[@YYYY-MM-DD] targets are needed, got {value!r}"
+            )
         return int(number) if number >= 1 or number == 0 else number
     if isinstance(value, str):
         for target in value.split("+"):
@@ -195,7 +228,7 @@ def parse_dirty(text: str | None) -> dict[str, float | int | str]:
         elif item in RECORD_KINDS:
             raise ValueError(f"dirt {item}: a rate is needed, as in {item}=0.01")
         else:
-            _check_value(item, None)   # raises: unknown kind
+            _check_value(item, None)  # raises: unknown kind
     return out
 
 
@@ -219,6 +252,7 @@ _CLEAN, _LATE, _COPY, _REDELIVERED, _BROKEN, _INVALID = range(6)
 @dataclass
 class Delivery:
     """One source's delivery for one day as it will be written, with its `_dirt.json` report."""
+
     source: str
     ds: str
     frame: pd.DataFrame
@@ -238,9 +272,16 @@ class Delivery:
         broken = sorted(int(i) for i in self.broken_rows)
         patch = (lambda path: _patch_text(path, src.format, broken)) if broken else None
         sidecar = json.dumps(self.report, indent=1, sort_keys=True) + "\n"
-        return write_delivery(raw_dir, self.source, self.ds, self.frame, patch=patch,
-                              damage=_cut_in_half if self.truncate else None,
-                              sidecars={DIRT_FILE: sidecar}, complete=self.complete)
+        return write_delivery(
+            raw_dir,
+            self.source,
+            self.ds,
+            self.frame,
+            patch=patch,
+            damage=_cut_in_half if self.truncate else None,
+            sidecars={DIRT_FILE: sidecar},
+            complete=self.complete,
+        )
 
 
 def _patch_text(path: Path, fmt: str, broken: list[int]) -> None:
@@ -311,8 +352,9 @@ class DirtInjector:
                     source, _, ds = target.partition("@")
                     ds = ds or last
                     if ds not in self._day_index:
-                        raise ValueError(f"dirt {kind}: {ds!r} is not a simulated day "
-                                         f"({self.days[0]}..{self.days[-1]})")
+                        raise ValueError(
+                            f"dirt {kind}: {ds!r} is not a simulated day ({self.days[0]}..{self.days[-1]})"
+                        )
                     if (source, ds) in faults:
                         raise ValueError(f"dirt {kind}: {source} on {ds} already has {faults[(source, ds)]}")
                     chosen.append((source, ds))
@@ -346,8 +388,7 @@ class DirtInjector:
         day = self._day_index[ds]
         rng = _rng(self.seed, f"dirt:{source}", day)
         fault = self.faults.get((source, ds))
-        report: dict = {"source": source, "ds": ds, "file": src.file, "format": src.format,
-                        "fault": fault, "kinds": {}}
+        report: dict = {"source": source, "ds": ds, "file": src.file, "format": src.format, "fault": fault, "kinds": {}}
         if not self._usable(source, ds):
             return self._unusable(source, ds, frame, fault, report)
 
@@ -389,27 +430,35 @@ class DirtInjector:
         duplicates = int(len(copies) + len(redelivered))
         q_total = int(sum(dirt.quarantined.values()))
         report["expected"] = {
-            "complete": True, "rejected": None, "delivered": int(len(final)),
-            "accepted": int(len(final)) - q_total - duplicates, "quarantined": q_total,
+            "complete": True,
+            "rejected": None,
+            "delivered": int(len(final)),
+            "accepted": int(len(final)) - q_total - duplicates,
+            "quarantined": q_total,
             "duplicates": duplicates,
             "quarantine_reasons": {k: v for k, v in sorted(dirt.quarantined.items()) if v},
-            "late": int(len(late_in)), "added_columns": added,
+            "late": int(len(late_in)),
+            "added_columns": added,
         }
         self._remember(source, day, final, roles)
         self._count(report)
         broken = np.flatnonzero(roles == _BROKEN)
         return Delivery(source, ds, final, report, broken_rows=broken)
 
-    def _hold_back_late(self, source: str, ds: str, day: int, own: pd.DataFrame,
-                        rng: np.random.Generator) -> tuple[pd.DataFrame, int]:
+    def _hold_back_late(
+        self, source: str, ds: str, day: int, own: pd.DataFrame, rng: np.random.Generator
+    ) -> tuple[pd.DataFrame, int]:
         """Late: some of today's records are held back for one of the next usable deliveries; (today's records
         left, how many were held back)."""
         if "late" not in self.rates or not applies("late", source):
             return own, 0
         src = SOURCES[source]
-        later = [self.days[j] for j in range(day + 1, min(day + 1 + LATE_MAX_DAYS, len(self.days)))
-                 if self._usable(source, self.days[j])]
-        today = np.flatnonzero(_on_day(own, src, ds))   # not the history of a first delivery
+        later = [
+            self.days[j]
+            for j in range(day + 1, min(day + 1 + LATE_MAX_DAYS, len(self.days)))
+            if self._usable(source, self.days[j])
+        ]
+        today = np.flatnonzero(_on_day(own, src, ds))  # not the history of a first delivery
         k = int(np.floor(self.rates["late"] * len(today)))
         if not (later and k):
             return own, 0
@@ -437,19 +486,26 @@ class DirtInjector:
         order = rng.permutation(n)
         picked: dict[str, np.ndarray] = {}
         start = 0
-        for kind in ("malformed", "null_required", "negative_amount", "absurd_amount", "unknown_category",
-                     "duplicate"):
+        for kind in ("malformed", "null_required", "negative_amount", "absurd_amount", "unknown_category", "duplicate"):
             if kind in self.rates and applies(kind, source):
                 k = min(int(np.floor(self.rates[kind] * n)), len(order) - start)
-                picked[kind] = np.sort(order[start:start + k])
+                picked[kind] = np.sort(order[start : start + k])
                 start += k
         return picked
 
     def _unusable(self, source: str, ds: str, frame: pd.DataFrame, fault: str, report: dict) -> Delivery:
         src = SOURCES[source]
-        expected = {"complete": True, "rejected": None, "delivered": int(len(frame)), "accepted": None,
-                    "quarantined": None, "duplicates": None, "quarantine_reasons": None, "late": 0,
-                    "added_columns": []}
+        expected = {
+            "complete": True,
+            "rejected": None,
+            "delivered": int(len(frame)),
+            "accepted": None,
+            "quarantined": None,
+            "duplicates": None,
+            "quarantine_reasons": None,
+            "late": 0,
+            "added_columns": [],
+        }
         complete = True
         if fault == "missing_delivery":
             complete = False
@@ -459,8 +515,11 @@ class DirtInjector:
             old, new = RENAMED[source]
             frame = frame.rename(columns={old: new})
             expected["rejected"] = "schema.required_columns"
-            report["kinds"]["renamed_column"] = {"records": 0, "rejected": "schema.required_columns",
-                                                 "renamed": {old: new}}
+            report["kinds"]["renamed_column"] = {
+                "records": 0,
+                "rejected": "schema.required_columns",
+                "renamed": {old: new},
+            }
         elif src.format == "jsonl" and not len(frame):
             # an empty JSON-lines file has nothing to cut: it arrives whole, as any empty delivery
             expected.update(accepted=0, quarantined=0, duplicates=0, quarantine_reasons={})
@@ -470,8 +529,7 @@ class DirtInjector:
             report["kinds"]["truncated_file"] = {"records": int(len(frame)), "rejected": "control.bytes"}
         report["expected"] = expected
         self._count(report)
-        return Delivery(source, ds, frame, report, complete=complete,
-                        truncate=expected["rejected"] == "control.bytes")
+        return Delivery(source, ds, frame, report, complete=complete, truncate=expected["rejected"] == "control.bytes")
 
     def _remember(self, source: str, day: int, final: pd.DataFrame, roles: np.ndarray) -> None:
         """Keep a sample of the records this delivery will have accepted, for later re-delivery."""
@@ -497,8 +555,10 @@ class DirtInjector:
         return {
             "spec": self.spec,
             "values": dict(sorted(self.values.items())),
-            "faults": [{"kind": kind, "source": s, "ds": ds} for (s, ds), kind in sorted(
-                self.faults.items(), key=lambda item: (item[0][1], item[0][0]))],
+            "faults": [
+                {"kind": kind, "source": s, "ds": ds}
+                for (s, ds), kind in sorted(self.faults.items(), key=lambda item: (item[0][1], item[0][0]))
+            ],
             "records": dict(sorted(self.totals.items())),
             "expected": dict(sorted(self.expected.items())),
         }
@@ -571,16 +631,26 @@ def _unknown_category(dirt: _OwnRecords, rows: np.ndarray, source: str, rng: np.
     dirt.quarantined[f"not_allowed:{col}"] += len(rows)
 
 
-def _assemble(own: pd.DataFrame, role: np.ndarray, copies: pd.DataFrame, late_in: pd.DataFrame,
-              redelivered: pd.DataFrame, rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]:
+def _assemble(
+    own: pd.DataFrame,
+    role: np.ndarray,
+    copies: pd.DataFrame,
+    late_in: pd.DataFrame,
+    redelivered: pd.DataFrame,
+    rng: np.random.Generator,
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Today's own records with the extra ones (copies, late arrivals, re-deliveries; shuffled) in groups at
     random places among them, and what became of each record; slices, so large columns are not copied."""
     parts = [x for x in (copies, late_in, redelivered) if len(x)]
     if not parts:
         return own, role
-    extra_roles = np.concatenate([np.full(len(copies), _COPY, dtype=np.int8),
-                                  np.full(len(late_in), _LATE, dtype=np.int8),
-                                  np.full(len(redelivered), _REDELIVERED, dtype=np.int8)])
+    extra_roles = np.concatenate(
+        [
+            np.full(len(copies), _COPY, dtype=np.int8),
+            np.full(len(late_in), _LATE, dtype=np.int8),
+            np.full(len(redelivered), _REDELIVERED, dtype=np.int8),
+        ]
+    )
     shuffle = rng.permutation(len(extra_roles))
     extras = pd.concat(parts, ignore_index=True).iloc[shuffle]
     extra_roles = extra_roles[shuffle]
@@ -591,15 +661,19 @@ def _assemble(own: pd.DataFrame, role: np.ndarray, copies: pd.DataFrame, late_in
         pieces += [own.iloc[prev:place], extras.iloc[group]]
         role_pieces += [role[prev:place], extra_roles[group]]
         prev = place
-    return (pd.concat(pieces + [own.iloc[prev:]], ignore_index=True),
-            np.concatenate(role_pieces + [role[prev:]]))
+    return (pd.concat(pieces + [own.iloc[prev:]], ignore_index=True), np.concatenate(role_pieces + [role[prev:]]))
 
 
 def _add_column(final: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     """The delivery with an extra, undeclared column (tolerated by ingestion)."""
-    return final.assign(**{ADDED_COLUMN: pd.array(
-        np.array(ADDED_VALUES, dtype=object)[rng.integers(0, len(ADDED_VALUES), size=len(final))],
-        dtype=pd.ArrowDtype(pa.string()))})
+    return final.assign(
+        **{
+            ADDED_COLUMN: pd.array(
+                np.array(ADDED_VALUES, dtype=object)[rng.integers(0, len(ADDED_VALUES), size=len(final))],
+                dtype=pd.ArrowDtype(pa.string()),
+            )
+        }
+    )
 
 
 def _on_day(frame: pd.DataFrame, src: Source, ds: str) -> np.ndarray:
@@ -623,8 +697,11 @@ def _replace(series: pd.Series, rows: np.ndarray, values) -> pd.Series:
         mask = np.zeros(len(arr), dtype=bool)
         mask[rows] = True
         new = pa.nulls(len(rows), arr.type) if values is None else pa.array(values, type=arr.type)
-        return pd.Series(pd.arrays.ArrowExtensionArray(pc.replace_with_mask(arr, pa.array(mask), new)),
-                         index=series.index, name=series.name)
+        return pd.Series(
+            pd.arrays.ArrowExtensionArray(pc.replace_with_mask(arr, pa.array(mask), new)),
+            index=series.index,
+            name=series.name,
+        )
     out = series.astype("Int64") if values is None and series.dtype.kind in "iu" else series.copy()
     out.iloc[rows] = None if values is None else values
     return out

@@ -5,6 +5,7 @@ development sample. PSI of 0.10 or more warns; 0.25 or more fails the night unle
 The development distributions are stored in the model card at training time (`development_profile`), as the
 share of the development sample in each score decile and at each point value of each characteristic, so the
 night compares like with like without the training data."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,8 +39,11 @@ def development_profile(model, X: pd.DataFrame) -> dict:
     edges = np.unique(np.quantile(scores, np.linspace(0, 1, 11)))
     edges[0], edges[-1] = OUTER_EDGES
     points = model.points(X)
-    return {"score_edges": edges.tolist(), "score_shares": _score_shares(scores, edges),
-            "points_shares": {c: _point_shares(points[c]) for c in points.columns}}
+    return {
+        "score_edges": edges.tolist(),
+        "score_shares": _score_shares(scores, edges),
+        "points_shares": {c: _point_shares(points[c]) for c in points.columns},
+    }
 
 
 def drift_checks(model, profile: dict, X: pd.DataFrame, accept: bool = False, population: str = "") -> list[dict]:
@@ -54,11 +58,16 @@ def drift_checks(model, profile: dict, X: pd.DataFrame, accept: bool = False, po
     for name, value in measured.items():
         name = f"{population}:{name}" if population else name
         failing = value >= FAIL_PSI
-        checks.append({
-            "name": f"drift.psi:{name}", "rule": "drift.psi", "psi": round(value, 4),
-            "passed": bool(not failing or accept), "warning": bool(value >= WARN_PSI),
-            "detail": f"PSI of {name} against the development sample: {value:.3f} (warn {WARN_PSI}, fail {FAIL_PSI})"
-                      + ("; accepted by the operator" if failing and accept else "")
-                      + ("; run with --accept-drift after review, or retrain" if failing and not accept else ""),
-        })
+        checks.append(
+            {
+                "name": f"drift.psi:{name}",
+                "rule": "drift.psi",
+                "psi": round(value, 4),
+                "passed": bool(not failing or accept),
+                "warning": bool(value >= WARN_PSI),
+                "detail": f"PSI of {name} against the development sample: {value:.3f} (warn {WARN_PSI}, fail {FAIL_PSI})"
+                + ("; accepted by the operator" if failing and accept else "")
+                + ("; run with --accept-drift after review, or retrain" if failing and not accept else ""),
+            }
+        )
     return checks

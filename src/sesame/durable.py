@@ -4,6 +4,7 @@ A rename is atomic but not durable: after a power cut the new name can point at 
 the disk, or the rename itself can be lost. So whatever is published by a rename (a snapshot folder, a pointer, the
 registry, the warehouse file) is fsynced first, and the directory that holds the new name is fsynced after.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -112,8 +113,9 @@ def _ours(held: dict) -> bool:
 
 
 def busy_message(home: Path, who: str) -> str:
-    return (f"{home} is busy: {who} is running; wait for it to finish (one night or training run at a "
-            "time per SESAME_HOME)")
+    return (
+        f"{home} is busy: {who} is running; wait for it to finish (one night or training run at a time per SESAME_HOME)"
+    )
 
 
 @contextmanager
@@ -134,8 +136,17 @@ def exclusive(home: Path, what: str):
         token = uuid.uuid4().hex
         fh.seek(0)
         fh.truncate()
-        fh.write(json.dumps({"what": what, "pid": os.getpid(), "command": " ".join(sys.argv), "token": token,
-                             "since": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}))
+        fh.write(
+            json.dumps(
+                {
+                    "what": what,
+                    "pid": os.getpid(),
+                    "command": " ".join(sys.argv),
+                    "token": token,
+                    "since": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                }
+            )
+        )
         fh.flush()
         before = os.environ.get(LOCK_TOKEN_ENV)
         os.environ[LOCK_TOKEN_ENV] = token

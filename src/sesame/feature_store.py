@@ -6,6 +6,7 @@ Online lookup, for a service that needs a user's current features:
     from sesame.feature_store import online_features
     online_features(["U0000042"])      # DataFrame: user_id + every characteristic of the latest night
 """
+
 from __future__ import annotations
 
 import datetime as dt

@@ -4,6 +4,7 @@ descriptions.
 Declared once in dbt/seeds/feature_registry.csv, which the warehouse loads as a seed (the reason-code
 dictionary analysts read) and the code reads here.
 """
+
 from __future__ import annotations
 
 import csv
@@ -36,14 +37,18 @@ class Feature:
 
 def _load() -> tuple[Feature, ...]:
     with open(REGISTRY_CSV, encoding="utf-8", newline="") as fh:
-        rows = [Feature(name=row.pop("feature"), **{**row, "window_days": int(row["window_days"])})
-                for row in csv.DictReader(fh)]
+        rows = [
+            Feature(name=row.pop("feature"), **{**row, "window_days": int(row["window_days"])})
+            for row in csv.DictReader(fh)
+        ]
     unknown = {f.factor for f in rows} - set(FACTORS)
     if unknown:
         raise ValueError(f"{REGISTRY_CSV}: factors {sorted(unknown)} are not among {FACTORS}")
     for f in rows:
         if f.direction not in DIRECTIONS:
-            raise ValueError(f"{REGISTRY_CSV}: feature {f.name!r} has direction {f.direction!r}, not one of {DIRECTIONS}")
+            raise ValueError(
+                f"{REGISTRY_CSV}: feature {f.name!r} has direction {f.direction!r}, not one of {DIRECTIONS}"
+            )
         if f.engine not in ENGINES:
             raise ValueError(f"{REGISTRY_CSV}: feature {f.name!r} has engine {f.engine!r}, not one of {ENGINES}")
     # Only registry features are model inputs, so a protected attribute must never get in here.

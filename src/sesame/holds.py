@@ -8,6 +8,7 @@ night's other sources go ahead. `release` (after the upstream re-delivered the d
 take it, as a late delivery: that night re-ingests from the released day on and recomputes its features from the
 whole history, so it equals a rebuild (spark_jobs/ingest.py, spark_jobs/features.py).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -79,10 +80,16 @@ def hold(cfg: Settings, ds: str, source: str, reason: str, by: str | None = None
         raise HoldRefused(f"source {source}, day {ds} was ingested already: there is nothing to set aside")
     src = SOURCES[source]
     file = cfg.raw / source / f"ds={ds}" / src.file
-    record = {"ds": ds, "source": source, "file": str(file.relative_to(cfg.home)), "reason": reason.strip(),
-              "held_by": by or getpass.getuser(), "held_at": _now(),
-              "delivered": _records_delivered(cfg, source, ds),
-              "complete": not any(f"source {source}," in m for m in missing_deliveries(cfg, ds, include_held=True))}
+    record = {
+        "ds": ds,
+        "source": source,
+        "file": str(file.relative_to(cfg.home)),
+        "reason": reason.strip(),
+        "held_by": by or getpass.getuser(),
+        "held_at": _now(),
+        "delivered": _records_delivered(cfg, source, ds),
+        "complete": not any(f"source {source}," in m for m in missing_deliveries(cfg, ds, include_held=True)),
+    }
     durable.write_atomic(_path(cfg, source, ds), json.dumps(record, indent=1))
     _record(cfg, {"event": "hold", **record})
     return record
@@ -95,8 +102,15 @@ def release(cfg: Settings, ds: str, source: str, by: str | None = None) -> dict:
         raise HoldRefused(f"source {source}, day {ds} is not held")
     record = json.loads(path.read_text(encoding="utf-8"))
     path.unlink()
-    event = {"event": "release", "ds": ds, "source": source, "released_by": by or getpass.getuser(),
-             "released_at": _now(), "held_at": record["held_at"], "reason": record["reason"]}
+    event = {
+        "event": "release",
+        "ds": ds,
+        "source": source,
+        "released_by": by or getpass.getuser(),
+        "released_at": _now(),
+        "held_at": record["held_at"],
+        "reason": record["reason"],
+    }
     _record(cfg, event)
     return event
 

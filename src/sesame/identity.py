@@ -8,6 +8,7 @@ Only the raw zone holds the whole number as delivered. Ingestion checks its form
 the last `KEPT_CHARACTERS` characters behind a mask (`mask`); a credit report states that masked form, which binds
 it to a person without copying the number anywhere.
 """
+
 from __future__ import annotations
 
 DOCUMENT_TYPE = "PRC resident identity card"
@@ -25,8 +26,12 @@ def check_character(first17: str) -> str:
 
 def is_valid(number: str) -> bool:
     """The form (17 digits, then a digit or X) and the check character hold."""
-    return (len(number) == 18 and number[:17].isdigit() and number[17] in "0123456789X"
-            and check_character(number[:17]) == number[17])
+    return (
+        len(number) == 18
+        and number[:17].isdigit()
+        and number[17] in "0123456789X"
+        and check_character(number[:17]) == number[17]
+    )
 
 
 def mask(number: str) -> str:

@@ -1,4 +1,5 @@
 """Model and population metrics a risk team reads: AUC, KS, Gini, PSI, bad rate by score band, fairness."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,7 +45,9 @@ def psi(expected, actual, bins: int | list = 10) -> float:
 
 def bad_rate_by_band(scores, y) -> pd.DataFrame:
     band = pd.cut(pd.Series(scores), BANDS, right=False, labels=BAND_LABELS)
-    table = pd.DataFrame({"band": band, "bad": np.asarray(y)}).groupby("band", observed=False)["bad"].agg(["count", "sum"])
+    table = (
+        pd.DataFrame({"band": band, "bad": np.asarray(y)}).groupby("band", observed=False)["bad"].agg(["count", "sum"])
+    )
     table = table.rename(columns={"count": "users", "sum": "bads"})
     table["bad_rate"] = table["bads"] / table["users"].where(table["users"] > 0)
     return table.reset_index()
@@ -67,7 +70,9 @@ def monotonic_bad_rate(table: pd.DataFrame, min_users: int = 30, z: float = 2.0)
 
 def age_band(birth_year, on_year: int) -> pd.Series:
     age = on_year - pd.Series(birth_year, dtype="float")
-    return pd.cut(age, [0, 25, 35, 50, 65, 200], right=False, labels=["<25", "25-34", "35-49", "50-64", "65+"]).astype(str)
+    return pd.cut(age, [0, 25, 35, 50, 65, 200], right=False, labels=["<25", "25-34", "35-49", "50-64", "65+"]).astype(
+        str
+    )
 
 
 def approval_ratio(scores, groups, threshold: int) -> dict:
@@ -127,9 +132,18 @@ def calibration_table(scores, y, bands: list[int] = CALIBRATION_BANDS) -> list[d
             continue
         bads = int(y[rows].sum())
         lo, hi = wilson_interval(bads, n)
-        out.append({"band_low": int(low), "band_high": int(high), "rows": n, "bads": bads,
-                    "observed_bad_rate": bads / n, "observed_low": lo, "observed_high": hi,
-                    "claimed_bad_rate": float(claimed[rows].mean())})
+        out.append(
+            {
+                "band_low": int(low),
+                "band_high": int(high),
+                "rows": n,
+                "bads": bads,
+                "observed_bad_rate": bads / n,
+                "observed_low": lo,
+                "observed_high": hi,
+                "claimed_bad_rate": float(claimed[rows].mean()),
+            }
+        )
     return out
 
 
@@ -146,12 +160,19 @@ def calibration_summary(scores, y) -> dict:
     if len(set(y.tolist())) == 2 and np.ptp(logit) > 0:
         slope = float(LogisticRegression(C=np.inf, max_iter=1000).fit(logit, y).coef_[0, 0])
     observed, mean_claimed = float(y.mean()), float(claimed.mean())
-    return {"rows": int(len(y)), "bads": int(y.sum()), "observed_bad_rate": observed,
-            "claimed_bad_rate": mean_claimed, "in_the_large": observed - mean_claimed, "slope": slope}
+    return {
+        "rows": int(len(y)),
+        "bads": int(y.sum()),
+        "observed_bad_rate": observed,
+        "claimed_bad_rate": mean_claimed,
+        "in_the_large": observed - mean_claimed,
+        "slope": slope,
+    }
 
 
-def calibration_verdict(table: list[dict], summary: dict, slope_range: tuple[float, float],
-                        min_bads: int, confidence: float = 0.95) -> tuple[str, str]:
+def calibration_verdict(
+    table: list[dict], summary: dict, slope_range: tuple[float, float], min_bads: int, confidence: float = 0.95
+) -> tuple[str, str]:
     """("passed" | "failed" | "not_tested", why): the slope within its range, and in every band with at least
     `min_bads` bads the claimed bad rate inside the observed rate's Wilson interval.
 
@@ -163,17 +184,23 @@ def calibration_verdict(table: list[dict], summary: dict, slope_range: tuple[flo
     judged = [b for b in table if b["bads"] >= min_bads]
     slope = summary["slope"]
     if not judged or not np.isfinite(slope):
-        return "not_tested", (f"no band has {min_bads} bads or the slope could not be estimated "
-                              f"({summary['bads']} bads in {summary['rows']} rows)")
+        return "not_tested", (
+            f"no band has {min_bads} bads or the slope could not be estimated "
+            f"({summary['bads']} bads in {summary['rows']} rows)"
+        )
     z = float(norm.ppf(1 - (1 - confidence) / (2 * len(judged))))
     intervals = [wilson_interval(b["bads"], b["rows"], z) for b in judged]
     off = [(b, i) for b, i in zip(judged, intervals) if not i[0] <= b["claimed_bad_rate"] <= i[1]]
     lo, hi = slope_range
-    why = (f"slope {slope:.3f} (allowed {lo}-{hi}); {len(judged) - len(off)} of {len(judged)} bands with "
-           f"{min_bads}+ bads claim a bad rate inside the observed interval (all {len(judged)} bands together at "
-           f"{confidence:.0%}: each at {1 - (1 - confidence) / len(judged):.2%})")
+    why = (
+        f"slope {slope:.3f} (allowed {lo}-{hi}); {len(judged) - len(off)} of {len(judged)} bands with "
+        f"{min_bads}+ bads claim a bad rate inside the observed interval (all {len(judged)} bands together at "
+        f"{confidence:.0%}: each at {1 - (1 - confidence) / len(judged):.2%})"
+    )
     if off:
         why += "; outside: " + ", ".join(
             f"{b['band_low']}-{b['band_high']} claims {b['claimed_bad_rate']:.2%}, observed {b['observed_bad_rate']:.2%} "
-            f"[{i[0]:.2%}, {i[1]:.2%}]" for b, i in off)
+            f"[{i[0]:.2%}, {i[1]:.2%}]"
+            for b, i in off
+        )
     return ("passed" if lo <= slope <= hi and not off else "failed"), why

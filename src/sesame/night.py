@@ -4,6 +4,7 @@ Write-audit-publish: everything is built into the lake and a staging copy of the
 the audit passes are snapshots published, the warehouse file swapped in and LATEST moved. A failure at any
 stage raises, the DAG run fails, and yesterday's LATEST and warehouse stay as they were.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -59,8 +60,9 @@ def stage(cfg: Settings, ds: str, run_id: str, name: str, runs: str = NIGHT_RUNS
     which Airflow retries."""
     from sesame.privacy import keep_private
 
-    with durable.exclusive(cfg.home, f"stage {name} of the {'training' if runs == TRAIN_RUNS else 'night'} {ds} "
-                                     f"(run {run_id})"):
+    with durable.exclusive(
+        cfg.home, f"stage {name} of the {'training' if runs == TRAIN_RUNS else 'night'} {ds} (run {run_id})"
+    ):
         keep_private(cfg.home)  # before the stage writes personal data anywhere
         with _logged_stage(cfg, ds, run_id, name, runs):
             yield
@@ -70,15 +72,13 @@ def stage(cfg: Settings, ds: str, run_id: str, name: str, runs: str = NIGHT_RUNS
 def _logged_stage(cfg: Settings, ds: str, run_id: str, name: str, runs: str):
     log = cfg.run_log(ds, run_id, runs)
     started = time.time()
-    _log_stage(log, ds, run_id, {"stage": name, "status": "running", "seconds": None,
-                                 "started_at": _utc_now()})
+    _log_stage(log, ds, run_id, {"stage": name, "status": "running", "seconds": None, "started_at": _utc_now()})
     status = "failed"
     try:
         yield
         status = "ok"
     finally:
-        entry = {"stage": name, "status": status, "seconds": round(time.time() - started, 2),
-                 "finished_at": _utc_now()}
+        entry = {"stage": name, "status": status, "seconds": round(time.time() - started, 2), "finished_at": _utc_now()}
         if status == "ok":
             entry["rows"] = stage_rows(cfg, ds, name)
         _log_stage(log, ds, run_id, entry)
@@ -142,6 +142,7 @@ def data_errors_fail_at_once():
 
 # ------------------------------------------------------------------ stages
 
+
 def delivery_deadline(cfg: Settings, ds: str) -> dt.datetime:
     """How long the night of ds waits for its deliveries: `delivery_deadline_hours` after the day ends (UTC)."""
     day_ends = dt.datetime.fromisoformat(ds).replace(tzinfo=dt.timezone.utc) + dt.timedelta(days=1)
@@ -173,7 +174,10 @@ def check_deliveries(cfg: Settings, ds: str) -> dict:
             "rule delivery.complete: no complete delivery (no _SUCCESS marker) by the deadline "
             + f"{delivery_deadline(cfg, ds):%Y-%m-%d %H:%M} UTC for "
             + "; ".join(missing)
-            + ". Wait for the upstream delivery or ask for it, then re-run `sesame night --ds " + ds + "`.")
+            + ". Wait for the upstream delivery or ask for it, then re-run `sesame night --ds "
+            + ds
+            + "`."
+        )
     return {"sources": len(SOURCES)}
 
 
@@ -229,8 +233,14 @@ def dbt_env(cfg: Settings, warehouse: Path) -> dict:
     except UnsafeSecret as exc:
         raise NightFailed(f"rule secret.user_key: {exc}") from None
     env = dict(os.environ)
-    env.update({"SESAME_HOME": str(cfg.home), "SESAME_WAREHOUSE_PATH": str(warehouse),
-                "SESAME_USER_KEY_SECRET": cfg.user_key_secret, "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"})
+    env.update(
+        {
+            "SESAME_HOME": str(cfg.home),
+            "SESAME_WAREHOUSE_PATH": str(warehouse),
+            "SESAME_USER_KEY_SECRET": cfg.user_key_secret,
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        }
+    )
     return env
 
 
@@ -272,8 +282,16 @@ def redacted(text: str, cfg: Settings) -> str:
     return text.replace(cfg.user_key_secret, "<SESAME_USER_KEY_SECRET>") if cfg.user_key_secret else text
 
 
-def dbt(cfg: Settings, warehouse: Path, command: list[str], ds: str, target_path: Path | None = None,
-        more_vars: dict | None = None, allow_failure: bool = False, work: Path | None = None) -> None:
+def dbt(
+    cfg: Settings,
+    warehouse: Path,
+    command: list[str],
+    ds: str,
+    target_path: Path | None = None,
+    more_vars: dict | None = None,
+    allow_failure: bool = False,
+    work: Path | None = None,
+) -> None:
     """Run a dbt command on the project in dbt/ against the given warehouse file (`allow_failure`: a non-zero
     exit is the caller's to read, as for source freshness, which exits 1 on a stale source). `work` is the
     private_dbt_work of a build whose artifacts the caller reads; without it the command gets one of its own.
@@ -282,18 +300,36 @@ def dbt(cfg: Settings, warehouse: Path, command: list[str], ds: str, target_path
         with private_dbt_work(cfg) as own:
             return dbt(cfg, warehouse, command, ds, target_path, more_vars, allow_failure, own)
     dbt_bin = Path(sys.executable).parent / "dbt"
-    cmd = [str(dbt_bin), *command, "--project-dir", str(REPO_ROOT / "dbt"), "--profiles-dir", str(REPO_ROOT / "dbt"),
-           "--target-path", str(target_path or work / "target"), "--log-path", str(work / "logs"),
-           "--vars", json.dumps({"ds": ds, **(more_vars or {})})]
-    proc = subprocess.run(cmd, env=dbt_env(cfg, warehouse), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          preexec_fn=durable.dies_with_parent)
+    cmd = [
+        str(dbt_bin),
+        *command,
+        "--project-dir",
+        str(REPO_ROOT / "dbt"),
+        "--profiles-dir",
+        str(REPO_ROOT / "dbt"),
+        "--target-path",
+        str(target_path or work / "target"),
+        "--log-path",
+        str(work / "logs"),
+        "--vars",
+        json.dumps({"ds": ds, **(more_vars or {})}),
+    ]
+    proc = subprocess.run(
+        cmd,
+        env=dbt_env(cfg, warehouse),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=durable.dies_with_parent,
+    )
     output = redacted(proc.stdout, cfg)
     sys.stdout.write(output[-20000:])
     if proc.returncode != 0 and not allow_failure:
         errors = [ln for ln in output.splitlines() if "ERROR" in ln or "FAIL" in ln or "Failure" in ln]
         kept = keep_failed_dbt_log(cfg, work, ds, command[0])
-        raise NightFailed(f"dbt {' '.join(command)} failed for the night {ds}: " + " | ".join(errors[-8:])
-                          + f". Full log: {kept}")
+        raise NightFailed(
+            f"dbt {' '.join(command)} failed for the night {ds}: " + " | ".join(errors[-8:]) + f". Full log: {kept}"
+        )
 
 
 def keep_failed_dbt_log(cfg: Settings, work: Path, ds: str, command: str) -> Path:
@@ -326,8 +362,10 @@ def dbt_features(cfg: Settings, ds: str, run_id: str, nights: list[str] | None =
         _remove_database(scratch)
     missing = [night for night in nights if not any(ds_partition(zone, night).glob("*.parquet"))]
     if missing:
-        raise NightFailed(f"rule features.dbt: dbt wrote no features for the nights {missing} under {zone}: "
-                          "no user in the KYC profile delivered in the 30 days up to them")
+        raise NightFailed(
+            f"rule features.dbt: dbt wrote no features for the nights {missing} under {zone}: "
+            "no user in the KYC profile delivered in the 30 days up to them"
+        )
     return nights
 
 
@@ -378,13 +416,18 @@ def export_marts(build: Path, analysts: Path) -> None:
     con = duckdb.connect(str(analysts))
     try:
         con.execute("attach ? as build (read_only)", [str(build)])
-        views = con.execute("select view_name from duckdb_views() where database_name = 'build' "
-                            "and schema_name = 'marts'").fetchall()
+        views = con.execute(
+            "select view_name from duckdb_views() where database_name = 'build' and schema_name = 'marts'"
+        ).fetchall()
         if views:  # a view would read schemas the analysts' file does not have
-            raise NightFailed(f"rule warehouse.marts_only: marts {sorted(v for (v,) in views)} are views; "
-                              "every mart is a table (dbt_project.yml)")
-        tables = con.execute("select table_name, sql from duckdb_tables() where database_name = 'build' "
-                             "and schema_name = 'marts' order by table_name").fetchall()
+            raise NightFailed(
+                f"rule warehouse.marts_only: marts {sorted(v for (v,) in views)} are views; "
+                "every mart is a table (dbt_project.yml)"
+            )
+        tables = con.execute(
+            "select table_name, sql from duckdb_tables() where database_name = 'build' "
+            "and schema_name = 'marts' order by table_name"
+        ).fetchall()
         con.execute("create schema marts")
         for name, ddl in tables:
             con.execute(ddl)  # CREATE TABLE marts.<name>(...): resolves in this file's catalog
@@ -405,22 +448,31 @@ def source_freshness(cfg: Settings, build: Path, ds: str, work: Path) -> list[di
     out = target / "sources.json"
     if not out.exists():
         kept = keep_failed_dbt_log(cfg, work, ds, "freshness")
-        raise NightFailed(f"rule warehouse.freshness: dbt source freshness wrote no results for the night {ds}; "
-                          f"see {kept}")
+        raise NightFailed(
+            f"rule warehouse.freshness: dbt source freshness wrote no results for the night {ds}; see {kept}"
+        )
     results = json.loads(out.read_text(encoding="utf-8"))["results"]
     # sources.json leaves out a source whose query failed (a zone without a partition): the manifest names them
     manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
     checked = {r["unique_id"] for r in results}
     for unique_id, source in manifest["sources"].items():
         freshness = source.get("freshness") or {}
-        if unique_id not in checked and any((freshness.get(k) or {}).get("count") for k in ("warn_after", "error_after")):
+        if unique_id not in checked and any(
+            (freshness.get(k) or {}).get("count") for k in ("warn_after", "error_after")
+        ):
             results.append({"unique_id": unique_id, "status": "runtime error", "criteria": freshness})
     out.unlink()
-    verdicts = [{"source": r["unique_id"].rsplit(".", 1)[-1], "status": r["status"],
-                 "latest": r.get("max_loaded_at"), "hours_behind": _hours(r.get("max_loaded_at_time_ago_in_s")),
-                 "warn_after_hours": _criteria_hours(r, "warn_after"),
-                 "error_after_hours": _criteria_hours(r, "error_after")}
-                for r in results]
+    verdicts = [
+        {
+            "source": r["unique_id"].rsplit(".", 1)[-1],
+            "status": r["status"],
+            "latest": r.get("max_loaded_at"),
+            "hours_behind": _hours(r.get("max_loaded_at_time_ago_in_s")),
+            "warn_after_hours": _criteria_hours(r, "warn_after"),
+            "error_after_hours": _criteria_hours(r, "error_after"),
+        }
+        for r in results
+    ]
     verdicts.sort(key=lambda v: v["source"])
     folder = cfg.zone("checks", ds=ds)
     folder.mkdir(parents=True, exist_ok=True)
@@ -457,9 +509,13 @@ def docs(cfg: Settings) -> Path:
 
 
 # The column of marts.visa_rule_checks that says whether each condition of a rule held (contracts.VISA_CONDITIONS).
-PASSES = {"min_score": "passes_min_score", "identity_verified": "passes_identity",
-          "not_court_listed": "passes_court_list", "min_history_days": "passes_history",
-          "min_qualifying_nights": "passes_qualifying_nights"}
+PASSES = {
+    "min_score": "passes_min_score",
+    "identity_verified": "passes_identity",
+    "not_court_listed": "passes_court_list",
+    "min_history_days": "passes_history",
+    "min_qualifying_nights": "passes_qualifying_nights",
+}
 
 
 def _published_tables(cfg: Settings, ds: str, staged: Path) -> dict[str, pa.Table]:
@@ -474,22 +530,37 @@ def _published_tables(cfg: Settings, ds: str, staged: Path) -> dict[str, pa.Tabl
     con = duckdb.connect(str(staged), read_only=True)
     try:
         tiers = con.execute("select user_key, tier from marts.sesame_scores where ds = ?", [ds]).df()
-        elig = con.execute("select destination, user_key, score, rule_version from marts.visa_eligibility "
-                           "where ds = ? order by destination, user_key", [ds]).df()
-        changes = con.execute("select destination, user_key, change, previous_ds from marts.visa_eligibility_changes "
-                              "where ds = ? order by destination, user_key", [ds]).df()
-        dictionary = con.execute("select reason_code, factor, feature, definition, description_en, description_zh "
-                                 "from marts.reason_code_dictionary order by reason_code").df()
-        codes = con.execute("select exclusion_code, description_en, description_zh "
-                            "from marts.exclusion_code_dictionary").df()
-        checks = con.execute(f"select destination, user_key, rule_version, score, history_days, qualifying_nights, "
-                             f"is_eligible as eligible, {', '.join(PASSES[c] for c in contracts.VISA_CONDITIONS)} "
-                             "from marts.visa_rule_checks where ds = ? order by destination, user_key", [ds]).df()
+        elig = con.execute(
+            "select destination, user_key, score, rule_version from marts.visa_eligibility "
+            "where ds = ? order by destination, user_key",
+            [ds],
+        ).df()
+        changes = con.execute(
+            "select destination, user_key, change, previous_ds from marts.visa_eligibility_changes "
+            "where ds = ? order by destination, user_key",
+            [ds],
+        ).df()
+        dictionary = con.execute(
+            "select reason_code, factor, feature, definition, description_en, description_zh "
+            "from marts.reason_code_dictionary order by reason_code"
+        ).df()
+        codes = con.execute(
+            "select exclusion_code, description_en, description_zh from marts.exclusion_code_dictionary"
+        ).df()
+        checks = con.execute(
+            f"select destination, user_key, rule_version, score, history_days, qualifying_nights, "
+            f"is_eligible as eligible, {', '.join(PASSES[c] for c in contracts.VISA_CONDITIONS)} "
+            "from marts.visa_rule_checks where ds = ? order by destination, user_key",
+            [ds],
+        ).df()
         # the rules in force that night as dbt decided them (int_visa_rules_in_force, one funnel row per rule)
-        rules = con.execute("select destination, rule_version, min_score, require_identity_verified, "
-                            "exclude_court_listed, min_history_days, min_qualifying_nights, valid_from, valid_to "
-                            "from marts.visa_rule_versions join marts.visa_funnel_daily using (destination, "
-                            "rule_version, min_score) where ds = ? order by destination", [ds]).df()
+        rules = con.execute(
+            "select destination, rule_version, min_score, require_identity_verified, "
+            "exclude_court_listed, min_history_days, min_qualifying_nights, valid_from, valid_to "
+            "from marts.visa_rule_versions join marts.visa_funnel_daily using (destination, "
+            "rule_version, min_score) where ds = ? order by destination",
+            [ds],
+        ).df()
     finally:
         con.close()
     # user_key -> user_id for everyone a dataset names: tonight's scored and excluded users, and whoever left a list
@@ -511,9 +582,10 @@ def _published_tables(cfg: Settings, ds: str, staged: Path) -> dict[str, pa.Tabl
     checks.insert(2, "user_id", checks.pop("user_key").map(keys))
     # at most 2**5 combinations: map each row's bits of failure to its list rather than build millions of lists
     conditions = contracts.VISA_CONDITIONS
-    failed_bits = sum((~checks[PASSES[c]].astype(bool)).astype(int) * 2 ** bit for bit, c in enumerate(conditions))
-    combinations = {bits: [c for bit, c in enumerate(conditions) if bits >> bit & 1]
-                    for bits in range(2 ** len(conditions))}
+    failed_bits = sum((~checks[PASSES[c]].astype(bool)).astype(int) * 2**bit for bit, c in enumerate(conditions))
+    combinations = {
+        bits: [c for bit, c in enumerate(conditions) if bits >> bit & 1] for bits in range(2 ** len(conditions))
+    }
     checks["failed_conditions"] = failed_bits.map(combinations) if len(checks) else pd.Series(dtype=object)
     checks = checks.drop(columns=[PASSES[c] for c in conditions])
     rules.insert(0, "ds", night)
@@ -522,17 +594,22 @@ def _published_tables(cfg: Settings, ds: str, staged: Path) -> dict[str, pa.Tabl
     excluded = excluded.merge(codes, on="exclusion_code", how="left")
     excluded.insert(0, "ds", night)
     identities = _identities(cfg, ds, scores["user_id"])
-    frames = {"sesame_scores": scores.sort_values("user_id"),
-              "visa_eligibility": elig.sort_values(["destination", "user_id"]),
-              "visa_eligibility_changes": changes.sort_values(["destination", "user_id"]),
-              "score_exclusions": excluded.sort_values("user_id"),
-              "visa_rules": rules,
-              "visa_rule_checks": checks.sort_values(["destination", "user_id"]),
-              "reason_code_dictionary": dictionary,
-              "identities": identities.sort_values("user_id")}
-    return {name: contracts.conform(pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False),
-                                    contracts.load(name))
-            for name, frame in frames.items()}
+    frames = {
+        "sesame_scores": scores.sort_values("user_id"),
+        "visa_eligibility": elig.sort_values(["destination", "user_id"]),
+        "visa_eligibility_changes": changes.sort_values(["destination", "user_id"]),
+        "score_exclusions": excluded.sort_values("user_id"),
+        "visa_rules": rules,
+        "visa_rule_checks": checks.sort_values(["destination", "user_id"]),
+        "reason_code_dictionary": dictionary,
+        "identities": identities.sort_values("user_id"),
+    }
+    return {
+        name: contracts.conform(
+            pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False), contracts.load(name)
+        )
+        for name, frame in frames.items()
+    }
 
 
 def _identities(cfg: Settings, ds: str, scored: pd.Series) -> pd.DataFrame:
@@ -553,11 +630,17 @@ def _identities(cfg: Settings, ds: str, scored: pd.Series) -> pd.DataFrame:
     found = found.reindex(columns=columns)
     found = found[found["user_id"].isin(set(scored))]
     document = found["id_document_number"].astype(object).where(found["id_document_number"].notna(), None)
-    return pd.DataFrame({
-        "ds": dt.date.fromisoformat(ds), "user_id": found["user_id"], "registered_name": found["full_name"],
-        "id_document_type": document.notna().map({True: DOCUMENT_TYPE, False: None}),
-        "id_document_masked": document, "identity_verified": found["identity_verified"].astype(int) == 1,
-        "profile_ds": dt.date.fromisoformat(profile_ds) if profile_ds else None})
+    return pd.DataFrame(
+        {
+            "ds": dt.date.fromisoformat(ds),
+            "user_id": found["user_id"],
+            "registered_name": found["full_name"],
+            "id_document_type": document.notna().map({True: DOCUMENT_TYPE, False: None}),
+            "id_document_masked": document,
+            "identity_verified": found["identity_verified"].astype(int) == 1,
+            "profile_ds": dt.date.fromisoformat(profile_ds) if profile_ds else None,
+        }
+    )
 
 
 def _lake_night(cfg: Settings, zone: str, ds: str, columns: list[str]) -> pd.DataFrame:
@@ -575,7 +658,7 @@ def provenance(cfg: Settings, ds: str, run_id: str, model_version: str) -> dict:
 
     deliveries = []
     accounting = quality.night_accounting(cfg, ds)
-    for (day, source), rows in (accounting.groupby(["ds", "source"]) if len(accounting) else []):
+    for (day, source), rows in accounting.groupby(["ds", "source"]) if len(accounting) else []:
         folder = cfg.zone("raw", source, ds=day)
         try:
             marker = read_marker(folder) or {}
@@ -584,12 +667,24 @@ def provenance(cfg: Settings, ds: str, run_id: str, model_version: str) -> dict:
         totals = {f["path"]: f for f in marker.get("files", [])}
         for row in rows.to_dict("records"):
             name = Path(str(row["file"])).name
-            deliveries.append({"source": source, "ds": day, "file": f"raw/{source}/ds={day}/{name}",
-                               "sha256": totals.get(name, {}).get("sha256"), "bytes": totals.get(name, {}).get("bytes"),
-                               "records": int(row["delivered"]), "held": int(row.get("held") or 0) > 0})
+            deliveries.append(
+                {
+                    "source": source,
+                    "ds": day,
+                    "file": f"raw/{source}/ds={day}/{name}",
+                    "sha256": totals.get(name, {}).get("sha256"),
+                    "bytes": totals.get(name, {}).get("bytes"),
+                    "records": int(row["delivered"]),
+                    "held": int(row.get("held") or 0) > 0,
+                }
+            )
     invocation = dbt_invocation_path(cfg, run_id)
-    return {"deliveries": deliveries, "code_version": code_version(), "model_version": model_version,
-            "dbt": json.loads(invocation.read_text(encoding="utf-8")) if invocation.exists() else None}
+    return {
+        "deliveries": deliveries,
+        "code_version": code_version(),
+        "model_version": model_version,
+        "dbt": json.loads(invocation.read_text(encoding="utf-8")) if invocation.exists() else None,
+    }
 
 
 def code_version() -> dict:
@@ -605,8 +700,11 @@ def code_version() -> dict:
         proc = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
         commit = proc.stdout.strip() or None if proc.returncode == 0 else None
         if commit:
-            dirty = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
-                                   capture_output=True, text=True).stdout.strip()
+            dirty = subprocess.run(
+                ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
             commit += "-dirty" if dirty else ""
     return {"sesame": package, "git_commit": commit}
 
@@ -624,11 +722,22 @@ def _record_dbt_invocation(cfg: Settings, run_id: str, work: Path) -> None:
         statuses[r["status"]] = statuses.get(r["status"], 0) + 1
     meta = data.get("metadata", {})
     args = data.get("args", {})
-    durable.write_atomic(dbt_invocation_path(cfg, run_id), json.dumps({
-        "invocation_id": meta.get("invocation_id"), "dbt_version": meta.get("dbt_version"),
-        "generated_at": meta.get("generated_at"), "command": args.get("which"), "exclude": args.get("exclude"),
-        "vars": args.get("vars"), "elapsed_seconds": round(float(data.get("elapsed_time") or 0), 1),
-        "results": statuses}, indent=1))
+    durable.write_atomic(
+        dbt_invocation_path(cfg, run_id),
+        json.dumps(
+            {
+                "invocation_id": meta.get("invocation_id"),
+                "dbt_version": meta.get("dbt_version"),
+                "generated_at": meta.get("generated_at"),
+                "command": args.get("which"),
+                "exclude": args.get("exclude"),
+                "vars": args.get("vars"),
+                "elapsed_seconds": round(float(data.get("elapsed_time") or 0), 1),
+                "results": statuses,
+            },
+            indent=1,
+        ),
+    )
 
 
 def audited_dir(cfg: Settings, run_id: str) -> Path:
@@ -655,8 +764,13 @@ def drift(cfg: Settings, ds: str, scores: pa.Table) -> list[dict]:
     for segment in model.segments:
         tonight = scored[scored["segment"] == segment]
         if len(tonight):
-            checks += drift_checks(model.models[segment], profiles[segment], tonight[model.inputs(segment)],
-                                   accept=cfg.accept_drift, population=segment)
+            checks += drift_checks(
+                model.models[segment],
+                profiles[segment],
+                tonight[model.inputs(segment)],
+                accept=cfg.accept_drift,
+                population=segment,
+            )
     return checks
 
 
@@ -673,22 +787,48 @@ def audit(cfg: Settings, ds: str, run_id: str) -> list[dict]:
     con = duckdb.connect(str(staged), read_only=True)
     try:
         in_marts = con.execute("select count(*) from marts.sesame_scores where ds = ?", [ds]).fetchone()[0]
-        bad_tier = con.execute("select count(*) from marts.sesame_scores where ds = ? and tier is null", [ds]).fetchone()[0]
+        bad_tier = con.execute(
+            "select count(*) from marts.sesame_scores where ds = ? and tier is null", [ds]
+        ).fetchone()[0]
     finally:
         con.close()
     scores = tables["sesame_scores"]
-    checks.append({"name": "rows.scores_match_marts", "rule": "rows.match", "passed": in_marts == scores.num_rows,
-                   "detail": f"marts.sesame_scores has {in_marts} rows for {ds}, lake scores {scores.num_rows}"})
-    checks.append({"name": "marts.tier_present", "rule": "tier.not_null", "passed": bad_tier == 0,
-                   "detail": f"{bad_tier} scores without a tier"})
+    checks.append(
+        {
+            "name": "rows.scores_match_marts",
+            "rule": "rows.match",
+            "passed": in_marts == scores.num_rows,
+            "detail": f"marts.sesame_scores has {in_marts} rows for {ds}, lake scores {scores.num_rows}",
+        }
+    )
+    checks.append(
+        {
+            "name": "marts.tier_present",
+            "rule": "tier.not_null",
+            "passed": bad_tier == 0,
+            "detail": f"{bad_tier} scores without a tier",
+        }
+    )
     named = tables["identities"].num_rows
-    checks.append({"name": "identities.cover_scores", "rule": "rows.match", "passed": named == scores.num_rows,
-                   "detail": f"{named} of {scores.num_rows} scored users have an identity in the night's KYC "
-                             "snapshot (credit reports name the person they are about)"})
+    checks.append(
+        {
+            "name": "identities.cover_scores",
+            "rule": "rows.match",
+            "passed": named == scores.num_rows,
+            "detail": f"{named} of {scores.num_rows} scored users have an identity in the night's KYC "
+            "snapshot (credit reports name the person they are about)",
+        }
+    )
     checks += drift(cfg, ds, scores)
     unmapped = sum(t.column("user_id").null_count for t in tables.values() if "user_id" in t.column_names)
-    checks.append({"name": "keys.resolve", "rule": "keys.resolve", "passed": unmapped == 0,
-                   "detail": f"{unmapped} warehouse keys that map to no scored user"})
+    checks.append(
+        {
+            "name": "keys.resolve",
+            "rule": "keys.resolve",
+            "passed": unmapped == 0,
+            "detail": f"{unmapped} warehouse keys that map to no scored user",
+        }
+    )
     quality.record_checks(cfg, ds, "audit", checks)
     failed = [c for c in checks if not c["passed"]]
     if failed:
@@ -714,8 +854,10 @@ def publish(cfg: Settings, ds: str, run_id: str) -> dict:
     model_version = ",".join(sorted(versions))  # the model that scored the night, whatever is champion now
     checks = [{"name": c["name"], "passed": c["passed"]} for c in quality.read_checks(cfg, ds)]
     origin = provenance(cfg, ds, run_id, model_version)
-    written = {name: snapshots.write_snapshot(cfg.published, name, ds, run_id, table, model_version, checks, origin)
-               for name, table in tables.items()}
+    written = {
+        name: snapshots.write_snapshot(cfg.published, name, ds, run_id, table, model_version, checks, origin)
+        for name, table in tables.items()
+    }
     cfg.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     durable.replace(staged, cfg.warehouse_path)  # readers holding the old file keep it until they reconnect
     snapshots.publish_night(cfg.published, ds, run_id, written)
@@ -750,11 +892,13 @@ def alert_on_failure(context: dict) -> Path:
         "run_id": context.get("run_id"),
         "task": getattr(ti, "task_id", None),
         "what_failed": str(error) if error else "task failed",
-        "details": {"run_log": str(cfg.run_logs(str(context.get("ds")))),
-                    "checks": str(cfg.zone("checks", ds=str(context.get("ds")))),
-                    "data_docs": str(cfg.data_docs_index)},
+        "details": {
+            "run_log": str(cfg.run_logs(str(context.get("ds")))),
+            "checks": str(cfg.zone("checks", ds=str(context.get("ds")))),
+            "data_docs": str(cfg.data_docs_index),
+        },
         "next_step": "fix the named source, file or rule, then re-run `sesame night --ds "
-                     f"{context.get('ds')}`; nothing was published and LATEST is unchanged",
+        f"{context.get('ds')}`; nothing was published and LATEST is unchanged",
     }
     nightly = alert["dag"] == "sesame_nightly" and bool(context.get("ds"))
     if nightly:
@@ -778,26 +922,57 @@ def summary(cfg: Settings, ds: str) -> dict:
     try:
         scored, avg, p10, p50, p90 = con.execute(
             "select count(*), avg(score), quantile_cont(score, 0.1), median(score), quantile_cont(score, 0.9) "
-            "from marts.sesame_scores where ds = ?", [ds]).fetchone()
-        tiers = dict(con.execute("select tier, count(*) from marts.sesame_scores where ds = ? group by 1 order by 1",
-                                 [ds]).fetchall())
+            "from marts.sesame_scores where ds = ?",
+            [ds],
+        ).fetchone()
+        tiers = dict(
+            con.execute(
+                "select tier, count(*) from marts.sesame_scores where ds = ? group by 1 order by 1", [ds]
+            ).fetchall()
+        )
         at_750, at_max, at_min = con.execute(
             "select avg((score >= 750)::int), avg((score >= 950)::int), avg((score <= 350)::int) "
-            "from marts.sesame_scores where ds = ?", [ds]).fetchone()
-        segments = dict(con.execute("select segment, count(*) from marts.sesame_scores where ds = ? group by 1 "
-                                    "order by 1", [ds]).fetchall())
+            "from marts.sesame_scores where ds = ?",
+            [ds],
+        ).fetchone()
+        segments = dict(
+            con.execute(
+                "select segment, count(*) from marts.sesame_scores where ds = ? group by 1 order by 1", [ds]
+            ).fetchall()
+        )
         first_reason = con.execute(
             "select reason_codes[1], count(*) from marts.sesame_scores "
-            "where ds = ? and len(reason_codes) > 0 group by 1 order by 2 desc limit 1", [ds]).fetchone()
-        excluded = dict(con.execute("select exclusion_code, count(*) from marts.score_exclusions where ds = ? "
-                                    "group by 1", [ds]).fetchall())
-        visa = dict(con.execute("select destination, count(*) from marts.visa_eligibility where ds = ? group by 1 "
-                                "order by 1", [ds]).fetchall())
+            "where ds = ? and len(reason_codes) > 0 group by 1 order by 2 desc limit 1",
+            [ds],
+        ).fetchone()
+        excluded = dict(
+            con.execute(
+                "select exclusion_code, count(*) from marts.score_exclusions where ds = ? group by 1", [ds]
+            ).fetchall()
+        )
+        visa = dict(
+            con.execute(
+                "select destination, count(*) from marts.visa_eligibility where ds = ? group by 1 order by 1", [ds]
+            ).fetchall()
+        )
     finally:
         con.close()
     checks = quality.read_checks(cfg, ds)
-    return {"ds": ds, "scored": scored, "excluded": excluded, "score_mean": avg, "score_p10": p10,
-            "score_median": p50, "score_p90": p90, "tiers": tiers, "visa_eligible": visa,
-            "share_750_or_more": at_750, "share_at_950": at_max, "share_at_350": at_min, "segments": segments,
-            "top_first_reason": (first_reason[0], first_reason[1] / scored) if first_reason and scored else None,
-            "checks_passed": sum(c["passed"] for c in checks), "checks_total": len(checks)}
+    return {
+        "ds": ds,
+        "scored": scored,
+        "excluded": excluded,
+        "score_mean": avg,
+        "score_p10": p10,
+        "score_median": p50,
+        "score_p90": p90,
+        "tiers": tiers,
+        "visa_eligible": visa,
+        "share_750_or_more": at_750,
+        "share_at_950": at_max,
+        "share_at_350": at_min,
+        "segments": segments,
+        "top_first_reason": (first_reason[0], first_reason[1] / scored) if first_reason and scored else None,
+        "checks_passed": sum(c["passed"] for c in checks),
+        "checks_total": len(checks),
+    }

@@ -5,6 +5,7 @@
 The warehouse computes the same with the dbt macro `pseudonymize` (dbt/macros/pseudonymize.sql); a test keeps
 the two in agreement. Published snapshots for trusted services carry the upstream user_id instead.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -10,6 +10,7 @@ and nothing at all when stderr is a file or a pipe, so logs and CI output stay c
         bar.print("[1/3] 2026-11-23 already published")   # a line that does not break the bar
         bar.update()
 """
+
 from __future__ import annotations
 
 import sys
@@ -31,8 +32,9 @@ def is_terminal(stream: TextIO | None) -> bool:
 class Progress:
     """A counter toward `total` (or open-ended when total is None), drawn only on a terminal."""
 
-    def __init__(self, desc: str, total: int | None = None, unit: str = "it", quiet: bool = False,
-                 stream: TextIO | None = None):
+    def __init__(
+        self, desc: str, total: int | None = None, unit: str = "it", quiet: bool = False, stream: TextIO | None = None
+    ):
         self.desc, self.total, self.unit = desc, total, unit
         self.count = 0
         self.stream = stream if stream is not None else sys.stderr
@@ -42,8 +44,7 @@ class Progress:
             try:
                 from tqdm import tqdm
 
-                self._bar = tqdm(total=total, desc=desc, unit=unit, file=self.stream, dynamic_ncols=True,
-                                 leave=True)
+                self._bar = tqdm(total=total, desc=desc, unit=unit, file=self.stream, dynamic_ncols=True, leave=True)
             except ImportError:  # a plain counter does the job
                 self._bar = None
 
@@ -88,8 +89,14 @@ class Progress:
         self.close()
 
 
-def track(items: Iterable[T], desc: str, total: int | None = None, unit: str = "it", quiet: bool = False,
-          stream: TextIO | None = None) -> Iterator[T]:
+def track(
+    items: Iterable[T],
+    desc: str,
+    total: int | None = None,
+    unit: str = "it",
+    quiet: bool = False,
+    stream: TextIO | None = None,
+) -> Iterator[T]:
     """Iterate over `items`, counting them on a terminal."""
     if total is None:
         try:
@@ -108,8 +115,16 @@ class NightWatch:
     (runs/<ds>/<run_id>.json), and, before the first stage starts, the deliveries the night is still waiting for.
     Plain lines, so a terminal, a pipe and a file read the same."""
 
-    def __init__(self, cfg, ds: str, run_id: str, stream: TextIO | None = None, runs: str = NIGHT_RUNS,
-                 log: str | None = None, deliveries: bool = True):
+    def __init__(
+        self,
+        cfg,
+        ds: str,
+        run_id: str,
+        stream: TextIO | None = None,
+        runs: str = NIGHT_RUNS,
+        log: str | None = None,
+        deliveries: bool = True,
+    ):
         self.cfg, self.ds, self.log, self.deliveries = cfg, ds, log, deliveries
         self.run_log = cfg.run_log(ds, run_id, runs)
         self.stream = stream if stream is not None else sys.stdout
@@ -153,6 +168,8 @@ class NightWatch:
 
             missing = [m.split(",")[0].removeprefix("source ") for m in waiting_for_deliveries(self.cfg, self.ds)]
             if missing and missing != self.waiting_for:
-                self._say(f"  waiting for the deliveries of {self.ds} from {', '.join(missing)} (until "
-                          f"{delivery_deadline(self.cfg, self.ds):%Y-%m-%d %H:%M} UTC)")
+                self._say(
+                    f"  waiting for the deliveries of {self.ds} from {', '.join(missing)} (until "
+                    f"{delivery_deadline(self.cfg, self.ds):%Y-%m-%d %H:%M} UTC)"
+                )
             self.waiting_for = missing

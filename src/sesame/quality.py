@@ -5,6 +5,7 @@ are checked beside them. Data Docs HTML is written for every run under $SESAME_H
 A gate returns a list of checks ({name, passed, detail}) and raises GateFailed, naming the source, the file
 and the rule, when any fails.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -80,12 +81,19 @@ def run_suites(cfg: Settings, frames: dict[str, tuple[pd.DataFrame, str]]) -> li
             column = cfg_.kwargs.get("column") or ",".join(cfg_.kwargs.get("column_list", []) or [])
             rule = (cfg_.meta or {}).get("rule", cfg_.type)
             unexpected = r.result.get("unexpected_count")
-            checks.append({
-                "name": f"{vd.name}:{cfg_.type}:{column}", "suite": vd.name, "rule": rule, "passed": bool(r.success),
-                "detail": (f"source {vd.name.split('.', 1)[1]}, file {where[vd.name]}: rule {rule} "
-                           f"({cfg_.type} on {column or 'table'})"
-                           + ("" if r.success else f" failed for {unexpected} records")),
-            })
+            checks.append(
+                {
+                    "name": f"{vd.name}:{cfg_.type}:{column}",
+                    "suite": vd.name,
+                    "rule": rule,
+                    "passed": bool(r.success),
+                    "detail": (
+                        f"source {vd.name.split('.', 1)[1]}, file {where[vd.name]}: rule {rule} "
+                        f"({cfg_.type} on {column or 'table'})"
+                        + ("" if r.success else f" failed for {unexpected} records")
+                    ),
+                }
+            )
     try:
         ctx.build_data_docs()
     except Exception as exc:  # docs are a view of the results, never a reason to fail the night
@@ -126,8 +134,10 @@ def night_accounting(cfg: Settings, ds: str) -> pd.DataFrame:
         return pd.DataFrame()
     acc = pd.concat(frames, ignore_index=True)
     # accounting written before holds existed has no held columns: nothing of it was held
-    return acc.assign(held=acc["held"].fillna(0).astype("int64") if "held" in acc else 0,
-                      hold_reason=acc["hold_reason"].fillna("") if "hold_reason" in acc else "")
+    return acc.assign(
+        held=acc["held"].fillna(0).astype("int64") if "held" in acc else 0,
+        hold_reason=acc["hold_reason"].fillna("") if "hold_reason" in acc else "",
+    )
 
 
 def accounting_checks(cfg: Settings, ds: str) -> list[dict]:
@@ -137,38 +147,68 @@ def accounting_checks(cfg: Settings, ds: str) -> list[dict]:
     checks = []
     for (day, source), hold in sorted(held(cfg).items()):
         if day < ds and not ((acc["ds"] == day) & (acc["source"] == source)).any():
-            checks.append({"name": f"delivery.held:{source}:{day}", "rule": "delivery.held", "passed": True,
-                           "warning": True, "detail": f"source {source}, file {hold['file']}, day {day}: still held "
-                                                      f"since {hold['held_at']} ({hold['reason']}); "
-                                                      "`sesame deliveries release` once it is re-delivered"})
+            checks.append(
+                {
+                    "name": f"delivery.held:{source}:{day}",
+                    "rule": "delivery.held",
+                    "passed": True,
+                    "warning": True,
+                    "detail": f"source {source}, file {hold['file']}, day {day}: still held "
+                    f"since {hold['held_at']} ({hold['reason']}); "
+                    "`sesame deliveries release` once it is re-delivered",
+                }
+            )
     for row in acc.itertuples():
         held = int(row.held)
         balanced = row.delivered == row.accepted + row.quarantined + row.duplicates + held
         late = "" if row.ds == ds else f":{row.ds}"  # a day caught up tonight
-        checks.append({"name": f"accounting.balance:{row.source}{late}", "rule": "accounting.balance",
-                       "passed": bool(balanced),
-                       "detail": f"source {row.source}, file {row.file}: rule accounting.balance: delivered "
-                                 f"{row.delivered} = accepted {row.accepted} + quarantined {row.quarantined} "
-                                 f"+ duplicates {row.duplicates}" + (f" + held {held}" if held else "")})
+        checks.append(
+            {
+                "name": f"accounting.balance:{row.source}{late}",
+                "rule": "accounting.balance",
+                "passed": bool(balanced),
+                "detail": f"source {row.source}, file {row.file}: rule accounting.balance: delivered "
+                f"{row.delivered} = accepted {row.accepted} + quarantined {row.quarantined} "
+                f"+ duplicates {row.duplicates}" + (f" + held {held}" if held else ""),
+            }
+        )
         if row.hold_reason:
-            checks.append({"name": f"delivery.held:{row.source}:{row.ds}", "rule": "delivery.held", "passed": True,
-                           "warning": True, "detail": f"source {row.source}, file {row.file}, day {row.ds}: "
-                                                      f"{held} records set aside, not ingested: {row.hold_reason}"})
+            checks.append(
+                {
+                    "name": f"delivery.held:{row.source}:{row.ds}",
+                    "rule": "delivery.held",
+                    "passed": True,
+                    "warning": True,
+                    "detail": f"source {row.source}, file {row.file}, day {row.ds}: "
+                    f"{held} records set aside, not ingested: {row.hold_reason}",
+                }
+            )
         share = row.quarantined / row.delivered if row.delivered else 0.0
-        checks.append({"name": f"quarantine.share:{row.source}{late}", "rule": "quarantine.max_share",
-                       "passed": bool(share <= cfg.max_quarantine_share),
-                       "detail": f"source {row.source}, file {row.file}: rule quarantine.max_share: "
-                                 f"{share:.2%} of records quarantined (limit {cfg.max_quarantine_share:.2%}, "
-                                 f"SESAME_MAX_QUARANTINE_SHARE); see lake/quarantine/{row.source}/ds={row.ds}"})
+        checks.append(
+            {
+                "name": f"quarantine.share:{row.source}{late}",
+                "rule": "quarantine.max_share",
+                "passed": bool(share <= cfg.max_quarantine_share),
+                "detail": f"source {row.source}, file {row.file}: rule quarantine.max_share: "
+                f"{share:.2%} of records quarantined (limit {cfg.max_quarantine_share:.2%}, "
+                f"SESAME_MAX_QUARANTINE_SHARE); see lake/quarantine/{row.source}/ds={row.ds}",
+            }
+        )
         if getattr(row, "added_columns", ""):
-            checks.append({"name": f"schema.additive_drift:{row.source}{late}", "rule": "schema.additive_drift",
-                           "passed": True, "warning": True,
-                           "detail": f"source {row.source}, file {row.file}: added columns {row.added_columns} "
-                                     "ignored (additive drift is tolerated)"})
+            checks.append(
+                {
+                    "name": f"schema.additive_drift:{row.source}{late}",
+                    "rule": "schema.additive_drift",
+                    "passed": True,
+                    "warning": True,
+                    "detail": f"source {row.source}, file {row.file}: added columns {row.added_columns} "
+                    "ignored (additive drift is tolerated)",
+                }
+            )
     return checks
 
 
-VOLUME_MIN_NIGHTS = 3   # fewer earlier nights than this and a median says little about an ordinary day
+VOLUME_MIN_NIGHTS = 3  # fewer earlier nights than this and a median says little about an ordinary day
 
 
 def _held(row) -> bool:
@@ -183,18 +223,25 @@ def volume_checks(cfg: Settings, ds: str) -> list[dict]:
     cannot be tested (too few nights or records, or skipped) passes with `tested: False` and says why."""
     tonight = pd.read_parquet(cfg.zone("accounting", ds=ds))
     earlier = [night for night in ds_partitions(cfg.zone("accounting")) if night < ds]
-    earlier = earlier[-cfg.volume_trailing_nights:] if cfg.volume_trailing_nights > 0 else []
+    earlier = earlier[-cfg.volume_trailing_nights :] if cfg.volume_trailing_nights > 0 else []
     history: dict[str, list[int]] = {}
     for night in earlier:
         for row in pd.read_parquet(cfg.zone("accounting", ds=night)).itertuples():
-            if not _held(row):   # a held delivery was set aside, not read: it says nothing of a day's volume
+            if not _held(row):  # a held delivery was set aside, not read: it says nothing of a day's volume
                 history.setdefault(row.source, []).append(int(row.delivered))
     skipped = {s.strip() for s in cfg.volume_skip_sources.split(",") if s.strip()}
     checks = []
     for row in tonight.itertuples():
         delivered, trailing = int(row.delivered), history.get(row.source, [])
-        check = {"name": f"volume.trailing:{row.source}", "rule": "volume.trailing", "passed": True,
-                 "warning": False, "tested": False, "delivered": delivered, "trailing_nights": len(trailing)}
+        check = {
+            "name": f"volume.trailing:{row.source}",
+            "rule": "volume.trailing",
+            "passed": True,
+            "warning": False,
+            "tested": False,
+            "delivered": delivered,
+            "trailing_nights": len(trailing),
+        }
         where = f"source {row.source}, file {row.file}: rule volume.trailing"
         median = float(np.median(trailing)) if trailing else None
         if _held(row):
@@ -202,26 +249,34 @@ def volume_checks(cfg: Settings, ds: str) -> list[dict]:
         elif row.source in skipped:
             check["detail"] = f"{where} not tested: {row.source} is in SESAME_VOLUME_SKIP_SOURCES"
         elif len(trailing) < VOLUME_MIN_NIGHTS:
-            check["detail"] = (f"{where} not tested: {len(trailing)} earlier nights with row accounting, "
-                               f"{VOLUME_MIN_NIGHTS} needed")
+            check["detail"] = (
+                f"{where} not tested: {len(trailing)} earlier nights with row accounting, {VOLUME_MIN_NIGHTS} needed"
+            )
         elif median < max(cfg.volume_min_records, 1):
-            check["detail"] = (f"{where} not tested: the median of the last {len(trailing)} nights is {median:,g} "
-                               f"records, under SESAME_VOLUME_MIN_RECORDS ({cfg.volume_min_records:,}): too few to "
-                               "tell a lost part of a day from chance")
+            check["detail"] = (
+                f"{where} not tested: the median of the last {len(trailing)} nights is {median:,g} "
+                f"records, under SESAME_VOLUME_MIN_RECORDS ({cfg.volume_min_records:,}): too few to "
+                "tell a lost part of a day from chance"
+            )
         else:
             ratio = delivered / median
             failed, warned = ratio < cfg.volume_fail_ratio, ratio < cfg.volume_warn_ratio
-            check.update(tested=True, passed=not failed, warning=warned, trailing_median=median,
-                         ratio=round(ratio, 4))
-            check["detail"] = (f"{where}: {delivered:,} records delivered, {ratio:.2f} of the median {median:,g} of "
-                               f"the last {len(trailing)} nights")
+            check.update(tested=True, passed=not failed, warning=warned, trailing_median=median, ratio=round(ratio, 4))
+            check["detail"] = (
+                f"{where}: {delivered:,} records delivered, {ratio:.2f} of the median {median:,g} of "
+                f"the last {len(trailing)} nights"
+            )
             if failed:
-                check["detail"] += (f" (fails below {cfg.volume_fail_ratio:g}, SESAME_VOLUME_FAIL_RATIO): part of the "
-                                    "day may be missing upstream. Ask the upstream team whether the day's extract is "
-                                    "complete and to re-deliver it, then re-run the night")
+                check["detail"] += (
+                    f" (fails below {cfg.volume_fail_ratio:g}, SESAME_VOLUME_FAIL_RATIO): part of the "
+                    "day may be missing upstream. Ask the upstream team whether the day's extract is "
+                    "complete and to re-deliver it, then re-run the night"
+                )
             elif warned:
-                check["detail"] += (f" (warns below {cfg.volume_warn_ratio:g}, SESAME_VOLUME_WARN_RATIO): ask the "
-                                    "upstream team whether the day's extract is complete")
+                check["detail"] += (
+                    f" (warns below {cfg.volume_warn_ratio:g}, SESAME_VOLUME_WARN_RATIO): ask the "
+                    "upstream team whether the day's extract is complete"
+                )
             else:
                 check["detail"] += f" (warns below {cfg.volume_warn_ratio:g})"
         checks.append(check)
@@ -234,8 +289,9 @@ def input_gate(cfg: Settings, ds: str) -> list[dict]:
 
     checks = accounting_checks(cfg, ds)
     checks += volume_checks(cfg, ds)
-    frames = {f"validated.{name}": (validated_frame(cfg, name, ds), f"lake/validated/{name}/ds={ds}")
-              for name in SOURCES}
+    frames = {
+        f"validated.{name}": (validated_frame(cfg, name, ds), f"lake/validated/{name}/ds={ds}") for name in SOURCES
+    }
     checks += run_suites(cfg, frames)
     return _finish(cfg, ds, "input", checks)
 
@@ -252,8 +308,13 @@ def record_checks(cfg: Settings, ds: str, stage: str, checks: list[dict]) -> Non
     """Keep a stage's verdicts in lake/checks/ds=…/<stage>.json (the manifest and the summary read them)."""
     out = cfg.zone("checks", ds=ds) / f"{stage}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"ds": ds, "stage": stage, "checked_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-                               "checks": checks}, indent=1), encoding="utf-8")
+    out.write_text(
+        json.dumps(
+            {"ds": ds, "stage": stage, "checked_at": dt.datetime.now(dt.timezone.utc).isoformat(), "checks": checks},
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
 
 
 def read_checks(cfg: Settings, ds: str) -> list[dict]:

@@ -8,6 +8,7 @@ Layout under $SESAME_HOME/models:
 Every write goes to a temporary file first, is fsynced and renamed into place (sesame.durable), so a reader never
 sees half a file and a crash never leaves one.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -74,8 +75,9 @@ class Registry:
             index["versions"][version] = {"registered_at": _now(), "gates": card.get("gates", {})}
             index["events"].append({"at": _now(), "event": "registered", "version": version})
         else:
-            index["events"].append({"at": _now(), "event": "re_evaluated", "version": version,
-                                    "previous_gates": earlier.get("gates", {})})
+            index["events"].append(
+                {"at": _now(), "event": "re_evaluated", "version": version, "previous_gates": earlier.get("gates", {})}
+            )
             earlier.update(gates=card.get("gates", {}), re_evaluated_at=_now())
         self._save(index)
         return ModelEntry(version, folder)
@@ -84,8 +86,9 @@ class Registry:
         index = self._index()
         if version not in index["versions"]:
             raise KeyError(f"unknown model version {version}; see `sesame models list`")
-        index["events"].append({"at": _now(), "event": "promoted", "version": version,
-                                "previous": index["champion"], "reason": reason})
+        index["events"].append(
+            {"at": _now(), "event": "promoted", "version": version, "previous": index["champion"], "reason": reason}
+        )
         index["champion"] = version
         self._save(index)
 
@@ -97,8 +100,15 @@ class Registry:
             raise NoChampion("no earlier champion to roll back to")
         previous = promotions[-1]["previous"]
         before_previous = next((e.get("previous") for e in reversed(promotions) if e["version"] == previous), None)
-        index["events"].append({"at": _now(), "event": "rolled_back", "version": previous,
-                                "previous": before_previous, "from": index["champion"]})
+        index["events"].append(
+            {
+                "at": _now(),
+                "event": "rolled_back",
+                "version": previous,
+                "previous": before_previous,
+                "from": index["champion"],
+            }
+        )
         index["champion"] = previous
         self._save(index)
         return previous

@@ -12,6 +12,7 @@ A failed night gets a report too (from the DAG's failure callback): what failed,
 are, and every section the stages that did run can fill. Each section is collected on its own, so a piece
 that is missing leaves a note in its place instead of stopping the report.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -49,12 +50,19 @@ def report_path(cfg: Settings, ds: str, run_id: str) -> Path:
 
 # ------------------------------------------------------------------ pure builders (small frames in, rows out)
 
+
 def score_stats(scores: pd.Series) -> dict:
     s = pd.Series(scores, dtype=float).dropna()
     if s.empty:
         return {"users": 0, "mean": None, "p10": None, "median": None, "p90": None, "share_750": None}
-    return {"users": int(len(s)), "mean": float(s.mean()), "p10": float(s.quantile(0.1)),
-            "median": float(s.median()), "p90": float(s.quantile(0.9)), "share_750": float((s >= 750).mean())}
+    return {
+        "users": int(len(s)),
+        "mean": float(s.mean()),
+        "p10": float(s.quantile(0.1)),
+        "median": float(s.median()),
+        "p90": float(s.quantile(0.9)),
+        "share_750": float((s >= 750).mean()),
+    }
 
 
 def score_psi(tonight: pd.Series, previous: pd.Series) -> float | None:
@@ -76,9 +84,16 @@ def tier_rows(tonight: pd.Series, previous: pd.Series | None) -> list[dict]:
     rows = []
     for name, low, high in TIERS:
         n, p = int(now.get(name, 0)), int(before.get(name, 0))
-        rows.append({"tier": name, "range": f"{low}-{high}", "users": n, "share": n / total_now,
-                     "previous_users": p if previous is not None else None,
-                     "previous_share": p / total_before if previous is not None else None})
+        rows.append(
+            {
+                "tier": name,
+                "range": f"{low}-{high}",
+                "users": n,
+                "share": n / total_now,
+                "previous_users": p if previous is not None else None,
+                "previous_share": p / total_before if previous is not None else None,
+            }
+        )
     return rows
 
 
@@ -92,14 +107,19 @@ def visa_rows(eligible: pd.DataFrame, changes: pd.DataFrame, sample: int = SAMPL
         moved = changes[changes["destination"] == dest]
         added = sorted(moved.loc[moved["change"] == "added", "user_key"].astype(str))
         removed = sorted(moved.loc[moved["change"] == "removed", "user_key"].astype(str))
-        rows.append({
-            "destination": dest, "eligible": int(len(here)),
-            "previous_eligible": int(len(here)) - len(added) + len(removed),
-            "added": len(added), "removed": len(removed),
-            "added_sample": added[:sample], "removed_sample": removed[:sample],
-            "min_score": int(here["score"].min()) if len(here) else None,
-            "rule_version": ", ".join(sorted(set(here["rule_version"].astype(str)))) if len(here) else "",
-        })
+        rows.append(
+            {
+                "destination": dest,
+                "eligible": int(len(here)),
+                "previous_eligible": int(len(here)) - len(added) + len(removed),
+                "added": len(added),
+                "removed": len(removed),
+                "added_sample": added[:sample],
+                "removed_sample": removed[:sample],
+                "min_score": int(here["score"].min()) if len(here) else None,
+                "rule_version": ", ".join(sorted(set(here["rule_version"].astype(str)))) if len(here) else "",
+            }
+        )
     return rows
 
 
@@ -121,8 +141,17 @@ def checks_by_source(checks: list[dict]) -> list[dict]:
     """Verdicts grouped per source, in first-seen order, failures spelled out."""
     groups: dict[str, dict] = {}
     for c in checks:
-        g = groups.setdefault(source_of_check(c), {"source": source_of_check(c), "passed": 0, "failed": 0,
-                                                   "warnings": 0, "failures": [], "warning_details": []})
+        g = groups.setdefault(
+            source_of_check(c),
+            {
+                "source": source_of_check(c),
+                "passed": 0,
+                "failed": 0,
+                "warnings": 0,
+                "failures": [],
+                "warning_details": [],
+            },
+        )
         if c.get("passed"):
             g["passed"] += 1
         else:
@@ -140,13 +169,22 @@ def accounting_rows(acc: pd.DataFrame) -> list[dict]:
     order = ["ds", "source"] if "ds" in acc else ["source"]
     for r in acc.sort_values(order, ascending=[False, True][: len(order)]).itertuples():
         held = int(r.held)
-        rows.append({"ds": str(getattr(r, "ds", "")), "source": r.source, "file": r.file,
-                     "delivered": int(r.delivered), "accepted": int(r.accepted),
-                     "quarantined": int(r.quarantined), "duplicates": int(r.duplicates), "held": held,
-                     "hold_reason": r.hold_reason,
-                     "quarantine_share": r.quarantined / r.delivered if r.delivered else 0.0,
-                     "balanced": bool(r.delivered == r.accepted + r.quarantined + r.duplicates + held),
-                     "added_columns": getattr(r, "added_columns", "") or ""})
+        rows.append(
+            {
+                "ds": str(getattr(r, "ds", "")),
+                "source": r.source,
+                "file": r.file,
+                "delivered": int(r.delivered),
+                "accepted": int(r.accepted),
+                "quarantined": int(r.quarantined),
+                "duplicates": int(r.duplicates),
+                "held": held,
+                "hold_reason": r.hold_reason,
+                "quarantine_share": r.quarantined / r.delivered if r.delivered else 0.0,
+                "balanced": bool(r.delivered == r.accepted + r.quarantined + r.duplicates + held),
+                "added_columns": getattr(r, "added_columns", "") or "",
+            }
+        )
     return rows
 
 
@@ -160,15 +198,27 @@ def stage_rows(run_log: dict | None, failed_task: str | None = None) -> list[dic
     for name in STAGE_ORDER:
         entry = seen.pop(name, None)
         if entry:
-            rows.append({"stage": name, "status": entry["status"], "seconds": None if entry["seconds"] is None else float(entry["seconds"]),
-                         "finished_at": entry.get("finished_at", "")})
+            rows.append(
+                {
+                    "stage": name,
+                    "status": entry["status"],
+                    "seconds": None if entry["seconds"] is None else float(entry["seconds"]),
+                    "finished_at": entry.get("finished_at", ""),
+                }
+            )
         elif name == failed_task:
             rows.append({"stage": name, "status": "failed", "seconds": None, "finished_at": ""})
         elif name != "report":
             rows.append({"stage": name, "status": "not run", "seconds": None, "finished_at": ""})
     for name, entry in seen.items():  # stages this module does not know yet
-        rows.append({"stage": name, "status": entry["status"], "seconds": None if entry["seconds"] is None else float(entry["seconds"]),
-                     "finished_at": entry.get("finished_at", "")})
+        rows.append(
+            {
+                "stage": name,
+                "status": entry["status"],
+                "seconds": None if entry["seconds"] is None else float(entry["seconds"]),
+                "finished_at": entry.get("finished_at", ""),
+            }
+        )
     return rows
 
 
@@ -181,13 +231,22 @@ def fairness_rows(card: dict) -> list[dict]:
     rows = []
     for attribute, f in card.get("fairness", {}).items():
         for a in f.get("approval", []):
-            rows.append({"attribute": attribute, "threshold": a["threshold"], "rates": a["rates"],
-                         "ratio": a["ratio"], "verdict": a.get("verdict"), "auc_by_group": f.get("auc_by_group", {}),
-                         "group_sizes": f.get("group_sizes", {})})
+            rows.append(
+                {
+                    "attribute": attribute,
+                    "threshold": a["threshold"],
+                    "rates": a["rates"],
+                    "ratio": a["ratio"],
+                    "verdict": a.get("verdict"),
+                    "auc_by_group": f.get("auc_by_group", {}),
+                    "group_sizes": f.get("group_sizes", {}),
+                }
+            )
     return rows
 
 
 # ------------------------------------------------------------------ charts (inline SVG)
+
 
 def _figure(width: float, height: float):
     from matplotlib.figure import Figure
@@ -205,14 +264,18 @@ def svg(fig, name: str) -> str:
     with matplotlib.rc_context({"svg.fonttype": "none"}):
         fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     text = buffer.getvalue()
-    element = text[text.index("<svg"):]
+    element = text[text.index("<svg") :]
     ids = set(re.findall(r'\sid="([^"]+)"', element))
     prefix = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    element = re.sub(r'(\sid="|url\(#|href="#)([^")]+)',
-                     lambda m: f"{m.group(1)}{prefix}-{m.group(2)}" if m.group(2) in ids else m.group(0), element)
+    element = re.sub(
+        r'(\sid="|url\(#|href="#)([^")]+)',
+        lambda m: f"{m.group(1)}{prefix}-{m.group(2)}" if m.group(2) in ids else m.group(0),
+        element,
+    )
     # shrink with a narrow window, never grow past the size it was drawn at (fonts stay the same size)
-    element = re.sub(r'<svg([^>]*?) width="([0-9.]+)pt" height="[^"]+"', r'<svg\1 style="max-width: \2pt"',
-                     element, count=1)
+    element = re.sub(
+        r'<svg([^>]*?) width="([0-9.]+)pt" height="[^"]+"', r'<svg\1 style="max-width: \2pt"', element, count=1
+    )
     return element.replace("<svg", f'<svg class="chart" role="img" aria-label="{html.escape(name)}"', 1)
 
 
@@ -220,11 +283,24 @@ def plot_score_distribution(tonight: pd.Series, previous: pd.Series | None, ds: 
     fig = _figure(8, 3.2)
     ax = fig.add_subplot()
     bins = np.arange(SCORE_MIN, SCORE_MAX + 1, 20)
-    ax.hist(np.asarray(tonight, dtype=float), bins=bins, density=True, color=TONIGHT, alpha=0.75,
-            label=f"{ds} ({len(tonight):,} users)")
+    ax.hist(
+        np.asarray(tonight, dtype=float),
+        bins=bins,
+        density=True,
+        color=TONIGHT,
+        alpha=0.75,
+        label=f"{ds} ({len(tonight):,} users)",
+    )
     if previous is not None and len(previous):
-        ax.hist(np.asarray(previous, dtype=float), bins=bins, density=True, histtype="step", linewidth=2,
-                color="#444", label=f"{previous_ds} ({len(previous):,} users)")
+        ax.hist(
+            np.asarray(previous, dtype=float),
+            bins=bins,
+            density=True,
+            histtype="step",
+            linewidth=2,
+            color="#444",
+            label=f"{previous_ds} ({len(previous):,} users)",
+        )
     for _, low, _ in TIERS[1:]:
         ax.axvline(low, color="#999", linewidth=0.6, linestyle=":")
     ax.set_xlim(SCORE_MIN, SCORE_MAX)
@@ -241,8 +317,14 @@ def plot_factors(frame: pd.DataFrame, previous: pd.DataFrame | None = None) -> s
     for ax, column in zip(axes, FACTOR_COLUMNS):
         ax.hist(frame[column].dropna().astype(float), bins=bins, density=True, color=TONIGHT, alpha=0.75)
         if previous is not None and column in previous and len(previous):
-            ax.hist(previous[column].dropna().astype(float), bins=bins, density=True, histtype="step",
-                    color="#444", linewidth=1.5)
+            ax.hist(
+                previous[column].dropna().astype(float),
+                bins=bins,
+                density=True,
+                histtype="step",
+                color="#444",
+                linewidth=1.5,
+            )
         ax.set_title(column.removesuffix("_score").replace("_", " "), fontsize=9)
         ax.set_xlim(0, 100)
         ax.tick_params(labelsize=7)
@@ -256,11 +338,11 @@ def plot_tiers(rows: list[dict]) -> str:
     x = np.arange(len(rows))
     has_previous = rows and rows[0]["previous_share"] is not None
     width = 0.4 if has_previous else 0.6
-    ax.bar(x - (width / 2 if has_previous else 0), [r["share"] * 100 for r in rows], width, color=TONIGHT,
-           label="tonight")
+    ax.bar(
+        x - (width / 2 if has_previous else 0), [r["share"] * 100 for r in rows], width, color=TONIGHT, label="tonight"
+    )
     if has_previous:
-        ax.bar(x + width / 2, [r["previous_share"] * 100 for r in rows], width, color=PREVIOUS,
-               label="previous night")
+        ax.bar(x + width / 2, [r["previous_share"] * 100 for r in rows], width, color=PREVIOUS, label="previous night")
         ax.legend(frameon=False)
     ax.set_xticks(x, [r["tier"].replace("_", " ") for r in rows])
     ax.set_ylabel("% of scored users")
@@ -271,9 +353,12 @@ def plot_visa(rows: list[dict]) -> str:
     fig = _figure(7.5, 0.8 + 0.9 * max(len(rows), 1))
     ax = fig.add_subplot()
     y = np.arange(len(rows))
-    for offset, key, color, label in ((-0.3, "previous_eligible", PREVIOUS, "eligible the previous night"),
-                                      (-0.1, "eligible", TONIGHT, "eligible tonight"),
-                                      (0.1, "added", OK, "added"), (0.3, "removed", FAILED, "removed")):
+    for offset, key, color, label in (
+        (-0.3, "previous_eligible", PREVIOUS, "eligible the previous night"),
+        (-0.1, "eligible", TONIGHT, "eligible tonight"),
+        (0.1, "added", OK, "added"),
+        (0.3, "removed", FAILED, "removed"),
+    ):
         ax.barh(y + offset, [r[key] for r in rows], 0.2, color=color, label=label)
     ax.set_yticks(y, [r["destination"] for r in rows])
     ax.invert_yaxis()
@@ -306,8 +391,15 @@ def plot_calibration(bands: list[dict], name: str) -> str:
     low = np.array([b["observed_low"] for b in bands], dtype=float) * 100
     high = np.array([b["observed_high"] for b in bands], dtype=float) * 100
     claimed = np.array([b["claimed_bad_rate"] for b in bands], dtype=float) * 100
-    ax.errorbar(mid, observed, yerr=[observed - low, high - observed], fmt="o", color=TONIGHT, capsize=3,
-                label="observed (95% Wilson interval)")
+    ax.errorbar(
+        mid,
+        observed,
+        yerr=[observed - low, high - observed],
+        fmt="o",
+        color=TONIGHT,
+        capsize=3,
+        label="observed (95% Wilson interval)",
+    )
     ax.plot(mid, claimed, color="#444", marker="_", linewidth=1.5, label="claimed by the score's odds")
     ax.set_yscale("symlog", linthresh=0.1)
     ax.set_xlim(SCORE_MIN, SCORE_MAX)
@@ -327,8 +419,12 @@ def plot_fairness(rows: list[dict]) -> str:
         x = np.arange(len(groups))
         width = 0.8 / max(len(mine), 1)
         for i, r in enumerate(mine):
-            ax.bar(x + (i - (len(mine) - 1) / 2) * width, [r["rates"].get(g, 0) * 100 for g in groups], width,
-                   label=f"score ≥ {r['threshold']}")
+            ax.bar(
+                x + (i - (len(mine) - 1) / 2) * width,
+                [r["rates"].get(g, 0) * 100 for g in groups],
+                width,
+                label=f"score ≥ {r['threshold']}",
+            )
         ax.set_xticks(x, groups, fontsize=8)
         ax.set_title(attribute.replace("_", " "), fontsize=9)
     axes[0].set_ylabel("% approved")
@@ -337,6 +433,7 @@ def plot_fairness(rows: list[dict]) -> str:
 
 
 # ------------------------------------------------------------------ collecting one run's facts
+
 
 def _read_json(path: Path) -> dict | None:
     try:
@@ -435,11 +532,23 @@ def collect(cfg: Settings, ds: str, run_id: str, alert: dict | None = None) -> d
     failed = bool(alert) or failed_stage is not None
     status = "published" if published else ("failed" if failed else "not published")
     notes: dict[str, str] = {}
-    facts: dict = {"ds": ds, "run_id": run_id, "status": status, "notes": notes,
-                   "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                   # None: the stages that fill it did not run (an empty list is a real, empty result)
-                   "failure": None, "scores": None, "tiers": None, "tiers_chart": None, "excluded": None,
-                   "drift": None, "visa": None, "visa_chart": None, "accounting": None}
+    facts: dict = {
+        "ds": ds,
+        "run_id": run_id,
+        "status": status,
+        "notes": notes,
+        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        # None: the stages that fill it did not run (an empty list is a real, empty result)
+        "failure": None,
+        "scores": None,
+        "tiers": None,
+        "tiers_chart": None,
+        "excluded": None,
+        "drift": None,
+        "visa": None,
+        "visa_chart": None,
+        "accounting": None,
+    }
 
     # Where tonight's tables are: the live warehouse once published; before that, this run's staged copy.
     staged = cfg.staged_warehouse(run_id)
@@ -449,23 +558,34 @@ def collect(cfg: Settings, ds: str, run_id: str, alert: dict | None = None) -> d
     # --- failure
     if failed:
         message = (alert or {}).get("what_failed") or f"stage {failed_stage} failed; see the run log"
-        failed_checks = [c for stage in quality.STAGES if stage_ran(stage, ran)
-                         for c in _stage_checks(cfg, ds, stage) if not c.get("passed")]
+        failed_checks = [
+            c
+            for stage in quality.STAGES
+            if stage_ran(stage, ran)
+            for c in _stage_checks(cfg, ds, stage)
+            if not c.get("passed")
+        ]
         # the run log and this report are linked already; the rest of the alert's pointers as they are
         details = {k: v for k, v in ((alert or {}).get("details") or {}).items() if k not in ("run_log", "report")}
         facts["failure"] = {
-            "task": (alert or {}).get("task") or failed_stage, "what_failed": message,
+            "task": (alert or {}).get("task") or failed_stage,
+            "what_failed": message,
             "rules": rules_named(message) or sorted({c.get("rule", "") for c in failed_checks} - {""}),
-            "failed_checks": failed_checks[:50], "details": details,
-            "next_step": (alert or {}).get("next_step", ""), "at": (alert or {}).get("at", ""),
+            "failed_checks": failed_checks[:50],
+            "details": details,
+            "next_step": (alert or {}).get("next_step", ""),
+            "at": (alert or {}).get("at", ""),
             "alerts_file": _relative(cfg.alerts_file, here),
         }
 
     # --- stages
     facts["stages"] = stage_rows(log_, (alert or {}).get("task"))
     facts["stages_total_seconds"] = sum(r["seconds"] or 0 for r in facts["stages"])
-    facts["stages_chart"] = _section("stage timings", lambda: plot_stages(facts["stages"]), notes) \
-        if facts["stages_total_seconds"] > 0 else None
+    facts["stages_chart"] = (
+        _section("stage timings", lambda: plot_stages(facts["stages"]), notes)
+        if facts["stages_total_seconds"] > 0
+        else None
+    )
     facts["run_log"] = _relative(cfg.run_log(ds, run_id), here)
 
     # --- scores, factors, tiers
@@ -483,17 +603,23 @@ def collect(cfg: Settings, ds: str, run_id: str, alert: dict | None = None) -> d
         facts["scores"] = {
             "stats": score_stats(scores["score"]),
             "previous_stats": score_stats(prev_scores) if prev_scores is not None else None,
-            "previous_ds": previous_ds, "psi": psi, "psi_band": _psi_band(psi),
+            "previous_ds": previous_ds,
+            "psi": psi,
+            "psi_band": _psi_band(psi),
             "model_version": ", ".join(sorted(set(scores["model_version"].astype(str)))),
-            "chart": _section("score chart", lambda: plot_score_distribution(
-                scores["score"], prev_scores, ds, previous_ds), notes),
+            "chart": _section(
+                "score chart", lambda: plot_score_distribution(scores["score"], prev_scores, ds, previous_ds), notes
+            ),
             "factors_chart": _section("factor chart", lambda: plot_factors(scores, previous), notes),
             "factors": [{"factor": c.removesuffix("_score"), **score_stats(scores[c])} for c in FACTOR_COLUMNS],
         }
         facts["tiers"] = tier_rows(scores["tier"], previous["tier"] if previous is not None else None)
         facts["tiers_chart"] = _section("tier chart", lambda: plot_tiers(facts["tiers"]), notes)
-    facts["excluded"] = _section("exclusions", lambda: _exclusions(tonight_db, ds), notes) \
-        if tonight_db is not None and "warehouse" in done else None
+    facts["excluded"] = (
+        _section("exclusions", lambda: _exclusions(tonight_db, ds), notes)
+        if tonight_db is not None and "warehouse" in done
+        else None
+    )
 
     # --- drift against the development sample (the audit's verdicts)
     if "audit" in ran:
@@ -509,7 +635,8 @@ def collect(cfg: Settings, ds: str, run_id: str, alert: dict | None = None) -> d
     # --- row accounting and gates per source
     if "ingest" in done:
         facts["accounting"] = _section(
-            "row accounting", lambda: accounting_rows(quality.night_accounting(cfg, ds)), notes)
+            "row accounting", lambda: accounting_rows(quality.night_accounting(cfg, ds)), notes
+        )
     facts["freshness"] = None
     if "warehouse" in done:
         freshness = _read_json(cfg.zone("checks", ds=ds) / "freshness.json")
@@ -525,13 +652,21 @@ def collect(cfg: Settings, ds: str, run_id: str, alert: dict | None = None) -> d
     version = facts.get("scores", {}).get("model_version") if facts.get("scores") else None
     facts["model"] = _section("model card", lambda: _model(cfg, version, here), notes)
     if facts["model"] and facts["model"]["calibration"]:
-        facts["model"]["calibration_charts"] = _section("calibration chart", lambda: [
-            {"segment": seg, "chart": plot_calibration([b for b in facts["model"]["calibration"]
-                                                        if b["segment"] == seg], seg)}
-            for seg in facts["model"]["segments"]], notes)
+        facts["model"]["calibration_charts"] = _section(
+            "calibration chart",
+            lambda: [
+                {
+                    "segment": seg,
+                    "chart": plot_calibration([b for b in facts["model"]["calibration"] if b["segment"] == seg], seg),
+                }
+                for seg in facts["model"]["segments"]
+            ],
+            notes,
+        )
     if facts["model"] and facts["model"]["fairness"]:
         facts["model"]["fairness_chart"] = _section(
-            "fairness chart", lambda: plot_fairness(facts["model"]["fairness"]), notes)
+            "fairness chart", lambda: plot_fairness(facts["model"]["fairness"]), notes
+        )
 
     # --- where things are
     latest = snapshots.latest(cfg.published, "sesame_scores")
@@ -581,14 +716,17 @@ def _previous_scores(db: _Warehouse, ds: str) -> tuple[str, pd.DataFrame] | None
 
 
 def _exclusions(db: _Warehouse, ds: str) -> list[dict]:
-    frame = db.query("select exclusion_code, count(*) as users from marts.score_exclusions where ds = ? "
-                     "group by 1 order by 2 desc", [ds])
+    frame = db.query(
+        "select exclusion_code, count(*) as users from marts.score_exclusions where ds = ? group by 1 order by 2 desc",
+        [ds],
+    )
     return frame.to_dict(orient="records")
 
 
 def _visa(db: _Warehouse, ds: str) -> list[dict]:
-    eligible = db.query("select destination, user_key, score, rule_version from marts.visa_eligibility "
-                        "where ds = ?", [ds])
+    eligible = db.query(
+        "select destination, user_key, score, rule_version from marts.visa_eligibility where ds = ?", [ds]
+    )
     changes = db.query("select destination, user_key, change from marts.visa_eligibility_changes where ds = ?", [ds])
     return visa_rows(eligible, changes)
 
@@ -608,15 +746,23 @@ def _model(cfg: Settings, version: str | None, here: Path) -> dict | None:
     return {
         "version": entry.version,
         "champion": registry.has_champion() and registry.champion().version == entry.version,
-        "train_ds": card.get("train_ds"), "trained_at": card.get("trained_at"), "model": card.get("model"),
+        "train_ds": card.get("train_ds"),
+        "trained_at": card.get("trained_at"),
+        "model": card.get("model"),
         "label": card.get("label") or {},
         "segments": card.get("segments", []),
         "population": card.get("population", {}),
         "developed_on": card.get("developed_on", {}),
-        "performance": [{"segment": seg, "sample": name.replace("_", " "),
-                         **{k: card[name][seg].get(k) for k in ("rows", "bads", "bad_rate", "auc", "ks", "gini")}}
-                        for seg in card.get("segments", []) for name in ("development", "out_of_time")
-                        if seg in card.get(name, {})],
+        "performance": [
+            {
+                "segment": seg,
+                "sample": name.replace("_", " "),
+                **{k: card[name][seg].get(k) for k in ("rows", "bads", "bad_rate", "auc", "ks", "gini")},
+            }
+            for seg in card.get("segments", [])
+            for name in ("development", "out_of_time")
+            if seg in card.get(name, {})
+        ],
         "calibration": calibration,
         "calibration_summary": card.get("calibration_summary", {}),
         "what_scores_mean": what_scores_mean(calibration),
@@ -638,23 +784,40 @@ def what_scores_mean(calibration: list[dict], thresholds=(700, 750)) -> list[dic
             above = [b for b in calibration if b["segment"] == seg and b["band_low"] >= t]
             rows, bads = sum(b["rows"] for b in above), sum(b["bads"] for b in above)
             lo, hi = wilson_interval(bads, rows) if rows else (None, None)
-            out.append({"threshold": t, "segment": seg, "claimed_at_threshold": float(claimed_bad_rate(t)),
-                        "rows": rows, "bads": bads, "observed": bads / rows if rows else None,
-                        "observed_low": lo, "observed_high": hi})
+            out.append(
+                {
+                    "threshold": t,
+                    "segment": seg,
+                    "claimed_at_threshold": float(claimed_bad_rate(t)),
+                    "rows": rows,
+                    "bads": bads,
+                    "observed": bads / rows if rows else None,
+                    "observed_low": lo,
+                    "observed_high": hi,
+                }
+            )
     return out
 
 
 # ------------------------------------------------------------------ rendering and writing
 
+
 def _environment():
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html", "j2"]),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters["num"] = lambda v, digits=0: "–" if v is None or (isinstance(v, float) and np.isnan(v)) \
-        else f"{v:,.{digits}f}"
-    env.filters["pct"] = lambda v, digits=1: "–" if v is None or (isinstance(v, float) and np.isnan(v)) \
-        else f"{v * 100:.{digits}f}%"
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = lambda v, digits=0: (
+        "–" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:,.{digits}f}"
+    )
+    env.filters["pct"] = lambda v, digits=1: (
+        "–" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v * 100:.{digits}f}%"
+    )
     return env
 
 
@@ -669,8 +832,10 @@ def write_report(cfg: Settings, ds: str, run_id: str, alert: dict | None = None)
     path = report_path(cfg, ds, run_id)
     write_atomic(path, page)
     write_atomic(path.parent / "index.html", page)
-    write_atomic(path.parent / "status.json", json.dumps({"ds": ds, "run_id": run_id, "status": facts["status"],
-                                                           "report": path.name}))
+    write_atomic(
+        path.parent / "status.json",
+        json.dumps({"ds": ds, "run_id": run_id, "status": facts["status"], "report": path.name}),
+    )
     write_listing(cfg)
     return path
 
@@ -681,8 +846,14 @@ def write_listing(cfg: Settings) -> Path:
     for folder in sorted((p for p in cfg.reports.glob("*") if p.is_dir()), reverse=True):
         status = _read_json(folder / "status.json") or {}
         runs = sorted(p.name for p in folder.glob("*.html") if p.name != "index.html")
-        nights.append({"ds": folder.name, "status": status.get("status", "unknown"),
-                       "latest": f"{folder.name}/index.html", "runs": [f"{folder.name}/{r}" for r in runs]})
+        nights.append(
+            {
+                "ds": folder.name,
+                "status": status.get("status", "unknown"),
+                "latest": f"{folder.name}/index.html",
+                "runs": [f"{folder.name}/{r}" for r in runs],
+            }
+        )
     path = cfg.reports / "index.html"
     write_atomic(path, _environment().get_template("report_index.html.j2").render(nights=nights))
     return path

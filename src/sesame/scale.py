@@ -16,6 +16,7 @@ Tiers, as published (the dbt macro ``score_tier`` gives the same, which tests/te
     very_good   650-699
     excellent   700-950
 """
+
 from __future__ import annotations
 
 import math

@@ -43,6 +43,7 @@ characteristic has no sub-score (null) and 0 points. Reason codes follow the adv
 convention: the (at most four) characteristics whose points fall furthest below the best points of
 their populated bins.
 """
+
 from __future__ import annotations
 
 import json
@@ -110,6 +111,7 @@ FORMAT_VERSION = 2
 # Scaling helpers
 # --------------------------------------------------------------------------------------------------
 
+
 def odds_to_score(odds_good, pdo: float = PDO, base_score: float = BASE_SCORE, base_odds: float = BASE_ODDS):
     """Good:bad odds to an (unrounded, unclipped) score. ``odds_to_score(19) == 600``.
 
@@ -140,25 +142,79 @@ def score_to_odds(score, pdo: float = PDO, base_score: float = BASE_SCORE, base_
 # on anything that is not a letter and on camelCase boundaries, lower-cased): sex and gender, a
 # person's age and birth, marital status, ethnicity and race, religion, nationality, and household
 # registration (hukou / huji; "household" alone, as in household_income, is not protected).
-PROTECTED_NAME_TOKENS = frozenset({
-    "gender", "sex", "female", "male",
-    "age", "birth", "birthdate", "birthday", "birthyear", "birthplace", "dob", "yob",
-    "marital", "married", "unmarried", "marriage", "divorced", "widowed",
-    "ethnicity", "ethnic", "race", "religion", "religious",
-    "nationality", "citizenship", "citizen",
-    "hukou", "huji",
-})
+PROTECTED_NAME_TOKENS = frozenset(
+    {
+        "gender",
+        "sex",
+        "female",
+        "male",
+        "age",
+        "birth",
+        "birthdate",
+        "birthday",
+        "birthyear",
+        "birthplace",
+        "dob",
+        "yob",
+        "marital",
+        "married",
+        "unmarried",
+        "marriage",
+        "divorced",
+        "widowed",
+        "ethnicity",
+        "ethnic",
+        "race",
+        "religion",
+        "religious",
+        "nationality",
+        "citizenship",
+        "citizen",
+        "hukou",
+        "huji",
+    }
+)
 
 # Stems that mark a protected attribute wherever they occur in the name's letters run together, for
 # names written without separators ("GENDERCODE", "maritalstatus", "dateofbirth",
 # "household_registration"). Only stems that occur inside no ordinary word are listed: "age", "sex",
 # "male" and "race" are whole tokens only (page_views, essex, malediction, trace_count).
-PROTECTED_NAME_STEMS = ("gender", "female", "birth", "marital", "married", "marriage", "ethnic", "religio",
-                        "nationalit", "citizenship", "hukou", "householdregistration")
+PROTECTED_NAME_STEMS = (
+    "gender",
+    "female",
+    "birth",
+    "marital",
+    "married",
+    "marriage",
+    "ethnic",
+    "religio",
+    "nationalit",
+    "citizenship",
+    "hukou",
+    "householdregistration",
+)
 
 # "age" of a person is protected; the age of an account, a credit file or a debt is not.
-_AGE_OF_A_THING = frozenset({"account", "credit", "file", "history", "loan", "bill", "card", "debt", "phone",
-                             "address", "relationship", "tenure", "product", "record", "balance", "oldest"})
+_AGE_OF_A_THING = frozenset(
+    {
+        "account",
+        "credit",
+        "file",
+        "history",
+        "loan",
+        "bill",
+        "card",
+        "debt",
+        "phone",
+        "address",
+        "relationship",
+        "tenure",
+        "product",
+        "record",
+        "balance",
+        "oldest",
+    }
+)
 
 
 def _name_tokens(name: str) -> list[str]:
@@ -169,7 +225,7 @@ def _name_tokens(name: str) -> list[str]:
 def _is_age_of_a_thing(tokens: list[str], i: int) -> bool:
     """``<thing>_age`` or ``age_of_<thing>``."""
     before = i > 0 and tokens[i - 1] in _AGE_OF_A_THING
-    after = tokens[i + 1:i + 2] == ["of"] and i + 2 < len(tokens) and tokens[i + 2] in _AGE_OF_A_THING
+    after = tokens[i + 1 : i + 2] == ["of"] and i + 2 < len(tokens) and tokens[i + 2] in _AGE_OF_A_THING
     return before or after
 
 
@@ -190,8 +246,9 @@ def is_protected(name: str) -> bool:
     joined = "".join(tokens)
     if any(stem in joined for stem in PROTECTED_NAME_STEMS):
         return True
-    return any(t in PROTECTED_NAME_TOKENS and not (t == "age" and _is_age_of_a_thing(tokens, i))
-               for i, t in enumerate(tokens))
+    return any(
+        t in PROTECTED_NAME_TOKENS and not (t == "age" and _is_age_of_a_thing(tokens, i)) for i, t in enumerate(tokens)
+    )
 
 
 def check_protected(columns) -> None:
@@ -200,7 +257,8 @@ def check_protected(columns) -> None:
         if is_protected(col):
             raise ValueError(
                 f"column {col!r} is a protected attribute and may not be a scorecard input; "
-                "remove it from X and from factors")
+                "remove it from X and from factors"
+            )
 
 
 def reversed_characteristics(table: pd.DataFrame) -> list[str]:
@@ -229,8 +287,10 @@ def _checked_directions(directions) -> dict[str, str]:
         raise ValueError("directions must be a dict mapping numeric columns to 'ascending' or 'descending'")
     for col, direction in given.items():
         if direction not in DIRECTIONS:
-            raise ValueError(f"direction for column {col!r} must be 'ascending' (risk rises with the value) or "
-                             f"'descending' (risk falls as the value rises), got {direction!r}")
+            raise ValueError(
+                f"direction for column {col!r} must be 'ascending' (risk rises with the value) or "
+                f"'descending' (risk falls as the value rises), got {direction!r}"
+            )
     return {str(c): str(d) for c, d in given.items()}
 
 
@@ -261,6 +321,7 @@ def monotone_violations(model, directions) -> list[str]:
 # --------------------------------------------------------------------------------------------------
 # Column preparation and bin look-ups (shared by fit and scoring)
 # --------------------------------------------------------------------------------------------------
+
 
 def _is_numerical(s: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
@@ -403,6 +464,7 @@ def _exact_points(woe: list[np.ndarray], coef: np.ndarray, intercept: float) -> 
 # The scorecard
 # --------------------------------------------------------------------------------------------------
 
+
 class Scorecard(ClassifierMixin, BaseEstimator):
     """An optimal-binning / WoE / logistic-regression credit scorecard on the 350-950 scale.
 
@@ -497,9 +559,21 @@ class Scorecard(ClassifierMixin, BaseEstimator):
     dropped_ : dict column -> why it is not in the model.
     """
 
-    def __init__(self, factors=None, reason_codes=None, directions=None, factor_caps=None, on_reversed="drop",
-                 monotonic_trend="auto_asc_desc", min_bin_n_event=10, min_bin_size=0.02, max_n_bins=None,
-                 min_iv=0.01, C=0.25, random_state=0):
+    def __init__(
+        self,
+        factors=None,
+        reason_codes=None,
+        directions=None,
+        factor_caps=None,
+        on_reversed="drop",
+        monotonic_trend="auto_asc_desc",
+        min_bin_n_event=10,
+        min_bin_size=0.02,
+        max_n_bins=None,
+        min_iv=0.01,
+        C=0.25,
+        random_state=0,
+    ):
         self.factors = factors
         self.reason_codes = reason_codes
         self.directions = directions
@@ -522,8 +596,9 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         check_protected(list(self.factors))
         for col, factor in self.factors.items():
             if factor not in FACTORS:
-                raise ValueError(f"column {col!r} is mapped to unknown factor {factor!r}; "
-                                 f"factors are {', '.join(FACTORS)}")
+                raise ValueError(
+                    f"column {col!r} is mapped to unknown factor {factor!r}; factors are {', '.join(FACTORS)}"
+                )
         for col in columns:
             if col not in self.factors:
                 raise ValueError(f"column {col!r} has no factor; map it in factors to one of {', '.join(FACTORS)}")
@@ -549,8 +624,10 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             if col not in X.columns:
                 raise ValueError(f"direction given for column {col!r}, which is not an input column")
             if not _is_numerical(X[col]):
-                raise ValueError(f"direction given for column {col!r}, which is not numeric: "
-                                 "text categories are ordered by their bad rate")
+                raise ValueError(
+                    f"direction given for column {col!r}, which is not numeric: "
+                    "text categories are ordered by their bad rate"
+                )
         return directions
 
     def _checked_caps(self) -> dict[str, float | None]:
@@ -573,8 +650,9 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             raise ValueError(f"on_reversed must be 'raise' or 'drop', got {self.on_reversed!r}")
         if self.monotonic_trend not in _TRENDS:
             raise ValueError(f"monotonic_trend must be one of {', '.join(_TRENDS)}, got {self.monotonic_trend!r}")
-        if isinstance(self.min_bin_n_event, bool) or not (isinstance(self.min_bin_n_event, Integral)
-                                                          and self.min_bin_n_event >= 1):
+        if isinstance(self.min_bin_n_event, bool) or not (
+            isinstance(self.min_bin_n_event, Integral) and self.min_bin_n_event >= 1
+        ):
             raise ValueError(f"min_bin_n_event must be an int >= 1, got {self.min_bin_n_event!r}")
         if not (isinstance(self.min_bin_size, Real) and 0 < self.min_bin_size <= 0.5):
             raise ValueError(f"min_bin_size must be in (0, 0.5], got {self.min_bin_size!r}")
@@ -623,10 +701,15 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             return None
 
         optb = OptimalBinning(
-            name=str(name), dtype=dtype, solver="cp", monotonic_trend=trend,
-            min_prebin_size=float(self.min_bin_size), min_bin_size=float(self.min_bin_size),
+            name=str(name),
+            dtype=dtype,
+            solver="cp",
+            monotonic_trend=trend,
+            min_prebin_size=float(self.min_bin_size),
+            min_bin_size=float(self.min_bin_size),
             max_n_bins=self.max_n_bins,
-            min_bin_n_event=int(self.min_bin_n_event), min_bin_n_nonevent=int(self.min_bin_n_event),
+            min_bin_n_event=int(self.min_bin_n_event),
+            min_bin_n_nonevent=int(self.min_bin_n_event),
         )
         optb.fit(values, y)
         if optb.status not in ("OPTIMAL", "FEASIBLE"):
@@ -635,8 +718,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             return [float(s) for s in np.asarray(optb.splits, dtype=float)]
         return [[str(c) for c in group] for group in optb.splits]
 
-    def _bin_characteristic(self, name: str, values: np.ndarray, dtype: str, y: np.ndarray,
-                            direction: str | None):
+    def _bin_characteristic(self, name: str, values: np.ndarray, dtype: str, y: np.ndarray, direction: str | None):
         if dtype == "numerical":
             splits = self._optimal_splits(name, values, dtype, y, direction or self.monotonic_trend) or []
         else:
@@ -645,8 +727,12 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             if not splits:
                 seen = sorted({v for v in values if isinstance(v, str)})
                 splits = [seen] if seen else []
-        char = {"name": str(name), "dtype": dtype, "splits": splits if dtype == "numerical" else None,
-                "bins": _empty_bins(dtype, splits)}
+        char = {
+            "name": str(name),
+            "dtype": dtype,
+            "splits": splits if dtype == "numerical" else None,
+            "bins": _empty_bins(dtype, splits),
+        }
         idx = _Compiled(char).indices(values)
         char["iv"] = _bin_statistics(char["bins"], idx, y)
         return char, idx
@@ -654,13 +740,15 @@ class Scorecard(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------------------- regression
 
     def _regression(self, W: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
-        lr = LogisticRegression(C=float(self.C), solver="lbfgs", max_iter=5000, tol=1e-10,
-                                random_state=self.random_state)
+        lr = LogisticRegression(
+            C=float(self.C), solver="lbfgs", max_iter=5000, tol=1e-10, random_state=self.random_state
+        )
         lr.fit(W, y)
         return lr.coef_[0].astype(float), float(lr.intercept_[0])
 
-    def _refit_around(self, W: np.ndarray, y: np.ndarray, coef: np.ndarray, intercept: float,
-                      fixed: np.ndarray) -> tuple[np.ndarray, float]:
+    def _refit_around(
+        self, W: np.ndarray, y: np.ndarray, coef: np.ndarray, intercept: float, fixed: np.ndarray
+    ) -> tuple[np.ndarray, float]:
         """Maximum likelihood for the intercept and the free coefficients, the fixed terms an offset.
 
         The objective is scikit-learn's: ``0.5 * ||w_free||^2 + C * sum of log-losses`` with the
@@ -679,14 +767,23 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             return loss, np.concatenate([[residual.sum()], W_free.T @ residual + w])
 
         start = np.concatenate([[intercept], coef[free]])
-        result = minimize(objective, start, jac=True, method="L-BFGS-B",
-                          options={"maxiter": 10000, "gtol": 1e-10, "ftol": 1e-15})
+        result = minimize(
+            objective, start, jac=True, method="L-BFGS-B", options={"maxiter": 10000, "gtol": 1e-10, "ftol": 1e-15}
+        )
         out = coef.copy()
         out[free] = result.x[1:]
         return out, float(result.x[0])
 
-    def _capped(self, chars: dict[str, dict], names: list[str], W: np.ndarray, y: np.ndarray,
-                coef: np.ndarray, intercept: float, caps: dict[str, float | None]):
+    def _capped(
+        self,
+        chars: dict[str, dict],
+        names: list[str],
+        W: np.ndarray,
+        y: np.ndarray,
+        coef: np.ndarray,
+        intercept: float,
+        caps: dict[str, float | None],
+    ):
         """Coefficients and intercept with every factor within its cap, and each factor's scale.
 
         A factor over its cap is scaled to it and fixed, the rest refit around it; that refit may
@@ -731,7 +828,8 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"characteristic {listed} runs against the direction of risk {stage}: its points would rise "
                 "where its weight of evidence says risk rises (usually a strongly correlated partner); remove "
-                "it or pass on_reversed='drop'")
+                "it or pass on_reversed='drop'"
+            )
         worst, b = max(reversed_, key=lambda t: t[1])
         dropped[worst] = f"reversed {stage}: coefficient {b:+.4f} runs against the direction of risk"
         del chars[worst]
@@ -767,8 +865,10 @@ class Scorecard(ClassifierMixin, BaseEstimator):
 
         while True:
             if not chars:
-                raise ValueError("no characteristic is left to build a scorecard from; dropped: "
-                                 + "; ".join(f"{k}: {v}" for k, v in dropped.items()))
+                raise ValueError(
+                    "no characteristic is left to build a scorecard from; dropped: "
+                    + "; ".join(f"{k}: {v}" for k, v in dropped.items())
+                )
             names = list(chars)
             W = np.column_stack([woe_columns[n] for n in names])
             coef, intercept = self._regression(W, y)
@@ -779,9 +879,13 @@ class Scorecard(ClassifierMixin, BaseEstimator):
                 break
 
         self.scaling_ = {
-            "pdo": PDO, "base_score": BASE_SCORE, "base_odds": BASE_ODDS,
-            "min_score": MIN_SCORE, "max_score": MAX_SCORE,
-            "factor": scaling_factor(PDO), "offset": scaling_offset(PDO, BASE_SCORE, BASE_ODDS),
+            "pdo": PDO,
+            "base_score": BASE_SCORE,
+            "base_odds": BASE_ODDS,
+            "min_score": MIN_SCORE,
+            "max_score": MAX_SCORE,
+            "factor": scaling_factor(PDO),
+            "offset": scaling_offset(PDO, BASE_SCORE, BASE_ODDS),
         }
         self.intercept_ = np.array([intercept])
         self.coef_ = np.array([[float(b) for b in coef]])
@@ -807,7 +911,10 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         for f in FACTORS:
             members = [nm for nm in names if chars[nm]["factor"] == f]
             self.factor_info_[f] = {
-                "cap": caps[f], "scale": scale[f], "refit": scale[f] < 1.0, "characteristics": members,
+                "cap": caps[f],
+                "scale": scale[f],
+                "refit": scale[f] < 1.0,
+                "characteristics": members,
                 "min_points": sum(chars[nm]["min_points"] for nm in members),
                 "max_points": sum(chars[nm]["max_points"] for nm in members),
             }
@@ -817,8 +924,19 @@ class Scorecard(ClassifierMixin, BaseEstimator):
 
     @staticmethod
     def _ordered_characteristic(char: dict) -> dict:
-        keys = ("name", "factor", "reason_code", "dtype", "coefficient", "factor_scale", "iv",
-                "min_points", "max_points", "splits", "bins")
+        keys = (
+            "name",
+            "factor",
+            "reason_code",
+            "dtype",
+            "coefficient",
+            "factor_scale",
+            "iv",
+            "min_points",
+            "max_points",
+            "splits",
+            "bins",
+        )
         return {k: char.get(k) for k in keys}
 
     # ------------------------------------------------------------------------------------- scoring
@@ -922,8 +1040,9 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         codes = [str(c["reason_code"]) for c in self.characteristics_]
         shortfall = best[None, :] - mat
         order = np.argsort(-shortfall, axis=1, kind="stable")
-        out["reason_codes"] = [[codes[k] for k in order[r, :MAX_REASON_CODES] if shortfall[r, k] > 0]
-                               for r in range(len(X))]
+        out["reason_codes"] = [
+            [codes[k] for k in order[r, :MAX_REASON_CODES] if shortfall[r, k] > 0] for r in range(len(X))
+        ]
         return pd.DataFrame(out, index=X.index)
 
     # ---------------------------------------------------------------------------------- the table
@@ -936,16 +1055,27 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             total = sum(b["count"] for b in c["bins"])
             for b in c["bins"]:
                 definition = " | ".join(b["categories"]) if b["kind"] == "categories" else b["bin"]
-                rows.append({
-                    "characteristic": c["name"], "factor": c["factor"], "reason_code": c["reason_code"],
-                    "bin": definition, "kind": b["kind"],
-                    "lower": b.get("lower"), "upper": b.get("upper"),
-                    "count": b["count"], "share": b["count"] / total if total else 0.0,
-                    "bads": b["bads"], "goods": b["goods"],
-                    "bad_rate": b["bads"] / b["count"] if b["count"] else np.nan,
-                    "woe": b["woe"], "iv": b["iv"], "coefficient": c["coefficient"],
-                    "factor_scale": c["factor_scale"], "points": b["points"],
-                })
+                rows.append(
+                    {
+                        "characteristic": c["name"],
+                        "factor": c["factor"],
+                        "reason_code": c["reason_code"],
+                        "bin": definition,
+                        "kind": b["kind"],
+                        "lower": b.get("lower"),
+                        "upper": b.get("upper"),
+                        "count": b["count"],
+                        "share": b["count"] / total if total else 0.0,
+                        "bads": b["bads"],
+                        "goods": b["goods"],
+                        "bad_rate": b["bads"] / b["count"] if b["count"] else np.nan,
+                        "woe": b["woe"],
+                        "iv": b["iv"],
+                        "coefficient": c["coefficient"],
+                        "factor_scale": c["factor_scale"],
+                        "points": b["points"],
+                    }
+                )
         return pd.DataFrame(rows)
 
     scorecard_table = to_frame
@@ -955,18 +1085,20 @@ class Scorecard(ClassifierMixin, BaseEstimator):
     def to_dict(self) -> dict:
         """The whole fitted model as plain JSON-ready data."""
         self._check_fitted()
-        return _jsonable({
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "sesame_version": __version__,
-            "params": self.get_params(deep=False),
-            "scaling": self.scaling_,
-            "intercept": float(self.intercept_[0]),
-            "feature_names_in": list(self.feature_names_in_),
-            "factors": self.factor_info_,
-            "characteristics": self.characteristics_,
-            "dropped": self.dropped_,
-        })
+        return _jsonable(
+            {
+                "format": FORMAT_NAME,
+                "format_version": FORMAT_VERSION,
+                "sesame_version": __version__,
+                "params": self.get_params(deep=False),
+                "scaling": self.scaling_,
+                "intercept": float(self.intercept_[0]),
+                "feature_names_in": list(self.feature_names_in_),
+                "factors": self.factor_info_,
+                "characteristics": self.characteristics_,
+                "dropped": self.dropped_,
+            }
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping) -> Scorecard:

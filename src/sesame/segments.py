@@ -6,6 +6,7 @@ A user has a credit file at a night when at least one credit-product statement i
 (spark_jobs/state.py decides it, for the night and for every observation date alike). One champion is one
 `SegmentedScorecard`: a model version names the pair, and its JSON holds both scorecards.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,10 @@ class SegmentedScorecard:
         seg = np.asarray(segments, dtype=object)
         unknown = set(seg.tolist()) - set(self.models)
         if unknown:
-            raise ValueError(f"rows of segments {sorted(map(str, unknown))}, which this model does not score "
-                             f"(it scores {self.segments})")
+            raise ValueError(
+                f"rows of segments {sorted(map(str, unknown))}, which this model does not score "
+                f"(it scores {self.segments})"
+            )
         return {s: np.flatnonzero(seg == s) for s in self.models}
 
     def _apply(self, method: str, X: pd.DataFrame, segments) -> pd.DataFrame:
@@ -78,8 +81,11 @@ class SegmentedScorecard:
         return out
 
     def to_json(self) -> str:
-        data = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
-                "segments": {s: m.to_dict() for s, m in self.models.items()}}
+        data = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "segments": {s: m.to_dict() for s, m in self.models.items()},
+        }
         return json.dumps(data, indent=1, allow_nan=False, ensure_ascii=False) + "\n"
 
     @classmethod
@@ -88,6 +94,8 @@ class SegmentedScorecard:
 
         data = json.loads(text)
         if data.get("format") != FORMAT_NAME or data.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"not a saved segmented scorecard (format {data.get('format')!r}, "
-                             f"version {data.get('format_version')!r})")
+            raise ValueError(
+                f"not a saved segmented scorecard (format {data.get('format')!r}, "
+                f"version {data.get('format_version')!r})"
+            )
         return cls({s: Scorecard.from_dict(d) for s, d in data["segments"].items()})

@@ -11,6 +11,7 @@ replaced by rename, names it: that one step makes every dataset of the night cur
 reads NIGHT once (open_night, the score service) never combines datasets of two nights, and a night killed half way
 leaves NIGHT and everything it names untouched. Each dataset's LATEST follows NIGHT, for readers of one dataset.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -35,6 +36,7 @@ PUBLISHED_MARKER = "_PUBLISHED"
 # published/NIGHT names the current night's snapshot of every dataset and records every night published.
 NIGHT_POINTER = "NIGHT"
 
+
 class SnapshotError(RuntimeError):
     pass
 
@@ -47,8 +49,16 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_snapshot(root: Path, dataset: str, ds: str, run_id: str, table: pa.Table, model_version: str,
-                   checks: list[dict], provenance: dict | None = None) -> str:
+def write_snapshot(
+    root: Path,
+    dataset: str,
+    ds: str,
+    run_id: str,
+    table: pa.Table,
+    model_version: str,
+    checks: list[dict],
+    provenance: dict | None = None,
+) -> str:
     """Write an immutable snapshot folder; returns its path relative to the dataset folder. LATEST is untouched.
 
     A dataset with a contract (contracts/<dataset>/v1.json) is refused unless the table matches it; the manifest
@@ -74,16 +84,24 @@ def write_snapshot(root: Path, dataset: str, ds: str, run_id: str, table: pa.Tab
         pq.write_table(part, staging / name, compression="zstd")
         files.append({"path": name, "rows": part.num_rows, "sha256": sha256_of(staging / name)})
     manifest = {
-        "dataset": dataset, "ds": ds, "run_id": run_id,
+        "dataset": dataset,
+        "ds": ds,
+        "run_id": run_id,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "row_count": table.num_rows,
         "schema": [{"name": f.name, "type": str(f.type)} for f in table.schema],
-        "model_version": model_version, "checks": checks, "files": files,
+        "model_version": model_version,
+        "checks": checks,
+        "files": files,
     }
     if contract is not None:
-        manifest.update(schema_version=contract["schema_version"], owner=contract["owner"],
-                        description=contract["description"], key=contract["key"],
-                        contract=str(contracts.contract_path(dataset).relative_to(contracts.REPO_ROOT)))
+        manifest.update(
+            schema_version=contract["schema_version"],
+            owner=contract["owner"],
+            description=contract["description"],
+            key=contract["key"],
+            contract=str(contracts.contract_path(dataset).relative_to(contracts.REPO_ROOT)),
+        )
     if provenance is not None:
         manifest["provenance"] = provenance
     (staging / "_manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
@@ -102,15 +120,20 @@ def publish_night(root: Path, ds: str, run_id: str, written: dict[str, str]) -> 
     the night as published and (unless a later night is already current: a back-filled night never moves it
     backwards) names it the current night of every dataset. The per-dataset LATEST files then follow it, for readers
     of a single dataset. Returns whether the current night moved."""
-    entry: dict = {"run_id": run_id, "published_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                   "datasets": {}}
+    entry: dict = {
+        "run_id": run_id,
+        "published_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "datasets": {},
+    }
     for name, rel in sorted(written.items()):
         manifest = verify(root / name / rel)
         if not all(c.get("passed") for c in manifest["checks"]):
             raise SnapshotError(f"{name} {rel}: refusing to publish a snapshot with failed checks")
         if (manifest["ds"], manifest["run_id"]) != (ds, run_id):
-            raise SnapshotError(f"{name} {rel}: the snapshot is of night {manifest['ds']} run {manifest['run_id']}, "
-                                f"not of night {ds} run {run_id}")
+            raise SnapshotError(
+                f"{name} {rel}: the snapshot is of night {manifest['ds']} run {manifest['run_id']}, "
+                f"not of night {ds} run {run_id}"
+            )
         entry["datasets"][name] = {"snapshot": rel, "row_count": manifest["row_count"]}
     pointer = night_pointer(root) or {}
     earlier = pointer.get("nights", {}).get(ds, {})
@@ -122,9 +145,18 @@ def publish_night(root: Path, ds: str, run_id: str, written: dict[str, str]) -> 
     write_atomic(root / NIGHT_POINTER, json.dumps({**current, "nights": dict(sorted(nights.items()))}, indent=1))
     if moves:
         for name, dataset in entry["datasets"].items():
-            write_atomic(root / name / "LATEST", json.dumps(
-                {"snapshot": dataset["snapshot"], "ds": ds, "run_id": run_id, "row_count": dataset["row_count"],
-                 "published_at": entry["published_at"]}))
+            write_atomic(
+                root / name / "LATEST",
+                json.dumps(
+                    {
+                        "snapshot": dataset["snapshot"],
+                        "ds": ds,
+                        "run_id": run_id,
+                        "row_count": dataset["row_count"],
+                        "published_at": entry["published_at"],
+                    }
+                ),
+            )
     return moves
 
 
@@ -146,8 +178,11 @@ def is_published(root: Path, ds: str, run_id: str | None = None) -> bool:
     pointer = night_pointer(root)
     if pointer is None:  # a home published before NIGHT existed: its LATEST files moved night by night
         current = latest(root, "sesame_scores")
-        return bool(current) and current["ds"] >= ds and any(
-            (root / "sesame_scores" / f"ds={ds}").glob(f"run={run_id or '*'}/_manifest.json"))
+        return (
+            bool(current)
+            and current["ds"] >= ds
+            and any((root / "sesame_scores" / f"ds={ds}").glob(f"run={run_id or '*'}/_manifest.json"))
+        )
     night = pointer.get("nights", {}).get(ds)
     return night is not None and (run_id is None or run_id in night.get("runs", [night["run_id"]]))
 
@@ -211,8 +246,10 @@ def open_latest(dataset: str, root: Path | None = None, major: int | None = None
     if major is not None:
         version = schema_version(read_manifest(folder))
         if contracts.major_of(version) != major:
-            raise SnapshotError(f"{dataset} {pointer['snapshot']} has schema version {version}; this reader "
-                                f"understands major version {major} (contracts/{dataset}/v{major}.json)")
+            raise SnapshotError(
+                f"{dataset} {pointer['snapshot']} has schema version {version}; this reader "
+                f"understands major version {major} (contracts/{dataset}/v{major}.json)"
+            )
     return _open(folder)
 
 

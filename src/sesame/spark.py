@@ -4,6 +4,7 @@ Jobs in spark_jobs/ are pure DataFrame transforms with a small main(); the pipel
 spark-submit against SESAME_SPARK_MASTER (local[*] by default, a standalone cluster in production) and ships
 the project's code to executors as a zip on --py-files.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,9 @@ def extra_conf(text: str) -> dict[str, str]:
     for pair in filter(None, (part.strip() for part in text.split(","))):
         key, sep, value = pair.partition("=")
         if not sep or not key.strip().startswith("spark.") or not value.strip():
-            raise ValueError(f"SESAME_SPARK_CONF: {pair!r} is not spark.<property>=<value>; "
-                             "pairs are separated by commas")
+            raise ValueError(
+                f"SESAME_SPARK_CONF: {pair!r} is not spark.<property>=<value>; pairs are separated by commas"
+            )
         extra[key.strip()] = value.strip()
     return extra
 
@@ -99,10 +101,14 @@ def submit_command(job: str, args: list[str], cfg: Settings | None = None) -> tu
     spark_submit = pyspark_home / "bin" / "spark-submit"
     cmd = [
         str(spark_submit),
-        "--master", cfg.spark_master,
-        "--name", f"sesame-{job}",
-        "--py-files", str(code_zip(cfg)),
-        "--driver-memory", cfg.spark_driver_memory,
+        "--master",
+        cfg.spark_master,
+        "--name",
+        f"sesame-{job}",
+        "--py-files",
+        str(code_zip(cfg)),
+        "--driver-memory",
+        cfg.spark_driver_memory,
     ]
     for key, value in spark_conf(cfg).items():
         if key != "spark.driver.memory":
@@ -121,8 +127,9 @@ def submit_command(job: str, args: list[str], cfg: Settings | None = None) -> tu
 def submit(job: str, args: list[str], cfg: Settings | None = None) -> None:
     """Run spark_jobs/<job>.py under spark-submit; raise JobFailed with the job's last error lines on failure."""
     cmd, env = submit_command(job, args, cfg)
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          preexec_fn=dies_with_parent)
+    proc = subprocess.run(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=dies_with_parent
+    )
     sys.stdout.write(proc.stdout[-20000:])
     if proc.returncode != 0:
         raise JobFailed(job, proc.returncode, proc.stdout)

@@ -5,6 +5,7 @@ a Hive metastore kept in Derby under $SESAME_HOME/metastore_db (dbt/profiles.yml
 metastore and answers JDBC/ODBC clients (beeline, DBeaver, BI tools) in Spark SQL. Derby admits one process at a
 time, so the endpoint and a dbt build on the spark target take turns: stop the endpoint before building.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,10 @@ from pathlib import Path
 from sesame.config import REPO_ROOT, Settings
 
 THRIFT_SERVER_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
-_NOTHING_BUILT = ("no Spark marts under {home} yet (no metastore_db): build a night with dbt's spark target first: "
-                  "`sesame sql-endpoint --build YYYY-MM-DD` (README: \"SQL endpoint\")")
+_NOTHING_BUILT = (
+    "no Spark marts under {home} yet (no metastore_db): build a night with dbt's spark target first: "
+    '`sesame sql-endpoint --build YYYY-MM-DD` (README: "SQL endpoint")'
+)
 
 
 class EndpointFailed(RuntimeError):
@@ -57,18 +60,28 @@ def jdbc_url(host: str, port: int, database: str = "marts") -> str:
 
 def beeline_command(host: str, port: int, *args: str) -> list[str]:
     """pyspark's beeline (the Hive JDBC command-line client) connected to the endpoint."""
-    return [str(pyspark_home() / "bin" / "beeline"), "-u", jdbc_url(host, port), "-n", os.environ.get("USER", "sesame"),
-            *args]
+    return [
+        str(pyspark_home() / "bin" / "beeline"),
+        "-u",
+        jdbc_url(host, port),
+        "-n",
+        os.environ.get("USER", "sesame"),
+        *args,
+    ]
 
 
 def server_command(cfg: Settings, host: str, port: int) -> tuple[list[str], dict[str, str]]:
     """The spark-submit command line and environment of the Thrift Server."""
     cmd = [
         str(pyspark_home() / "bin" / "spark-submit"),
-        "--class", THRIFT_SERVER_CLASS,
-        "--name", "sesame-sql-endpoint",
-        "--master", cfg.spark_master,
-        "--driver-memory", cfg.spark_driver_memory,
+        "--class",
+        THRIFT_SERVER_CLASS,
+        "--name",
+        "sesame-sql-endpoint",
+        "--master",
+        cfg.spark_master,
+        "--driver-memory",
+        cfg.spark_driver_memory,
     ]
     conf = {
         **metastore_conf(cfg),
@@ -79,8 +92,10 @@ def server_command(cfg: Settings, host: str, port: int) -> tuple[list[str], dict
     for key, value in conf.items():
         cmd += ["--conf", f"{key}={value}"]
     cmd += [
-        "--hiveconf", f"hive.server2.thrift.bind.host={host}",
-        "--hiveconf", f"hive.server2.thrift.port={port}",
+        "--hiveconf",
+        f"hive.server2.thrift.bind.host={host}",
+        "--hiveconf",
+        f"hive.server2.thrift.port={port}",
         "spark-internal",  # the server's code is in Spark's jars: no application file
     ]
     env = dict(os.environ)
@@ -92,25 +107,45 @@ def build_marts(cfg: Settings, ds: str) -> None:
     """`dbt build --target spark` for one night (the endpoint must not be running: Derby admits one process)."""
     from sesame.night import keep_failed_dbt_log, private_dbt_work, redacted
 
-    env = {**os.environ, "SESAME_HOME": str(cfg.home), "SESAME_USER_KEY_SECRET": cfg.user_key_secret,
-           "SESAME_SPARK_MASTER": cfg.spark_master, "SESAME_SPARK_DRIVER_MEMORY": cfg.spark_driver_memory,
-           "SESAME_SPARK_SHUFFLE_PARTITIONS": str(cfg.spark_shuffle_partitions),
-           "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
+    env = {
+        **os.environ,
+        "SESAME_HOME": str(cfg.home),
+        "SESAME_USER_KEY_SECRET": cfg.user_key_secret,
+        "SESAME_SPARK_MASTER": cfg.spark_master,
+        "SESAME_SPARK_DRIVER_MEMORY": cfg.spark_driver_memory,
+        "SESAME_SPARK_SHUFFLE_PARTITIONS": str(cfg.spark_shuffle_partitions),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+    }
     env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     # compiled SQL and dbt.log carry the user-key secret: a private folder, removed after the build
     with private_dbt_work(cfg) as work:
-        cmd = [str(Path(sys.executable).parent / "dbt"), "build", "--target", "spark",
-               "--project-dir", str(REPO_ROOT / "dbt"), "--profiles-dir", str(REPO_ROOT / "dbt"),
-               "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
-               "--vars", json.dumps({"ds": ds})]
-        proc = subprocess.run(cmd, env=env, cwd=cfg.home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True)
+        cmd = [
+            str(Path(sys.executable).parent / "dbt"),
+            "build",
+            "--target",
+            "spark",
+            "--project-dir",
+            str(REPO_ROOT / "dbt"),
+            "--profiles-dir",
+            str(REPO_ROOT / "dbt"),
+            "--target-path",
+            str(work / "target"),
+            "--log-path",
+            str(work / "logs"),
+            "--vars",
+            json.dumps({"ds": ds}),
+        ]
+        proc = subprocess.run(cmd, env=env, cwd=cfg.home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if proc.returncode != 0:
-            errors = [ln for ln in redacted(proc.stdout, cfg).splitlines()
-                      if "ERROR" in ln or "FAIL" in ln or "Error" in ln]
+            errors = [
+                ln for ln in redacted(proc.stdout, cfg).splitlines() if "ERROR" in ln or "FAIL" in ln or "Error" in ln
+            ]
             kept = keep_failed_dbt_log(cfg, work, ds, "build-spark")
-            raise EndpointFailed(f"dbt build --target spark failed for the night {ds}: " + " | ".join(errors[-8:])
-                                 + f". Full log: {kept}")
+            raise EndpointFailed(
+                f"dbt build --target spark failed for the night {ds}: "
+                + " | ".join(errors[-8:])
+                + f". Full log: {kept}"
+            )
 
 
 def start(cfg: Settings, host: str, port: int, log: Path) -> subprocess.Popen:
@@ -171,9 +206,12 @@ def serve(cfg: Settings, host: str, port: int, build: list[str] = ()) -> int:
     except EndpointFailed as exc:
         print(exc, file=sys.stderr)
         return 1
-    print(f"SQL endpoint over the marts of {spark_warehouse(cfg)}: {jdbc_url(host, port)}\n"
-          f"  beeline: {' '.join(beeline_command(host, port))}\n"
-          f"  log: {log}\n  Ctrl-C stops it.", flush=True)
+    print(
+        f"SQL endpoint over the marts of {spark_warehouse(cfg)}: {jdbc_url(host, port)}\n"
+        f"  beeline: {' '.join(beeline_command(host, port))}\n"
+        f"  log: {log}\n  Ctrl-C stops it.",
+        flush=True,
+    )
     signal.signal(signal.SIGTERM, _interrupt)  # a supervisor's stop must not leave the server behind
     try:
         returncode = proc.wait()

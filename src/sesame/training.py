@@ -9,6 +9,7 @@ samples. No-file users count only if they open a credit product within the windo
 indeterminate). One observation per user in development: each user's observation date is drawn by a hash of the
 user id among the development dates they appear on, so overlapping performance windows never count a person twice.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -48,9 +49,11 @@ def observation_dates(delivered: list[str], train_ds: str, cfg: Settings) -> lis
 def split_out_of_time(table: pd.DataFrame, cfg: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
     dates = sorted(table["obs_date"].unique())
     if len(dates) < 2:
-        raise ValueError(f"need at least two observation dates for out-of-time validation, got {dates}: "
-                         "simulate or deliver a longer history")
-    held = dates[-min(cfg.oot_dates, len(dates) - 1):]
+        raise ValueError(
+            f"need at least two observation dates for out-of-time validation, got {dates}: "
+            "simulate or deliver a longer history"
+        )
+    held = dates[-min(cfg.oot_dates, len(dates) - 1) :]
     oot = table["obs_date"].isin(held)
     return table[~oot], table[oot]
 
@@ -61,8 +64,13 @@ def eligible(table: pd.DataFrame, cfg: Settings) -> tuple[pd.DataFrame, dict]:
     in_default = seasoned & table["current_default"].astype(bool)
     indeterminate = seasoned & ~in_default & (table["segment"] == NO_CREDIT_FILE) & (table["opened"] == 0)
     keep = seasoned & ~in_default & ~indeterminate
-    counts = {"rows": int(len(table)), "thin_file": int((~seasoned).sum()), "current_default": int(in_default.sum()),
-              "indeterminate_no_product_opened": int(indeterminate.sum()), "judged": int(keep.sum())}
+    counts = {
+        "rows": int(len(table)),
+        "thin_file": int((~seasoned).sum()),
+        "current_default": int(in_default.sum()),
+        "indeterminate_no_product_opened": int(indeterminate.sum()),
+        "judged": int(keep.sum()),
+    }
     return table[keep], counts
 
 
@@ -85,10 +93,15 @@ def fit_segment(dev: pd.DataFrame, inputs: list[str], segment: str, cfg: Setting
         raise NightFailed(
             f"rule training.segment_bads: {segment}: {bads} bads in {len(dev)} development rows, "
             f"fewer than SESAME_MIN_SEGMENT_BADS={cfg.min_segment_bads}; simulate or deliver more users or a longer "
-            "history")
-    model = Scorecard(factors={c: FACTOR_OF[c] for c in inputs}, reason_codes={c: REASON_CODE_OF[c] for c in inputs},
-                      directions={c: DIRECTION_OF[c] for c in inputs}, min_bin_n_event=cfg.scorecard_min_bin_bads,
-                      C=cfg.scorecard_c)
+            "history"
+        )
+    model = Scorecard(
+        factors={c: FACTOR_OF[c] for c in inputs},
+        reason_codes={c: REASON_CODE_OF[c] for c in inputs},
+        directions={c: DIRECTION_OF[c] for c in inputs},
+        min_bin_n_event=cfg.scorecard_min_bin_bads,
+        C=cfg.scorecard_c,
+    )
     return model.fit(dev[inputs], dev["bad"].astype(int))
 
 
@@ -110,7 +123,8 @@ def fit(dev: pd.DataFrame, inputs: list[str], cfg: Settings) -> tuple[SegmentedS
             development[seg] = (
                 f"every judged user ({len(dev)} rows, {int(dev['bad'].sum())} bads) over the {len(available)} "
                 f"characteristics this segment has: it has {bads} development bads of its own, fewer than "
-                f"SESAME_MIN_SEGMENT_BADS={cfg.min_segment_bads}")
+                f"SESAME_MIN_SEGMENT_BADS={cfg.min_segment_bads}"
+            )
     return SegmentedScorecard(models), development
 
 
@@ -128,7 +142,9 @@ def evaluate(model, frame: pd.DataFrame, segment: str) -> dict:
     bands = metrics.bad_rate_by_band(scores, y)
     two_classes = len(set(y.tolist())) == 2
     return {
-        "rows": int(len(frame)), "bads": int(y.sum()), "bad_rate": float(y.mean()) if len(y) else float("nan"),
+        "rows": int(len(frame)),
+        "bads": int(y.sum()),
+        "bad_rate": float(y.mean()) if len(y) else float("nan"),
         "auc": metrics.auc(y, p_bad) if two_classes else float("nan"),
         "ks": metrics.ks(y, p_bad) if two_classes else float("nan"),
         "gini": metrics.gini(y, p_bad) if two_classes else float("nan"),
@@ -154,10 +170,19 @@ def calibration_by_social_band(model, frame: pd.DataFrame, segment: str) -> list
         rows = band == b
         bads = int(y[rows].sum())
         lo, hi = metrics.wilson_interval(bads, int(rows.sum()))
-        out.append({"segment": segment, "social_points_low": int(social[rows].min()),
-                    "social_points_high": int(social[rows].max()), "rows": int(rows.sum()), "bads": bads,
-                    "observed_bad_rate": bads / int(rows.sum()), "observed_low": lo, "observed_high": hi,
-                    "claimed_bad_rate": float(claimed[rows].mean())})
+        out.append(
+            {
+                "segment": segment,
+                "social_points_low": int(social[rows].min()),
+                "social_points_high": int(social[rows].max()),
+                "rows": int(rows.sum()),
+                "bads": bads,
+                "observed_bad_rate": bads / int(rows.sum()),
+                "observed_low": lo,
+                "observed_high": hi,
+                "claimed_bad_rate": float(claimed[rows].mean()),
+            }
+        )
     return out
 
 
@@ -166,8 +191,10 @@ def fairness(frame: pd.DataFrame, scores, p_bad, on_year: int, cfg: Settings) ->
     ratio that cannot be measured (fewer than two such groups, or nobody approved) is `not_tested`, never
     `passed`."""
     y = frame["bad"].astype(int).to_numpy()
-    groups = {"gender": frame["gender"].astype(str).to_numpy(),
-              "age_band": metrics.age_band(frame["birth_year"], on_year).to_numpy()}
+    groups = {
+        "gender": frame["gender"].astype(str).to_numpy(),
+        "age_band": metrics.age_band(frame["birth_year"], on_year).to_numpy(),
+    }
     out = {}
     for name, g in groups.items():
         known = pd.Series(g)
@@ -180,16 +207,18 @@ def fairness(frame: pd.DataFrame, scores, p_bad, on_year: int, cfg: Settings) ->
             a = metrics.approval_ratio(np.asarray(scores)[big], g[big], t)
             if len(large) < 2:
                 a["verdict"] = "not_tested"
-                a["why"] = (f"{len(large)} group(s) of at least {cfg.gate_min_group_size} people "
-                            f"(sizes {dict(sizes)})")
+                a["why"] = f"{len(large)} group(s) of at least {cfg.gate_min_group_size} people (sizes {dict(sizes)})"
             elif not np.isfinite(a["ratio"]):
                 a["verdict"] = "not_tested"
                 a["why"] = f"nobody in these groups scores {t} or more"
             else:
                 a["verdict"] = "passed" if a["ratio"] >= cfg.gate_min_fairness_ratio else "failed"
             approval.append(a)
-        out[name] = {"group_sizes": {str(k): int(v) for k, v in sizes.items()}, "approval": approval,
-                     "auc_by_group": metrics.auc_by_group(y, p_bad, g)}
+        out[name] = {
+            "group_sizes": {str(k): int(v) for k, v in sizes.items()},
+            "approval": approval,
+            "auc_by_group": metrics.auc_by_group(y, p_bad, g),
+        }
     return out
 
 
@@ -205,18 +234,23 @@ def gates(card: dict, champion_auc_on_oot: dict | None, cfg: Settings) -> dict:
     for seg in card["segments"]:
         oot = card["out_of_time"][seg]
         result[f"bad_rate_monotonic:{seg}"] = _gate(
-            "passed" if oot["bad_rate_monotonic"] else "failed",
-            "bad rate falls as the score band rises (out of time)")
+            "passed" if oot["bad_rate_monotonic"] else "failed", "bad rate falls as the score band rises (out of time)"
+        )
         table = [b for b in card["calibration"] if b["segment"] == seg]
         verdict, why = metrics.calibration_verdict(
-            table, card["calibration_summary"][seg],
-            (cfg.gate_calibration_slope_min, cfg.gate_calibration_slope_max), cfg.gate_calibration_min_bads)
+            table,
+            card["calibration_summary"][seg],
+            (cfg.gate_calibration_slope_min, cfg.gate_calibration_slope_max),
+            cfg.gate_calibration_min_bads,
+        )
         result[f"calibration:{seg}"] = _gate(verdict, why, slope=card["calibration_summary"][seg]["slope"])
         violations = card["features_by_segment"][seg]["monotone_violations"]
         result[f"points_monotone:{seg}"] = _gate(
             "failed" if violations else "passed",
-            ("points run against the registry's direction: " + ", ".join(violations)) if violations
-            else "every characteristic's points are monotone in the registry's direction of risk")
+            ("points run against the registry's direction: " + ", ".join(violations))
+            if violations
+            else "every characteristic's points are monotone in the registry's direction of risk",
+        )
         if champion_auc_on_oot is None or champion_auc_on_oot.get(seg) is None:
             result[f"auc_vs_champion:{seg}"] = _gate("passed", "no comparable champion yet")
         else:
@@ -225,20 +259,30 @@ def gates(card: dict, champion_auc_on_oot: dict | None, cfg: Settings) -> dict:
             result[f"auc_vs_champion:{seg}"] = _gate(
                 "passed" if passed else "failed",
                 f"challenger AUC {oot['auc']:.4f} vs champion {champ:.4f} on the same out-of-time sample "
-                f"(tolerance {cfg.gate_auc_tolerance})", challenger=oot["auc"], champion=champ)
+                f"(tolerance {cfg.gate_auc_tolerance})",
+                challenger=oot["auc"],
+                champion=champ,
+            )
     approvals = [(attr, a) for attr, f in card["fairness"].items() for a in f["approval"]]
     failed = [f"{attr} at {a['threshold']}: {a['ratio']:.3f}" for attr, a in approvals if a["verdict"] == "failed"]
     untested = [f"{attr} at {a['threshold']}: {a['why']}" for attr, a in approvals if a["verdict"] == "not_tested"]
     ratios = [a["ratio"] for _, a in approvals if a["verdict"] in ("passed", "failed")]
-    detail = (f"lowest approval-rate ratio {min(ratios):.3f}" if ratios else "no ratio could be measured") + \
-        f" (minimum {cfg.gate_min_fairness_ratio})"
+    detail = (
+        f"lowest approval-rate ratio {min(ratios):.3f}" if ratios else "no ratio could be measured"
+    ) + f" (minimum {cfg.gate_min_fairness_ratio})"
     if failed:
         verdict, detail = "failed", detail + "; below the minimum: " + "; ".join(failed)
     elif untested:
         verdict = "accepted" if cfg.accept_untested_fairness else "not_tested"
-        detail += "; not tested: " + "; ".join(untested) + (
-            "; accepted by the operator (SESAME_ACCEPT_UNTESTED_FAIRNESS)" if cfg.accept_untested_fairness
-            else "; set SESAME_ACCEPT_UNTESTED_FAIRNESS=1 to accept after review")
+        detail += (
+            "; not tested: "
+            + "; ".join(untested)
+            + (
+                "; accepted by the operator (SESAME_ACCEPT_UNTESTED_FAIRNESS)"
+                if cfg.accept_untested_fairness
+                else "; set SESAME_ACCEPT_UNTESTED_FAIRNESS=1 to accept after review"
+            )
+        )
     else:
         verdict = "passed"
     result["fairness_ratio"] = _gate(verdict, detail, lowest_ratio=min(ratios) if ratios else None)
@@ -247,19 +291,28 @@ def gates(card: dict, champion_auc_on_oot: dict | None, cfg: Settings) -> dict:
 
 def label_definition(cfg: Settings) -> dict:
     return {
-        "bad_dpd": cfg.bad_dpd, "performance_days": cfg.performance_days,
+        "bad_dpd": cfg.bad_dpd,
+        "performance_days": cfg.performance_days,
         "definition": (
             f"Bad: any credit product newly reaching {cfg.bad_dpd}+ days past due within {cfg.performance_days} "
             f"days after the observation date. Users already {cfg.bad_dpd}+ days past due (or charged off) at the "
             "observation date are outside the sample (at night: exclusion CURRENT_DEFAULT). Users without a credit "
             f"file count only if they open a credit product within the {cfg.performance_days} days (the bad event "
             "is then on that product); those who open none are indeterminate and left out. One observation per "
-            "user in development (the date drawn by a hash of the user id)."),
+            "user in development (the date drawn by a hash of the user id)."
+        ),
     }
 
 
-def model_card(model: SegmentedScorecard, inputs: list[str], dev: pd.DataFrame, oot: pd.DataFrame,
-               population: dict, train_ds: str, cfg: Settings) -> dict:
+def model_card(
+    model: SegmentedScorecard,
+    inputs: list[str],
+    dev: pd.DataFrame,
+    oot: pd.DataFrame,
+    population: dict,
+    train_ds: str,
+    cfg: Settings,
+) -> dict:
     from sesame.scorecard import monotone_violations
 
     on_year = dt.date.fromisoformat(train_ds).year
@@ -267,18 +320,30 @@ def model_card(model: SegmentedScorecard, inputs: list[str], dev: pd.DataFrame, 
         "train_ds": train_ds,
         "trained_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "model": "Segmented scorecards: monotonic optimal binning in the registry's direction of risk, weight of "
-                 "evidence, logistic regression, social factor capped by a constrained refit",
-        "scaling": {"base_score": int(BASE_SCORE), "base_odds": int(BASE_ODDS), "pdo": int(PDO), "min": SCORE_MIN,
-                    "max": SCORE_MAX},
+        "evidence, logistic regression, social factor capped by a constrained refit",
+        "scaling": {
+            "base_score": int(BASE_SCORE),
+            "base_odds": int(BASE_ODDS),
+            "pdo": int(PDO),
+            "min": SCORE_MIN,
+            "max": SCORE_MAX,
+        },
         "label": label_definition(cfg),
         "segments": list(model.segments),
         "population": population,
-        "data_window": {"development_dates": sorted(dev["obs_date"].unique().tolist()),
-                        "out_of_time_dates": sorted(oot["obs_date"].unique().tolist()),
-                        "min_history_days": cfg.min_history_days},
+        "data_window": {
+            "development_dates": sorted(dev["obs_date"].unique().tolist()),
+            "out_of_time_dates": sorted(oot["obs_date"].unique().tolist()),
+            "min_history_days": cfg.min_history_days,
+        },
         "features": inputs,
-        "development": {}, "out_of_time": {}, "calibration": [], "calibration_summary": {},
-        "calibration_by_social_band": [], "features_by_segment": {}, "development_profile": {},
+        "development": {},
+        "out_of_time": {},
+        "calibration": [],
+        "calibration_summary": {},
+        "calibration_by_social_band": [],
+        "features_by_segment": {},
+        "development_profile": {},
     }
     for seg in model.segments:
         sc = model.models[seg]
@@ -291,9 +356,11 @@ def model_card(model: SegmentedScorecard, inputs: list[str], dev: pd.DataFrame, 
         card["calibration_summary"][seg] = metrics.calibration_summary(scores, o["bad"])
         card["calibration_by_social_band"] += calibration_by_social_band(model, o, seg)
         card["features_by_segment"][seg] = {
-            "used": used, "by_factor": {f: [c for c in used if FACTOR_OF[c] == f] for f in FACTORS},
+            "used": used,
+            "by_factor": {f: [c for c in used if FACTOR_OF[c] == f] for f in FACTORS},
             "dropped": dict(sc.dropped_),
-            "monotone_violations": monotone_violations(sc, {c: DIRECTION_OF[c] for c in used})}
+            "monotone_violations": monotone_violations(sc, {c: DIRECTION_OF[c] for c in used}),
+        }
         card["development_profile"][seg] = development_profile(sc, d[model.inputs(seg)])
     p_bad = model.predict_proba(oot[inputs], oot["segment"])[:, 1]
     card["fairness"] = fairness(oot, model.score(oot[inputs], oot["segment"]), p_bad, on_year, cfg)
@@ -360,36 +427,59 @@ def card_html(card: dict) -> str:
         body = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in r.values()) + "</tr>" for r in rows)
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
-    perf = [{"segment": seg, "sample": name.replace("_", " "), **{k: card[name][seg][k] for k in
-                                                                   ("rows", "bads", "bad_rate", "auc", "ks", "gini")}}
-            for seg in card["segments"] for name in ("development", "out_of_time")]
+    perf = [
+        {
+            "segment": seg,
+            "sample": name.replace("_", " "),
+            **{k: card[name][seg][k] for k in ("rows", "bads", "bad_rate", "auc", "ks", "gini")},
+        }
+        for seg in card["segments"]
+        for name in ("development", "out_of_time")
+    ]
     summary = [{"segment": seg, **s} for seg, s in card["calibration_summary"].items()]
-    fair_rows = [{"attribute": attr, "threshold": a["threshold"], "approval rates": a["rates"], "ratio": a["ratio"],
-                  "verdict": a["verdict"]} for attr, f in card["fairness"].items() for a in f["approval"]]
+    fair_rows = [
+        {
+            "attribute": attr,
+            "threshold": a["threshold"],
+            "approval rates": a["rates"],
+            "ratio": a["ratio"],
+            "verdict": a["verdict"],
+        }
+        for attr, f in card["fairness"].items()
+        for a in f["approval"]
+    ]
     auc_rows = [{"attribute": attr, "AUC by group": f["auc_by_group"]} for attr, f in card["fairness"].items()]
     gate_rows = [{"gate": k, "verdict": v["verdict"], "detail": v["detail"]} for k, v in card["gates"].items()]
-    features = [{"segment": seg, "factor": f, "characteristics": ", ".join(cs)}
-                for seg, info in card["features_by_segment"].items() for f, cs in info["by_factor"].items()]
-    dropped = [{"segment": seg, "characteristic": k, "reason": v}
-               for seg, info in card["features_by_segment"].items() for k, v in info["dropped"].items()]
-    charts = "".join(f"<h3>{html.escape(seg)}</h3>" + plot_calibration(
-        [b for b in card["calibration"] if b["segment"] == seg], seg) for seg in card["segments"])
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Model card {html.escape(card['version'])}</title>
+    features = [
+        {"segment": seg, "factor": f, "characteristics": ", ".join(cs)}
+        for seg, info in card["features_by_segment"].items()
+        for f, cs in info["by_factor"].items()
+    ]
+    dropped = [
+        {"segment": seg, "characteristic": k, "reason": v}
+        for seg, info in card["features_by_segment"].items()
+        for k, v in info["dropped"].items()
+    ]
+    charts = "".join(
+        f"<h3>{html.escape(seg)}</h3>" + plot_calibration([b for b in card["calibration"] if b["segment"] == seg], seg)
+        for seg in card["segments"]
+    )
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Model card {html.escape(card["version"])}</title>
 <style>body{{font-family:sans-serif;max-width:64em;margin:2em auto}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}svg.chart{{width:100%;height:auto}}</style></head><body>
-<h1>Model card {html.escape(card['version'])}</h1>
-<p>{html.escape(card['model'])}. Trained on the night of {card['train_ds']} at {card['trained_at']}.</p>
-<h2>Performance definition</h2><p>{html.escape(card['label']['definition'])}</p>
-<h2>Population</h2>{table([card['population']])}
-<h2>Developed on</h2>{table([{'segment': k, 'scorecard developed on': v} for k, v in card['developed_on'].items()])}
-<h2>Data window</h2>{table([card['data_window']])}
+<h1>Model card {html.escape(card["version"])}</h1>
+<p>{html.escape(card["model"])}. Trained on the night of {card["train_ds"]} at {card["trained_at"]}.</p>
+<h2>Performance definition</h2><p>{html.escape(card["label"]["definition"])}</p>
+<h2>Population</h2>{table([card["population"]])}
+<h2>Developed on</h2>{table([{"segment": k, "scorecard developed on": v} for k, v in card["developed_on"].items()])}
+<h2>Data window</h2>{table([card["data_window"]])}
 <h2>Discrimination by segment</h2>{table(perf)}
 <h2>Calibration out of time: observed against claimed bad rate</h2>
 <p>Each band's observed bad rate with its 95% Wilson interval, beside the bad rate its scores claim through the
-odds scaling (600 at 19:1, 50 points to double the odds), over the {card['label']['performance_days']}-day
+odds scaling (600 at 19:1, 50 points to double the odds), over the {card["label"]["performance_days"]}-day
 performance window.</p>{charts}
-{table(card['calibration'])}{table(summary)}
-<h2>Calibration by social band (the social factor is capped)</h2>{table(card['calibration_by_social_band'])}
+{table(card["calibration"])}{table(summary)}
+<h2>Calibration by social band (the social factor is capped)</h2>{table(card["calibration_by_social_band"])}
 <h2>Fairness (out of time; protected attributes are never model inputs)</h2>{table(fair_rows)}{table(auc_rows)}
 <h2>Gates</h2>{table(gate_rows)}
 <h2>Characteristics by segment and factor</h2>{table(features)}
@@ -407,6 +497,7 @@ def _fmt(v) -> str:
 
 # ------------------------------------------------------------------ stages of the sesame_train DAG
 
+
 def ingest_history(cfg: Settings, ds: str) -> None:
     """Every delivered day up to the training night, ingested in one Spark pass where not done yet."""
     from sesame.night import spark_job
@@ -420,10 +511,12 @@ def build_training_set(cfg: Settings, ds: str) -> list[str]:
 
     dates = observation_dates(delivered_days(cfg, ds), ds, cfg)
     if len(dates) < 2:
-        raise NightFailed(f"rule training.history: only {len(dates)} observation dates with {cfg.maturity_days} days of "
-                          f"history before them and a {cfg.performance_days}-day performance window ended by {ds}; "
-                          f"need at least {cfg.maturity_days + cfg.performance_days + cfg.obs_step_days} days of "
-                          "deliveries: deliver or simulate a longer history")
+        raise NightFailed(
+            f"rule training.history: only {len(dates)} observation dates with {cfg.maturity_days} days of "
+            f"history before them and a {cfg.performance_days}-day performance window ended by {ds}; "
+            f"need at least {cfg.maturity_days + cfg.performance_days + cfg.obs_step_days} days of "
+            "deliveries: deliver or simulate a longer history"
+        )
     args = ["--ds", ds]
     for d in dates:
         args += ["--obs", d]

@@ -15,6 +15,7 @@ No key holds both consents:write and reports:issue: such a key could record a co
 `create` refuses the pair, and a key that holds it anyway (a key file from before the rule, or edited by hand) is
 refused with 403 conflicting_scopes on every request until it is revoked and replaced by one key for each.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -35,8 +36,10 @@ SCOPES = ("scores:read", "visa:read", "reports:issue", "consents:write")
 KEY_PATTERN = re.compile(r"^sk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 # Recording a user's consent and issuing that user's report must take two parties.
 EXCLUSIVE_SCOPES = frozenset({"consents:write", "reports:issue"})
-EXCLUSIVE_RULE = ("consents:write and reports:issue may not be held by one key (it could record a consent and "
-                  "then issue the report itself); create one key for each")
+EXCLUSIVE_RULE = (
+    "consents:write and reports:issue may not be held by one key (it could record a consent and "
+    "then issue the report itself); create one key for each"
+)
 
 
 def holds_exclusive_pair(scopes) -> bool:
@@ -132,8 +135,15 @@ class KeyStore:
         """Returns (the key, shown only now; its stored record)."""
         scopes = validate_scopes(scopes)
         key_id, secret, salt = secrets.token_hex(6), secrets.token_urlsafe(32), secrets.token_hex(16)
-        record = {"key_id": key_id, "name": name, "scopes": scopes, "salt": salt, "sha256": _digest(salt, secret),
-                  "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "revoked_at": None}
+        record = {
+            "key_id": key_id,
+            "name": name,
+            "scopes": scopes,
+            "salt": salt,
+            "sha256": _digest(salt, secret),
+            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "revoked_at": None,
+        }
         with self._lock:
             keys = self._read()
             keys[key_id] = record
@@ -146,8 +156,9 @@ class KeyStore:
             keys = self._read()
             if key_id not in keys:
                 raise KeyError(key_id)
-            keys[key_id]["revoked_at"] = keys[key_id]["revoked_at"] or \
-                dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+            keys[key_id]["revoked_at"] = keys[key_id]["revoked_at"] or dt.datetime.now(dt.timezone.utc).isoformat(
+                timespec="seconds"
+            )
             write_private(self.path, json.dumps({"keys": list(keys.values())}, indent=1))
             self._checked = 0.0
             return keys[key_id]
@@ -163,10 +174,15 @@ class KeyStore:
         if record is None or not hmac.compare_digest(record["sha256"], _digest(record["salt"], match.group(2))):
             raise AccessDenied(401, "invalid_api_key", "the API key is not valid")
         if record.get("revoked_at"):
-            raise AccessDenied(401, "revoked_api_key", f"API key {record['key_id']} was revoked",
-                               key_id=record["key_id"])
+            raise AccessDenied(
+                401, "revoked_api_key", f"API key {record['key_id']} was revoked", key_id=record["key_id"]
+            )
         if holds_exclusive_pair(record["scopes"]):
             # fail closed: neither scope is granted rather than guessing which one the key was meant to have
-            raise AccessDenied(403, "conflicting_scopes", f"API key {record['key_id']} is refused: "
-                               f"{EXCLUSIVE_RULE} and revoke this one", key_id=record["key_id"])
+            raise AccessDenied(
+                403,
+                "conflicting_scopes",
+                f"API key {record['key_id']} is refused: {EXCLUSIVE_RULE} and revoke this one",
+                key_id=record["key_id"],
+            )
         return Principal(record["key_id"], record.get("name", ""), frozenset(record["scopes"]))

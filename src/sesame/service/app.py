@@ -11,6 +11,7 @@ create_app assembles the application: the service's state (services.py), the req
 handlers below, and one router per resource (routes/). Issuing and checking reports is issuing.py, shared with the
 CLI.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -34,8 +35,17 @@ from sesame.service.services import Services, open_services
 
 # the budget and the state are named here too: create_app takes Limits, and the CLI opens the state and issues
 # reports through this module
-__all__ = ["MAX_BODY_BYTES", "ClientBuckets", "ConsentLapsed", "Limits", "Services", "create_app", "issue",
-           "open_services", "serve"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "ClientBuckets",
+    "ConsentLapsed",
+    "Limits",
+    "Services",
+    "create_app",
+    "issue",
+    "open_services",
+    "serve",
+]
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +88,13 @@ def _audit_unexpected(request: Request) -> None:
     action = getattr(request.state, "action", None) or f"{request.method} {getattr(route, 'path', '(no route)')}"
     try:
         request.app.state.services.audit.record(
-            key_id=principal.key_id if principal else None, action=action, status=500, outcome="error",
-            user_id=request.path_params.get("user_id"), destination=request.path_params.get("destination"))
+            key_id=principal.key_id if principal else None,
+            action=action,
+            status=500,
+            outcome="error",
+            user_id=request.path_params.get("user_id"),
+            destination=request.path_params.get("destination"),
+        )
     except Exception:
         log.exception("the audit log could not record a 500")
 
@@ -103,35 +118,48 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
-        details = [{"location": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg", "")}
-                   for e in exc.errors()]
+        details = [
+            {"location": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg", "")} for e in exc.errors()
+        ]
         principal = getattr(request.state, "principal", None)
         if principal is not None:
             # the offending values are not logged: a malformed id may be anything
-            audit(request, principal, 422, "invalid_request",
-                  destination=None, user_id=None, fields=_invalid_fields(exc.errors()))
+            audit(
+                request,
+                principal,
+                422,
+                "invalid_request",
+                destination=None,
+                user_id=None,
+                fields=_invalid_fields(exc.errors()),
+            )
         summary = "; ".join(f"{d['location']}: {d['problem']}" for d in details[:5])
-        return error_response(422, "invalid_request", f"invalid request: {summary}",
-                              details=jsonable_encoder(details))
+        return error_response(422, "invalid_request", f"invalid request: {summary}", details=jsonable_encoder(details))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
         codes = {400: "invalid_body", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
         message = "the request body is not valid JSON" if exc.status_code == 400 else str(exc.detail)
-        return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), message,
-                              headers=getattr(exc, "headers", None))
+        return error_response(
+            exc.status_code, codes.get(exc.status_code, "http_error"), message, headers=getattr(exc, "headers", None)
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
         # the route's template, not the URL: the path holds the raw user id
-        log.exception("unexpected error on %s %s", request.method,
-                      getattr(request.scope.get("route"), "path", "(no route)"))
+        log.exception(
+            "unexpected error on %s %s", request.method, getattr(request.scope.get("route"), "path", "(no route)")
+        )
         _audit_unexpected(request)
         return error_response(500, "internal_error", "unexpected error; it has been logged")
 
 
-def create_app(cfg: Settings | None = None, reload_seconds: float | None = None, freeze_gc: bool = False,
-               limits: Limits | None = None) -> FastAPI:
+def create_app(
+    cfg: Settings | None = None,
+    reload_seconds: float | None = None,
+    freeze_gc: bool = False,
+    limits: Limits | None = None,
+) -> FastAPI:
     """The application; `freeze_gc` (for a server process of its own) keeps loaded snapshots out of the garbage
     collector's passes; `limits` defaults to the SESAME_SERVICE_* variables. The routers find the Services, the
     limits and the verify budget in `app.state`."""
@@ -148,8 +176,13 @@ def create_app(cfg: Settings | None = None, reload_seconds: float | None = None,
         finally:
             services.store.stop()
 
-    app = FastAPI(title="Sesame score service", version="1", description=DESCRIPTION, lifespan=lifespan,
-                  openapi_tags=[{"name": "scores"}, {"name": "visa"}, {"name": "reports"}, {"name": "service"}])
+    app = FastAPI(
+        title="Sesame score service",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[{"name": "scores"}, {"name": "visa"}, {"name": "reports"}, {"name": "service"}],
+    )
     app.state.services, app.state.limits = services, limits
     app.state.verify_budget = ClientBuckets(limits.verify_per_second, limits.verify_burst, limits.verify_clients)
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)

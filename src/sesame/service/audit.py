@@ -25,6 +25,7 @@ inode changed, or it is gone; a copy-and-truncate leaves it empty) and start a n
 continues the chain from the last line of the newest rotated file. `verify` reads the rotated files, ordered by
 their place in the chain, then audit.jsonl, as one chain.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -68,8 +69,11 @@ def rotated_files(path: Path) -> list[Path]:
     """The rotated siblings of the log (unordered): audit.jsonl.<suffix> or audit.jsonl-<suffix>, uncompressed."""
     if not path.parent.is_dir():
         return []
-    return [p for p in path.parent.iterdir() if p.name.startswith((f"{path.name}.", f"{path.name}-"))
-            and not p.name.endswith(_COMPRESSED) and p.is_file()]
+    return [
+        p
+        for p in path.parent.iterdir()
+        if p.name.startswith((f"{path.name}.", f"{path.name}-")) and not p.name.endswith(_COMPRESSED) and p.is_file()
+    ]
 
 
 def validated(user_id: str | None, destination: str | None, secret: str) -> dict:
@@ -113,7 +117,7 @@ def read_last_line(fd: int, size: int) -> bytes | None:
         tail = os.pread(fd, end - start, start) + tail
         cut = tail.rfind(b"\n", 0, len(tail) - 1)  # the newline before the last line, not the one ending it
         if cut >= 0:
-            return tail[cut + 1:]
+            return tail[cut + 1 :]
         end = start
     return tail or None
 
@@ -160,13 +164,29 @@ class AuditLog:
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
-    def record(self, *, key_id: str | None, action: str, status: int, outcome: str, user_id: str | None = None,
-               destination: str | None = None, **extra) -> None:
+    def record(
+        self,
+        *,
+        key_id: str | None,
+        action: str,
+        status: int,
+        outcome: str,
+        user_id: str | None = None,
+        destination: str | None = None,
+        **extra,
+    ) -> None:
         """Append one line; it is on disk when this returns (the response leaves only after it)."""
         if CHAIN_FIELDS & extra.keys():
             raise ValueError(f"{sorted(CHAIN_FIELDS & extra.keys())} belong to the chain")
-        fields = {"at": None, "key_id": key_id, "action": action,
-                  **validated(user_id, destination, self._secret), "status": status, "outcome": outcome, **extra}
+        fields = {
+            "at": None,
+            "key_id": key_id,
+            "action": action,
+            **validated(user_id, destination, self._secret),
+            "status": status,
+            "outcome": outcome,
+            **extra,
+        }
         with self._locked():
             fields["at"] = _now()  # under the lock, so that times follow the chain's order
             self._append(fields)
@@ -213,7 +233,7 @@ class AuditLog:
 
 def _write_all(fd: int, data: bytes) -> None:
     while data:
-        data = data[os.write(fd, data):]
+        data = data[os.write(fd, data) :]
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -236,7 +256,7 @@ def parse_line(line: bytes) -> tuple[dict | None, str | None]:
     found = _HASH_AT_END.search(line)
     if found is None:
         return None, 'it does not end with a "hash": not a line of the chain, or damaged at its end'
-    if _sha256(line[:found.start()]) != found.group(1).decode("ascii"):
+    if _sha256(line[: found.start()]) != found.group(1).decode("ascii"):
         return None, "altered: its bytes do not match its hash"
     try:
         entry = json.loads(line)
@@ -259,12 +279,12 @@ def _chain_position(fh) -> int:
 
 @dataclass
 class ChainCheck:
-    lines: int                                  # lines verified (before the bad one, if any)
+    lines: int  # lines verified (before the bad one, if any)
     files: list[Path] = field(default_factory=list)
     first_seq: int | None = None
-    problem: str | None = None                  # why the bad line is bad
+    problem: str | None = None  # why the bad line is bad
     file: Path | None = None
-    line: int | None = None                     # its number in its file, from 1
+    line: int | None = None  # its number in its file, from 1
 
     @property
     def ok(self) -> bool:
@@ -283,8 +303,10 @@ def _check(raw: bytes, expected: int | None, previous: bytes | None, allow_prune
         if seq == 1 and prev != GENESIS:
             return seq, f"seq 1 must follow the genesis value ({GENESIS[:8]}...), not {prev[:8]}..."
         if seq != 1 and not allow_pruned:
-            return seq, (f"the chain starts at seq {seq}: lines 1 to {seq - 1} are missing (rotated files removed "
-                         "by retention? --allow-pruned accepts a chain that starts later)")
+            return seq, (
+                f"the chain starts at seq {seq}: lines 1 to {seq - 1} are missing (rotated files removed "
+                "by retention? --allow-pruned accepts a chain that starts later)"
+            )
         return seq, None
     if seq > expected:
         return seq, f"seq {seq} where {expected} was due: {seq - expected} line(s) missing before it, or out of order"

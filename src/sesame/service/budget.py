@@ -1,6 +1,7 @@
 """The request budget, before any route: a body over SESAME_SERVICE_MAX_BODY_BYTES is refused with 413 before it is
 read (BodyLimit, an ASGI middleware), and the anonymous verify endpoint takes a token from its caller's bucket
 (ClientBuckets) before it reads the body (429 when none is left)."""
+
 from __future__ import annotations
 
 import threading
@@ -23,16 +24,19 @@ MAX_BODY_BYTES = 1024 * 1024
 class Limits:
     """The request budget; `from_env` reads SESAME_SERVICE_MAX_BODY_BYTES, SESAME_SERVICE_VERIFY_PER_SECOND and
     SESAME_SERVICE_VERIFY_BURST."""
+
     max_body_bytes: int = MAX_BODY_BYTES
-    verify_per_second: float = 2.0   # anonymous verifications a client may make per second, sustained
-    verify_burst: int = 20           # ... and at once
-    verify_clients: int = 10_000     # clients remembered at most (memory stays bounded under many addresses)
+    verify_per_second: float = 2.0  # anonymous verifications a client may make per second, sustained
+    verify_burst: int = 20  # ... and at once
+    verify_clients: int = 10_000  # clients remembered at most (memory stays bounded under many addresses)
 
     @classmethod
     def from_env(cls) -> Limits:
-        return cls(max_body_bytes=_positive_env("MAX_BODY_BYTES", int, cls.max_body_bytes),
-                   verify_per_second=_positive_env("VERIFY_PER_SECOND", float, cls.verify_per_second),
-                   verify_burst=_positive_env("VERIFY_BURST", int, cls.verify_burst))
+        return cls(
+            max_body_bytes=_positive_env("MAX_BODY_BYTES", int, cls.max_body_bytes),
+            verify_per_second=_positive_env("VERIFY_PER_SECOND", float, cls.verify_per_second),
+            verify_burst=_positive_env("VERIFY_BURST", int, cls.verify_burst),
+        )
 
 
 def _positive_env(name: str, kind: type, default):
@@ -102,8 +106,7 @@ class BodyLimit:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope, receive, send) -> None:
-        response = error_response(413, "too_large", _too_large_message(self.max_bytes),
-                                  headers={"Connection": "close"})
+        response = error_response(413, "too_large", _too_large_message(self.max_bytes), headers={"Connection": "close"})
         await response(scope, receive, send)
 
 
@@ -143,4 +146,3 @@ class ClientBuckets:
 def client_address(request: Request) -> str:
     # behind a proxy, uvicorn puts the forwarded address here for the proxies it trusts (FORWARDED_ALLOW_IPS)
     return request.client.host if request.client else "unknown"
-

@@ -2,6 +2,7 @@
 
 Changes made here (keys created or revoked, consents recorded, reports issued) go into the service's audit log
 like the API's, with `cli:<user>` as the actor."""
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,14 @@ def cmd_keys(args, cfg: Settings) -> int:
             print(f"--scopes: {exc}", file=sys.stderr)
             return EXIT_USAGE
         # the key id and scopes, never the key (nor the free-text name); the key is shown only once this is on disk
-        _audit(cfg, action="keys.create", status=201, outcome="created", subject_key_id=record["key_id"],
-               scopes=record["scopes"])
+        _audit(
+            cfg,
+            action="keys.create",
+            status=201,
+            outcome="created",
+            subject_key_id=record["key_id"],
+            scopes=record["scopes"],
+        )
         print(f"key id {record['key_id']} ({record['name'] or 'unnamed'}), scopes {', '.join(record['scopes'])}")
         print("the key (shown only now; send it as the X-API-Key header):")
         print(key)
@@ -69,18 +76,30 @@ def cmd_keys(args, cfg: Settings) -> int:
         except KeyError:
             print(f"no key with id {args.key_id}", file=sys.stderr)
             return EXIT_USAGE
-        _audit(cfg, action="keys.revoke", status=200, outcome="revoked", subject_key_id=record["key_id"],
-               scopes=record["scopes"])
+        _audit(
+            cfg,
+            action="keys.revoke",
+            status=200,
+            outcome="revoked",
+            subject_key_id=record["key_id"],
+            scopes=record["scopes"],
+        )
         print(f"revoked {record['key_id']} at {record['revoked_at']}")
     else:
         from sesame.service.access import holds_exclusive_pair
 
         for record in keys.list():
-            state = f"revoked {record['revoked_at']}" if record.get("revoked_at") else \
-                "refused: holds consents:write with reports:issue" if holds_exclusive_pair(record["scopes"]) else \
-                "active"
-            print(f"{record['key_id']}  {record.get('name') or '-':20s} {','.join(record['scopes']):40s} "
-                  f"created {record['created_at']}  {state}")
+            state = (
+                f"revoked {record['revoked_at']}"
+                if record.get("revoked_at")
+                else "refused: holds consents:write with reports:issue"
+                if holds_exclusive_pair(record["scopes"])
+                else "active"
+            )
+            print(
+                f"{record['key_id']}  {record.get('name') or '-':20s} {','.join(record['scopes']):40s} "
+                f"created {record['created_at']}  {state}"
+            )
     return EXIT_OK
 
 
@@ -105,15 +124,23 @@ def cmd_consent(args, cfg: Settings) -> int:
         print(f"consent {args.action} needs --reference (the signed form or request it comes from)", file=sys.stderr)
         return EXIT_USAGE
     try:
-        entry = register.record(args.user_id, args.action == "grant", args.reference,
-                                recorded_by=_actor(), valid_days=args.valid_days)
+        entry = register.record(
+            args.user_id, args.action == "grant", args.reference, recorded_by=_actor(), valid_days=args.valid_days
+        )
     except InvalidValidity as exc:
         print(f"--valid-days: {exc}", file=sys.stderr)
         return EXIT_USAGE
     revoked = {} if entry["granted"] else {"revoked_reports": _revoke_reports(cfg, entry["user_key"])}
     # as POST /v1/consents records it
-    _audit(cfg, action="consents.record", status=201, outcome="granted" if entry["granted"] else "withdrawn",
-           user_id=args.user_id, consent_id=entry["consent_id"], **revoked)
+    _audit(
+        cfg,
+        action="consents.record",
+        status=201,
+        outcome="granted" if entry["granted"] else "withdrawn",
+        user_id=args.user_id,
+        consent_id=entry["consent_id"],
+        **revoked,
+    )
     print(json.dumps(entry, indent=1))
     return EXIT_OK
 
@@ -137,11 +164,16 @@ def _verification_inputs(args, files):
     if args.public_key and args.keys:
         return "give --keys or --public-key, not both"
     key_path = Path(args.public_key or args.keys or files.published_keys)
-    default_revocations = files.published_revocations if not (args.public_key or args.keys) else \
-        key_path.with_name(files.published_revocations.name)
+    default_revocations = (
+        files.published_revocations
+        if not (args.public_key or args.keys)
+        else key_path.with_name(files.published_revocations.name)
+    )
     revocations_path = Path(args.revocations) if args.revocations else default_revocations
-    for path, option in ((key_path, "--keys" if not args.public_key else "--public-key"),
-                         (revocations_path, "--revocations")):
+    for path, option in (
+        (key_path, "--keys" if not args.public_key else "--public-key"),
+        (revocations_path, "--revocations"),
+    ):
         if not path.exists():
             return f"no {'revocation list' if option == '--revocations' else 'key'} at {path}; pass {option}"
     try:
@@ -164,8 +196,10 @@ def _verify(args, files) -> int:
     result = verify_document(Path(args.target).read_bytes(), *inputs)
     print(f"{result.status.upper()}: {result.reason}")
     if result.report_id:
-        print(f"report {result.report_id}, issued {result.issued_at}, valid until {result.valid_until}, "
-              f"key {result.key_id}")
+        print(
+            f"report {result.report_id}, issued {result.issued_at}, valid until {result.valid_until}, "
+            f"key {result.key_id}"
+        )
     return {"valid": EXIT_OK, "expired": EXIT_EXPIRED, "revoked": EXIT_REVOKED}.get(result.status, EXIT_FAILED)
 
 
@@ -184,10 +218,18 @@ def _rotate(cfg: Settings, files) -> int:
     from sesame.service.reports import rotate_key
 
     retired, new = rotate_key(files)
-    _audit(cfg, action="reports.rotate_key", status=201, outcome="rotated", subject_key_id=new.key_id,
-           retired_key_id=retired)
-    print(f"key {new.key_id} signs reports from now on; key {retired} is retired (its private key deleted, its "
-          f"public key kept in {files.published_keys})")
+    _audit(
+        cfg,
+        action="reports.rotate_key",
+        status=201,
+        outcome="rotated",
+        subject_key_id=new.key_id,
+        retired_key_id=retired,
+    )
+    print(
+        f"key {new.key_id} signs reports from now on; key {retired} is retired (its private key deleted, its "
+        f"public key kept in {files.published_keys})"
+    )
     return EXIT_OK
 
 
@@ -225,25 +267,38 @@ def cmd_report(args, cfg: Settings) -> int:
     actor = _actor()
     try:
         if services.consents.active(args.target) is None:
-            services.audit.record(key_id=actor, action="reports.issue", status=403, outcome="consent_required",
-                                  user_id=args.target)
-            print(f"no consent of user {args.target} to a credit report is on record; "
-                  "record it first with `sesame consent grant`", file=sys.stderr)
+            services.audit.record(
+                key_id=actor, action="reports.issue", status=403, outcome="consent_required", user_id=args.target
+            )
+            print(
+                f"no consent of user {args.target} to a credit report is on record; "
+                "record it first with `sesame consent grant`",
+                file=sys.stderr,
+            )
             return EXIT_FAILED
         document, report = issue(services, args.target, args.format, issuer=actor)
     except ConsentRegisterError as exc:
-        services.audit.record(key_id=actor, action="reports.issue", status=503,
-                              outcome="consent_register_unreadable", user_id=args.target)
+        services.audit.record(
+            key_id=actor, action="reports.issue", status=503, outcome="consent_register_unreadable", user_id=args.target
+        )
         print(exc, file=sys.stderr)
         return EXIT_USAGE
     except ReportError as exc:
         if isinstance(exc, ConsentLapsed):  # withdrawn or expired during the build: audited as the endpoint does
-            services.audit.record(key_id=actor, action="reports.issue", status=exc.status, outcome=exc.outcome,
-                                  user_id=args.target)
+            services.audit.record(
+                key_id=actor, action="reports.issue", status=exc.status, outcome=exc.outcome, user_id=args.target
+            )
         print(exc.message, file=sys.stderr)
         return EXIT_FAILED
-    services.audit.record(key_id=actor, action="reports.issue", status=200, outcome="issued", user_id=args.target,
-                          report_id=report["report_id"], superseded=report["superseded"])
+    services.audit.record(
+        key_id=actor,
+        action="reports.issue",
+        status=200,
+        outcome="issued",
+        user_id=args.target,
+        report_id=report["report_id"],
+        superseded=report["superseded"],
+    )
     Path(args.output).write_bytes(document)
     print(f"report {report['report_id']} written to {args.output}")
     return EXIT_OK
@@ -277,27 +332,38 @@ def add_service_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("action", choices=["create", "list", "revoke"])
     s.add_argument("key_id", nargs="?", help="for revoke")
     s.add_argument("--name", help="who the key is for")
-    s.add_argument("--scopes", help="comma-separated: scores:read, visa:read, visa:read:<XX>, reports:issue, "
-                                    "consents:write (never with reports:issue on the same key)")
+    s.add_argument(
+        "--scopes",
+        help="comma-separated: scores:read, visa:read, visa:read:<XX>, reports:issue, "
+        "consents:write (never with reports:issue on the same key)",
+    )
     s.set_defaults(func=cmd_keys)
 
     s = sub.add_parser("consent", help="the consent register of personal credit reports")
     s.add_argument("action", choices=["grant", "withdraw", "show"])
     s.add_argument("user_id")
     s.add_argument("--reference", help="the evidence: signed form id or request reference")
-    s.add_argument("--valid-days", type=int, help="a grant expires after this many days (default 90, at most "
-                                                  "SESAME_CONSENT_MAX_VALID_DAYS, default 365; never unlimited)")
+    s.add_argument(
+        "--valid-days",
+        type=int,
+        help="a grant expires after this many days (default 90, at most "
+        "SESAME_CONSENT_MAX_VALID_DAYS, default 365; never unlimited)",
+    )
     s.set_defaults(func=cmd_consent)
 
-    s = sub.add_parser("credit-report",
-                       help="personal credit reports: verify a file offline (exit 0 valid, 1 invalid, 3 expired, "
-                            "4 revoked), issue one, list the signing keys, rotate the signing key, print the "
-                            "current public key")
+    s = sub.add_parser(
+        "credit-report",
+        help="personal credit reports: verify a file offline (exit 0 valid, 1 invalid, 3 expired, "
+        "4 revoked), issue one, list the signing keys, rotate the signing key, print the "
+        "current public key",
+    )
     s.add_argument("action", choices=["verify", "issue", "keys", "rotate-key", "public-key"])
     s.add_argument("target", nargs="?", help="verify: the report file; issue: the user id")
     s.add_argument("--keys", help="verify: the published key set, report-keys.json (default: this installation's)")
-    s.add_argument("--revocations", help="verify: the published revocation list (default: report-revocations.json "
-                                         "beside the key set)")
+    s.add_argument(
+        "--revocations",
+        help="verify: the published revocation list (default: report-revocations.json beside the key set)",
+    )
     s.add_argument("--public-key", help="verify: one public key (PEM) instead of the key set")
     s.add_argument("--format", choices=["pdf", "html"], default="pdf")
     s.add_argument("--output", "-o", help="issue: where to write the report")
@@ -305,8 +371,14 @@ def add_service_commands(sub: argparse._SubParsersAction) -> None:
 
     s = sub.add_parser("audit", help="the service's audit log: verify its hash chain (exit 1 names the first bad line)")
     s.add_argument("action", choices=["verify"])
-    s.add_argument("--path", help="the log (default: $SESAME_HOME/service/audit.jsonl); its rotated files beside it "
-                                  "(audit.jsonl.1, audit.jsonl-20261124, ...) are verified with it")
-    s.add_argument("--allow-pruned", action="store_true",
-                   help="accept a chain that starts after seq 1 (its oldest rotated files removed by retention)")
+    s.add_argument(
+        "--path",
+        help="the log (default: $SESAME_HOME/service/audit.jsonl); its rotated files beside it "
+        "(audit.jsonl.1, audit.jsonl-20261124, ...) are verified with it",
+    )
+    s.add_argument(
+        "--allow-pruned",
+        action="store_true",
+        help="accept a chain that starts after seq 1 (its oldest rotated files removed by retention)",
+    )
     s.set_defaults(func=cmd_audit)

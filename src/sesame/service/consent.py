@@ -10,6 +10,7 @@ and reads only what was appended since the last one, so a consent recorded by an
 worker) counts at once. A line that cannot be read fails closed: every check raises ConsentRegisterError naming the
 file and the line, until the file is repaired; recording (a withdrawal above all) still works meanwhile.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -37,14 +38,18 @@ class ConsentRegisterError(Exception):
 
     def __init__(self, path: Path, line: int, problem: str):
         self.path, self.line, self.problem = path, line, problem
-        super().__init__(f"the consent register {path} is unreadable at line {line}: {problem}; no consent counts "
-                         "until that line is repaired")
+        super().__init__(
+            f"the consent register {path} is unreadable at line {line}: {problem}; no consent counts "
+            "until that line is repaired"
+        )
 
     @property
     def public_message(self) -> str:
         """For API callers: the file's name, not where it lives."""
-        return (f"the consent register ({self.path.name}) is unreadable at line {self.line}: {self.problem}; no "
-                "report is issued until an operator repairs it")
+        return (
+            f"the consent register ({self.path.name}) is unreadable at line {self.line}: {self.problem}; no "
+            "report is issued until an operator repairs it"
+        )
 
 
 class InvalidValidity(ValueError):
@@ -63,11 +68,11 @@ def validity_days(valid_days: int | None, max_days: int) -> int:
     if valid_days is None:
         return min(DEFAULT_VALID_DAYS, max_days)
     if valid_days < 1:
-        raise InvalidValidity(f"a consent must expire: give 1 to {max_days} days, not {valid_days} (there is no "
-                              "unlimited consent)")
+        raise InvalidValidity(
+            f"a consent must expire: give 1 to {max_days} days, not {valid_days} (there is no unlimited consent)"
+        )
     if valid_days > max_days:
-        raise InvalidValidity(f"a consent lasts at most {max_days} days ({MAX_VALID_DAYS_VARIABLE}), not "
-                              f"{valid_days}")
+        raise InvalidValidity(f"a consent lasts at most {max_days} days ({MAX_VALID_DAYS_VARIABLE}), not {valid_days}")
     return valid_days
 
 
@@ -119,15 +124,26 @@ class ConsentRegister:
         self._lock = threading.Lock()  # one writer of this process at a time, and one refresh of the index
         self._reset(None)
 
-    def record(self, user_id: str, granted: bool, reference: str, recorded_by: str,
-               valid_days: int | None = None, purpose: str = PURPOSE) -> dict:
+    def record(
+        self,
+        user_id: str,
+        granted: bool,
+        reference: str,
+        recorded_by: str,
+        valid_days: int | None = None,
+        purpose: str = PURPOSE,
+    ) -> dict:
         """Append a grant (lasting `valid_days`, by default 90) or a withdrawal; InvalidValidity if out of range."""
         now = _now()
         days = validity_days(valid_days, self.max_valid_days) if granted else None
         entry = {
             "consent_id": f"c_{secrets.token_hex(8)}",
-            "user_key": user_key(user_id, self._secret), "purpose": purpose, "granted": bool(granted),
-            "recorded_at": now.isoformat(), "recorded_by": recorded_by, "reference": reference,
+            "user_key": user_key(user_id, self._secret),
+            "purpose": purpose,
+            "granted": bool(granted),
+            "recorded_at": now.isoformat(),
+            "recorded_by": recorded_by,
+            "reference": reference,
             "expires_at": (now + dt.timedelta(days=days)).isoformat() if days else None,
         }
         line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
@@ -161,9 +177,9 @@ class ConsentRegister:
 
     def _reset(self, stamp: tuple | None) -> None:
         self._latest: dict[tuple[str, str], dict] = {}
-        self._stamp = stamp      # (inode, size, mtime) of the file when last read
-        self._offset = 0         # bytes of it indexed
-        self._lines = 0          # lines of it indexed
+        self._stamp = stamp  # (inode, size, mtime) of the file when last read
+        self._offset = 0  # bytes of it indexed
+        self._lines = 0  # lines of it indexed
         self._broken: ConsentRegisterError | None = None
 
     def _refresh(self) -> None:
@@ -179,8 +195,12 @@ class ConsentRegister:
             if self._broken:  # a fresh error each time: re-raising one would grow its traceback per request
                 raise ConsentRegisterError(self._broken.path, self._broken.line, self._broken.problem)
             return
-        appended = self._broken is None and self._stamp is not None and st.st_ino == self._stamp[0] \
+        appended = (
+            self._broken is None
+            and self._stamp is not None
+            and st.st_ino == self._stamp[0]
             and st.st_size >= self._offset
+        )
         try:
             fh = open(self.path, "rb")
         except FileNotFoundError:  # removed since the stat

@@ -11,6 +11,7 @@ A filter on a logger sees only the records made on that very logger (not those o
 loggers, and uvicorn's (whose error logger prints the traceback of any exception that leaves the app). serve()
 also puts it on its console handler, for a module logger made after the app was created.
 """
+
 from __future__ import annotations
 
 import logging
@@ -60,8 +61,11 @@ class RawIdFilter(logging.Filter):
 
 def hide_raw_ids(secret: str | None) -> RawIdFilter:
     """Install one RawIdFilter (replacing any earlier one) on the service's loggers and uvicorn's; returns it."""
-    names = [SERVICE_LOGGER, *sorted(n for n in logging.root.manager.loggerDict
-                                     if n.startswith(f"{SERVICE_LOGGER}.")), *UVICORN_LOGGERS]
+    names = [
+        SERVICE_LOGGER,
+        *sorted(n for n in logging.root.manager.loggerDict if n.startswith(f"{SERVICE_LOGGER}.")),
+        *UVICORN_LOGGERS,
+    ]
     hider = RawIdFilter(secret)
     for name in names:
         logger = logging.getLogger(name)

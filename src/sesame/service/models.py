@@ -1,4 +1,5 @@
 """Request and response bodies of the score service, as they appear in its OpenAPI document."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -21,10 +22,14 @@ Tier = Literal[TIER_NAMES]  # poor, fair, good, very_good, excellent
 
 class Error(BaseModel):
     """Every error the service returns has this shape."""
+
     error: str = Field(description="machine-readable code", examples=["user_not_found"])
     message: str = Field(description="what went wrong and what to do", examples=["no score for user U00000042"])
-    details: list[dict] | None = Field(None, description="for invalid requests: each offending field and why; for a "
-                                       "user the night did not score: the exclusion code and its description")
+    details: list[dict] | None = Field(
+        None,
+        description="for invalid requests: each offending field and why; for a "
+        "user the night did not score: the exclusion code and its description",
+    )
 
 
 class SubScores(BaseModel):
@@ -43,41 +48,87 @@ class ReasonCode(BaseModel):
 
 
 class ScoreResponse(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "user_id": "U00000042", "ds": "2026-11-23", "score": 712, "tier": "excellent",
-        "sub_scores": {"credit_history": 71.5, "behavior_preference": 64.0, "fulfillment_capacity": 58.25,
-                       "identity_traits": 80.0, "social_connections": 49.5},
-        "reason_codes": [{"code": "FC02", "factor": "fulfillment_capacity", "description_en": "Low wallet balance",
-                          "description_zh": "钱包余额偏低"}],
-        "model_version": "scorecard-20261101T0300", "snapshot": "ds=2026-11-23/run=20261124T021500Z"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "U00000042",
+                    "ds": "2026-11-23",
+                    "score": 712,
+                    "tier": "excellent",
+                    "sub_scores": {
+                        "credit_history": 71.5,
+                        "behavior_preference": 64.0,
+                        "fulfillment_capacity": 58.25,
+                        "identity_traits": 80.0,
+                        "social_connections": 49.5,
+                    },
+                    "reason_codes": [
+                        {
+                            "code": "FC02",
+                            "factor": "fulfillment_capacity",
+                            "description_en": "Low wallet balance",
+                            "description_zh": "钱包余额偏低",
+                        }
+                    ],
+                    "model_version": "scorecard-20261101T0300",
+                    "snapshot": "ds=2026-11-23/run=20261124T021500Z",
+                }
+            ]
+        }
+    )
 
     user_id: str
     ds: str = Field(description="the night the score was computed for")
     score: int = Field(ge=SCORE_MIN, le=SCORE_MAX)
     tier: Tier
-    sub_scores: SubScores = Field(description="each factor 0-100; null where the user's segment scorecard has no "
-                                              "characteristic of that factor")
+    sub_scores: SubScores = Field(
+        description="each factor 0-100; null where the user's segment scorecard has no characteristic of that factor"
+    )
     reason_codes: list[ReasonCode] = Field(max_length=4, description="most important first")
     model_version: str
     snapshot: str = Field(description="the published snapshot answered from")
 
 
 class FailedCondition(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "condition": "min_score", "required": 750, "actual": 712,
-        "description_en": "score 712 is below the minimum of 750"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "condition": "min_score",
+                    "required": 750,
+                    "actual": 712,
+                    "description_en": "score 712 is below the minimum of 750",
+                }
+            ]
+        }
+    )
 
-    condition: str = Field(description="min_score, identity_verified, not_court_listed, min_history_days or "
-                                       "min_qualifying_nights")
+    condition: str = Field(
+        description="min_score, identity_verified, not_court_listed, min_history_days or min_qualifying_nights"
+    )
     required: int | bool | None = Field(None, description="what the rule requires")
     actual: int | bool | None = Field(None, description="what the night found")
     description_en: str
 
 
 class EligibilityResponse(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "user_id": "U00000042", "destination": "LU", "eligible": True, "score": 761, "rule_version": "LU-2024.1",
-        "min_score": 750, "ds": "2026-11-23", "snapshot": "ds=2026-11-23/run=20261124T021500Z"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "U00000042",
+                    "destination": "LU",
+                    "eligible": True,
+                    "score": 761,
+                    "rule_version": "LU-2024.1",
+                    "min_score": 750,
+                    "ds": "2026-11-23",
+                    "snapshot": "ds=2026-11-23/run=20261124T021500Z",
+                }
+            ]
+        }
+    )
 
     user_id: str
     destination: str = Field(examples=["LU"])
@@ -86,8 +137,10 @@ class EligibilityResponse(BaseModel):
     rule_version: str | None = Field(None, description="the destination's rule version the night judged by")
     min_score: int | None = None
     failed_conditions: list[FailedCondition] | None = Field(
-        None, description="when not eligible: the conditions of the rule that failed, in the rule's order, from the "
-                          "night's published visa_rule_checks (null for a night published without them)")
+        None,
+        description="when not eligible: the conditions of the rule that failed, in the rule's order, from the "
+        "night's published visa_rule_checks (null for a night published without them)",
+    )
     ds: str
     snapshot: str
 
@@ -139,21 +192,35 @@ class SnapshotFailure(BaseModel):
 class Health(BaseModel):
     status: Literal["ok", "degraded", "not_ready"] = Field(
         description="ok: both datasets served; degraded: serving, but a newer snapshot failed to load; "
-                    "not_ready: nothing loaded yet")
+        "not_ready: nothing loaded yet"
+    )
     snapshots: dict[str, SnapshotStatus]
     errors: dict[str, SnapshotFailure]
 
 
 class ConsentRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"user_id": "U00000042", "granted": True, "reference": "consent-form-2026-11-0042", "valid_days": 90}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"user_id": "U00000042", "granted": True, "reference": "consent-form-2026-11-0042", "valid_days": 90}
+            ]
+        },
+    )
 
     user_id: str = Field(pattern=USER_ID_PATTERN, max_length=64)
     granted: bool = Field(True, description="false records a withdrawal")
-    reference: str = Field(min_length=1, max_length=200,
-                           description="the evidence: id of the signed consent form or the request it came with")
-    valid_days: int = Field(min(DEFAULT_VALID_DAYS, MAX_CONSENT_DAYS), ge=1, le=MAX_CONSENT_DAYS,
-                            description="a grant expires after this many days; there is no unlimited consent")
+    reference: str = Field(
+        min_length=1,
+        max_length=200,
+        description="the evidence: id of the signed consent form or the request it came with",
+    )
+    valid_days: int = Field(
+        min(DEFAULT_VALID_DAYS, MAX_CONSENT_DAYS),
+        ge=1,
+        le=MAX_CONSENT_DAYS,
+        description="a grant expires after this many days; there is no unlimited consent",
+    )
 
 
 class ConsentRecord(BaseModel):
@@ -168,8 +235,9 @@ class ConsentRecord(BaseModel):
 
 
 class ReportRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"user_id": "U00000042", "format": "pdf"}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"user_id": "U00000042", "format": "pdf"}]}
+    )
 
     user_id: str = Field(pattern=USER_ID_PATTERN, max_length=64)
     format: Literal["pdf", "html"] = "pdf"

@@ -5,6 +5,7 @@ wording of a rule's conditions for a "not eligible" answer.
 The repository's seeds are read for one thing only: which destinations an operator may grant a key for before
 any night has been published.
 """
+
 from __future__ import annotations
 
 import csv
@@ -38,12 +39,17 @@ class VisaRule:
     valid_to: dt.date | None
 
 
-def explain(condition: str, rule: VisaRule | None, score: int, history_days: int | None,
-            qualifying_nights: int) -> dict:
+def explain(
+    condition: str, rule: VisaRule | None, score: int, history_days: int | None, qualifying_nights: int
+) -> dict:
     """A failed condition as the service states it: what the rule requires, what the night found, and a sentence."""
     if rule is None:  # a night published without its rules: name the condition only
-        return {"condition": condition, "required": None, "actual": None,
-                "description_en": f"condition {condition} failed"}
+        return {
+            "condition": condition,
+            "required": None,
+            "actual": None,
+            "description_en": f"condition {condition} failed",
+        }
     if condition == "min_score":
         required, actual = rule.min_score, score
         text = f"score {score} is below the minimum of {rule.min_score}"
@@ -58,8 +64,10 @@ def explain(condition: str, rule: VisaRule | None, score: int, history_days: int
         text = f"{history_days or 0} days of history; {rule.min_history_days} required"
     elif condition == "min_qualifying_nights":
         required, actual = rule.min_qualifying_nights, qualifying_nights
-        text = (f"score reached {rule.min_score} on {qualifying_nights} of the last {rule.min_qualifying_nights} "
-                f"scored nights; all {rule.min_qualifying_nights} required")
+        text = (
+            f"score reached {rule.min_score} on {qualifying_nights} of the last {rule.min_qualifying_nights} "
+            f"scored nights; all {rule.min_qualifying_nights} required"
+        )
     else:  # a condition added by a later minor version of the contract
         required, actual, text = None, None, f"condition {condition} failed"
     return {"condition": condition, "required": required, "actual": actual, "description_en": text}

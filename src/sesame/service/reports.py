@@ -29,6 +29,7 @@ the user's earlier ones. The revocation list is published beside the key set (pu
 Verification (`verify_document()`, `sesame credit-report verify FILE`, POST /v1/reports/verify) answers `valid`,
 `expired`, `revoked` or `invalid`, offline too, with the two published files.
 """
+
 from __future__ import annotations
 
 import base64
@@ -59,8 +60,10 @@ from sesame.service.layout import ServiceFiles
 from sesame.service.store import Served
 
 FACTOR_LABELS = {
-    "credit_history": "Credit history", "behavior_preference": "Behavioral preference",
-    "fulfillment_capacity": "Fulfillment capacity", "identity_traits": "Identity traits",
+    "credit_history": "Credit history",
+    "behavior_preference": "Behavioral preference",
+    "fulfillment_capacity": "Fulfillment capacity",
+    "identity_traits": "Identity traits",
     "social_connections": "Social connections",
 }
 HISTORY_MONTHS = 12
@@ -68,7 +71,8 @@ SIGNATURE_PREFIX = b"sesame-signature v2 "
 _TRAILER = re.compile(
     rb"(?:<!-- |%)sesame-signature v(?P<version>[12]) report=(?P<report>[A-Z0-9-]{1,40}) key=(?P<key>[0-9a-f]{16}) "
     rb"issued=(?P<issued>[0-9TZ:-]{20})(?: until=(?P<until>[0-9TZ:-]{20}))? "
-    rb"ed25519=(?P<sig>[A-Za-z0-9+/]{86}==)(?: -->)?\n\Z")
+    rb"ed25519=(?P<sig>[A-Za-z0-9+/]{86}==)(?: -->)?\n\Z"
+)
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 DEFAULT_VALID_DAYS = 90
 VALID_DAYS_VARIABLE = "SESAME_REPORT_VALID_DAYS"
@@ -85,6 +89,7 @@ class ReportError(Exception):
 
 
 # ------------------------------------------------------------------------------------------------ keys
+
 
 def key_id_of(public_key: Ed25519PublicKey) -> str:
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -154,6 +159,7 @@ def _stamp(*paths: Path) -> tuple:
 
 # ------------------------------------------------------------------------------------------------ key set
 
+
 @dataclass(frozen=True)
 class PublicKeyEntry:
     key_id: str
@@ -163,8 +169,13 @@ class PublicKeyEntry:
     retired_at: str | None = None
 
     def to_json(self) -> dict:
-        return {"key_id": self.key_id, "algorithm": "Ed25519", "public_key": self.public_pem.decode(),
-                "valid_from": self.valid_from, "retired_at": self.retired_at}
+        return {
+            "key_id": self.key_id,
+            "algorithm": "Ed25519",
+            "public_key": self.public_pem.decode(),
+            "valid_from": self.valid_from,
+            "retired_at": self.retired_at,
+        }
 
 
 class KeySet:
@@ -185,8 +196,11 @@ class KeySet:
             public = load_public_key(item["public_key"].encode())
             if key_id_of(public) != item["key_id"]:
                 raise ValueError(f"key {item['key_id']}: the id is not that of its public key")
-            entries.append(PublicKeyEntry(item["key_id"], public, public_pem(public), item.get("valid_from"),
-                                          item.get("retired_at")))
+            entries.append(
+                PublicKeyEntry(
+                    item["key_id"], public, public_pem(public), item.get("valid_from"), item.get("retired_at")
+                )
+            )
         return cls(entries)
 
     @classmethod
@@ -203,6 +217,7 @@ class KeySet:
 
 # ------------------------------------------------------------------------------------------------ keyring
 
+
 def _load_private(path: Path) -> SigningKey:
     """The current private key, made on first use and readable by its owner only."""
     if path.exists():
@@ -217,8 +232,12 @@ def _load_private(path: Path) -> SigningKey:
 
 def _write_new_private(path: Path) -> Ed25519PrivateKey:
     private = Ed25519PrivateKey.generate()
-    write_private(path, private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode())
+    write_private(
+        path,
+        private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode(),
+    )
     return private
 
 
@@ -231,8 +250,10 @@ def _enrol(keys: KeySet, key: SigningKey) -> KeySet:
     makes the first key, takes in the key of an installation from before the keyring, and finishes a rotation
     cut off between the new private key and the keyring."""
     now = format_time(_now())
-    entries = [e if e.retired_at else PublicKeyEntry(e.key_id, e.public, e.public_pem, e.valid_from, now)
-               for e in keys.entries.values()]
+    entries = [
+        e if e.retired_at else PublicKeyEntry(e.key_id, e.public, e.public_pem, e.valid_from, now)
+        for e in keys.entries.values()
+    ]
     return KeySet(entries + [PublicKeyEntry(key.key_id, key.public, key.public_pem, now)])
 
 
@@ -252,8 +273,10 @@ def open_keyring(files: ServiceFiles) -> tuple[SigningKey, KeySet]:
         keys = _read_keyring(files.keyring)
         found = keys.get(key.key_id)
         if found is not None and found.retired_at:
-            raise ValueError(f"{files.signing_key}: key {key.key_id} was retired at {found.retired_at} and signs "
-                             "no more; run `sesame credit-report rotate-key`")
+            raise ValueError(
+                f"{files.signing_key}: key {key.key_id} was retired at {found.retired_at} and signs "
+                "no more; run `sesame credit-report rotate-key`"
+            )
         if found is None:
             keys = _enrol(keys, key)
             write_private(files.keyring, json.dumps(keys.to_json(), indent=1) + "\n")
@@ -301,16 +324,21 @@ class Keyring:
 
 # --------------------------------------------------------------------------------------------- revocation
 
+
 @dataclass(frozen=True)
 class Revocation:
     report_id: str
     revoked_at: str
-    reason: str                       # consent_withdrawn or superseded
+    reason: str  # consent_withdrawn or superseded
     superseded_by: str | None = None
 
     def to_json(self) -> dict:
-        return {"report_id": self.report_id, "revoked_at": self.revoked_at, "reason": self.reason,
-                "superseded_by": self.superseded_by}
+        return {
+            "report_id": self.report_id,
+            "revoked_at": self.revoked_at,
+            "reason": self.reason,
+            "superseded_by": self.superseded_by,
+        }
 
 
 class RevocationList:
@@ -319,8 +347,12 @@ class RevocationList:
 
     @classmethod
     def from_json(cls, data: dict) -> RevocationList:
-        return cls([Revocation(e["report_id"], e["revoked_at"], e["reason"], e.get("superseded_by"))
-                    for e in data.get("revoked", [])])
+        return cls(
+            [
+                Revocation(e["report_id"], e["revoked_at"], e["reason"], e.get("superseded_by"))
+                for e in data.get("revoked", [])
+            ]
+        )
 
     @classmethod
     def read(cls, path: Path) -> RevocationList:
@@ -400,8 +432,15 @@ def _append_durably(path: Path, text: str) -> None:
 
 # ---------------------------------------------------------------------------------------------- content
 
-def score_history(user_id: str, published: Path, warehouse: Path | None, user_key: str | None,
-                  until: str, months: int = HISTORY_MONTHS) -> list[dict]:
+
+def score_history(
+    user_id: str,
+    published: Path,
+    warehouse: Path | None,
+    user_key: str | None,
+    until: str,
+    months: int = HISTORY_MONTHS,
+) -> list[dict]:
     """The score at the last scored night of each of the recent months: from the warehouse (every night, by
     user_key) when there is one, and from the retained published snapshots (by user_id)."""
     import pyarrow.dataset as pads  # here, not at the top: it pulls in pandas, a second of the service's start
@@ -415,8 +454,11 @@ def score_history(user_id: str, published: Path, warehouse: Path | None, user_ke
 
         try:
             with duckdb.connect(str(warehouse), read_only=True) as con:
-                rows = con.execute("select cast(ds as varchar), score, tier from marts.sesame_scores "
-                                   "where user_key = ? and ds between ? and ?", [user_key, since, until]).fetchall()
+                rows = con.execute(
+                    "select cast(ds as varchar), score, tier from marts.sesame_scores "
+                    "where user_key = ? and ds between ? and ?",
+                    [user_key, since, until],
+                ).fetchall()
             nights.update({ds: (int(score), tier) for ds, score, tier in rows})
         except duckdb.Error:
             pass  # no marts yet: the published snapshots still give the recent nights
@@ -438,23 +480,37 @@ def score_history(user_id: str, published: Path, warehouse: Path | None, user_ke
     return list(by_month.values())[-months:]
 
 
-def build_report(served: Served, user_id: str, published: Path, warehouse: Path | None,
-                 user_key: str | None, now: dt.datetime | None = None,
-                 valid_days: int = DEFAULT_VALID_DAYS) -> dict:
+def build_report(
+    served: Served,
+    user_id: str,
+    published: Path,
+    warehouse: Path | None,
+    user_key: str | None,
+    now: dt.datetime | None = None,
+    valid_days: int = DEFAULT_VALID_DAYS,
+) -> dict:
     if served.scores is None:
         raise ReportError(503, "not_ready", "no score snapshot is loaded yet")
     nights = {(idx.info.ds, idx.info.run_id) for idx in served.indexes().values()}
     if len(nights) > 1:  # a signed report states one night's facts, never a score and a visa list of two
-        raise ReportError(503, "mixed_night", "the loaded scores and visa lists are of different nights "
-                          f"({', '.join(f'{ds} run {run}' for ds, run in sorted(nights))}); no report is issued "
-                          "until one night is loaded whole")
+        raise ReportError(
+            503,
+            "mixed_night",
+            "the loaded scores and visa lists are of different nights "
+            f"({', '.join(f'{ds} run {run}' for ds, run in sorted(nights))}); no report is issued "
+            "until one night is loaded whole",
+        )
     found = served.scores.get(user_id)
     if found is None:
         raise ReportError(404, "user_not_found", f"no score for user {user_id} in the current snapshot")
     person = served.identities.get(user_id) if served.identities is not None else None
     if person is None or not person["registered_name"] or not person["id_document_masked"]:
-        raise ReportError(409, "identity_unavailable", f"user {user_id} has no registered name and identity document "
-                          "on record in the night's KYC snapshot; a report that cannot name its holder is not issued")
+        raise ReportError(
+            409,
+            "identity_unavailable",
+            f"user {user_id} has no registered name and identity document "
+            "on record in the night's KYC snapshot; a report that cannot name its holder is not issued",
+        )
     now = (now or _now()).replace(microsecond=0)
     ds = served.scores.info.ds
     rules = served.visa_rules()
@@ -464,23 +520,31 @@ def build_report(served: Served, user_id: str, published: Path, warehouse: Path 
             hit = listing.get(user_id)
             if hit:
                 rule = rules.get(destination)
-                qualifying.append({"destination": destination, "rule_version": hit["rule_version"],
-                                   "min_score": rule.min_score if rule else None})
+                qualifying.append(
+                    {
+                        "destination": destination,
+                        "rule_version": hit["rule_version"],
+                        "min_score": rule.min_score if rule else None,
+                    }
+                )
     return {
         "report_id": f"SR-{now:%Y%m%d}-{secrets.token_hex(5).upper()}",
         "issued_at": format_time(now),
         "valid_until": format_time(now + dt.timedelta(days=valid_days)),
         "user_id": user_id,
-        "holder": {"name": person["registered_name"], "id_document_type": person["id_document_type"],
-                   "id_document_masked": person["id_document_masked"],
-                   "identity_verified": bool(person["identity_verified"]), "kyc_as_of": person["profile_ds"]},
+        "holder": {
+            "name": person["registered_name"],
+            "id_document_type": person["id_document_type"],
+            "id_document_masked": person["id_document_masked"],
+            "identity_verified": bool(person["identity_verified"]),
+            "kyc_as_of": person["profile_ds"],
+        },
         "score_date": ds,
         "score": found["score"],
         "tier": found["tier"],
         "odds_good_to_bad": round(score_to_odds(found["score"]), 1),
         "model_version": found["model_version"],
-        "sub_scores": [{"factor": f, "label": FACTOR_LABELS[f], "score": found["sub_scores"][f]}
-                       for f in FACTORS],
+        "sub_scores": [{"factor": f, "label": FACTOR_LABELS[f], "score": found["sub_scores"][f]} for f in FACTORS],
         "reason_codes": served.explain_codes(found["reason_codes"]),
         "history": score_history(user_id, published, warehouse, user_key, ds),
         "qualifying_destinations": qualifying,
@@ -581,8 +645,7 @@ def render_pdf(report: dict, key_id: str) -> bytes:
         pdf.set_font("Helvetica", "", 10)
 
     def table(rows: list[list[str]], widths: tuple[int, ...], header: bool = True) -> None:
-        with pdf.table(col_widths=widths, first_row_as_headings=header, text_align="LEFT",
-                       line_height=6) as t:
+        with pdf.table(col_widths=widths, first_row_as_headings=header, text_align="LEFT", line_height=6) as t:
             for row in rows:
                 r = t.row()
                 for value in row:
@@ -591,64 +654,112 @@ def render_pdf(report: dict, key_id: str) -> bytes:
     pdf.set_font("Helvetica", "B", 18)
     pdf.cell(0, 10, "Sesame personal credit report", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 9)
-    pdf.cell(0, 6, _latin1(f"Report {report['report_id']} - issued {report['issued_at']} - valid until "
-                           f"{report['valid_until']} - signed with key {key_id}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(
+        0,
+        6,
+        _latin1(
+            f"Report {report['report_id']} - issued {report['issued_at']} - valid until "
+            f"{report['valid_until']} - signed with key {key_id}"
+        ),
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
     pdf.set_font("Helvetica", "", 10)
     pdf.ln(2)
     holder = report["holder"]
     heading("Holder")
-    table([["Name (as registered)", holder["name"]],
-           ["Identity document", f"{holder['id_document_type']} {holder['id_document_masked']}"],
-           ["Identity verified", f"{'yes (ID document and face checks passed)' if holder['identity_verified'] else 'no'}"
-                                 f", as of {holder['kyc_as_of']}"],
-           ["User id", report["user_id"]]], (30, 70), header=False)
+    table(
+        [
+            ["Name (as registered)", holder["name"]],
+            ["Identity document", f"{holder['id_document_type']} {holder['id_document_masked']}"],
+            [
+                "Identity verified",
+                f"{'yes (ID document and face checks passed)' if holder['identity_verified'] else 'no'}"
+                f", as of {holder['kyc_as_of']}",
+            ],
+            ["User id", report["user_id"]],
+        ],
+        (30, 70),
+        header=False,
+    )
     pdf.ln(2)
-    table([["Score date", report["score_date"]],
-           ["Score", f"{report['score']} (of 350-950)"], ["Tier", report["tier"]],
-           ["Good:bad odds", f"about {report['odds_good_to_bad']}:1 (600 means 19:1; +50 points double the odds)"],
-           ["Model version", report["model_version"]]], (30, 70), header=False)
+    table(
+        [
+            ["Score date", report["score_date"]],
+            ["Score", f"{report['score']} (of 350-950)"],
+            ["Tier", report["tier"]],
+            ["Good:bad odds", f"about {report['odds_good_to_bad']}:1 (600 means 19:1; +50 points double the odds)"],
+            ["Model version", report["model_version"]],
+        ],
+        (30, 70),
+        header=False,
+    )
     heading("Factor sub-scores (0-100)")
-    table([["Factor", "Sub-score"]] + [[s["label"], "not scored" if s["score"] is None else f"{s['score']:.1f}"]
-                                         for s in report["sub_scores"]], (60, 40))
+    table(
+        [["Factor", "Sub-score"]]
+        + [[s["label"], "not scored" if s["score"] is None else f"{s['score']:.1f}"] for s in report["sub_scores"]],
+        (60, 40),
+    )
     heading("Reason codes")
     if report["reason_codes"]:
         table([["Code", "Reason"]] + [[c["code"], c["description_en"]] for c in report["reason_codes"]], (15, 85))
     else:
         pdf.multi_cell(0, 6, "None: no factor falls notably below the average.", new_x="LMARGIN", new_y="NEXT")
     heading("Score history")
-    table([["Month", "Night", "Score", "Tier"]] + [[h["month"], h["ds"], h["score"], h["tier"]]
-                                                   for h in report["history"]], (20, 30, 20, 30))
+    table(
+        [["Month", "Night", "Score", "Tier"]]
+        + [[h["month"], h["ds"], h["score"], h["tier"]] for h in report["history"]],
+        (20, 30, 20, 30),
+    )
     heading("Visa destinations the user qualifies for")
     if report["qualifying_destinations"]:
-        table([["Destination", "Rule version", "Minimum score"]] +
-              [[d["destination"], d["rule_version"], d["min_score"]] for d in report["qualifying_destinations"]],
-              (30, 40, 30))
+        table(
+            [["Destination", "Rule version", "Minimum score"]]
+            + [[d["destination"], d["rule_version"], d["min_score"]] for d in report["qualifying_destinations"]],
+            (30, 40, 30),
+        )
     else:
         pdf.multi_cell(0, 6, "None on the score date.", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
     pdf.set_font("Helvetica", "", 8)
-    pdf.multi_cell(0, 4.5, _latin1(
-        f"This document is signed (Ed25519) with the Sesame key {key_id}. Verify it, unchanged, with the published "
-        "key set and revocation list: `sesame credit-report verify FILE --keys report-keys.json --revocations "
-        "report-revocations.json`, or by sending it to the verification endpoint of the Sesame score service "
-        "(POST /v1/reports/verify). Any change to this file makes verification fail; after "
-        f"{report['valid_until']}, or once revoked, it is no longer valid. It is about the holder named above only: "
-        "compare the name and the last four characters of the identity document with the document the bearer "
-        "presents."), new_x="LMARGIN", new_y="NEXT")
-    pdf.embed_file(bytes=json.dumps(report, ensure_ascii=False, indent=1).encode("utf-8"),
-                   basename=f"{report['report_id']}.json", desc="the report's contents, machine-readable",
-                   modification_date=issued, creation_date=issued)
+    pdf.multi_cell(
+        0,
+        4.5,
+        _latin1(
+            f"This document is signed (Ed25519) with the Sesame key {key_id}. Verify it, unchanged, with the published "
+            "key set and revocation list: `sesame credit-report verify FILE --keys report-keys.json --revocations "
+            "report-revocations.json`, or by sending it to the verification endpoint of the Sesame score service "
+            "(POST /v1/reports/verify). Any change to this file makes verification fail; after "
+            f"{report['valid_until']}, or once revoked, it is no longer valid. It is about the holder named above only: "
+            "compare the name and the last four characters of the identity document with the document the bearer "
+            "presents."
+        ),
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
+    pdf.embed_file(
+        bytes=json.dumps(report, ensure_ascii=False, indent=1).encode("utf-8"),
+        basename=f"{report['report_id']}.json",
+        desc="the report's contents, machine-readable",
+        modification_date=issued,
+        creation_date=issued,
+    )
     return bytes(pdf.output())
 
 
 # ------------------------------------------------------------------------------------- sign and verify
 
-def sign_document(document: bytes, fmt: str, report_id: str, issued_at: str, valid_until: str,
-                  key: SigningKey) -> bytes:
+
+def sign_document(
+    document: bytes, fmt: str, report_id: str, issued_at: str, valid_until: str, key: SigningKey
+) -> bytes:
     body = document if document.endswith(b"\n") else document + b"\n"
     opener = b"<!-- " if fmt == "html" else b"%"
-    head = opener + SIGNATURE_PREFIX + \
-        f"report={report_id} key={key.key_id} issued={issued_at} until={valid_until} ed25519=".encode()
+    head = (
+        opener
+        + SIGNATURE_PREFIX
+        + f"report={report_id} key={key.key_id} issued={issued_at} until={valid_until} ed25519=".encode()
+    )
     signature = base64.b64encode(key.private.sign(body + head))
     return body + head + signature + (b" -->\n" if fmt == "html" else b"\n")
 
@@ -663,7 +774,7 @@ class Verification:
     issued_at: str | None = None
     sha256: str | None = None
     report: dict | None = field(default=None, repr=False)
-    status: str = "invalid"               # valid, expired, revoked or invalid
+    status: str = "invalid"  # valid, expired, revoked or invalid
     valid_until: str | None = None
     revoked_at: str | None = None
     revocation_reason: str | None = None  # consent_withdrawn or superseded
@@ -712,8 +823,9 @@ def _check_signature(data: bytes, keys: KeySet) -> Verification:
         entry.public.verify(base64.b64decode(match.group("sig")), data[:start])
         issued_at, valid_until = _signed_times(match)
     except (InvalidSignature, ValueError):
-        return found.conclude("invalid", "the signature does not match the document: it was altered after it "
-                                         "was issued")
+        return found.conclude(
+            "invalid", "the signature does not match the document: it was altered after it was issued"
+        )
     found.valid_until = format_time(valid_until)
     if entry.retired_at and issued_at > parse_time(entry.retired_at) + RETIRED_KEY_GRACE:
         return found.conclude("invalid", f"signed with key {key_id} after its retirement at {entry.retired_at}")
@@ -726,8 +838,12 @@ def _embedded_report(data: bytes) -> dict | None:
     return json.loads(embedded.group(1).decode("utf-8")) if embedded else None
 
 
-def verify_document(data: bytes, keys: KeySet | Ed25519PublicKey, revocations: RevocationList | None = None,
-                    now: dt.datetime | None = None) -> Verification:
+def verify_document(
+    data: bytes,
+    keys: KeySet | Ed25519PublicKey,
+    revocations: RevocationList | None = None,
+    now: dt.datetime | None = None,
+) -> Verification:
     """Check a report file exactly as received: `status` is valid, expired, revoked or invalid and `reason` says
     why; `valid` is true for `valid` only. Offline: needs only the published key set (or one public key) and the
     published revocation list (without one, no revocation can be seen)."""
@@ -737,10 +853,18 @@ def verify_document(data: bytes, keys: KeySet | Ed25519PublicKey, revocations: R
     revoked = (revocations or RevocationList([])).get(found.report_id)
     if revoked is not None:
         found.revoked_at, found.revocation_reason = revoked.revoked_at, revoked.reason
-        why = "the user's consent was withdrawn" if revoked.reason == "consent_withdrawn" else \
-            f"superseded by report {revoked.superseded_by}" if revoked.superseded_by else revoked.reason
+        why = (
+            "the user's consent was withdrawn"
+            if revoked.reason == "consent_withdrawn"
+            else f"superseded by report {revoked.superseded_by}"
+            if revoked.superseded_by
+            else revoked.reason
+        )
         return found.conclude("revoked", f"revoked at {revoked.revoked_at}: {why}")
     if (now or _now()) >= parse_time(found.valid_until):
         return found.conclude("expired", f"the signature is valid but the report expired at {found.valid_until}")
-    return found.conclude("valid", f"signature valid, not revoked, valid until {found.valid_until}: the document "
-                                   "is unchanged since Sesame issued it")
+    return found.conclude(
+        "valid",
+        f"signature valid, not revoked, valid until {found.valid_until}: the document "
+        "is unchanged since Sesame issued it",
+    )

@@ -7,6 +7,7 @@ only then are all of them swapped in together by one reference assignment. Reque
 request sees one consistent night and never a half-loaded one or two nights mixed. A night whose snapshots fail to
 load is not served: the previous night stays whole, and the failure shows on /v1/health.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -43,13 +44,36 @@ SERVED_MAJOR = 1
 SCORE_COLUMNS = ("user_id", "score", "tier", *(f"{f}_score" for f in FACTORS), "reason_codes", "model_version")
 VISA_COLUMNS = ("destination", "user_id", "score", "rule_version")
 EXCLUSION_COLUMNS = ("user_id", "exclusion_code", "description_en")
-RULE_COLUMNS = ("destination", "rule_version", "min_score", "require_identity_verified", "exclude_court_listed",
-                "min_history_days", "min_qualifying_nights", "valid_from", "valid_to")
-CHECK_COLUMNS = ("destination", "user_id", "rule_version", "score", "history_days", "qualifying_nights", "eligible",
-                 "failed_conditions")
+RULE_COLUMNS = (
+    "destination",
+    "rule_version",
+    "min_score",
+    "require_identity_verified",
+    "exclude_court_listed",
+    "min_history_days",
+    "min_qualifying_nights",
+    "valid_from",
+    "valid_to",
+)
+CHECK_COLUMNS = (
+    "destination",
+    "user_id",
+    "rule_version",
+    "score",
+    "history_days",
+    "qualifying_nights",
+    "eligible",
+    "failed_conditions",
+)
 CODE_COLUMNS = ("reason_code", "factor", "description_en", "description_zh")
-IDENTITY_COLUMNS = ("user_id", "registered_name", "id_document_type", "id_document_masked", "identity_verified",
-                    "profile_ds")
+IDENTITY_COLUMNS = (
+    "user_id",
+    "registered_name",
+    "id_document_type",
+    "id_document_masked",
+    "identity_verified",
+    "profile_ds",
+)
 
 
 class SnapshotLoadError(RuntimeError):
@@ -114,6 +138,7 @@ class ScoresIndex:
 @dataclass
 class DestinationList:
     """One destination's eligible users, sorted by user_id for keyset paging."""
+
     user_ids: list[str]
     scores: np.ndarray
     rule_version: np.ndarray
@@ -124,8 +149,11 @@ class DestinationList:
         self.position = dict(zip(self.user_ids, range(len(self.user_ids))))
 
     def item(self, i: int) -> dict:
-        return {"user_id": self.user_ids[i], "score": int(self.scores[i]),
-                "rule_version": self.rule_versions[self.rule_version[i]]}
+        return {
+            "user_id": self.user_ids[i],
+            "score": int(self.scores[i]),
+            "rule_version": self.rule_versions[self.rule_version[i]],
+        }
 
     def get(self, user_id: str) -> dict | None:
         i = self.position.get(user_id)
@@ -150,8 +178,9 @@ class EligibilityIndex:
             end = bisect.bisect_right(destinations, name, lo=start)
             part = table.slice(start, end - start)
             versions, names = _encoded(part.column("rule_version"))
-            listing = DestinationList(part.column("user_id").to_pylist(),
-                                      part.column("score").to_numpy().astype(np.int32), versions, names)
+            listing = DestinationList(
+                part.column("user_id").to_pylist(), part.column("score").to_numpy().astype(np.int32), versions, names
+            )
             if len(listing.position) != len(listing.user_ids):
                 raise SnapshotLoadError(f"{info.dataset} {info.snapshot}: {name} lists a user twice")
             self.by_destination[name] = listing
@@ -166,9 +195,14 @@ class ExclusionsIndex:
 
     def __init__(self, table: pa.Table, info: SnapshotInfo):
         self.info = info
-        self.by_user = {u: {"exclusion_code": c, "description_en": d} for u, c, d in zip(
-            table.column("user_id").to_pylist(), table.column("exclusion_code").to_pylist(),
-            table.column("description_en").to_pylist())}
+        self.by_user = {
+            u: {"exclusion_code": c, "description_en": d}
+            for u, c, d in zip(
+                table.column("user_id").to_pylist(),
+                table.column("exclusion_code").to_pylist(),
+                table.column("description_en").to_pylist(),
+            )
+        }
 
     def __len__(self) -> int:
         return len(self.by_user)
@@ -182,8 +216,10 @@ class RulesIndex:
 
     def __init__(self, table: pa.Table, info: SnapshotInfo):
         self.info = info
-        self.by_destination = {row["destination"]: VisaRule(**{c: row[c] for c in RULE_COLUMNS})
-                               for row in table.select(list(RULE_COLUMNS)).to_pylist()}
+        self.by_destination = {
+            row["destination"]: VisaRule(**{c: row[c] for c in RULE_COLUMNS})
+            for row in table.select(list(RULE_COLUMNS)).to_pylist()
+        }
 
     def __len__(self) -> int:
         return len(self.by_destination)
@@ -194,9 +230,12 @@ class ReasonCodesIndex:
 
     def __init__(self, table: pa.Table, info: SnapshotInfo):
         self.info = info
-        self.by_code = {row["reason_code"]: ReasonCode(row["reason_code"], row["factor"], row["description_en"],
-                                                       row["description_zh"])
-                        for row in table.select(list(CODE_COLUMNS)).to_pylist()}
+        self.by_code = {
+            row["reason_code"]: ReasonCode(
+                row["reason_code"], row["factor"], row["description_en"], row["description_zh"]
+            )
+            for row in table.select(list(CODE_COLUMNS)).to_pylist()
+        }
 
     def __len__(self) -> int:
         return len(self.by_code)
@@ -234,13 +273,20 @@ class RuleChecksIndex:
             at = position[rows]
             if len(np.unique(at)) != len(at):
                 raise SnapshotLoadError(f"{info.dataset} {info.snapshot}: {name} checks a user twice")
-            arrays = {"failed": np.full(len(self.users), self.NOT_CHECKED, np.uint16),
-                      "rule_version": np.zeros(len(self.users), np.int32),
-                      "score": np.zeros(len(self.users), np.int32),
-                      "history_days": np.full(len(self.users), -1, np.int32),
-                      "qualifying_nights": np.zeros(len(self.users), np.int32)}
-            for key, values in (("failed", bits), ("rule_version", versions), ("score", score),
-                                ("history_days", history), ("qualifying_nights", qualifying)):
+            arrays = {
+                "failed": np.full(len(self.users), self.NOT_CHECKED, np.uint16),
+                "rule_version": np.zeros(len(self.users), np.int32),
+                "score": np.zeros(len(self.users), np.int32),
+                "history_days": np.full(len(self.users), -1, np.int32),
+                "qualifying_nights": np.zeros(len(self.users), np.int32),
+            }
+            for key, values in (
+                ("failed", bits),
+                ("rule_version", versions),
+                ("score", score),
+                ("history_days", history),
+                ("qualifying_nights", qualifying),
+            ):
                 arrays[key][at] = values[rows]
             self.by_destination[name] = arrays
 
@@ -259,10 +305,13 @@ class RuleChecksIndex:
             return None
         bits = int(arrays["failed"][i])
         history = int(arrays["history_days"][i])
-        return {"failed_conditions": [c for bit, c in enumerate(self.conditions) if bits >> bit & 1],
-                "rule_version": self.rule_versions[arrays["rule_version"][i]], "score": int(arrays["score"][i]),
-                "history_days": None if history < 0 else history,
-                "qualifying_nights": int(arrays["qualifying_nights"][i])}
+        return {
+            "failed_conditions": [c for bit, c in enumerate(self.conditions) if bits >> bit & 1],
+            "rule_version": self.rule_versions[arrays["rule_version"][i]],
+            "score": int(arrays["score"][i]),
+            "history_days": None if history < 0 else history,
+            "qualifying_nights": int(arrays["qualifying_nights"][i]),
+        }
 
 
 class IdentitiesIndex:
@@ -294,6 +343,7 @@ class IdentitiesIndex:
 class Served:
     """What requests read: replaced whole, never mutated. Nights published before a dataset existed have none of
     it (None)."""
+
     scores: ScoresIndex | None = None
     visa: EligibilityIndex | None = None
     exclusions: ExclusionsIndex | None = None
@@ -313,13 +363,28 @@ class Served:
         """Reason codes with their factor and descriptions from the night's reason_code_dictionary (a code it
         does not define is shown as itself)."""
         known = self.codes.by_code if self.codes is not None else {}
-        return [{"code": c, "factor": known[c].factor, "description_en": known[c].description_en,
-                 "description_zh": known[c].description_zh} if c in known else
-                {"code": c, "factor": None, "description_en": c, "description_zh": c} for c in codes]
+        return [
+            {
+                "code": c,
+                "factor": known[c].factor,
+                "description_en": known[c].description_en,
+                "description_zh": known[c].description_zh,
+            }
+            if c in known
+            else {"code": c, "factor": None, "description_en": c, "description_zh": c}
+            for c in codes
+        ]
 
 
-FIELDS = {SCORES: "scores", VISA: "visa", EXCLUSIONS: "exclusions", RULES: "rules", CHECKS: "checks", CODES: "codes",
-          IDENTITIES: "identities"}
+FIELDS = {
+    SCORES: "scores",
+    VISA: "visa",
+    EXCLUSIONS: "exclusions",
+    RULES: "rules",
+    CHECKS: "checks",
+    CODES: "codes",
+    IDENTITIES: "identities",
+}
 
 
 def read_verified(folder: Path, dataset: str, required: tuple[str, ...]) -> tuple[pa.Table, dict]:
@@ -334,8 +399,10 @@ def read_verified(folder: Path, dataset: str, required: tuple[str, ...]) -> tupl
         raise SnapshotLoadError(f"{folder}: manifest records failed checks; not serving it")
     version = schema_version(manifest)
     if major_of(version) != SERVED_MAJOR:
-        raise SnapshotLoadError(f"{folder}: schema version {version}; this service reads major version "
-                                f"{SERVED_MAJOR} (contracts/{dataset}/v{SERVED_MAJOR}.json)")
+        raise SnapshotLoadError(
+            f"{folder}: schema version {version}; this service reads major version "
+            f"{SERVED_MAJOR} (contracts/{dataset}/v{SERVED_MAJOR}.json)"
+        )
     parts = []
     for entry in manifest["files"]:
         path = folder / entry["path"]
@@ -363,22 +430,34 @@ def read_verified(folder: Path, dataset: str, required: tuple[str, ...]) -> tupl
 def load(root: Path, dataset: str, snapshot: str):
     """Load and index one snapshot; raises SnapshotLoadError when it must not be served."""
     folder = root / dataset / snapshot
-    columns, index = {SCORES: (SCORE_COLUMNS, ScoresIndex), VISA: (VISA_COLUMNS, EligibilityIndex),
-                      EXCLUSIONS: (EXCLUSION_COLUMNS, ExclusionsIndex), RULES: (RULE_COLUMNS, RulesIndex),
-                      CHECKS: (CHECK_COLUMNS, RuleChecksIndex), CODES: (CODE_COLUMNS, ReasonCodesIndex),
-                      IDENTITIES: (IDENTITY_COLUMNS, IdentitiesIndex)}[dataset]
+    columns, index = {
+        SCORES: (SCORE_COLUMNS, ScoresIndex),
+        VISA: (VISA_COLUMNS, EligibilityIndex),
+        EXCLUSIONS: (EXCLUSION_COLUMNS, ExclusionsIndex),
+        RULES: (RULE_COLUMNS, RulesIndex),
+        CHECKS: (CHECK_COLUMNS, RuleChecksIndex),
+        CODES: (CODE_COLUMNS, ReasonCodesIndex),
+        IDENTITIES: (IDENTITY_COLUMNS, IdentitiesIndex),
+    }[dataset]
     table, manifest = read_verified(folder, dataset, columns)
-    info = SnapshotInfo(dataset, snapshot, str(manifest["ds"]), str(manifest["run_id"]), table.num_rows,
-                        str(manifest.get("created_at", "")),
-                        dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    info = SnapshotInfo(
+        dataset,
+        snapshot,
+        str(manifest["ds"]),
+        str(manifest["run_id"]),
+        table.num_rows,
+        str(manifest.get("created_at", "")),
+        dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    )
     return index(table, info)
 
 
 class SnapshotStore:
     """Holds the served snapshots and replaces them when NIGHT moves (refresh(), or a watcher thread)."""
 
-    def __init__(self, root: Path, reload_seconds: float = 2.0, retry_failed_seconds: float = 30.0,
-                 freeze_gc: bool = False):
+    def __init__(
+        self, root: Path, reload_seconds: float = 2.0, retry_failed_seconds: float = 30.0, freeze_gc: bool = False
+    ):
         self.root = root
         self.freeze_gc = freeze_gc
         self.reload_seconds = reload_seconds
@@ -413,8 +492,11 @@ class SnapshotStore:
             if paths == [night]:
                 datasets = json.loads(night.read_text(encoding="utf-8"))["datasets"]
                 return stamp, {d: datasets[d]["snapshot"] for d in DATASETS if d in datasets}
-            return stamp, {d: json.loads(p.read_text(encoding="utf-8"))["snapshot"]
-                           for d, p in zip((SCORES, VISA), paths) if p.exists()}
+            return stamp, {
+                d: json.loads(p.read_text(encoding="utf-8"))["snapshot"]
+                for d, p in zip((SCORES, VISA), paths)
+                if p.exists()
+            }
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise SnapshotLoadError(f"{paths[0]}: unreadable ({exc})") from None
 
@@ -445,8 +527,13 @@ class SnapshotStore:
                 try:
                     started = time.monotonic()
                     fresh[dataset] = load(self.root, dataset, snapshot)
-                    log.info("loaded %s %s (%d rows in %.1fs)", dataset, snapshot, len(fresh[dataset]),
-                             time.monotonic() - started)
+                    log.info(
+                        "loaded %s %s (%d rows in %.1fs)",
+                        dataset,
+                        snapshot,
+                        len(fresh[dataset]),
+                        time.monotonic() - started,
+                    )
                 except Exception as exc:  # noqa: BLE001 - any failure means: keep serving the previous night
                     log.error("not serving %s %s: %s", dataset, snapshot, exc)
                     errors[dataset] = {"snapshot": snapshot, "error": str(exc)}
@@ -494,10 +581,16 @@ class SnapshotStore:
     def status(self) -> dict:
         served = self.current
         return {
-            "snapshots": {idx.info.dataset: {"snapshot": idx.info.snapshot, "ds": idx.info.ds,
-                                             "run_id": idx.info.run_id, "rows": idx.info.rows,
-                                             "loaded_at": idx.info.loaded_at}
-                          for idx in served.indexes().values()},
+            "snapshots": {
+                idx.info.dataset: {
+                    "snapshot": idx.info.snapshot,
+                    "ds": idx.info.ds,
+                    "run_id": idx.info.run_id,
+                    "rows": idx.info.rows,
+                    "loaded_at": idx.info.loaded_at,
+                }
+                for idx in served.indexes().values()
+            },
             "errors": dict(self.errors),
         }
 

@@ -64,6 +64,7 @@ Parts: :mod:`~sesame.simulate.parameters` (vocabularies and rates), :mod:`~sesam
 population, graph and state, stepped day by day), :mod:`~sesame.simulate.frames` (each source's frame of a
 day) and :mod:`~sesame.simulate.writing` (:func:`generate` and :func:`simulate`).
 """
+
 from sesame.simulate.writing import SIMULATION_FILE, SUCCESS_MARKER, generate, simulate
 
 __all__ = ["SIMULATION_FILE", "SUCCESS_MARKER", "generate", "simulate"]

@@ -1,6 +1,7 @@
 """The simulator's array helpers: random streams and hashes keyed by purpose, probabilities and money in cents,
 Arrow columns built in bulk (fixed-width ids and timestamps, takes, texts) and day-keyed queues and growing
 columns for the world's state."""
+
 from __future__ import annotations
 
 import zlib
@@ -12,14 +13,15 @@ import pyarrow as pa
 
 def _rng(seed: int, purpose: str, day: int = 0) -> np.random.Generator:
     """A PCG64 generator that depends only on the seed, a purpose label and a day ordinal."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(
-        [int(seed), zlib.crc32(purpose.encode("utf-8")), int(day)])))
+    return np.random.Generator(
+        np.random.PCG64(np.random.SeedSequence([int(seed), zlib.crc32(purpose.encode("utf-8")), int(day)]))
+    )
 
 
 def _hash(seed: int, purpose: str, idx: np.ndarray) -> np.ndarray:
     """SplitMix64 of (seed, purpose, index) as uint64: values that depend on nothing else, drawn without taking
     anything from a random stream (so adding one leaves every other simulated value as it was)."""
-    base = (int(seed) * 0x9E3779B97F4A7C15 + (zlib.crc32(purpose.encode("utf-8")) << 20)) % 2 ** 64
+    base = (int(seed) * 0x9E3779B97F4A7C15 + (zlib.crc32(purpose.encode("utf-8")) << 20)) % 2**64
     x = np.asarray(idx, dtype=np.uint64) + np.uint64(base)
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
@@ -46,7 +48,7 @@ def _nulls(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-_CHUNK_ROWS = 4_000_000    # rows formatted at a time when building fixed-width strings
+_CHUNK_ROWS = 4_000_000  # rows formatted at a time when building fixed-width strings
 
 
 def _fixed_width(parts: list, n: int) -> pa.ChunkedArray:
@@ -64,7 +66,7 @@ def _fixed_width(parts: list, n: int) -> pa.ChunkedArray:
         pos = 0
         for x, wd in zip(parts, widths):
             if isinstance(x, str):
-                buf[:, pos:pos + wd] = np.frombuffer(x.encode("ascii"), dtype=np.uint8)
+                buf[:, pos : pos + wd] = np.frombuffer(x.encode("ascii"), dtype=np.uint8)
             else:
                 v = np.asarray(x[0][lo:hi], dtype=np.int64).copy()
                 for k in range(wd - 1, -1, -1):
@@ -82,10 +84,9 @@ def _ids(prefix: str, numbers: np.ndarray, width: int) -> pa.ChunkedArray:
 
 
 def _timestamps(iso_day: str, secs: np.ndarray) -> pa.ChunkedArray:
-    """"YYYY-MM-DDTHH:MM:SS" for seconds into the day `iso_day`."""
+    """ "YYYY-MM-DDTHH:MM:SS" for seconds into the day `iso_day`."""
     secs = np.asarray(secs, dtype=np.int64)
-    return _fixed_width([f"{iso_day}T", (secs // 3600, 2), ":", (secs // 60 % 60, 2), ":", (secs % 60, 2)],
-                        len(secs))
+    return _fixed_width([f"{iso_day}T", (secs // 3600, 2), ":", (secs // 60 % 60, 2), ":", (secs % 60, 2)], len(secs))
 
 
 def _take(values: pa.Array | pa.ChunkedArray, idx, null: np.ndarray | None = None) -> pa.ChunkedArray:
@@ -101,8 +102,9 @@ def _take(values: pa.Array | pa.ChunkedArray, idx, null: np.ndarray | None = Non
 
 def _texts(values) -> pa.ChunkedArray:
     """A string column from Python strings (None for null)."""
-    return pa.chunked_array([pa.array(np.asarray(values, dtype=object), type=pa.string(), from_pandas=True)],
-                            type=pa.string())
+    return pa.chunked_array(
+        [pa.array(np.asarray(values, dtype=object), type=pa.string(), from_pandas=True)], type=pa.string()
+    )
 
 
 def _col(values) -> pd.api.extensions.ExtensionArray | np.ndarray:
@@ -197,11 +199,10 @@ class _Grow:
                 b[: self.n] = a[: self.n]
                 self.cols[k] = b
         for k, v in values.items():
-            self.cols[k][self.n: self.n + m] = v
+            self.cols[k][self.n : self.n + m] = v
         idx = np.arange(self.n, self.n + m)
         self.n += m
         return idx
 
     def __getitem__(self, k: str) -> np.ndarray:
         return self.cols[k][: self.n]
-

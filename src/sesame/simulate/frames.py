@@ -1,6 +1,7 @@
 """The day's frame of each source, read from the world (in schema column order once `generate` has
 finished them). Some builders change the world's state as they go (payments move wallet balances, the court
 list records new judgements), so they are called once a day, in the sources' order."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -74,20 +75,22 @@ def bills_frame(world: World, rows: BillRows) -> pd.DataFrame:
 # ---- users ---------------------------------------------------------------------------------------
 def users_frame(world: World, d: int) -> pd.DataFrame:
     n = world.n_reg(d)
-    return _frame({
-        "user_id": world.uid[:n],
-        "full_name": world.full_name[:n],
-        "gender": world.gender_pa[:n],
-        "birth_year": world.birth_year[:n],
-        "city": _take(world._city_name_pa, world.city[:n]),
-        "city_tier": world._city_tier[world.city[:n]],
-        "registered_date": world.dates(world.reg[:n]),
-        "identity_verified": (world.verify[:n] <= d).astype(np.int64),
-        "phone_tenure_months": np.clip((d - world.phone_start[:n]) * 12 // 365, 0, 600),
-        "address_months": np.clip((d - world.addr_start[:n]) * 12 // 365, 0, 1200),
-        "occupation": world.occupation[:n],
-        "id_document_number": world.id_number[:n],
-    })
+    return _frame(
+        {
+            "user_id": world.uid[:n],
+            "full_name": world.full_name[:n],
+            "gender": world.gender_pa[:n],
+            "birth_year": world.birth_year[:n],
+            "city": _take(world._city_name_pa, world.city[:n]),
+            "city_tier": world._city_tier[world.city[:n]],
+            "registered_date": world.dates(world.reg[:n]),
+            "identity_verified": (world.verify[:n] <= d).astype(np.int64),
+            "phone_tenure_months": np.clip((d - world.phone_start[:n]) * 12 // 365, 0, 600),
+            "address_months": np.clip((d - world.addr_start[:n]) * 12 // 365, 0, 1200),
+            "occupation": world.occupation[:n],
+            "id_document_number": world.id_number[:n],
+        }
+    )
 
 
 # ---- orders --------------------------------------------------------------------------------------
@@ -98,8 +101,13 @@ def orders_frame(world: World, d: int) -> pd.DataFrame:
     c = world.c_now()
     season = 1.0 + 0.08 * np.cos(2 * np.pi * (day.timetuple().tm_yday - 350) / 365.0)
     season *= {(11, 11): 2.2, (11, 10): 1.3, (6, 18): 1.6, (12, 12): 1.4}.get((day.month, day.day), 1.0)
-    lam = (world.order_rate[:n] * _DOW_ORDERS[day.weekday()] * season
-           * np.where(world.distress[:n], 0.8, 1.0) * np.where(world.shock[:n] == _JOB_LOSS, 0.85, 1.0))
+    lam = (
+        world.order_rate[:n]
+        * _DOW_ORDERS[day.weekday()]
+        * season
+        * np.where(world.distress[:n], 0.8, 1.0)
+        * np.where(world.shock[:n] == _JOB_LOSS, 0.85, 1.0)
+    )
     k = rng.poisson(lam)
     u = np.repeat(np.arange(n), k)
     m = len(u)
@@ -127,7 +135,7 @@ def orders_frame(world: World, d: int) -> pd.DataFrame:
     p_cancel = _sigmoid(-3.0 - 0.45 * cu + 0.7 * dis + world.cancel_bias[u])
     p_return = _sigmoid(ret[cat] - 0.3 * cu + 0.4 * dis + world.return_bias[u])
     r = rng.random(m)
-    status = np.where(r < p_cancel, 1, np.where(r < p_cancel + p_return, 2, 0))   # _ORDER_STATUS_NAMES
+    status = np.where(r < p_cancel, 1, np.where(r < p_cancel + p_return, 2, 0))  # _ORDER_STATUS_NAMES
     meal = cat == _CAT_INDEX["food_delivery"]
     secs = np.where(meal, _hours_to_secs(rng, m, _MEAL_HOURS), _hours_to_secs(rng, m, _NORMAL_HOURS))
     local = np.isin(cat, [_CAT_INDEX[x] for x in LOCAL_SERVICE_CATEGORIES])
@@ -135,15 +143,17 @@ def orders_frame(world: World, d: int) -> pd.DataFrame:
     merchant = cat * 1_000_000 + np.where(local, world.city[u] * 10_000, 900_000) + rank
     o = np.lexsort((u, secs))
     ymd = world.ymd(d)
-    return _frame({
-        "order_id": _ids(f"O{ymd}", np.arange(1, m + 1), 7),
-        "user_id": _take(world.uid, u[o]),
-        "order_ts": _timestamps(world.iso(d), secs[o]),
-        "category": _take(pa.array(list(ORDER_CATEGORIES)), cat[o]),
-        "amount": _money(cents[o]),
-        "status": _take(pa.array(list(_ORDER_STATUS_NAMES)), status[o]),
-        "merchant_id": _ids("M", merchant[o], 8),
-    })
+    return _frame(
+        {
+            "order_id": _ids(f"O{ymd}", np.arange(1, m + 1), 7),
+            "user_id": _take(world.uid, u[o]),
+            "order_ts": _timestamps(world.iso(d), secs[o]),
+            "category": _take(pa.array(list(ORDER_CATEGORIES)), cat[o]),
+            "amount": _money(cents[o]),
+            "status": _take(pa.array(list(_ORDER_STATUS_NAMES)), status[o]),
+            "merchant_id": _ids("M", merchant[o], 8),
+        }
+    )
 
 
 # ---- payments ------------------------------------------------------------------------------------
@@ -158,7 +168,8 @@ def payments_frame(world: World, d: int) -> pd.DataFrame:
     inc = world.income[:n]
     rows: dict[str, list[np.ndarray]] = {
         k: [np.zeros(0, dtype=bool if k == "out" else np.int64)]
-        for k in ("user", "secs", "kind", "out", "cents", "cp", "pair", "wd")}
+        for k in ("user", "secs", "kind", "out", "cents", "cp", "pair", "wd")
+    }
 
     def add(user, secs, kind, out, cents, cp=None, pair=None, wd=None):
         k = len(user)
@@ -189,35 +200,58 @@ def payments_frame(world: World, d: int) -> pd.DataFrame:
     p = p * np.where(dis, 0.4, 1.0)
     t = act[rng.random(n) < p]
     share = np.where(world.has_salary[t], 0.15, 0.4)
-    add(t, 9 * 3600 + rng.integers(0, 14 * 3600, len(t)), "transfer", False,
-        _cents(inc[t] * share * rng.lognormal(0, 0.5, len(t))))
+    add(
+        t,
+        9 * 3600 + rng.integers(0, 14 * 3600, len(t)),
+        "transfer",
+        False,
+        _cents(inc[t] * share * rng.lognormal(0, 0.5, len(t))),
+    )
 
     # a fraud victim's wallet is emptied the day it happens
     fv = act[(shock == _FRAUD) & (world.shock_start[:n] == d) & (bal > 100)]
-    add(fv, rng.integers(0, 86400, len(fv)), "transfer", True,
-        np.floor(bal[fv] * (0.5 + 0.45 * rng.random(len(fv)))).astype(np.int64))
+    add(
+        fv,
+        rng.integers(0, 86400, len(fv)),
+        "transfer",
+        True,
+        np.floor(bal[fv] * (0.5 + 0.45 * rng.random(len(fv)))).astype(np.int64),
+    )
 
     # merchant payments (QR codes in shops)
-    rate = (world.merchant_rate[:n] * _DOW_MERCHANT[day.weekday()] * np.where(dis, 0.7, 1.0)
-            * np.where(shock == _JOB_LOSS, 0.85, 1.0))
+    rate = (
+        world.merchant_rate[:n]
+        * _DOW_MERCHANT[day.weekday()]
+        * np.where(dis, 0.7, 1.0)
+        * np.where(shock == _JOB_LOSS, 0.85, 1.0)
+    )
     k = rng.poisson(rate)
     mu_ = np.repeat(act, k)
-    add(mu_, _hours_to_secs(rng, len(mu_), _NORMAL_HOURS), "merchant", True,
-        _cents(np.exp(world.merchant_mu[mu_] + 0.95 * rng.standard_normal(len(mu_)))))
+    add(
+        mu_,
+        _hours_to_secs(rng, len(mu_), _NORMAL_HOURS),
+        "merchant",
+        True,
+        _cents(np.exp(world.merchant_mu[mu_] + 0.95 * rng.standard_normal(len(mu_)))),
+    )
 
     # utilities: monthly on a user-specific day; less creditworthy users pay late or skip
     due = act[world.util_user[:n] & (world.util_day[:n] == day.day)]
     pay = rng.random(len(due)) < _sigmoid(1.8 + 0.6 * c[due] - 1.0 * world.distress[due])
     due = due[pay]
-    delay = np.where(rng.random(len(due)) < world.util_regular[due], 0,
-                     rng.integers(1, 12, len(due)))
+    delay = np.where(rng.random(len(due)) < world.util_regular[due], 0, rng.integers(1, 12, len(due)))
     world._utility_sched.add(d + delay, due)
     ut = world._utility_sched.pop(d)
     ut = ut[ut < n]
     tfac = _lookup({1: 1.25, 2: 1.15, 3: 1.0, 4: 0.85}, world._city_tier[world.city[ut]])
     seas = 1.3 if day.month in (1, 2, 7, 8, 12) else 1.0
-    add(ut, 9 * 3600 + rng.integers(0, 13 * 3600, len(ut)), "utility", True,
-        _cents(120.0 * seas * tfac * world.inc_rel[ut] ** 0.3 * rng.lognormal(0, 0.35, len(ut))))
+    add(
+        ut,
+        9 * 3600 + rng.integers(0, 13 * 3600, len(ut)),
+        "utility",
+        True,
+        _cents(120.0 * seas * tfac * world.inc_rel[ut] ** 0.3 * rng.lognormal(0, 0.35, len(ut))),
+    )
 
     # transfers between users: a contact mostly; distressed users borrow from contacts
     snd = act[(rng.random(n) < world.p2p_rate[:n]) & (bal > 0)]
@@ -254,8 +288,9 @@ def payments_frame(world: World, d: int) -> pd.DataFrame:
     wl = world.wealth[:n]
     p = 0.008 + 0.05 * dis + 0.2 * (bal < _cents(0.1 * inc))
     rd = act[(wl > 100) & (rng.random(n) < p)]
-    ramt = np.minimum(np.maximum(1, np.floor(wl[rd] * (0.1 + 0.6 * rng.random(len(rd))))).astype(np.int64),
-                      _MAX_AMOUNT_CENTS)
+    ramt = np.minimum(
+        np.maximum(1, np.floor(wl[rd] * (0.1 + 0.6 * rng.random(len(rd))))).astype(np.int64), _MAX_AMOUNT_CENTS
+    )
     add(rd, 8 * 3600 + rng.integers(0, 14 * 3600, len(rd)), "wealth_redeem", False, ramt, wd=-ramt)
 
     user, secs, kind, out, cents, cp, pair, wd = (np.concatenate(rows[k]) for k in rows)
@@ -293,17 +328,19 @@ def _payments_df(world: World, d: int, user, secs, kind, out, cents, cp, bal, wb
     fin = np.lexsort((seq, user, secs))
     m = len(user)
     cpf = cp[fin]
-    return _frame({
-        "payment_id": _ids(f"P{world.ymd(d)}", np.arange(1, m + 1), 8),
-        "user_id": _take(world.uid, user[fin]),
-        "payment_ts": _timestamps(world.iso(d), secs[fin]),
-        "direction": _take(pa.array(["in", "out"]), out[fin].astype(np.int64)),
-        "kind": _take(pa.array(list(_PAY)), kind[fin]),
-        "amount": _money(cents[fin]),
-        "counterparty_id": _take(world.uid, cpf, null=cpf < 0),
-        "balance_after": _money(bal[fin]),
-        "wealth_balance_after": _money(wbal[fin]),
-    })
+    return _frame(
+        {
+            "payment_id": _ids(f"P{world.ymd(d)}", np.arange(1, m + 1), 8),
+            "user_id": _take(world.uid, user[fin]),
+            "payment_ts": _timestamps(world.iso(d), secs[fin]),
+            "direction": _take(pa.array(["in", "out"]), out[fin].astype(np.int64)),
+            "kind": _take(pa.array(list(_PAY)), kind[fin]),
+            "amount": _money(cents[fin]),
+            "counterparty_id": _take(world.uid, cpf, null=cpf < 0),
+            "balance_after": _money(bal[fin]),
+            "wealth_balance_after": _money(wbal[fin]),
+        }
+    )
 
 
 # ---- social edges --------------------------------------------------------------------------------
@@ -311,12 +348,14 @@ def edges_frame(world: World, d: int, first: bool) -> pd.DataFrame:
     sel = (world.e_created <= d) if first else (world.e_created == d)
     idx = np.flatnonzero(sel)
     idx = idx[np.lexsort((world.e_dst[idx], world.e_src[idx], world.e_created[idx]))]
-    return _frame({
-        "src_user_id": _take(world.uid, world.e_src[idx]),
-        "dst_user_id": _take(world.uid, world.e_dst[idx]),
-        "relation": _take(pa.array(list(RELATIONS)), world.e_rel[idx]),
-        "created_date": world.dates(world.e_created[idx]),
-    })
+    return _frame(
+        {
+            "src_user_id": _take(world.uid, world.e_src[idx]),
+            "dst_user_id": _take(world.uid, world.e_dst[idx]),
+            "relation": _take(pa.array(list(RELATIONS)), world.e_rel[idx]),
+            "created_date": world.dates(world.e_created[idx]),
+        }
+    )
 
 
 # ---- court list ----------------------------------------------------------------------------------
@@ -342,18 +381,24 @@ def blacklist_frame(world: World, d: int, first: bool) -> pd.DataFrame:
     seq = world._case_seq + np.arange(1, k + 1)
     world._case_seq += k
     years = np.array([date.fromordinal(int(x)).year for x in when], dtype=np.int64)
-    case = [f"({y}){cc}{cn + 1:02d}zhi{s:07d}" for y, cc, cn, s in
-            zip(years.tolist(), world._city_code[city].tolist(), court_no.tolist(), seq.tolist())]
-    court = np.where(court_no == 0, world._city_name[city] + " Intermediate People's Court",
-                     world._city_name[city] + " People's Court")
+    case = [
+        f"({y}){cc}{cn + 1:02d}zhi{s:07d}"
+        for y, cc, cn, s in zip(years.tolist(), world._city_code[city].tolist(), court_no.tolist(), seq.tolist())
+    ]
+    court = np.where(
+        court_no == 0,
+        world._city_name[city] + " Intermediate People's Court",
+        world._city_name[city] + " People's Court",
+    )
     reasons = np.array(BLACKLIST_REASONS, dtype=object)
     reason = reasons[rng.choice(len(reasons), size=k, p=[0.45, 0.25, 0.15, 0.1, 0.05])]
     reason = _nulls(reason, rng.random(k) < 0.05)
-    return _frame({
-        "case_id": _texts(case),
-        "user_id": _take(world.uid, users),
-        "court": _texts(court),
-        "listed_date": world.dates(when),
-        "reason": _texts(reason),
-    })
-
+    return _frame(
+        {
+            "case_id": _texts(case),
+            "user_id": _take(world.uid, users),
+            "court": _texts(court),
+            "listed_date": world.dates(when),
+            "reason": _texts(reason),
+        }
+    )

@@ -1,6 +1,7 @@
 """The simulated world: its population (registration, traits, communities, cities, income, habits, credit
 products, court list, wallets), the social graph, the hidden state that drifts day by day, and the credit
 products' bills. The frames delivered each day are read from it by :mod:`sesame.simulate.frames`."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -72,7 +73,7 @@ class BillRows:
     bill: np.ndarray
     status: np.ndarray
     paid_cents: np.ndarray
-    paid: np.ndarray       # paid ordinal or -1
+    paid: np.ndarray  # paid ordinal or -1
     dpd: np.ndarray
 
     _DTYPES = {"bill": np.int64, "status": np.int32, "paid_cents": np.int64, "paid": np.int32, "dpd": np.int32}
@@ -80,13 +81,18 @@ class BillRows:
     @staticmethod
     def concat(parts: list[BillRows]) -> BillRows:
         """One set of rows (in compact types: a year of them is kept for the first delivery)."""
-        return BillRows(*(np.concatenate([np.zeros(0, t)] + [getattr(p, f) for p in parts]).astype(t, copy=False)
-                          for f, t in BillRows._DTYPES.items()))
+        return BillRows(
+            *(
+                np.concatenate([np.zeros(0, t)] + [getattr(p, f) for p in parts]).astype(t, copy=False)
+                for f, t in BillRows._DTYPES.items()
+            )
+        )
 
 
 class World:
-    def __init__(self, users: int, days: int, end_ds: date, seed: int,
-                 activity: float = 1.0, contacts: float = 1.0) -> None:
+    def __init__(
+        self, users: int, days: int, end_ds: date, seed: int, activity: float = 1.0, contacts: float = 1.0
+    ) -> None:
         self.seed = int(seed)
         self.N = int(users)
         self.activity = float(activity)
@@ -150,7 +156,7 @@ class World:
         # some during it (thin files), at a rate that does not jump at the window's start
         back = -np.log1p(-rng.random(N) * -np.expm1(-_GROWTH * _PLATFORM_DAYS)) / _GROWTH
         reg = end - np.minimum(np.floor(back).astype(np.int64), _PLATFORM_DAYS - 1)
-        self.reg = np.sort(reg).astype(np.int64)          # user i is the i-th to register
+        self.reg = np.sort(reg).astype(np.int64)  # user i is the i-th to register
         self.uid = _ids("U", np.arange(1, N + 1), 8).combine_chunks()
 
     def _protected_attributes(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -166,8 +172,7 @@ class World:
         age = np.maximum(age, end_year - reg_year + 17)
         max_year = int(SOURCES["users"].column("birth_year").max or end_year)
         self.birth_year = np.minimum(end_year - age, max_year).astype(np.int64)
-        birth_ord = ((self.birth_year - 1970).astype("datetime64[Y]").astype("datetime64[D]").astype(np.int64)
-                     + _EPOCH)
+        birth_ord = (self.birth_year - 1970).astype("datetime64[Y]").astype("datetime64[D]").astype(np.int64) + _EPOCH
         return age, birth_ord
 
     def _names(self, rng: np.random.Generator) -> None:
@@ -199,7 +204,7 @@ class World:
         # long-standing customers are slightly more creditworthy
         tenure = np.log1p(np.maximum(start - self.reg, 0) + 30.0)
         tenure = (tenure - tenure.mean()) / max(tenure.std(), 1e-9)
-        indiv = 0.15 * tenure + np.sqrt(1 - 0.15 ** 2) * rng.standard_normal(N)
+        indiv = 0.15 * tenure + np.sqrt(1 - 0.15**2) * rng.standard_normal(N)
         self.z = np.sqrt(0.5) * comm_effect[self.comm] + np.sqrt(0.5) * indiv
         return n_comm
 
@@ -210,8 +215,9 @@ class World:
         tiers = np.array([t for _, _, t in CITIES])
         city_p = np.array([_TIER_SHARE[t] / (tiers == t).sum() for t in tiers])
         home_city = rng.choice(len(CITIES), size=n_comm, p=city_p)
-        self.city = np.where(rng.random(N) < 0.8, home_city[self.comm],
-                             rng.choice(len(CITIES), size=N, p=city_p)).astype(np.int64)
+        self.city = np.where(
+            rng.random(N) < 0.8, home_city[self.comm], rng.choice(len(CITIES), size=N, p=city_p)
+        ).astype(np.int64)
         self._city_name = np.array([c for c, _, _ in CITIES], dtype=object)
         self._city_name_pa = pa.array(list(self._city_name), type=pa.string())
         self._product_pa = pa.array(list(CREDIT_PRODUCTS), type=pa.string())
@@ -222,8 +228,9 @@ class World:
         self.id_number = self._identity_numbers(birth_city=self.city.copy())
         return tier
 
-    def _income_and_occupation(self, rng: np.random.Generator, age: np.ndarray,
-                               tier: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _income_and_occupation(
+        self, rng: np.random.Generator, age: np.ndarray, tier: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Income and occupation; returns each user's occupation and whether a student."""
         N = self.N
         z = self.z
@@ -231,14 +238,13 @@ class World:
         # age (pensions are close to the last salary; students often have part-time pay)
         student = (age <= 23) & (rng.random(N) < 0.35)
         retired = (age >= 60) & (rng.random(N) < 0.75)
-        log_inc = (np.log(_INCOME_REF) + _lookup(_TIER_INCOME, tier) + 0.26 * z
-                   + 0.55 * rng.standard_normal(N))
+        log_inc = np.log(_INCOME_REF) + _lookup(_TIER_INCOME, tier) + 0.26 * z + 0.55 * rng.standard_normal(N)
         rel = log_inc - np.log(_INCOME_REF)
         logits = _OCC_BASE[None, :] + _OCC_SLOPE[None, :] * rel[:, None] + rng.gumbel(size=(N, len(OCCUPATIONS)))
         occ = np.array(OCCUPATIONS, dtype=object)[np.argmax(logits, axis=1)]
         occ = np.where(student, "student", np.where(retired, "retired", occ)).astype(object)
         log_inc = np.where(student, log_inc + np.log(0.75), np.where(retired, log_inc + np.log(0.92), log_inc))
-        self.income = np.clip(np.exp(log_inc), 800.0, 300_000.0)   # CNY / month
+        self.income = np.clip(np.exp(log_inc), 800.0, 300_000.0)  # CNY / month
         self.occupation = _texts(_nulls(occ, rng.random(N) < 0.03)).combine_chunks()
         self.inc_rel = self.income / _INCOME_REF
         return occ, student
@@ -269,34 +275,36 @@ class World:
         """Salary, utilities, cash kept, wealth products, merchant payments and transfers."""
         N = self.N
         z = self.z
-        has_salary_occ = ~np.isin(occ, _NO_SALARY_OCC) | (student & (rng.random(N) < 0.75))   # part-time
+        has_salary_occ = ~np.isin(occ, _NO_SALARY_OCC) | (student & (rng.random(N) < 0.75))  # part-time
         self.has_salary = has_salary_occ & (rng.random(N) < _sigmoid(0.8 + 0.3 * z))
-        self.pay_day = np.where(rng.random(N) < 0.6, rng.choice([1, 5, 10, 15, 20, 25, 28], size=N),
-                                rng.integers(1, 29, size=N))
+        self.pay_day = np.where(
+            rng.random(N) < 0.6, rng.choice([1, 5, 10, 15, 20, 25, 28], size=N), rng.integers(1, 29, size=N)
+        )
         self.util_user = rng.random(N) < _sigmoid(0.9 + 0.35 * z)
         self.util_day = rng.integers(1, 29, size=N)
         # share of months paid on the day itself
         self.util_regular = _sigmoid(1.2 + 0.6 * z + 1.0 * rng.standard_normal(N))
         self.keep = self.income * 0.9 * np.exp(0.15 * z + 0.6 * rng.standard_normal(N))
-        self.wealth_holder = rng.random(N) < _sigmoid(-0.6 + 0.6 * z + 0.5 * np.log(self.inc_rel)
-                                                      + 0.5 * rng.standard_normal(N))
+        self.wealth_holder = rng.random(N) < _sigmoid(
+            -0.6 + 0.6 * z + 0.5 * np.log(self.inc_rel) + 0.5 * rng.standard_normal(N)
+        )
         # `activity` multiplies everyday payments and transfers; each is smaller by as much, so the money
         # moved (and every wallet's course) stays the same
-        self.merchant_rate = self.activity * 0.55 * self.inc_rel ** 0.25 * np.exp(0.3 * rng.standard_normal(N))
-        self.merchant_mu = np.log(42.0 * self.inc_rel ** 0.6) - np.log(self.activity)
+        self.merchant_rate = self.activity * 0.55 * self.inc_rel**0.25 * np.exp(0.3 * rng.standard_normal(N))
+        self.merchant_mu = np.log(42.0 * self.inc_rel**0.6) - np.log(self.activity)
         self.p2p_rate = np.minimum(
-            self.activity * 0.045 * self.inc_rel ** 0.2 * np.exp(0.4 * rng.standard_normal(N)), 1.0)
-        self.p2p_mu = np.log(150.0 * self.inc_rel ** 0.5) - np.log(self.activity)
+            self.activity * 0.045 * self.inc_rel**0.2 * np.exp(0.4 * rng.standard_normal(N)), 1.0
+        )
+        self.p2p_mu = np.log(150.0 * self.inc_rel**0.5) - np.log(self.activity)
         self.topup_base = np.where(self.has_salary, 0.01, 0.05)
 
     def _shopping_habits(self, rng: np.random.Generator, tier: np.ndarray) -> None:
         """Order rate, essential and local shares, cancels, returns."""
         N = self.N
         z = self.z
-        self.order_rate = self.activity * 0.28 * self.inc_rel ** 0.2 * np.exp(0.6 * rng.standard_normal(N) - 0.18)
+        self.order_rate = self.activity * 0.28 * self.inc_rel**0.2 * np.exp(0.6 * rng.standard_normal(N) - 0.18)
         self.p_ess = _sigmoid(0.15 + 0.3 * z + 0.5 * rng.standard_normal(N))
-        self.p_local = _sigmoid(-1.0 + _lookup(_TIER_LOCAL, tier) + 0.25 * z
-                                + 0.5 * rng.standard_normal(N))
+        self.p_local = _sigmoid(-1.0 + _lookup(_TIER_LOCAL, tier) + 0.25 * z + 0.5 * rng.standard_normal(N))
         self.cancel_bias = 0.6 * rng.standard_normal(N)
         self.return_bias = 0.5 * rng.standard_normal(N)
 
@@ -307,7 +315,7 @@ class World:
         # credit products: a share opens one within weeks of registering; the others may open one any
         # day later (see `_open_accounts`), so that new-to-credit users keep appearing
         quick = rng.random(N) < _OPEN_QUICK
-        self.product = np.where(rng.random(N) < 0.75, 0, 1).astype(np.int64)   # huabei / jiebei
+        self.product = np.where(rng.random(N) < 0.75, 0, 1).astype(np.int64)  # huabei / jiebei
         quick_delay = np.floor(rng.exponential(_OPEN_QUICK_DAYS, size=N)).astype(np.int64)
         self.open = np.where(quick, self.reg + quick_delay, _NEVER)
         # before the simulated credit history, the later openings follow the same hazard at an average state
@@ -342,9 +350,9 @@ class World:
         z = self.z
         # initial wallet balances (cents)
         self.balance = _cents(np.minimum(self.income * np.exp(rng.normal(-0.6 + 0.25 * z, 1.0)), 5e6))
-        self.wealth = np.where(self.wealth_holder,
-                               _cents(np.minimum(self.income * np.exp(rng.normal(0.9 + 0.3 * z, 1.1)), 5e7)),
-                               0).astype(np.int64)
+        self.wealth = np.where(
+            self.wealth_holder, _cents(np.minimum(self.income * np.exp(rng.normal(0.9 + 0.3 * z, 1.1)), 5e7)), 0
+        ).astype(np.int64)
         new = self.reg >= start
         self.balance[new] = self.balance[new] // 5
         self.wealth[new] = 0
@@ -354,13 +362,13 @@ class World:
         N = self.N
         # payment discipline: how a user handles bills beside their means, seen nowhere but in the bills
         self.grit = rng.standard_normal(N)
-        self.spend_bias = rng.standard_normal(N)    # habitual use of the credit limit
+        self.spend_bias = rng.standard_normal(N)  # habitual use of the credit limit
 
     # ---- social graph ------------------------------------------------------------------------------
     def _build_graph(self) -> None:
         N, start, end = self.N, self.start, self.end
         rng = self.rng("graph")
-        w = np.exp(0.15 * self.z + 0.7 * rng.standard_normal(N))    # attachment weight (hubs)
+        w = np.exp(0.15 * self.z + 0.7 * rng.standard_normal(N))  # attachment weight (hubs)
         order = np.argsort(self.comm, kind="stable")
         cw = np.cumsum(w[order])
         comm_sorted = self.comm[order]
@@ -394,11 +402,10 @@ class World:
         first_idx = np.sort(first_idx)
         a, b, intra = a[first_idx], b[first_idx], intra[first_idx]
         m = len(a)
-        rel_p_in = np.cumsum([0.55, 0.15, 0.30])     # friend, family, colleague
+        rel_p_in = np.cumsum([0.55, 0.15, 0.30])  # friend, family, colleague
         rel_p_out = np.cumsum([0.60, 0.05, 0.35])
         r = rng.random(m)
-        rel = np.where(intra, np.searchsorted(rel_p_in, r, side="right"),
-                       np.searchsorted(rel_p_out, r, side="right"))
+        rel = np.where(intra, np.searchsorted(rel_p_in, r, side="right"), np.searchsorted(rel_p_out, r, side="right"))
         rel = np.minimum(rel, 2)
         rel_idx = np.array([RELATIONS.index("friend"), RELATIONS.index("family"), RELATIONS.index("colleague")])
         rel = rel_idx[rel]
@@ -424,8 +431,9 @@ class World:
         self.adj_v, self.adj_created = v[o], cr[o]
         self.adj_ptr = np.r_[0, np.cumsum(np.bincount(u, minlength=N))].astype(np.int64)
 
-    def neighbour(self, rng: np.random.Generator, users: np.ndarray, d: int, n_active: int,
-                  p_neigh: float = 0.85) -> np.ndarray:
+    def neighbour(
+        self, rng: np.random.Generator, users: np.ndarray, d: int, n_active: int, p_neigh: float = 0.85
+    ) -> np.ndarray:
         """A contact of each user (edge existing on day d), else a random registered user; -1 if none."""
         deg = self.adj_ptr[users + 1] - self.adj_ptr[users]
         j = self.adj_ptr[users] + np.floor(rng.random(len(users)) * deg).astype(np.int64)
@@ -449,14 +457,19 @@ class World:
         those born on that day there, odd for men, and the check character. From hashes, not random streams."""
         h = _hash(self.seed, "identity_card", np.arange(self.N))
         division = np.array([_CITY_DIVISION[c] for c, _, _ in CITIES], dtype=np.int64)[birth_city] * 100 + (
-            (h % np.uint64(9)).astype(np.int64) + 1)
+            (h % np.uint64(9)).astype(np.int64) + 1
+        )
         year = self.birth_year
         leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-        born = ((year - 1970).astype("datetime64[Y]").astype("datetime64[D]")
-                + ((h >> np.uint64(8)) % (365 + leap).astype(np.uint64)).astype(np.int64))
-        ymd = ((born.astype("datetime64[Y]").astype(np.int64) + 1970) * 10_000
-               + (born.astype("datetime64[M]").astype(np.int64) % 12 + 1) * 100
-               + (born - born.astype("datetime64[M]")).astype(np.int64) + 1)
+        born = (year - 1970).astype("datetime64[Y]").astype("datetime64[D]") + (
+            (h >> np.uint64(8)) % (365 + leap).astype(np.uint64)
+        ).astype(np.int64)
+        ymd = (
+            (born.astype("datetime64[Y]").astype(np.int64) + 1970) * 10_000
+            + (born.astype("datetime64[M]").astype(np.int64) % 12 + 1) * 100
+            + (born - born.astype("datetime64[M]")).astype(np.int64)
+            + 1
+        )
         # the sequence: consecutive (from an offset of the group's first member) among those of one division and day
         order = np.lexsort((born.astype(np.int64), division))
         key = division[order] * 100_000_000 + ymd[order]
@@ -469,7 +482,7 @@ class World:
         sequence = np.empty(self.N, dtype=np.int64)
         sequence[order] = (offset + rank) % 500
         sequence = sequence * 2 + (self.gender == "M")
-        first17 = division * 10 ** 11 + ymd * 1000 + sequence
+        first17 = division * 10**11 + ymd * 1000 + sequence
         total = np.zeros(self.N, dtype=np.int64)
         for weight in reversed(identity.WEIGHTS):
             total += first17 % 10 * weight
@@ -487,10 +500,13 @@ class World:
         p01, p10 = self._distress_rates(c)
         self.distress = rng.random(N) < p01 / (p01 + p10)
         # idiosyncratic shocks, unrelated to creditworthiness (0 none, else a _SHOCK_KINDS index + 1)
-        self.shock = np.where(rng.random(N) < _SHOCK_ENTER / (_SHOCK_ENTER + _SHOCK_LEAVE),
-                              1 + rng.choice(len(_SHOCK_KINDS), size=N, p=_SHOCK_SHARE), 0).astype(np.int8)
-        self.shock_start = np.full(N, -10**6, dtype=np.int64)
-        self.closed_until = np.full(N, -1, dtype=np.int64)   # account closed after a charge-off
+        self.shock = np.where(
+            rng.random(N) < _SHOCK_ENTER / (_SHOCK_ENTER + _SHOCK_LEAVE),
+            1 + rng.choice(len(_SHOCK_KINDS), size=N, p=_SHOCK_SHARE),
+            0,
+        ).astype(np.int8)
+        self.shock_start = np.full(N, -(10**6), dtype=np.int64)
+        self.closed_until = np.full(N, -1, dtype=np.int64)  # account closed after a charge-off
         self.bills = _Grow(user=np.int64, stmt=np.int64, amount=np.int64, limit=np.int64)
         self._pay_sched = _Buckets()
         self._overdue_sched = _Buckets()
@@ -504,8 +520,10 @@ class World:
     @staticmethod
     def _distress_rates(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Monthly probabilities of entering and of leaving distress."""
-        return (_sigmoid(_DISTRESS_ENTER[0] - _DISTRESS_ENTER[1] * c),
-                _sigmoid(_DISTRESS_LEAVE[0] + _DISTRESS_LEAVE[1] * c))
+        return (
+            _sigmoid(_DISTRESS_ENTER[0] - _DISTRESS_ENTER[1] * c),
+            _sigmoid(_DISTRESS_LEAVE[0] + _DISTRESS_LEAVE[1] * c),
+        )
 
     def hardship(self) -> np.ndarray:
         """Users who struggle to pay today: in distress or hit by a shock."""
@@ -515,8 +533,7 @@ class World:
         rng = self.rng("state", d)
         phi = np.exp(-1.0 / 365.0)
         self.drift = phi * self.drift + np.sqrt(1 - phi * phi) * rng.standard_normal(self.N)
-        self.comm_drift = (phi * self.comm_drift
-                           + np.sqrt(1 - phi * phi) * rng.standard_normal(len(self.comm_drift)))
+        self.comm_drift = phi * self.comm_drift + np.sqrt(1 - phi * phi) * rng.standard_normal(len(self.comm_drift))
         c = self.c_now()
         p01, p10 = self._distress_rates(c)
         r = rng.random(self.N)
@@ -577,16 +594,20 @@ class World:
             mean_u = _sigmoid(-1.1 - 0.35 * cu + 0.6 * dis + 0.5 * self.spend_bias[cand])
             util = rng.beta(np.maximum(mean_u * 4, 0.05), np.maximum((1 - mean_u) * 4, 0.05))
             amount = np.maximum(100, np.rint(self.limit_cents[cand] * util)).astype(np.int64)
-            idx = self.bills.append(user=cand, stmt=np.full(len(cand), d), amount=amount,
-                                    limit=self.limit_cents[cand])
+            idx = self.bills.append(user=cand, stmt=np.full(len(cand), d), amount=amount, limit=self.limit_cents[cand])
             bu, bstmt = self.bills["user"], self.bills["stmt"]
             # a bill is missed now and then by anyone (and then mostly paid within days); users in
             # hardship miss most bills, unless their payment discipline carries them through
             g = self.grit[cand]
             young = (d - self.open[cand]) < _NEW_ACCOUNT[0]
-            p_miss = _sigmoid(np.where(dis, _MISS_HARD[0] - _MISS_HARD[1] * cu - _MISS_HARD[2] * g,
-                                       _MISS_NORMAL[0] - _MISS_NORMAL[1] * cu - _MISS_NORMAL[2] * g)
-                              + _NEW_ACCOUNT[1] * young)
+            p_miss = _sigmoid(
+                np.where(
+                    dis,
+                    _MISS_HARD[0] - _MISS_HARD[1] * cu - _MISS_HARD[2] * g,
+                    _MISS_NORMAL[0] - _MISS_NORMAL[1] * cu - _MISS_NORMAL[2] * g,
+                )
+                + _NEW_ACCOUNT[1] * young
+            )
             miss = rng.random(len(cand)) < p_miss
             on_time = idx[~miss]
             self._pay_sched.add(d + rng.integers(1, 16, size=len(on_time)), on_time)
@@ -608,10 +629,15 @@ class World:
             dpd = d - (bstmt[od] + 15)
             cu = c[u]
             g = self.grit[u]
-            hazard = np.where(self.shock[u] > 0, _CURE_SHOCK[0] * np.exp(_CURE_SHOCK[1] * cu + _CURE_SHOCK[2] * g),
-                              np.where(self.distress[u],
-                                       _CURE_DISTRESS[0] * np.exp(_CURE_DISTRESS[1] * cu + _CURE_DISTRESS[2] * g),
-                                       _CURE_NORMAL[0] * np.exp(_CURE_NORMAL[1] * cu + _CURE_NORMAL[2] * g)))
+            hazard = np.where(
+                self.shock[u] > 0,
+                _CURE_SHOCK[0] * np.exp(_CURE_SHOCK[1] * cu + _CURE_SHOCK[2] * g),
+                np.where(
+                    self.distress[u],
+                    _CURE_DISTRESS[0] * np.exp(_CURE_DISTRESS[1] * cu + _CURE_DISTRESS[2] * g),
+                    _CURE_NORMAL[0] * np.exp(_CURE_NORMAL[1] * cu + _CURE_NORMAL[2] * g),
+                ),
+            )
             hazard = np.where(d - self.open[u] < _NEW_ACCOUNT[0], _NEW_ACCOUNT[2] * hazard, hazard)
             # collections step up once a bill is 90 days past due: many then find the money
             hazard = np.where(dpd > 90, _COLLECTIONS_BOOST * hazard, hazard)
@@ -620,8 +646,9 @@ class World:
             amt = self.bills["amount"][od]
             if cured.any():
                 pc = amt[cured] + np.rint(amt[cured] * 0.0005 * dpd[cured]).astype(np.int64)
-                parts.append(BillRows(od[cured], np.full(int(cured.sum()), d), pc,
-                                       np.full(int(cured.sum()), d), dpd[cured]))
+                parts.append(
+                    BillRows(od[cured], np.full(int(cured.sum()), d), pc, np.full(int(cured.sum()), d), dpd[cured])
+                )
             report = ~cured & ((dpd - 1) % 30 == 0) & (dpd <= MAX_DPD_REPORTED)
             if report.any():
                 k = int(report.sum())

@@ -1,6 +1,7 @@
 """Generation and writing of the deliveries: :func:`generate` steps the world day by day and yields each
 source's frame; :func:`simulate` writes them (through the dirt injector when dirt is asked for) and records
 the run in `_simulation.json`."""
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,15 @@ def _finish(name: str, df: pd.DataFrame) -> pd.DataFrame:
     return df if list(df.columns) == names else df[names]
 
 
-def generate(users: int, days: int, end_ds: date, seed: int = 7, progress: bool = False,
-             activity: float = 1.0, contacts: float = 1.0) -> Iterator[tuple[str, str, pd.DataFrame]]:
+def generate(
+    users: int,
+    days: int,
+    end_ds: date,
+    seed: int = 7,
+    progress: bool = False,
+    activity: float = 1.0,
+    contacts: float = 1.0,
+) -> Iterator[tuple[str, str, pd.DataFrame]]:
     """Yield ``(source, ds, frame)`` for every source and day, in day order.
 
     Frames hold the declared columns in declared order. Text columns are Arrow-backed strings
@@ -81,9 +89,17 @@ def generate(users: int, days: int, end_ds: date, seed: int = 7, progress: bool 
     bar.close()
 
 
-def simulate(raw_dir: Path, users: int, days: int, end_ds: date, seed: int = 7,
-             progress: bool = False, dirty: dict[str, float | int | str] | str | None = None,
-             activity: float = 1.0, contacts: float = 1.0) -> dict:
+def simulate(
+    raw_dir: Path,
+    users: int,
+    days: int,
+    end_ds: date,
+    seed: int = 7,
+    progress: bool = False,
+    dirty: dict[str, float | int | str] | str | None = None,
+    activity: float = 1.0,
+    contacts: float = 1.0,
+) -> dict:
     """Write `days` days of upstream deliveries ending at `end_ds` (inclusive) under `raw_dir`.
 
     Each source gets ``raw_dir/<source>/ds=YYYY-MM-DD/<file>`` plus a ``_SUCCESS`` marker with the
@@ -101,7 +117,7 @@ def simulate(raw_dir: Path, users: int, days: int, end_ds: date, seed: int = 7,
     injector = None
     if dirty is not None:
         injector = DirtInjector(dirty, seed, [(start_ds + timedelta(days=i)).isoformat() for i in range(days)])
-        if not injector.active:   # e.g. the "none" profile: a clean run
+        if not injector.active:  # e.g. the "none" profile: a clean run
             injector = None
     raw_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, dict[str, int]] = {name: {} for name in SOURCES}

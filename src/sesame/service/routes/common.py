@@ -2,6 +2,7 @@
 the audit entry every data endpoint writes (`audit`) and the path parameters.
 
 Nothing here holds state: each reads the app's Services from `request.app.state`, which create_app sets."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -16,8 +17,9 @@ from sesame.service.models import DESTINATION_PATTERN, USER_ID_PATTERN
 from sesame.service.services import Services
 from sesame.service.store import Served
 
-api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey",
-                              description="an API key issued with `sesame keys create`")
+api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, scheme_name="ApiKey", description="an API key issued with `sesame keys create`"
+)
 
 
 def require(scope: str, action: str):
@@ -33,15 +35,24 @@ def require(scope: str, action: str):
         try:
             principal = services.keys.authenticate(key)
             # listing destinations needs some visa scope; the list is then cut to what the key may see
-            allowed = any(s.startswith("visa:read") for s in principal.scopes) if needed == "visa:read:any" \
+            allowed = (
+                any(s.startswith("visa:read") for s in principal.scopes)
+                if needed == "visa:read:any"
                 else principal.allows(needed)
+            )
             if not allowed:
                 wanted = "a visa:read scope" if needed == "visa:read:any" else f"the scope {needed}"
                 raise AccessDenied(403, "missing_scope", f"this API key lacks {wanted}", key_id=principal.key_id)
         except AccessDenied as exc:
             # the path is not validated yet: the audit log keeps the id and destination only if their form is valid
-            services.audit.record(key_id=exc.key_id, action=action, status=exc.status, outcome=exc.code,
-                                  user_id=request.path_params.get("user_id"), destination=destination)
+            services.audit.record(
+                key_id=exc.key_id,
+                action=action,
+                status=exc.status,
+                outcome=exc.code,
+                user_id=request.path_params.get("user_id"),
+                destination=destination,
+            )
             raise
         request.state.principal, request.state.action = principal, action
         return principal
@@ -64,19 +75,36 @@ def served_now(request: Request) -> Served:
 
 def audit(request: Request, principal: Principal, status: int, outcome: str, **fields) -> None:
     """The request's audit entry, under the action its `require` dependency named."""
-    request.app.state.services.audit.record(key_id=principal.key_id, action=request.state.action, status=status,
-                                            outcome=outcome, **fields)
+    request.app.state.services.audit.record(
+        key_id=principal.key_id, action=request.state.action, status=status, outcome=outcome, **fields
+    )
 
 
 def not_scored(served: Served, user_id: str) -> None:
     """A user the night excluded is not unknown: say why, from the night's published score_exclusions."""
     excluded = served.exclusions.get(user_id) if served.exclusions is not None else None
     if excluded is not None:
-        raise ServiceError(404, "user_not_scored", f"user {user_id} was not scored on {served.exclusions.info.ds}: "
-                           f"{excluded['exclusion_code']} ({excluded['description_en']})", [excluded])
+        raise ServiceError(
+            404,
+            "user_not_scored",
+            f"user {user_id} was not scored on {served.exclusions.info.ds}: "
+            f"{excluded['exclusion_code']} ({excluded['description_en']})",
+            [excluded],
+        )
 
 
-UserId = Annotated[str, PathParam(pattern=USER_ID_PATTERN, max_length=64, description="upstream user id",
-                                  openapi_examples={"user": {"value": "U00000001"}})]
-DestinationCode = Annotated[str, PathParam(pattern=DESTINATION_PATTERN, description="ISO 3166 alpha-2",
-                                           openapi_examples={"Luxembourg": {"value": "LU"}})]
+UserId = Annotated[
+    str,
+    PathParam(
+        pattern=USER_ID_PATTERN,
+        max_length=64,
+        description="upstream user id",
+        openapi_examples={"user": {"value": "U00000001"}},
+    ),
+]
+DestinationCode = Annotated[
+    str,
+    PathParam(
+        pattern=DESTINATION_PATTERN, description="ISO 3166 alpha-2", openapi_examples={"Luxembourg": {"value": "LU"}}
+    ),
+]
