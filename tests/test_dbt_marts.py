@@ -19,6 +19,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+from sesame import contracts
 from tests.tiny_lake import (
     DBT_DIR,
     HOLD_REASON,
@@ -86,17 +87,8 @@ CONTRACT_COLUMNS = {
     "score_exclusions": ["ds", "user_key", "exclusion_code"],
     "reason_code_dictionary": ["reason_code", "factor", "description_en", "description_zh", "feature", "definition"],
     "exclusion_code_dictionary": ["exclusion_code", "description_en", "description_zh"],
-    "visa_rule_versions": [
-        "destination",
-        "rule_version",
-        "min_score",
-        "require_identity_verified",
-        "exclude_court_listed",
-        "min_history_days",
-        "min_qualifying_nights",
-        "valid_from",
-        "valid_to",
-    ],
+    # what the night publishes as visa_rules, but for the night's date
+    "visa_rule_versions": [c["name"] for c in contracts.load("visa_rules")["columns"] if c["name"] != "ds"],
     "visa_eligibility": ["ds", "destination", "user_key", "score", "rule_version", "qualifying_nights"],
     "visa_eligibility_changes": ["ds", "destination", "user_key", "change"],
     "row_accounting": ["ds", "source", "delivered", "accepted", "quarantined", "duplicates", "held", "hold_reason"],

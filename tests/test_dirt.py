@@ -15,22 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from sesame.deliveries import write_delivery
-from sesame.dirt import (
-    DELIVERY_KINDS,
-    DIRT_FILE,
-    PROFILES,
-    RECORD_KINDS,
-    DirtInjector,
-    applies,
-    parse_dirty,
-)
+from sesame.dirt import DELIVERY_KINDS, DIRT_FILE, PROFILES, RECORD_KINDS, DirtInjector, applies, parse_dirty
 from sesame.schemas import SOURCES, Source
-from sesame.simulate import (
-    SIMULATION_FILE,
-    SUCCESS_MARKER,
-    generate,
-    simulate,
-)
+from sesame.simulate import SIMULATION_FILE, SUCCESS_MARKER, generate, simulate
 
 END = date(2025, 3, 31)
 USERS, DAYS, SEED = 200, 3, 5

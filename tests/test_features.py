@@ -186,9 +186,7 @@ def sources(spark):
     )
     blacklist = _frame(
         spark,
-        [
-            ("C1", "U2", "Wuhan", D("2026-11-01"), "debt", D("2026-11-01"), "2026-11-01"),
-        ],
+        [("C1", "U2", "Wuhan", D("2026-11-01"), "debt", D("2026-11-01"), "2026-11-01")],
         "case_id string, user_id string, court string, listed_date date, reason string, event_date date, ds string",
     )
     return {

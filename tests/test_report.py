@@ -26,19 +26,8 @@ DS, PREVIOUS_DS, RUN = "2026-11-23", "2026-11-22", "20261124T010203000000Z"
 # ------------------------------------------------------------------ pure builders
 
 
-def test_tiers_follow_the_contract_bands():
-    assert [report.tier_of(s) for s in (350, 549, 550, 599, 600, 649, 650, 699, 700, 950)] == [
-        "poor",
-        "poor",
-        "fair",
-        "fair",
-        "good",
-        "good",
-        "very_good",
-        "very_good",
-        "excellent",
-        "excellent",
-    ]
+def test_tier_rows_count_each_tier_tonight_and_the_night_before():
+    # (the tiers' bands themselves: tests/test_scale.py)
     rows = report.tier_rows(pd.Series(["good", "good", "excellent", "poor"]), pd.Series(["good", "fair"]))
     assert [r["tier"] for r in rows] == ["poor", "fair", "good", "very_good", "excellent"]
     good = rows[2]

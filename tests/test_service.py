@@ -16,15 +16,7 @@ from sesame.privacy import user_key
 from sesame.service.app import create_app
 from sesame.service.audit import read_entries
 from sesame.service.store import ScoresIndex
-from tests.service_snapshots import (
-    MIN_SCORE,
-    eligible,
-    history_days,
-    point_night,
-    publish_night,
-    score_of,
-    user_ids,
-)
+from tests.service_snapshots import MIN_SCORE, eligible, history_days, point_night, publish_night, score_of, user_ids
 
 DS1, DS2 = "2026-11-22", "2026-11-23"
 N = 200

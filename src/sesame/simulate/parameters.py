@@ -8,11 +8,7 @@ from datetime import date
 
 import numpy as np
 
-from sesame.schemas import (
-    ESSENTIAL_CATEGORIES,
-    LOCAL_SERVICE_CATEGORIES,
-    ORDER_CATEGORIES,
-)
+from sesame.schemas import ESSENTIAL_CATEGORIES, LOCAL_SERVICE_CATEGORIES, ORDER_CATEGORIES
 
 WARMUP_DAYS = 365  # credit history simulated (and delivered on the first day) before the window
 MAX_DPD_REPORTED = 181  # a bill is charged off after this
