@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from sesame import night
+from sesame import dbt_runner, night
 from sesame.cli import main as sesame
 from sesame.config import (
     USER_KEY_SECRET_FILE,
@@ -121,7 +121,7 @@ def test_dbt_leaves_no_file_with_the_secret(home, tmp_path, monkeypatch, capsys,
     bin_dir.mkdir()
     _fake_dbt(bin_dir, exit_code)
     os.symlink(sys.executable, bin_dir / "python")
-    monkeypatch.setattr(night.sys, "executable", str(bin_dir / "python"))
+    monkeypatch.setattr(dbt_runner.sys, "executable", str(bin_dir / "python"))
     cfg = Settings()
     seen = {}
 

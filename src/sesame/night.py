@@ -10,11 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,8 +22,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sesame import durable, quality, snapshots
+from sesame import dbt_runner, durable, quality, snapshots
 from sesame.config import NIGHT_RUNS, REPO_ROOT, TRAIN_RUNS, Settings, ds_partition, ds_partitions, settings
+from sesame.dbt_runner import keep_failed_dbt_log, private_dbt_work
 from sesame.deliveries import missing_deliveries
 from sesame.report import write_report
 from sesame.schemas import PROFILE_MAX_AGE_DAYS, SOURCES
@@ -225,63 +224,6 @@ def staged_warehouse(cfg: Settings, run_id: str) -> Path:
     return cfg.staged_warehouse(run_id)
 
 
-def dbt_env(cfg: Settings, warehouse: Path) -> dict:
-    from sesame.config import UnsafeSecret, check_user_key_secret
-
-    try:
-        check_user_key_secret(cfg)
-    except UnsafeSecret as exc:
-        raise NightFailed(f"rule secret.user_key: {exc}") from None
-    env = dict(os.environ)
-    env.update(
-        {
-            "SESAME_HOME": str(cfg.home),
-            "SESAME_WAREHOUSE_PATH": str(warehouse),
-            "SESAME_USER_KEY_SECRET": cfg.user_key_secret,
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
-        }
-    )
-    return env
-
-
-@contextmanager
-def private_dbt_work(cfg: Settings):
-    """A folder of one dbt build's own (mode 0700) for its target and logs, removed when the build ends: compiled
-    SQL, dbt.log and the partial-parse state all hold the user-key secret in clear."""
-    import tempfile
-
-    parent = cfg.dbt_work_root
-    parent.mkdir(parents=True, exist_ok=True)
-    _remove_orphaned_dbt_work(parent)
-    work = Path(tempfile.mkdtemp(prefix=f"work-{os.getpid()}-", dir=parent))  # 0700
-    try:
-        yield work
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def _remove_orphaned_dbt_work(parent: Path) -> None:
-    """Work folders of dbt runs whose process is gone (killed -9: no `finally` ran), secret and all."""
-    for folder in parent.glob("work-*-*"):
-        pid = folder.name.split("-")[1]
-        if pid.isdigit() and not _process_alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def redacted(text: str, cfg: Settings) -> str:
-    return text.replace(cfg.user_key_secret, "<SESAME_USER_KEY_SECRET>") if cfg.user_key_secret else text
-
-
 def dbt(
     cfg: Settings,
     warehouse: Path,
@@ -292,54 +234,21 @@ def dbt(
     allow_failure: bool = False,
     work: Path | None = None,
 ) -> None:
-    """Run a dbt command on the project in dbt/ against the given warehouse file (`allow_failure`: a non-zero
-    exit is the caller's to read, as for source freshness, which exits 1 on a stale source). `work` is the
-    private_dbt_work of a build whose artifacts the caller reads; without it the command gets one of its own.
-    What dbt prints, and the log a failure keeps, have the secret blanked out."""
-    if work is None:
-        with private_dbt_work(cfg) as own:
-            return dbt(cfg, warehouse, command, ds, target_path, more_vars, allow_failure, own)
-    dbt_bin = Path(sys.executable).parent / "dbt"
-    cmd = [
-        str(dbt_bin),
-        *command,
-        "--project-dir",
-        str(REPO_ROOT / "dbt"),
-        "--profiles-dir",
-        str(REPO_ROOT / "dbt"),
-        "--target-path",
-        str(target_path or work / "target"),
-        "--log-path",
-        str(work / "logs"),
-        "--vars",
-        json.dumps({"ds": ds, **(more_vars or {})}),
-    ]
-    proc = subprocess.run(
-        cmd,
-        env=dbt_env(cfg, warehouse),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=durable.dies_with_parent,
+    """Run a dbt command on the project in dbt/ against the given warehouse file (sesame.dbt_runner.run_dbt; a
+    failure is the night's: NightFailed). `allow_failure`: a non-zero exit is the caller's to read, as for source
+    freshness, which exits 1 on a stale source. `work` is the private_dbt_work of a build whose artifacts the caller
+    reads; without it the command gets one of its own."""
+    dbt_runner.run_dbt(
+        cfg,
+        command,
+        ds,
+        warehouse=warehouse,
+        target_path=target_path,
+        more_vars=more_vars,
+        allow_failure=allow_failure,
+        work=work,
+        failure=NightFailed,
     )
-    output = redacted(proc.stdout, cfg)
-    sys.stdout.write(output[-20000:])
-    if proc.returncode != 0 and not allow_failure:
-        errors = [ln for ln in output.splitlines() if "ERROR" in ln or "FAIL" in ln or "Failure" in ln]
-        kept = keep_failed_dbt_log(cfg, work, ds, command[0])
-        raise NightFailed(
-            f"dbt {' '.join(command)} failed for the night {ds}: " + " | ".join(errors[-8:]) + f". Full log: {kept}"
-        )
-
-
-def keep_failed_dbt_log(cfg: Settings, work: Path, ds: str, command: str) -> Path:
-    """The failed command's dbt.log, secret blanked out, under $SESAME_HOME/logs/dbt/ (its work folder goes)."""
-    log = work / "logs" / "dbt.log"
-    kept = cfg.failed_dbt_log(command, ds, dt.datetime.now(dt.timezone.utc))
-    kept.parent.mkdir(parents=True, exist_ok=True)
-    text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else "(dbt wrote no log)\n"
-    durable.write_atomic(kept, redacted(text, cfg))
-    return kept
 
 
 DBT_FEATURE_MODELS = "path:models/features"

@@ -8,7 +8,6 @@ time, so the endpoint and a dbt build on the spark target take turns: stop the e
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -17,7 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from sesame.config import REPO_ROOT, Settings
+from sesame.config import Settings
+from sesame.dbt_runner import run_dbt
 
 THRIFT_SERVER_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
 _NOTHING_BUILT = (
@@ -105,47 +105,21 @@ def server_command(cfg: Settings, host: str, port: int) -> tuple[list[str], dict
 
 def build_marts(cfg: Settings, ds: str) -> None:
     """`dbt build --target spark` for one night (the endpoint must not be running: Derby admits one process)."""
-    from sesame.night import keep_failed_dbt_log, private_dbt_work, redacted
-
-    env = {
-        **os.environ,
-        "SESAME_HOME": str(cfg.home),
-        "SESAME_USER_KEY_SECRET": cfg.user_key_secret,
-        "SESAME_SPARK_MASTER": cfg.spark_master,
-        "SESAME_SPARK_DRIVER_MEMORY": cfg.spark_driver_memory,
-        "SESAME_SPARK_SHUFFLE_PARTITIONS": str(cfg.spark_shuffle_partitions),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
-    }
-    env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    # compiled SQL and dbt.log carry the user-key secret: a private folder, removed after the build
-    with private_dbt_work(cfg) as work:
-        cmd = [
-            str(Path(sys.executable).parent / "dbt"),
-            "build",
-            "--target",
-            "spark",
-            "--project-dir",
-            str(REPO_ROOT / "dbt"),
-            "--profiles-dir",
-            str(REPO_ROOT / "dbt"),
-            "--target-path",
-            str(work / "target"),
-            "--log-path",
-            str(work / "logs"),
-            "--vars",
-            json.dumps({"ds": ds}),
-        ]
-        proc = subprocess.run(cmd, env=env, cwd=cfg.home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        if proc.returncode != 0:
-            errors = [
-                ln for ln in redacted(proc.stdout, cfg).splitlines() if "ERROR" in ln or "FAIL" in ln or "Error" in ln
-            ]
-            kept = keep_failed_dbt_log(cfg, work, ds, "build-spark")
-            raise EndpointFailed(
-                f"dbt build --target spark failed for the night {ds}: "
-                + " | ".join(errors[-8:])
-                + f". Full log: {kept}"
-            )
+    run_dbt(
+        cfg,
+        ["build"],
+        ds,
+        target="spark",
+        extra_env={
+            "SESAME_SPARK_MASTER": cfg.spark_master,
+            "SESAME_SPARK_DRIVER_MEMORY": cfg.spark_driver_memory,
+            "SESAME_SPARK_SHUFFLE_PARTITIONS": str(cfg.spark_shuffle_partitions),
+            "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
+        },
+        cwd=cfg.home,  # Derby and Hive drop their scratch files in the working directory
+        echo=False,
+        failure=EndpointFailed,
+    )
 
 
 def start(cfg: Settings, host: str, port: int, log: Path) -> subprocess.Popen:
