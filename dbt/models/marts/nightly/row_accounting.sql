@@ -1,11 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy=night_slice_strategy(),
-        replaces_caught_up_days=true,
-        on_schema_change='append_new_columns'
-    )
-}}
+{{ config(replaces_caught_up_days=true) }}
 
 with
 

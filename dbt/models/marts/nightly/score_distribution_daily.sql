@@ -1,11 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy=night_slice_strategy(),
-        on_schema_change='append_new_columns'
-    )
-}}
-
 -- How the night's scores are spread, per segment and tier, with 'all' rows for each segment, each tier and
 -- the whole night (the percentiles the night report draws, kept night by night).
 with

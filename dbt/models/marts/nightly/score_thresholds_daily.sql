@@ -1,11 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy=night_slice_strategy(),
-        on_schema_change='append_new_columns'
-    )
-}}
-
 -- The share of the night's scored users at or above each destination's minimum score (the rule version in
 -- force that night), per segment and tier, with 'all' rows as in score_distribution_daily.
 with

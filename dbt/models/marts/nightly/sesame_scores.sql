@@ -1,11 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy=night_slice_strategy(),
-        on_schema_change='append_new_columns'
-    )
-}}
-
 with
 
 tiered as (

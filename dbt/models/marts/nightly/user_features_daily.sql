@@ -1,11 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy=night_slice_strategy(),
-        on_schema_change='append_new_columns'
-    )
-}}
-
 {#- The characteristics of the feature registry per user_key and night, as analysts may see them: a tenure (a
     characteristic in days or months counted from a date, window 0) as its band, named <name>_band, since the
     exact value gives the date away; every other characteristic as the scorecard reads it. -#}

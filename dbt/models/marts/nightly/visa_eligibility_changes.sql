@@ -1,11 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy=night_slice_strategy(),
-        on_schema_change='append_new_columns'
-    )
-}}
-
 -- Tonight's lists compared with the lists of the previous night that has
 -- scores (on a first night everything is 'added').
 with

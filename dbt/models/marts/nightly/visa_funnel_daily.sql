@@ -1,11 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy=night_slice_strategy(),
-        on_schema_change='append_new_columns'
-    )
-}}
-
 -- The visa funnel of the night, per destination: how many scored users each condition of the rule in force
 -- lets through, how many pass them all, and how the list moved since the previous scored night.
 with
