@@ -11,8 +11,6 @@ Usage: spark-submit spark_jobs/features.py --ds YYYY-MM-DD [--ds YYYY-MM-DD ...]
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import functools
 import sys
 from pathlib import Path
@@ -20,11 +18,11 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from sesame.config import Settings, days_before, ds_partition, ds_partitions, settings
+from sesame.config import Settings, days_before, ds_partition, ds_partitions
 from sesame.features import DBT_FEATURES, SPARK_FEATURES
 from sesame.schemas import PROFILE_MAX_AGE_DAYS
 from sesame.segments import CREDIT_FILE, NO_CREDIT_FILE
-from sesame.spark import write_days
+from sesame.spark import run_job, write_days
 from spark_jobs.state import STATES, balance_features, bill_features, current_arrears
 from spark_jobs.windows import daily_aggregates, window_features, windows_full, windows_incremental
 
@@ -330,19 +328,14 @@ def run(spark: SparkSession, cfg: Settings, nights: list[str], incremental: bool
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ds", required=True, action="append", type=lambda s: dt.date.fromisoformat(s).isoformat())
-    parser.add_argument("--rebuild", action="store_true", help="recompute windows and state from the whole history")
-    args = parser.parse_args(argv)
-    from sesame.spark import get_session
-
-    cfg = settings()
-    spark = get_session("sesame-features", cfg)
-    try:
-        run(spark, cfg, args.ds, incremental=not args.rebuild)
-    finally:
-        spark.stop()
-    return 0
+    return run_job(
+        "features",
+        __doc__,
+        argv,
+        lambda spark, cfg, args: run(spark, cfg, args.ds, incremental=not args.rebuild),
+        options={"--rebuild": {"action": "store_true", "help": "recompute windows and state from the whole history"}},
+        many_nights=True,
+    )
 
 
 if __name__ == "__main__":

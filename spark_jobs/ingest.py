@@ -14,7 +14,6 @@ Usage: spark-submit spark_jobs/ingest.py --ds YYYY-MM-DD [--catch-up]
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import sys
@@ -26,10 +25,10 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from sesame import identity
-from sesame.config import Settings, ds_partition, ds_partitions, settings
+from sesame.config import Settings, ds_partition, ds_partitions
 from sesame.deliveries import check_delivery, delivered_days
 from sesame.schemas import SOURCES, Source
-from sesame.spark import write_days
+from sesame.spark import run_job, write_days
 
 CORRUPT = "_corrupt_record"
 # Batches up to this many good records (a night's delivery at 1,000,000 users is about 1.6 million payments) check
@@ -430,26 +429,25 @@ ACCOUNTING_SCHEMA = T.StructType(
 )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ds", required=True, type=lambda s: dt.date.fromisoformat(s).isoformat())
-    parser.add_argument("--catch-up", action="store_true", help="also ingest earlier days not ingested yet")
-    parser.add_argument("--ingested-on", help="what ingested the days, in the accounting (default: the night --ds)")
-    args = parser.parse_args(argv)
-    from sesame.spark import get_session
-
-    cfg = settings()
-    spark = get_session("sesame-ingest", cfg)
-    try:
-        rows = run(spark, cfg, args.ds, args.catch_up, args.ingested_on)
-    except DeliveryRejected as exc:
-        print(f"SESAME-ERROR: {exc}", flush=True)
-        return 1
-    finally:
-        spark.stop()
+def ingest_night(spark: SparkSession, cfg: Settings, args) -> str:
+    """The job's work: ingest the night (and the days it catches up); what it prints, the night's accounting."""
+    rows = run(spark, cfg, args.ds, args.catch_up, args.ingested_on)
     tonight = [r for r in rows if r["ds"] == args.ds]
-    print(json.dumps({"ingested_days": len({r["ds"] for r in rows}), "tonight": tonight}, indent=1))
-    return 0
+    return json.dumps({"ingested_days": len({r["ds"] for r in rows}), "tonight": tonight}, indent=1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_job(
+        "ingest",
+        __doc__,
+        argv,
+        ingest_night,
+        options={
+            "--catch-up": {"action": "store_true", "help": "also ingest earlier days not ingested yet"},
+            "--ingested-on": {"help": "what ingested the days, in the accounting (default: the night --ds)"},
+        },
+        refused=(DeliveryRejected,),
+    )
 
 
 if __name__ == "__main__":

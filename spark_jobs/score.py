@@ -9,8 +9,6 @@ Usage: spark-submit spark_jobs/score.py --ds YYYY-MM-DD
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import sys
 from collections.abc import Iterator
 
@@ -20,7 +18,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from sesame import FACTORS
-from sesame.config import Settings, settings
+from sesame.config import Settings
+from sesame.spark import run_job
 
 SCORE_SCHEMA = T.StructType(
     [
@@ -87,18 +86,7 @@ def run(spark, cfg: Settings, ds: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ds", required=True, type=lambda s: dt.date.fromisoformat(s).isoformat())
-    args = parser.parse_args(argv)
-    from sesame.spark import get_session
-
-    cfg = settings()
-    spark = get_session("sesame-score", cfg)
-    try:
-        print(run(spark, cfg, args.ds))
-    finally:
-        spark.stop()
-    return 0
+    return run_job("score", __doc__, argv, lambda spark, cfg, args: run(spark, cfg, args.ds))
 
 
 if __name__ == "__main__":

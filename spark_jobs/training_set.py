@@ -18,14 +18,13 @@ Usage: spark-submit spark_jobs/training_set.py --ds TRAIN_DS --obs YYYY-MM-DD [-
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import sys
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from sesame.config import Settings, settings
+from sesame.config import Settings
+from sesame.spark import iso_date, run_job
 from spark_jobs.features import (
     ensure_daily,
     last_published_scores,
@@ -101,20 +100,13 @@ def run(spark, cfg: Settings, train_ds: str, observation_dates: list[str]) -> No
 
 
 def main(argv: list[str] | None = None) -> int:
-    iso = lambda s: dt.date.fromisoformat(s).isoformat()  # noqa: E731
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ds", required=True, type=iso)
-    parser.add_argument("--obs", required=True, action="append", type=iso)
-    args = parser.parse_args(argv)
-    from sesame.spark import get_session
-
-    cfg = settings()
-    spark = get_session("sesame-training-set", cfg)
-    try:
-        run(spark, cfg, args.ds, args.obs)
-    finally:
-        spark.stop()
-    return 0
+    return run_job(
+        "training-set",
+        __doc__,
+        argv,
+        lambda spark, cfg, args: run(spark, cfg, args.ds, args.obs),
+        options={"--obs": {"required": True, "action": "append", "type": iso_date}},
+    )
 
 
 if __name__ == "__main__":

@@ -7,10 +7,13 @@ the project's code to executors as a zip on --py-files.
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
 import os
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from sesame.config import REPO_ROOT, Settings, settings
@@ -65,6 +68,44 @@ def get_session(app_name: str = "sesame", cfg: Settings | None = None):
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     return session
+
+
+def iso_date(text: str) -> str:
+    """A command-line date (YYYY-MM-DD), checked, in its ISO form."""
+    return dt.date.fromisoformat(text).isoformat()
+
+
+def run_job(
+    name: str,
+    description: str,
+    argv: list[str] | None,
+    work: Callable[..., object],
+    options: dict[str, dict] | None = None,
+    many_nights: bool = False,
+    refused: tuple[type[Exception], ...] = (),
+) -> int:
+    """The main() of every Spark job: parse its command line (--ds, the night, given once or, with `many_nights`,
+    once per night; then the job's own `options`, flag: add_argument keywords), open the session sesame-<name>,
+    call work(spark, cfg, args), stop the session, print what work returned (None: nothing) and return the exit
+    code: 0, or 1 when work raised one of `refused` (the job rejected its input: one `SESAME-ERROR:` line, which
+    JobFailed shows). Argument errors exit 2, as argparse does."""
+    parser = argparse.ArgumentParser(description=description.splitlines()[0])
+    parser.add_argument("--ds", required=True, action="append" if many_nights else "store", type=iso_date)
+    for flag, keywords in (options or {}).items():
+        parser.add_argument(flag, **keywords)
+    args = parser.parse_args(argv)
+    cfg = settings()
+    spark = get_session(f"sesame-{name}", cfg)
+    try:
+        result = work(spark, cfg, args)
+    except refused as exc:
+        print(f"SESAME-ERROR: {exc}", flush=True)
+        return 1
+    finally:
+        spark.stop()
+    if result is not None:
+        print(result)
+    return 0
 
 
 def write_days(frame, path: Path) -> None:
