@@ -3,8 +3,6 @@ sesame.night (the Spark stages submit the jobs in spark_jobs/)."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pendulum
 from airflow.sdk import chain, dag, get_current_context, task
 from airflow.timetables.interval import CronDataIntervalTimetable
@@ -38,13 +36,7 @@ CFG = settings()
     end_date=pendulum.parse(CFG.schedule_end, tz="UTC") if CFG.schedule_end else None,
     catchup=CFG.schedule_catchup,
     max_active_runs=1,
-    # transient failures are retried with a doubling delay; data errors fail at once (night.data_errors_fail_at_once)
-    default_args={
-        "retries": CFG.task_retries,
-        "retry_delay": dt.timedelta(seconds=CFG.retry_delay_seconds),
-        "retry_exponential_backoff": 2.0,
-        "on_failure_callback": night.alert_on_failure,
-    },
+    default_args=night.task_defaults(CFG),
     tags=["sesame"],
     doc_md=__doc__,
 )

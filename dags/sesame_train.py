@@ -3,7 +3,6 @@ Orchestration only; the work is in sesame.training and spark_jobs/training_set.p
 
 from __future__ import annotations
 
-import datetime as dt
 from contextlib import contextmanager
 
 import pendulum
@@ -33,12 +32,7 @@ def _stage(name: str):
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "retries": CFG.task_retries,
-        "retry_delay": dt.timedelta(seconds=CFG.retry_delay_seconds),
-        "retry_exponential_backoff": 2.0,
-        "on_failure_callback": night.alert_on_failure,
-    },
+    default_args=night.task_defaults(CFG),
     tags=["sesame"],
     doc_md=__doc__,
 )

@@ -788,6 +788,17 @@ def report(cfg: Settings, ds: str, run_id: str) -> str | None:
         return None
 
 
+def task_defaults(cfg: Settings) -> dict:
+    """Both DAGs' task defaults: transient failures are retried with a doubling delay (data errors fail at once,
+    data_errors_fail_at_once), and a failed task leaves an alert."""
+    return {
+        "retries": cfg.task_retries,
+        "retry_delay": dt.timedelta(seconds=cfg.retry_delay_seconds),
+        "retry_exponential_backoff": 2.0,
+        "on_failure_callback": alert_on_failure,
+    }
+
+
 def alert_on_failure(context: dict) -> Path:
     """Airflow failure callback: what failed, which rule, where the details are, appended to
     $SESAME_HOME/alerts/alerts.jsonl (the file an operator watches) and kept per night."""
