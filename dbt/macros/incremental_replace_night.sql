@@ -32,23 +32,12 @@
 {%- endmacro %}
 
 {#-
-    The strategy the nightly marts use. Spark's plain Parquet tables have no
-    DELETE, so there a night is the table's ds partition: clear_night_partition()
-    (a pre-hook) drops it and insert_overwrite writes the new one, which gives
-    the same result, an empty new slice included.
+    On Spark (its plain Parquet tables have no DELETE) the nightly marts use
+    insert_overwrite instead (dbt_project.yml chooses by target type): a night
+    is the table's ds partition, clear_night_partition() (a pre-hook) drops it
+    and insert_overwrite writes the new one, which gives the same result, an
+    empty new slice included.
 -#}
-{% macro night_slice_strategy() -%}
-    {{ return(adapter.dispatch('night_slice_strategy', 'sesame')()) }}
-{%- endmacro %}
-
-{% macro default__night_slice_strategy() -%}
-    {{ return('replace_night') }}
-{%- endmacro %}
-
-{% macro spark__night_slice_strategy() -%}
-    {{ return('insert_overwrite') }}
-{%- endmacro %}
-
 {% macro clear_night_partition() -%}
     {{ return(adapter.dispatch('clear_night_partition', 'sesame')()) }}
 {%- endmacro %}
