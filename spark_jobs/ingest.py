@@ -44,7 +44,7 @@ class DeliveryRejected(Exception):
 
 
 def delivery_file(raw: Path, source: Source, ds: str) -> Path:
-    return raw / source.name / f"ds={ds}" / source.file
+    return ds_partition(raw / source.name, ds) / source.file
 
 
 def _parquet_metadata(path: Path, source: Source):

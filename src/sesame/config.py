@@ -307,9 +307,30 @@ class Settings:
         return self.home / "service"
 
     @property
+    def holds_dir(self) -> Path:
+        """lake/holds/: deliveries set aside by an operator, one file per held day, and the ledger of holds."""
+        return self.lake / "holds"
+
+    @property
     def user_key_secret_file(self) -> Path:
         """The installation's user-key secret, written once by `sesame setup` (0600)."""
         return self.home / USER_KEY_SECRET_FILE
+
+
+# The OS lock that lets one night or training run at a time use a SESAME_HOME (sesame.durable.exclusive).
+HOME_LOCK_FILE = ".sesame.lock"
+# The folders under SESAME_HOME that hold personal data or the keys to it (sesame.privacy.keep_private).
+PRIVATE_FOLDERS = ("lake", "published", "service", "models", "secrets")
+
+
+def home_lock(home: Path) -> Path:
+    """The lock file of a SESAME_HOME."""
+    return Path(home) / HOME_LOCK_FILE
+
+
+def private_folders(home: Path) -> list[Path]:
+    """The folders of a SESAME_HOME kept from everyone but the owner (and the group, if readable)."""
+    return [Path(home) / name for name in PRIVATE_FOLDERS]
 
 
 def ds_partition(folder: Path, ds: str) -> Path:

@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sesame.config import Settings
+from sesame.config import Settings, ds_partition, ds_partitions
 from sesame.schemas import SOURCES, Source
 from sesame.snapshots import sha256_of
 
@@ -37,7 +37,7 @@ class BadMarker(ValueError):
 
 
 def complete_days(cfg: Settings, source: str) -> set[str]:
-    return {p.parent.name[3:] for p in (cfg.raw / source).glob(f"ds=*/{MARKER}")}
+    return set(ds_partitions(cfg.raw / source, holding=MARKER))
 
 
 def delivered_days(cfg: Settings, until: str, also: set[tuple[str, str]] = frozenset()) -> list[str]:
@@ -57,9 +57,9 @@ def missing_deliveries(cfg: Settings, ds: str, include_held: bool = False) -> li
 
     holds = set() if include_held else {source for day, source in held(cfg) if day == ds}
     return [
-        f"source {s.name}, file {cfg.raw / s.name / f'ds={ds}' / s.file}"
+        f"source {s.name}, file {ds_partition(cfg.raw / s.name, ds) / s.file}"
         for s in SOURCES.values()
-        if not (cfg.raw / s.name / f"ds={ds}" / MARKER).exists() and s.name not in holds
+        if not (ds_partition(cfg.raw / s.name, ds) / MARKER).exists() and s.name not in holds
     ]
 
 
@@ -285,7 +285,7 @@ def write_delivery(
     finished. Sidecars of an earlier run in the same folder are removed.
     """
     src = SOURCES[source]
-    folder = Path(raw_dir) / source / f"ds={ds}"
+    folder = ds_partition(Path(raw_dir) / source, ds)
     folder.mkdir(parents=True, exist_ok=True)
     marker = folder / MARKER
     if marker.exists():

@@ -18,6 +18,8 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
+from sesame.config import HOME_LOCK_FILE, home_lock
+
 RUN_ID = re.compile(r"[0-9A-Za-z]{1,48}")
 
 
@@ -79,7 +81,7 @@ class Busy(RuntimeError):
 # Set by the holder of the lock for the processes it starts (`sesame night` runs its tasks in `airflow dags test`):
 # a stage that finds the lock held by the run it belongs to goes on under it.
 LOCK_TOKEN_ENV = "SESAME_LOCK_TOKEN"
-LOCK_FILE = ".sesame.lock"
+LOCK_FILE = HOME_LOCK_FILE
 
 
 def _holder(fh) -> dict:
@@ -124,7 +126,7 @@ def exclusive(home: Path, what: str):
     The kernel drops the lock when its holder dies, so a killed run never leaves a stale lock behind. A process
     started by the holder (it inherits LOCK_TOKEN_ENV) runs under the holder's lock instead."""
     home.mkdir(parents=True, exist_ok=True)
-    fh = open(home / LOCK_FILE, "a+", encoding="utf-8")
+    fh = open(home_lock(home), "a+", encoding="utf-8")
     try:
         if not _try_lock(fh):
             held = _holder(fh)
@@ -164,7 +166,7 @@ def exclusive(home: Path, what: str):
 def holder(home: Path) -> str | None:
     """Who holds this SESAME_HOME's lock now (None: nobody, or the run this process belongs to), without taking it
     for longer than a look."""
-    path = Path(home) / LOCK_FILE
+    path = home_lock(home)
     if not path.exists():
         return None
     with open(path, "a+", encoding="utf-8") as fh:

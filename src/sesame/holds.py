@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 from sesame import durable
-from sesame.config import Settings
+from sesame.config import Settings, ds_partition
 from sesame.schemas import SOURCES
 
 
@@ -26,7 +26,7 @@ class HoldRefused(ValueError):
 
 
 def _folder(cfg: Settings) -> Path:
-    return cfg.lake / "holds"
+    return cfg.holds_dir
 
 
 def _path(cfg: Settings, source: str, ds: str) -> Path:
@@ -79,7 +79,7 @@ def hold(cfg: Settings, ds: str, source: str, reason: str, by: str | None = None
     if _ingested(cfg, ds, source):
         raise HoldRefused(f"source {source}, day {ds} was ingested already: there is nothing to set aside")
     src = SOURCES[source]
-    file = cfg.raw / source / f"ds={ds}" / src.file
+    file = ds_partition(cfg.raw / source, ds) / src.file
     record = {
         "ds": ds,
         "source": source,
@@ -122,7 +122,7 @@ def _records_delivered(cfg: Settings, source: str, ds: str) -> int | None:
 
     file = SOURCES[source].file
     try:
-        marker = read_marker(cfg.raw / source / f"ds={ds}")
+        marker = read_marker(ds_partition(cfg.raw / source, ds))
     except (OSError, ValueError):
         return None
     totals = next((f for f in (marker or {}).get("files", []) if f.get("path") == file), None)

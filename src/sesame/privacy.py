@@ -12,10 +12,9 @@ import hashlib
 import os
 from pathlib import Path
 
-# The folders under SESAME_HOME that hold personal data or the keys to it. Owner-only; with SESAME_GROUP_READABLE=1,
-# readable by the folder's group too (give them to the readers' group, e.g. `chgrp -R sesame-readers`); never by
-# everyone. What is inside inherits the protection: nobody else can pass the folder.
-PRIVATE_FOLDERS = ("lake", "published", "service", "models", "secrets")
+from sesame.config import PRIVATE_FOLDERS, private_folders
+
+__all__ = ["PRIVATE_FOLDERS", "keep_private", "user_key"]
 
 
 def user_key(user_id: str, secret: str) -> str:
@@ -23,11 +22,13 @@ def user_key(user_id: str, secret: str) -> str:
 
 
 def keep_private(home: Path) -> None:
-    """Create the private folders, and take back any permission beyond the owner (and group, if readable)."""
+    """Create the private folders (sesame.config.PRIVATE_FOLDERS), and take back any permission beyond the owner
+    (and group, if readable). Owner-only; with SESAME_GROUP_READABLE=1, readable by the folder's group too (give them
+    to the readers' group, e.g. `chgrp -R sesame-readers`); never by everyone. What is inside inherits the
+    protection: nobody else can pass the folder."""
     group_readable = os.environ.get("SESAME_GROUP_READABLE", "0").lower() in ("1", "true", "yes")
     wanted = 0o750 if group_readable else 0o700
-    for name in PRIVATE_FOLDERS:
-        folder = home / name
+    for folder in private_folders(home):
         folder.mkdir(parents=True, exist_ok=True, mode=wanted)
         if folder.stat().st_mode & 0o777 != wanted:
             os.chmod(folder, wanted)

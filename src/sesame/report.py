@@ -524,7 +524,7 @@ def collect(cfg: Settings, ds: str, run_id: str, alert: dict | None = None) -> d
     log_ = run_log(cfg, ds, run_id)
     done = {e["stage"] for e in (log_ or {}).get("stages", []) if e["status"] == "ok"}
     ran = {e["stage"] for e in (log_ or {}).get("stages", [])}
-    manifest_path = cfg.published / "sesame_scores" / f"ds={ds}" / f"run={run_id}" / "_manifest.json"
+    manifest_path = snapshots.snapshot_folder(cfg.published, "sesame_scores", ds, run_id) / "_manifest.json"
     published = snapshots.is_published(cfg.published, ds, run_id)  # NIGHT recorded this run
     failed_stage = next((e["stage"] for e in (log_ or {}).get("stages", []) if e["status"] == "failed"), None)
     if alert is None and not published:

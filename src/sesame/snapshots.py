@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sesame import contracts
-from sesame.config import settings
+from sesame.config import ds_partition, ds_partitions, settings
 from sesame.durable import replace, write_atomic
 
 ROWS_PER_FILE = 500_000
@@ -49,6 +49,16 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def snapshot_name(ds: str, run_id: str) -> str:
+    """A snapshot's folder relative to its dataset's folder, as LATEST and NIGHT name it: ds=YYYY-MM-DD/run=<run_id>."""
+    return f"{ds_partition(Path(), ds)}/run={run_id}"
+
+
+def snapshot_folder(root: Path, dataset: str, ds: str, run_id: str) -> Path:
+    """Where a dataset's snapshot of a night's run is under `root` (published/)."""
+    return root / dataset / snapshot_name(ds, run_id)
+
+
 def write_snapshot(
     root: Path,
     dataset: str,
@@ -69,7 +79,7 @@ def write_snapshot(
             contracts.check(table, contract)
         except contracts.ContractError as exc:
             raise SnapshotError(f"refusing to publish {dataset} for {ds}: {exc}") from None
-    rel = f"ds={ds}/run={run_id}"
+    rel = snapshot_name(ds, run_id)
     final = root / dataset / rel
     if final.exists():
         raise SnapshotError(f"snapshot {final} already exists and is immutable; use a new run id")
@@ -181,7 +191,7 @@ def is_published(root: Path, ds: str, run_id: str | None = None) -> bool:
         return (
             bool(current)
             and current["ds"] >= ds
-            and any((root / "sesame_scores" / f"ds={ds}").glob(f"run={run_id or '*'}/_manifest.json"))
+            and any(ds_partition(root / "sesame_scores", ds).glob(f"run={run_id or '*'}/_manifest.json"))
         )
     night = pointer.get("nights", {}).get(ds)
     return night is not None and (run_id is None or run_id in night.get("runs", [night["run_id"]]))
@@ -267,7 +277,7 @@ def apply_retention(root: Path, dataset: str, keep_nights: int) -> list[str]:
     """Remove all but the newest `keep_nights` nights; never what LATEST names. Returns removed folders."""
     pointer = latest(root, dataset)
     protected = pointer["snapshot"].split("/")[0] if pointer else None
-    nights = sorted((p for p in (root / dataset).glob("ds=*") if p.is_dir()), reverse=True)
+    nights = [ds_partition(root / dataset, ds) for ds in reversed(ds_partitions(root / dataset))]
     removed = []
     for night in nights[keep_nights:]:
         if night.name != protected:
