@@ -50,16 +50,13 @@ def delivered_days(cfg: Settings, until: str, also: set[tuple[str, str]] = froze
     return sorted(d for d in (days or set()) if d <= until)
 
 
-def missing_deliveries(cfg: Settings, ds: str, include_held: bool = False) -> list[str]:
-    """'source X, file Y' for every source whose delivery for ds is not complete; a held delivery is not waited
-    for (the night goes on without it) unless `include_held`."""
-    from sesame.holds import held
-
-    holds = set() if include_held else {source for day, source in held(cfg) if day == ds}
+def missing_deliveries(cfg: Settings, ds: str, excused: set[str] = frozenset()) -> list[str]:
+    """'source X, file Y' for every source whose delivery for ds is not complete, but the `excused` sources (those
+    an operator set aside: sesame.holds.awaited_deliveries)."""
     return [
         f"source {s.name}, file {ds_partition(cfg.raw / s.name, ds) / s.file}"
         for s in SOURCES.values()
-        if not (ds_partition(cfg.raw / s.name, ds) / MARKER).exists() and s.name not in holds
+        if not (ds_partition(cfg.raw / s.name, ds) / MARKER).exists() and s.name not in excused
     ]
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sesame import durable
 from sesame.config import Settings, ds_partition
+from sesame.deliveries import missing_deliveries, read_marker
 from sesame.schemas import SOURCES
 
 
@@ -40,6 +41,12 @@ def held(cfg: Settings) -> dict[tuple[str, str], dict]:
         record = json.loads(path.read_text(encoding="utf-8"))
         out[(record["ds"], record["source"])] = record
     return out
+
+
+def awaited_deliveries(cfg: Settings, ds: str) -> list[str]:
+    """The deliveries of ds the night still waits for: those not complete, but the ones held (the night goes on
+    without them); 'source X, file Y' each."""
+    return missing_deliveries(cfg, ds, excused={source for day, source in held(cfg) if day == ds})
 
 
 def _ingested(cfg: Settings, ds: str, source: str) -> bool:
@@ -68,8 +75,6 @@ def _now() -> str:
 
 def hold(cfg: Settings, ds: str, source: str, reason: str, by: str | None = None) -> dict:
     """Set a delivery aside. Refused for an unknown source, without a reason, twice, or once it was ingested."""
-    from sesame.deliveries import missing_deliveries
-
     if source not in SOURCES:
         raise HoldRefused(f"unknown source {source!r}; sources: {', '.join(SOURCES)}")
     if not reason.strip():
@@ -88,7 +93,7 @@ def hold(cfg: Settings, ds: str, source: str, reason: str, by: str | None = None
         "held_by": by or getpass.getuser(),
         "held_at": _now(),
         "delivered": _records_delivered(cfg, source, ds),
-        "complete": not any(f"source {source}," in m for m in missing_deliveries(cfg, ds, include_held=True)),
+        "complete": not any(f"source {source}," in m for m in missing_deliveries(cfg, ds)),
     }
     durable.write_atomic(_path(cfg, source, ds), json.dumps(record, indent=1))
     _record(cfg, {"event": "hold", **record})
@@ -118,8 +123,6 @@ def release(cfg: Settings, ds: str, source: str, by: str | None = None) -> dict:
 def _records_delivered(cfg: Settings, source: str, ds: str) -> int | None:
     """What the delivery holds as the upstream counted it (the control totals in its marker); None when there are
     none to read (a delivery that never came, or a bare marker): the hold then says the count is unknown."""
-    from sesame.deliveries import read_marker
-
     file = SOURCES[source].file
     try:
         marker = read_marker(ds_partition(cfg.raw / source, ds))

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from sesame import dbt_runner, durable, quality, snapshots
 from sesame.config import NIGHT_RUNS, REPO_ROOT, TRAIN_RUNS, Settings, ds_partition, ds_partitions, settings
 from sesame.dbt_runner import keep_failed_dbt_log, private_dbt_work
-from sesame.deliveries import missing_deliveries
+from sesame.holds import awaited_deliveries
 from sesame.report import write_report
 from sesame.schemas import PROFILE_MAX_AGE_DAYS, SOURCES
 from sesame.spark import submit
@@ -151,7 +151,7 @@ def delivery_deadline(cfg: Settings, ds: str) -> dt.datetime:
 def waiting_for_deliveries(cfg: Settings, ds: str, now: dt.datetime | None = None) -> list[str]:
     """The deliveries of ds still missing while there is time to wait for them (the sensor looks again later);
     [] once every one is complete or the deadline has passed (check_deliveries then decides)."""
-    missing = missing_deliveries(cfg, ds)
+    missing = awaited_deliveries(cfg, ds)
     if missing and (now or dt.datetime.now(dt.timezone.utc)) < delivery_deadline(cfg, ds):
         return missing
     return []
@@ -167,7 +167,7 @@ def waiting_for_the_home(cfg: Settings) -> str | None:
 
 
 def check_deliveries(cfg: Settings, ds: str) -> dict:
-    missing = missing_deliveries(cfg, ds)
+    missing = awaited_deliveries(cfg, ds)
     if missing:
         raise NightFailed(
             "rule delivery.complete: no complete delivery (no _SUCCESS marker) by the deadline "
