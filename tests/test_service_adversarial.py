@@ -25,8 +25,9 @@ from sesame.privacy import user_key
 from sesame.service import app as app_module
 from sesame.service import issuing as issuing_module
 from sesame.service import store as store_module
-from sesame.service.app import Limits, create_app
+from sesame.service.app import create_app
 from sesame.service.audit import read_entries, verify_chain
+from sesame.service.budget import Limits
 from sesame.service.store import ScoresIndex
 from tests.service_snapshots import publish_night, score_of
 

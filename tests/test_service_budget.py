@@ -20,8 +20,9 @@ from sesame.privacy import user_key
 from sesame.service import consent as consent_module
 from sesame.service import issuing as issuing_module
 from sesame.service.access import AccessDenied, KeyStore
-from sesame.service.app import MAX_BODY_BYTES, ClientBuckets, Limits, create_app
+from sesame.service.app import create_app
 from sesame.service.audit import read_entries
+from sesame.service.budget import MAX_BODY_BYTES, ClientBuckets, Limits
 from sesame.service.consent import ConsentRegister, ConsentRegisterError
 from tests.service_snapshots import publish_night
 

@@ -24,28 +24,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sesame.config import Settings, settings
 from sesame.service.access import AccessDenied
-from sesame.service.budget import MAX_BODY_BYTES, BodyLimit, ClientBuckets, Limits
+from sesame.service.budget import BodyLimit, ClientBuckets, Limits
 from sesame.service.errors import ServiceError, error_response
-from sesame.service.issuing import ConsentLapsed, issue
 from sesame.service.logfilter import RawIdFilter, hide_raw_ids
 from sesame.service.reports import ReportError
 from sesame.service.routes import ROUTERS
 from sesame.service.routes.common import audit
-from sesame.service.services import Services, open_services
-
-# the budget and the state are named here too: create_app takes Limits, and the CLI opens the state and issues
-# reports through this module
-__all__ = [
-    "MAX_BODY_BYTES",
-    "ClientBuckets",
-    "ConsentLapsed",
-    "Limits",
-    "Services",
-    "create_app",
-    "issue",
-    "open_services",
-    "serve",
-]
+from sesame.service.services import open_services
 
 log = logging.getLogger(__name__)
 

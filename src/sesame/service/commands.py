@@ -251,7 +251,8 @@ def cmd_report(args, cfg: Settings) -> int:
         print(key.public_pem.decode(), end="")
         return EXIT_OK
     # issue: an operator's issue, with the same consent rule and the same audit trail as the endpoint
-    from sesame.service.app import ConsentLapsed, issue, open_services
+    from sesame.service.issuing import ConsentLapsed, issue
+    from sesame.service.services import open_services
 
     if not args.target or not args.output:
         print("credit-report issue needs a user id and --output FILE", file=sys.stderr)
