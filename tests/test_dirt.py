@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from sesame import identity
 from sesame.deliveries import write_delivery
 from sesame.dirt import DELIVERY_KINDS, DIRT_FILE, PROFILES, RECORD_KINDS, DirtInjector, applies, parse_dirty
 from sesame.schemas import SOURCES, Source
@@ -89,6 +91,10 @@ def _reason(rec: dict | None, src: Source) -> str | None:
             return f"below_min:{col.name}"
         if col.max is not None and value is not None and value > col.max:
             return f"above_max:{col.name}"
+        if col.pattern is not None and value is not None and not re.fullmatch(col.pattern, str(value)):
+            return f"bad_format:{col.name}"
+        if col.checksum is not None and value is not None and not identity.is_valid(str(value)):
+            return f"bad_checksum:{col.name}"
     return None
 
 

@@ -29,6 +29,7 @@ TOUCHED = {
     "negative_amount": ("orders", "payments", "bills"),
     "absurd_amount": ("orders", "payments"),
     "unknown_category": ("orders", "payments"),
+    "mistyped_document": ("users",),
 }
 
 

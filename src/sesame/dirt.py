@@ -15,7 +15,9 @@ delivery may get none), each with the effect ingestion should report:
 * ``negative_amount`` / ``absurd_amount``: a negative amount / one far above the declared
   maximum -> ``below_min:<col>`` / ``above_max:<col>`` (amount, or amount_due for bills);
 * ``unknown_category``: a category (orders) or kind (payments) outside the declared list
-  -> ``not_allowed:category`` / ``not_allowed:kind``.
+  -> ``not_allowed:category`` / ``not_allowed:kind``;
+* ``mistyped_document``: an identity document number (users) with a wrong check character, as a
+  digit typed wrong leaves it -> ``bad_checksum:id_document_number``. In the ``heavy`` profile only.
 
 Whole-delivery kinds (one source on one day each): ``added_column`` (an extra column, tolerated),
 ``renamed_column`` (a required column renamed: the delivery is rejected), ``truncated_file`` (the
@@ -69,6 +71,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sesame import identity
 from sesame.deliveries import write_delivery
 from sesame.schemas import SOURCES, Source
 
@@ -83,6 +86,7 @@ RECORD_KINDS = (
     "negative_amount",
     "absurd_amount",
     "unknown_category",
+    "mistyped_document",
 )
 DELIVERY_KINDS = ("missing_delivery", "renamed_column", "truncated_file", "added_column")
 KINDS = RECORD_KINDS + DELIVERY_KINDS
@@ -110,6 +114,7 @@ PROFILES: dict[str, dict[str, float]] = {
         "negative_amount": 0.01,
         "absurd_amount": 0.01,
         "unknown_category": 0.01,
+        "mistyped_document": 0.01,
     },
 }
 
@@ -149,7 +154,14 @@ def applies(kind: str, source: str) -> bool:
         return source in CATEGORY_COLUMN
     if kind == "null_required":
         return bool(_nullable_targets(src))
+    if kind == "mistyped_document":
+        return _checked_document(src) is not None
     return kind in KINDS
+
+
+def _checked_document(src: Source) -> str | None:
+    """The column whose values carry a check character (the identity document), if the source has one."""
+    return next((c.name for c in src.columns if c.checksum), None)
 
 
 def _nullable_targets(src: Source) -> list[str]:
@@ -411,6 +423,8 @@ class DirtInjector:
                 _bad_amount(dirt, kind, picked[kind], src, rng)
         if "unknown_category" in picked:
             _unknown_category(dirt, picked["unknown_category"], source, rng)
+        if "mistyped_document" in picked:
+            _mistyped_document(dirt, picked["mistyped_document"], src, rng)
         own = dirt.result()
         copies = own.iloc[:0]
         if "duplicate" in picked:
@@ -486,7 +500,8 @@ class DirtInjector:
         order = rng.permutation(n)
         picked: dict[str, np.ndarray] = {}
         start = 0
-        for kind in ("malformed", "null_required", "negative_amount", "absurd_amount", "unknown_category", "duplicate"):
+        kinds = ("malformed", "null_required", "negative_amount", "absurd_amount", "unknown_category")
+        for kind in (*kinds, "mistyped_document", "duplicate"):
             if kind in self.rates and applies(kind, source):
                 k = min(int(np.floor(self.rates[kind] * n)), len(order) - start)
                 picked[kind] = np.sort(order[start : start + k])
@@ -629,6 +644,22 @@ def _unknown_category(dirt: _OwnRecords, rows: np.ndarray, source: str, rng: np.
     dirt.role[rows] = _INVALID
     dirt.kinds["unknown_category"] = {"records": len(rows), "quarantined": {f"not_allowed:{col}": len(rows)}}
     dirt.quarantined[f"not_allowed:{col}"] += len(rows)
+
+
+def _mistyped_document(dirt: _OwnRecords, rows: np.ndarray, src: Source, rng: np.random.Generator) -> None:
+    """The check character of an identity document number replaced by another one (a record without a number
+    keeps none and is not counted)."""
+    col = _checked_document(src)
+    values = dirt.columns[col].iloc[rows].to_numpy(dtype=object, na_value=None)
+    rows = rows[[v is not None for v in values]]
+    values = [v for v in values if v is not None]
+    shift = rng.integers(1, len(identity.CHECK_CHARACTERS), size=len(rows))
+    chars = identity.CHECK_CHARACTERS
+    wrong = [v[:-1] + chars[(chars.index(v[-1]) + s) % len(chars)] for v, s in zip(values, shift)]
+    dirt.columns[col] = _replace(dirt.columns[col], rows, wrong)
+    dirt.role[rows] = _INVALID
+    dirt.kinds["mistyped_document"] = {"records": len(rows), "quarantined": {f"bad_checksum:{col}": len(rows)}}
+    dirt.quarantined[f"bad_checksum:{col}"] += len(rows)
 
 
 def _assemble(
