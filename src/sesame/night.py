@@ -23,7 +23,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sesame import dbt_runner, durable, quality, snapshots
-from sesame.config import NIGHT_RUNS, REPO_ROOT, TRAIN_RUNS, Settings, ds_partition, ds_partitions, settings
+from sesame.config import (
+    NIGHT_RUNS,
+    REPO_ROOT,
+    TRAIN_RUNS,
+    Settings,
+    days_before,
+    ds_partition,
+    ds_partitions,
+    settings,
+)
 from sesame.dbt_runner import keep_failed_dbt_log, private_dbt_work
 from sesame.holds import awaited_deliveries
 from sesame.report import write_report
@@ -528,7 +537,7 @@ def _identities(cfg: Settings, ds: str, scored: pd.Series) -> pd.DataFrame:
     from sesame.identity import DOCUMENT_TYPE
 
     columns = ["user_id", "full_name", "identity_verified", "id_document_number"]
-    first = (dt.date.fromisoformat(ds) - dt.timedelta(days=PROFILE_MAX_AGE_DAYS - 1)).isoformat()
+    first = days_before(ds, PROFILE_MAX_AGE_DAYS - 1)
     zone = cfg.zone("validated", "users")
     found, profile_ds = pd.DataFrame({c: pd.Series(dtype=object) for c in columns}), None
     for day in reversed(ds_partitions(zone, first, ds, holding="*.parquet")):

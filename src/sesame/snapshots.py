@@ -51,7 +51,7 @@ def sha256_of(path: Path) -> str:
 
 def snapshot_name(ds: str, run_id: str) -> str:
     """A snapshot's folder relative to its dataset's folder, as LATEST and NIGHT name it: ds=YYYY-MM-DD/run=<run_id>."""
-    return f"{ds_partition(Path(), ds)}/run={run_id}"
+    return f"ds={ds}/run={run_id}"
 
 
 def snapshot_folder(root: Path, dataset: str, ds: str, run_id: str) -> Path:

@@ -97,6 +97,13 @@ def _encoded(column: pa.ChunkedArray) -> tuple[np.ndarray, list]:
     return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32), encoded.dictionary.to_pylist()
 
 
+def _position(users: np.ndarray, user_id: str) -> int | None:
+    """Where user_id stands in `users`, sorted bytes (a binary search), or None if it is not there."""
+    key = user_id.encode("utf-8")
+    i = int(np.searchsorted(users, key))
+    return i if i < len(users) and users[i] == key else None
+
+
 class ScoresIndex:
     """sesame_scores by user_id: a dict to the row, and the columns as compact arrays."""
 
@@ -299,9 +306,8 @@ class RuleChecksIndex:
         arrays = self.by_destination.get(destination)
         if arrays is None:
             return None
-        key = user_id.encode("utf-8")
-        i = int(np.searchsorted(self.users, key))
-        if i >= len(self.users) or self.users[i] != key or arrays["failed"][i] == self.NOT_CHECKED:
+        i = _position(self.users, user_id)
+        if i is None or arrays["failed"][i] == self.NOT_CHECKED:
             return None
         bits = int(arrays["failed"][i])
         history = int(arrays["history_days"][i])
@@ -330,9 +336,8 @@ class IdentitiesIndex:
         return self.table.num_rows
 
     def get(self, user_id: str) -> dict | None:
-        key = user_id.encode("utf-8")
-        i = int(np.searchsorted(self.users, key))
-        if i >= len(self.users) or self.users[i] != key:
+        i = _position(self.users, user_id)
+        if i is None:
             return None
         row = self.table.slice(i, 1).to_pylist()[0]
         row["profile_ds"] = row["profile_ds"].isoformat()
