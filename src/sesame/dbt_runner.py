@@ -14,7 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from sesame import durable
@@ -128,55 +128,40 @@ def run_dbt(
     `echo` writes what dbt printed to stdout. A non-zero exit raises `failure` (the failed log kept, see
     keep_failed_dbt_log) unless `allow_failure`, as for source freshness, which exits 1 on a stale source. What dbt
     prints, and the log a failure keeps, have the secret blanked out."""
-    if work is None:
-        with private_dbt_work(cfg) as own:
-            return run_dbt(
-                cfg,
-                command,
-                ds,
-                warehouse=warehouse,
-                target=target,
-                target_path=target_path,
-                more_vars=more_vars,
-                allow_failure=allow_failure,
-                work=own,
-                extra_env=extra_env,
-                cwd=cwd,
-                echo=echo,
-                failure=failure,
-            )
-    env = dbt_env(cfg, warehouse, extra_env, failure)
-    shown = [*command, *(["--target", target] if target else [])]
-    cmd = [
-        str(Path(sys.executable).parent / "dbt"),
-        *shown,
-        "--project-dir",
-        str(DBT_PROJECT),
-        "--profiles-dir",
-        str(DBT_PROJECT),
-        "--target-path",
-        str(target_path or work / "target"),
-        "--log-path",
-        str(work / "logs"),
-        "--vars",
-        json.dumps({"ds": ds, **(more_vars or {})}),
-    ]
-    proc = subprocess.run(
-        cmd,
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=durable.dies_with_parent,
-    )
-    output = redacted(proc.stdout, cfg)
-    if echo:
-        sys.stdout.write(output[-20000:])
-    if proc.returncode != 0 and not allow_failure:
-        errors = [ln for ln in output.splitlines() if any(marker in ln for marker in _ERROR_MARKERS)]
-        kept = keep_failed_dbt_log(cfg, work, ds, "-".join([command[0], *([target] if target else [])]))
-        raise failure(
-            f"dbt {' '.join(shown)} failed for the night {ds}: " + " | ".join(errors[-8:]) + f". Full log: {kept}"
+    # a command without its caller's work folder gets one of its own, removed after it
+    with private_dbt_work(cfg) if work is None else nullcontext(work) as work:
+        env = dbt_env(cfg, warehouse, extra_env, failure)
+        shown = [*command, *(["--target", target] if target else [])]
+        cmd = [
+            str(Path(sys.executable).parent / "dbt"),
+            *shown,
+            "--project-dir",
+            str(DBT_PROJECT),
+            "--profiles-dir",
+            str(DBT_PROJECT),
+            "--target-path",
+            str(target_path or work / "target"),
+            "--log-path",
+            str(work / "logs"),
+            "--vars",
+            json.dumps({"ds": ds, **(more_vars or {})}),
+        ]
+        proc = subprocess.run(
+            cmd,
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            preexec_fn=durable.dies_with_parent,
         )
-    return proc.returncode
+        output = redacted(proc.stdout, cfg)
+        if echo:
+            sys.stdout.write(output[-20000:])
+        if proc.returncode != 0 and not allow_failure:
+            errors = [ln for ln in output.splitlines() if any(marker in ln for marker in _ERROR_MARKERS)]
+            kept = keep_failed_dbt_log(cfg, work, ds, "-".join([command[0], *([target] if target else [])]))
+            raise failure(
+                f"dbt {' '.join(shown)} failed for the night {ds}: " + " | ".join(errors[-8:]) + f". Full log: {kept}"
+            )
+        return proc.returncode
