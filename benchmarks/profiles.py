@@ -24,6 +24,7 @@ SESAME_BENCH_USERS and SESAME_BENCH_HISTORY_USERS change the sizes; SESAME_BENCH
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -42,6 +43,7 @@ import psutil
 from benchmarks import RESULTS
 from benchmarks.targets import NIGHT_SIMULATED_DAYS
 from sesame.config import Settings, days_before
+from sesame.online_store import local_redis
 from sesame.progress import track
 
 END = dt.date(2026, 11, 23)
@@ -342,6 +344,10 @@ def volume_lake(work: Path) -> NightLake:
     )
 
 
+# What a re-measured night keeps of the measurement before it.
+PREVIOUS_NIGHT_FIGURES = ("measured_on", "seconds", "peak_gb", "stages", "online_store")
+
+
 def measure_night(work: Path, lake: NightLake, profile: str) -> dict:
     """One whole night (`sesame night`: Airflow, ingest, checks, features, feature store, scoring, dbt, audit,
     publish, report) in `lake`'s home.
@@ -408,7 +414,9 @@ def measure_night(work: Path, lake: NightLake, profile: str) -> dict:
         registry.promote(source.version, reason=f"benchmark: the champion of {history_cfg.home.name}")
     measure(sesame_cli("setup"), env)
     started = time.time()
-    run = measure(sesame_cli("night", "--ds", night, "--accept-drift"), env)
+    # the online store a home of this size uses: Redis, written in bulk (the online_store profile)
+    with local_redis(work / f"{cfg.home.name}-redis-server") as url:
+        run = measure(sesame_cli("night", "--ds", night, "--accept-drift"), {**env, "SESAME_ONLINE_STORE": url})
     logs = [p for p in cfg.run_logs(night).glob("*.json") if p.stat().st_mtime >= started]
     stages = json.loads(max(logs, key=lambda p: p.stat().st_mtime).read_text())["stages"]
     accounting = pd.read_parquet(cfg.zone("accounting"))
@@ -430,6 +438,9 @@ def measure_night(work: Path, lake: NightLake, profile: str) -> dict:
         "social_edges_so_far": int(known.loc[known["source"] == "social_edges", "accepted"].sum()),
         "steps": {**kept, **{k: figures(v) for k, v in steps.items()}},
         "steps_note": earlier.get("steps_note", "") if kept else "",
+        "online_store": "redis",
+        # the night as measured before, for the stage table's comparison
+        "previous": {k: earlier.get(k) for k in PREVIOUS_NIGHT_FIGURES} if "stages" in earlier else None,
     }
 
 
@@ -444,6 +455,90 @@ def night_volume_profile(work: Path) -> dict:
     edges) after 90 days of history (SESAME_BENCH_VOLUME_HISTORY: another length). Preparing its lake is
     hours on two cores: 91 days of deliveries, about 150 million payments and 60 million orders."""
     return measure_night(work, volume_lake(work), "night_volume")
+
+
+ONLINE_WRITE_CHILD = """
+import json, sys, time
+from sesame import feature_store
+from sesame.config import Settings
+cfg = Settings()
+started = time.perf_counter()
+feature_store.apply(cfg)
+applied = time.perf_counter()
+feature_store.materialize(sys.argv[1], cfg)
+print(json.dumps({"apply_seconds": round(applied - started, 1), "write_seconds": round(time.perf_counter() - applied, 1)}))
+"""
+
+
+def online_feature_tables(cfg: Settings, users: int, night: str) -> None:
+    """Two nights of both feature tables for `users` users, as the engines write them: every characteristic of
+    the registry, one value in ten missing; one user in fifty has no row on the later night (the earlier one
+    serves). Values are random: the write's cost depends on users, features and types, not on values."""
+    import numpy as np
+
+    from sesame.features import FEATURES
+
+    rng = np.random.default_rng(7)
+    ids = np.array([f"U{i:07d}" for i in range(users)])
+    for ds, keep in ((days_before(night, 1), np.ones(users, bool)), (night, rng.random(users) >= 0.02)):
+        for table, engine in (("user_features", "spark"), ("dbt_user_features", "dbt")):
+            folder = cfg.zone("features", table, ds=ds)
+            if folder.exists():
+                continue
+            frame = pd.DataFrame({"user_id": ids[keep], "feature_timestamp": pd.Timestamp(ds, tz="UTC")})
+            if engine == "spark":
+                frame["history_days"] = rng.integers(0, 3000, keep.sum())
+            for feature in (f for f in FEATURES if f.engine == engine):
+                values = rng.gamma(2.0, 50.0, keep.sum()).round(4)
+                values[rng.random(keep.sum()) < 0.1] = np.nan
+                frame[feature.name] = values
+            folder.mkdir(parents=True)
+            frame.to_parquet(folder / "part-0.parquet", index=False)
+
+
+def online_store_profile(work: Path) -> dict:
+    """The night's `feature_store` stage (Feast apply, then the night written into the online store) for
+    1,000,000 users (SESAME_BENCH_USERS), once into SQLite through Feast's own online write and once into Redis
+    in bulk, each in a home of its own; then Feast's lookups of the same users from both stores compared."""
+    import numpy as np
+
+    users = int(os.environ.get("SESAME_BENCH_USERS", "1000000"))
+    night = END.isoformat()
+    homes = {store: Settings(home=work / f"online-{users}-{store}") for store in ("sqlite", "redis")}
+    for cfg in homes.values():
+        online_feature_tables(cfg, users, night)
+    runs = {}
+    with local_redis(work / f"online-{users}-redis-server") as url:
+        for store, cfg in homes.items():
+            shutil.rmtree(cfg.feature_store_home, ignore_errors=True)
+            env = {
+                **os.environ,
+                "SESAME_HOME": str(cfg.home),
+                "SESAME_ONLINE_STORE": url if store == "redis" else store,
+            }
+            result = measure([sys.executable, "-c", ONLINE_WRITE_CHILD, night], env)
+            runs[store] = {**figures(result), **json.loads(result["output"].strip().splitlines()[-1])}
+        import redis
+
+        runs["redis"]["server_gb"] = round(redis.Redis.from_url(url).info("memory")["used_memory"] / 1024**3, 2)
+        sample = sorted(np.random.default_rng(11).choice(users, 2000, replace=False))
+        ids = [f"U{i:07d}" for i in sample]
+        looked_up = {}
+        for store, cfg in homes.items():
+            from sesame import feature_store
+
+            reading = dataclasses.replace(cfg, online_store=url if store == "redis" else store)
+            looked_up[store] = feature_store.online_features(ids, reading).set_index("user_id").sort_index()
+    sqlite, redis_rows = looked_up["sqlite"], looked_up["redis"][looked_up["sqlite"].columns]
+    agree = bool(sqlite.index.equals(redis_rows.index) and sqlite.equals(redis_rows))
+    return {
+        "users": users,
+        "features": int(len(sqlite.columns)),
+        "runs": runs,
+        "lookups_compared": len(ids),
+        "lookups_agree": agree,
+        "missing_values_in_sample": int(sqlite.isna().sum().sum()),
+    }
 
 
 def service_profile(work: Path) -> dict:
@@ -462,4 +557,5 @@ PROFILES = {
     "night": night_profile,
     "night_volume": night_volume_profile,
     "service": service_profile,
+    "online_store": online_store_profile,
 }

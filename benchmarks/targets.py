@@ -7,6 +7,7 @@ from __future__ import annotations
 NIGHT_MINUTES, NIGHT_GB, SIZING_EVENTS, SIZING_EDGES = 15, 12, 2.3e6, 20e6
 HISTORY_RATIO_TARGET, ENGINES_RATIO_TARGET = 1.2, 3
 TARGET_P99_MS = 10.0
+ONLINE_WRITE_SECONDS = 60
 
 # the days simulated for the 1,000,000-user night: 90 of history, then the night
 NIGHT_SIMULATED_DAYS = 91
@@ -35,3 +36,10 @@ def service_target_met(r: dict) -> bool:
     """p99 under the target at the fixed rate, every request answered 200."""
     fixed = r["fixed_rate"]
     return fixed["p99_ms"] < TARGET_P99_MS and fixed["statuses"] == {"200": fixed["requests"]}
+
+
+def online_write_met(r: dict) -> bool:
+    """The bulk write within the target at 1,000,000 users or more, and Feast's lookups the same from both stores."""
+    return (
+        r["users"] >= 1_000_000 and r["runs"]["redis"]["write_seconds"] <= ONLINE_WRITE_SECONDS and r["lookups_agree"]
+    )

@@ -146,7 +146,7 @@ def test_every_sesame_service_runs_the_repo_image():
     services = _compose()["services"]
     dockerfile = (ROOT / "Dockerfile").read_text()
     for name, svc in services.items():
-        if name == "postgres":
+        if name in ("postgres", "redis"):
             continue
         assert svc["build"] == "." and (ROOT / "Dockerfile").exists()
         assert name == "spark-master" or _env(svc)["SESAME_HOME"] == HOME, name
@@ -360,6 +360,20 @@ def test_each_service_mounts_only_what_it_uses():
     # the user-key secret only where ids are pseudonymized: the pipeline (dbt) and the score service
     holders = {name for name, svc in services.items() if "SESAME_USER_KEY_SECRET" in _env(svc)}
     assert holders == {"airflow-scheduler", "score-service"}
+
+
+def test_the_online_store_is_redis_with_a_password_reached_by_the_pipeline_alone():
+    services = _compose()["services"]
+    command = services["redis"]["command"]
+    assert command[0] == "redis-server" and command[command.index("--requirepass") + 1].startswith("${REDIS_PASSWORD:?")
+    (network,) = services["redis"]["networks"]
+    assert _compose()["networks"][network]["internal"] is True
+    on_it = {name for name, svc in services.items() if network in (svc.get("networks") or [])}
+    assert on_it == {"redis", "airflow-scheduler"}
+    url = _env(services["airflow-scheduler"])["SESAME_ONLINE_STORE"]
+    assert url.startswith("redis://:${REDIS_PASSWORD:?") and url.endswith("@redis:6379/0")
+    holders = {name for name, svc in services.items() if "REDIS_PASSWORD" in str(svc)}
+    assert holders == {"redis", "airflow-scheduler"}
 
 
 def test_the_score_service_shares_no_network_with_spark_or_postgres():

@@ -50,6 +50,9 @@ class Settings:
     spark_shuffle_partitions: int = field(default_factory=lambda: int(_env("SPARK_SHUFFLE_PARTITIONS", "8")))
     # More Spark properties for every job, "key=value,key=value"; they win over the project's own.
     spark_conf: str = field(default_factory=lambda: _env("SPARK_CONF", ""))
+    # Feast's online store: "sqlite" (the embedded default, a file under feature_store/) or a Redis server,
+    # redis://[:password@]host:port[/db], which the night writes in bulk (sesame.online_store).
+    online_store: str = field(default_factory=lambda: _env("ONLINE_STORE", "sqlite"))
     # Secret for the keyed hash that turns upstream ids into analysts' user_key: SESAME_USER_KEY_SECRET, or else the
     # file `sesame setup` generates once per SESAME_HOME (USER_KEY_SECRET_FILE). There is no default: upstream ids
     # are few enough to try them all, so a known secret would undo every pseudonym.

@@ -1,5 +1,9 @@
 """The Feast feature store over the nightly feature table: apply the definitions in feature_store/,
-materialize a night into the SQLite online store, build point-in-time training sets, look users up online.
+materialize a night into the online store, build point-in-time training sets, look users up online.
+
+The online store is SQLite (feature_store/feature_store.yaml: a file in the home, no server) unless
+SESAME_ONLINE_STORE names a Redis server; a night is written into Redis in bulk (sesame.online_store), into SQLite
+through Feast's own online write.
 
 Online lookup, for a service that needs a user's current features:
 
@@ -34,7 +38,23 @@ def store(cfg: Settings | None = None):
     os.environ["SESAME_HOME"] = str(cfg.home)  # feature_store.yaml and the definitions read it
     os.environ.setdefault("FEAST_USAGE", "False")
     cfg.feature_store_home.mkdir(parents=True, exist_ok=True)
-    return FeatureStore(repo_path=str(REPO))
+    if cfg.online_store == "sqlite":
+        return FeatureStore(repo_path=str(REPO))
+    return FeatureStore(repo_path=str(REPO), config=_redis_config(cfg))
+
+
+def _redis_config(cfg: Settings):
+    """The repository's feature_store.yaml with Redis as the online store (read as Feast reads it)."""
+    import yaml
+    from feast.repo_config import RepoConfig
+
+    from sesame.online_store import redis_connection_string
+
+    raw = yaml.safe_load(os.path.expandvars((REPO / "feature_store.yaml").read_text(encoding="utf-8")))
+    raw["online_store"] = {"type": "redis", "connection_string": redis_connection_string(cfg.online_store)}
+    config = RepoConfig(**raw)
+    config.repo_path = REPO
+    return config
 
 
 def _views(defs) -> list:
@@ -59,7 +79,8 @@ def feature_refs() -> list[str]:
 
 def materialize(ds: str, cfg: Settings | None = None) -> None:
     """Load the night's features into the online store: each user's latest row of the night or the night before
-    (the views' ttl covers one missed night), through Feast's online write.
+    (the views' ttl covers one missed night); into Redis in bulk, one stream per feature table for all its views,
+    into SQLite through Feast's online write.
 
     Not `FeatureStore.materialize`: its file offline store reads the whole feature table, every night ever
     written, and sorts it by time before keeping the two nights asked for, once per view, so a night's cost would
@@ -73,10 +94,19 @@ def materialize(ds: str, cfg: Settings | None = None) -> None:
         rows = pd.concat([pd.read_parquet(p) for p in parts if p.exists()], ignore_index=True)
         rows["feature_timestamp"] = pd.to_datetime(rows["feature_timestamp"], utc=True)
         latest[table] = rows.sort_values("feature_timestamp").drop_duplicates("user_id", keep="last")
+    views_of = {"user_features": [], "dbt_user_features": []}
     for view in _views(defs):
-        table = "dbt_user_features" if view.batch_source.name == defs.dbt_user_features_source.name else "user_features"
-        columns = ["user_id", "feature_timestamp", *[feature.name for feature in view.features]]
-        feast_store.write_to_online_store(view.name, latest[table][columns])
+        dbt = view.batch_source.name == defs.dbt_user_features_source.name
+        views_of["dbt_user_features" if dbt else "user_features"].append(view)
+    for table, views in views_of.items():
+        if cfg.online_store != "sqlite":
+            from sesame.online_store import write_views
+
+            write_views(feast_store, [view.name for view in views], latest[table])
+            continue
+        for view in views:
+            columns = ["user_id", "feature_timestamp", *[feature.name for feature in view.features]]
+            feast_store.write_to_online_store(view.name, latest[table][columns])
 
 
 def historical_features(entities: pd.DataFrame, cfg: Settings | None = None) -> pd.DataFrame:
