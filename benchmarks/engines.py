@@ -169,12 +169,11 @@ def duck_pagerank(
     from spark_jobs.graph import CHECKPOINT_EVERY as check_every
 
     n = lake.night
-    payments = f"read_parquet('{lake.glob('validated', 'payments')}', hive_partitioning = true)"
+    transfers = f"read_parquet('{lake.glob('features', 'daily_transfers')}', hive_partitioning = true)"
     con.execute(f"""
       create or replace temp table g_edges as
-      select user_id as src, counterparty_id as dst, sum(amount) as weight from {payments}
+      select user_id as src, counterparty_id as dst, sum(amount) as weight from {transfers}
       where ds <= '{n}' and ds >= '{days_before(n, 89)}' and event_date <= date '{n}' and event_date >= date '{days_before(n, 89)}'
-        and kind = 'transfer' and direction = 'out' and counterparty_id is not null
       group by all;
       create or replace temp table g_nodes as select src as node from g_edges union select dst from g_edges;
       create or replace temp table g_shares as
@@ -219,6 +218,9 @@ def spark_stages(spark, lake: Lake) -> dict[str, Callable]:
     sources = feat.read_sources(spark, lake.cfg)
     tonight = {name: df.filter(F.col("ds") == n) for name, df in sources.items()}
     daily = spark.read.parquet(str(lake.cfg.zone("features", "daily"))).withColumn("ds", F.col("ds").cast("string"))
+    transfers = spark.read.parquet(str(lake.cfg.zone("features", "daily_transfers"))).withColumn(
+        "ds", F.col("ds").cast("string")
+    )
 
     def previous(*zone):
         return spark.read.parquet(str(lake.cfg.zone("features", *zone, ds=days_before(n, 1))))
@@ -249,7 +251,7 @@ def spark_stages(spark, lake: Lake) -> dict[str, Callable]:
         }
         pairs = st.contacts(previous("state", "contacts"), known["social_edges"], n)
         listed = st.listed(previous("state", "listed"), known["blacklist"], n)
-        empty = spark.createDataFrame([], "user_id string, counterparty_id string")
+        empty = spark.createDataFrame([], "user_id string, counterparty_id string, transfers long")
         return feat.social_features(pairs, feat.delinquent_users(sources["bills"], n), listed, empty, None).drop(
             "sc_neighbor_score_mean"
         )
@@ -258,7 +260,7 @@ def spark_stages(spark, lake: Lake) -> dict[str, Callable]:
         "daily": lambda: daily_aggregates(tonight["orders"], tonight["payments"]).drop("ds"),
         "windows": lambda: windows_incremental(previous("windows"), daily, n),
         "state": state,
-        "graph": lambda: feat.transfer_trust(feat.recent_transfers(sources["payments"], n)),
+        "graph": lambda: feat.transfer_trust(feat.recent_transfers(transfers, n)),
         "social": social,
     }
 

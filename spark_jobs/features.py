@@ -62,10 +62,27 @@ def profiled_users(users: DataFrame, night: str) -> DataFrame:
     )
 
 
-def recent_transfers(payments: DataFrame, night: str) -> DataFrame:
-    """Money sent to another user in the last 90 days: (user_id -> counterparty_id, amount)."""
-    return known_by(payments, night, 90).filter(
-        (F.col("kind") == "transfer") & (F.col("direction") == "out") & F.col("counterparty_id").isNotNull()
+def daily_transfers(payments: DataFrame) -> DataFrame:
+    """(ds, user_id, counterparty_id, event_date) -> the transfers out to another user in the deliveries
+    `payments` holds: how many and how much. Kept per delivery day (lake/features/daily_transfers) like the daily
+    aggregates, so that a night reads its 90 days of transfers (about one payment in fifteen) instead of every
+    payment of those days."""
+    return (
+        payments.filter(
+            (F.col("kind") == "transfer") & (F.col("direction") == "out") & F.col("counterparty_id").isNotNull()
+        )
+        .groupBy("ds", "user_id", "counterparty_id", "event_date")
+        .agg(F.count("*").alias("transfers"), F.sum("amount").alias("amount"))
+    )
+
+
+def recent_transfers(transfers: DataFrame, night: str) -> DataFrame:
+    """Money sent to another user in the last 90 days, per pair: (user_id -> counterparty_id, transfers, amount),
+    from daily transfers (`daily_transfers`)."""
+    return (
+        known_by(transfers, night, 90)
+        .groupBy("user_id", "counterparty_id")
+        .agg(F.sum("transfers").alias("transfers"), F.sum("amount").alias("amount"))
     )
 
 
@@ -78,10 +95,12 @@ def social_features(
     pairs: DataFrame, delinquent: DataFrame, listed: DataFrame, transfers: DataFrame, last_scores: DataFrame | None
 ) -> DataFrame:
     exchanged = (
-        transfers.select("user_id", F.col("counterparty_id").alias("nbr"))
-        .unionByName(transfers.select(F.col("counterparty_id").alias("user_id"), F.col("user_id").alias("nbr")))
+        transfers.select("user_id", F.col("counterparty_id").alias("nbr"), "transfers")
+        .unionByName(
+            transfers.select(F.col("counterparty_id").alias("user_id"), F.col("user_id").alias("nbr"), "transfers")
+        )
         .groupBy("user_id", "nbr")
-        .agg(F.count("*").alias("transfers"))
+        .agg(F.sum("transfers").alias("transfers"))
     )
     if last_scores is None:
         last_scores = pairs.sparkSession.createDataFrame([], "user_id string, score double")
@@ -149,15 +168,20 @@ def user_features(
     windows: DataFrame,
     state: dict[str, DataFrame] | None = None,
     last_scores: DataFrame | None = None,
+    transfers: DataFrame | None = None,
 ) -> DataFrame:
     """Spark's characteristics for the night (feature_registry engine = spark), one row per user in the latest KYC profile, with the user's segment
     (a credit file is a bill statement on record) and current days past due. `windows` are the
     night's order and payment window sums (spark_jobs/windows.py), `state` the night's state tables
     (spark_jobs/state.py; folded from the whole history when not given), `last_scores` the scores of the last
-    published night before this one (user_id, score), if any."""
+    published night before this one (user_id, score), if any, `transfers` the daily transfers
+    (lake/features/daily_transfers; made from the payments when not given)."""
     state = state or full_state(sources, night)
     listed = state["listed"]
-    transfers = recent_transfers(sources["payments"], night)
+    if transfers is None:
+        transfers = daily_transfers(known_by(sources["payments"], night, 90))
+    # both the social features and the graph use the pairs: aggregated once
+    transfers = recent_transfers(transfers, night).localCheckpoint()
     social = social_features(
         state["contacts"], delinquent_users(sources["bills"], night), listed, transfers, last_scores
     )
@@ -243,20 +267,37 @@ def saw_every_delivery(cfg: Settings, night: str) -> bool:
     return computed > 0 and all(at < computed for at in ingested_at(cfg, night).values())
 
 
-def ensure_daily(spark: SparkSession, cfg: Settings, sources: dict[str, DataFrame], nights: list[str]) -> DataFrame:
-    """Daily aggregates for tonight's delivery (always), for the days ingested again since their aggregate was
-    made, and for every earlier delivery that has none yet, computed in one pass with the same transform; returns the whole daily table."""
-    zone = cfg.zone("features", "daily")
+def days_to_aggregate(cfg: Settings, zone: Path, nights: list[str]) -> list[str]:
+    """The delivery days a per-day table under `zone` needs made: tonight's (always), every earlier delivery that
+    has none yet, and the days ingested again since theirs was made (a late delivery re-ingests the days after it)."""
     have = set(ds_partitions(zone))
     wanted = set(nights) | {d for d in ingested_days(cfg, max(nights)) if d not in have}
-    # and days ingested again since their aggregate was made (a late delivery re-ingests the days after it)
     wanted |= {
         d for d, at in ingested_at(cfg, max(nights)).items() if d in have and at > _written_at(ds_partition(zone, d))
     }
+    return sorted(wanted)
+
+
+def ensure_daily(spark: SparkSession, cfg: Settings, sources: dict[str, DataFrame], nights: list[str]) -> DataFrame:
+    """Daily aggregates for the days that need them (`days_to_aggregate`), computed in one pass with the same
+    transform; returns the whole daily table."""
+    zone = cfg.zone("features", "daily")
+    wanted = days_to_aggregate(cfg, zone, nights)
     if wanted:
-        picked = [F.col("ds").isin(*sorted(wanted))]
+        picked = [F.col("ds").isin(*wanted)]
         daily = daily_aggregates(sources["orders"].filter(*picked), sources["payments"].filter(*picked))
         write_days(daily, zone)
+    return spark.read.parquet(str(zone)).withColumn("ds", F.col("ds").cast("string"))
+
+
+def ensure_daily_transfers(
+    spark: SparkSession, cfg: Settings, sources: dict[str, DataFrame], nights: list[str]
+) -> DataFrame:
+    """Daily transfers (`daily_transfers`) for the days that need them, in one pass; returns the whole table."""
+    zone = cfg.zone("features", "daily_transfers")
+    wanted = days_to_aggregate(cfg, zone, nights)
+    if wanted:
+        write_days(daily_transfers(sources["payments"].filter(F.col("ds").isin(*wanted))), zone)
     return spark.read.parquet(str(zone)).withColumn("ds", F.col("ds").cast("string"))
 
 
@@ -316,6 +357,7 @@ def last_published_scores(spark: SparkSession, cfg: Settings, night: str) -> Dat
 def run(spark: SparkSession, cfg: Settings, nights: list[str], incremental: bool = True) -> None:
     sources = read_sources(spark, cfg)
     daily = ensure_daily(spark, cfg, sources, nights)
+    transfers = ensure_daily_transfers(spark, cfg, sources, nights)
     frames = []
     for night in sorted(nights):
         # Deliveries of earlier days that came tonight change windows and state of days already folded: such a
@@ -323,7 +365,8 @@ def run(spark: SparkSession, cfg: Settings, nights: list[str], incremental: bool
         from_last_night = incremental and saw_every_delivery(cfg, night)
         windows = night_windows(spark, cfg, daily, night, from_last_night)
         state = night_state(spark, cfg, sources, night, from_last_night)
-        frames.append(user_features(sources, night, windows, state, last_published_scores(spark, cfg, night)))
+        last_scores = last_published_scores(spark, cfg, night)
+        frames.append(user_features(sources, night, windows, state, last_scores, transfers))
     write_features(union_all(frames), cfg)
 
 

@@ -27,6 +27,7 @@ from sesame.config import Settings
 from sesame.spark import iso_date, run_job
 from spark_jobs.features import (
     ensure_daily,
+    ensure_daily_transfers,
     last_published_scores,
     night_windows,
     profile,
@@ -75,12 +76,14 @@ def labelled_population(
 def run(spark, cfg: Settings, train_ds: str, observation_dates: list[str]) -> None:
     sources = read_sources(spark, cfg)
     daily = ensure_daily(spark, cfg, sources, observation_dates)
+    transfers = ensure_daily_transfers(spark, cfg, sources, observation_dates)
     features = [
         user_features(
             sources,
             obs,
             night_windows(spark, cfg, daily, obs, incremental=False),
             last_scores=last_published_scores(spark, cfg, obs),
+            transfers=transfers,
         )
         for obs in observation_dates
     ]

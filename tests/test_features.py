@@ -237,6 +237,19 @@ def test_user_features_by_hand(night_features):
     assert u2["bp_order_count_90"] == 0 and u2["fc_balance"] is None
 
 
+def test_kept_daily_transfers_give_the_features_the_payments_give(sources, night_features):
+    """The nightly job reads the 90-day transfer graph from lake/features/daily_transfers, kept per delivery day;
+    with every day's transfers kept (later ones too, which the night must leave out) it is the graph the
+    payments give."""
+    columns, rows = night_features
+    daily = daily_aggregates(sources["orders"], sources["payments"])
+    kept = feat.daily_transfers(sources["payments"])
+    assert kept.count() > 0
+    frame = feat.user_features(sources, NIGHT, windows_full(daily, NIGHT), transfers=kept)
+    assert frame.columns == columns
+    assert {r["user_id"]: r for r in frame.collect()} == rows
+
+
 def test_neighbours_last_scores_weighted_by_money_exchanged(spark, sources, night_features):
     last = spark.createDataFrame([("U2", 500), ("U3", 800)], "user_id string, score int")
     rows = {r["user_id"]: r for r in _features(sources, NIGHT, last_scores=last).collect()}
