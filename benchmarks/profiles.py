@@ -141,11 +141,19 @@ def ensure_features(cfg: Settings, night: str) -> None:
         dbt_features(cfg, night, "bench")
 
 
+def history_users() -> int:
+    return int(os.environ.get("SESAME_BENCH_HISTORY_USERS", "100000"))
+
+
+def history_home(work: Path) -> Path:
+    return work / f"history-{history_users()}"
+
+
 def history_lake(work: Path) -> tuple[Settings, int, dict[str, str], dict[str, dict]]:
     """A simulated and ingested lake of 361 days for the history profiles, with the windows and state of the
     night before each measured night rebuilt from the history (the first-run path). Reused when present."""
-    users = int(os.environ.get("SESAME_BENCH_HISTORY_USERS", "100000"))
-    cfg = Settings(home=work / f"history-{users}")
+    users = history_users()
+    cfg = Settings(home=history_home(work))
     env = {**os.environ, "SESAME_HOME": str(cfg.home)}
     first = END - dt.timedelta(days=HISTORY_DAYS - 1)
     nights = {"90": (first + dt.timedelta(days=89)).isoformat(), "360": END.isoformat()}
@@ -207,18 +215,36 @@ def feature_history_profile(work: Path) -> dict:
 
 
 def engines_profile(work: Path) -> dict:
-    """Spark against DuckDB per stage of the feature job, same lake, same night (benchmarks.engines): on the
-    100,000-user history lake, and on the 1,000,000-user lake once the night profile has run its night."""
+    """Spark against DuckDB per stage of the feature job, same lake, same night (benchmarks.engines): on each
+    1,000,000-user lake whose night before is prepared (the `night` and `night_volume` profiles' lakes; the
+    night's own features are made first if its night has not run), and on the 100,000-user history lake when it
+    exists or no larger lake is ready. Lakes not measured this time keep their last figures, dated."""
     from benchmarks.engines import compare
 
-    cfg, users, nights, _ = history_lake(work)
-    night = nights["360"]
-    ensure_features(cfg, night)
-    lakes = [{"users": users, "night": night, "stages": compare(cfg, night)}]
-    big = night_lake(work)
-    if big.cfg.zone("features", "daily", ds=big.night).exists() and has_state(big.cfg, big.before):
-        lakes.append({"users": big.users, "night": big.night, "stages": compare(big.cfg, big.night)})
-    return {"lakes": lakes}
+    today = dt.date.today().isoformat()
+    lakes = []
+    for label, lake in (("night", night_lake(work)), ("night_volume", volume_lake(work))):
+        if has_state(lake.cfg, lake.before):
+            ensure_features(lake.cfg, lake.night)
+            stages = compare(lake.cfg, lake.night)
+            lakes.append(
+                {"users": lake.users, "lake": label, "night": lake.night, "stages": stages, "measured_on": today}
+            )
+    if not lakes or history_home(work).exists():
+        cfg, users, nights, _ = history_lake(work)
+        ensure_features(cfg, nights["360"])
+        stages = compare(cfg, nights["360"])
+        lakes.insert(
+            0, {"users": users, "lake": "history", "night": nights["360"], "stages": stages, "measured_on": today}
+        )
+    measured = {(lake["users"], lake.get("lake")) for lake in lakes}
+    earlier = kept_results("engines")
+    kept = [
+        {**lake, "measured_on": lake.get("measured_on", earlier.get("measured_on"))}
+        for lake in earlier.get("lakes", [])
+        if (lake["users"], lake.get("lake")) not in measured
+    ]
+    return {"lakes": sorted(kept + lakes, key=lambda lake: (lake["users"], lake.get("lake") or ""))}
 
 
 def history_champion(cfg: Settings, night: str):

@@ -167,6 +167,13 @@ kept when a later run reuses it. {r.get("steps_note", "")}
 """
 
 
+LAKE_TEXT = {
+    "history": " (the history lake: 361 days at the simulator's default volume)",
+    "night": " (the `night` profile's lake: 90 days at the simulator's default volume)",
+    "night_volume": " (the `night_volume` profile's lake: 90 days at the target's sizing)",
+}
+
+
 def _engines_section(r: dict) -> str:
     tables = []
     for lake in r["lakes"]:
@@ -176,13 +183,13 @@ def _engines_section(r: dict) -> str:
         )
         _, worst = worst_engine_ratio(lake)
         verdict = "met" if worst <= ENGINES_RATIO_TARGET else "not met"
-        tables.append(f"""### {lake["users"]:,} users, the night {lake["night"]}
+        tables.append(f"""### {lake["users"]:,} users, the night {lake["night"]}{LAKE_TEXT.get(lake.get("lake"), "")}
 
 | stage | rows out | Spark | DuckDB | Spark/DuckDB |
 |---|---|---|---|---|
 {lines}
 
-Worst ratio: {worst:.1f} (target at most {ENGINES_RATIO_TARGET}: {verdict}).
+Worst ratio: {worst:.1f} (target at most {ENGINES_RATIO_TARGET}: {verdict}). Measured on {lake.get("measured_on", r.get("measured_on"))}.
 """)
     return f"""## Spark against DuckDB per stage of the nightly feature job
 
@@ -203,11 +210,14 @@ a simulation at low priority). {_engines_verdict(r["lakes"])}
 
 
 def _engines_verdict(lakes: list[dict]) -> str:
-    worst = {lake["users"]: worst_engine_ratio(lake) for lake in lakes}
+    worst = {(lake["users"], lake.get("lake")): worst_engine_ratio(lake) for lake in lakes}
     if all(ratio <= ENGINES_RATIO_TARGET for _, ratio in worst.values()):
         return ""
     duck = [s["duckdb_seconds"] for lake in lakes for s in lake["stages"].values()]
-    worst_text = ", ".join(f"{ratio:.1f} ({name}) at {users:,} users" for users, (name, ratio) in worst.items())
+    worst_text = ", ".join(
+        f"{ratio:.1f} ({name}) at {users:,} users{f' ({label} lake)' if label else ''}"
+        for (users, label), (name, ratio) in worst.items()
+    )
     return f"""
 
 **Target not met**: the worst ratio is {worst_text}. DuckDB finishes each stage here in {min(duck):.2f} to

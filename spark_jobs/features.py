@@ -91,9 +91,21 @@ def recent_transfers(transfers: DataFrame, night: str) -> DataFrame:
 MAX_CONTACT_WEIGHT = 5
 
 
+# Up to this many users with something a neighbour shows (a last score, a delinquency, a court listing), that
+# table goes whole to every task, so that the contact pairs (tens of millions) are not moved to meet it.
+NEIGHBOURS_BROADCAST_MAX_ROWS = 5_000_000
+
+
 def social_features(
     pairs: DataFrame, delinquent: DataFrame, listed: DataFrame, transfers: DataFrame, last_scores: DataFrame | None
 ) -> DataFrame:
+    """Per user, over their contacts (`pairs`, both ways): how many, the shares delinquent and on the court list,
+    and the contacts' mean last score, each contact weighted by the money exchanged with it (`transfers`: pairs
+    from `recent_transfers`).
+
+    The pairs are moved once, by user: what a neighbour shows joins them as a broadcast, and the exchanged
+    transfers, moved by user too, join them where they are (the job lets a join and an aggregation on more keys
+    use a partitioning by user alone: `features.run`)."""
     exchanged = (
         transfers.select("user_id", F.col("counterparty_id").alias("nbr"), "transfers")
         .unionByName(
@@ -104,15 +116,19 @@ def social_features(
     )
     if last_scores is None:
         last_scores = pairs.sparkSession.createDataFrame([], "user_id string, score double")
+    # what a pair needs to know of its neighbour, a neighbour at most once
+    neighbours = (
+        last_scores.select(F.col("user_id").alias("nbr"), F.col("score").cast("double").alias("nbr_score"))
+        .join(delinquent.select(F.col("user_id").alias("nbr"), F.lit(1.0).alias("nbr_delinquent")), "nbr", "full")
+        .join(listed.select(F.col("user_id").alias("nbr"), F.lit(1.0).alias("nbr_listed")), "nbr", "full")
+        .localCheckpoint()
+    )
+    if neighbours.count() <= NEIGHBOURS_BROADCAST_MAX_ROWS:
+        neighbours = F.broadcast(neighbours)
     flagged = (
-        pairs.join(delinquent.select(F.col("user_id").alias("nbr"), F.lit(1.0).alias("nbr_delinquent")), "nbr", "left")
-        .join(listed.select(F.col("user_id").alias("nbr"), F.lit(1.0).alias("nbr_listed")), "nbr", "left")
-        .join(exchanged, ["user_id", "nbr"], "left")
-        .join(
-            last_scores.select(F.col("user_id").alias("nbr"), F.col("score").cast("double").alias("nbr_score")),
-            "nbr",
-            "left",
-        )
+        pairs.repartition("user_id")
+        .join(neighbours, "nbr", "left")
+        .join(exchanged.repartition("user_id"), ["user_id", "nbr"], "left")
         .withColumn("weight", F.least(F.lit(1) + F.coalesce("transfers", F.lit(0)), F.lit(MAX_CONTACT_WEIGHT)))
     )
     scored_weight = F.sum(F.when(F.col("nbr_score").isNotNull(), F.col("weight")))
@@ -354,7 +370,18 @@ def last_published_scores(spark: SparkSession, cfg: Settings, night: str) -> Dat
     return spark.read.parquet(str(cfg.zone("scores", ds=max(published)))).select("user_id", "score")
 
 
+# A join or an aggregation on (user_id, other keys) may use a partitioning by user_id alone instead of moving
+# the rows again: every key the features join on starts with the user, of whom there are millions, so no partition
+# gets too many rows (social_features moves the contact pairs once instead of three times).
+PARTITION_BY_USER_SUFFICES = {
+    "spark.sql.requireAllClusterKeysForCoPartition": "false",
+    "spark.sql.requireAllClusterKeysForDistribution": "false",
+}
+
+
 def run(spark: SparkSession, cfg: Settings, nights: list[str], incremental: bool = True) -> None:
+    for key, value in PARTITION_BY_USER_SUFFICES.items():
+        spark.conf.set(key, value)
     sources = read_sources(spark, cfg)
     daily = ensure_daily(spark, cfg, sources, nights)
     transfers = ensure_daily_transfers(spark, cfg, sources, nights)

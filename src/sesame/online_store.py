@@ -86,7 +86,7 @@ class _Bulk:
 
     def resp_lengths(self) -> np.ndarray:
         """Bytes of `$<len>\\r\\n<data>\\r\\n` per row."""
-        digits = np.floor(np.log10(np.maximum(self.lengths, 1))).astype(np.int64) + 1
+        digits = 1 + sum((self.lengths >= 10**k).astype(np.int64) for k in range(1, 10))
         return 1 + digits + 2 + self.lengths + 2
 
     def put(self, buffer: np.ndarray, positions: np.ndarray) -> None:
@@ -127,7 +127,10 @@ def _timestamps(values: pd.Series) -> _Bulk:
     from feast.utils import make_tzaware
     from google.protobuf.timestamp_pb2 import Timestamp
 
-    codes, uniques = pd.factorize(pd.to_datetime(values, utc=True))
+    moments = pd.to_datetime(values, utc=True)
+    if moments.isna().any():
+        raise ValueError(f"online write: {int(moments.isna().sum())} rows without an event time ({values.name})")
+    codes, uniques = pd.factorize(moments)
     encoded = []
     for moment in uniques:
         ts = Timestamp()
