@@ -137,6 +137,7 @@ def test_duckdb_restatement_of_each_stage_agrees_with_spark(spark, lake):
     spark.catalog.clearCache()  # the session is shared by the whole suite; start this heavy test from a clean heap
     sources = feat.read_sources(spark, cfg)
     daily = feat.ensure_daily(spark, cfg, sources, [NIGHTS[-1]])
+    feat.ensure_daily_transfers(spark, cfg, sources, [NIGHTS[-1]])
     feat.night_windows(spark, cfg, daily, NIGHTS[-2], incremental=False)  # the night before
     feat.night_state(spark, cfg, sources, NIGHTS[-2], incremental=False)
     results = compare(cfg, NIGHTS[-1], spark=spark, repeats=1)  # raises when the engines disagree
