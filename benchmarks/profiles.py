@@ -370,6 +370,88 @@ def volume_lake(work: Path) -> NightLake:
     )
 
 
+def simulate_lake(lake: NightLake, env: dict[str, str]) -> dict:
+    """Simulate the lake's days at its volume (seed 7, ending on END)."""
+    volume = (
+        []
+        if (lake.activity, lake.contacts) == (1.0, 1.0)
+        else ["--activity", str(lake.activity), "--contacts", str(lake.contacts)]
+    )
+    days = ["--users", str(lake.users), "--days", str(lake.simulated_days), "--end-ds", END.isoformat()]
+    return measure(sesame_cli("simulate", *days, "--seed", "7", *volume), env)
+
+
+def catch_up(lake: NightLake) -> dict[str, dict]:
+    """Ingest the lake's history up to the night before by catch-up passes (`ingest --catch-up`, CATCH_UP_DAYS
+    delivery days a pass); the figures of each pass run, by the pass's last day (passes already done are skipped)."""
+    return {
+        end: figures(spark_job(lake.cfg, "ingest", "--ds", end, "--catch-up"))
+        for end in lake.catch_up_ends()
+        if not lake.cfg.zone("accounting", ds=end).exists()
+    }
+
+
+def catch_up_profile(work: Path) -> dict:
+    """Catch-up at the target's sizing: the `night_volume` lake's 90 days of history (1,000,000 users, about 2.3
+    million payments and orders a day) ingested by passes of CATCH_UP_DAYS days. A lake is ingested once: passes
+    already ingested keep the figures they were measured with."""
+    lake = volume_lake(work)
+    env = {**os.environ, "SESAME_HOME": str(lake.cfg.home)}
+    if not (lake.cfg.raw / "_simulation.json").exists():
+        simulate_lake(lake, env)
+    earlier = kept_results("catch_up").get("passes", {})
+    measured = catch_up(lake)
+    ends = lake.catch_up_ends()
+    passes = {}
+    for i, end in enumerate(ends):
+        first = lake.day(0) if i == 0 else days_before(ends[i - 1], -1)
+        figures_of = measured.get(end) or earlier.get(end)
+        if figures_of:
+            days = (dt.date.fromisoformat(end) - dt.date.fromisoformat(first)).days + 1
+            passes[end] = {**figures_of, "first_day": first, "days": days}
+    return {
+        "users": lake.users,
+        "history_days": lake.history,
+        "activity": lake.activity,
+        "contacts": lake.contacts,
+        "pass_days": CATCH_UP_DAYS,
+        "passes": passes,
+        "complete": len(passes) == len(ends),
+        "note": kept_results("catch_up").get("note", ""),
+    }
+
+
+def features_volume_profile(work: Path) -> dict:
+    """The nightly `features` Spark job alone at the target's sizing: the `night_volume` lake's night, from the
+    night before's windows and state (rebuilt from the history when missing), as the night's `features` stage
+    runs it (spark-submit, local mode, the default driver). The night's own daily tables are removed first, so
+    that each run makes them as the night does."""
+    lake = volume_lake(work)
+    cfg = lake.cfg
+    steps = {}
+    if not has_state(cfg, lake.before):
+        catch_up(lake)
+        steps["rebuild_night_before"] = figures(spark_job(cfg, "features", "--ds", lake.before, "--rebuild"))
+    runs = []
+    for _ in range(int(os.environ.get("SESAME_BENCH_FEATURE_RUNS", "1"))):
+        for table in ("daily", "daily_transfers"):
+            shutil.rmtree(cfg.zone("features", table, ds=lake.night), ignore_errors=True)
+        runs.append(figures(spark_job(cfg, "features", "--ds", lake.night)))
+    earlier = kept_results("features_volume")
+    return {
+        "users": lake.users,
+        "history_days": lake.history,
+        "night": lake.night,
+        "runs": runs,
+        "steps": {**earlier.get("steps", {}), **steps},
+        "previous_stage_seconds": PREVIOUS_FEATURES_STAGE_SECONDS,
+    }
+
+
+# The night_volume profile's `features` stage before this job was tuned (measured on 2026-11-26).
+PREVIOUS_FEATURES_STAGE_SECONDS = 294.5
+
+
 # What a re-measured night keeps of the measurement before it.
 PREVIOUS_NIGHT_FIGURES = ("measured_on", "seconds", "peak_gb", "stages", "online_store")
 
@@ -396,32 +478,9 @@ def measure_night(work: Path, lake: NightLake, profile: str) -> dict:
     kept = earlier.get("steps", {}) if same_lake else {}
     steps: dict[str, dict] = {}
     if not (cfg.raw / "_simulation.json").exists():
-        volume = (
-            []
-            if (lake.activity, lake.contacts) == (1.0, 1.0)
-            else ["--activity", str(lake.activity), "--contacts", str(lake.contacts)]
-        )
-        steps["simulate"] = measure(
-            sesame_cli(
-                "simulate",
-                "--users",
-                str(lake.users),
-                "--days",
-                str(lake.simulated_days),
-                "--end-ds",
-                END.isoformat(),
-                "--seed",
-                "7",
-                *volume,
-            ),
-            env,
-        )
+        steps["simulate"] = simulate_lake(lake, env)
     if not cfg.zone("accounting", ds=before).exists():
-        passes = [
-            spark_job(cfg, "ingest", "--ds", end, "--catch-up")
-            for end in lake.catch_up_ends()
-            if not cfg.zone("accounting", ds=end).exists()
-        ]
+        passes = catch_up(lake).values()
         steps["ingest_history"] = {
             "seconds": round(sum(p["seconds"] for p in passes), 1),
             "peak_gb": max(p["peak_gb"] for p in passes),
@@ -584,4 +643,6 @@ PROFILES = {
     "night_volume": night_volume_profile,
     "service": service_profile,
     "online_store": online_store_profile,
+    "catch_up": catch_up_profile,
+    "features_volume": features_volume_profile,
 }

@@ -14,13 +14,17 @@ from importlib import metadata
 
 from benchmarks import REPORT, RESULTS
 from benchmarks.targets import (
+    CATCH_UP_90_MINUTES,
     ENGINES_RATIO_TARGET,
+    FEATURES_SECONDS,
     HISTORY_RATIO_TARGET,
     NIGHT_GB,
     NIGHT_MINUTES,
     NIGHT_SIMULATED_DAYS,
     ONLINE_WRITE_SECONDS,
     TARGET_P99_MS,
+    catch_up_met,
+    catch_up_minutes,
     night_at_sizing,
     night_events,
     night_met,
@@ -100,6 +104,23 @@ def _summary(results: dict[str, dict]) -> str:
             f"{r['users']:,} users: {write:.1f} s into Redis in bulk (SQLite through Feast: "
             f"{r['runs']['sqlite']['write_seconds']:.1f} s); lookups {'agree' if r['lookups_agree'] else 'differ'}",
             online_write_met(r),
+        )
+    if "features_volume" in results:
+        r = results["features_volume"]
+        best = min(run["seconds"] for run in r["runs"])
+        row(
+            f"the nightly feature job at the target's sizing, at most {FEATURES_SECONDS} s",
+            f"{best:.1f} s (before: the night's stage {r['previous_stage_seconds']:.1f} s)",
+            best <= FEATURES_SECONDS,
+        )
+    if "catch_up" in results:
+        r = results["catch_up"]
+        days = sum(p["days"] for p in r["passes"].values())
+        row(
+            f"catch-up of 90 days at the target's sizing, at most {CATCH_UP_90_MINUTES} min",
+            f"{days} days in {len(r['passes'])} passes: {catch_up_minutes(r):.1f} min"
+            + ("" if r["complete"] else " (not every pass measured)"),
+            catch_up_met(r),
         )
     if "service" in results:
         fixed = results["service"]["fixed_rate"]
@@ -405,6 +426,48 @@ stays the zero-setup default of small homes, and a home at this size sets `SESAM
 """
 
 
+def _features_volume_section(r: dict) -> str:
+    runs = ", ".join(f"{run['seconds']:.1f} s ({run['peak_gb']:.2f} GB)" for run in r["runs"])
+    best = min(run["seconds"] for run in r["runs"])
+    verdict = "met" if best <= FEATURES_SECONDS else "not met"
+    steps = _steps_table(r["steps"]) if r["steps"] else ""
+    prep = f"\n\n| step | wall time | peak memory |\n|---|---|---|\n{steps}" if steps else ""
+    return f"""## The nightly feature job at the target's sizing
+
+The `features` Spark job of the night {r["night"]} on the `night_volume` lake ({r["users"]:,} users, {r["history_days"]}
+days of history, about 20 million social edges), from the night before's windows and state, as the night's
+`features` stage runs it (spark-submit, local mode, 4 GB driver): {runs}. Before the tuning described under
+"Spark against DuckDB" the same stage took {r["previous_stage_seconds"]:.1f} s in the night measured on 2026-11-26.
+Target at most {FEATURES_SECONDS} s: **{verdict}**.{prep}
+"""
+
+
+def _catch_up_section(r: dict) -> str:
+    passes = r["passes"]
+    rows = "\n".join(
+        f"| {p['first_day']} .. {end} | {p['days']} | {p['seconds']:.1f} s | {p['seconds'] / p['days']:.1f} s | "
+        f"{p['peak_gb']:.2f} GB |"
+        for end, p in passes.items()
+    )
+    days = sum(p["days"] for p in passes.values())
+    minutes = catch_up_minutes(r)
+    verdict = "met" if catch_up_met(r) else "not met"
+    return f"""## Catch-up: {days} days of history at the target's sizing
+
+The `night_volume` lake ({r["users"]:,} users, `--activity {r["activity"]:g} --contacts {r["contacts"]:g}`: about 2.3
+million payments and orders and a million user profiles a day) ingested by `ingest --catch-up` passes of
+{r["pass_days"]} delivery days (spark-submit, local mode, 2 cores, 8 GB driver); the first delivery carries the
+social graph so far and a year of bills. {r.get("note", "")}
+
+| pass | days | wall time | per day | peak memory |
+|---|---|---|---|---|
+{rows}
+
+In all {minutes:.1f} min, {minutes * 60 / days:.1f} s a day; target at most {CATCH_UP_90_MINUTES} min for 90 days
+({CATCH_UP_90_MINUTES * 60 / 90:.0f} s a day): **{verdict}**. 365 days (target at most 3 hours) not measured.
+"""
+
+
 SECTIONS = {
     "simulator": _simulator_section,
     "night": _night_section,
@@ -413,6 +476,8 @@ SECTIONS = {
     "engines": _engines_section,
     "scoring": _scoring_section,
     "online_store": _online_store_section,
+    "catch_up": _catch_up_section,
+    "features_volume": _features_volume_section,
     "service": service_section,
 }
 

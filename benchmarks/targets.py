@@ -8,6 +8,8 @@ NIGHT_MINUTES, NIGHT_GB, SIZING_EVENTS, SIZING_EDGES = 15, 12, 2.3e6, 20e6
 HISTORY_RATIO_TARGET, ENGINES_RATIO_TARGET = 1.2, 3
 TARGET_P99_MS = 10.0
 ONLINE_WRITE_SECONDS = 60
+CATCH_UP_90_MINUTES = 45
+FEATURES_SECONDS = 120
 
 # the days simulated for the 1,000,000-user night: 90 of history, then the night
 NIGHT_SIMULATED_DAYS = 91
@@ -43,3 +45,13 @@ def online_write_met(r: dict) -> bool:
     return (
         r["users"] >= 1_000_000 and r["runs"]["redis"]["write_seconds"] <= ONLINE_WRITE_SECONDS and r["lookups_agree"]
     )
+
+
+def catch_up_minutes(r: dict) -> float:
+    return sum(p["seconds"] for p in r["passes"].values()) / 60
+
+
+def catch_up_met(r: dict) -> bool:
+    """90 days or more of target-sized history ingested, at most CATCH_UP_90_MINUTES per 90 days."""
+    days = sum(p["days"] for p in r["passes"].values())
+    return r["complete"] and days >= 89 and catch_up_minutes(r) <= CATCH_UP_90_MINUTES * days / 90
