@@ -225,7 +225,12 @@ folders itself instead of starting a Spark job for it; contacts and the court li
 read of every delivery ever made; PageRank joins the rank vector as a broadcast and materializes every 2
 iterations instead of 5 (every 10 ran the driver out of memory). Before these, on the 100,000-user lake, Spark
 took 19.2 s for the graph, 11.7 s for the social stage and 3.5 s for the windows (that run shared the cores with
-a simulation at low priority). {_engines_verdict(r["lakes"])}
+a simulation at low priority). Since the figures dated 2026-11-26: the transfer graph's input is kept per
+delivery day (`daily_transfers`, about one payment in fifteen) instead of reading 90 days of payments, and PageRank
+iterates on the driver (one sparse product per iteration) for graphs up to 20 million edges; the contact state
+adds a night's new pairs without shuffling the kept ones; the social stage moves the contact pairs once, by
+user, with what a neighbour shows joined as a broadcast. A lake measured before these keeps its dated figures
+until it is measured again. {_engines_verdict(r["lakes"])}
 
 """ + "\n".join(tables)
 
