@@ -443,7 +443,7 @@ The `features` Spark job of the night {r["night"]} on the `night_volume` lake ({
 days of history, about 20 million social edges), from the night before's windows and state, as the night's
 `features` stage runs it (spark-submit, local mode, 4 GB driver): {runs}. Before the tuning described under
 "Spark against DuckDB" the same stage took {r["previous_stage_seconds"]:.1f} s in the night measured on 2026-11-26.
-Target at most {FEATURES_SECONDS} s: **{verdict}**.{prep}
+Target at most {FEATURES_SECONDS} s: **{verdict}**. {r.get("note", "")}{prep}
 """
 
 
