@@ -225,8 +225,6 @@ def engines_profile(work: Path) -> dict:
     lakes = []
     for label, lake in (("night", night_lake(work)), ("night_volume", volume_lake(work))):
         if has_state(lake.cfg, lake.before):
-            # the night's dbt features need the home's user-key secret, which `sesame setup` writes once
-            measure(sesame_cli("setup"), {**os.environ, "SESAME_HOME": str(lake.cfg.home)})
             ensure_features(lake.cfg, lake.night)
             stages = compare(lake.cfg, lake.night)
             lakes.append(
