@@ -294,27 +294,34 @@ def days_to_aggregate(cfg: Settings, zone: Path, nights: list[str]) -> list[str]
     return sorted(wanted)
 
 
-def ensure_daily(spark: SparkSession, cfg: Settings, sources: dict[str, DataFrame], nights: list[str]) -> DataFrame:
-    """Daily aggregates for the days that need them (`days_to_aggregate`), computed in one pass with the same
-    transform; returns the whole daily table."""
-    zone = cfg.zone("features", "daily")
+def _ensure_per_day(spark: SparkSession, cfg: Settings, table: str, nights: list[str], make) -> DataFrame:
+    """Make lake/features/<table> for the days that need it (`days_to_aggregate`) in one pass, `make` turning the
+    sources filtered to those days into the table; returns the whole table."""
+    zone = cfg.zone("features", table)
     wanted = days_to_aggregate(cfg, zone, nights)
     if wanted:
-        picked = [F.col("ds").isin(*wanted)]
-        daily = daily_aggregates(sources["orders"].filter(*picked), sources["payments"].filter(*picked))
-        write_days(daily, zone)
+        write_days(make(F.col("ds").isin(*wanted)), zone)
     return spark.read.parquet(str(zone)).withColumn("ds", F.col("ds").cast("string"))
+
+
+def ensure_daily(spark: SparkSession, cfg: Settings, sources: dict[str, DataFrame], nights: list[str]) -> DataFrame:
+    """Daily aggregates for the days that need them, computed in one pass; returns the whole daily table."""
+    return _ensure_per_day(
+        spark,
+        cfg,
+        "daily",
+        nights,
+        lambda picked: daily_aggregates(sources["orders"].filter(picked), sources["payments"].filter(picked)),
+    )
 
 
 def ensure_daily_transfers(
     spark: SparkSession, cfg: Settings, sources: dict[str, DataFrame], nights: list[str]
 ) -> DataFrame:
     """Daily transfers (`daily_transfers`) for the days that need them, in one pass; returns the whole table."""
-    zone = cfg.zone("features", "daily_transfers")
-    wanted = days_to_aggregate(cfg, zone, nights)
-    if wanted:
-        write_days(daily_transfers(sources["payments"].filter(F.col("ds").isin(*wanted))), zone)
-    return spark.read.parquet(str(zone)).withColumn("ds", F.col("ds").cast("string"))
+    return _ensure_per_day(
+        spark, cfg, "daily_transfers", nights, lambda picked: daily_transfers(sources["payments"].filter(picked))
+    )
 
 
 def night_windows(spark: SparkSession, cfg: Settings, daily: DataFrame, night: str, incremental: bool) -> DataFrame:
