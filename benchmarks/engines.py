@@ -309,10 +309,6 @@ def compare(cfg: Settings, night: str, spark=None, repeats: int = REPEATS) -> di
     lake = Lake(cfg, night)
     own_session = spark is None
     spark = spark or get_session("sesame-bench-engines", cfg)
-    from spark_jobs.features import PARTITION_BY_USER_SUFFICES
-
-    for key, value in PARTITION_BY_USER_SUFFICES.items():  # as the feature job plans its queries
-        spark.conf.set(key, value)
     con = duckdb.connect()
     results = {}
     try:

@@ -228,8 +228,9 @@ took 19.2 s for the graph, 11.7 s for the social stage and 3.5 s for the windows
 a simulation at low priority). Since the figures dated 2026-11-26: the transfer graph's input is kept per
 delivery day (`daily_transfers`, about one payment in fifteen) instead of reading 90 days of payments, and PageRank
 iterates on the driver (one sparse product per iteration) for graphs up to 20 million edges; the contact state
-adds a night's new pairs without shuffling the kept ones; the social stage moves the contact pairs once, by
-user, with what a neighbour shows joined as a broadcast. A lake measured before these keeps its dated figures
+adds a night's new pairs without shuffling the kept ones; the social stage weighs each contact once, as an
+unordered pair joined to the money exchanged by a hashed join (no sort), then counts it for both its users, with
+what a neighbour shows joined as a broadcast and each task summing its users before a shuffle. A lake measured before these keeps its dated figures
 until it is measured again. {_engines_verdict(r["lakes"])}
 
 """ + "\n".join(tables)
@@ -349,8 +350,8 @@ night); the rest of the wall time outside the stages is Airflow starting and fin
 
 Preparation (not part of the night): simulation of {r.get("simulated_days", NIGHT_SIMULATED_DAYS)} days{volume}, \
 ingestion of the history by
-catch-up, rebuild of the night before's windows and state. The model is the champion trained on the
-100,000-user history lake (the scoring profile), copied into this home; drift is computed but not gated
+catch-up, rebuild of the night before's windows and state. The model is the champion trained in the home
+`{r.get("champion_from") or "history-100000"}`, copied into this home; drift is computed but not gated
 (`--accept-drift`), since that model was developed on another population. {r.get("steps_note", "")}
 
 | step | wall time | peak memory |

@@ -103,16 +103,27 @@ def social_features(
     and the contacts' mean last score, each contact weighted by the money exchanged with it (`transfers`: pairs
     from `recent_transfers`).
 
-    The pairs are moved once, by user: what a neighbour shows joins them as a broadcast, and the exchanged
-    transfers, moved by user too, join them where they are (the job lets a join and an aggregation on more keys
-    use a partitioning by user alone: `features.run`)."""
+    A contact and the money exchanged are the same both ways, so each contact is weighted once, as an unordered
+    pair (half the pairs, and no sort: the exchanged pairs are the smaller side of a hashed join), and then
+    counted for both its users; what a neighbour shows joins them as a broadcast, and each task sums its users'
+    contacts before anything moves again."""
+    low, high = F.least("user_id", "counterparty_id"), F.greatest("user_id", "counterparty_id")
     exchanged = (
-        transfers.select("user_id", F.col("counterparty_id").alias("nbr"), "transfers")
-        .unionByName(
-            transfers.select(F.col("counterparty_id").alias("user_id"), F.col("user_id").alias("nbr"), "transfers")
+        transfers.select(low.alias("a"), high.alias("b"), "transfers")
+        .groupBy("a", "b")
+        # money one sends oneself counts on both sides of the pair, as for any other pair
+        .agg(F.sum(F.when(F.col("a") == F.col("b"), 2).otherwise(1) * F.col("transfers")).alias("transfers"))
+    )
+    weight = F.least(F.lit(1) + F.coalesce("transfers", F.lit(0)), F.lit(MAX_CONTACT_WEIGHT))
+    ends = [F.struct(F.col(u).alias("user_id"), F.col(n).alias("nbr")) for u, n in (("a", "b"), ("b", "a"))]
+    contacts = (
+        pairs.filter(F.col("user_id") <= F.col("nbr"))
+        .select(F.col("user_id").alias("a"), F.col("nbr").alias("b"))
+        .join(exchanged.hint("shuffle_hash"), ["a", "b"], "left")
+        .select(
+            F.inline(F.when(F.col("a") == F.col("b"), F.array(ends[0])).otherwise(F.array(*ends))),
+            weight.alias("weight"),
         )
-        .groupBy("user_id", "nbr")
-        .agg(F.sum("transfers").alias("transfers"))
     )
     if last_scores is None:
         last_scores = pairs.sparkSession.createDataFrame([], "user_id string, score double")
@@ -125,12 +136,7 @@ def social_features(
     )
     if neighbours.count() <= NEIGHBOURS_BROADCAST_MAX_ROWS:
         neighbours = F.broadcast(neighbours)
-    flagged = (
-        pairs.repartition("user_id")
-        .join(neighbours, "nbr", "left")
-        .join(exchanged.repartition("user_id"), ["user_id", "nbr"], "left")
-        .withColumn("weight", F.least(F.lit(1) + F.coalesce("transfers", F.lit(0)), F.lit(MAX_CONTACT_WEIGHT)))
-    )
+    flagged = contacts.join(neighbours, "nbr", "left")
     scored_weight = F.sum(F.when(F.col("nbr_score").isNotNull(), F.col("weight")))
     return flagged.groupBy("user_id").agg(
         F.count("*").cast("double").alias("sc_degree"),
@@ -377,18 +383,7 @@ def last_published_scores(spark: SparkSession, cfg: Settings, night: str) -> Dat
     return spark.read.parquet(str(cfg.zone("scores", ds=max(published)))).select("user_id", "score")
 
 
-# A join or an aggregation on (user_id, other keys) may use a partitioning by user_id alone instead of moving
-# the rows again: every key the features join on starts with the user, of whom there are millions, so no partition
-# gets too many rows (social_features moves the contact pairs once instead of three times).
-PARTITION_BY_USER_SUFFICES = {
-    "spark.sql.requireAllClusterKeysForCoPartition": "false",
-    "spark.sql.requireAllClusterKeysForDistribution": "false",
-}
-
-
 def run(spark: SparkSession, cfg: Settings, nights: list[str], incremental: bool = True) -> None:
-    for key, value in PARTITION_BY_USER_SUFFICES.items():
-        spark.conf.set(key, value)
     sources = read_sources(spark, cfg)
     daily = ensure_daily(spark, cfg, sources, nights)
     transfers = ensure_daily_transfers(spark, cfg, sources, nights)

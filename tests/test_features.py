@@ -290,6 +290,61 @@ def test_contact_weight_is_bounded(spark, sources):
     assert u1["sc_neighbor_score_mean"] == pytest.approx((w * 800 + 500) / (w + 1))
 
 
+def _social_by_hand(contacts, transfers, scores, delinquent, listed):
+    """The social characteristics straight from their definition: every contact (both ways) of a user, weighted
+    by 1 + the transfers exchanged with it either way, at most MAX_CONTACT_WEIGHT."""
+    sent = transfers.groupby(["user_id", "counterparty_id"])["transfers"].sum().to_dict()
+    out = {}
+    for user, mine in contacts.groupby("user_id")["nbr"]:
+        nbrs = list(mine)
+        weights = [min(1 + sent.get((user, n), 0) + sent.get((n, user), 0), feat.MAX_CONTACT_WEIGHT) for n in nbrs]
+        scored = [(w, scores[n]) for w, n in zip(weights, nbrs) if n in scores]
+        out[user] = {
+            "sc_degree": float(len(nbrs)),
+            "sc_neighbor_delinquent_share": sum(n in delinquent for n in nbrs) / len(nbrs),
+            "sc_neighbor_listed_share": sum(n in listed for n in nbrs) / len(nbrs),
+            "sc_neighbor_score_mean": sum(w * s for w, s in scored) / sum(w for w, _ in scored) if scored else None,
+        }
+    return out
+
+
+def test_social_features_on_a_real_graph_match_their_definition(spark):
+    """Zachary's karate club as the contacts, with a self-loop, random transfers between contacts and between
+    strangers (which weigh nothing), some transfers to oneself, and a few scored, delinquent and listed users."""
+    import networkx as nx
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    graph = nx.karate_club_graph()
+    edges = [(f"K{a:02d}", f"K{b:02d}") for a, b in graph.edges()] + [("K05", "K05")]
+    contacts = pd.DataFrame(edges + [(b, a) for a, b in edges], columns=["user_id", "nbr"]).drop_duplicates()
+    users = sorted(set(contacts["user_id"]))
+    picks = rng.choice(len(users), size=(120, 2))
+    transfers = pd.DataFrame(
+        [(users[i], users[j]) for i, j in picks] + [("K07", "K07")] * 2, columns=["user_id", "counterparty_id"]
+    )
+    transfers["transfers"] = rng.integers(1, 4, len(transfers))
+    transfers["amount"] = 10.0
+    transfers = transfers.groupby(["user_id", "counterparty_id"], as_index=False).sum()
+    scores = {u: float(rng.integers(350, 950)) for u in users if rng.random() < 0.6}
+    delinquent = {u for u in users if rng.random() < 0.2}
+    listed = {u for u in users if rng.random() < 0.1}
+    names = lambda ids: spark.createDataFrame([(u,) for u in sorted(ids)], "user_id string")  # noqa: E731
+    got = feat.social_features(
+        spark.createDataFrame(contacts),
+        names(delinquent),
+        names(listed),
+        spark.createDataFrame(transfers, "user_id string, counterparty_id string, transfers long, amount double"),
+        spark.createDataFrame(list(scores.items()), "user_id string, score double"),
+    )
+    got = {r["user_id"]: r.asDict() for r in got.collect()}
+    want = _social_by_hand(contacts, transfers, scores, delinquent, listed)
+    assert set(got) == set(want) == set(users)
+    for user, features in want.items():
+        for name, value in features.items():
+            assert got[user][name] == (None if value is None else pytest.approx(value)), (user, name)
+
+
 def test_every_registered_spark_feature_is_computed(night_features):
     """Spark computes exactly the characteristics the registry gives it (dbt's: tests/test_dbt_features.py)."""
     cols, _ = night_features
