@@ -138,7 +138,10 @@ def ensure_features(cfg: Settings, night: str) -> None:
     if not cfg.zone("features", "dbt_user_features", ds=night).exists():
         from sesame.night import dbt_features
 
-        dbt_features(cfg, night, "bench")
+        # dbt's features need the home's user-key secret, which `sesame setup` writes once; the settings are read
+        # again after it, as they read the secret's file when made
+        measure(sesame_cli("setup"), {**os.environ, "SESAME_HOME": str(cfg.home)})
+        dbt_features(dataclasses.replace(cfg), night, "bench")
 
 
 def history_users() -> int:
@@ -456,14 +459,26 @@ PREVIOUS_FEATURES_STAGE_SECONDS = 294.5
 PREVIOUS_NIGHT_FIGURES = ("measured_on", "seconds", "peak_gb", "stages", "online_store")
 
 
+def night_champion(work: Path):
+    """(home's name, champion) for a measured night: the champion of SESAME_BENCH_CHAMPION_HOME when set (any home
+    where one was trained, such as `make run`'s), else the history lake's, trained there if need be."""
+    from sesame.registry import Registry
+
+    home = os.environ.get("SESAME_BENCH_CHAMPION_HOME")
+    if home:
+        return Path(home).name, Registry(Settings(home=Path(home)).models).champion()
+    history_cfg, _, nights, _ = history_lake(work)
+    return history_cfg.home.name, history_champion(history_cfg, nights["360"])
+
+
 def measure_night(work: Path, lake: NightLake, profile: str) -> dict:
     """One whole night (`sesame night`: Airflow, ingest, checks, features, feature store, scoring, dbt, audit,
     publish, report) in `lake`'s home.
 
     The history up to the night before is ingested by catch-up passes and that night's windows and state
-    rebuilt from it, as a platform adopted with history would start. The model is the history lake's champion
-    (a scorecard is portable: bins and points); drift is computed but does not gate, because that model was
-    developed on another population's year."""
+    rebuilt from it, as a platform adopted with history would start. The model is another home's champion
+    (`night_champion`; a scorecard is portable: bins and points); drift is computed but does not gate, because that
+    model was developed on another population's year."""
     cfg, night, before = lake.cfg, lake.night, lake.before
     env = {**os.environ, "SESAME_HOME": str(cfg.home)}
     earlier = kept_results(profile)
@@ -487,16 +502,16 @@ def measure_night(work: Path, lake: NightLake, profile: str) -> dict:
         }
     if not has_state(cfg, before):
         steps["rebuild_night_before"] = spark_job(cfg, "features", "--ds", before, "--rebuild")
+    champion_from = earlier.get("champion_from", "history-100000") if same_lake else None
     if not (cfg.models / "registry.json").exists():
         from sesame.registry import Registry
 
-        history_cfg, _, nights, _ = history_lake(work)
-        source = history_champion(history_cfg, nights["360"])
+        champion_from, source = night_champion(work)
         registry = Registry(cfg.models)
         registry.register(
             source.version, source.model_json, source.card, (source.path / "card.html").read_text(encoding="utf-8")
         )
-        registry.promote(source.version, reason=f"benchmark: the champion of {history_cfg.home.name}")
+        registry.promote(source.version, reason=f"benchmark: the champion of {champion_from}")
     measure(sesame_cli("setup"), env)
     started = time.time()
     # the online store a home of this size uses: Redis, written in bulk (the online_store profile)
@@ -524,6 +539,7 @@ def measure_night(work: Path, lake: NightLake, profile: str) -> dict:
         "steps": {**kept, **{k: figures(v) for k, v in steps.items()}},
         "steps_note": earlier.get("steps_note", "") if kept else "",
         "online_store": "redis",
+        "champion_from": champion_from,
         # the night as measured before, for the stage table's comparison
         "previous": {k: earlier.get(k) for k in PREVIOUS_NIGHT_FIGURES} if "stages" in earlier else None,
     }
