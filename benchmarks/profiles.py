@@ -502,7 +502,8 @@ def measure_night(work: Path, lake: NightLake, profile: str) -> dict:
         }
     if not has_state(cfg, before):
         steps["rebuild_night_before"] = spark_job(cfg, "features", "--ds", before, "--rebuild")
-    champion_from = earlier.get("champion_from", "history-100000") if same_lake else None
+    # whose champion the home scores with, known when it was copied in (this run or the lake's earlier one)
+    champion_from = earlier.get("champion_from") if same_lake else None
     if not (cfg.models / "registry.json").exists():
         from sesame.registry import Registry
 

@@ -350,8 +350,9 @@ night); the rest of the wall time outside the stages is Airflow starting and fin
 
 Preparation (not part of the night): simulation of {r.get("simulated_days", NIGHT_SIMULATED_DAYS)} days{volume}, \
 ingestion of the history by
-catch-up, rebuild of the night before's windows and state. The model is the champion trained in the home
-`{r.get("champion_from") or "history-100000"}`, copied into this home; drift is computed but not gated
+catch-up, rebuild of the night before's windows and state. The model is {
+        f"the champion trained in the home `{r['champion_from']}`" if r.get("champion_from") else "a champion"
+    }, copied into this home from another; drift is computed but not gated
 (`--accept-drift`), since that model was developed on another population. {r.get("steps_note", "")}
 
 | step | wall time | peak memory |
