@@ -260,7 +260,7 @@ def spark_stages(spark, lake: Lake) -> dict[str, Callable]:
         "daily": lambda: daily_aggregates(tonight["orders"], tonight["payments"]).drop("ds"),
         "windows": lambda: windows_incremental(previous("windows"), daily, n),
         "state": state,
-        "graph": lambda: feat.transfer_trust(feat.recent_transfers(transfers, n)),
+        "graph": lambda: feat.transfer_trust(feat.recent_transfers(transfers, n).localCheckpoint()),
         "social": social,
     }
 

@@ -150,13 +150,14 @@ def social_features(
 
 def transfer_trust(transfers: DataFrame, max_iter: int = 20) -> DataFrame:
     """PageRank over the last 90 days' transfer graph (payer -> payee, weighted by amount), scaled so that
-    the average node scores 1. Money sent to someone is a vote of trust in them."""
+    the average node scores 1. Money sent to someone is a vote of trust in them. `transfers` are the pairs of
+    `recent_transfers`, materialized: one row per pair, read as they are."""
     from spark_jobs.graph import pagerank
 
     edges = transfers.select(
         F.col("user_id").alias("src"), F.col("counterparty_id").alias("dst"), F.col("amount").alias("weight")
     )
-    ranks = pagerank(edges, max_iter=max_iter)
+    ranks = pagerank(edges, max_iter=max_iter, distinct_edges=True)
     nodes = ranks.count()
     return ranks.select(F.col("node").alias("user_id"), (F.col("rank") * nodes).alias("sc_transfer_trust"))
 
