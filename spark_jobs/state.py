@@ -145,8 +145,18 @@ def contacts(previous: DataFrame | None, edges: DataFrame, night: str) -> DataFr
     )
     if previous is None:
         return pairs
+    # Spark cannot tell from the sources' sizes that one night's pairs are few, and would shuffle the kept ones
+    # to meet them: it is told, unless a night brings more than a broadcast should hold
+    pairs = pairs.localCheckpoint()
+    if pairs.count() <= TONIGHTS_PAIRS_BROADCAST_MAX_ROWS:
+        pairs = F.broadcast(pairs)
     kept = previous.join(pairs, ["user_id", "nbr"], "left_semi")
     return previous.unionByName(pairs.join(kept, ["user_id", "nbr"], "left_anti"))
+
+
+# Up to this many new contact pairs in a night (a few thousand a night at 1,000,000 users) they are sent whole to
+# every task to be looked up among the kept ones.
+TONIGHTS_PAIRS_BROADCAST_MAX_ROWS = 2_000_000
 
 
 def listed(previous: DataFrame | None, blacklist: DataFrame, night: str) -> DataFrame:
