@@ -130,9 +130,16 @@ def has_state(cfg: Settings, night: str) -> bool:
     return all(cfg.zone("features", "state", name, ds=night).exists() for name in STATES)
 
 
+def ensure_ingested(cfg: Settings, night: str) -> None:
+    """Ingest the night's own deliveries unless they are (a lake prepared up to the night before has not)."""
+    if not cfg.zone("accounting", ds=night).exists():
+        spark_job(cfg, "ingest", "--ds", night)
+
+
 def ensure_features(cfg: Settings, night: str) -> None:
     """Run the night's feature job unless it has run (its feature table is written last, after the daily
     aggregates, windows and state), then dbt's features unless they are there."""
+    ensure_ingested(cfg, night)
     if not cfg.zone("features", "user_features", ds=night).exists():
         spark_job(cfg, "features", "--ds", night)
     if not cfg.zone("features", "dbt_user_features", ds=night).exists():
@@ -425,16 +432,17 @@ def catch_up_profile(work: Path) -> dict:
 
 
 def features_volume_profile(work: Path) -> dict:
-    """The nightly `features` Spark job alone at the target's sizing: the `night_volume` lake's night, from the
-    night before's windows and state (rebuilt from the history when missing), as the night's `features` stage
-    runs it (spark-submit, local mode, the default driver). The night's own daily tables are removed first, so
-    that each run makes them as the night does."""
+    """The nightly `features` Spark job alone at the target's sizing: the `night_volume` lake's night, its
+    deliveries ingested, from the night before's windows and state (rebuilt from the history when missing), as
+    the night's `features` stage runs it (spark-submit, local mode, the default driver). The night's own daily
+    tables are removed first, so that each run makes them as the night does."""
     lake = volume_lake(work)
     cfg = lake.cfg
     steps = {}
     if not has_state(cfg, lake.before):
         catch_up(lake)
         steps["rebuild_night_before"] = figures(spark_job(cfg, "features", "--ds", lake.before, "--rebuild"))
+    ensure_ingested(cfg, lake.night)
     runs = []
     for _ in range(int(os.environ.get("SESAME_BENCH_FEATURE_RUNS", "1"))):
         for table in ("daily", "daily_transfers"):
