@@ -148,9 +148,8 @@ def contacts(previous: DataFrame | None, edges: DataFrame, night: str) -> DataFr
     # Spark cannot tell from the sources' sizes that one night's pairs are few, and would shuffle the kept ones
     # to meet them: it is told, unless a night brings more than a broadcast should hold
     pairs = pairs.localCheckpoint()
-    if pairs.count() <= TONIGHTS_PAIRS_BROADCAST_MAX_ROWS:
-        pairs = F.broadcast(pairs)
-    kept = previous.join(pairs, ["user_id", "nbr"], "left_semi")
+    tonight = F.broadcast(pairs) if pairs.count() <= TONIGHTS_PAIRS_BROADCAST_MAX_ROWS else pairs
+    kept = previous.join(tonight, ["user_id", "nbr"], "left_semi")
     return previous.unionByName(pairs.join(kept, ["user_id", "nbr"], "left_anti"))
 
 
