@@ -126,7 +126,7 @@ def test_identity_document_is_checked_then_kept_only_masked(spark, cfg):
     assert (acc["accepted"], acc["quarantined"]) == (1, 0)
 
 
-@pytest.mark.parametrize("prefilter", [True, False], ids=["broadcast-prefilter", "shuffle-earlier-keys"])
+@pytest.mark.parametrize("prefilter", [True, False], ids=["broadcast-prefilter", "hashed-join-of-hashes"])
 def test_duplicates_redelivered_on_a_later_day(spark, cfg, monkeypatch, prefilter):
     """Both ways of checking earlier nights' keys: a night-sized batch and a catch-up batch too large for it."""
     if not prefilter:

@@ -33,6 +33,9 @@ def extra_conf(text: str) -> dict[str, str]:
     return extra
 
 
+HUGE_METHODS_COMPILED = "-XX:-DontCompileHugeMethods"
+
+
 def spark_conf(cfg: Settings) -> dict[str, str]:
     return {
         "spark.sql.session.timeZone": "UTC",
@@ -50,6 +53,11 @@ def spark_conf(cfg: Settings) -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.memory": cfg.spark_driver_memory,
         "spark.sql.legacy.timeParserPolicy": "CORRECTED",
+        # Spark generates one Java method per query stage; the JVM leaves methods over 8,000 bytes of bytecode
+        # uncompiled (interpreted), and ingest's checks of a many-column source make one: validating a day of
+        # KYC snapshots took 16.8 s interpreted, 5.4 s compiled.
+        "spark.driver.extraJavaOptions": HUGE_METHODS_COMPILED,
+        "spark.executor.extraJavaOptions": HUGE_METHODS_COMPILED,
         **extra_conf(cfg.spark_conf),
     }
 
