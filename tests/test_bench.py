@@ -41,6 +41,28 @@ def test_night_lakes_measure_the_night_after_their_history(monkeypatch):
     assert week.catch_up_ends() == [week.before]
 
 
+def test_the_last_pass_home_reads_the_lake_and_writes_only_its_own_days(tmp_path):
+    """The catch_up_pass profile's home: the lake's deliveries and its validated days before the pass are links
+    (read, never written: the pass writes its own days beside them), its accounting of those days a copy."""
+    lake = profiles.NightLake(Settings(home=tmp_path / "lake"), 10, 3, 4)
+    lake.cfg.raw.mkdir(parents=True)
+    days = ["2026-11-20", "2026-11-21", "2026-11-22"]
+    for day in days:
+        lake.cfg.zone("validated", "payments", ds=day).mkdir(parents=True)
+        (lake.cfg.zone("accounting", ds=day)).mkdir(parents=True)
+        (lake.cfg.zone("accounting", ds=day) / "part.parquet").write_text(day)
+    home = profiles.last_pass_home(lake, "2026-11-22")
+    assert home.home != lake.cfg.home and home.raw.is_symlink() and home.raw.resolve() == lake.cfg.raw.resolve()
+    linked = sorted(p.name for p in home.zone("validated", "payments").iterdir())
+    assert linked == ["ds=2026-11-20", "ds=2026-11-21"]
+    assert all(p.is_symlink() for p in home.zone("validated", "payments").iterdir())
+    copied = home.zone("accounting", ds="2026-11-21")
+    assert not copied.is_symlink() and (copied / "part.parquet").read_text() == "2026-11-21"
+    assert not home.zone("accounting", ds="2026-11-22").exists()
+    again = profiles.last_pass_home(lake, "2026-11-21")  # made afresh each time
+    assert sorted(p.name for p in again.zone("validated", "payments").iterdir()) == ["ds=2026-11-20"]
+
+
 def _night(events: int, edges: int, history: int = 90, seconds: float = 600.0) -> dict:
     return {
         "users": 1_000_000,
