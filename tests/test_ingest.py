@@ -140,6 +140,39 @@ def test_duplicates_redelivered_on_a_later_day(spark, cfg, monkeypatch, prefilte
     assert list(v["order_id"]) == ["O3"]
 
 
+@pytest.mark.parametrize("prefilter", [True, False], ids=["broadcast-prefilter", "hashed-join-of-hashes"])
+def test_repeats_in_a_catch_up_batch(spark, cfg, monkeypatch, prefilter):
+    """Several days in one batch, beside an earlier night: the first delivery of an order wins, then the first
+    record of the day (by content, whichever comes first in the file); a snapshot repeats every user every day, so
+    only a user twice in one day's snapshot is a repeat."""
+    if not prefilter:
+        monkeypatch.setattr(ingest, "PREFILTER_MAX_ROWS", 0)
+    _deliver(cfg, "orders", "2026-11-19", _order("O1", ts="2026-11-19T08:00:00") + "\n")
+    ingest.ingest_source(spark, cfg, SOURCES["orders"], ["2026-11-19"])
+    o2, o2_again = _order("O2", amount=5.0), _order("O2", amount=7.0)
+    day1 = [_order("O1"), o2_again, _order("O3"), o2, _order("O4")]
+    day2 = [_order("O3", ts="2026-11-21T08:00:00"), _order("O5", ts="2026-11-21T08:00:00")]
+    _deliver(cfg, "orders", "2026-11-20", "\n".join(day1) + "\n")
+    _deliver(cfg, "orders", "2026-11-21", "\n".join(day2) + "\n")
+    rows = ingest.ingest_source(spark, cfg, SOURCES["orders"], ["2026-11-20", "2026-11-21"])
+    assert [(r["accepted"], r["duplicates"]) for r in rows] == [(3, 2), (1, 1)]
+    kept = pd.read_parquet(cfg.zone("validated", "orders")).set_index("order_id")
+    assert sorted(kept.index) == ["O1", "O2", "O3", "O4", "O5"]
+    assert kept.loc["O1", "ds"] == "2026-11-19" and kept.loc["O3", "ds"] == "2026-11-20"
+    # O2 came twice on one day: the same record wins whatever their order in the file
+    _deliver(cfg, "orders", "2026-11-20", "\n".join(reversed(day1)) + "\n")
+    (again,) = ingest.ingest_source(spark, cfg, SOURCES["orders"], ["2026-11-20"])
+    assert (again["accepted"], again["duplicates"]) == (3, 2)
+    redone = pd.read_parquet(cfg.zone("validated", "orders", ds="2026-11-20")).set_index("order_id")
+    assert redone.loc["O2", "amount"] == kept.loc["O2", "amount"]
+    header = ",".join(SOURCES["users"].column_names)
+    users = [header, _kyc("U1", ""), _kyc("U2", ""), _kyc("U1", "")]
+    _deliver(cfg, "users", "2026-11-20", "\n".join(users) + "\n")
+    _deliver(cfg, "users", "2026-11-21", "\n".join([header, _kyc("U1", ""), _kyc("U2", "")]) + "\n")
+    rows = ingest.ingest_source(spark, cfg, SOURCES["users"], ["2026-11-20", "2026-11-21"])
+    assert [(r["accepted"], r["duplicates"]) for r in rows] == [(2, 1), (2, 0)]
+
+
 def test_csv_added_column_is_tolerated_and_reported(spark, cfg):
     header = "case_id,user_id,court,listed_date,reason,extra_note"
     _deliver(cfg, "blacklist", "2026-11-20", header + "\nC1,U1,Beijing,2026-11-01,debt,hello\n")
