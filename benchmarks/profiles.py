@@ -607,8 +607,15 @@ def measure_night(work: Path, lake: NightLake, profile: str) -> dict:
         "steps_note": earlier.get("steps_note", "") if kept else "",
         "online_store": "redis",
         "champion_from": champion_from,
-        # the night as measured before, for the stage table's comparison
-        "previous": {k: earlier.get(k) for k in PREVIOUS_NIGHT_FIGURES} if "stages" in earlier else None,
+        # the night as last measured on an earlier day, for the stage table's comparison (a night measured again
+        # the same day keeps the comparison it had)
+        "previous": (
+            earlier.get("previous")
+            if earlier.get("measured_on") == dt.date.today().isoformat()
+            else {k: earlier.get(k) for k in PREVIOUS_NIGHT_FIGURES}
+            if "stages" in earlier
+            else None
+        ),
     }
 
 

@@ -234,3 +234,21 @@ def test_input_gate_fails_on_a_night_with_too_few_records(tmp_path, monkeypatch)
         quality.input_gate(cfg, TONIGHT)
     recorded = {c["name"]: c for c in quality.read_checks(cfg, TONIGHT)}
     assert not recorded["volume.trailing:payments"]["passed"]
+
+
+def test_a_suite_is_given_the_columns_it_reads():
+    """GX fingerprints every frame it validates, pickling it whole when a column holds lists: the reason codes no
+    expectation reads stay out, unless an expectation reads the table's own columns or filters rows."""
+    frame = pd.DataFrame({"user_id": ["U1"], "score": [700], "reason_codes": [["R1", "R2"]], "tier": ["A"]})
+    checks = [
+        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "score", "min_value": 350}},
+        {"type": "expect_compound_columns_to_be_unique", "kwargs": {"column_list": ["user_id", "score"]}},
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "missing"}},
+    ]
+    assert list(quality.checked_columns(frame, {"expectations": checks}).columns) == ["score", "user_id"]
+    row_count = [{"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}}]
+    assert len(quality.checked_columns(frame, {"expectations": row_count})) == 1
+    whole = [{"type": "expect_table_columns_to_match_set", "kwargs": {"column_set": ["user_id"]}}]
+    assert quality.checked_columns(frame, {"expectations": checks + whole}) is frame
+    conditional = [{**checks[0], "kwargs": {**checks[0]["kwargs"], "row_condition": 'tier=="A"'}}]
+    assert quality.checked_columns(frame, {"expectations": conditional}) is frame
