@@ -10,6 +10,8 @@ TARGET_P99_MS = 10.0
 ONLINE_WRITE_SECONDS = 60
 CATCH_UP_90_MINUTES = 45
 FEATURES_SECONDS = 120
+# a night at the target's sizing after 90 days of history, end to end
+SIZED_NIGHT_MINUTES = 8
 
 # the days simulated for the 1,000,000-user night: 90 of history, then the night
 NIGHT_SIMULATED_DAYS = 91
@@ -22,6 +24,16 @@ def night_events(r: dict) -> int:
 
 def night_met(r: dict) -> bool:
     return r["seconds"] / 60 < NIGHT_MINUTES and r["peak_gb"] < NIGHT_GB
+
+
+def sized_night_met(r: dict) -> bool:
+    """A night at the target's sizing after 90 days of history, within SIZED_NIGHT_MINUTES and under NIGHT_GB."""
+    return (
+        r["history_days"] >= 90
+        and night_at_sizing(r)
+        and r["seconds"] / 60 <= SIZED_NIGHT_MINUTES
+        and r["peak_gb"] < NIGHT_GB
+    )
 
 
 def night_at_sizing(r: dict) -> bool:
