@@ -22,7 +22,7 @@ from sesame.config import Settings, days_before, ds_partition, ds_partitions
 from sesame.features import DBT_FEATURES, SPARK_FEATURES
 from sesame.schemas import PROFILE_MAX_AGE_DAYS
 from sesame.segments import CREDIT_FILE, NO_CREDIT_FILE
-from sesame.spark import run_job, write_days
+from sesame.spark import broadcast_when_small, run_job, write_days
 from spark_jobs.state import STATES, balance_features, bill_features, current_arrears
 from spark_jobs.windows import daily_aggregates, window_features, windows_full, windows_incremental
 
@@ -134,9 +134,7 @@ def social_features(
         .join(listed.select(F.col("user_id").alias("nbr"), F.lit(1.0).alias("nbr_listed")), "nbr", "full")
         .localCheckpoint()
     )
-    if neighbours.count() <= NEIGHBOURS_BROADCAST_MAX_ROWS:
-        neighbours = F.broadcast(neighbours)
-    flagged = contacts.join(neighbours, "nbr", "left")
+    flagged = contacts.join(broadcast_when_small(neighbours, NEIGHBOURS_BROADCAST_MAX_ROWS), "nbr", "left")
     scored_weight = F.sum(F.when(F.col("nbr_score").isNotNull(), F.col("weight")))
     return flagged.groupBy("user_id").agg(
         F.count("*").cast("double").alias("sc_degree"),

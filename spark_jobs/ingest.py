@@ -28,7 +28,7 @@ from sesame import identity
 from sesame.config import Settings, ds_partition, ds_partitions
 from sesame.deliveries import check_delivery, delivered_days
 from sesame.schemas import SOURCES, Source
-from sesame.spark import run_job, write_days
+from sesame.spark import broadcast_when_small, run_job, write_days
 
 CORRUPT = "_corrupt_record"
 # Batches up to this many good records (a night's delivery at 1,000,000 users is about 1.6 million payments) check
@@ -224,6 +224,7 @@ def deduplicate(valid: DataFrame, source: Source, earlier_keys: DataFrame | None
     batch (PREFILTER_MAX_ROWS records at most) is ordered whole: one window costs it less than the jobs that would
     find its repeats first (83 s instead of 95 s for a 1,000,000-user night's ingestion)."""
     keys = list(source.key)
+    catch_up_batch = batch_rows > PREFILTER_MAX_ROWS
     scope = ["_key_hash", *(["ds"] if source.full_snapshot else [])]
     hashed = valid.withColumn("_key_hash", F.xxhash64(*keys))
     earlier = None
@@ -233,17 +234,19 @@ def deduplicate(valid: DataFrame, source: Source, earlier_keys: DataFrame | None
         # A night's batch is small next to 60 days of keys, and its hashes go to every task; a catch-up batch's
         # meet the earlier hashes in a hashed join on that one column.
         batch_hashes = hashed.select("_key_hash")
-        if batch_rows <= PREFILTER_MAX_ROWS:
+        if not catch_up_batch:
             earlier = earlier.join(F.broadcast(batch_hashes.distinct()), "_key_hash", "left_semi")
         else:
             found = earlier.select("_key_hash").join(batch_hashes.hint("shuffle_hash"), "_key_hash", "left_semi")
-            earlier = earlier.join(_small_broadcast(found.localCheckpoint()), "_key_hash", "left_semi")
+            earlier = earlier.join(
+                broadcast_when_small(found.localCheckpoint(), PREFILTER_MAX_ROWS), "_key_hash", "left_semi"
+            )
     clear, rows = None, hashed
-    if batch_rows > PREFILTER_MAX_ROWS:
+    if catch_up_batch:
         suspects = hashed.groupBy(*scope).count().filter(F.col("count") > 1).drop("count")
         if earlier is not None:
             suspects = suspects.unionByName(earlier.select("_key_hash"))
-        suspects = _small_broadcast(suspects.distinct().localCheckpoint())
+        suspects = broadcast_when_small(suspects.distinct().localCheckpoint(), PREFILTER_MAX_ROWS)
         clear = hashed.join(suspects, scope, "left_anti").withColumn("is_duplicate", F.lit(False))
         rows = hashed.join(suspects, scope, "left_semi")
     rows = rows.withColumn("_earlier", F.lit(False))
@@ -256,11 +259,6 @@ def deduplicate(valid: DataFrame, source: Source, earlier_keys: DataFrame | None
     ordered = rows.withColumn("is_duplicate", F.row_number().over(order) > 1)
     ordered = ordered.filter(~F.col("_earlier")).drop("_earlier")
     return (ordered if clear is None else clear.unionByName(ordered)).drop("_key_hash")
-
-
-def _small_broadcast(frame: DataFrame) -> DataFrame:
-    """A materialized frame, marked to go to every task when it is small (PREFILTER_MAX_ROWS rows at most)."""
-    return F.broadcast(frame) if frame.count() <= PREFILTER_MAX_ROWS else frame
 
 
 def check_control_totals(cfg: Settings, source: Source, ds: str, path: Path) -> int | None:

@@ -26,6 +26,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from sesame.config import days_before
+from sesame.spark import broadcast_when_small
 
 YEAR = 365
 
@@ -145,10 +146,9 @@ def contacts(previous: DataFrame | None, edges: DataFrame, night: str) -> DataFr
     )
     if previous is None:
         return pairs
-    # Spark cannot tell from the sources' sizes that one night's pairs are few, and would shuffle the kept ones
-    # to meet them: it is told, unless a night brings more than a broadcast should hold
+    # one night's pairs are few: the kept ones are looked up by a broadcast of them, not shuffled to meet them
     pairs = pairs.localCheckpoint()
-    tonight = F.broadcast(pairs) if pairs.count() <= TONIGHTS_PAIRS_BROADCAST_MAX_ROWS else pairs
+    tonight = broadcast_when_small(pairs, TONIGHTS_PAIRS_BROADCAST_MAX_ROWS)
     kept = previous.join(tonight, ["user_id", "nbr"], "left_semi")
     return previous.unionByName(pairs.join(kept, ["user_id", "nbr"], "left_anti"))
 

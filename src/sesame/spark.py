@@ -116,6 +116,15 @@ def run_job(
     return 0
 
 
+def broadcast_when_small(frame, max_rows: int):
+    """`frame` (materialized: it is counted) marked to go whole to every task when it has at most `max_rows` rows,
+    for a join whose other side Spark would otherwise shuffle to meet it; Spark cannot tell from the sources' sizes
+    that a filtered or aggregated side is small."""
+    from pyspark.sql import functions as F
+
+    return F.broadcast(frame) if frame.count() <= max_rows else frame
+
+
 def write_days(frame, path: Path) -> None:
     """Overwrite the delivery days in `frame` under `path` (one folder per `ds`), leaving other days alone.
 
