@@ -26,14 +26,14 @@ def night_met(r: dict) -> bool:
     return r["seconds"] / 60 < NIGHT_MINUTES and r["peak_gb"] < NIGHT_GB
 
 
+def sized_night(r: dict) -> bool:
+    """The night the targets name: after 90 days of history, at the target's sizing."""
+    return r["history_days"] >= 90 and night_at_sizing(r)
+
+
 def sized_night_met(r: dict) -> bool:
-    """A night at the target's sizing after 90 days of history, within SIZED_NIGHT_MINUTES and under NIGHT_GB."""
-    return (
-        r["history_days"] >= 90
-        and night_at_sizing(r)
-        and r["seconds"] / 60 <= SIZED_NIGHT_MINUTES
-        and r["peak_gb"] < NIGHT_GB
-    )
+    """A night the targets name (`sized_night`) within SIZED_NIGHT_MINUTES and under NIGHT_GB."""
+    return sized_night(r) and r["seconds"] / 60 <= SIZED_NIGHT_MINUTES and r["peak_gb"] < NIGHT_GB
 
 
 def night_at_sizing(r: dict) -> bool:
