@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -252,3 +253,31 @@ def test_a_suite_is_given_the_columns_it_reads():
     assert quality.checked_columns(frame, {"expectations": checks + whole}) is frame
     conditional = [{**checks[0], "kwargs": {**checks[0]["kwargs"], "row_condition": 'tier=="A"'}}]
     assert quality.checked_columns(frame, {"expectations": conditional}) is frame
+
+
+def test_narrow_numbers_reach_gx_as_int64_and_float64_with_their_values():
+    """GX's pandas range check runs vectorized only on int64 and float64 columns; int32 scores went through Python
+    one value at a time. Widening keeps every value (uint64 cannot widen and stays as it is)."""
+    frame = pd.DataFrame(
+        {
+            "score": np.array([350, 950, 2**31 - 1], dtype="int32"),
+            "tier_rank": np.array([0, 1, 255], dtype="uint8"),
+            "share": np.array([0.1, 0.5, 1e-30], dtype="float32"),
+            "big": np.array([2**63, 1, 0], dtype="uint64"),
+            "user_id": ["U1", "U2", "U3"],
+            "eligible": [True, False, True],
+        }
+    )
+    wide = quality.widened(frame)
+    assert dict(wide.dtypes.astype(str)) == {
+        "score": "int64",
+        "tier_rank": "int64",
+        "share": "float64",
+        "big": "uint64",
+        "user_id": "object",
+        "eligible": "bool",
+    }
+    for column in frame.columns:
+        assert wide[column].tolist() == frame[column].tolist(), column
+    already_wide = wide[["score", "user_id"]]
+    assert quality.widened(already_wide) is already_wide

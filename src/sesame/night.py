@@ -438,96 +438,78 @@ PASSES = {
 
 def _published_tables(cfg: Settings, ds: str, staged: Path) -> dict[str, pa.Table]:
     """The night's datasets for services (contracts/), read from the lake and the staged warehouse, keyed by
-    upstream user_id and conformed to their contracts."""
+    upstream user_id and conformed to their contracts. DuckDB joins the warehouse's keys back to user ids and sorts:
+    millions of visa rows a night at full size."""
     from sesame import contracts
     from sesame.privacy import user_key
 
-    scores = pq.read_table(cfg.zone("scores", ds=ds)).to_pandas()
+    scores = pq.read_table(cfg.zone("scores", ds=ds))
     excluded = _lake_night(cfg, "exclusions", ds, ["user_id", "exclusion_code"])
     night = dt.date.fromisoformat(ds)
     con = duckdb.connect(str(staged), read_only=True)
     try:
-        tiers = con.execute("select user_key, tier from marts.sesame_scores where ds = ?", [ds]).df()
-        elig = con.execute(
-            "select destination, user_key, score, rule_version from marts.visa_eligibility "
-            "where ds = ? order by destination, user_key",
+        # user_key -> user_id for everyone a dataset names: tonight's scored and excluded users, and whoever left a
+        # list (scored on the night compared with)
+        people = set(scores.column("user_id").to_pylist()) | set(excluded["user_id"])
+        compared = con.execute(
+            "select distinct previous_ds from marts.visa_eligibility_changes where ds = ? and previous_ds is not null",
             [ds],
-        ).df()
-        changes = con.execute(
-            "select destination, user_key, change, previous_ds from marts.visa_eligibility_changes "
-            "where ds = ? order by destination, user_key",
-            [ds],
-        ).df()
-        dictionary = con.execute(
-            "select reason_code, factor, feature, definition, description_en, description_zh "
-            "from marts.reason_code_dictionary order by reason_code"
-        ).df()
+        ).fetchall()
+        for (previous,) in compared:
+            people |= set(_lake_night(cfg, "scores", str(previous), ["user_id"])["user_id"])
+        ids = list(people)
+        keys = pa.table({"user_key": [user_key(u, cfg.user_key_secret) for u in ids], "user_id": ids})
+        con.register("night_scores", scores)
+        con.register("user_keys", keys)
+
+        def night_rows(sql: str) -> pa.Table:
+            return con.sql(sql, params={"ds": night}).to_arrow_table()
+
+        # at most 2**5 combinations of failed conditions; contracts.VISA_CONDITIONS' order
+        failed = ", ".join(f"case when not {PASSES[c]} then '{c}' end" for c in contracts.VISA_CONDITIONS)
+        tables = {
+            "sesame_scores": night_rows(
+                "select $ds as ds, s.*, m.tier from night_scores s left join ("
+                "  select k.user_id, m.tier from marts.sesame_scores m join user_keys k using (user_key) "
+                "  where m.ds = $ds) m using (user_id) order by s.user_id"
+            ),
+            "visa_eligibility": night_rows(
+                "select $ds as ds, destination, k.user_id, score, rule_version from marts.visa_eligibility v "
+                "left join user_keys k using (user_key) where v.ds = $ds order by destination, k.user_id"
+            ),
+            "visa_eligibility_changes": night_rows(
+                "select $ds as ds, destination, k.user_id, change, previous_ds from marts.visa_eligibility_changes v "
+                "left join user_keys k using (user_key) where v.ds = $ds order by destination, k.user_id"
+            ),
+            "visa_rule_checks": night_rows(
+                "select $ds as ds, destination, k.user_id, rule_version, score, history_days, qualifying_nights, "
+                f"is_eligible as eligible, list_filter([{failed}], lambda c: c is not null) as failed_conditions "
+                "from marts.visa_rule_checks v left join user_keys k using (user_key) where v.ds = $ds "
+                "order by destination, k.user_id"
+            ),
+            # the rules in force that night as dbt decided them (int_visa_rules_in_force, one funnel row per rule)
+            "visa_rules": night_rows(
+                "select $ds as ds, destination, rule_version, min_score, require_identity_verified, "
+                "exclude_court_listed, min_history_days, min_qualifying_nights, valid_from, valid_to "
+                "from marts.visa_rule_versions join marts.visa_funnel_daily using (destination, "
+                "rule_version, min_score) where ds = $ds order by destination"
+            ),
+            "reason_code_dictionary": con.sql(
+                "select reason_code, factor, feature, definition, description_en, description_zh "
+                "from marts.reason_code_dictionary order by reason_code"
+            ).to_arrow_table(),
+        }
         codes = con.execute(
             "select exclusion_code, description_en, description_zh from marts.exclusion_code_dictionary"
         ).df()
-        checks = con.execute(
-            f"select destination, user_key, rule_version, score, history_days, qualifying_nights, "
-            f"is_eligible as eligible, {', '.join(PASSES[c] for c in contracts.VISA_CONDITIONS)} "
-            "from marts.visa_rule_checks where ds = ? order by destination, user_key",
-            [ds],
-        ).df()
-        # the rules in force that night as dbt decided them (int_visa_rules_in_force, one funnel row per rule)
-        rules = con.execute(
-            "select destination, rule_version, min_score, require_identity_verified, "
-            "exclude_court_listed, min_history_days, min_qualifying_nights, valid_from, valid_to "
-            "from marts.visa_rule_versions join marts.visa_funnel_daily using (destination, "
-            "rule_version, min_score) where ds = ? order by destination",
-            [ds],
-        ).df()
     finally:
         con.close()
-    # user_key -> user_id for everyone a dataset names: tonight's scored and excluded users, and whoever left a list
-    # (scored on the night compared with)
-    people = set(scores["user_id"]) | set(excluded["user_id"])
-    for previous in {str(d.date()) for d in pd.to_datetime(changes["previous_ds"]).dropna()}:
-        people |= set(_lake_night(cfg, "scores", previous, ["user_id"])["user_id"])
-    keys = {user_key(u, cfg.user_key_secret): u for u in people}
-
-    tiers["user_id"] = tiers["user_key"].map(keys)
-    scores = scores.merge(tiers[["user_id", "tier"]], on="user_id", how="left")
-    scores.insert(0, "ds", night)
-    elig.insert(0, "ds", night)
-    elig.insert(2, "user_id", elig.pop("user_key").map(keys))
-    changes.insert(0, "ds", night)
-    changes.insert(2, "user_id", changes.pop("user_key").map(keys))
-    changes["previous_ds"] = pd.to_datetime(changes["previous_ds"]).dt.date
-    checks.insert(0, "ds", night)
-    checks.insert(2, "user_id", checks.pop("user_key").map(keys))
-    # at most 2**5 combinations: map each row's bits of failure to its list rather than build millions of lists
-    conditions = contracts.VISA_CONDITIONS
-    failed_bits = sum((~checks[PASSES[c]].astype(bool)).astype(int) * 2**bit for bit, c in enumerate(conditions))
-    combinations = {
-        bits: [c for bit, c in enumerate(conditions) if bits >> bit & 1] for bits in range(2 ** len(conditions))
-    }
-    checks["failed_conditions"] = failed_bits.map(combinations) if len(checks) else pd.Series(dtype=object)
-    checks = checks.drop(columns=[PASSES[c] for c in conditions])
-    rules.insert(0, "ds", night)
-    for column in ("valid_from", "valid_to"):
-        rules[column] = pd.to_datetime(rules[column]).dt.date
     excluded = excluded.merge(codes, on="exclusion_code", how="left")
     excluded.insert(0, "ds", night)
-    identities = _identities(cfg, ds, scores["user_id"])
-    frames = {
-        "sesame_scores": scores.sort_values("user_id"),
-        "visa_eligibility": elig.sort_values(["destination", "user_id"]),
-        "visa_eligibility_changes": changes.sort_values(["destination", "user_id"]),
-        "score_exclusions": excluded.sort_values("user_id"),
-        "visa_rules": rules,
-        "visa_rule_checks": checks.sort_values(["destination", "user_id"]),
-        "reason_code_dictionary": dictionary,
-        "identities": identities.sort_values("user_id"),
-    }
-    return {
-        name: contracts.conform(
-            pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False), contracts.load(name)
-        )
-        for name, frame in frames.items()
-    }
+    identities = _identities(cfg, ds, scores.column("user_id").to_pandas())
+    tables["score_exclusions"] = pa.Table.from_pandas(excluded.sort_values("user_id"), preserve_index=False)
+    tables["identities"] = pa.Table.from_pandas(identities.sort_values("user_id"), preserve_index=False)
+    return {name: contracts.conform(table, contracts.load(name)) for name, table in tables.items()}
 
 
 def _identities(cfg: Settings, ds: str, scored: pd.Series) -> pd.DataFrame:

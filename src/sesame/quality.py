@@ -57,6 +57,23 @@ def checked_columns(frame: pd.DataFrame, spec: dict) -> pd.DataFrame:
     return frame[columns]
 
 
+def widened(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with its narrow numbers (int32 scores, float32 shares) as int64 and float64: GX's pandas range check
+    is vectorized for those two dtypes only and calls Python once per value for any other (12.5 million calls, 10 s
+    of the audit at 1,000,000 users). Values are unchanged; no suite checks a column's type."""
+    narrow = {
+        column: "int64" if pd.api.types.is_integer_dtype(dtype) else "float64"
+        for column, dtype in frame.dtypes.items()
+        if isinstance(dtype, np.dtype)
+        and dtype.kind in "iuf"
+        and dtype not in (np.dtype("int64"), np.dtype("float64"))
+        and not (dtype.kind == "u" and dtype.itemsize == 8)
+    }
+    # the copy consolidates the converted columns into one block per dtype, which GX's own copies would otherwise
+    # redo on every metric
+    return frame.astype(narrow).copy() if narrow else frame
+
+
 def _context(cfg: Settings):
     import great_expectations as gx
 
@@ -93,7 +110,7 @@ def run_suites(cfg: Settings, frames: dict[str, tuple[pd.DataFrame, str]]) -> li
         except (KeyError, ValueError, LookupError):
             batch = asset.add_batch_definition_whole_dataframe("night")
         vd = ctx.validation_definitions.add_or_update(gx.ValidationDefinition(name=suite_name, data=batch, suite=suite))
-        definitions.append((vd, checked_columns(frame, spec)))
+        definitions.append((vd, widened(checked_columns(frame, spec))))
         where[suite_name] = location
     checks = []
     for vd, frame in definitions:
