@@ -156,11 +156,15 @@ CHECK_CHARACTER = {"iso7064_mod11_2": iso7064_mod11_2}
 
 def validate(df: DataFrame, source: Source) -> DataFrame:
     """Typed declared columns plus `reject_reason` (null for a good record): the first rule the record breaks."""
+    # Each delivered value is cast once, into a column of its own, before the rules read it: a rule set reads a
+    # typed value up to five times, and Spark does not collapse a projection that would repeat an expensive cast.
+    cast = {col.name: f"_typed_{col.name}" for col in source.columns if col.name in df.columns}
+    df = df.select("*", *[_cast(name, source.column(name).type).alias(typed) for name, typed in cast.items()])
     checks = [F.when(F.col(CORRUPT).isNotNull(), F.lit("malformed_record"))]
     typed = {}
     for col in source.columns:
         raw = F.col(col.name) if col.name in df.columns else F.lit(None).cast("string")
-        value = _cast(col.name, col.type) if col.name in df.columns else F.lit(None).cast(col.type)
+        value = F.col(cast[col.name]) if col.name in cast else F.lit(None).cast(col.type)
         typed[col.name] = value
         present = raw.isNotNull() & (F.trim(raw) != "")
         if col.required:
