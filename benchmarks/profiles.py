@@ -391,50 +391,21 @@ def simulate_lake(lake: NightLake, env: dict[str, str]) -> dict:
     return measure(sesame_cli("simulate", *days, "--seed", "7", *volume), env)
 
 
-def catch_up(lake: NightLake) -> dict[str, dict]:
-    """Ingest the lake's history up to the night before by catch-up passes (`ingest --catch-up`, CATCH_UP_DAYS
-    delivery days a pass); the figures of each pass run, by the pass's last day (passes already done are skipped)."""
+def catch_up(cfg: Settings, ends: list[str]) -> dict[str, dict]:
+    """Ingest a home's history by catch-up passes (`ingest --catch-up`), one ending on each of `ends`; the figures
+    of each pass run, by the pass's last day (passes already done are skipped)."""
     return {
-        end: figures(spark_job(lake.cfg, "ingest", "--ds", end, "--catch-up"))
-        for end in lake.catch_up_ends()
-        if not lake.cfg.zone("accounting", ds=end).exists()
+        end: figures(spark_job(cfg, "ingest", "--ds", end, "--catch-up"))
+        for end in ends
+        if not cfg.zone("accounting", ds=end).exists()
     }
 
 
-def catch_up_profile(work: Path) -> dict:
-    """Catch-up at the target's sizing: the `night_volume` lake's 90 days of history (1,000,000 users, about 2.3
-    million payments and orders a day) ingested by passes of CATCH_UP_DAYS days. A lake is ingested once: passes
-    already ingested keep the figures they were measured with."""
-    lake = volume_lake(work)
-    env = {**os.environ, "SESAME_HOME": str(lake.cfg.home)}
-    if not (lake.cfg.raw / "_simulation.json").exists():
-        simulate_lake(lake, env)
-    earlier = kept_results("catch_up").get("passes", {})
-    measured = catch_up(lake)
-    ends = lake.catch_up_ends()
-    passes = {}
-    for i, end in enumerate(ends):
-        first = lake.day(0) if i == 0 else days_before(ends[i - 1], -1)
-        figures_of = measured.get(end) or earlier.get(end)
-        if figures_of:
-            days = (dt.date.fromisoformat(end) - dt.date.fromisoformat(first)).days + 1
-            passes[end] = {**figures_of, "first_day": first, "days": days}
-    return {
-        "users": lake.users,
-        "history_days": lake.history,
-        "activity": lake.activity,
-        "contacts": lake.contacts,
-        "pass_days": CATCH_UP_DAYS,
-        "passes": passes,
-        "complete": len(passes) == len(ends),
-        "note": kept_results("catch_up").get("note", ""),
-    }
-
-
-def last_pass_home(lake: NightLake, first: str) -> Settings:
-    """A home for the lake's last catch-up pass alone: the lake's raw deliveries and its validated days before
-    `first` are links into the lake (read, never written), its accounting of those days a copy."""
-    cfg = Settings(home=lake.cfg.home.with_name(f"{lake.cfg.home.name}-last-pass"))
+def replay_home(lake: NightLake, first: str) -> Settings:
+    """A home to ingest the lake's deliveries again from the day `first`: the lake's raw deliveries and its
+    validated days before `first` are links into the lake (read, never written), its accounting of those days a
+    copy."""
+    cfg = Settings(home=lake.cfg.home.with_name(f"{lake.cfg.home.name}-replay"))
     shutil.rmtree(cfg.home, ignore_errors=True)
     cfg.raw.parent.mkdir(parents=True)
     cfg.raw.symlink_to(lake.cfg.raw, target_is_directory=True)
@@ -450,28 +421,78 @@ def last_pass_home(lake: NightLake, first: str) -> Settings:
     return cfg
 
 
+def check_same_accounting(replayed: Settings, lake: NightLake, first: str, last: str) -> int:
+    """Raise unless the replay accounts for every record of the days first..last exactly as the lake's own catch-up
+    did (delivered, accepted, quarantined and duplicates per source and day); returns the records delivered."""
+    columns = ["ds", "source", "delivered", "accepted", "quarantined", "duplicates"]
+    ours = pd.read_parquet(replayed.zone("accounting"))[columns]
+    theirs = pd.read_parquet(lake.cfg.zone("accounting"))[columns]
+    ours, theirs = (
+        f[(f["ds"].astype(str) >= first) & (f["ds"].astype(str) <= last)].astype({"ds": str}) for f in (ours, theirs)
+    )
+    key = ["ds", "source"]
+    ours, theirs = (f.sort_values(key).reset_index(drop=True) for f in (ours, theirs))
+    if not ours.equals(theirs):
+        raise AssertionError(f"the replay of {first}..{last} accounts differently from the lake's catch-up")
+    return int(ours["delivered"].sum())
+
+
+def catch_up_profile(work: Path) -> dict:
+    """Catch-up at the target's sizing: the `night_volume` lake's 90 days of history (1,000,000 users, about 2.3
+    million payments and orders a day) ingested by passes of CATCH_UP_DAYS days. The lake is ingested once, when
+    it is made; a lake already ingested is ingested again whole in a home that shares its deliveries
+    (`replay_home`), and the replay must account for every record exactly as the lake's catch-up did."""
+    lake = volume_lake(work)
+    env = {**os.environ, "SESAME_HOME": str(lake.cfg.home)}
+    if not (lake.cfg.raw / "_simulation.json").exists():
+        simulate_lake(lake, env)
+    ends = lake.catch_up_ends()
+    replayed, records = None, None
+    if lake.cfg.zone("accounting", ds=lake.before).exists():
+        replayed = replay_home(lake, lake.day(0))
+        try:
+            measured = catch_up(replayed, ends)
+            records = check_same_accounting(replayed, lake, lake.day(0), lake.before)
+        finally:
+            shutil.rmtree(replayed.home, ignore_errors=True)
+    else:
+        measured = catch_up(lake.cfg, ends)
+    earlier = kept_results("catch_up").get("passes", {})
+    passes = {}
+    for i, end in enumerate(ends):
+        first = lake.day(0) if i == 0 else days_before(ends[i - 1], -1)
+        figures_of = measured.get(end) or earlier.get(end)
+        if figures_of:
+            days = (dt.date.fromisoformat(end) - dt.date.fromisoformat(first)).days + 1
+            passes[end] = {**figures_of, "first_day": first, "days": days}
+    return {
+        "users": lake.users,
+        "history_days": lake.history,
+        "activity": lake.activity,
+        "contacts": lake.contacts,
+        "pass_days": CATCH_UP_DAYS,
+        "passes": passes,
+        "complete": len(passes) == len(ends),
+        "replayed": replayed is not None,
+        "records": records,
+        "note": kept_results("catch_up").get("note", ""),
+    }
+
+
 def catch_up_pass_profile(work: Path) -> dict:
     """The `catch_up` lake's last pass (15 days, each checked against 60 days of earlier keys) run again on its
-    own, in a home that shares the lake's deliveries and earlier validated days (`last_pass_home`): minutes
+    own, in a home that shares the lake's deliveries and earlier validated days (`replay_home`): minutes
     instead of the hour the 90 days take, so that a change to ingestion is measured against the same pass measured
     with the lake. The pass must account for every record exactly as it did then."""
     lake = volume_lake(work)
-    if not lake.cfg.zone("accounting", ds=lake.before).exists():
-        catch_up(lake)
     ends = lake.catch_up_ends()
+    if not lake.cfg.zone("accounting", ds=lake.before).exists():
+        catch_up(lake.cfg, ends)
     first, end = days_before(ends[-2], -1), ends[-1]
-    cfg = last_pass_home(lake, first)
+    cfg = replay_home(lake, first)
     try:
         run = figures(spark_job(cfg, "ingest", "--ds", end, "--catch-up"))
-        columns = ["ds", "source", "delivered", "accepted", "quarantined", "duplicates"]
-        ours = pd.read_parquet(cfg.zone("accounting"))[columns]
-        theirs = pd.read_parquet(lake.cfg.zone("accounting"))[columns]
-        theirs = theirs[(theirs["ds"].astype(str) >= first) & (theirs["ds"].astype(str) <= end)]
-        ours = ours[ours["ds"].astype(str) >= first]
-        key = ["ds", "source"]
-        ours, theirs = (f.astype({"ds": str}).sort_values(key).reset_index(drop=True) for f in (ours, theirs))
-        if not ours.equals(theirs):
-            raise AssertionError(f"the pass {first}..{end} accounts differently from the lake's catch-up")
+        records = check_same_accounting(cfg, lake, first, end)
     finally:
         shutil.rmtree(cfg.home, ignore_errors=True)
     whole = kept_results("catch_up")
@@ -484,7 +505,7 @@ def catch_up_pass_profile(work: Path) -> dict:
         **run,
         "with_the_lake": earlier,
         "lake_catch_up_minutes": round(catch_up_minutes(whole), 1) if whole.get("complete") else None,
-        "records": int(ours["delivered"].sum()),
+        "records": records,
         "note": kept_results("catch_up_pass").get("note", ""),
     }
 
@@ -498,7 +519,7 @@ def features_volume_profile(work: Path) -> dict:
     cfg = lake.cfg
     steps = {}
     if not has_state(cfg, lake.before):
-        catch_up(lake)
+        catch_up(cfg, lake.catch_up_ends())
         steps["rebuild_night_before"] = figures(spark_job(cfg, "features", "--ds", lake.before, "--rebuild"))
     ensure_ingested(cfg, lake.night)
     runs = []
@@ -561,7 +582,7 @@ def measure_night(work: Path, lake: NightLake, profile: str) -> dict:
     if not (cfg.raw / "_simulation.json").exists():
         steps["simulate"] = simulate_lake(lake, env)
     if not cfg.zone("accounting", ds=before).exists():
-        passes = catch_up(lake).values()
+        passes = catch_up(cfg, lake.catch_up_ends()).values()
         steps["ingest_history"] = {
             "seconds": round(sum(p["seconds"] for p in passes), 1),
             "peak_gb": max(p["peak_gb"] for p in passes),

@@ -227,7 +227,7 @@ def _engines_section(r: dict) -> str:
 {lines}
 
 Worst ratio: {worst:.1f} (target at most {ENGINES_RATIO_TARGET}: {verdict}). Measured on {lake.get("measured_on", r.get("measured_on"))}.
-""")
+{_engines_bounds(lake)}""")
     return f"""## Spark against DuckDB per stage of the nightly feature job
 
 Each stage computed by the project's Spark transform and by the same logic in DuckDB SQL
@@ -250,6 +250,45 @@ what a neighbour shows joined as a broadcast and each task summing its users bef
 until it is measured again. {_engines_verdict(r["lakes"])}
 
 """ + "\n".join(tables)
+
+
+def _engines_bounds(lake: dict) -> str:
+    """What bounds each stage over the target, from Spark's own count of its fastest run (`spark_account`): the
+    core-seconds its tasks ran against the core-seconds DuckDB's whole run could have used, and the rest of Spark's
+    wall time, when no task or only one ran (planning, scheduling, work on the driver)."""
+    lines = []
+    for name, s in lake["stages"].items():
+        account = s.get("spark_account")
+        if not account or s["ratio"] <= ENGINES_RATIO_TARGET:
+            continue
+        cores = account["cores"]
+        duck_core_s = s["duckdb_seconds"] * cores
+        idle = max(0.0, s["spark_seconds"] - account["task_seconds"] / cores)
+        in_tasks = account["task_seconds"] / duck_core_s
+        bound = (
+            "the work in tasks: even with no idle core it would take "
+            f"{account['task_seconds'] / cores / s['duckdb_seconds']:.1f} times DuckDB"
+            if account["task_seconds"] / cores > ENGINES_RATIO_TARGET * s["duckdb_seconds"]
+            else "the time outside tasks: the tasks alone would fit in "
+            f"{account['task_seconds'] / cores / s['duckdb_seconds']:.1f} times DuckDB"
+        )
+        lines.append(
+            f"| {name} | {s['spark_seconds']:.2f} s | {account['task_seconds']:.1f} s ({account['cpu_seconds']:.1f} s "
+            f"CPU, {account['gc_seconds']:.1f} s GC) | {in_tasks:.1f} | {idle:.2f} s | {account['jobs']} / "
+            f"{account['stages']} / {account['tasks']} | {account['shuffle_mb']:,.0f} MB | {bound} |"
+        )
+    if not lines:
+        return ""
+    return f"""
+What bounds the stages over the target, by Spark's own count of its fastest run (its status API): the time its
+tasks ran, summed over the {cores} cores, against the {cores} cores' worth of DuckDB's whole run; and Spark's wall
+time beyond its tasks spread over the cores (planning, code generation, scheduling, the driver's own work such as
+PageRank's iterations).
+
+| stage | Spark | Spark's tasks | tasks / DuckDB's core time | beyond the tasks | jobs / stages / tasks | shuffled | bound |
+|---|---|---|---|---|---|---|---|
+{chr(10).join(lines)}
+"""
 
 
 def _lake_label(lake: dict) -> str:

@@ -9,6 +9,9 @@ import datetime as dt
 import zipfile
 from pathlib import Path
 
+import pandas as pd
+import pytest
+
 from benchmarks import profiles, render
 from sesame.config import Settings
 from sesame.spark import code_zip
@@ -41,9 +44,10 @@ def test_night_lakes_measure_the_night_after_their_history(monkeypatch):
     assert week.catch_up_ends() == [week.before]
 
 
-def test_the_last_pass_home_reads_the_lake_and_writes_only_its_own_days(tmp_path):
-    """The catch_up_pass profile's home: the lake's deliveries and its validated days before the pass are links
-    (read, never written: the pass writes its own days beside them), its accounting of those days a copy."""
+def test_the_replay_home_reads_the_lake_and_writes_only_its_own_days(tmp_path):
+    """The home where the catch-up profiles ingest the lake again: the lake's deliveries and its validated days
+    before the first day ingested are links (read, never written: the replay writes its own days beside them), its
+    accounting of those days a copy."""
     lake = profiles.NightLake(Settings(home=tmp_path / "lake"), 10, 3, 4)
     lake.cfg.raw.mkdir(parents=True)
     days = ["2026-11-20", "2026-11-21", "2026-11-22"]
@@ -51,7 +55,7 @@ def test_the_last_pass_home_reads_the_lake_and_writes_only_its_own_days(tmp_path
         lake.cfg.zone("validated", "payments", ds=day).mkdir(parents=True)
         (lake.cfg.zone("accounting", ds=day)).mkdir(parents=True)
         (lake.cfg.zone("accounting", ds=day) / "part.parquet").write_text(day)
-    home = profiles.last_pass_home(lake, "2026-11-22")
+    home = profiles.replay_home(lake, "2026-11-22")
     assert home.home != lake.cfg.home and home.raw.is_symlink() and home.raw.resolve() == lake.cfg.raw.resolve()
     linked = sorted(p.name for p in home.zone("validated", "payments").iterdir())
     assert linked == ["ds=2026-11-20", "ds=2026-11-21"]
@@ -59,7 +63,7 @@ def test_the_last_pass_home_reads_the_lake_and_writes_only_its_own_days(tmp_path
     copied = home.zone("accounting", ds="2026-11-21")
     assert not copied.is_symlink() and (copied / "part.parquet").read_text() == "2026-11-21"
     assert not home.zone("accounting", ds="2026-11-22").exists()
-    again = profiles.last_pass_home(lake, "2026-11-21")  # made afresh each time
+    again = profiles.replay_home(lake, "2026-11-21")  # made afresh each time
     assert sorted(p.name for p in again.zone("validated", "payments").iterdir()) == ["ds=2026-11-20"]
 
 
@@ -150,3 +154,41 @@ def test_the_library_the_jobs_and_the_dags_never_import_the_benchmarks():
                     if name == "benchmarks" or name.startswith("benchmarks.")
                 ]
     assert not found, f"the benchmarks measure the library; it must not depend on them: {found}"
+
+
+def test_a_replay_must_account_for_every_record_as_the_lake_did(tmp_path):
+    lake = profiles.NightLake(Settings(home=tmp_path / "lake"), 10, 3, 4)
+    replay = Settings(home=tmp_path / "replay")
+    rows = {"source": ["payments", "orders"], "delivered": [10, 7], "accepted": [8, 7]}
+    rows |= {"quarantined": [1, 0], "duplicates": [1, 0], "ingested_on": ["2026-11-22", "2026-11-22"]}
+    for cfg, day in ((lake.cfg, "2026-11-21"), (lake.cfg, "2026-11-22"), (replay, "2026-11-22")):
+        cfg.zone("accounting", ds=day).mkdir(parents=True)
+        pd.DataFrame(rows).to_parquet(cfg.zone("accounting", ds=day) / "part.parquet")
+    # the days outside the replay's range are not compared
+    assert profiles.check_same_accounting(replay, lake, "2026-11-22", "2026-11-22") == 17
+    pd.DataFrame(rows | {"accepted": [9, 7], "duplicates": [0, 0]}).to_parquet(
+        replay.zone("accounting", ds="2026-11-22") / "part.parquet"
+    )
+    with pytest.raises(AssertionError, match="2026-11-22..2026-11-22 accounts differently"):
+        profiles.check_same_accounting(replay, lake, "2026-11-22", "2026-11-22")
+
+
+def test_a_stage_over_the_ratio_is_said_to_be_bound_by_its_tasks_or_by_the_time_around_them():
+    def stage(spark_s: float, duck_s: float, task_s: float) -> dict:
+        account = {"cores": 2, "jobs": 1, "stages": 2, "tasks": 8, "task_seconds": task_s, "cpu_seconds": task_s}
+        account |= {"gc_seconds": 0.0, "shuffle_mb": 10.0, "spill_mb": 0.0}
+        times = {"spark_seconds": spark_s, "duckdb_seconds": duck_s, "ratio": round(spark_s / duck_s, 1)}
+        return times | {"rows": 10, "spark_account": account}
+
+    lake = {
+        "stages": {
+            "busy": stage(10.0, 2.0, 19.0),  # tasks alone: 9.5 s on 2 cores, 4.75 times DuckDB
+            "idle": stage(10.0, 2.0, 4.0),  # tasks alone: 2 s; 8 s with no task running
+            "fine": stage(5.0, 2.0, 9.0),  # within 3 times: not explained
+        }
+    }
+    rows = {line.split("|")[1].strip(): line for line in render._engines_bounds(lake).splitlines() if "|" in line}
+    assert "fine" not in rows
+    assert "the work in tasks" in rows["busy"] and "4.8 times DuckDB" in rows["busy"]
+    assert "the time outside tasks" in rows["idle"] and "| 8.00 s |" in rows["idle"]
+    assert render._engines_bounds({"stages": {"old": {**lake["stages"]["busy"], "spark_account": None}}}) == ""
