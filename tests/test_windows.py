@@ -143,3 +143,18 @@ def test_duckdb_restatement_of_each_stage_agrees_with_spark(spark, lake):
     results = compare(cfg, NIGHTS[-1], spark=spark, repeats=1)  # raises when the engines disagree
     assert set(results) == {"daily", "windows", "state", "graph", "social"}
     assert all(r["rows"] > 0 for r in results.values()), results
+
+
+def test_window_sums_are_rounded_as_spark_rounds_them(spark):
+    """The running sums' rounding in double arithmetic (`rounded`) gives what F.round's BigDecimal gives, for
+    cents, counts, residues either side of zero and sums large enough to lose the cents' last bits."""
+    from pyspark.sql import functions as F
+
+    from spark_jobs.windows import RESIDUE_DIGITS, rounded
+
+    values = [0.0, 1e-12, -1e-12, 3.0, 0.1 + 0.2, -(0.1 + 0.2), 1234.5678901, -1234.5678449, 19.99 * 3, 98765432.1]
+    values += [float(v) / 100 for v in np.random.default_rng(7).integers(-(10**9), 10**9, 2000)]
+    frame = spark.createDataFrame([(v,) for v in values], "value double")
+    ours, spark_round = rounded(F.col("value"), RESIDUE_DIGITS), F.round("value", RESIDUE_DIGITS)
+    got = frame.select(ours.alias("ours"), spark_round.alias("spark")).toPandas()
+    assert (got["ours"] == got["spark"]).all(), got[got["ours"] != got["spark"]]
