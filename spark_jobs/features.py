@@ -22,8 +22,8 @@ from sesame.config import Settings, days_before, ds_partition, ds_partitions
 from sesame.features import DBT_FEATURES, SPARK_FEATURES
 from sesame.schemas import PROFILE_MAX_AGE_DAYS
 from sesame.segments import CREDIT_FILE, NO_CREDIT_FILE
-from sesame.spark import broadcast_when_small, run_job, write_days
-from spark_jobs.state import STATES, balance_features, bill_features, current_arrears
+from sesame.spark import broadcast_when_small, run_job, write_beside, write_days
+from spark_jobs.state import ADDITIONS, STATES, balance_features, bill_features, current_arrears
 from spark_jobs.windows import daily_aggregates, window_features, windows_full, windows_incremental
 
 
@@ -351,14 +351,28 @@ def night_state(
     out = {}
     for name, (source, fold) in STATES.items():
         previous = cfg.zone("features", "state", name, ds=previous_night)
+        target = cfg.zone("features", "state", name, ds=night)
         if incremental and previous.exists():
             tonight = sources[source].filter((F.col("ds") == night) & (F.col("event_date") <= F.to_date(F.lit(night))))
-            state = fold(spark.read.parquet(str(previous)), tonight, night)
+            kept = spark.read.parquet(str(previous))
+            if name in ADDITIONS and len(list(previous.glob("part-*"))) < MAX_STATE_FILES:
+                try:
+                    write_beside(ADDITIONS[name](kept, tonight, night), previous, target)
+                    out[name] = spark.read.parquet(str(target))
+                    continue
+                except OSError:  # no hard links here: the state is written whole, as below
+                    pass
+            state = fold(kept, tonight, night)
         else:
             state = fold(None, known_by(sources[source], night), night)
-        state.write.mode("overwrite").parquet(str(cfg.zone("features", "state", name, ds=night)))
-        out[name] = spark.read.parquet(str(cfg.zone("features", "state", name, ds=night)))
+        state.write.mode("overwrite").parquet(str(target))
+        out[name] = spark.read.parquet(str(target))
     return out
+
+
+# A state only ever added to gains a file a night (spark_jobs/state.py: ADDITIONS); once it holds this many, it
+# is written whole again, so that a year of nights does not leave a year of small files to open.
+MAX_STATE_FILES = 32
 
 
 def last_published_scores(spark: SparkSession, cfg: Settings, night: str) -> DataFrame | None:

@@ -49,91 +49,123 @@ def _fold(previous: DataFrame | None, tonight: DataFrame) -> DataFrame:
     return tonight if previous is None else previous.unionByName(tonight.select(*previous.columns))
 
 
+# Up to this many groups touched by a night (its bills, its paying users) they are sent whole to every task to pick
+# out the kept rows that fold again; the rest pass through without moving.
+TOUCHED_BROADCAST_MAX_ROWS = 2_000_000
+
+
+def _fold_touched(previous: DataFrame | None, tonight: DataFrame, keys: list[str], refold, keep) -> DataFrame:
+    """`refold` (a transform of rows, grouped by `keys`) over last night's state and tonight's rows, when only the
+    groups tonight touches can change: their kept rows fold again with tonight's, while every other group's rows
+    are already folded and only the rows that leave with the night (`keep` false) drop. Millions of kept rows are
+    then filtered where they lie instead of shuffled to meet a night's few thousand."""
+    if previous is None:
+        return refold(tonight)
+    touched = tonight.select(*keys).distinct().localCheckpoint()
+    touched = broadcast_when_small(touched, TOUCHED_BROADCAST_MAX_ROWS)
+    untouched = previous.join(touched, keys, "left_anti").filter(keep)
+    again = refold(previous.join(touched, keys, "left_semi").unionByName(tonight.select(*previous.columns)))
+    return untouched.unionByName(again.select(*previous.columns))
+
+
 def balances(previous: DataFrame | None, payments: DataFrame, night: str) -> DataFrame:
     """The last wallet movement of each user known by the night, kept while it is within the year."""
-    rows = _fold(
-        previous,
-        payments.select("user_id", "payment_ts", "payment_id", "balance_after", "wealth_balance_after", "event_date"),
-    )
+    rows = payments.select("user_id", "payment_ts", "payment_id", "balance_after", "wealth_balance_after", "event_date")
+    within_year = F.col("event_date") >= _year_start(night)
     last = Window.partitionBy("user_id").orderBy(F.col("payment_ts").desc(), F.col("payment_id").desc())
-    return (
-        rows.filter(F.col("event_date") >= _year_start(night))
-        .withColumn("_r", F.row_number().over(last))
-        .filter("_r = 1")
-        .drop("_r")
-    )
+
+    def latest(rows: DataFrame) -> DataFrame:
+        return rows.filter(within_year).withColumn("_r", F.row_number().over(last)).filter("_r = 1").drop("_r")
+
+    return _fold_touched(previous, rows, ["user_id"], latest, within_year)
 
 
 def bill_status(previous: DataFrame | None, bills: DataFrame, night: str) -> DataFrame:
     """Per bill: its due date and whether it was paid in full by then. A bill due before the year leaves."""
-    rows = _fold(
-        previous,
-        bills.select(
-            "user_id",
-            "bill_id",
-            "due_date",
-            F.coalesce((F.col("paid_date") <= F.col("due_date")).cast("int"), F.lit(0)).alias("paid_on_time"),
-        ),
+    rows = bills.select(
+        "user_id",
+        "bill_id",
+        "due_date",
+        F.coalesce((F.col("paid_date") <= F.col("due_date")).cast("int"), F.lit(0)).alias("paid_on_time"),
     )
-    return (
-        rows.groupBy("user_id", "bill_id")
-        .agg(F.max("due_date").alias("due_date"), F.max("paid_on_time").alias("paid_on_time"))
-        .filter(F.col("due_date") >= _due_year_start(night))
-    )
+    due_in_year = F.col("due_date") >= _due_year_start(night)
+
+    def status(rows: DataFrame) -> DataFrame:
+        return (
+            rows.groupBy("user_id", "bill_id")
+            .agg(F.max("due_date").alias("due_date"), F.max("paid_on_time").alias("paid_on_time"))
+            .filter(due_in_year)
+        )
+
+    return _fold_touched(previous, rows, ["user_id", "bill_id"], status, due_in_year)
 
 
 def bill_dpd(previous: DataFrame | None, bills: DataFrame, night: str) -> DataFrame:
-    """Per bill, the days-past-due reports that exceed every later report of the bill, within the year."""
-    rows = _fold(previous, bills.select("user_id", "bill_id", "event_date", "days_past_due"))
-    per_day = (
-        rows.filter(F.col("event_date") >= _year_start(night))
-        .groupBy("user_id", "bill_id", "event_date")
-        .agg(F.max("days_past_due").alias("days_past_due"))
-    )
+    """Per bill, the days-past-due reports that exceed every later report of the bill, within the year. A report
+    that leaves the year takes nothing with it: whether a report is kept depends only on the later ones."""
+    rows = bills.select("user_id", "bill_id", "event_date", "days_past_due")
+    within_year = F.col("event_date") >= _year_start(night)
     later = (
         Window.partitionBy("user_id", "bill_id")
         .orderBy(F.col("event_date").desc())
         .rowsBetween(Window.unboundedPreceding, -1)
     )
-    return (
-        per_day.withColumn("_later_max", F.max("days_past_due").over(later))
-        .filter(F.col("_later_max").isNull() | (F.col("days_past_due") > F.col("_later_max")))
-        .drop("_later_max")
-    )
+
+    def queue(rows: DataFrame) -> DataFrame:
+        per_day = (
+            rows.filter(within_year)
+            .groupBy("user_id", "bill_id", "event_date")
+            .agg(F.max("days_past_due").alias("days_past_due"))
+        )
+        return (
+            per_day.withColumn("_later_max", F.max("days_past_due").over(later))
+            .filter(F.col("_later_max").isNull() | (F.col("days_past_due") > F.col("_later_max")))
+            .drop("_later_max")
+        )
+
+    return _fold_touched(previous, rows, ["user_id", "bill_id"], queue, within_year)
 
 
 def credit_file(previous: DataFrame | None, bills: DataFrame, night: str) -> DataFrame:
     """Per user: the first statement on record and the latest statement (for utilization)."""
-    rows = _fold(
-        previous,
-        bills.select(
-            "user_id",
-            F.col("statement_date").alias("first_statement_date"),
-            F.struct("statement_date", "bill_id", "amount_due", "credit_limit").alias("latest"),
-        ),
+    rows = bills.select(
+        "user_id",
+        F.col("statement_date").alias("first_statement_date"),
+        F.struct("statement_date", "bill_id", "amount_due", "credit_limit").alias("latest"),
     )
-    return rows.groupBy("user_id").agg(
-        F.min("first_statement_date").alias("first_statement_date"), F.max("latest").alias("latest")
-    )
+
+    def on_file(rows: DataFrame) -> DataFrame:
+        return rows.groupBy("user_id").agg(
+            F.min("first_statement_date").alias("first_statement_date"), F.max("latest").alias("latest")
+        )
+
+    return _fold_touched(previous, rows, ["user_id"], on_file, F.lit(True))
 
 
 def arrears(previous: DataFrame | None, bills: DataFrame, night: str) -> DataFrame:
     """Bills not paid yet: a bill enters with its statement and leaves with its payment. A charged-off bill is never
     paid, so it stays, and its holder stays in default (a debt written off is still owed)."""
-    rows = _fold(
-        previous,
-        bills.select("user_id", "bill_id", "due_date", F.col("paid_date").isNotNull().cast("int").alias("paid")),
-    )
-    return (
-        rows.groupBy("user_id", "bill_id")
-        .agg(F.max("due_date").alias("due_date"), F.max("paid").alias("paid"))
-        .filter(F.col("paid") == 0)
-    )
+    rows = bills.select("user_id", "bill_id", "due_date", F.col("paid_date").isNotNull().cast("int").alias("paid"))
+
+    def unpaid(rows: DataFrame) -> DataFrame:
+        return (
+            rows.groupBy("user_id", "bill_id")
+            .agg(F.max("due_date").alias("due_date"), F.max("paid").alias("paid"))
+            .filter(F.col("paid") == 0)
+        )
+
+    return _fold_touched(previous, rows, ["user_id", "bill_id"], unpaid, F.lit(True))
 
 
 def contacts(previous: DataFrame | None, edges: DataFrame, night: str) -> DataFrame:
     """(user_id, nbr) both ways: the graph is undirected for the social characteristics, a contact is a contact
-    whoever added whom. Contacts are only ever added.
+    whoever added whom. Contacts are only ever added: the kept pairs and the night's new ones (`new_contacts`)."""
+    added = new_contacts(previous, edges, night)
+    return added if previous is None else previous.unionByName(added)
+
+
+def new_contacts(previous: DataFrame | None, edges: DataFrame, night: str) -> DataFrame:
+    """The contact pairs (both ways) of `edges` not kept already in `previous`.
 
     A night adds a few thousand pairs to millions kept (40 million at 20 million edges): the kept pairs are not
     shuffled to drop repeats, only tonight's that are kept already are found (a semi-join, which Spark plans as a
@@ -150,7 +182,7 @@ def contacts(previous: DataFrame | None, edges: DataFrame, night: str) -> DataFr
     pairs = pairs.localCheckpoint()
     tonight = broadcast_when_small(pairs, TONIGHTS_PAIRS_BROADCAST_MAX_ROWS)
     kept = previous.join(tonight, ["user_id", "nbr"], "left_semi")
-    return previous.unionByName(pairs.join(kept, ["user_id", "nbr"], "left_anti"))
+    return pairs.join(kept, ["user_id", "nbr"], "left_anti")
 
 
 # Up to this many new contact pairs in a night (a few thousand a night at 1,000,000 users) they are sent whole to
@@ -162,6 +194,10 @@ def listed(previous: DataFrame | None, blacklist: DataFrame, night: str) -> Data
     """Users on the court list of judgement defaulters (entries are only ever added)."""
     return _fold(previous, blacklist.select("user_id")).distinct()
 
+
+# States only ever added to: a night's state is last night's files and a file of the night's additions
+# (name -> the additions, from last night's state and the night's records).
+ADDITIONS: dict[str, Callable[[DataFrame | None, DataFrame, str], DataFrame]] = {"contacts": new_contacts}
 
 # name -> (source it folds, transform)
 STATES: dict[str, tuple[str, Callable[[DataFrame | None, DataFrame, str], DataFrame]]] = {

@@ -105,7 +105,9 @@ def test_incremental_equals_full_equals_pandas(spark, lake):
 
 def test_incremental_state_equals_full_fold(spark, lake, monkeypatch):
     """Every state table kept night by night (balances, bills, contacts, court list) equals folding every
-    record known by the night. A 12-day "year" makes rows leave the state on every night, late records included."""
+    record known by the night. A 12-day "year" makes rows leave the state on every night, late records included.
+    The contacts, only ever added to, are last night's files (linked, not copied) and a file of the night's
+    additions, until they hold MAX_STATE_FILES files and are written whole again."""
     from spark_jobs import state as st
 
     monkeypatch.setattr(st, "YEAR", 12)
@@ -113,8 +115,13 @@ def test_incremental_state_equals_full_fold(spark, lake, monkeypatch):
     sources = feat.read_sources(spark, cfg)
     bills = sources["bills"].toPandas()
     assert (bills["ds"] > bills["event_date"].astype(str)).any()  # late bill reports really are in play
+    contacts = cfg.zone("features", "state", "contacts")
     for i, night in enumerate(NIGHTS):
         kept = feat.night_state(spark, cfg, sources, night, incremental=i > 0)
+        if i == 0:  # two nights add a file each to the contacts, the third writes them whole again
+            monkeypatch.setattr(feat, "MAX_STATE_FILES", len(list(contacts.glob(f"ds={night}/part-*"))) + 2)
+        files = list(contacts.glob(f"ds={night}/part-*"))
+        assert any(f.stat().st_nlink > 1 for f in files) == (i in (1, 2)), night
         full = feat.full_state(sources, night)
         for name in st.STATES:
             a, b = kept[name].toPandas(), full[name].toPandas()

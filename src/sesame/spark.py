@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -131,6 +132,28 @@ def write_days(frame, path: Path) -> None:
     Each day is written by one task, so a day is one file rather than one per shuffle partition: the nightly
     jobs read up to a year of days, and thousands of tiny files cost more to open than to read."""
     frame.repartition("ds").write.mode("overwrite").partitionBy("ds").parquet(str(path))
+
+
+def write_beside(frame, kept: Path, target: Path) -> None:
+    """Make the folder `target` hold the data files of the folder `kept` (hard links: nothing is copied) and
+    `frame`, written as one more file: a state only ever added to, kept without rewriting it every night. The
+    folder is assembled aside and renamed into place, so that a reader finds the old `target` or the whole new one.
+    Raises OSError where the file system has no hard links (nothing is left behind)."""
+    staging, aside = (target.with_name(f"_{what}-{target.name}") for what in ("staging", "replaced"))
+    for leftover in (staging, aside):
+        shutil.rmtree(leftover, ignore_errors=True)
+    frame.coalesce(1).write.mode("overwrite").parquet(str(staging))
+    try:
+        for path in kept.iterdir():
+            if "_SUCCESS" not in path.name:  # the data files and their checksums
+                os.link(path, staging / path.name)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if target.exists():
+        os.replace(target, aside)
+    os.replace(staging, target)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 # What executors import: the library and the jobs, nothing else of the repository (not the DAGs, the tests or
