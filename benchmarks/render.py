@@ -246,8 +246,10 @@ delivery day (`daily_transfers`, about one payment in fifteen) instead of readin
 iterates on the driver (one sparse product per iteration) for graphs up to 20 million edges; the contact state
 adds a night's new pairs without shuffling the kept ones; the social stage weighs each contact once, as an
 unordered pair joined to the money exchanged by a hashed join (no sort), then counts it for both its users, with
-what a neighbour shows joined as a broadcast and each task summing its users before a shuffle. A lake measured before these keeps its dated figures
-until it is measured again. {_engines_verdict(r["lakes"])}
+what a neighbour shows joined as a broadcast and each task summing its users before a shuffle. Then: the window
+sums are rounded in double arithmetic instead of `F.round`'s BigDecimal per value, and a state fold moves only the
+groups the night touches (its bills, its paying users), the other kept rows filtered where they lie. A lake measured
+before these keeps its dated figures until it is measured again. {_engines_verdict(r["lakes"])}
 
 """ + "\n".join(tables)
 
@@ -527,12 +529,20 @@ def _catch_up_section(r: dict) -> str:
     days = sum(p["days"] for p in passes.values())
     minutes = catch_up_minutes(r)
     verdict = "met" if catch_up_met(r) else "not met"
+    replayed = (
+        f" The lake was ingested when it was made; these passes ingested its deliveries again on {r['measured_on']},"
+        " in a home that shares them (`replay_home`), and accounted for every record, "
+        f"{r['records']:,} delivered, exactly as the lake's own catch-up did (accepted, quarantined and duplicates, "
+        "per source and day)."
+        if r.get("replayed")
+        else ""
+    )
     return f"""## Catch-up: {days} days of history at the target's sizing
 
 The `night_volume` lake ({r["users"]:,} users, `--activity {r["activity"]:g} --contacts {r["contacts"]:g}`: about 2.3
 million payments and orders and a million user profiles a day) ingested by `ingest --catch-up` passes of
 {r["pass_days"]} delivery days (spark-submit, local mode, 2 cores, 8 GB driver); the first delivery carries the
-social graph so far and a year of bills. {r.get("note", "")}
+social graph so far and a year of bills.{replayed} {r.get("note", "")}
 
 | pass | days | wall time | per day | peak memory |
 |---|---|---|---|---|
