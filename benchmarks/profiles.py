@@ -83,6 +83,15 @@ def figures(result: dict) -> dict:
     return {"seconds": result["seconds"], "peak_gb": result["peak_gb"]}
 
 
+def job_steps(output: str) -> dict[str, float]:
+    """The wall time of each step that a Spark job printed (a line `{"steps": {...}}`: spark_jobs/features.py), or
+    nothing for a job that prints none."""
+    for line in reversed(output.splitlines()):
+        if line.startswith('{"steps"'):
+            return json.loads(line)["steps"]
+    return {}
+
+
 def kept_results(profile: str) -> dict:
     """The figures a profile last wrote (benchmarks/<profile>.json), or nothing."""
     path = RESULTS / f"{profile}.json"
@@ -526,7 +535,8 @@ def features_volume_profile(work: Path) -> dict:
     for _ in range(int(os.environ.get("SESAME_BENCH_FEATURE_RUNS", "1"))):
         for table in ("daily", "daily_transfers"):
             shutil.rmtree(cfg.zone("features", table, ds=lake.night), ignore_errors=True)
-        runs.append(figures(spark_job(cfg, "features", "--ds", lake.night)))
+        run = spark_job(cfg, "features", "--ds", lake.night)
+        runs.append({**figures(run), "steps": job_steps(run["output"])})
     earlier = kept_results("features_volume")
     return {
         "users": lake.users,

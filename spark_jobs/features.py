@@ -12,6 +12,7 @@ Usage: spark-submit spark_jobs/features.py --ds YYYY-MM-DD [--ds YYYY-MM-DD ...]
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from sesame.config import Settings, days_before, ds_partition, ds_partitions
 from sesame.features import DBT_FEATURES, SPARK_FEATURES
 from sesame.schemas import PROFILE_MAX_AGE_DAYS
 from sesame.segments import CREDIT_FILE, NO_CREDIT_FILE
-from sesame.spark import broadcast_when_small, run_job, write_beside, write_days
+from sesame.spark import StepClock, broadcast_when_small, run_job, write_beside, write_days
 from spark_jobs.state import ADDITIONS, STATES, balance_features, bill_features, current_arrears
 from spark_jobs.windows import daily_aggregates, window_features, windows_full, windows_incremental
 
@@ -396,20 +397,33 @@ def last_published_scores(spark: SparkSession, cfg: Settings, night: str) -> Dat
     return spark.read.parquet(str(cfg.zone("scores", ds=max(published)))).select("user_id", "score")
 
 
-def run(spark: SparkSession, cfg: Settings, nights: list[str], incremental: bool = True) -> None:
+def run(spark: SparkSession, cfg: Settings, nights: list[str], incremental: bool = True) -> dict[str, float]:
+    """Make the features of `nights` (and the daily tables, windows and state they need); returns the wall time of
+    each step (sesame.spark.StepClock), which the job prints for the benchmarks to keep."""
+    clock = StepClock()
     sources = read_sources(spark, cfg)
-    daily = ensure_daily(spark, cfg, sources, nights)
-    transfers = ensure_daily_transfers(spark, cfg, sources, nights)
+    with clock("daily"):
+        daily = ensure_daily(spark, cfg, sources, nights)
+    with clock("daily_transfers"):
+        transfers = ensure_daily_transfers(spark, cfg, sources, nights)
     frames = []
     for night in sorted(nights):
         # Deliveries of earlier days that came tonight change windows and state of days already folded: such a
         # night is computed from the whole history, as a rebuild would (the incremental sums add tonight only).
         from_last_night = incremental and saw_every_delivery(cfg, night)
-        windows = night_windows(spark, cfg, daily, night, from_last_night)
-        state = night_state(spark, cfg, sources, night, from_last_night)
+        with clock("windows"):
+            windows = night_windows(spark, cfg, daily, night, from_last_night)
+        with clock("state"):
+            state = night_state(spark, cfg, sources, night, from_last_night)
         last_scores = last_published_scores(spark, cfg, night)
-        frames.append(user_features(sources, night, windows, state, last_scores, transfers))
-    write_features(union_all(frames), cfg)
+        # defining the features runs what they need materialized: the recent transfer pairs, the neighbours'
+        # flags, PageRank (on the driver)
+        with clock("graph"):
+            frames.append(user_features(sources, night, windows, state, last_scores, transfers))
+    # the rest runs as the table is written: the social sums, the joins of every part, the write
+    with clock("features"):
+        write_features(union_all(frames), cfg)
+    return clock.seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -417,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         "features",
         __doc__,
         argv,
-        lambda spark, cfg, args: run(spark, cfg, args.ds, incremental=not args.rebuild),
+        lambda spark, cfg, args: json.dumps({"steps": run(spark, cfg, args.ds, incremental=not args.rebuild)}),
         options={"--rebuild": {"action": "store_true", "help": "recompute windows and state from the whole history"}},
         many_nights=True,
     )

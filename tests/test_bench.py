@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import json
 import zipfile
 from pathlib import Path
 
@@ -192,3 +193,29 @@ def test_a_stage_over_the_ratio_is_said_to_be_bound_by_its_tasks_or_by_the_time_
     assert "the work in tasks" in rows["busy"] and "4.8 times DuckDB" in rows["busy"]
     assert "the time outside tasks" in rows["idle"] and "| 8.00 s |" in rows["idle"]
     assert render._engines_bounds({"stages": {"old": {**lake["stages"]["busy"], "spark_account": None}}}) == ""
+
+
+def test_a_step_clock_adds_a_step_run_again_and_times_a_step_that_fails():
+    from sesame.spark import StepClock
+
+    clock, ticks = StepClock(), iter([0.0, 1.5, 10.0, 10.25, 20.0, 23.0])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("sesame.spark.time.perf_counter", lambda: next(ticks))
+        for _ in range(2):  # one night, then another
+            with clock("windows"):
+                pass
+        with pytest.raises(RuntimeError), clock("state"):
+            raise RuntimeError("the write failed")
+    assert clock.seconds == {"windows": 1.75, "state": 3.0}
+
+
+def test_the_feature_jobs_own_step_times_are_read_from_its_output_and_shown_with_the_rest_of_its_time():
+    printed = {"daily": 10.0, "windows": 20.0, "graph": 30.0}
+    output = "\n".join(["26/12/04 WARN NativeCodeLoader: ...", json.dumps({"steps": printed}), ""])
+    steps = profiles.job_steps(output)
+    assert steps == printed and profiles.job_steps("a job that prints no steps\n") == {}
+    table = render._job_steps_table({"seconds": 80.0, "peak_gb": 1.0, "steps": steps})
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("|")}
+    assert "| 30.0 s | 38% |" in rows["graph"] and rows["graph"].split("|")[2].strip()  # described
+    assert "| 20.0 s | 25% |" in rows["outside the steps"]  # 80 s, 60 s of them in steps
+    assert render._job_steps_table({"seconds": 80.0, "peak_gb": 1.0}) == ""  # a run measured before steps were

@@ -13,8 +13,10 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sesame.config import REPO_ROOT, Settings, settings
@@ -115,6 +117,23 @@ def run_job(
     if result is not None:
         print(result)
     return 0
+
+
+class StepClock:
+    """The wall time of a job's steps, in seconds by step name (a step run again, once per night, adds up). Spark
+    is lazy: a step's time is the work that runs within it (a write, a count, a collect), not that of the frames
+    it only defines, which the step that first writes them pays for."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, step: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[step] = round(self.seconds.get(step, 0.0) + time.perf_counter() - started, 2)
 
 
 def broadcast_when_small(frame, max_rows: int):
