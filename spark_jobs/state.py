@@ -160,8 +160,7 @@ def arrears(previous: DataFrame | None, bills: DataFrame, night: str) -> DataFra
 def contacts(previous: DataFrame | None, edges: DataFrame, night: str) -> DataFrame:
     """(user_id, nbr) both ways: the graph is undirected for the social characteristics, a contact is a contact
     whoever added whom. Contacts are only ever added: the kept pairs and the night's new ones (`new_contacts`)."""
-    added = new_contacts(previous, edges, night)
-    return added if previous is None else previous.unionByName(added)
+    return _fold(previous, new_contacts(previous, edges, night))
 
 
 def new_contacts(previous: DataFrame | None, edges: DataFrame, night: str) -> DataFrame:
