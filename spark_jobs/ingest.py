@@ -19,7 +19,6 @@ import json
 import sys
 from pathlib import Path
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -28,7 +27,7 @@ from sesame import identity
 from sesame.config import Settings, ds_partition, ds_partitions
 from sesame.deliveries import check_delivery, delivered_days
 from sesame.schemas import SOURCES, Source
-from sesame.spark import broadcast_when_small, run_job, write_days
+from sesame.spark import broadcast_when_small, kept_rows, release_rows, run_job, write_days
 
 CORRUPT = "_corrupt_record"
 # Batches up to this many good records (a night's delivery at 1,000,000 users is about 1.6 million payments) check
@@ -325,9 +324,9 @@ def ingest_source(spark: SparkSession, cfg: Settings, source: Source, days: list
         if earlier_parts:
             earlier = spark.read.option("basePath", str(valid_zone)).parquet(*[str(p) for p in earlier_parts])
 
-    # Parsed and checked once: the accepted, quarantined and counted rows all come from this cache instead of
+    # Parsed and checked once: the accepted, quarantined and counted rows all come from these rows instead of
     # parsing the delivery again.
-    records = records.persist(StorageLevel.MEMORY_AND_DISK)
+    records = kept_rows(records)
     per_day = {
         r["ds"]: r
         for r in records.groupBy("ds")
@@ -351,7 +350,7 @@ def ingest_source(spark: SparkSession, cfg: Settings, source: Source, days: list
     write_days(accepted, valid_zone)
     write_days(quarantined, cfg.zone("quarantine", source.name))
     ordered.unpersist()
-    records.unpersist()
+    release_rows(records)
     rows = []
     for ds in days:
         read_n = per_day[ds]["records"] if ds in per_day else 0

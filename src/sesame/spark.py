@@ -145,6 +145,18 @@ def broadcast_when_small(frame, max_rows: int):
     return F.broadcast(frame) if frame.count() <= max_rows else frame
 
 
+def kept_rows(frame):
+    """`frame` computed once, its rows kept (in memory, spilling to disk) for the reads that follow; `release_rows`
+    frees them. For a frame read whole several times: Spark's columnar cache (`persist`) cost as much to build as
+    parsing and checking a delivery (three days of payments: 5.5 s against 3.1 s kept as rows)."""
+    return frame.localCheckpoint()
+
+
+def release_rows(frame) -> None:
+    """Free the rows `kept_rows` keeps (else they stay until the JVM collects the frame's plan)."""
+    frame._jdf.queryExecution().logical().rdd().unpersist(False)
+
+
 def write_days(frame, path: Path) -> None:
     """Overwrite the delivery days in `frame` under `path` (one folder per `ds`), leaving other days alone.
 
