@@ -80,7 +80,10 @@ def test_orders_rules_quarantine_and_accounting(spark, cfg):
             "future_event:order_ts",
         ]
     )
-    assert q["raw_record"].str.len().min() > 0  # the record is kept as delivered
+    raw = dict(zip(q["reject_reason"], q["raw_record"]))
+    assert raw["malformed_record"] == lines[4]  # a line that does not parse is kept as it came
+    # a parsed one as the text of its delivered values
+    assert json.loads(raw["below_min:amount"]) == {k: str(v) for k, v in json.loads(lines[1]).items()}
 
     v = pd.read_parquet(cfg.zone("validated", "orders", ds="2026-11-20"))
     assert sorted(v["order_id"]) == ["O1", "O6"]
@@ -309,3 +312,18 @@ def test_catch_up_writes_one_file_per_delivery_day(spark, cfg):
         files = list(cfg.zone("validated", "orders", ds=day).glob("*.parquet"))
         assert len(files) == 1, f"{day}: {len(files)} files"
         assert len(pd.read_parquet(files[0])) == 40
+
+
+def _kept_blocks(spark) -> set[int]:
+    return {info.id() for info in spark.sparkContext._jsc.sc().getRDDStorageInfo()}
+
+
+def test_a_source_ingested_keeps_nothing_in_memory(spark, cfg):
+    # A catch-up ingests source after source in one application: what one source kept for its several reads (its
+    # parsed records, the rows its duplicate window ordered) is freed before the next one is parsed.
+    before = _kept_blocks(spark)
+    for day in ("2026-11-20", "2026-11-21"):
+        _deliver(cfg, "orders", day, "\n".join([_order("O1"), _order(f"O{day[-2:]}")]) + "\n")
+    rows = ingest.ingest_source(spark, cfg, SOURCES["orders"], ["2026-11-20", "2026-11-21"])
+    assert [r["duplicates"] for r in rows] == [0, 1]
+    assert _kept_blocks(spark) <= before
