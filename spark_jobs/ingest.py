@@ -341,7 +341,7 @@ def ingest_source(spark: SparkSession, cfg: Settings, source: Source, days: list
     # and before anything is written: writing the validated zone drops every cached frame that reads it (Spark
     # re-caches by path), and the window reads the earlier days there (counted after the write, the window ran
     # again: 215 s of task time for 15 days of payments at the target's sizing). The batch's other records are
-    # written straight from the parsed cache, not cached a second time to be counted.
+    # written straight from the parsed records, not cached a second time to be counted.
     dups = {r["ds"]: r["count"] for r in ordered.filter(F.col("is_duplicate")).groupBy("ds").count().collect()}
 
     accepted = marked.filter(~F.col("is_duplicate")).drop("is_duplicate", "reject_reason", "record_hash")
