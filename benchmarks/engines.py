@@ -254,8 +254,9 @@ def spark_stages(spark, lake: Lake) -> dict[str, Callable]:
         }
         pairs = st.contacts(previous("state", "contacts"), known["social_edges"], n)
         listed = st.listed(previous("state", "listed"), known["blacklist"], n)
-        empty = spark.createDataFrame([], "user_id string, counterparty_id string, transfers long")
-        return feat.social_features(pairs, feat.delinquent_users(sources["bills"], n), listed, empty, None).drop(
+        empty = spark.createDataFrame([], "user_id string, counterparty_id string, transfers long, amount double")
+        none_sent = feat.transfer_pairs(empty)
+        return feat.social_features(pairs, feat.delinquent_users(sources["bills"], n), listed, none_sent, None).drop(
             "sc_neighbor_score_mean"
         )
 

@@ -223,10 +223,17 @@ def balance_features(state: dict[str, DataFrame]) -> DataFrame:
 def bill_features(state: dict[str, DataFrame], night: str) -> DataFrame:
     """The credit-history characteristics of every user with a bill on record."""
     night_d = F.to_date(F.lit(night))
-    worst = state["bill_dpd"].groupBy("user_id", "bill_id").agg(F.max("days_past_due").alias("max_dpd"))
-    dpd = worst.groupBy("user_id").agg(
-        F.max("max_dpd").cast("double").alias("ch_max_dpd_365"),
-        F.sum((F.col("max_dpd") >= 30).cast("double")).alias("ch_delinquent_bills_365"),
+    # one aggregation per user: a bill was delinquent in the year when any report of it kept is 30+ days past due
+    # (grouping by bill first shuffled every kept report, 7 million at 1,000,000 users, twice)
+    dpd = (
+        state["bill_dpd"]
+        .groupBy("user_id")
+        .agg(
+            F.max("days_past_due").cast("double").alias("ch_max_dpd_365"),
+            F.count_distinct(F.when(F.col("days_past_due") >= 30, F.col("bill_id")))
+            .cast("double")
+            .alias("ch_delinquent_bills_365"),
+        )
     )
     due_in_year = (F.col("due_date") < night_d) & (F.col("due_date") >= _due_year_start(night))
     ontime = (

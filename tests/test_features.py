@@ -334,7 +334,9 @@ def test_social_features_on_a_real_graph_match_their_definition(spark):
         spark.createDataFrame(contacts),
         names(delinquent),
         names(listed),
-        spark.createDataFrame(transfers, "user_id string, counterparty_id string, transfers long, amount double"),
+        feat.transfer_pairs(
+            spark.createDataFrame(transfers, "user_id string, counterparty_id string, transfers long, amount double")
+        ),
         spark.createDataFrame(list(scores.items()), "user_id string, score double"),
     )
     got = {r["user_id"]: r.asDict() for r in got.collect()}
@@ -403,3 +405,31 @@ def test_last_published_scores_skip_failed_and_later_nights(spark, tmp_path):
         )
     )
     assert last("2026-11-23") == 610
+
+
+def test_transfer_trust_is_pagerank_of_the_money_sent(spark):
+    """Each way money went between two users is one edge, weighted by the amount sent that way; money sent to
+    oneself is one self-loop, not two: PageRank over the pairs of `transfer_pairs` is networkx's over the directed
+    graph of the amounts, scaled so that the average user scores 1."""
+    import networkx as nx
+    import numpy as np
+
+    rng = np.random.default_rng(11)
+    users = [f"K{i:02d}" for i in range(12)]
+    sent = [(users[i], users[j], float(rng.integers(1, 50))) for i, j in rng.integers(0, len(users), (60, 2))]
+    sent += [("K03", "K03", 7.0), ("K03", "K03", 2.0)]
+    frame = spark.createDataFrame(
+        [(a, b, 1, amount) for a, b, amount in sent],
+        "user_id string, counterparty_id string, transfers long, amount double",
+    )
+    graph = nx.DiGraph()
+    for a, b, amount in sent:
+        graph.add_edge(a, b, weight=graph.get_edge_data(a, b, {"weight": 0.0})["weight"] + amount)
+    want = nx.pagerank(graph, alpha=0.85, weight="weight", tol=1e-10, max_iter=500)
+    got = {
+        r["user_id"]: r["sc_transfer_trust"]
+        for r in feat.transfer_trust(feat.transfer_pairs(frame).localCheckpoint(), max_iter=200).collect()
+    }
+    assert set(got) == set(graph.nodes)
+    for user, rank in want.items():
+        assert got[user] == pytest.approx(rank * graph.number_of_nodes(), rel=1e-4), user
