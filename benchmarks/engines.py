@@ -149,10 +149,10 @@ def duck_social(lake: Lake) -> str:
     bills = f"read_parquet('{lake.glob('validated', 'bills')}', hive_partitioning = true)"
     return f"""
     with e as (select src_user_id, dst_user_id from {tonight("social_edges")} where event_date <= {nd}),
-    pairs as (select distinct user_id, nbr from (
-      select user_id, nbr from {prev("contacts")}
-      union all select src_user_id as user_id, dst_user_id as nbr from e
-      union all select dst_user_id, src_user_id from e)),
+    kept as (select distinct user_id, nbr from (
+      select user_id, nbr from {prev("contact_pairs")}
+      union all select least(src_user_id, dst_user_id), greatest(src_user_id, dst_user_id) from e)),
+    pairs as (select user_id, nbr from kept union all select nbr, user_id from kept where user_id <> nbr),
     delinquent as (select distinct user_id from {bills} where ds <= '{n}' and ds >= '{days_before(n, 89)}'
                    and event_date <= {nd} and event_date >= date '{days_before(n, 89)}' and days_past_due >= 30),
     listed as (select distinct user_id from (select user_id from {prev("listed")} union all
@@ -252,7 +252,7 @@ def spark_stages(spark, lake: Lake) -> dict[str, Callable]:
             name: tonight[name].filter(F.col("event_date") <= F.to_date(F.lit(n)))
             for name in ("social_edges", "blacklist")
         }
-        pairs = st.contacts(previous("state", "contacts"), known["social_edges"], n)
+        pairs = st.contacts(previous("state", "contact_pairs"), known["social_edges"], n)
         listed = st.listed(previous("state", "listed"), known["blacklist"], n)
         empty = spark.createDataFrame([], "user_id string, counterparty_id string, transfers long, amount double")
         none_sent = feat.transfer_pairs(empty)

@@ -140,13 +140,13 @@ NEIGHBOURS_BROADCAST_MAX_ROWS = 5_000_000
 def social_features(
     pairs: DataFrame, delinquent: DataFrame, listed: DataFrame, transfers: DataFrame, last_scores: DataFrame | None
 ) -> DataFrame:
-    """Per user, over their contacts (`pairs`, both ways): how many, the shares delinquent and on the court list,
+    """Per user, over their contacts (`pairs`: the contact pairs, once each, spark_jobs/state.py): how many, the shares delinquent and on the court list,
     and the contacts' mean last score, each contact weighted by the money exchanged with it (`transfers`: the
     pairs of `transfer_pairs`).
 
     A contact and the money exchanged are the same both ways, so each contact is weighted once, as an unordered
-    pair (half the pairs, and no sort: the exchanged pairs are the smaller side of a hashed join), and then
-    counted for both its users; what a neighbour shows joins them as a broadcast, and each task sums its users'
+    pair (no sort: the exchanged pairs are the smaller side of a hashed join), and then counted for both its
+    users; what a neighbour shows joins them as a broadcast, and each task sums its users'
     contacts before anything moves again."""
     # both ways' transfers (money one sends oneself counts on both sides of the pair, as for any other pair)
     exchanged = transfers.select(
@@ -155,8 +155,7 @@ def social_features(
     weight = F.least(F.lit(1) + F.coalesce("transfers", F.lit(0)), F.lit(MAX_CONTACT_WEIGHT))
     ends = [F.struct(F.col(u).alias("user_id"), F.col(n).alias("nbr")) for u, n in (("a", "b"), ("b", "a"))]
     contacts = (
-        pairs.filter(F.col("user_id") <= F.col("nbr"))
-        .select(F.col("user_id").alias("a"), F.col("nbr").alias("b"))
+        pairs.select(F.col("user_id").alias("a"), F.col("nbr").alias("b"))
         .join(exchanged.hint("shuffle_hash"), ["a", "b"], "left")
         .select(
             F.inline(F.when(F.col("a") == F.col("b"), F.array(ends[0])).otherwise(F.array(*ends))),
@@ -239,7 +238,7 @@ def user_features(
     # both the social features and the graph use the pairs: aggregated once
     transfers = recent_transfers(transfers, night).localCheckpoint()
     social = social_features(
-        state["contacts"], delinquent_users(sources["bills"], night), listed, transfers, last_scores
+        state["contact_pairs"], delinquent_users(sources["bills"], night), listed, transfers, last_scores
     )
     out = (
         profiled_users(sources["users"], night)

@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 
 from sesame.features import SPARK_FEATURES
 from spark_jobs import features as feat
+from spark_jobs.state import contacts as contact_pairs
 from spark_jobs.windows import daily_aggregates, windows_full
 
 pytestmark = pytest.mark.integration  # Spark: left out of make test-fast
@@ -331,7 +332,8 @@ def test_social_features_on_a_real_graph_match_their_definition(spark):
     listed = {u for u in users if rng.random() < 0.1}
     names = lambda ids: spark.createDataFrame([(u,) for u in sorted(ids)], "user_id string")  # noqa: E731
     got = feat.social_features(
-        spark.createDataFrame(contacts),
+        # the contacts as the state keeps them: each pair once, whoever added whom
+        contact_pairs(None, spark.createDataFrame(edges, "src_user_id string, dst_user_id string"), NIGHT),
         names(delinquent),
         names(listed),
         feat.transfer_pairs(

@@ -115,7 +115,7 @@ def test_incremental_state_equals_full_fold(spark, lake, monkeypatch):
     sources = feat.read_sources(spark, cfg)
     bills = sources["bills"].toPandas()
     assert (bills["ds"] > bills["event_date"].astype(str)).any()  # late bill reports really are in play
-    contacts = cfg.zone("features", "state", "contacts")
+    contacts = cfg.zone("features", "state", "contact_pairs")
     for i, night in enumerate(NIGHTS):
         kept = feat.night_state(spark, cfg, sources, night, incremental=i > 0)
         if i == 0:  # two nights add a file each to the contacts, the third writes them whole again
