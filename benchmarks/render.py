@@ -368,7 +368,7 @@ def _night_section(r: dict) -> str:
             f"\n**After {history} days of history, not the 90 the target names.**{took} What more "
             "history changes in a night: ingestion checks tonight's keys against those accepted in the "
             f"last {Settings().dedupe_lookback_days} days ({history} here), the 90-day transfer graph holds "
-            f"{history} days of transfers, and the 90- and 365-day windows and the state tables are "
+            f"{history} days of transfers, and the 90-day windows and the state tables are "
             "fuller. The `night` profile measures a whole night after 90 days (at the simulator's default "
             "volume), and the feature-stage profile below the nightly feature job after 90 and after 360 "
             "days.\n"
