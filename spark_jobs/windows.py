@@ -36,24 +36,32 @@ def window_columns() -> list[str]:
 
 
 def daily_aggregates(orders: DataFrame, payments: DataFrame) -> DataFrame:
-    """(ds, user_id, event_date) -> the day's metrics, for whatever deliveries the inputs hold."""
+    """(ds, user_id, event_date) -> the day's metrics, for whatever deliveries the inputs hold. Orders and payments
+    are summed in one aggregation, each row carrying zeros for the other's metrics (one shuffle, where summing each
+    apart and joining the two sorted both)."""
     completed = F.col("status") == "completed"
     spend = F.when(completed, F.col("amount")).otherwise(0.0)
-    o = orders.groupBy("ds", "user_id", "event_date").agg(
-        F.count("*").cast("double").alias("orders"),
-        F.sum((F.col("status") == "cancelled").cast("double")).alias("cancelled"),
-        F.sum((F.col("status") == "returned").cast("double")).alias("returned"),
-        F.sum(spend).alias("spend"),
-        F.sum(F.when(F.col("category").isin(*LOCAL_SERVICE_CATEGORIES), spend).otherwise(0.0)).alias("spend_local"),
-        F.sum(F.when(F.col("category").isin(*ESSENTIAL_CATEGORIES), spend).otherwise(0.0)).alias("spend_essential"),
-    )
-    p = payments.groupBy("ds", "user_id", "event_date").agg(
-        F.sum(F.when(F.col("direction") == "in", F.col("amount")).otherwise(0.0)).alias("inflow"),
-        F.sum(F.when(F.col("direction") == "out", F.col("amount")).otherwise(0.0)).alias("outflow"),
-        F.sum(F.when(F.col("kind") == "salary", F.col("amount")).otherwise(0.0)).alias("salary"),
-        F.sum((F.col("kind") == "utility").cast("double")).alias("utility"),
-    )
-    return o.join(p, ["ds", "user_id", "event_date"], "full").fillna(0.0, subset=list(METRICS))
+    order_metrics = {
+        "orders": F.lit(1.0),
+        "cancelled": (F.col("status") == "cancelled").cast("double"),
+        "returned": (F.col("status") == "returned").cast("double"),
+        "spend": spend,
+        "spend_local": F.when(F.col("category").isin(*LOCAL_SERVICE_CATEGORIES), spend).otherwise(0.0),
+        "spend_essential": F.when(F.col("category").isin(*ESSENTIAL_CATEGORIES), spend).otherwise(0.0),
+    }
+    payment_metrics = {
+        "inflow": F.when(F.col("direction") == "in", F.col("amount")).otherwise(0.0),
+        "outflow": F.when(F.col("direction") == "out", F.col("amount")).otherwise(0.0),
+        "salary": F.when(F.col("kind") == "salary", F.col("amount")).otherwise(0.0),
+        "utility": (F.col("kind") == "utility").cast("double"),
+    }
+
+    def rows(frame: DataFrame, metrics: dict) -> DataFrame:
+        values = [F.coalesce(metrics[m].cast("double"), F.lit(0.0)) if m in metrics else F.lit(0.0) for m in METRICS]
+        return frame.select("ds", "user_id", "event_date", *[v.alias(m) for v, m in zip(values, METRICS)])
+
+    both = rows(orders, order_metrics).unionByName(rows(payments, payment_metrics))
+    return both.groupBy("ds", "user_id", "event_date").agg(*[F.sum(m).alias(m) for m in METRICS])
 
 
 RESIDUE_DIGITS = 4
