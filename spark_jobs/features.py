@@ -240,19 +240,14 @@ def user_features(
     social = social_features(
         state["contact_pairs"], delinquent_users(sources["bills"], night), listed, transfers, last_scores
     )
-    parts = [
-        current_arrears(state, night),
-        bill_features(state, night),
-        window_features(windows),
-        balance_features(state),
-        social,
-        transfer_trust(transfers),
-    ]
-    # each part is at most one row per user: hashed rather than sorted to meet the profile
-    out = functools.reduce(
-        lambda joined, part: joined.join(part.hint("shuffle_hash"), "user_id", "left"),
-        parts,
-        profiled_users(sources["users"], night),
+    out = (
+        profiled_users(sources["users"], night)
+        .join(current_arrears(state, night), "user_id", "left")
+        .join(bill_features(state, night), "user_id", "left")
+        .join(window_features(windows), "user_id", "left")
+        .join(balance_features(state), "user_id", "left")
+        .join(social, "user_id", "left")
+        .join(transfer_trust(transfers), "user_id", "left")
     )
     out = out.fillna(0.0, subset=list(ZERO_WHEN_ABSENT))
     return out.select(
