@@ -140,14 +140,14 @@ NEIGHBOURS_BROADCAST_MAX_ROWS = 5_000_000
 def social_features(
     pairs: DataFrame, delinquent: DataFrame, listed: DataFrame, transfers: DataFrame, last_scores: DataFrame | None
 ) -> DataFrame:
-    """Per user, over their contacts (`pairs`: the contact pairs, once each, spark_jobs/state.py): how many, the shares delinquent and on the court list,
-    and the contacts' mean last score, each contact weighted by the money exchanged with it (`transfers`: the
-    pairs of `transfer_pairs`).
+    """Per user, over their contacts (`pairs`: each contact pair once, as spark_jobs/state.py keeps them): how
+    many, the shares delinquent and on the court list, and the contacts' mean last score, each contact weighted by
+    the money exchanged with it (`transfers`: the pairs of `transfer_pairs`).
 
     A contact and the money exchanged are the same both ways, so each contact is weighted once, as an unordered
     pair (no sort: the exchanged pairs are the smaller side of a hashed join), and then counted for both its
-    users; what a neighbour shows joins them as a broadcast, and each task sums its users'
-    contacts before anything moves again."""
+    users; what a neighbour shows joins them as a broadcast, and each task sums its users' contacts before
+    anything moves again."""
     # both ways' transfers (money one sends oneself counts on both sides of the pair, as for any other pair)
     exchanged = transfers.select(
         "a", "b", (F.coalesce("transfers_ab", F.lit(0)) + F.coalesce("transfers_ba", F.lit(0))).alias("transfers")

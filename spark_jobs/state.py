@@ -160,7 +160,7 @@ def arrears(previous: DataFrame | None, bills: DataFrame, night: str) -> DataFra
 def contacts(previous: DataFrame | None, edges: DataFrame, night: str) -> DataFrame:
     """(user_id, nbr) with user_id <= nbr: every pair of users one of whom added the other, once. The graph is
     undirected for the social characteristics (a contact is a contact whoever added whom), so a pair is kept once
-    rather than both ways: half the rows to read each night (40 million at 20 million edges were). Contacts are
+    rather than both ways: half the rows to read each night (20 million at 20 million edges, not 40). Contacts are
     only ever added: the kept pairs and the night's new ones (`new_contacts`)."""
     return _fold(previous, new_contacts(previous, edges, night))
 
