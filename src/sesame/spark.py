@@ -58,10 +58,6 @@ def spark_conf(cfg: Settings) -> dict[str, str]:
         "spark.sql.sources.parallelPartitionDiscovery.threshold": "4096",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.parquet.compression.codec": "zstd",
-        # A task writing several days (a catch-up pass, a rebuild) keeps one open file per day instead of sorting
-        # its rows by day first: the sort was about a sixth of writing 15 days of KYC snapshots or payments. Past
-        # this many days in one task Spark falls back to the sort.
-        "spark.sql.maxConcurrentOutputFileWriters": "16",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.memory": cfg.spark_driver_memory,
