@@ -83,12 +83,13 @@ def figures(result: dict) -> dict:
     return {"seconds": result["seconds"], "peak_gb": result["peak_gb"]}
 
 
-def job_steps(output: str) -> dict[str, float]:
-    """The wall time of each step that a Spark job printed (a line `{"steps": {...}}`: spark_jobs/features.py), or
-    nothing for a job that prints none."""
+def job_steps(output: str) -> dict:
+    """What a Spark job printed of its steps (a line `{"steps": {...}, "in_steps": ...}`: spark_jobs/features.py):
+    {"steps": the wall time of each step, "in_steps": the time while any step ran}, or nothing for a job that
+    prints none."""
     for line in reversed(output.splitlines()):
         if line.startswith('{"steps"'):
-            return json.loads(line)["steps"]
+            return json.loads(line)
     return {}
 
 
@@ -536,7 +537,7 @@ def features_volume_profile(work: Path) -> dict:
         for table in ("daily", "daily_transfers"):
             shutil.rmtree(cfg.zone("features", table, ds=lake.night), ignore_errors=True)
         run = spark_job(cfg, "features", "--ds", lake.night)
-        runs.append({**figures(run), "steps": job_steps(run["output"])})
+        runs.append({**figures(run), **job_steps(run["output"])})
     earlier = kept_results("features_volume")
     return {
         "users": lake.users,

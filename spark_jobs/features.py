@@ -15,6 +15,7 @@ import functools
 import json
 import re
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -194,6 +195,13 @@ def transfer_trust(transfers: DataFrame, max_iter: int = 20) -> DataFrame:
     return ranks.select(F.col("node").alias("user_id"), (F.col("rank") * nodes).alias("sc_transfer_trust"))
 
 
+def night_transfer_graph(transfers: DataFrame, night: str) -> tuple[DataFrame, DataFrame]:
+    """The night's transfer pairs over 90 days (`recent_transfers`), materialized since the social weights and
+    PageRank both read them, and the PageRank trust over them (`transfer_trust`), from daily transfers."""
+    pairs = recent_transfers(transfers, night).localCheckpoint()
+    return pairs, transfer_trust(pairs)
+
+
 def segment_of(current_dpd):
     """The scorecard segment: users with a credit file are exactly those `current_arrears` gives a current_dpd."""
     return F.when(current_dpd.isNotNull(), F.lit(CREDIT_FILE)).otherwise(F.lit(NO_CREDIT_FILE))
@@ -224,19 +232,22 @@ def user_features(
     state: dict[str, DataFrame] | None = None,
     last_scores: DataFrame | None = None,
     transfers: DataFrame | None = None,
+    graph: tuple[DataFrame, DataFrame] | None = None,
 ) -> DataFrame:
     """Spark's characteristics for the night (feature_registry engine = spark), one row per user in the latest KYC profile, with the user's segment
     (a credit file is a bill statement on record) and current days past due. `windows` are the
     night's order and payment window sums (spark_jobs/windows.py), `state` the night's state tables
     (spark_jobs/state.py; folded from the whole history when not given), `last_scores` the scores of the last
     published night before this one (user_id, score), if any, `transfers` the daily transfers
-    (lake/features/daily_transfers; made from the payments when not given)."""
+    (lake/features/daily_transfers; made from the payments when not given), `graph` the night's transfer pairs
+    and trust (`night_transfer_graph`; made from `transfers` when not given)."""
     state = state or full_state(sources, night)
     listed = state["listed"]
-    if transfers is None:
-        transfers = daily_transfers(known_by(sources["payments"], night, 90))
-    # both the social features and the graph use the pairs: aggregated once
-    transfers = recent_transfers(transfers, night).localCheckpoint()
+    if graph is None:
+        if transfers is None:
+            transfers = daily_transfers(known_by(sources["payments"], night, 90))
+        graph = night_transfer_graph(transfers, night)
+    transfers, trust = graph
     social = social_features(
         state["contact_pairs"], delinquent_users(sources["bills"], night), listed, transfers, last_scores
     )
@@ -247,7 +258,7 @@ def user_features(
         .join(window_features(windows), "user_id", "left")
         .join(balance_features(state), "user_id", "left")
         .join(social, "user_id", "left")
-        .join(transfer_trust(transfers), "user_id", "left")
+        .join(trust, "user_id", "left")
     )
     out = out.fillna(0.0, subset=list(ZERO_WHEN_ABSENT))
     return out.select(
@@ -378,30 +389,32 @@ def night_windows(spark: SparkSession, cfg: Settings, daily: DataFrame, night: s
 def night_state(
     spark: SparkSession, cfg: Settings, sources: dict[str, DataFrame], night: str, incremental: bool
 ) -> dict[str, DataFrame]:
-    """The night's state tables (spark_jobs/state.py): each one last night's folded with tonight's delivery when
-    it exists (incremental), otherwise folded from the whole history; written to
-    lake/features/state/<name>/ds=night."""
-    previous_night = days_before(night, 1)
-    out = {}
-    for name, (source, fold) in STATES.items():
-        previous = cfg.zone("features", "state", name, ds=previous_night)
-        target = cfg.zone("features", "state", name, ds=night)
-        if incremental and previous.exists():
-            tonight = sources[source].filter((F.col("ds") == night) & (F.col("event_date") <= F.to_date(F.lit(night))))
-            kept = spark.read.parquet(str(previous))
-            if name in ADDITIONS and len(list(previous.glob("part-*"))) < MAX_STATE_FILES:
-                try:
-                    write_beside(ADDITIONS[name](kept, tonight, night), previous, target)
-                    out[name] = spark.read.parquet(str(target))
-                    continue
-                except OSError:  # no hard links here: the state is written whole, as below
-                    pass
-            state = fold(kept, tonight, night)
-        else:
-            state = fold(None, known_by(sources[source], night), night)
-        state.write.mode("overwrite").parquet(str(target))
-        out[name] = spark.read.parquet(str(target))
-    return out
+    """The night's state tables (spark_jobs/state.py), each made by `night_state_table`."""
+    return {name: night_state_table(spark, cfg, sources, night, incremental, name) for name in STATES}
+
+
+def night_state_table(
+    spark: SparkSession, cfg: Settings, sources: dict[str, DataFrame], night: str, incremental: bool, name: str
+) -> DataFrame:
+    """The night's state table `name`: last night's folded with tonight's delivery when it exists (incremental),
+    otherwise folded from the whole history; written to lake/features/state/<name>/ds=night."""
+    source, fold = STATES[name]
+    previous = cfg.zone("features", "state", name, ds=days_before(night, 1))
+    target = cfg.zone("features", "state", name, ds=night)
+    if incremental and previous.exists():
+        tonight = sources[source].filter((F.col("ds") == night) & (F.col("event_date") <= F.to_date(F.lit(night))))
+        kept = spark.read.parquet(str(previous))
+        if name in ADDITIONS and len(list(previous.glob("part-*"))) < MAX_STATE_FILES:
+            try:
+                write_beside(ADDITIONS[name](kept, tonight, night), previous, target)
+                return spark.read.parquet(str(target))
+            except OSError:  # no hard links here: the state is written whole, as below
+                pass
+        state = fold(kept, tonight, night)
+    else:
+        state = fold(None, known_by(sources[source], night), night)
+    state.write.mode("overwrite").parquet(str(target))
+    return spark.read.parquet(str(target))
 
 
 # A state only ever added to gains a file a night (spark_jobs/state.py: ADDITIONS); once it holds this many, it
@@ -430,33 +443,60 @@ def last_published_scores(spark: SparkSession, cfg: Settings, night: str) -> Dat
     return spark.read.parquet(str(cfg.zone("scores", ds=max(published)))).select("user_id", "score")
 
 
-def run(spark: SparkSession, cfg: Settings, nights: list[str], incremental: bool = True) -> dict[str, float]:
+# The steps of a night that need nothing of each other run side by side, up to this many at once (the windows and
+# the graph first wait for their daily table): on two cores one Spark job's planning, scheduling and driver work
+# (PageRank's iterations) leave the cores idle that another's tasks then use.
+SIDE_BY_SIDE = 6
+
+
+def run(spark: SparkSession, cfg: Settings, nights: list[str], incremental: bool = True) -> StepClock:
     """Make the features of `nights` (and the daily tables, windows and state they need); returns the wall time of
-    each step (sesame.spark.StepClock), which the job prints for the benchmarks to keep."""
+    each step (sesame.spark.StepClock), which the job prints for the benchmarks to keep. The steps of a night
+    that are independent (the windows, each state table, the transfer graph) run side by side, so their times
+    overlap."""
     clock = StepClock()
     sources = read_sources(spark, cfg)
-    with clock("daily"):
-        daily = ensure_daily(spark, cfg, sources, nights)
-    with clock("daily_transfers"):
-        transfers = ensure_daily_transfers(spark, cfg, sources, nights)
     frames = []
-    for night in sorted(nights):
-        # Deliveries of earlier days that came tonight change windows and state of days already folded: such a
-        # night is computed from the whole history, as a rebuild would (the incremental sums add tonight only).
-        from_last_night = incremental and saw_every_delivery(cfg, night)
-        with clock("windows"):
-            windows = night_windows(spark, cfg, daily, night, from_last_night)
-        with clock("state"):
-            state = night_state(spark, cfg, sources, night, from_last_night)
-        last_scores = last_published_scores(spark, cfg, night)
-        # defining the features runs what they need materialized: the recent transfer pairs, the neighbours'
-        # flags, PageRank (on the driver)
-        with clock("graph"):
-            frames.append(user_features(sources, night, windows, state, last_scores, transfers))
+    with ThreadPoolExecutor(SIDE_BY_SIDE) as pool:
+        daily = pool.submit(clock.timed("daily", ensure_daily), spark, cfg, sources, nights)
+        transfers = pool.submit(clock.timed("daily_transfers", ensure_daily_transfers), spark, cfg, sources, nights)
+
+        # each waits for the daily table it reads (submitted before it: running or done, never queued behind)
+        def transfer_graph(night: str) -> tuple[DataFrame, DataFrame]:
+            made = transfers.result()
+            with clock("graph"):
+                return night_transfer_graph(made, night)
+
+        def windows_of(night: str, from_last_night: bool) -> DataFrame:
+            made = daily.result()
+            with clock("windows"):
+                return night_windows(spark, cfg, made, night, from_last_night)
+
+        for night in sorted(nights):
+            # Deliveries of earlier days that came tonight change windows and state of days already folded: such a
+            # night is computed from the whole history, as a rebuild would (the incremental sums add tonight only).
+            from_last_night = incremental and saw_every_delivery(cfg, night)
+            graph = pool.submit(transfer_graph, night)
+            windows = pool.submit(windows_of, night, from_last_night)
+            tables = {
+                name: pool.submit(
+                    clock.timed("state", night_state_table), spark, cfg, sources, night, from_last_night, name
+                )
+                for name in STATES
+            }
+            state = {name: table.result() for name, table in tables.items()}
+            last_scores = last_published_scores(spark, cfg, night)
+            with clock("graph"):  # the neighbours' flags materialized
+                frames.append(user_features(sources, night, windows.result(), state, last_scores, graph=graph.result()))
     # the rest runs as the table is written: the social sums, the joins of every part, the write
     with clock("features"):
         write_features(union_all(frames), cfg)
-    return clock.seconds
+    return clock
+
+
+def steps_line(clock: StepClock) -> str:
+    """What the job prints of its steps' times, for the benchmarks to keep (benchmarks/profiles.py: job_steps)."""
+    return json.dumps({"steps": clock.seconds, "in_steps": clock.busy})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -464,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
         "features",
         __doc__,
         argv,
-        lambda spark, cfg, args: json.dumps({"steps": run(spark, cfg, args.ds, incremental=not args.rebuild)}),
+        lambda spark, cfg, args: steps_line(run(spark, cfg, args.ds, incremental=not args.rebuild)),
         options={"--rebuild": {"action": "store_true", "help": "recompute windows and state from the whole history"}},
         many_nights=True,
     )

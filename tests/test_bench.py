@@ -209,13 +209,39 @@ def test_a_step_clock_adds_a_step_run_again_and_times_a_step_that_fails():
     assert clock.seconds == {"windows": 1.75, "state": 3.0}
 
 
+def test_a_step_run_in_parts_side_by_side_is_timed_from_its_first_start_to_its_last_end():
+    from sesame.spark import StepClock
+
+    clock = StepClock()
+    ticks = iter([0.0, 1.0, 2.0, 3.0, 5.0, 6.0, 6.5, 6.5])  # state part 1 and 2 overlap, graph overlaps both
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("sesame.spark.time.perf_counter", lambda: next(ticks))
+        first, second, graph = clock("state"), clock("state"), clock("graph")
+        first.__enter__()  # 0.0
+        second.__enter__()  # 1.0
+        graph.__enter__()  # 2.0
+        first.__exit__(None, None, None)  # 3.0
+        second.__exit__(None, None, None)  # 5.0
+        graph.__exit__(None, None, None)  # 6.0
+        assert clock.timed("daily", lambda x: x * 2)(21) == 42  # 6.5 - 6.5
+    assert clock.seconds == {"state": 5.0, "graph": 4.0, "daily": 0.0}
+
+
 def test_the_feature_jobs_own_step_times_are_read_from_its_output_and_shown_with_the_rest_of_its_time():
-    printed = {"daily": 10.0, "windows": 20.0, "graph": 30.0}
-    output = "\n".join(["26/12/04 WARN NativeCodeLoader: ...", json.dumps({"steps": printed}), ""])
-    steps = profiles.job_steps(output)
-    assert steps == printed and profiles.job_steps("a job that prints no steps\n") == {}
-    table = render._job_steps_table({"seconds": 80.0, "peak_gb": 1.0, "steps": steps})
+    printed = {"steps": {"daily": 10.0, "windows": 20.0, "graph": 30.0}, "in_steps": 60.0}
+    output = "\n".join(["26/12/04 WARN NativeCodeLoader: ...", json.dumps(printed), ""])
+    run = {"seconds": 80.0, "peak_gb": 1.0, **profiles.job_steps(output)}
+    assert run["steps"] == printed["steps"] and profiles.job_steps("a job that prints no steps\n") == {}
+    table = render._job_steps_table(run)
     rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("|")}
     assert "| 30.0 s | 38% |" in rows["graph"] and rows["graph"].split("|")[2].strip()  # described
     assert "| 20.0 s | 25% |" in rows["outside the steps"]  # 80 s, 60 s of them in steps
+    assert "side by side" not in table
+    # windows and graph side by side: 50 s in steps, not 60
+    table = render._job_steps_table({**run, "in_steps": 50.0})
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("|")}
+    assert "| 30.0 s | 38% |" in rows["outside the steps"] and "together they took 50.0 s" in table
+    # a run measured before the job printed the time in its steps: the steps ran one after another
+    table = render._job_steps_table({"seconds": 80.0, "peak_gb": 1.0, "steps": printed["steps"]})
+    assert "| 20.0 s | 25% |" in table
     assert render._job_steps_table({"seconds": 80.0, "peak_gb": 1.0}) == ""  # a run measured before steps were
