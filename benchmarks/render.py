@@ -537,9 +537,10 @@ def _job_steps_table(run: dict) -> str:
     steps = run.get("steps")
     if not steps:
         return ""
+    order = list(FEATURE_JOB_STEPS)  # steps side by side print in the order they ended
     rows = "\n".join(
-        f"| {name} | {FEATURE_JOB_STEPS.get(name, '')} | {seconds:.1f} s | {seconds / run['seconds']:.0%} |"
-        for name, seconds in steps.items()
+        f"| {name} | {FEATURE_JOB_STEPS.get(name, '')} | {steps[name]:.1f} s | {steps[name] / run['seconds']:.0%} |"
+        for name in sorted(steps, key=lambda name: order.index(name) if name in order else len(order))
     )
     in_steps = run.get("in_steps", sum(steps.values()))  # a run measured before steps ran side by side
     outside = run["seconds"] - in_steps
