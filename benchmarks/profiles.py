@@ -756,6 +756,34 @@ def service_profile(work: Path) -> dict:
     return json.loads(RESULT_FILE.read_text(encoding="utf-8"))
 
 
+# Runs of the warm-up job each way in the `job_start` profile.
+JOB_START_RUNS = 3
+
+
+def job_start_profile(work: Path) -> dict:
+    """What a Spark job costs before its data matters: the warm-up job (spark_jobs/warm_up.py, a few thousand
+    generated rows through the usual operators) submitted as a night submits its jobs, with the installation's
+    class archive (sesame.spark.class_archive) and without it, alternately, JOB_START_RUNS times each."""
+    from sesame.spark import JVM_OPTIONS, class_archive
+
+    archive = class_archive()
+    if archive is None or not archive.exists():
+        raise RuntimeError("this installation has no class archive: `sesame setup` (make setup) makes it")
+    home = work / "job-start"
+    ways = {
+        "without": Settings(home=home, spark_conf=f"spark.driver.extraJavaOptions={JVM_OPTIONS}"),
+        "with": Settings(home=home),
+    }
+    runs: dict[str, list[dict]] = {way: [] for way in ways}
+    try:
+        for _ in range(JOB_START_RUNS):
+            for way, cfg in ways.items():
+                runs[way].append(figures(spark_job(cfg, "warm_up")))
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    return {"runs": runs, "archive_mb": round(archive.stat().st_size / 1e6)}
+
+
 PROFILES = {
     "simulator": simulator_profile,
     "feature_history": feature_history_profile,
@@ -768,4 +796,5 @@ PROFILES = {
     "catch_up": catch_up_profile,
     "catch_up_pass": catch_up_pass_profile,
     "features_volume": features_volume_profile,
+    "job_start": job_start_profile,
 }

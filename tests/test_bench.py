@@ -245,3 +245,16 @@ def test_the_feature_jobs_own_step_times_are_read_from_its_output_and_shown_with
     table = render._job_steps_table({"seconds": 80.0, "peak_gb": 1.0, "steps": printed["steps"]})
     assert "| 20.0 s | 25% |" in table
     assert render._job_steps_table({"seconds": 80.0, "peak_gb": 1.0}) == ""  # a run measured before steps were
+
+
+def test_the_job_start_section_shows_every_run_each_way_and_what_the_archive_saves():
+    def runs(*seconds):
+        return [{"seconds": s, "peak_gb": 1.5} for s in seconds]
+
+    text = render._job_start_section(
+        {"runs": {"without": runs(20.0, 22.0, 30.0), "with": runs(15.0, 17.5, 16.0)}, "archive_mb": 190}
+    )
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| classes")}
+    assert "20.0 s, 22.0 s, 30.0 s | 22.0 s" in rows["classes loaded from the jars"]
+    assert "| 16.0 s | 1.50 GB |" in rows["classes mapped from the archive"]
+    assert "takes 6.0 s off" in text and "190 MB" in text
