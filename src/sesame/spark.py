@@ -56,7 +56,7 @@ JVM_OPTIONS = "-XX:-DontCompileHugeMethods -XX:+UseParallelGC"
 # silently.
 def class_archive() -> Path | None:
     """This installation's archive of the Spark driver's classes, named by what it depends on (the Java runtime
-    spark-submit starts and the pyspark install); None where no Java runtime is found."""
+    spark-submit starts and the pyspark install); None where no Java runtime is found or the path holds a space."""
     import hashlib
 
     import pyspark
@@ -69,13 +69,15 @@ def class_archive() -> Path | None:
     jars = Path(pyspark.__file__).parent / "jars"
     made_from = f"{java}:{java.stat().st_mtime_ns}:{pyspark.__version__}:{sorted(p.name for p in jars.glob('*.jar'))}"
     key = hashlib.sha256(made_from.encode()).hexdigest()[:16]
-    return Path(sys.prefix) / "share" / "sesame" / f"spark-classes-{key}.jsa"
+    archive = Path(sys.prefix) / "share" / "sesame" / f"spark-classes-{key}.jsa"
+    # the driver's JVM options are one string split at spaces: a path with one cannot be passed
+    return None if any(c.isspace() for c in str(archive)) else archive
 
 
 def driver_jvm_options() -> str:
     """The driver's JVM options: JVM_OPTIONS, and the class archive when the installation has one."""
     archive = class_archive()
-    if archive is None or not archive.exists() or any(c.isspace() for c in str(archive)):
+    if archive is None or not archive.exists():
         return JVM_OPTIONS
     return f"{JVM_OPTIONS} -XX:SharedArchiveFile={archive} -Xlog:cds=off -Xlog:cds+dynamic=off"
 
@@ -85,7 +87,7 @@ def make_class_archive(cfg: Settings) -> Path | None:
     job loaded (spark_jobs/warm_up.py) as it exits. Returns the archive, or None when it could not be made (the
     jobs then start without one)."""
     archive = class_archive()
-    if archive is None or archive.exists() or any(c.isspace() for c in str(archive)):
+    if archive is None or archive.exists():
         return archive
     archive.parent.mkdir(parents=True, exist_ok=True)
     dumping = archive.with_name(f".{archive.name}.{os.getpid()}")  # renamed into place once whole
