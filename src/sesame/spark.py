@@ -188,23 +188,18 @@ class StepClock:
     step's time is then the time while any part of it ran, the times of different steps overlap, and `busy` is
     the time while any step ran."""
 
-    ANY = ""  # the key under which the time while any step ran is kept
-
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
-        self._busy: dict[str, float] = {}
-        self._running: dict[str, tuple[int, float]] = {}  # step -> (parts running, when the first began)
+        self.busy = 0.0
+        # step (None: any step) -> (parts running, when the first of them began)
+        self._running: dict[str | None, tuple[int, float]] = {}
         self._lock = threading.Lock()
-
-    @property
-    def busy(self) -> float:
-        return self._busy.get(self.ANY, 0.0)
 
     @contextmanager
     def __call__(self, step: str) -> Iterator[None]:
         now = time.perf_counter()
         with self._lock:
-            for key in (step, self.ANY):
+            for key in (step, None):
                 parts, began = self._running.get(key, (0, now))
                 self._running[key] = (parts + 1, began)
         try:
@@ -212,12 +207,14 @@ class StepClock:
         finally:
             now = time.perf_counter()
             with self._lock:
-                for key, spent in ((step, self.seconds), (self.ANY, self._busy)):
+                for key in (step, None):
                     parts, began = self._running.pop(key)
                     if parts > 1:
                         self._running[key] = (parts - 1, began)
+                    elif key is None:
+                        self.busy = round(self.busy + now - began, 2)
                     else:
-                        spent[key] = round(spent.get(key, 0.0) + now - began, 2)
+                        self.seconds[key] = round(self.seconds.get(key, 0.0) + now - began, 2)
 
     def timed(self, step: str, work: Callable[..., T]) -> Callable[..., T]:
         """`work` timed as (part of) `step` whenever it is called."""
