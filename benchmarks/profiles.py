@@ -49,8 +49,15 @@ from sesame.progress import track
 END = dt.date(2026, 11, 23)
 
 
+# Reading a process's PSS walks its memory map in the kernel: about 0.1 s for a Spark driver (a JVM reserves
+# gigabytes of address space), which sampled every 0.5 s took a fifth of one of the two cores from the job measured.
+# Samples are spaced by at least this many times what the last one cost, so the sampler takes at most a few percent.
+SAMPLE_SPACING = 25
+
+
 def measure(cmd: list[str], env: dict[str, str] | None = None) -> dict:
-    """Run a command; its wall time and the peak memory (PSS) of its whole process tree."""
+    """Run a command; its wall time and the peak memory (PSS) of its whole process tree, sampled every 0.5 s or
+    more (SAMPLE_SPACING)."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak = 0
@@ -59,13 +66,16 @@ def measure(cmd: list[str], env: dict[str, str] | None = None) -> dict:
     def sample() -> None:
         nonlocal peak
         root = psutil.Process(proc.pid)
-        while not done.wait(0.5):
+        wait = 0.5
+        while not done.wait(wait):
+            began = time.perf_counter()
             try:
                 tree = [root, *root.children(recursive=True)]
                 # proportional set size: pages shared by forked Python workers counted once, not per worker
                 peak = max(peak, sum(p.memory_full_info().pss for p in tree if p.is_running()))
             except psutil.Error:
                 pass
+            wait = max(0.5, SAMPLE_SPACING * (time.perf_counter() - began))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()

@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import json
+import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -18,6 +20,26 @@ from sesame.config import Settings
 from sesame.spark import code_zip
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_measure_finds_the_peak_memory_and_spaces_costly_samples(monkeypatch):
+    import psutil
+
+    samples = []
+    read = psutil.Process.memory_full_info
+
+    def costly(process):  # as reading a Spark driver's memory map costs
+        samples.append(process.pid)
+        time.sleep(0.1)
+        return read(process)
+
+    monkeypatch.setattr(psutil.Process, "memory_full_info", costly)
+    holds = "import time; block = bytearray(300 * 2**20); print('held', flush=True); time.sleep(3)"
+    result = profiles.measure([sys.executable, "-c", holds])
+    assert result["output"].strip() == "held" and result["seconds"] >= 3
+    assert result["peak_gb"] >= 0.28  # the 300 MB held, counted
+    # every 0.5 s would be 6 samples; spaced by 25 times a 0.1 s sample, at most 2
+    assert 1 <= len(samples) <= 2
 
 
 def test_night_lakes_measure_the_night_after_their_history(monkeypatch):
