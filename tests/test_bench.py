@@ -34,7 +34,7 @@ def test_measure_finds_the_peak_memory_and_spaces_costly_samples(monkeypatch):
         return read(process)
 
     monkeypatch.setattr(psutil.Process, "memory_full_info", costly)
-    holds = "import time; block = bytearray(300 * 2**20); print('held', flush=True); time.sleep(3)"
+    holds = "import time; block = b'x' * (300 * 2**20); print('held', flush=True); time.sleep(3)"
     result = profiles.measure([sys.executable, "-c", holds])
     assert result["output"].strip() == "held" and result["seconds"] >= 3
     assert result["peak_gb"] >= 0.28  # the 300 MB held, counted
