@@ -249,8 +249,10 @@ adds a night's new pairs without shuffling the kept ones; the social stage weigh
 unordered pair joined to the money exchanged by a hashed join (no sort), then counts it for both its users, with
 what a neighbour shows joined as a broadcast and each task summing its users before a shuffle. Then: the window
 sums are rounded in double arithmetic instead of `F.round`'s BigDecimal per value, and a state fold moves only the
-groups the night touches (its bills, its paying users), the other kept rows filtered where they lie. A lake measured
-before these keeps its dated figures until it is measured again. {_engines_verdict(r["lakes"])}
+groups the night touches (its bills, its paying users), the other kept rows filtered where they lie. Since
+2026-12-06 the incremental windows add last night's sums, tonight's rows and the leaving days' rows in one
+aggregation (three aggregations and shuffles before: 5 jobs and 352 MB shuffled at 1,000,000 users, now 3 and
+168 MB). A lake measured before these keeps its dated figures until it is measured again. {_engines_verdict(r["lakes"])}
 
 """ + "\n".join(tables)
 
