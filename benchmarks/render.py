@@ -517,7 +517,9 @@ def _features_volume_section(r: dict) -> str:
 
 The `features` Spark job of the night {r["night"]} on the `night_volume` lake ({r["users"]:,} users, {r["history_days"]}
 days of history, about 20 million social edges), from the night before's windows and state, as the night's
-`features` stage runs it (spark-submit, local mode, 4 GB driver): {runs}. Before the tuning described under
+`features` stage runs it (spark-submit, local mode, 4 GB driver): {runs}. The lake is prepared by catching up, not
+by running nights, so no night before this one was published and the job has no last scores to read: the contacts'
+mean score (SC05), which a night after a published one computes, is not in these figures. Before the tuning described under
 "Spark against DuckDB" the same stage took {r["previous_stage_seconds"]:.1f} s in the night measured on 2026-11-26.
 Target at most {FEATURES_SECONDS} s: **{verdict}**. {r.get("note", "")}{_job_steps_table(fastest)}{prep}
 """
