@@ -228,7 +228,7 @@ def _engines_section(r: dict) -> str:
 {lines}
 
 Worst ratio: {worst:.1f} (target at most {ENGINES_RATIO_TARGET}: {verdict}). Measured on {lake.get("measured_on", r.get("measured_on"))}.
-{_engines_bounds(lake)}""")
+{_engines_bounds(lake)}{_note(lake)}""")
     return f"""## Spark against DuckDB per stage of the nightly feature job
 
 Each stage computed by the project's Spark transform and by the same logic in DuckDB SQL
@@ -255,6 +255,11 @@ aggregation (three aggregations and shuffles before: 5 jobs and 352 MB shuffled 
 168 MB). A lake measured before these keeps its dated figures until it is measured again. {_engines_verdict(r["lakes"])}
 
 """ + "\n".join(tables)
+
+
+def _note(result: dict) -> str:
+    """A result's note (what was measured beside it, by hand), as a paragraph of its own; nothing without one."""
+    return f"\n{result['note']}\n" if result.get("note") else ""
 
 
 def _engines_bounds(lake: dict) -> str:
