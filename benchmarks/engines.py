@@ -77,16 +77,20 @@ def duck_daily(lake: Lake) -> str:
 
 
 def duck_windows(lake: Lake) -> str:
-    from spark_jobs.windows import METRICS, WINDOWS, window_columns
+    from spark_jobs.windows import METRICS, WINDOWS, window_column, window_columns
 
     n = lake.night
     nd = f"date '{n}'"
     cols = window_columns()
     entering = ", ".join(
-        f"sum(case when event_date > {nd} - {w} then {m} else 0 end) as {m}_{w}d" for m in METRICS for w in WINDOWS
+        f"sum(case when event_date > {nd} - {w} then {m} else 0 end) as {window_column(m, w)}"
+        for m in METRICS
+        for w in WINDOWS
     )
     leaving = ", ".join(
-        f"-sum(case when event_date = {nd} - {w} then {m} else 0 end) as {m}_{w}d" for m in METRICS for w in WINDOWS
+        f"-sum(case when event_date = {nd} - {w} then {m} else 0 end) as {window_column(m, w)}"
+        for m in METRICS
+        for w in WINDOWS
     )
     leaving_days = ", ".join(f"{nd} - {w}" for w in WINDOWS)
     daily = f"read_parquet('{lake.glob('features', 'daily')}', hive_partitioning = true)"

@@ -31,8 +31,13 @@ PAYMENT_METRICS = ("inflow", "outflow", "salary", "utility")
 METRICS = ORDER_METRICS + PAYMENT_METRICS
 
 
+def window_column(metric: str, window: int) -> str:
+    """The name of `metric`'s sum over `window` days in the windows table."""
+    return f"{metric}_{window}d"
+
+
 def window_columns() -> list[str]:
-    return [f"{m}_{w}d" for m in METRICS for w in WINDOWS]
+    return [window_column(m, w) for m in METRICS for w in WINDOWS]
 
 
 def daily_aggregates(orders: DataFrame, payments: DataFrame) -> DataFrame:
@@ -79,7 +84,11 @@ def _contributions(daily: DataFrame, condition, sign: float = 1.0) -> DataFrame:
     """Per daily row, what it adds to every metric's window w: `sign` times the metric where condition(w) holds."""
     return daily.select(
         "user_id",
-        *[F.when(condition(w), F.col(m) * sign).otherwise(0.0).alias(f"{m}_{w}d") for m in METRICS for w in WINDOWS],
+        *[
+            F.when(condition(w), F.col(m) * sign).otherwise(0.0).alias(window_column(m, w))
+            for m in METRICS
+            for w in WINDOWS
+        ],
     )
 
 
