@@ -106,14 +106,21 @@ def transfer_pairs(transfers: DataFrame) -> DataFrame:
     low, high = F.least("user_id", "counterparty_id"), F.greatest("user_id", "counterparty_id")
 
     def sent(column: str, sender):
-        return F.sum(F.when(F.col("user_id") == sender, F.col(column)))
+        return F.when(F.col("user_id") == sender, F.col(column))
 
-    return transfers.groupBy(low.alias("a"), high.alias("b")).agg(
-        sent("transfers", low).alias("transfers_ab"),
-        sent("amount", low).alias("amount_ab"),
-        sent("transfers", high).alias("transfers_ba"),
-        sent("amount", high).alias("amount_ba"),
+    ways = ["transfers_ab", "amount_ab", "transfers_ba", "amount_ba"]
+    rows = transfers.select(
+        low.alias("a"),
+        high.alias("b"),
+        sent("transfers", low).alias(ways[0]),
+        sent("amount", low).alias(ways[1]),
+        sent("transfers", high).alias(ways[2]),
+        sent("amount", high).alias(ways[3]),
     )
+    # Most pairs occur once in 90 days, so summing each task's rows before the shuffle merges almost nothing (10.6
+    # million rows to 9.9 million at the target sizing) and costs a hash table of every pair: shuffled by pair
+    # first, the rows are summed once, after the shuffle (a quarter less time; BENCHMARKS.md).
+    return rows.repartition("a", "b").groupBy("a", "b").agg(*[F.sum(way).alias(way) for way in ways])
 
 
 def transfer_edges(pairs: DataFrame) -> DataFrame:
@@ -190,9 +197,8 @@ def transfer_trust(transfers: DataFrame, max_iter: int = 20) -> DataFrame:
     `transfer_pairs`, materialized: each way of a pair is one edge, read as it is."""
     from spark_jobs.graph import pagerank
 
-    ranks = pagerank(transfer_edges(transfers), max_iter=max_iter, distinct_edges=True)
-    nodes = ranks.count()
-    return ranks.select(F.col("node").alias("user_id"), (F.col("rank") * nodes).alias("sc_transfer_trust"))
+    ranks = pagerank(transfer_edges(transfers), max_iter=max_iter, distinct_edges=True, mean_one=True)
+    return ranks.select(F.col("node").alias("user_id"), F.col("rank").alias("sc_transfer_trust"))
 
 
 def night_transfer_graph(transfers: DataFrame, night: str) -> tuple[DataFrame, DataFrame]:

@@ -37,8 +37,10 @@ def pagerank(
     checkpoint_every: int = CHECKPOINT_EVERY,
     driver_max_edges: int = DRIVER_MAX_EDGES,
     distinct_edges: bool = False,
+    mean_one: bool = False,
 ) -> DataFrame:
-    """edges(src, dst, weight) -> ranks(node, rank), ranks summing to 1. Stops when the L1 change of the
+    """edges(src, dst, weight) -> ranks(node, rank), ranks summing to 1, or averaging 1 with `mean_one` (each rank
+    times the number of nodes, known here without counting the ranks again). Stops when the L1 change of the
     ranks over the last `checkpoint_every` iterations falls below N * tol * checkpoint_every (networkx's
     criterion, tested every `checkpoint_every` iterations) or after max_iter iterations. Edges repeating a
     (src, dst) pair are summed, unless the caller says there are none (`distinct_edges`: an aggregated,
@@ -46,11 +48,13 @@ def pagerank(
     if not distinct_edges:
         edges = edges.groupBy("src", "dst").agg(F.sum("weight").alias("weight")).localCheckpoint()
     if edges.count() <= driver_max_edges:
-        return _pagerank_on_driver(edges, damping, max_iter, tol, checkpoint_every)
-    return _pagerank_as_joins(edges, damping, max_iter, tol, checkpoint_every)
+        return _pagerank_on_driver(edges, damping, max_iter, tol, checkpoint_every, mean_one)
+    return _pagerank_as_joins(edges, damping, max_iter, tol, checkpoint_every, mean_one)
 
 
-def _pagerank_on_driver(edges: DataFrame, damping: float, max_iter: int, tol: float, check_every: int) -> DataFrame:
+def _pagerank_on_driver(
+    edges: DataFrame, damping: float, max_iter: int, tol: float, check_every: int, mean_one: bool
+) -> DataFrame:
     """The power iteration on the driver over the aggregated edges; the ranks go back as a DataFrame."""
     import pyarrow as pa
     from scipy import sparse
@@ -80,10 +84,14 @@ def _pagerank_on_driver(edges: DataFrame, damping: float, max_iter: int, tol: fl
             checked = ranks
             if change < n * tol * check_every:
                 break
+    if mean_one:
+        ranks = ranks * n
     return spark.createDataFrame(pa.table({"node": names.cast(pa.string()), "rank": ranks}))
 
 
-def _pagerank_as_joins(edges: DataFrame, damping: float, max_iter: int, tol: float, checkpoint_every: int) -> DataFrame:
+def _pagerank_as_joins(
+    edges: DataFrame, damping: float, max_iter: int, tol: float, checkpoint_every: int, mean_one: bool
+) -> DataFrame:
     """The power iteration as DataFrame joins, for a graph too large for the driver."""
     nodes = edges.select(F.col("src").alias("node")).union(edges.select(F.col("dst").alias("node"))).distinct()
     nodes = nodes.localCheckpoint()
@@ -140,4 +148,4 @@ def _pagerank_as_joins(edges: DataFrame, damping: float, max_iter: int, tol: flo
         else:
             ranks = ranks.cache()
             cached.append(ranks)
-    return ranks
+    return ranks.withColumn("rank", F.col("rank") * n) if mean_one else ranks
