@@ -256,7 +256,8 @@ aggregation (three aggregations and shuffles before: 5 jobs and 352 MB shuffled 
 aggregation in each task before it merged 10.6 million rows into 9.9 million at 1,000,000 users), and PageRank
 scales its ranks to average 1 itself instead of a job counting them: on the night_volume lake the graph took 24.4
 and 24.3 s against 31.0 and 26.4 s for the code before (the best of three runs in each of four sessions,
-alternated), and the pairs alone 12.8 to 15.3 s against 17.8 to 21.0 s (four runs each, alternated). A lake measured before these keeps its dated figures until it is measured again. {_engines_verdict(r["lakes"])}
+alternated), and the pairs alone 12.8 to 15.3 s against 17.8 to 21.0 s (four runs each, alternated). A lake
+measured before these keeps its dated figures until it is measured again. {_engines_verdict(r["lakes"])}
 
 """ + "\n".join(tables)
 
