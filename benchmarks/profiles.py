@@ -41,6 +41,7 @@ import pandas as pd
 import psutil
 
 from benchmarks import RESULTS
+from benchmarks.event_log import task_account
 from benchmarks.targets import NIGHT_SIMULATED_DAYS, catch_up_minutes
 from sesame.config import Settings, days_before, ds_partitions
 from sesame.online_store import local_redis
@@ -546,8 +547,11 @@ def features_volume_profile(work: Path) -> dict:
     for _ in range(int(os.environ.get("SESAME_BENCH_FEATURE_RUNS", "1"))):
         for table in ("daily", "daily_transfers"):
             shutil.rmtree(cfg.zone("features", table, ds=lake.night), ignore_errors=True)
-        run = spark_job(cfg, "features", "--ds", lake.night)
-        runs.append({**figures(run), **job_steps(run["output"])})
+        logs = work / "event-logs" / f"features-{len(runs) + 1}"
+        shutil.rmtree(logs, ignore_errors=True)
+        logs.mkdir(parents=True)
+        run = spark_job(logged_events(cfg, logs), "features", "--ds", lake.night)
+        runs.append({**figures(run), **job_steps(run["output"]), "spark": task_account(logs)})
     earlier = kept_results("features_volume")
     return {
         "users": lake.users,
@@ -556,7 +560,16 @@ def features_volume_profile(work: Path) -> dict:
         "runs": runs,
         "steps": {**earlier.get("steps", {}), **steps},
         "previous_stage_seconds": PREVIOUS_FEATURES_STAGE_SECONDS,
+        "note": earlier.get("note", ""),
     }
+
+
+def logged_events(cfg: Settings, folder: Path) -> Settings:
+    """`cfg` with its Spark jobs writing their event log, uncompressed, into `folder` (benchmarks.event_log)."""
+    logging = (
+        f"spark.eventLog.enabled=true,spark.eventLog.dir={folder.resolve().as_uri()},spark.eventLog.compress=false"
+    )
+    return dataclasses.replace(cfg, spark_conf=",".join(filter(None, [cfg.spark_conf, logging])))
 
 
 # The night_volume profile's `features` stage before this job was tuned (measured on 2026-11-26).

@@ -14,6 +14,7 @@ import statistics
 from importlib import metadata
 
 from benchmarks import REPORT, RESULTS
+from benchmarks.event_log import OUTSIDE_STEPS
 from benchmarks.targets import (
     CATCH_UP_90_MINUTES,
     ENGINES_RATIO_TARGET,
@@ -553,8 +554,17 @@ def _job_steps_table(run: dict) -> str:
     if not steps:
         return ""
     order = list(FEATURE_JOB_STEPS)  # steps side by side print in the order they ended
+    account = run.get("spark")  # what the job's Spark tasks cost (benchmarks.event_log), for runs that kept it
+
+    def tasks(step: str) -> str:
+        if not account:
+            return ""
+        spent = account["by_step"].get(step, {"task_seconds": 0.0, "cpu_seconds": 0.0})
+        return f" {spent['task_seconds']:.1f} s ({spent['cpu_seconds']:.1f} s) |"
+
     rows = "\n".join(
         f"| {name} | {FEATURE_JOB_STEPS.get(name, '')} | {steps[name]:.1f} s | {steps[name] / run['seconds']:.0%} |"
+        f"{tasks(name)}"
         for name in sorted(steps, key=lambda name: order.index(name) if name in order else len(order))
     )
     in_steps = run.get("in_steps", sum(steps.values()))  # a run measured before steps ran side by side
@@ -565,15 +575,25 @@ def _job_steps_table(run: dict) -> str:
         if sum(steps.values()) > in_steps + 0.05
         else ""
     )
+    busy = (
+        f" By Spark's event log (`benchmarks.event_log`), its tasks ran {account['task_seconds']:.1f} s"
+        f" ({account['cpu_seconds']:.1f} s on CPU, {account['gc_seconds']:.1f} s in GC) in the application's"
+        f" {account['app_seconds']:.1f} s on {account['cores']} cores, which kept the cores busy"
+        f" {account['busy']:.0%} of that time; the last column gives each step's share of those tasks (time, CPU),"
+        " which, unlike the wall times, do not overlap."
+        if account
+        else ""
+    )
+    header = "| step | what runs | wall time | share |" + (" Spark tasks (CPU) |" if account else "")
     return f"""
 
 Where the {run["seconds"]:.1f} s go, by the steps the job times itself (Spark is lazy: a step's time is the work that
-its write or count sets off).{overlap}
+its write or count sets off).{overlap}{busy}
 
-| step | what runs | wall time | share |
-|---|---|---|---|
+{header}
+|---|---|---|---|{"---|" if account else ""}
 {rows}
-| outside the steps | spark-submit, the JVM and the session starting, the sources listed, the session stopping | {outside:.1f} s | {outside / run["seconds"]:.0%} |"""
+| outside the steps | spark-submit, the JVM and the session starting, the sources listed, the session stopping | {outside:.1f} s | {outside / run["seconds"]:.0%} |{tasks(OUTSIDE_STEPS)}"""
 
 
 def _catch_up_section(r: dict) -> str:

@@ -280,3 +280,91 @@ def test_the_job_start_section_shows_every_run_each_way_and_what_the_archive_sav
     assert "20.0 s, 22.0 s, 30.0 s | 22.0 s" in rows["classes loaded from the jars"]
     assert "| 16.0 s | 1.50 GB |" in rows["classes mapped from the archive"]
     assert "takes 6.0 s off" in text and "190 MB" in text
+
+
+def _event_log(folder: Path, files: dict[str, list[dict]]) -> Path:
+    for name, events in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    return folder
+
+
+def _task(stage: int, run_ms: int, cpu_ms: int, gc_ms: int = 0) -> dict:
+    metrics = {"Executor Run Time": run_ms, "Executor CPU Time": cpu_ms * 10**6, "JVM GC Time": gc_ms}
+    return {"Event": "SparkListenerTaskEnd", "Stage ID": stage, "Task Metrics": metrics}
+
+
+def test_a_jobs_task_time_is_read_from_its_event_log_by_the_step_that_started_each_spark_job(tmp_path):
+    from benchmarks.event_log import OUTSIDE_STEPS, task_account
+    from sesame.spark import STEP_PROPERTY
+
+    def job(job_id: int, stages: list[int], step: str | None) -> dict:
+        props = {"spark.sql.execution.id": "3", **({STEP_PROPERTY: step} if step else {})}
+        return {"Event": "SparkListenerJobStart", "Job ID": job_id, "Stage IDs": stages, "Properties": props}
+
+    # a rolling log in two files (events_2 before events_10), as Spark 4 writes by default
+    folder = _event_log(
+        tmp_path / "log",
+        {
+            "eventlog_v2_local-1/events_2_local-1": [
+                {"Event": "SparkListenerApplicationStart", "Timestamp": 1_000},
+                {"Event": "SparkListenerExecutorAdded", "Executor Info": {"Total Cores": 2}},
+                job(0, [0, 1], "graph"),
+                _task(0, 4_000, 3_000, 500),
+                _task(1, 2_000, 1_000),
+                # stage 1 again in a later job (skipped there: it ran in job 0) and stage 2 outside any step
+                job(1, [1, 2], None),
+                _task(2, 1_000, 1_000),
+            ],
+            "eventlog_v2_local-1/events_10_local-1": [
+                job(2, [3], "state"),
+                _task(3, 3_000, 2_500),
+                _task(3, 2_000, 1_500, 250),
+                {"Event": "SparkListenerApplicationEnd", "Timestamp": 11_000},
+            ],
+            "eventlog_v2_local-1/appstatus_local-1": [],
+        },
+    )
+    account = task_account(folder)
+    assert account["by_step"] == {
+        "graph": {"task_seconds": 6.0, "cpu_seconds": 4.0, "gc_seconds": 0.5},
+        OUTSIDE_STEPS: {"task_seconds": 1.0, "cpu_seconds": 1.0, "gc_seconds": 0.0},
+        "state": {"task_seconds": 5.0, "cpu_seconds": 4.0, "gc_seconds": 0.2},
+    }
+    assert (account["task_seconds"], account["cpu_seconds"], account["gc_seconds"]) == (12.0, 9.0, 0.8)
+    assert (account["cores"], account["app_seconds"], account["busy"]) == (2, 10.0, 0.6)  # 12 s of 2 x 10 s
+
+    # a log Spark compressed, none at all, or one of a job that never ended: said, not miscounted
+    _event_log(tmp_path / "zstd", {"events_1_local-2.zstd": []})
+    with pytest.raises(ValueError, match="compress"):
+        task_account(tmp_path / "zstd")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no Spark event log"):
+        task_account(tmp_path / "empty")
+    _event_log(tmp_path / "cut", {"events_1_local-3": [{"Event": "SparkListenerApplicationStart", "Timestamp": 1}]})
+    with pytest.raises(ValueError, match="no application start or end"):
+        task_account(tmp_path / "cut")
+
+
+def test_the_feature_jobs_step_table_gives_each_steps_share_of_sparks_tasks():
+    from benchmarks.event_log import OUTSIDE_STEPS
+
+    spent = lambda task, cpu: {"task_seconds": task, "cpu_seconds": cpu, "gc_seconds": 0.0}  # noqa: E731
+    account = {
+        "cores": 2,
+        "app_seconds": 75.0,
+        "task_seconds": 120.0,
+        "cpu_seconds": 90.0,
+        "gc_seconds": 6.0,
+        "busy": 0.8,
+        "by_step": {"graph": spent(70.0, 50.0), "daily": spent(45.0, 37.0), OUTSIDE_STEPS: spent(5.0, 3.0)},
+    }
+    run = {"seconds": 80.0, "peak_gb": 1.0, "steps": {"daily": 10.0, "windows": 20.0, "graph": 30.0}, "in_steps": 60.0}
+    table = render._job_steps_table({**run, "spark": account})
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("|")}
+    assert rows["graph"].endswith("| 30.0 s | 38% | 70.0 s (50.0 s) |")
+    assert rows["windows"].endswith("| 0.0 s (0.0 s) |")  # no Spark job of its own
+    assert rows["outside the steps"].endswith("| 5.0 s (3.0 s) |")
+    assert "its tasks ran 120.0 s (90.0 s on CPU, 6.0 s in GC)" in table and "busy 80% of that time" in table
+    assert "Spark tasks" not in render._job_steps_table(run)  # a run measured before the job kept its event log

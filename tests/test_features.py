@@ -435,3 +435,25 @@ def test_transfer_trust_is_pagerank_of_the_money_sent(spark):
     assert set(got) == set(graph.nodes)
     for user, rank in want.items():
         assert got[user] == pytest.approx(rank * graph.number_of_nodes(), rel=1e-4), user
+
+
+def test_the_steps_of_the_feature_job_name_the_spark_jobs_their_threads_start(spark):
+    """What lets benchmarks.event_log charge each step for its tasks: the step a thread is in rides on the Spark
+    jobs it starts (a local property of that thread), the innermost step when steps nest, none outside them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sesame.spark import STEP_PROPERTY, StepClock
+
+    context, clock = spark.sparkContext, StepClock()
+    named = lambda: context.getLocalProperty(STEP_PROPERTY)  # noqa: E731
+    with ThreadPoolExecutor(2) as pool:
+        with clock("graph"):
+            assert named() == "graph"
+            # another thread, in a step of its own and then in none
+            assert pool.submit(clock.timed("state", named)).result() == "state"
+            assert pool.submit(named).result() is None
+            with clock("features"):
+                assert named() == "features"
+            assert named() == "graph"
+        assert named() is None
+    assert set(clock.seconds) == {"graph", "state", "features"}

@@ -186,7 +186,8 @@ class StepClock:
     is lazy: a step's time is the work that runs within it (a write, a count, a collect), not that of the frames
     it only defines, which the step that first writes them pays for. Steps may run in threads side by side: a
     step's time is then the time while any part of it ran, the times of different steps overlap, and `busy` is
-    the time while any step ran."""
+    the time while any step ran. The Spark jobs a step starts carry its name (the local property STEP_PROPERTY of
+    the thread running it), so that Spark's event log tells what each step cost in tasks, however they overlap."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
@@ -202,9 +203,11 @@ class StepClock:
             for key in (step, None):
                 parts, began = self._running.get(key, (0, now))
                 self._running[key] = (parts + 1, began)
+        outer = _mark_spark_jobs(step)
         try:
             yield
         finally:
+            _mark_spark_jobs(outer)
             now = time.perf_counter()
             with self._lock:
                 for key in (step, None):
@@ -224,6 +227,23 @@ class StepClock:
                 return work(*args, **kwargs)
 
         return timed_work
+
+
+# The Spark local property naming the `StepClock` step whose thread starts a job.
+STEP_PROPERTY = "sesame.step"
+
+
+def _mark_spark_jobs(step: str | None) -> str | None:
+    """Name `step` (None: no step) on the Spark jobs this thread starts from now on, when a Spark session is
+    running; returns the step named before."""
+    from pyspark import SparkContext
+
+    context = SparkContext._active_spark_context
+    if context is None:
+        return None
+    before = context.getLocalProperty(STEP_PROPERTY)
+    context.setLocalProperty(STEP_PROPERTY, step)
+    return before
 
 
 def broadcast_when_small(frame, max_rows: int):
