@@ -578,9 +578,10 @@ def _job_steps_table(run: dict) -> str:
     busy = (
         f" By Spark's event log (`benchmarks.event_log`), its tasks ran {account['task_seconds']:.1f} s"
         f" ({account['cpu_seconds']:.1f} s on CPU, {account['gc_seconds']:.1f} s in GC) in the application's"
-        f" {account['app_seconds']:.1f} s on {account['cores']} cores, which kept the cores busy"
-        f" {account['busy']:.0%} of that time; the last column gives each step's share of those tasks (time, CPU),"
-        " which, unlike the wall times, do not overlap."
+        f" {account['app_seconds']:.1f} s on {account['cores']} cores"
+        + (f", which kept the cores busy {account['busy']:.0%} of that time" if account["busy"] is not None else "")
+        + "; the last column gives the time of the tasks of each step's Spark jobs (on CPU in brackets), which,"
+        " unlike the wall times, do not overlap."
         if account
         else ""
     )

@@ -368,3 +368,5 @@ def test_the_feature_jobs_step_table_gives_each_steps_share_of_sparks_tasks():
     assert rows["outside the steps"].endswith("| 5.0 s (3.0 s) |")
     assert "its tasks ran 120.0 s (90.0 s on CPU, 6.0 s in GC)" in table and "busy 80% of that time" in table
     assert "Spark tasks" not in render._job_steps_table(run)  # a run measured before the job kept its event log
+    unknown = render._job_steps_table({**run, "spark": {**account, "cores": 0, "busy": None}})
+    assert "busy" not in unknown and "on 0 cores;" in unknown
