@@ -17,7 +17,14 @@ this package, and the code shipped to Spark executors does not contain it.
 
 from __future__ import annotations
 
-from sesame.config import REPO_ROOT
+import dataclasses
+
+from sesame.config import REPO_ROOT, Settings
 
 RESULTS = REPO_ROOT / "benchmarks"
 REPORT = REPO_ROOT / "BENCHMARKS.md"
+
+
+def with_spark_conf(cfg: Settings, properties: str) -> Settings:
+    """`cfg` with more Spark properties ("key=value,key=value") after those it has (SESAME_SPARK_CONF)."""
+    return dataclasses.replace(cfg, spark_conf=",".join(filter(None, [cfg.spark_conf, properties])))

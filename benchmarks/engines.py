@@ -10,7 +10,6 @@ The SQL below restates the Spark transforms on purpose: it exists only to measur
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from benchmarks import with_spark_conf
 from sesame.config import Settings, days_before
 from sesame.schemas import ESSENTIAL_CATEGORIES, LOCAL_SERVICE_CATEGORIES
 
@@ -349,8 +349,7 @@ def compare(cfg: Settings, night: str, spark=None, repeats: int = REPEATS) -> di
     lake = Lake(cfg, night)
     own_session = spark is None
     # the UI's status API is how spark_account reads what each run cost (it is off for the pipeline's sessions)
-    with_ui = dataclasses.replace(cfg, spark_conf=",".join(filter(None, [cfg.spark_conf, "spark.ui.enabled=true"])))
-    spark = spark or get_session("sesame-bench-engines", with_ui)
+    spark = spark or get_session("sesame-bench-engines", with_spark_conf(cfg, "spark.ui.enabled=true"))
     con = duckdb.connect()
     results = {}
     try:

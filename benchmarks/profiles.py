@@ -40,7 +40,7 @@ from pathlib import Path
 import pandas as pd
 import psutil
 
-from benchmarks import RESULTS
+from benchmarks import RESULTS, with_spark_conf
 from benchmarks.event_log import task_account
 from benchmarks.targets import NIGHT_SIMULATED_DAYS, catch_up_minutes
 from sesame.config import Settings, days_before, ds_partitions
@@ -569,7 +569,7 @@ def logged_events(cfg: Settings, folder: Path) -> Settings:
     logging = (
         f"spark.eventLog.enabled=true,spark.eventLog.dir={folder.resolve().as_uri()},spark.eventLog.compress=false"
     )
-    return dataclasses.replace(cfg, spark_conf=",".join(filter(None, [cfg.spark_conf, logging])))
+    return with_spark_conf(cfg, logging)
 
 
 # The night_volume profile's `features` stage before this job was tuned (measured on 2026-11-26).
