@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from urllib.request import urlopen
 
 import duckdb
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks import with_spark_conf
-from sesame.config import Settings, days_before
+from sesame.config import Settings, days_before, ds_partitions
 from sesame.schemas import ESSENTIAL_CATEGORIES, LOCAL_SERVICE_CATEGORIES
 
 REPEATS = 3
@@ -45,6 +46,14 @@ class Lake:
     def state_before(self, name: str) -> str:
         """The night before's state table `name`, as a DuckDB table expression."""
         return f"read_parquet('{self.night_part('features', 'state', name, ds=days_before(self.night, 1))}')"
+
+    def last_scores(self) -> Path | None:
+        """The scores the social stage weighs the neighbours by: the lake's latest night of scores up to this one,
+        published or not. A night after a published one reads a score for nearly every user (spark_jobs/features.py:
+        last_published_scores); a lake whose nights were only benchmarked has none before its night, and its own
+        night's scores stand in, so that the stage measures that steady-state work. None when the lake has none."""
+        nights = ds_partitions(self.cfg.zone("scores"), last=self.night, holding="*.parquet")
+        return self.cfg.zone("scores", ds=max(nights)) if nights else None
 
 
 # ------------------------------------------------------------------ DuckDB SQL
@@ -139,8 +148,15 @@ def duck_state(lake: Lake) -> str:
 
 
 def duck_social(lake: Lake) -> str:
+    """The social sums as the night makes them (spark_jobs/features.py: social_features): the contact pairs with
+    tonight's edges added, each weighted by the transfers of the 90 days between its two users (both ways, money
+    one sends oneself counted on both sides), then per user the neighbours' delinquency, court listing and
+    weighted mean last score."""
+    from spark_jobs.features import MAX_CONTACT_WEIGHT
+
     n = lake.night
     nd = f"date '{n}'"
+    first = days_before(n, 89)
     prev = lake.state_before
 
     def tonight(source: str) -> str:
@@ -151,21 +167,42 @@ def duck_social(lake: Lake) -> str:
         )
 
     bills = f"read_parquet('{lake.glob('validated', 'bills')}', hive_partitioning = true)"
+    transfers = f"read_parquet('{lake.glob('features', 'daily_transfers')}', hive_partitioning = true)"
+    scored = lake.last_scores()
+    scores = (
+        f"select user_id, score::double as score from read_parquet('{scored / '*.parquet'}')"
+        if scored
+        else "select null::varchar as user_id, null::double as score where false"
+    )
     return f"""
     with e as (select src_user_id, dst_user_id from {tonight("social_edges")} where event_date <= {nd}),
-    kept as (select distinct user_id, nbr from (
+    kept as (select distinct user_id as a, nbr as b from (
       select user_id, nbr from {prev("contact_pairs")}
       union all select least(src_user_id, dst_user_id), greatest(src_user_id, dst_user_id) from e)),
-    pairs as (select user_id, nbr from kept union all select nbr, user_id from kept where user_id <> nbr),
-    delinquent as (select distinct user_id from {bills} where ds <= '{n}' and ds >= '{days_before(n, 89)}'
-                   and event_date <= {nd} and event_date >= date '{days_before(n, 89)}' and days_past_due >= 30),
+    exchanged as (
+      select least(user_id, counterparty_id) as a, greatest(user_id, counterparty_id) as b,
+        sum(transfers * (case when user_id = counterparty_id then 2 else 1 end)) as transfers
+      from {transfers}
+      where ds <= '{n}' and ds >= '{first}' and event_date <= {nd} and event_date >= date '{first}'
+      group by all),
+    weighted as (
+      select a, b, least(1 + coalesce(x.transfers, 0), {MAX_CONTACT_WEIGHT}) as weight
+      from kept left join exchanged x using (a, b)),
+    contacts as (select a as user_id, b as nbr, weight from weighted
+                 union all select b, a, weight from weighted where a <> b),
+    delinquent as (select distinct user_id from {bills} where ds <= '{n}' and ds >= '{first}'
+                   and event_date <= {nd} and event_date >= date '{first}' and days_past_due >= 30),
     listed as (select distinct user_id from (select user_id from {prev("listed")} union all
-                                             select user_id from {tonight("blacklist")} where event_date <= {nd}))
-    select p.user_id, count(*)::double as sc_degree,
+                                             select user_id from {tonight("blacklist")} where event_date <= {nd})),
+    scores as ({scores})
+    select c.user_id, count(*)::double as sc_degree,
       sum(case when d.user_id is not null then 1.0 else 0.0 end) / count(*) as sc_neighbor_delinquent_share,
-      sum(case when l.user_id is not null then 1.0 else 0.0 end) / count(*) as sc_neighbor_listed_share
-    from pairs p left join delinquent d on d.user_id = p.nbr left join listed l on l.user_id = p.nbr
-    group by p.user_id"""
+      sum(case when l.user_id is not null then 1.0 else 0.0 end) / count(*) as sc_neighbor_listed_share,
+      case when sum(case when s.score is not null then weight end) > 0
+        then sum(weight * s.score) / sum(case when s.score is not null then weight end) end as sc_neighbor_score_mean
+    from contacts c left join delinquent d on d.user_id = c.nbr left join listed l on l.user_id = c.nbr
+      left join scores s on s.user_id = c.nbr
+    group by c.user_id"""
 
 
 def duck_pagerank(
@@ -258,11 +295,10 @@ def spark_stages(spark, lake: Lake) -> dict[str, Callable]:
         }
         pairs = st.contacts(previous("state", "contact_pairs"), known["social_edges"], n)
         listed = st.listed(previous("state", "listed"), known["blacklist"], n)
-        empty = spark.createDataFrame([], "user_id string, counterparty_id string, transfers long, amount double")
-        none_sent = feat.transfer_pairs(empty)
-        return feat.social_features(pairs, feat.delinquent_users(sources["bills"], n), listed, none_sent, None).drop(
-            "sc_neighbor_score_mean"
-        )
+        scored = lake.last_scores()
+        scores = spark.read.parquet(str(scored)).select("user_id", "score") if scored else None
+        delinquent = feat.delinquent_users(sources["bills"], n)
+        return feat.social_features(pairs, delinquent, listed, feat.recent_transfers(transfers, n), scores)
 
     return {
         "daily": lambda: daily_aggregates(tonight["orders"], tonight["payments"]).drop("ds"),

@@ -329,7 +329,8 @@ def _engines_verdict(lakes: list[dict]) -> str:
 tasks, writing and reading shuffle files) before its data matters. The `daily` stage, one day's deliveries, is
 little else: its ratio is 10 or more at every size measured, while the others' falls as the data grows. Lakes measured
 before 2026-12-04 predate PageRank on the driver and the social stage's single join (their graph and social rows
-are the old plans). What would close the rest: more rows per core than this machine holds (Spark's cost per query
+are the old plans); lakes measured before the evening of 2026-12-06 timed a social stage without the transfers'
+weights and the neighbours' scores, a part of the night's work. What would close the rest: more rows per core than this machine holds (Spark's cost per query
 is fixed, DuckDB's grows with the rows), or running the nightly aggregates in DuckDB where one machine suffices,
 keeping Spark for the cluster path."""
 

@@ -138,7 +138,9 @@ def test_incremental_state_equals_full_fold(spark, lake, monkeypatch):
 def test_duckdb_restatement_of_each_stage_agrees_with_spark(spark, lake):
     """The benchmark's DuckDB SQL computes what the Spark transforms compute, stage by stage, on a lake with
     late records (so the Spark/DuckDB timings in BENCHMARKS.md compare the same work)."""
-    from benchmarks.engines import compare
+    import duckdb
+
+    from benchmarks.engines import Lake, compare, duck_social
 
     cfg = lake
     spark.catalog.clearCache()  # the session is shared by the whole suite; start this heavy test from a clean heap
@@ -147,9 +149,19 @@ def test_duckdb_restatement_of_each_stage_agrees_with_spark(spark, lake):
     feat.ensure_daily_transfers(spark, cfg, sources, [NIGHTS[-1]])
     feat.night_windows(spark, cfg, daily, NIGHTS[-2], incremental=False)  # the night before
     feat.night_state(spark, cfg, sources, NIGHTS[-2], incremental=False)
+    # the night before's scores, for the social sums to weigh the neighbours by (one user in five unscored)
+    users = sorted(sources["users"].select("user_id").distinct().toPandas()["user_id"])
+    rng = np.random.default_rng(3)
+    scores = pd.DataFrame({"user_id": users, "score": rng.integers(350, 951, len(users))}).sample(
+        frac=0.8, random_state=3
+    )
+    cfg.zone("scores", ds=NIGHTS[-2]).mkdir(parents=True)
+    scores.to_parquet(cfg.zone("scores", ds=NIGHTS[-2]) / "part-0.parquet", index=False)
     results = compare(cfg, NIGHTS[-1], spark=spark, repeats=1)  # raises when the engines disagree
     assert set(results) == {"daily", "windows", "state", "graph", "social"}
     assert all(r["rows"] > 0 for r in results.values()), results
+    social = duckdb.connect().execute(duck_social(Lake(cfg, NIGHTS[-1]))).df().set_index("user_id")
+    assert social["sc_neighbor_score_mean"].between(350, 950).any(), "the neighbours' scores were weighed"
 
 
 def test_window_sums_are_rounded_as_spark_rounds_them(spark):
