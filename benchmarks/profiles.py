@@ -15,7 +15,8 @@ nightly feature job for 100,000 users after 90 and after 360 days), `engines` (S
 that job), `scoring` (Spark against in-process scoring), `service` (the
 score service under load). `feature_history`, `engines` and `scoring` share one simulated and ingested lake of
 361 days for 100,000 users; `night` (and `engines`, once `night` has run) a 1,000,000-user lake of 91 days;
-`night_volume` its own lake, simulated with `--activity 2.4 --contacts 5`.
+`night_volume` its own lake, simulated with `--activity 2.4 --contacts 5`; `catch_up_year` a lake of a year at that
+volume for 100,000 users (SESAME_BENCH_YEAR_USERS).
 
 SESAME_BENCH_DIR keeps the simulated data between runs (default: a temporary folder, removed afterwards);
 SESAME_BENCH_USERS and SESAME_BENCH_HISTORY_USERS change the sizes; SESAME_BENCH_NIGHT_HISTORY measures the
@@ -385,11 +386,11 @@ def night_lake(work: Path) -> NightLake:
     return NightLake(Settings(home=work / f"night-{users}"), users, history, NIGHT_SIMULATED_DAYS)
 
 
-def volume_lake(work: Path) -> NightLake:
+def volume_lake(work: Path, users: int | None = None, history: int | None = None) -> NightLake:
     """The 1,000,000-user home at the target's sizing, simulated for SESAME_BENCH_VOLUME_HISTORY days of history
-    (default 90) and the night."""
-    users = int(os.environ.get("SESAME_BENCH_USERS", "1000000"))
-    history = int(os.environ.get("SESAME_BENCH_VOLUME_HISTORY", "90"))
+    (default 90) and the night; `users` and `history` give another lake of the same volume per user."""
+    users = users or int(os.environ.get("SESAME_BENCH_USERS", "1000000"))
+    history = history or int(os.environ.get("SESAME_BENCH_VOLUME_HISTORY", "90"))
     # the history is in the home's name: a lake simulated for another history is a different lake
     return NightLake(
         Settings(home=work / f"night-{users}-volume-{history}d"),
@@ -463,7 +464,26 @@ def catch_up_profile(work: Path) -> dict:
     million payments and orders a day) ingested by passes of CATCH_UP_DAYS days. The lake is ingested once, when
     it is made; a lake already ingested is ingested again whole in a home that shares its deliveries
     (`replay_home`), and the replay must account for every record exactly as the lake's catch-up did."""
-    lake = volume_lake(work)
+    return measure_catch_up(volume_lake(work), "catch_up")
+
+
+# The year's catch-up is measured at a tenth of the target's users: a year of deliveries at the target's sizing is
+# about 120 GB of raw files (330 MB a delivery day, most of it the daily profile snapshot), hours to simulate.
+YEAR_USERS = 100_000
+
+
+def catch_up_year_profile(work: Path) -> dict:
+    """Catch-up of a year: 365 days of history at the target's volume per user (`--activity 2.4 --contacts 5`) for
+    SESAME_BENCH_YEAR_USERS users (default YEAR_USERS), ingested by passes of CATCH_UP_DAYS days as `catch_up`
+    ingests 90: whether a pass costs the same at the end of a year as after its first 60 days (each day is checked
+    against 60 days of earlier keys, so a pass should not grow with the history behind it)."""
+    users = int(os.environ.get("SESAME_BENCH_YEAR_USERS", str(YEAR_USERS)))
+    return measure_catch_up(volume_lake(work, users, 365), "catch_up_year")
+
+
+def measure_catch_up(lake: NightLake, profile: str) -> dict:
+    """A lake's history ingested by catch-up passes (`catch_up_profile`); passes not run this time keep the
+    figures `profile` kept for them."""
     env = {**os.environ, "SESAME_HOME": str(lake.cfg.home)}
     if not (lake.cfg.raw / "_simulation.json").exists():
         simulate_lake(lake, env)
@@ -478,7 +498,7 @@ def catch_up_profile(work: Path) -> dict:
             shutil.rmtree(replayed.home, ignore_errors=True)
     else:
         measured = catch_up(lake.cfg, ends)
-    earlier = kept_results("catch_up").get("passes", {})
+    earlier = kept_results(profile).get("passes", {})
     passes = {}
     for i, end in enumerate(ends):
         first = lake.day(0) if i == 0 else days_before(ends[i - 1], -1)
@@ -496,7 +516,9 @@ def catch_up_profile(work: Path) -> dict:
         "complete": len(passes) == len(ends),
         "replayed": replayed is not None,
         "records": records,
-        "note": kept_results("catch_up").get("note", ""),
+        "driver_memory": lake.cfg.spark_driver_memory,
+        "lookback_days": lake.cfg.dedupe_lookback_days,
+        "note": kept_results(profile).get("note", ""),
     }
 
 
@@ -817,6 +839,7 @@ PROFILES = {
     "service": service_profile,
     "online_store": online_store_profile,
     "catch_up": catch_up_profile,
+    "catch_up_year": catch_up_year_profile,
     "catch_up_pass": catch_up_pass_profile,
     "features_volume": features_volume_profile,
     "job_start": job_start_profile,

@@ -9,6 +9,9 @@ HISTORY_RATIO_TARGET, ENGINES_RATIO_TARGET = 1.2, 3
 TARGET_P99_MS = 10.0
 ONLINE_WRITE_SECONDS = 60
 CATCH_UP_90_MINUTES = 45
+CATCH_UP_YEAR_HOURS = 3
+# the users of the target's sizing
+TARGET_USERS = 1_000_000
 FEATURES_SECONDS = 120
 # a night at the target's sizing after 90 days of history, end to end
 SIZED_NIGHT_MINUTES = 8
@@ -61,6 +64,20 @@ def online_write_met(r: dict) -> bool:
 
 def catch_up_minutes(r: dict) -> float:
     return sum(p["seconds"] for p in r["passes"].values()) / 60
+
+
+def seconds_per_day(r: dict) -> dict[str, float]:
+    """Each catch-up pass's seconds per delivery day, by the pass's last day."""
+    return {end: p["seconds"] / p["days"] for end, p in r["passes"].items()}
+
+
+def catch_up_year_met(r: dict) -> bool | None:
+    """A year of target-sized history ingested in at most CATCH_UP_YEAR_HOURS; None when the year measured was not at
+    the target's sizing (fewer users) or not every pass ran."""
+    days = sum(p["days"] for p in r["passes"].values())
+    if not r["complete"] or days < 365 or r["users"] < TARGET_USERS:
+        return None
+    return catch_up_minutes(r) <= CATCH_UP_YEAR_HOURS * 60
 
 
 def catch_up_met(r: dict) -> bool:

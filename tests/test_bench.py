@@ -370,3 +370,43 @@ def test_the_feature_jobs_step_table_gives_each_steps_share_of_sparks_tasks():
     assert "Spark tasks" not in render._job_steps_table(run)  # a run measured before the job kept its event log
     unknown = render._job_steps_table({**run, "spark": {**account, "cores": 0, "busy": None}})
     assert "busy" not in unknown and "on 0 cores;" in unknown
+
+
+def _year(users: int, per_day: list[float], complete: bool = True) -> dict:
+    """A catch-up of 365 days in passes of 15 (the last of 5), each pass costing per_day[i] seconds a day."""
+    import datetime as dt
+
+    first = dt.date(2025, 11, 23)
+    passes, day = {}, 0
+    for cost in per_day:
+        days = min(15, 365 - day)
+        start, end = first + dt.timedelta(days=day), first + dt.timedelta(days=day + days - 1)
+        passes[end.isoformat()] = {"first_day": start.isoformat(), "days": days, "seconds": cost * days, "peak_gb": 3.0}
+        day += days
+    return {
+        "users": users,
+        "activity": 2.4,
+        "contacts": 5.0,
+        "pass_days": 15,
+        "passes": passes,
+        "complete": complete,
+        "lookback_days": 60,
+        "measured_on": "2026-12-06",
+    }
+
+
+def test_a_year_of_catch_up_below_the_target_users_is_not_a_verdict_on_the_target():
+    """The year's catch-up at 100,000 users says how a pass's cost moves with the history behind it, and is never
+    read as meeting (or missing) the 3 hours the target sets for 1,000,000 users; at that sizing it is."""
+    flat = [40.0] + [10.0] * 3 + [11.0] * 21  # 25 passes: the first heavy, then about flat
+    small = render._summary({"catch_up_year": _year(100_000, flat)})
+    row = next(line for line in small.splitlines() if "365 days" in line)
+    assert row.endswith("| not measured at the target's sizing |")
+    assert "median cost per day 10.0 s within the first 60 days, 11.0 s past them" in row
+    section = render._catch_up_year_section(_year(100_000, flat))
+    assert section.startswith("## Catch-up: 365 days of history at 100,000 users") and "**not measured**" in section
+    # at the target's users: 25 passes of 30 s a day are 182.5 min, over the 3 hours; 29 s a day are under
+    verdicts = {cost: render._summary({"catch_up_year": _year(1_000_000, [cost] * 25)}) for cost in (30.0, 29.0)}
+    assert "| not met |" in verdicts[30.0] and "| met |" in verdicts[29.0]
+    partial = render._summary({"catch_up_year": _year(1_000_000, [20.0] * 25, complete=False)})
+    assert "not every pass measured" in partial and "not measured at the target's sizing" in partial
