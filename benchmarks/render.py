@@ -35,7 +35,6 @@ from benchmarks.targets import (
     night_events,
     night_met,
     online_write_met,
-    seconds_per_day,
     service_target_met,
     sized_night,
     sized_night_met,
@@ -648,19 +647,20 @@ not measured at this sizing; the `catch_up_year` profile ingests a year at fewer
 
 
 def _year_per_day(r: dict) -> str:
-    """A year's passes' cost per delivery day within the earlier keys' lookback (each day is checked against that many
-    days of earlier keys) and past it, where a pass has its whole lookback behind it. The first pass stays apart: it
-    carries the social graph so far and a year of bills."""
+    """A year's full passes' cost per delivery day within the earlier keys' lookback (each day is checked against that
+    many days of earlier keys) and past it, where a pass has its whole lookback behind it. The first pass stays apart
+    (it carries the social graph so far and a year of bills), and so does a shorter last one (its fixed costs are
+    shared by fewer days)."""
     lookback = r["lookback_days"]
-    per_day = seconds_per_day(r)
-    ends = list(per_day)
-    first_past = r["passes"][ends[0]]["first_day"]
-    within = [per_day[e] for e in ends[1:] if _days_between(first_past, r["passes"][e]["first_day"]) < lookback]
-    past = [per_day[e] for e in ends[1:] if _days_between(first_past, r["passes"][e]["first_day"]) >= lookback]
+    passes = list(r["passes"].values())
+    start = passes[0]["first_day"]
+    full = [p for p in passes[1:] if p["days"] == r["pass_days"]]
+    within = [p["seconds"] / p["days"] for p in full if _days_between(start, p["first_day"]) < lookback]
+    past = [p["seconds"] / p["days"] for p in full if _days_between(start, p["first_day"]) >= lookback]
     if not within or not past:
         return "too few passes to compare"
     return (
-        f"a pass's median cost per day {statistics.median(within):.1f} s within the first {lookback} days, "
+        f"a full pass's median cost per day {statistics.median(within):.1f} s within the first {lookback} days, "
         f"{statistics.median(past):.1f} s past them"
     )
 
@@ -696,7 +696,7 @@ days (spark-submit, local mode, 2 cores, {r.get("driver_memory", "4g")} driver),
 |---|---|---|---|---|
 {rows}
 
-In all {minutes:.1f} min, {minutes * 60 / days:.1f} s a day; {_year_per_day(r)}. {at_sizing}.
+In all {minutes:.1f} min, {minutes * 60 / days:.1f} s a day; {_year_per_day(r)}. {at_sizing[0].upper() + at_sizing[1:]}.
 """
 
 

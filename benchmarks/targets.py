@@ -66,11 +66,6 @@ def catch_up_minutes(r: dict) -> float:
     return sum(p["seconds"] for p in r["passes"].values()) / 60
 
 
-def seconds_per_day(r: dict) -> dict[str, float]:
-    """Each catch-up pass's seconds per delivery day, by the pass's last day."""
-    return {end: p["seconds"] / p["days"] for end, p in r["passes"].items()}
-
-
 def catch_up_year_met(r: dict) -> bool | None:
     """A year of target-sized history ingested in at most CATCH_UP_YEAR_HOURS; None when the year measured was not at
     the target's sizing (fewer users) or not every pass ran."""
