@@ -343,9 +343,9 @@ tasks, writing and reading shuffle files) before its data matters. The `daily` s
 little else: its ratio is 10 or more at every size measured, while the others' falls as the data grows. Lakes measured
 before 2026-12-04 predate PageRank on the driver and the social stage's single join (their graph and social rows
 are the old plans); lakes measured before the evening of 2026-12-06 timed a social stage without the transfers'
-weights and the neighbours' scores, a part of the night's work. What would close the rest: more rows per core than this machine holds (Spark's cost per query
-is fixed, DuckDB's grows with the rows), or running the nightly aggregates in DuckDB where one machine suffices,
-keeping Spark for the cluster path."""
+weights and the neighbours' scores, a part of the night's work. What would close the rest: more rows per core than
+this machine holds (Spark's cost per query is fixed, DuckDB's grows with the rows), or running the nightly
+aggregates in DuckDB where one machine suffices, keeping Spark for the cluster path."""
 
 
 def _scoring_section(r: dict) -> str:
@@ -680,10 +680,10 @@ def _catch_up_year_section(r: dict) -> str:
     minutes = catch_up_minutes(r)
     verdict = catch_up_year_met(r)
     at_sizing = (
-        f"a year at the target's sizing (1,000,000 users) was not measured: **not measured** against the target of "
-        f"{CATCH_UP_YEAR_HOURS} hours"
+        f"A year at the target's sizing (1,000,000 users) was not measured: against the target of at most "
+        f"{CATCH_UP_YEAR_HOURS} hours, **not measured**"
         if verdict is None
-        else f"target at most {CATCH_UP_YEAR_HOURS} hours: **{'met' if verdict else 'not met'}**"
+        else f"Target at most {CATCH_UP_YEAR_HOURS} hours: **{'met' if verdict else 'not met'}**"
     )
     return f"""## Catch-up: {days} days of history at {r["users"]:,} users
 
@@ -696,7 +696,7 @@ days (spark-submit, local mode, 2 cores, {r.get("driver_memory", "4g")} driver),
 |---|---|---|---|---|
 {rows}
 
-In all {minutes:.1f} min, {minutes * 60 / days:.1f} s a day; {_year_per_day(r)}. {at_sizing[0].upper() + at_sizing[1:]}.
+In all {minutes:.1f} min, {minutes * 60 / days:.1f} s a day; {_year_per_day(r)}. {at_sizing}.
 """
 
 
