@@ -611,13 +611,18 @@ its write or count sets off).{overlap}{busy}
 | outside the steps | spark-submit, the JVM and the session starting, the sources listed, the session stopping | {outside:.1f} s | {outside / run["seconds"]:.0%} |{tasks(OUTSIDE_STEPS)}"""
 
 
-def _catch_up_section(r: dict) -> str:
-    passes = r["passes"]
+def _pass_table(passes: dict[str, dict]) -> str:
+    """A catch-up's passes, by their last day: days, wall time, time per day and peak memory."""
     rows = "\n".join(
         f"| {p['first_day']} .. {end} | {p['days']} | {p['seconds']:.1f} s | {p['seconds'] / p['days']:.1f} s | "
         f"{p['peak_gb']:.2f} GB |"
         for end, p in passes.items()
     )
+    return f"| pass | days | wall time | per day | peak memory |\n|---|---|---|---|---|\n{rows}"
+
+
+def _catch_up_section(r: dict) -> str:
+    passes = r["passes"]
     days = sum(p["days"] for p in passes.values())
     minutes = catch_up_minutes(r)
     verdict = "met" if catch_up_met(r) else "not met"
@@ -636,9 +641,7 @@ million payments and orders and a million user profiles a day) ingested by `inge
 {r["pass_days"]} delivery days (spark-submit, local mode, 2 cores, 8 GB driver); the first delivery carries the
 social graph so far and a year of bills.{replayed} {r.get("note", "")}
 
-| pass | days | wall time | per day | peak memory |
-|---|---|---|---|---|
-{rows}
+{_pass_table(passes)}
 
 In all {minutes:.1f} min, {minutes * 60 / days:.1f} s a day; target at most {CATCH_UP_90_MINUTES} min for 90 days
 ({CATCH_UP_90_MINUTES * 60 / 90:.0f} s a day): **{verdict}**. 365 days (target at most {CATCH_UP_YEAR_HOURS} hours) were
@@ -671,11 +674,6 @@ def _days_between(first: str, last: str) -> int:
 
 def _catch_up_year_section(r: dict) -> str:
     passes = r["passes"]
-    rows = "\n".join(
-        f"| {p['first_day']} .. {end} | {p['days']} | {p['seconds']:.1f} s | {p['seconds'] / p['days']:.1f} s | "
-        f"{p['peak_gb']:.2f} GB |"
-        for end, p in passes.items()
-    )
     days = sum(p["days"] for p in passes.values())
     minutes = catch_up_minutes(r)
     verdict = catch_up_year_met(r)
@@ -689,12 +687,10 @@ def _catch_up_year_section(r: dict) -> str:
 
 A lake of {r["users"]:,} users at the target's volume per user (`--activity {r["activity"]:g} --contacts
 {r["contacts"]:g}`) simulated for a year and ingested by `ingest --catch-up` passes of {r["pass_days"]} delivery
-days (spark-submit, local mode, 2 cores, {r.get("driver_memory", "4g")} driver), as the `catch_up` profile ingests
+days (spark-submit, local mode, 2 cores, {r["driver_memory"]} driver), as the `catch_up` profile ingests
 90 days at 1,000,000 users: whether a pass costs more with a year behind it than with a month. {r.get("note", "")}
 
-| pass | days | wall time | per day | peak memory |
-|---|---|---|---|---|
-{rows}
+{_pass_table(passes)}
 
 In all {minutes:.1f} min, {minutes * 60 / days:.1f} s a day; {_year_per_day(r)}. {at_sizing}.
 """

@@ -391,6 +391,7 @@ def _year(users: int, per_day: list[float], complete: bool = True) -> dict:
         "passes": passes,
         "complete": complete,
         "lookback_days": 60,
+        "driver_memory": "4g",
         "measured_on": "2026-12-06",
     }
 
