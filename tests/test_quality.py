@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import statistics
 
 import numpy as np
@@ -228,7 +229,7 @@ def test_a_held_delivery_is_neither_tested_nor_part_of_the_trailing_nights(tmp_p
 
 
 def test_input_gate_fails_on_a_night_with_too_few_records(tmp_path, monkeypatch):
-    monkeypatch.setattr(quality, "run_suites", lambda cfg, frames: [])
+    monkeypatch.setattr(quality, "run_suites", lambda cfg, frames, run_name: [])
     cfg = Settings(home=tmp_path)
     _nights(cfg, {"payments": [1000, 1000, 1000, 1000, 200]})
     with pytest.raises(quality.GateFailed, match="rule volume.trailing"):
@@ -281,3 +282,62 @@ def test_narrow_numbers_reach_gx_as_int64_and_float64_with_their_values():
         assert wide[column].tolist() == frame[column].tolist(), column
     already_wide = wide[["score", "user_id"]]
     assert quality.widened(already_wide) is already_wide
+
+
+def _gate_frames(bad: bool) -> dict[str, tuple[pd.DataFrame, str]]:
+    """Two suites' frames, each with a record that breaks one expectation when `bad`."""
+    edges = pd.DataFrame(
+        {
+            "src_user_id": ["u1", "u2", "u3"],
+            "dst_user_id": ["u2", "u3", "u1"],
+            "relation": ["friend", "family", "stranger" if bad else "colleague"],
+            "created_date": ["2026-11-20"] * 3,
+            "event_lag_days": [3, 3, 3],
+        }
+    )
+    rules = pd.DataFrame(
+        {
+            "destination": ["LU", "lux" if bad else "DE"],
+            "min_score": [750, 700],
+            "min_history_days": [180, 180],
+            "min_qualifying_nights": [7, 7],
+        }
+    )
+    return {"validated.social_edges": (edges, "edges.csv"), "output.visa_rules": (rules, "visa rules")}
+
+
+def test_suites_side_by_side_give_the_checks_they_give_one_after_another(tmp_path, monkeypatch):
+    """Forked processes validate the suites of a large night; lowered threshold, the same here on a small one."""
+    monkeypatch.setattr(quality, "SIDE_BY_SIDE_MIN_WORK", 0)
+    validate = quality._suite_checks
+    monkeypatch.setattr(  # each check says which process made it (inherited by the forked processes)
+        quality, "_suite_checks", lambda *a: [{**c, "pid": os.getpid()} for c in validate(*a)]
+    )
+    frames = _gate_frames(bad=True)
+    alone = quality.run_suites(Settings(home=tmp_path / "a", quality_processes=1), frames, "input-2026-11-23")
+    forked = quality.run_suites(Settings(home=tmp_path / "b", quality_processes=2), frames, "input-2026-11-23")
+    assert {c["pid"] for c in alone} == {os.getpid()}
+    assert os.getpid() not in {c["pid"] for c in forked}
+    assert [{**c, "pid": 0} for c in forked] == [{**c, "pid": 0} for c in alone]
+    assert {c["name"] for c in forked if not c["passed"]} == {
+        "validated.social_edges:expect_column_values_to_be_in_set:relation",
+        "output.visa_rules:expect_column_values_to_match_regex:destination",
+    }
+
+
+def test_data_docs_keep_the_last_runs_of_each_suite(tmp_path):
+    cfg = Settings(home=tmp_path, retention_nights=2)
+    for night in ("2026-11-21", "2026-11-22", "2026-11-23"):
+        quality.run_suites(cfg, _gate_frames(bad=night == "2026-11-23"), f"input-{night}")
+    site = cfg.data_docs_index.parent
+    pages = sorted(p.relative_to(site / "validations").parts[:3] for p in (site / "validations").rglob("*.html"))
+    assert pages == [
+        (suite, name, f"input-{night}")
+        for suite, name in (("output", "visa_rules"), ("validated", "social_edges"))
+        for night in ("2026-11-22", "2026-11-23")
+    ]
+    kept = quality._context(cfg).validation_results_store.list_keys()
+    assert sorted(key.run_id.run_name for key in kept) == ["input-2026-11-22"] * 2 + ["input-2026-11-23"] * 2
+    index = cfg.data_docs_index.read_text(encoding="utf-8")
+    assert "input-2026-11-23" in index and "input-2026-11-21" not in index
+    assert (site / "expectations" / "validated" / "social_edges.html").exists()

@@ -131,6 +131,9 @@ class Settings:
     volume_fail_ratio: float = field(default_factory=lambda: float(_env("VOLUME_FAIL_RATIO", "0.4")))
     volume_min_records: int = field(default_factory=lambda: int(_env("VOLUME_MIN_RECORDS", "200")))
     volume_skip_sources: str = field(default_factory=lambda: _env("VOLUME_SKIP_SOURCES", "bills"))
+    # The quality gates' expectation suites run side by side in up to this many processes (GX validates a frame on
+    # one core); 1 runs them one after another in the stage's own process.
+    quality_processes: int = field(default_factory=lambda: int(_env("QUALITY_PROCESSES", str(os.cpu_count() or 1))))
 
     def __post_init__(self):
         if not self.user_key_secret:
