@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -55,7 +54,7 @@ def test_the_latest_snapshot_with_rows_of_the_month_names_the_scored_users(cfg):
     _profile(cfg, "2026-11-10", ["U1", "U2", "U3"])
     _profile(cfg, "2026-11-12", [])  # delivered, every record quarantined
     _profile(cfg, "2026-11-20", ["U1", "U2"])  # after the night
-    out = _identities(cfg, "2026-11-15", pd.Series(["U1", "U3"]))
+    out = _identities(cfg, "2026-11-15", pa.chunked_array([["U1", "U3"]]))
     assert sorted(out["user_id"]) == ["U1", "U3"]
     assert set(out["registered_name"]) == {"Name U1 2026-11-10", "Name U3 2026-11-10"}
     assert set(out["profile_ds"]) == {dt.date(2026, 11, 10)} and set(out["ds"]) == {dt.date(2026, 11, 15)}
@@ -64,11 +63,11 @@ def test_the_latest_snapshot_with_rows_of_the_month_names_the_scored_users(cfg):
     assert set(out["id_document_type"]) == {identity.DOCUMENT_TYPE}
 
     # a month with no snapshot names nobody (the night's audit then fails: identities.cover_scores)
-    assert _identities(cfg, "2027-01-31", pd.Series(["U1"])).empty
+    assert _identities(cfg, "2027-01-31", pa.chunked_array([["U1"]])).empty
 
 
 def test_a_snapshot_from_before_the_document_column_names_without_a_document(cfg):
     _profile(cfg, "2026-11-10", ["U1"], documents=False)
-    (row,) = _identities(cfg, "2026-11-10", pd.Series(["U1"])).to_dict("records")
+    (row,) = _identities(cfg, "2026-11-10", pa.chunked_array([["U1"]])).to_dict("records")
     assert row["registered_name"] == "Name U1 2026-11-10"
     assert row["id_document_masked"] is None and row["id_document_type"] is None

@@ -175,3 +175,17 @@ def test_folders_with_personal_data_are_never_world_readable(home, monkeypatch, 
     }
     keep_private(home)  # and again: nothing to change
     assert stat.S_IMODE((home / "lake").stat().st_mode) == wanted
+
+
+def test_duckdb_computes_the_user_key_the_library_computes():
+    import duckdb
+    import pyarrow as pa
+
+    from sesame.privacy import user_key, user_keys_sql
+
+    secret = "a" * 64
+    ids = ["U00000001", "U00000002", "ü-用户-1", "o'brien|x"]
+    con = duckdb.connect()
+    con.register("people", pa.table({"user_id": ids}))
+    keys = dict(con.execute(user_keys_sql("people"), {"secret": secret}).fetchall())
+    assert keys == {user_key(u, secret): u for u in ids}

