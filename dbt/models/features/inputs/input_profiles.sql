@@ -1,3 +1,7 @@
+-- A table, not a view like the other feature models: the three feature models and a test read it, and as a view
+-- each of them scanned the month of KYC snapshots again (30 million rows at 1,000,000 users).
+{{ config(materialized='table') }}
+
 -- Per night, the latest KYC snapshot delivered in the 30 days up to it (an older one is too stale to score on):
 -- the same profile the Spark features job reads (spark_jobs/features.py, profile()).
 with
