@@ -62,7 +62,7 @@ def score_frame(features: DataFrame, model_json: str, model_version: str, inputs
             )
             for f in FACTORS:
                 # a factor without characteristics in the user's segment has no sub-score (null, not NaN)
-                out[f"{f}_score"] = explained[f"{f}_score"].astype("Float64").to_numpy()
+                out[f"{f}_score"] = explained[f"{f}_score"].astype("Float64").array
                 out[f"{f}_points"] = explained[f"{f}_points"].astype("int32").to_numpy()
             out["reason_codes"] = explained["reason_codes"].to_numpy()
             out["model_version"] = model_version

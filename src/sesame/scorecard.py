@@ -1037,12 +1037,18 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         out["score"] = np.clip(raw, int(self.scaling_["min_score"]), int(self.scaling_["max_score"])).astype(np.int64)
 
         best = np.array([c["max_points"] for c in self.characteristics_], dtype=np.int64)
-        codes = [str(c["reason_code"]) for c in self.characteristics_]
+        codes = np.array([str(c["reason_code"]) for c in self.characteristics_], dtype=object)
         shortfall = best[None, :] - mat
-        order = np.argsort(-shortfall, axis=1, kind="stable")
-        out["reason_codes"] = [
-            [codes[k] for k in order[r, :MAX_REASON_CODES] if shortfall[r, k] > 0] for r in range(len(X))
-        ]
+        top = np.argsort(-shortfall, axis=1, kind="stable")[:, :MAX_REASON_CODES]
+        # the positive shortfalls lead each row's order, so a row's codes are the first `listed` of its top codes:
+        # rows listing as many are cut at once (a row at a time in Python took half of explain)
+        listed = (np.take_along_axis(shortfall, top, axis=1) > 0).sum(axis=1)
+        reasons: list = [None] * len(X)
+        for n in range(MAX_REASON_CODES + 1):
+            rows = np.flatnonzero(listed == n)
+            for r, row_codes in zip(rows.tolist(), codes[top[rows, :n]].tolist()):
+                reasons[r] = row_codes
+        out["reason_codes"] = reasons
         return pd.DataFrame(out, index=X.index)
 
     # ---------------------------------------------------------------------------------- the table
