@@ -457,7 +457,9 @@ def _published_tables(cfg: Settings, ds: str, staged: Path) -> dict[str, pa.Tabl
             [ds],
         ).fetchall()
         for (previous,) in compared:
-            people.append(pa.Table.from_pandas(_lake_night(cfg, "scores", str(previous), ["user_id"])))
+            people.append(
+                pa.Table.from_pandas(_lake_night(cfg, "scores", str(previous), ["user_id"]), preserve_index=False)
+            )
         con.register("people", pa.concat_tables([p.cast(pa.schema([("user_id", pa.string())])) for p in people]))
         keys = con.sql(user_keys_sql("(select distinct user_id from people)"), params={"secret": cfg.user_key_secret})
         con.register("user_keys", keys.to_arrow_table())

@@ -2,8 +2,9 @@
 
     user_key = first 32 hex characters of sha256(SESAME_USER_KEY_SECRET || '|' || user_id)
 
-The warehouse computes the same with the dbt macro `pseudonymize` (dbt/macros/pseudonymize.sql), DuckDB queries
-with `user_keys_sql`; tests keep them in agreement. Published snapshots for trusted services carry the upstream user_id instead.
+The warehouse computes the same with the dbt macro `pseudonymize` (dbt/macros/pseudonymize.sql), a DuckDB query
+with `user_keys_sql`; tests keep them in agreement. Published snapshots for trusted services carry the upstream
+user_id instead.
 """
 
 from __future__ import annotations
