@@ -116,9 +116,8 @@ def run_suites(cfg: Settings, frames: dict[str, tuple[pd.DataFrame, str]], run_n
         vd = ctx.validation_definitions.add_or_update(gx.ValidationDefinition(name=suite_name, data=batch, suite=suite))
         definitions.append((vd, widened(checked_columns(frame, spec))))
         where[suite_name] = location
-    sizes = [len(frame) * len(vd.suite.expectations) for vd, frame in definitions]
     run_id = RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.timezone.utc))
-    suites_checks = _validate_all(definitions, where, run_id, sizes, cfg.quality_processes)
+    suites_checks = _validate_all(definitions, where, run_id, cfg.quality_processes)
     checks = [check for suite_checks in suites_checks for check in suite_checks]
     try:
         _update_data_docs(cfg, ctx, run_id)
@@ -178,14 +177,13 @@ SIDE_BY_SIDE_MIN_WORK = 1_000_000
 _FORKED: tuple | None = None
 
 
-def _validate_all(
-    definitions: list, where: dict[str, str], run_id, sizes: list[int], processes: int
-) -> list[list[dict]]:
+def _validate_all(definitions: list, where: dict[str, str], run_id, processes: int) -> list[list[dict]]:
     """Each (validation definition, frame)'s checks, in the order given. With `processes` > 1 and enough work, the
-    suites run side by side in forked processes, the largest (`sizes`) first so that the small ones fill in around
-    it: GX validates a frame on one core, so on two cores the input gate's payments and the audit's visa rule
-    checks each took the stage's whole length while the other core waited."""
+    suites run side by side in forked processes, the largest (rows times expectations) first so that the small ones
+    fill in around it: GX validates a frame on one core, so on two cores the input gate's payments and the audit's
+    visa rule checks each took the stage's whole length while the other core waited."""
     global _FORKED
+    sizes = [len(frame) * len(vd.suite.expectations) for vd, frame in definitions]
     workers = min(processes, len(definitions))
     if workers <= 1 or sum(sizes) < SIDE_BY_SIDE_MIN_WORK:
         return [_suite_checks(vd, frame, where, run_id) for vd, frame in definitions]
