@@ -409,6 +409,36 @@ def test_last_published_scores_skip_failed_and_later_nights(spark, tmp_path):
     assert last("2026-11-23") == 610
 
 
+@pytest.mark.parametrize("broadcast_max_rows", [feat.DBT_PART_BROADCAST_MAX_ROWS, 0])
+def test_model_input_gives_every_user_of_sparks_table_dbts_characteristics(
+    spark, tmp_path, monkeypatch, broadcast_max_rows
+):
+    """Each user of Spark's feature table with dbt's characteristics beside them (null for a user dbt has none for,
+    none for a user only dbt has), whether dbt's part goes to every task or both are shuffled to meet."""
+    from sesame.config import Settings
+    from sesame.features import DBT_FEATURES
+
+    monkeypatch.setattr(feat, "DBT_PART_BROADCAST_MAX_ROWS", broadcast_max_rows)
+    cfg = Settings(home=tmp_path)
+    night = "2026-11-23"
+    spark_zone, dbt_zone = (cfg.zone("features", t, ds=night) for t in ("user_features", "dbt_user_features"))
+    spark_zone.mkdir(parents=True)
+    pd.DataFrame({"user_id": ["U1", "U2", "U3"], "sc_degree": [1.0, 2.0, 3.0]}).to_parquet(spark_zone / "p.parquet")
+    with pytest.raises(FileNotFoundError, match="dbt_features stage runs before scoring"):
+        feat.model_input(spark, cfg, night)
+    dbt_zone.mkdir(parents=True)
+    dbt_rows = pd.DataFrame({"user_id": ["U3", "U1", "U9"]})
+    for i, name in enumerate(DBT_FEATURES):
+        dbt_rows[name] = [10.0 * i + 3, 10.0 * i + 1, -1.0]
+    dbt_rows.to_parquet(dbt_zone / "p.parquet")
+
+    rows = {r["user_id"]: r.asDict() for r in feat.model_input(spark, cfg, night).collect()}
+    assert sorted(rows) == ["U1", "U2", "U3"]
+    assert [rows[u]["sc_degree"] for u in ("U1", "U2", "U3")] == [1.0, 2.0, 3.0]
+    for i, name in enumerate(DBT_FEATURES):
+        assert (rows["U1"][name], rows["U2"][name], rows["U3"][name]) == (10.0 * i + 1, None, 10.0 * i + 3)
+
+
 def test_transfer_trust_is_pagerank_of_the_money_sent(spark):
     """Each way money went between two users is one edge, weighted by the amount sent that way; money sent to
     oneself is one self-loop, not two: PageRank over the pairs of `transfer_pairs` is networkx's over the directed
