@@ -178,3 +178,20 @@ def test_redis_urls_become_feasts_connection_strings():
     assert online_store.redis_connection_string("rediss://cache") == "cache:6379,ssl=true"
     with pytest.raises(ValueError, match="SESAME_ONLINE_STORE"):
         online_store.redis_connection_string("postgres://db:5432")
+
+
+def test_a_characteristic_new_tonight_is_missing_for_a_user_only_the_night_before_has(home, online):
+    """The night before was written before a characteristic existed: its users are still served, that
+    characteristic missing, while tonight's users have it."""
+    from sesame import feature_store
+
+    _night(home, "2026-11-21", {"U1": 2.0, "U2": 20.0})
+    _night(home, "2026-11-22", {"U1": 3.0})
+    before = home / "lake" / "features" / "user_features" / "ds=2026-11-21" / "part-0.parquet"
+    pd.read_parquet(before).drop(columns=["bp_spend_90"]).to_parquet(before, index=False)
+    cfg = Settings()
+    feature_store.apply(cfg)
+    feature_store.materialize("2026-11-22", cfg)
+    online = feature_store.online_features(["U1", "U2"], cfg).set_index("user_id")
+    assert online.loc["U1", "bp_spend_90"] == 3.0 and online.loc["U2", "it_phone_tenure_months"] == 200.0
+    assert pd.isna(online.loc["U2", "bp_spend_90"])
