@@ -67,11 +67,21 @@ DBT_FEATURES = tuple(f.name for f in FEATURES if f.engine == "dbt")
 
 
 def night_features(cfg, ds: str):
-    """Every characteristic of a night as one pandas frame, one row per user of Spark's feature table: Spark's
-    (lake/features/user_features) with dbt's (lake/features/dbt_user_features) beside them. The Spark jobs join
-    the same two tables in spark_jobs/features.model_input."""
-    import pandas as pd
+    """Every characteristic of a night as one pandas frame, one row per user of Spark's feature table (in the order
+    of their ids): Spark's (lake/features/user_features) with dbt's (lake/features/dbt_user_features) beside them.
+    The Spark jobs join the same two tables in spark_jobs/features.model_input."""
+    return night_feature_table(cfg, ds).sort_by("user_id").to_pandas()
 
-    spark_part = pd.read_parquet(cfg.zone("features", "user_features", ds=ds))
-    dbt_part = pd.read_parquet(cfg.zone("features", "dbt_user_features", ds=ds), columns=["user_id", *DBT_FEATURES])
-    return spark_part.merge(dbt_part, on="user_id", how="left")
+
+def night_feature_table(cfg, ds: str, users=None):
+    """`night_features` as an Arrow table, its rows in no particular order; with `users` (an Arrow array of ids),
+    only theirs. Joined in Arrow: a pandas merge took 2 s of the 3.3 to 5.4 s a drift check spent getting the scored
+    users' characteristics at 1,000,000 users."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    spark_part = pq.read_table(cfg.zone("features", "user_features", ds=ds))
+    if users is not None:
+        spark_part = spark_part.filter(pc.is_in(spark_part["user_id"], value_set=users))
+    dbt_part = pq.read_table(cfg.zone("features", "dbt_user_features", ds=ds), columns=["user_id", *DBT_FEATURES])
+    return spark_part.join(dbt_part, "user_id", join_type="left outer")

@@ -661,10 +661,9 @@ def drift(cfg: Settings, ds: str, scores: pa.Table) -> list[dict]:
     if not profiles:
         return []
     model = entry.load()
-    from sesame.features import night_features
+    from sesame.features import night_feature_table
 
-    features = night_features(cfg, ds)
-    scored = features[features["user_id"].isin(scores.column("user_id").to_pylist())]
+    scored = night_feature_table(cfg, ds, users=scores.column("user_id")).to_pandas()
     checks = []
     for segment in model.segments:
         tonight = scored[scored["segment"] == segment]
