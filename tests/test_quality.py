@@ -8,6 +8,7 @@ import statistics
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from sesame import quality
@@ -254,6 +255,11 @@ def test_a_suite_is_given_the_columns_it_reads():
     assert quality.checked_columns(frame, {"expectations": checks + whole}) is frame
     conditional = [{**checks[0], "kwargs": {**checks[0]["kwargs"], "row_condition": 'tier=="A"'}}]
     assert quality.checked_columns(frame, {"expectations": conditional}) is frame
+    # an Arrow table (the audit's) keeps the same columns, and only they are converted for GX
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    picked = quality.as_pandas(quality.checked_columns(table, {"expectations": checks}))
+    pd.testing.assert_frame_equal(picked, frame[["score", "user_id"]])
+    assert quality.checked_columns(table, {"expectations": checks + whole}) is table
 
 
 def test_narrow_numbers_reach_gx_as_int64_and_float64_with_their_values():
@@ -323,6 +329,17 @@ def test_suites_side_by_side_give_the_checks_they_give_one_after_another(tmp_pat
         "validated.social_edges:expect_column_values_to_be_in_set:relation",
         "output.visa_rules:expect_column_values_to_match_regex:destination",
     }
+
+
+def test_arrow_tables_get_the_checks_their_pandas_frames_get(tmp_path):
+    """The audit hands the gate its Arrow tables; each suite's verdicts are those of the same rows in pandas."""
+    frames = _gate_frames(bad=True)
+    tables = {
+        name: (pa.Table.from_pandas(frame, preserve_index=False), where) for name, (frame, where) in frames.items()
+    }
+    from_pandas = quality.run_suites(Settings(home=tmp_path / "a"), frames, "output-2026-11-23")
+    from_arrow = quality.run_suites(Settings(home=tmp_path / "b"), tables, "output-2026-11-23")
+    assert from_arrow == from_pandas and not all(c["passed"] for c in from_arrow)
 
 
 def test_data_docs_keep_the_last_runs_of_each_suite(tmp_path):

@@ -738,7 +738,7 @@ def audit(cfg: Settings, ds: str, run_id: str) -> list[dict]:
     if failed:
         raise NightFailed("audit failed; nothing published: " + "; ".join(c["detail"] for c in failed))
     try:
-        checks += quality.output_gate(cfg, ds, {name: t.to_pandas() for name, t in tables.items()})
+        checks += quality.output_gate(cfg, ds, tables)
     except quality.GateFailed as exc:
         raise NightFailed(str(exc)) from exc
     folder = audited_dir(cfg, run_id)
