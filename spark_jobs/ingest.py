@@ -241,6 +241,8 @@ def deduplicate(
     hashed = valid.withColumn("_key_hash", F.xxhash64(*keys))
     earlier = None
     if earlier_keys is not None and not source.full_snapshot:
+        earlier_keys = within_batch_range(earlier_keys, valid, keys[0])
+    if earlier_keys is not None and not source.full_snapshot:
         earlier = earlier_keys.select(*keys, F.col("ds").cast("string").alias("ds"))
         earlier = earlier.withColumn("_key_hash", F.xxhash64(*keys))
         # A night's batch is small next to 60 days of keys, and its hashes go to every task; a catch-up batch's
@@ -271,6 +273,18 @@ def deduplicate(
     ordered = rows.withColumn("is_duplicate", F.row_number().over(order) > 1)
     ordered = ordered.filter(~F.col("_earlier")).drop("_earlier", "_key_hash").cache()
     return (ordered if clear is None else clear.drop("_key_hash").unionByName(ordered)), ordered
+
+
+def within_batch_range(earlier_keys: DataFrame, batch: DataFrame, key: str) -> DataFrame | None:
+    """The earlier nights' rows whose `key` (a key's first column) lies between the least and the greatest of the
+    batch's: no other can repeat a key of the batch. The bounds reach the Parquet reader, which skips each file whose
+    statistics put all its keys outside them, so ids that grow with time (a day's payment ids after the day
+    before's) leave the 60 earlier days unread: at 1,000,000 users, 105 million payment and 44 million order keys a
+    night. Ids in no order leave every day to read, as before. None when the batch has no key to repeat."""
+    low, high = batch.agg(F.min(key), F.max(key)).first()
+    if low is None:
+        return None
+    return earlier_keys.filter(F.col(key).between(F.lit(low), F.lit(high)))
 
 
 def check_control_totals(cfg: Settings, source: Source, ds: str, path: Path) -> int | None:

@@ -141,6 +141,11 @@ def test_duplicates_redelivered_on_a_later_day(spark, cfg, monkeypatch, prefilte
     assert (acc["delivered"], acc["accepted"], acc["duplicates"]) == (2, 1, 1)
     v = pd.read_parquet(cfg.zone("validated", "orders", ds="2026-11-21"))
     assert list(v["order_id"]) == ["O3"]
+    # the earlier days are read between the night's least and greatest key, both ends included: O2 was the least
+    # above, O1 is the greatest here
+    _deliver(cfg, "orders", "2026-11-22", _order("O1") + "\n" + _order("O0", ts="2026-11-22T09:00:00") + "\n")
+    (acc,) = ingest.ingest_source(spark, cfg, SOURCES["orders"], ["2026-11-22"])
+    assert (acc["accepted"], acc["duplicates"]) == (1, 1)
 
 
 @pytest.mark.parametrize("prefilter", [True, False], ids=["broadcast-prefilter", "hashed-join-of-hashes"])
