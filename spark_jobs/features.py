@@ -277,6 +277,11 @@ def user_features(
     )
 
 
+# Up to this many users (about 100 bytes each: an id and ten numbers) dbt's characteristics of a night are sent whole
+# to every scoring task.
+DBT_PART_BROADCAST_MAX_ROWS = 2_000_000
+
+
 def model_input(spark: SparkSession, cfg: Settings, night: str) -> DataFrame:
     """Every characteristic of the night, Spark's and dbt's (lake/features/dbt_user_features, written by the
     dbt_features stage), one row per user in Spark's feature table: what the scoring job reads."""
@@ -288,13 +293,8 @@ def model_input(spark: SparkSession, cfg: Settings, night: str) -> DataFrame:
         )
     dbt_part = spark.read.parquet(str(dbt_zone)).select("user_id", *DBT_FEATURES)
     # dbt's few characteristics go whole to every task rather than both sides being shuffled and sorted to meet
-    # (the scoring job at 1,000,000 users: 36.4 s against 44.2 s, four runs each alternated; BENCHMARKS.md)
+    # (the scoring job alone at 1,000,000 users: 36.4 s against 44.2 s on average, four runs each alternated)
     return spark_part.join(broadcast_when_small(dbt_part, DBT_PART_BROADCAST_MAX_ROWS), "user_id", "left")
-
-
-# Up to this many users (about 100 bytes each: an id and ten numbers) dbt's characteristics of a night are sent whole
-# to every scoring task.
-DBT_PART_BROADCAST_MAX_ROWS = 2_000_000
 
 
 def read_sources(spark: SparkSession, cfg: Settings) -> dict[str, DataFrame]:

@@ -241,8 +241,6 @@ def deduplicate(
     hashed = valid.withColumn("_key_hash", F.xxhash64(*keys))
     earlier = None
     if earlier_keys is not None and not source.full_snapshot:
-        earlier_keys = within_batch_range(earlier_keys, valid, keys[0])
-    if earlier_keys is not None and not source.full_snapshot:
         earlier = earlier_keys.select(*keys, F.col("ds").cast("string").alias("ds"))
         earlier = earlier.withColumn("_key_hash", F.xxhash64(*keys))
         # A night's batch is small next to 60 days of keys, and its hashes go to every task; a catch-up batch's
@@ -279,7 +277,7 @@ def within_batch_range(earlier_keys: DataFrame, batch: DataFrame, key: str) -> D
     """The earlier nights' rows whose `key` (a key's first column) lies between the least and the greatest of the
     batch's: no other can repeat a key of the batch. The bounds reach the Parquet reader, which skips each file whose
     statistics put all its keys outside them, so ids that grow with time (a day's payment ids after the day
-    before's) leave the 60 earlier days unread: at 1,000,000 users, 105 million payment and 44 million order keys a
+    before's) leave the lookback's days unread: at 1,000,000 users, 105 million payment and 44 million order keys a
     night. Ids in no order leave every day to read, as before. None when the batch has no key to repeat."""
     low, high = batch.agg(F.min(key), F.max(key)).first()
     if low is None:
@@ -351,6 +349,8 @@ def ingest_source(spark: SparkSession, cfg: Settings, source: Source, days: list
     good_rows = sum(r["records"] - r["quarantined"] for r in per_day.values())
     good = records.filter(F.col("reject_reason").isNull()).drop("raw_record")
     bad = records.filter(F.col("reject_reason").isNotNull())
+    if earlier is not None:
+        earlier = within_batch_range(earlier, good, source.key[0])
     marked, ordered = deduplicate(good, source, earlier, good_rows)
     # Repeats are counted among the rows the window ordered (a catch-up batch's few suspects, a night's whole batch),
     # and before anything is written: writing the validated zone drops every cached frame that reads it (Spark
